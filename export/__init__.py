@@ -1,0 +1,1 @@
+"""Training and ONNX export for facerestore's models (needs the ``train`` extra: torch, onnx, safetensors)."""

@@ -1,0 +1,187 @@
+"""Training data: an honest split of the face photos, random degraded patches, and whole-image eval sets.
+
+The split is by source photo (crops of one photo never straddle train and eval) and deterministic.
+Evaluation images are drawn only from clean sources (lossless or JPEG quality >= 85) so the targets
+the metrics compare against are not themselves full of artefacts.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from facerestore.degrade import Chain, parse_chain, random_chain
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+EVAL_SIDE = 256  # evaluation images are shown to the model whole, at most this many pixels a side
+EVAL_COUNT = 20  # the report validated on 20 held-out images
+
+
+class DataError(Exception):
+    """The data folder is missing, empty or unreadable."""
+
+
+@dataclass(frozen=True)
+class Split:
+    train: tuple[Path, ...]
+    val: tuple[Path, ...]
+    test: tuple[Path, ...]
+
+
+def list_images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def _stable_key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def split_faces(faces_dir: Path, n_val: int = EVAL_COUNT, n_test: int = EVAL_COUNT) -> Split:
+    """Split face crops into train / validation / test, grouped by source photo.
+
+    With a ``manifest.csv`` beside the crops (as in shared/data/faces) crops are grouped by source photo
+    and eval images come from clean sources only; without one, every file is its own group.
+    """
+    crops_dir = faces_dir / "crops" if (faces_dir / "crops").is_dir() else faces_dir
+    files = list_images(crops_dir)
+    meta: dict[str, dict[str, str]] = {}
+    manifest = faces_dir / "manifest.csv"
+    if manifest.is_file():
+        with manifest.open(newline="") as fh:
+            meta = {row["crop"]: row for row in csv.DictReader(fh)}
+
+    groups: dict[str, list[Path]] = {}
+    clean: dict[str, bool] = {}
+    for f in files:
+        row = meta.get(f.name)
+        group = f"{row['source']}|{row['path']}" if row else f.name
+        groups.setdefault(group, []).append(f)
+        q = row["jpeg_q"] if row else ""
+        is_clean = not q.isdigit() or int(q) >= 85
+        clean[group] = clean.get(group, True) and is_clean
+
+    order = sorted(groups, key=_stable_key)
+    val: list[Path] = []
+    test: list[Path] = []
+    train: list[Path] = []
+    for g in order:
+        # One crop per photo in the eval sets keeps them diverse; extra crops of that photo are dropped
+        # from training too, so nothing of an eval photo is ever seen.
+        if clean[g] and len(test) < n_test:
+            test.append(groups[g][0])
+        elif clean[g] and len(val) < n_val:
+            val.append(groups[g][0])
+        else:
+            train.extend(groups[g])
+    if not train:
+        raise DataError(f"{faces_dir}: too few images to hold out {n_val} + {n_test} for evaluation")
+    return Split(tuple(sorted(train)), tuple(sorted(val)), tuple(sorted(test)))
+
+
+def load_rgb(path: Path, max_side: int | None = None) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if max_side and max(im.size) > max_side:
+                scale = max_side / max(im.size)
+                size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+                im = im.resize(size, Image.Resampling.LANCZOS)
+            return np.asarray(im).copy()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read image ({exc})") from exc
+
+
+def to_gray(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma, the Y of the YCbCr that JPEG and the runtime's GAN path use."""
+    return np.asarray(Image.fromarray(rgb).convert("L"))
+
+
+class PatchSampler:
+    """Random degraded/clean patch pairs, degraded on the fly.
+
+    Each sample: pick an image, a random scale (faces appear at many sizes in archives), a random crop
+    of ``patch`` pixels, a flip, then a degradation (a random chain for blind training, or a fixed one).
+    """
+
+    def __init__(self, images: list[np.ndarray], patch: int, rng: np.random.Generator,
+                 chain: Chain | None = None, gray: bool = False, min_scale: float = 0.25):
+        if not images:
+            raise DataError("no training images")
+        self.images = images
+        self.patch = patch
+        self.rng = rng
+        self.chain = chain
+        self.gray = gray
+        self.min_scale = min_scale
+
+    def _clean_patch(self) -> np.ndarray:
+        img = self.images[int(self.rng.integers(len(self.images)))]
+        h, w = img.shape[:2]
+        p = self.patch
+        # Scale down by up to 1/min_scale, never below the patch size, never up.
+        lo = max(self.min_scale, p / min(h, w))
+        scale = float(self.rng.uniform(lo, 1.0)) if lo < 1.0 else 1.0
+        src = min(h, w, max(p, round(p / scale)))
+        y = int(self.rng.integers(0, h - src + 1))
+        x = int(self.rng.integers(0, w - src + 1))
+        crop = img[y:y + src, x:x + src]
+        if src != p:
+            crop = np.asarray(Image.fromarray(crop).resize((p, p), Image.Resampling.LANCZOS))
+        if self.rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        return np.ascontiguousarray(crop)
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """(degraded, clean) uint8 arrays, HxWx3 (or HxW when gray)."""
+        clean = self._clean_patch()
+        if self.gray:
+            clean = to_gray(clean)
+        chain = self.chain or random_chain(self.rng)
+        return chain.apply(clean, self.rng), clean
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(degraded, clean) float32 NCHW in [0, 1]."""
+        pairs = [self.sample() for _ in range(n)]
+        lq = np.stack([to_nchw(d) for d, _ in pairs])
+        hq = np.stack([to_nchw(c) for _, c in pairs])
+        return lq, hq
+
+
+def to_nchw(arr: np.ndarray) -> np.ndarray:
+    """uint8 HxW or HxWxC -> float32 CxHxW in [0, 1]."""
+    x = arr.astype(np.float32) / 255.0
+    return x[None] if x.ndim == 2 else x.transpose(2, 0, 1)
+
+
+# Fixed degradations for validation and the model card: the goals are stated at JPEG 10 and 20,
+# and the report's own intensity collapse is the third.
+EVAL_DEGRADATIONS = ("jpeg10", "jpeg20", "paper")
+
+
+@dataclass(frozen=True)
+class EvalPair:
+    name: str
+    degradation: str
+    lq: np.ndarray  # uint8 HxWx3
+    hq: np.ndarray
+
+
+def eval_pairs(paths: tuple[Path, ...], degradations: tuple[str, ...] = EVAL_DEGRADATIONS,
+               max_side: int = EVAL_SIDE) -> list[EvalPair]:
+    pairs = []
+    for path in paths:
+        hq = load_rgb(path, max_side)
+        for i, spec in enumerate(degradations):
+            rng = np.random.default_rng(int(_stable_key(f"{path.name}|{spec}")[:8], 16) + i)
+            pairs.append(EvalPair(path.name, spec, parse_chain(spec).apply(hq, rng), hq))
+    return pairs

@@ -1,0 +1,212 @@
+"""Training: config -> device -> data -> model -> loop -> checkpoint, top to bottom.
+
+One "epoch" is a fixed number of random patch batches (the data are degraded on the fly, so there is
+no natural epoch); after each, the model is evaluated whole on the validation faces and checkpointed.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facerestore.degrade import parse_chain
+
+from . import archs, checkpoint
+from .data import EvalPair, PatchSampler, eval_pairs, list_images, load_rgb, split_faces, to_gray, to_nchw
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "big"
+    data: str = "../shared/data/faces"
+    extra: list[str] = field(default_factory=list)  # extra HQ folders for training only (natural photos)
+    out: str = "runs/big"
+    chain: str = "random"  # "random" = blind mixture, else a fixed chain or preset
+    epochs: int = 40
+    steps_per_epoch: int = 200
+    batch: int = 16
+    patch: int = 64
+    lr: float = 5e-4
+    lr_min: float = 2e-5
+    seed: int = 0
+    threads: int = 0  # 0 = torch default
+    content_weight: float = 1000.0  # GAN only: generator loss = BCE(adv) + content_weight * MSE
+    max_val: int = 20
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _lr_at(cfg: TrainConfig, step: int) -> float:
+    """Cosine decay from lr to lr_min over the planned run, after a short warm-up."""
+    total = cfg.epochs * cfg.steps_per_epoch
+    warm = min(200, total // 20)
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    t = min(1.0, (step - warm) / max(1, total - warm))
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+@torch.no_grad()
+def run_model(model: torch.nn.Module, lq: np.ndarray, device: torch.device) -> np.ndarray:
+    """Restore one uint8 image (HxWx3, or HxW for a gray model) whole; returns uint8 of the same shape."""
+    x = torch.from_numpy(to_nchw(lq))[None].to(device)
+    y = model(x).clamp_(0, 1).mul_(255).round_().to(torch.uint8)[0].cpu().numpy()
+    return y[0] if lq.ndim == 2 else y.transpose(1, 2, 0)
+
+
+def evaluate(model: torch.nn.Module, pairs: list[EvalPair], device: torch.device, gray: bool) -> dict[str, float]:
+    """Mean MSE (on [0,1] floats) and PSNR of the model and of the degraded input, whole images."""
+    model.eval()
+    losses, gains, psnrs, in_psnrs = [], [], [], []
+    for p in pairs:
+        lq, hq = (to_gray(p.lq), to_gray(p.hq)) if gray else (p.lq, p.hq)
+        out = run_model(model, lq, device)
+        losses.append(float(np.mean(((out.astype(np.float32) - hq) / 255.0) ** 2)))
+        psnrs.append(psnr(out, hq))
+        in_psnrs.append(psnr(lq, hq))
+        gains.append(psnrs[-1] - in_psnrs[-1])
+    model.train()
+    return {"val_loss": float(np.mean(losses)), "val_psnr": float(np.mean(psnrs)),
+            "val_input_psnr": float(np.mean(in_psnrs)), "val_gain_db": float(np.mean(gains))}
+
+
+def _load_training_images(cfg: TrainConfig, train_paths: tuple[Path, ...]) -> list[np.ndarray]:
+    paths = list(train_paths)
+    for folder in cfg.extra:
+        paths += list_images(Path(folder))
+    return [load_rgb(p, max_side=1024) for p in paths]
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
+    if cfg.arch not in ("basic", "big", "gan"):
+        raise ValueError(f"--arch must be basic, big or gan, got {cfg.arch!r}")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = _device()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    gray = cfg.arch == "gan"
+
+    # Data: honest split, training images held in memory, eval pairs fixed.
+    split = split_faces(Path(cfg.data), n_val=cfg.max_val)
+    (out / "split.json").write_text(
+        __import__("json").dumps({k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}, indent=1))
+    images = _load_training_images(cfg, split.train)
+    chain = None if cfg.chain == "random" else parse_chain(cfg.chain)
+    sampler = PatchSampler(images, cfg.patch, rng, chain=chain, gray=gray)
+    val = eval_pairs(split.val)
+
+    # Model(s) and optimiser(s).
+    model = archs.build(cfg.arch).to(device)
+    archs.identity_init(model)
+    modules: dict[str, torch.nn.Module] = {"model": model}
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizers: dict[str, torch.optim.Optimizer] = {"model": opt}
+    if gray:
+        disc = archs.build("disc").to(device)
+        modules["disc"] = disc
+        optimizers["disc"] = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+
+    step, epoch, history, best = 0, 0, [], -float("inf")
+    last = out / "last"
+    if resume and last.with_suffix(".json").exists():
+        meta = checkpoint.load(last, modules, optimizers)
+        step, epoch, history = meta["step"], meta["epoch"], meta["history"]
+        best = max((h["val_psnr"] for h in history), default=-float("inf"))
+        rng.bit_generator.state = meta["rng_state"]
+        torch.manual_seed(cfg.seed + step)
+        log.info("resumed %s at epoch %d, step %d", out, epoch, step)
+
+    use_amp = device.type == "cuda"
+    amp_dtype = torch.bfloat16
+    bce = torch.nn.BCEWithLogitsLoss()
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("{task.fields[info]}"), TimeRemainingColumn(), disable=not progress,
+                  redirect_stdout=False, redirect_stderr=False) as bar:
+        task = bar.add_task(f"train {cfg.arch}", total=cfg.epochs * cfg.steps_per_epoch, completed=step, info="")
+        while epoch < cfg.epochs:
+            t0, run_loss = time.time(), 0.0
+            for _ in range(cfg.steps_per_epoch):
+                lr = _lr_at(cfg, step)
+                for o in optimizers.values():
+                    for g in o.param_groups:
+                        g["lr"] = lr
+                lq_np, hq_np = sampler.batch(cfg.batch)
+                lq = torch.from_numpy(lq_np).to(device)
+                hq = torch.from_numpy(hq_np).to(device)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                    pred = model(lq)
+                    content = F.mse_loss(pred.float(), hq)
+                    if gray:
+                        # Discriminator step on detached fakes, then the generator's adversarial + content loss.
+                        d_opt = optimizers["disc"]
+                        d_real, d_fake = disc(hq), disc(pred.detach())
+                        d_loss = bce(d_real.float(), torch.ones_like(d_real, dtype=torch.float32)) + \
+                            bce(d_fake.float(), torch.zeros_like(d_fake, dtype=torch.float32))
+                        d_opt.zero_grad(set_to_none=True)
+                        d_loss.backward()
+                        d_opt.step()
+                        g_fake = disc(pred)
+                        adv = bce(g_fake.float(), torch.ones_like(g_fake, dtype=torch.float32))
+                        loss = adv + cfg.content_weight * content
+                    else:
+                        loss = content
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                run_loss += float(content.detach())
+                step += 1
+                bar.update(task, advance=1, info=f"epoch {epoch + 1} mse {run_loss / (step - epoch * cfg.steps_per_epoch):.5f}")
+            epoch += 1
+            metrics = evaluate(model, val, device, gray)
+            row = {"epoch": epoch, "step": step, "train_loss": run_loss / cfg.steps_per_epoch, **metrics,
+                   "lr": lr, "seconds": time.time() - t0}
+            history.append(row)
+            log.info("epoch %d: train %.5f val %.5f psnr %.2f (input %.2f, gain %+.2f dB)", epoch,
+                     row["train_loss"], metrics["val_loss"], metrics["val_psnr"], metrics["val_input_psnr"],
+                     metrics["val_gain_db"])
+            meta = {"config": asdict(cfg), "arch": cfg.arch, "step": step, "epoch": epoch, "history": history,
+                    "rng_state": rng.bit_generator.state, "params": archs.count_params(model),
+                    "split": {k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}}
+            checkpoint.save(last, modules, optimizers, meta)
+            if metrics["val_psnr"] > best:
+                best = metrics["val_psnr"]
+                checkpoint.save(out / "best", modules, optimizers, meta)
+            write_curves(out, history)
+    return history[-1] if history else {}
+
+
+def write_curves(out: Path, history: list[dict[str, float]]) -> None:
+    """Learning curves as CSV and as a PNG chart like the report's figure."""
+    if not history:
+        return
+    with (out / "curves.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+    try:
+        from facerestore.charts import learning_curves_png
+    except ImportError:  # charts module not available in this checkout
+        return
+    learning_curves_png(history, out / "curves.png")

@@ -1,0 +1,32 @@
+"""The model contract: what an ONNX file must look like for facerestore to run it.
+
+Shared by the runtime (which validates models) and ``export/`` (which writes them), so the two
+cannot drift apart. The ``.onnx`` file is the only thing that crosses the boundary.
+"""
+
+from __future__ import annotations
+
+CONTRACT_VERSION = "1"
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+# Layout NCHW, float32, values in [0, 1]; 3 channels (RGB) or 1 (grayscale / luminance).
+ALLOWED_CHANNELS = (1, 3)
+
+# Metadata properties written by ``python -m export onnx`` and read back by the runtime.
+META_CONTRACT = "facerestore.contract"
+META_ARCH = "facerestore.arch"
+META_PARAMS = "facerestore.params"
+META_CHANNELS = "facerestore.channels"
+META_RECEPTIVE = "facerestore.receptive_radius"
+META_TRAINING_DATA = "facerestore.training_data"
+META_DEGRADATION = "facerestore.degradation"
+META_EPOCHS = "facerestore.epochs"
+META_VAL_PSNR = "facerestore.val_psnr"
+META_VAL_SSIM = "facerestore.val_ssim"
+META_DATE = "facerestore.date"
+META_DESCRIPTION = "facerestore.description"
+
+META_KEYS = (
+    META_CONTRACT, META_ARCH, META_PARAMS, META_CHANNELS, META_RECEPTIVE, META_TRAINING_DATA,
+    META_DEGRADATION, META_EPOCHS, META_VAL_PSNR, META_VAL_SSIM, META_DATE, META_DESCRIPTION,
+)

@@ -1,0 +1,191 @@
+"""Deterministic image degradations (numpy + Pillow only, so ``facerestore degrade`` needs no torch).
+
+Every operation maps an 8-bit ``HxWxC`` (or ``HxW``) uint8 array to one of the same shape and dtype.
+A chain is written ``name:arg[:arg...],name:arg`` and applied left to right, e.g. ``posterize:12,jpeg:20``.
+Randomness (noise, random chains) always comes from an explicit ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from .errors import DegradationSpecError
+
+# Pillow's JPEG chroma subsampling codes.
+_SUBSAMPLING = {"444": 0, "422": 1, "420": 2}
+
+
+def _to_image(arr: np.ndarray) -> Image.Image:
+    return Image.fromarray(arr)
+
+
+def jpeg(arr: np.ndarray, quality: float = 20, subsampling: str = "420") -> np.ndarray:
+    """Encode and decode as baseline JPEG at ``quality`` (1-95) with the given chroma subsampling."""
+    quality = int(quality)
+    if not 1 <= quality <= 100:
+        raise DegradationSpecError(f"jpeg quality must be 1..100, got {quality}")
+    subsampling = str(subsampling)
+    if subsampling not in _SUBSAMPLING:
+        raise DegradationSpecError(f"jpeg subsampling must be one of {', '.join(_SUBSAMPLING)}, got {subsampling}")
+    buf = io.BytesIO()
+    kwargs = {} if arr.ndim == 2 else {"subsampling": _SUBSAMPLING[subsampling]}
+    _to_image(arr).save(buf, format="JPEG", quality=quality, **kwargs)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("L" if arr.ndim == 2 else "RGB"))
+
+
+def double_jpeg(arr: np.ndarray, first: float = 30, second: float = 20) -> np.ndarray:
+    """Two JPEG generations (an archive photo re-saved by another program)."""
+    return jpeg(jpeg(arr, first), second)
+
+
+def posterize(arr: np.ndarray, levels: float = 16) -> np.ndarray:
+    """Collapse each channel to ``levels`` evenly spaced intensities: histogram spikes with gaps between."""
+    levels = int(levels)
+    if not 2 <= levels <= 256:
+        raise DegradationSpecError(f"posterize levels must be 2..256, got {levels}")
+    step = 255.0 / (levels - 1)
+    return (np.round(np.round(arr.astype(np.float32) / step) * step)).clip(0, 255).astype(np.uint8)
+
+
+def pixelate(arr: np.ndarray, factor: float = 2) -> np.ndarray:
+    """Box-downscale by ``factor`` then nearest-upscale back: blocky, blotchy pixels."""
+    factor = float(factor)
+    if factor < 1:
+        raise DegradationSpecError(f"pixelate factor must be >= 1, got {factor}")
+    h, w = arr.shape[:2]
+    small = (max(1, round(w / factor)), max(1, round(h / factor)))
+    im = _to_image(arr).resize(small, Image.Resampling.BOX).resize((w, h), Image.Resampling.NEAREST)
+    return np.asarray(im)
+
+
+def blur(arr: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """Gaussian blur with standard deviation ``sigma`` pixels."""
+    sigma = float(sigma)
+    if sigma < 0:
+        raise DegradationSpecError(f"blur sigma must be >= 0, got {sigma}")
+    return np.asarray(_to_image(arr).filter(ImageFilter.GaussianBlur(sigma)))
+
+
+def noise(arr: np.ndarray, sigma: float = 5.0, *, rng: np.random.Generator) -> np.ndarray:
+    """Additive Gaussian noise with standard deviation ``sigma`` grey levels (0-255 scale)."""
+    sigma = float(sigma)
+    if sigma < 0:
+        raise DegradationSpecError(f"noise sigma must be >= 0, got {sigma}")
+    noisy = arr.astype(np.float32) + rng.normal(0.0, sigma, size=arr.shape).astype(np.float32)
+    return np.round(noisy).clip(0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    fn: Callable[..., np.ndarray]
+    arity: int  # maximum number of positional arguments
+    needs_rng: bool = False
+
+
+OPS: dict[str, Op] = {
+    "jpeg": Op("jpeg", jpeg, 2),
+    "jpeg2": Op("jpeg2", double_jpeg, 2),
+    "posterize": Op("posterize", posterize, 1),
+    "pixelate": Op("pixelate", pixelate, 1),
+    "blur": Op("blur", blur, 1),
+    "noise": Op("noise", noise, 1, needs_rng=True),
+}
+
+# The research report's degradation: JPEG blocking, then per-channel quantisation. Quantising last keeps
+# the histogram's collapse visible (spikes with empty gaps); a JPEG after it would fill the gaps back in.
+PRESETS: dict[str, str] = {
+    "paper": "jpeg:30,posterize:20",
+    "jpeg10": "jpeg:10",
+    "jpeg20": "jpeg:20",
+    "jpeg30": "jpeg:30",
+    "jpeg50": "jpeg:50",
+    "posterize": "posterize:16",
+    "pixelate": "pixelate:2",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    args: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return ":".join((self.name, *self.args))
+
+
+@dataclass(frozen=True)
+class Chain:
+    steps: tuple[Step, ...]
+
+    def __str__(self) -> str:
+        return ",".join(str(s) for s in self.steps)
+
+    def apply(self, arr: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
+            raise ValueError("degradations work on 8-bit HxW or HxWxC arrays")
+        rng = rng if rng is not None else np.random.default_rng(0)
+        out = arr
+        for step in self.steps:
+            op = OPS[step.name]
+            out = op.fn(out, *step.args, rng=rng) if op.needs_rng else op.fn(out, *step.args)
+        return out
+
+
+def parse_chain(spec: str) -> Chain:
+    """Parse ``posterize:12,jpeg:20`` or a preset name into a :class:`Chain`."""
+    spec = PRESETS.get(spec.strip(), spec)
+    steps = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, *args = part.split(":")
+        op = OPS.get(name)
+        if op is None:
+            raise DegradationSpecError(f"unknown degradation {name!r} (known: {', '.join(OPS)})")
+        if len(args) > op.arity:
+            raise DegradationSpecError(f"{name} takes at most {op.arity} argument(s), got {part!r}")
+        steps.append(Step(name, tuple(args)))
+    if not steps:
+        raise DegradationSpecError(f"empty degradation chain {spec!r}")
+    chain = Chain(tuple(steps))
+    # Validate every argument once on a tiny image so a bad spec fails before any real work.
+    try:
+        chain.apply(np.zeros((8, 8, 3), np.uint8))
+    except DegradationSpecError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise DegradationSpecError(f"bad degradation {spec!r}: {exc}") from None
+    return chain
+
+
+def random_chain(rng: np.random.Generator) -> Chain:
+    """A random mixture of the degradations archive photos really have, for blind training.
+
+    JPEG at quality 5-50 (single or double, varied chroma subsampling), the report's intensity collapse,
+    and mild pixelation and blur, in realistic orders.
+    """
+    steps: list[Step] = []
+    if rng.random() < 0.2:
+        steps.append(Step("blur", (f"{rng.uniform(0.4, 1.2):.2f}",)))
+    if rng.random() < 0.15:
+        steps.append(Step("pixelate", (f"{rng.uniform(1.25, 2.0):.2f}",)))
+    q = int(rng.integers(5, 51))
+    sub = str(rng.choice(["420", "420", "422", "444"]))
+    kind = rng.random()
+    if kind < 0.6:
+        steps.append(Step("jpeg", (str(q), sub)))
+    elif kind < 0.8:
+        steps.append(Step("jpeg2", (str(int(rng.integers(q, 71))), str(q))))
+    if kind >= 0.8 or rng.random() < 0.15:
+        steps.append(Step("posterize", (str(int(rng.integers(12, 41))),)))
+    if not steps:
+        steps.append(Step("jpeg", (str(q), sub)))
+    return Chain(tuple(steps))

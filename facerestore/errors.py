@@ -1,0 +1,25 @@
+"""Project exceptions. Library code raises these; only the CLI turns them into messages and exit codes."""
+
+
+class FaceRestoreError(Exception):
+    """Base class for every error facerestore raises on purpose."""
+
+
+class ImageError(FaceRestoreError):
+    """An input image could not be read or decoded (per-file: the run goes on)."""
+
+
+class OutputError(FaceRestoreError):
+    """An output could not be written (disk full, read-only folder...)."""
+
+
+class ModelError(FaceRestoreError):
+    """A model file is missing, corrupt, or does not fit the model contract."""
+
+
+class DeviceUnavailableError(FaceRestoreError):
+    """The requested execution device (e.g. CUDA) cannot be used."""
+
+
+class DegradationSpecError(FaceRestoreError, ValueError):
+    """A degradation chain such as ``posterize:12,jpeg:20`` could not be parsed."""
