@@ -1,0 +1,101 @@
+"""Shared fixtures: real photos shipped in the repo, tiny ONNX models built without torch, shared/ data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def build_tiny_onnx(path: Path, channels: int = 3, layers: int = 2, seed: int = 0) -> Path:
+    """A real conv stack obeying the model contract: ``layers`` 3x3 convs (ReLU between), near identity.
+
+    Its receptive radius is ``layers`` pixels, recorded in the metadata like the shipped models.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from facerestore import contract
+
+    rng = np.random.default_rng(seed)
+    widths = [channels] + [8] * (layers - 1) + [channels]
+    nodes, inits = [], []
+    prev = contract.INPUT_NAME
+    for i, (cin, cout) in enumerate(zip(widths[:-1], widths[1:])):
+        w = rng.normal(0, 0.02, size=(cout, cin, 3, 3)).astype(np.float32)
+        for c in range(min(cin, cout, channels)):
+            w[c, c, 1, 1] += 1.0  # carry the input through, as the shipped models start
+        b = np.zeros(cout, np.float32)
+        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
+        out = contract.OUTPUT_NAME if i == layers - 1 else f"h{i}"
+        conv_out = out if i == layers - 1 else f"c{i}"
+        nodes.append(helper.make_node("Conv", [prev, f"w{i}", f"b{i}"], [conv_out], pads=[1, 1, 1, 1],
+                                      kernel_shape=[3, 3], strides=[1, 1]))
+        if i < layers - 1:
+            nodes.append(helper.make_node("Relu", [conv_out], [out]))
+        prev = out
+    shape = ["N", channels, "H", "W"]
+    graph = helper.make_graph(
+        nodes, "tiny",
+        [helper.make_tensor_value_info(contract.INPUT_NAME, TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info(contract.OUTPUT_NAME, TensorProto.FLOAT, shape)],
+        initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {
+        contract.META_CONTRACT: contract.CONTRACT_VERSION,
+        contract.META_ARCH: f"tiny{layers}",
+        contract.META_PARAMS: str(sum(int(np.prod(t.dims)) for t in inits)),
+        contract.META_CHANNELS: str(channels),
+        contract.META_RECEPTIVE: str(layers),
+        contract.META_DESCRIPTION: "test fixture",
+    })
+    onnx.checker.check_model(model, full_check=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_rgb_model(tmp_path_factory) -> Path:
+    pytest.importorskip("onnx")
+    return build_tiny_onnx(tmp_path_factory.mktemp("models") / "tiny_rgb.onnx", channels=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_gray_model(tmp_path_factory) -> Path:
+    pytest.importorskip("onnx")
+    return build_tiny_onnx(tmp_path_factory.mktemp("models") / "tiny_gray.onnx", channels=1)
+
+
+@pytest.fixture(scope="session")
+def hopper_path() -> Path:
+    """A real photograph (public domain, US Navy portrait of Grace Hopper, 512x600 JPEG)."""
+    return EXAMPLES / "originals" / "grace_hopper.jpg"
+
+
+@pytest.fixture(scope="session")
+def astronaut_path() -> Path:
+    """A real photograph (public domain, NASA portrait of Eileen Collins, 512x512 PNG)."""
+    return EXAMPLES / "originals" / "astronaut.png"
+
+
+@pytest.fixture(scope="session")
+def hopper_rgb(hopper_path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(hopper_path) as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
+@pytest.fixture(scope="session")
+def shared_faces() -> Path:
+    faces = SHARED_DATA / "faces"
+    if not faces.is_dir():
+        pytest.skip("../shared/data/faces not present (only in the developers' checkout)")
+    return faces
