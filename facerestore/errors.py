@@ -23,3 +23,7 @@ class DeviceUnavailableError(FaceRestoreError):
 
 class DegradationSpecError(FaceRestoreError, ValueError):
     """A degradation chain such as ``posterize:12,jpeg:20`` could not be parsed."""
+
+
+class UsageError(FaceRestoreError):
+    """The command line asks for something impossible (e.g. an output folder inside an input folder): exit 2."""
