@@ -1,0 +1,85 @@
+"""Per-image report files and the per-run ``report.html``, ``summary.csv`` and ``summary.json``.
+
+Everything a report writes lives under ``OUTPUT/_facerestore_report/`` (charts, comparisons, previews,
+thumbnails, named after the output's path relative to ``OUTPUT``), with the three summary files at the top
+of ``OUTPUT/``. Both the per-image stage and the run report derive file names from the output path with
+:func:`report_files`, so a report can be rebuilt later from ``summary.json`` alone.
+
+Infinite values (the PSNR of an output identical to its reference) are written as the string ``"inf"`` in
+the metrics dictionaries, JSON and CSV (``float("inf")`` parses it back) and shown as ``∞`` in the HTML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from facerestore.discovery import REPORT_DIR_NAME
+
+__all__ = ["REPORT_DIR_NAME", "ReportFiles", "report_files", "json_number", "as_float"]
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where the report files of one output image live, as paths relative to the output folder."""
+
+    key: PurePosixPath  # the output's path relative to the output folder (posix separators)
+
+    def _named(self, suffix: str) -> PurePosixPath:
+        return PurePosixPath(REPORT_DIR_NAME) / (str(self.key) + suffix)
+
+    @property
+    def histogram(self) -> PurePosixPath:
+        return self._named(".hist.png")
+
+    @property
+    def comparison(self) -> PurePosixPath:
+        return self._named(".compare.jpg")
+
+    @property
+    def before(self) -> PurePosixPath:
+        return self._named(".in.jpg")
+
+    @property
+    def after(self) -> PurePosixPath:
+        return self._named(".out.jpg")
+
+    @property
+    def thumbnail(self) -> PurePosixPath:
+        return self._named(".thumb.jpg")
+
+
+def report_files(output: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> ReportFiles:
+    """The report file names of ``output``: mirrored by its path under ``output_dir``.
+
+    An output outside ``output_dir`` (e.g. written next to its input) gets ``_external/<hash>/<name>`` so two
+    such files with the same name cannot collide.
+    """
+    out = os.path.abspath(output)
+    root = os.path.abspath(output_dir)
+    rel = os.path.relpath(out, root)
+    if rel.startswith(os.pardir + os.sep) or rel == os.pardir or os.path.isabs(rel):
+        digest = hashlib.sha1(os.path.dirname(out).encode("utf-8", "surrogateescape")).hexdigest()[:10]
+        return ReportFiles(PurePosixPath("_external", digest, os.path.basename(out)))
+    return ReportFiles(PurePosixPath(Path(rel).as_posix()))
+
+
+def json_number(value: float) -> float | str:
+    """A metric as JSON can carry it: finite floats as they are, infinities as ``"inf"``/``"-inf"``."""
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return float(value)
+
+
+def as_float(value: object) -> float | None:
+    """A metric read back from JSON/CSV (number, ``"inf"``, empty or missing) as a float, or None."""
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
