@@ -1,0 +1,140 @@
+"""``facerestore degrade``: mirrored hq/lq pair trees and a manifest, from real photos, without torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from facerestore.commands.degrade import degrade
+from facerestore.degrade import parse_chain
+
+
+@pytest.fixture()
+def hq_dir(tmp_path, hopper_rgb, astronaut_path) -> Path:
+    """A small folder of real photos: a JPEG at the top, a PNG in a subfolder, a grayscale one."""
+    root = tmp_path / "hq_in"
+    (root / "sub").mkdir(parents=True)
+    Image.fromarray(hopper_rgb[100:228, 150:278]).save(root / "hopper.jpg", quality=95)
+    with Image.open(astronaut_path) as im:
+        im.convert("RGB").crop((150, 50, 246, 178)).save(root / "sub" / "astro.png")
+        im.convert("L").crop((0, 0, 64, 80)).save(root / "sub" / "gray.png")
+    return root
+
+
+def _png(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        return np.asarray(im).copy()
+
+
+def _run(*args: str) -> object:
+    return CliRunner().invoke(degrade, list(args), catch_exceptions=False)
+
+
+def test_writes_mirrored_pairs_and_manifest(hq_dir, tmp_path):
+    out = tmp_path / "pairs"
+    result = _run(str(hq_dir), "-o", str(out), "--preset", "jpeg10", "--seed", "3")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""  # stdout is for data only
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 3 and manifest["chain"] == "jpeg:10" and manifest["failed"] == []
+    by_source = {p["source"]: p for p in manifest["pairs"]}
+    assert set(by_source) == {"hopper.jpg", "sub/astro.png", "sub/gray.png"}
+    for rel in ("hopper.png", "sub/astro.png", "sub/gray.png"):
+        assert (out / "hq" / rel).is_file() and (out / "lq" / rel).is_file()
+
+    # hq is the source's pixels, lossless; lq is exactly the recorded chain applied to them.
+    with Image.open(hq_dir / "hopper.jpg") as im:
+        src = np.asarray(im.convert("RGB"))
+    hq = _png(out / "hq" / "hopper.png")
+    lq = _png(out / "lq" / "hopper.png")
+    np.testing.assert_array_equal(hq, src)
+    np.testing.assert_array_equal(lq, parse_chain(by_source["hopper.jpg"]["chain"]).apply(hq))
+    assert lq.shape == hq.shape and not np.array_equal(lq, hq)
+    assert (by_source["hopper.jpg"]["width"], by_source["hopper.jpg"]["height"]) == (128, 128)
+    assert _png(out / "lq" / "sub" / "gray.png").ndim == 2  # grayscale stays grayscale
+
+
+def test_paper_preset_is_the_default_and_collapses_levels(hq_dir, tmp_path):
+    out = tmp_path / "pairs"
+    assert _run(str(hq_dir), "-o", str(out)).exit_code == 0
+    lq = _png(out / "lq" / "sub" / "astro.png")
+    hq = _png(out / "hq" / "sub" / "astro.png")
+    assert all(len(np.unique(lq[..., c])) <= 20 < len(np.unique(hq[..., c])) for c in range(3))
+
+
+def test_seeded_runs_repeat_and_seeds_differ(hq_dir, tmp_path):
+    outs = [tmp_path / name for name in ("a", "b", "c")]
+    for out, seed in zip(outs, ("7", "7", "8")):
+        assert _run(str(hq_dir), "-o", str(out), "--chain", "random", "--seed", seed).exit_code == 0
+    chains = [[p["chain"] for p in json.loads((o / "manifest.json").read_text())["pairs"]] for o in outs]
+    assert chains[0] == chains[1] and chains[0] != chains[2]
+    for rel in ("hopper.png", "sub/astro.png"):
+        np.testing.assert_array_equal(_png(outs[0] / "lq" / rel), _png(outs[1] / "lq" / rel))
+
+
+def test_noise_depends_on_seed_and_path_not_on_other_files(hq_dir, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert _run(str(hq_dir), "-o", str(first), "--chain", "noise:8").exit_code == 0
+    Image.open(hq_dir / "hopper.jpg").save(hq_dir / "sub" / "000.png")  # a new file sorted before astro
+    assert _run(str(hq_dir), "-o", str(second), "--chain", "noise:8").exit_code == 0
+    np.testing.assert_array_equal(_png(first / "lq" / "sub" / "astro.png"), _png(second / "lq" / "sub" / "astro.png"))
+    # Different images draw different noise (the hq/lq difference is not one shared pattern).
+    d1 = _png(second / "lq" / "sub" / "000.png").astype(int) - _png(second / "hq" / "sub" / "000.png")
+    d2 = _png(second / "lq" / "hopper.png").astype(int) - _png(second / "hq" / "hopper.png")
+    assert d1.std() > 4 and not np.array_equal(d1, d2)
+
+
+def test_bad_file_is_one_stderr_line_and_exit_1(hq_dir, tmp_path):
+    (hq_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    original = (hq_dir / "broken.jpg").read_bytes()
+    out = tmp_path / "pairs"
+    result = _run(str(hq_dir), "-o", str(out), "--preset", "jpeg20")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken.jpg" in errors[0]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [f["source"] for f in manifest["failed"]] == ["broken.jpg"]
+    assert len(manifest["pairs"]) == 3  # the others were still written
+    assert (hq_dir / "broken.jpg").read_bytes() == original  # inputs are never modified
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--chain", "posterize:1"], "posterize levels"),
+    (["--chain", "sharpen:2"], "unknown degradation"),
+    (["--chain", "jpeg:10", "--preset", "paper"], "not both"),
+    (["--preset", "nope"], "nope"),
+])
+def test_usage_errors_exit_2(hq_dir, tmp_path, args, message):
+    result = CliRunner().invoke(degrade, [str(hq_dir), "-o", str(tmp_path / "p"), *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_empty_folder_is_a_usage_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(degrade, [str(tmp_path / "empty"), "-o", str(tmp_path / "p")])
+    assert result.exit_code == 2 and "no images found" in result.stderr
+
+
+def test_output_inside_input_is_not_read_back(hq_dir):
+    out = hq_dir / "pairs"
+    assert _run(str(hq_dir), "-o", str(out), "--preset", "jpeg20").exit_code == 0
+    # A second run must not pick up the pairs written by the first as new inputs.
+    assert _run(str(hq_dir), "-o", str(out), "--preset", "jpeg20").exit_code == 0
+    assert len(json.loads((out / "manifest.json").read_text())["pairs"]) == 3
+
+
+def test_command_module_needs_neither_torch_nor_onnxruntime():
+    code = ("import sys, facerestore.commands.degrade; "
+            "print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
