@@ -1,0 +1,85 @@
+"""The ``facerestore`` command group. Subcommands are imported only when they run (or when ``--help``
+lists them), and command modules import only click at import time, so ``--help``/``--version`` are instant."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from facerestore import __version__
+
+# name -> "module:attribute" of the click command object.
+COMMANDS: dict[str, str] = {
+    "enhance": "facerestore.commands.enhance:enhance",
+    "models": "facerestore.commands.models:models",
+    "degrade": "facerestore.commands.degrade:degrade",
+    "report": "facerestore.commands.report:report",
+    "compare": "facerestore.commands.compare:compare",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported from ``COMMANDS`` on first use."""
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_commands and cmd_name not in self.commands:
+            self.add_command(self._load(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # A command whose module is not installed is left out of --help instead of breaking it.
+        rows = []
+        for name in self.list_commands(ctx):
+            try:
+                command = self.get_command(ctx, name)
+            except click.ClickException:
+                continue
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def _load(self, name: str) -> click.Command:
+        module_name, attr = self.lazy_commands[name].split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            raise click.ClickException(f"command {name!r} is not available in this installation") from exc
+        command = getattr(module, attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.lazy_commands[name]} is not a click command")
+        return command
+
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "FACERESTORE",
+                    "max_content_width": 100}
+
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="facerestore", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Restore degraded face photos (JPEG blocking, colour banding, blotches) with small CNNs.
+
+    \b
+    Typical use:
+      facerestore enhance ./photos              # writes ./photos-restored/
+      facerestore models                        # the shipped models and their scores
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point; exits with the command's code."""
+    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="facerestore")

@@ -1,0 +1,40 @@
+"""One module per subcommand. Command modules import only click (and light project modules) at import
+time; the heavy work is imported inside the command function so ``--help`` stays instant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+
+from facerestore.errors import (DegradationSpecError, DeviceUnavailableError, FaceRestoreError, ModelError,
+                                UsageError)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+EXIT_FAILED, EXIT_USAGE, EXIT_DEVICE = 1, 2, 3
+
+
+@contextmanager
+def exit_on_error(console: Console) -> Iterator[None]:
+    """Turn a project exception that ends the whole command into one stderr line and its exit code."""
+    try:
+        yield
+    except DeviceUnavailableError as exc:
+        _say(console, exc)
+        raise click.exceptions.Exit(EXIT_DEVICE) from exc
+    except (UsageError, ModelError, DegradationSpecError) as exc:
+        _say(console, exc)
+        raise click.exceptions.Exit(EXIT_USAGE) from exc
+    except FaceRestoreError as exc:
+        _say(console, exc)
+        raise click.exceptions.Exit(EXIT_FAILED) from exc
+
+
+def _say(console: Console, exc: Exception) -> None:
+    from rich.text import Text
+
+    console.print(Text.assemble(("error", "bold red"), f": {exc}"))

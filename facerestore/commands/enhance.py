@@ -1,0 +1,220 @@
+"""``facerestore enhance``: restore every image of the given files and folders into a mirrored output tree."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+from facerestore.commands import exit_on_error
+from facerestore.options import ModelOptions, StreamOptions, WriteOptions, model_options, stream_options, \
+    write_options
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from facerestore.discovery import Plan
+    from facerestore.summary import Record
+
+
+@dataclass(frozen=True)
+class EnhanceOptions:
+    inputs: tuple[Path, ...]
+    output: Path | None
+    recursive: bool
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    files_from: IO[bytes] | None
+    null_separated: bool
+    dry_run: bool
+    fail_fast: bool
+    report: bool
+    reference: Path | None
+    max_pixels: int | None
+    model: ModelOptions
+    stream: StreamOptions
+    write: WriteOptions
+
+
+@click.command(short_help="Restore images (files and folders) into a mirrored output folder.")
+@click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: <input>-restored beside each input folder).")
+@click.option("--recursive/--no-recursive", default=True, show_default=True, help="Walk sub-folders.")
+@click.option("--include", multiple=True, metavar="GLOB", help="Only files matching GLOB (repeatable).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files and folders matching GLOB (repeatable).")
+@click.option("--files-from", type=click.File("rb"), default=None, metavar="FILE",
+              help="Read input paths from FILE, one per line ('-' = stdin).")
+@click.option("-0", "--null", "null_separated", is_flag=True,
+              help="--files-from entries are NUL-separated (find -print0).")
+@write_options
+@click.option("--dry-run", is_flag=True, help="Print the plan (input<TAB>output) and write nothing.")
+@model_options
+@stream_options
+@click.option("--fail-fast", is_flag=True, help="Stop at the first file that fails.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write the per-image and per-run report (when the report package is installed).")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              metavar="DIR", help="Originals, matched by relative path, for quality metrics in the report.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Refuse images with more than N pixels (decompression-bomb guard).")
+@click.pass_context
+def enhance(ctx: click.Context, **params: Any) -> None:
+    """Restore the images in INPUTS (files and folders, walked recursively in sorted order).
+
+    Outputs mirror the input tree under INPUT-restored/ (or -o DIR), in the input's format unless
+    --format says otherwise. Existing outputs are skipped, so a rerun resumes. Originals are never modified.
+
+    \b
+    Examples:
+      facerestore enhance ./photos
+      facerestore enhance scans/ -o restored/ --format png --model gan
+      find . -name '*.jpg' -print0 | facerestore enhance --files-from - -0 --json
+
+    \b
+    Exit codes: 0 all restored or skipped, 1 some files failed, 2 usage error,
+    3 requested device unavailable, 130 interrupted.
+    """
+    if not params["inputs"] and params["files_from"] is None:
+        raise click.UsageError("give at least one file or folder, or --files-from FILE")
+    if params["null_separated"] and params["files_from"] is None:
+        raise click.UsageError("-0/--null only applies to --files-from")
+    opts = EnhanceOptions(
+        inputs=tuple(params["inputs"]), output=params["output"], recursive=params["recursive"],
+        include=tuple(params["include"]), exclude=tuple(params["exclude"]), files_from=params["files_from"],
+        null_separated=params["null_separated"], dry_run=params["dry_run"], fail_fast=params["fail_fast"],
+        report=params["report"], reference=params["reference"], max_pixels=params["max_pixels"],
+        model=ModelOptions.from_params(params), stream=StreamOptions.from_params(params),
+        write=WriteOptions.from_params(params))
+
+    from facerestore.console import make_console, setup_logging
+
+    console = make_console()
+    setup_logging(console, opts.stream.verbose)
+    try:
+        with exit_on_error(console):
+            code = run_enhance(opts, console)
+    except KeyboardInterrupt:  # before or after the restore loop, which handles its own
+        console.print("Interrupted", markup=False)
+        code = 130
+    ctx.exit(code)
+
+
+def run_enhance(opts: EnhanceOptions, console: Console) -> int:
+    """Plan, restore and report; return the exit code. Project errors that end the run propagate."""
+    from facerestore import pipeline
+    from facerestore.console import progress
+    from facerestore.discovery import REPORT_DIR_NAME, plan_jobs
+    from facerestore.session import open_model
+    from facerestore.summary import FAILED, Record, RunSummary
+
+    plan = plan_jobs(list(opts.inputs), opts.output, opts.write.fmt, recursive=opts.recursive,
+                     include=opts.include, exclude=opts.exclude, files_from=opts.files_from,
+                     null_separated=opts.null_separated)
+    for notice in plan.skipped:
+        console.print(f"note: {notice.path}: {notice.reason}", markup=False, highlight=False)
+    if opts.dry_run:
+        return _print_plan(plan, opts, console)
+
+    started = time.time()
+    model = open_model(opts.model.model, opts.model.device, opts.model.threads, opts.stream.verbose)
+    summary = RunSummary(model=model.name, provider=model.provider)
+    if not opts.stream.quiet:
+        console.print(f"{len(plan.jobs)} image(s), model {model.name} on {model.provider}", markup=False)
+
+    report_root = _report_root(opts, plan) if opts.report else None
+    ctx = pipeline.Context(
+        model=model, tile=opts.model.tile, fmt=opts.write.fmt, quality=opts.write.quality,
+        overwrite=opts.write.overwrite,
+        max_pixels=opts.max_pixels if opts.max_pixels is not None else pipeline.imageio.DEFAULT_MAX_PIXELS,
+        report_dir=report_root / REPORT_DIR_NAME if report_root is not None else None,
+        reference_root=opts.reference)
+    records: list[Record] = []
+
+    with progress(console, len(plan.jobs), opts.stream.show_progress) as bar:
+        def on_record(record: Record) -> None:
+            summary.add(record)
+            records.append(record)
+            if opts.stream.json_lines:
+                click.echo(record.to_json())
+            if record.status == FAILED:
+                _error_line(console, record.input, record.error or "failed")
+            megapixels = (record.width or 0) * (record.height or 0) / 1e6 if record.status != FAILED else 0.0
+            bar.advance(megapixels)
+
+        for rejected in plan.rejected:
+            on_record(Record(input=str(rejected.path), output=None, status=FAILED, error=rejected.reason,
+                             width=None, height=None, seconds=0.0, provider=model.provider, model=model.name))
+        try:
+            pipeline.run_local(plan.jobs, ctx, on_record, fail_fast=opts.fail_fast,
+                               on_start=lambda job: bar.current(str(job.rel)))
+        except KeyboardInterrupt:
+            summary.interrupted = True
+    summary.seconds = time.time() - started
+
+    if report_root is not None and records:
+        pipeline.write_run_report(report_root, records, _run_info(opts, model, summary, started))
+    if not opts.stream.quiet or summary.interrupted:
+        console.print(summary.describe(), markup=False)
+    return summary.exit_code()
+
+
+def _print_plan(plan: Plan, opts: EnhanceOptions, console: Console) -> int:
+    """``--dry-run``: one line (or JSON object) per planned image on stdout; rejected inputs on stderr."""
+    import json
+    import os
+
+    for job in plan.jobs:
+        exists = os.path.lexists(job.dst) and not opts.write.overwrite
+        if opts.stream.json_lines:
+            click.echo(json.dumps({"input": str(job.src), "output": str(job.dst),
+                                   "status": "skipped" if exists else "planned"}, ensure_ascii=False))
+        else:
+            click.echo(f"{job.src}\t{job.dst}")
+    for rejected in plan.rejected:
+        if opts.stream.json_lines:
+            click.echo(json.dumps({"input": str(rejected.path), "output": None, "status": "failed",
+                                   "error": rejected.reason}, ensure_ascii=False))
+        _error_line(console, str(rejected.path), rejected.reason)
+    return 1 if plan.rejected else 0
+
+
+def _error_line(console: Console, path: str, reason: str) -> None:
+    from rich.text import Text
+
+    console.print(Text.assemble(("error", "bold red"), f": {path}: {reason}"))
+
+
+def _report_root(opts: EnhanceOptions, plan: Plan) -> Path | None:
+    """The folder that gets report.html: ``-o``, else the output folder of a single input."""
+    import os
+
+    from facerestore.discovery import restored_sibling
+
+    if opts.output is not None:
+        return opts.output
+    folders = [p for p in opts.inputs if p.is_dir()]
+    if len(opts.inputs) == 1 and folders and opts.files_from is None:
+        return restored_sibling(folders[0])
+    if not opts.inputs:
+        return restored_sibling(Path.cwd())
+    if not plan.jobs:
+        return None
+    return Path(os.path.commonpath([str(job.dst.parent) for job in plan.jobs]))
+
+
+def _run_info(opts: EnhanceOptions, model: Any, summary: Any, started: float) -> dict[str, Any]:
+    from facerestore import __version__
+
+    return {
+        "version": __version__, "command": " ".join(sys.argv), "started": started,
+        "seconds": summary.seconds, "model": model.name, "model_path": str(model.path),
+        "model_metadata": dict(model.metadata), "provider": model.provider,
+        "restored": summary.restored, "skipped": summary.skipped, "failed": summary.failed,
+        "megapixels": summary.megapixels, "interrupted": summary.interrupted,
+        "reference": str(opts.reference) if opts.reference else None,
+    }

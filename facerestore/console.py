@@ -1,0 +1,82 @@
+"""The one stderr console, the progress bar, and logging onto that console.
+
+stdout carries data only, so everything here writes to stderr. Rich's Progress redirects stdout by
+default; it is created with ``redirect_stdout=False`` so ``--json`` lines pass through untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn,
+                           TimeRemainingColumn)
+from rich.text import Text
+
+
+def make_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def setup_logging(console: Console, verbose: bool = False) -> None:
+    """Route the ``facerestore`` loggers to the console: warnings by default, debug with ``-v``."""
+    logger = logging.getLogger("facerestore")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_facerestore", False):
+            logger.removeHandler(handler)
+    handler = RichHandler(console=console, show_time=False, show_path=verbose, markup=False,
+                          rich_tracebacks=verbose)
+    handler._facerestore = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logger.propagate = False
+
+
+class _MegapixelsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        mp = task.fields.get("megapixels", 0.0)
+        return Text(f"{mp / elapsed:5.2f} MP/s" if elapsed > 0 else "  -- MP/s", style="progress.data.speed")
+
+
+class RunProgress:
+    """Files done/total, the current file, MP/s and ETA; a no-op when disabled."""
+
+    def __init__(self, console: Console, total: int, enabled: bool):
+        self._megapixels = 0.0
+        self._progress: Progress | None = None
+        if enabled and console.is_terminal:
+            self._progress = Progress(
+                TextColumn("{task.description}", style="bold"), BarColumn(), MofNCompleteColumn(),
+                _MegapixelsPerSecond(), TimeRemainingColumn(), TextColumn("{task.fields[current]}"),
+                console=console, redirect_stdout=False, redirect_stderr=False, transient=False)
+            self._task = self._progress.add_task("Restoring", total=total, current="", megapixels=0.0)
+
+    def __enter__(self) -> RunProgress:
+        if self._progress:
+            self._progress.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._progress:
+            self._progress.stop()
+
+    def current(self, name: str) -> None:
+        if self._progress:
+            self._progress.update(self._task, current=name)
+
+    def advance(self, megapixels: float = 0.0) -> None:
+        if self._progress:
+            self._megapixels += megapixels
+            self._progress.update(self._task, advance=1, megapixels=self._megapixels)
+
+
+@contextmanager
+def progress(console: Console, total: int, enabled: bool) -> Iterator[RunProgress]:
+    with RunProgress(console, total, enabled) as bar:
+        yield bar

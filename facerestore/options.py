@@ -1,0 +1,91 @@
+"""Shared click option bundles (decorators) and the frozen option dataclasses commands build from them.
+
+Library modules take these dataclasses or plain values; they never see click.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEVICE_CHOICES = ("auto", "cuda", "cpu")
+FORMAT_CHOICES = ("png", "jpeg", "webp", "tiff")
+
+
+def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return decorate
+
+
+model_options = _apply([
+    click.option("--model", "model", default="big", show_default=True, metavar="basic|big|gan|PATH.onnx",
+                 help="Shipped model name or path to an ONNX file that follows the model contract."),
+    click.option("--device", type=click.Choice(DEVICE_CHOICES, case_sensitive=False), default="auto",
+                 show_default=True, help="auto tries CUDA then CPU; cuda fails (exit 3) when CUDA is unusable."),
+    click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
+                 help="CPU threads for inference (default: ONNX Runtime's choice)."),
+    click.option("--tile", type=click.IntRange(min=16), default=None, metavar="SIZE",
+                 help="Tile size in pixels (default: automatic, peak inference memory about 1 GiB)."),
+])
+
+stream_options = _apply([
+    click.option("--json", "json_lines", is_flag=True, help="One JSON object per image on stdout."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary (errors still shown)."),
+    click.option("-v", "--verbose", is_flag=True, help="Debug logging, including ONNX Runtime's own messages."),
+])
+
+write_options = _apply([
+    click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES, case_sensitive=False), default=None,
+                 help="Output format (default: same as the input)."),
+    click.option("--quality", type=click.IntRange(1, 100), default=None, metavar="1-100",
+                 help="Quality for JPEG/WebP output (default: the encoder's)."),
+    click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them)."),
+])
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    model: str = "big"
+    device: str = "auto"
+    threads: int | None = None
+    tile: int | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ModelOptions:
+        return cls(model=params["model"], device=params["device"].lower(), threads=params["threads"],
+                   tile=params["tile"])
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    json_lines: bool = False
+    quiet: bool = False
+    verbose: bool = False
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> StreamOptions:
+        return cls(json_lines=params["json_lines"], quiet=params["quiet"], verbose=params["verbose"])
+
+    @property
+    def show_progress(self) -> bool:
+        return not (self.json_lines or self.quiet)
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    fmt: str | None = None  # lower-case format name from FORMAT_CHOICES, None = same as the input
+    quality: int | None = None
+    overwrite: bool = False
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> WriteOptions:
+        fmt = params["fmt"]
+        return cls(fmt=fmt.lower() if fmt else None, quality=params["quality"], overwrite=params["overwrite"])

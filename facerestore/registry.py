@@ -1,0 +1,83 @@
+"""The shipped models: one explicit dict of frozen specs, and the checksum check that guards them.
+
+The ``.onnx`` files live in ``facerestore/models/``; their sha256 digests are recorded in
+``facerestore/models/checksums.json`` by the export step, so a truncated or swapped file is refused
+instead of silently producing wrong pictures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from facerestore.errors import ModelError
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+CHECKSUMS_FILE = MODELS_DIR / "checksums.json"
+DEFAULT_MODEL = "big"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    filename: str
+    sha256: str | None  # None until the export step records it in checksums.json
+    summary: str
+
+    @property
+    def path(self) -> Path:
+        return MODELS_DIR / self.filename
+
+    @property
+    def installed(self) -> bool:
+        return self.path.is_file()
+
+
+def _recorded_checksums() -> dict[str, str]:
+    """``{"big.onnx": "<hex sha256>", ...}`` from checksums.json (``{}`` when the file is absent)."""
+    try:
+        data = json.loads(CHECKSUMS_FILE.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {CHECKSUMS_FILE}: {exc}") from exc
+    digests = data.get("sha256", {}) if isinstance(data, dict) else {}
+    return {str(k): str(v).lower() for k, v in digests.items() if v}
+
+
+def _build_registry() -> dict[str, ModelSpec]:
+    digests = _recorded_checksums()
+    entries = (
+        ("basic", "basic.onnx", "BasicCNN 3->64->64->3: fast colour restoration"),
+        ("big", "big.onnx", "BigCNN 3->64->64->128->128->3: best colour restoration (default)"),
+        ("gan", "gan.onnx", "grayscale GAN generator 1->64->64->1, applied to luminance"),
+    )
+    return {name: ModelSpec(name, filename, digests.get(filename), summary) for name, filename, summary in entries}
+
+
+SHIPPED: dict[str, ModelSpec] = _build_registry()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(spec: ModelSpec) -> Path:
+    """Return the path of a shipped model after checking it is installed and intact; raise ModelError otherwise."""
+    if not spec.installed:
+        raise ModelError(f"shipped model {spec.name!r} is not installed (missing {spec.path}); "
+                         "reinstall facerestore or pass --model PATH.onnx")
+    if spec.sha256 is None:
+        raise ModelError(f"shipped model {spec.name!r} has no recorded checksum in {CHECKSUMS_FILE}; "
+                         "refusing to run an unverified file")
+    actual = sha256_of(spec.path)
+    if actual != spec.sha256:
+        raise ModelError(f"shipped model {spec.name!r} is corrupt: sha256 of {spec.path} is {actual}, "
+                         f"expected {spec.sha256}; reinstall facerestore")
+    return spec.path

@@ -1,0 +1,263 @@
+"""Build the ONNX Runtime session: model lookup, file safety checks, providers, log silencing, contract validation.
+
+This is the only module that imports ``onnxruntime``, and only inside functions, so ``--help`` and
+``--version`` never pay for it. ONNX Runtime's own log lines (for example the loud ERROR it prints when
+onnxruntime-gpu cannot find the CUDA libraries) are kept off the terminal unless ``verbose``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facerestore import contract, registry
+from facerestore.errors import DeviceUnavailableError, ModelError
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cuda", "cpu")
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+# The shipped models are a few MB; anything this big is not a facerestore model and is not worth reading.
+MAX_MODEL_BYTES = 512 * 1024 * 1024
+# Context assumed when a user model does not record its receptive radius: larger than any plain
+# conv stack of reasonable depth, so tiling stays exact at the price of some recomputed overlap.
+DEFAULT_RECEPTIVE_RADIUS = 16
+# ORT severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal. ERROR is what the CUDA probe emits.
+_QUIET_SEVERITY = 4
+_VERBOSE_SEVERITY = 1
+
+
+@dataclass
+class OnnxModel:
+    """A validated model ready to run. ``run`` is thread-safe (ONNX Runtime sessions are)."""
+
+    name: str
+    path: Path
+    channels: int
+    receptive_radius: int
+    metadata: dict[str, str]
+    provider: str
+    fixed_hw: tuple[int, int] | None = None  # set when the model only accepts one spatial size
+    max_batch: int | None = None  # 1 when the batch dimension is fixed
+    _session: Any = field(default=None, repr=False)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """NCHW float32 -> NCHW float32 (not clamped)."""
+        out = self._session.run([contract.OUTPUT_NAME], {contract.INPUT_NAME: batch})[0]
+        return np.asarray(out, dtype=np.float32)
+
+
+def resolve_spec(spec: str) -> tuple[str, Path]:
+    """Map ``--model`` (a shipped name or a path to an .onnx file) to a display name and a verified path."""
+    if spec in registry.SHIPPED:
+        return spec, registry.verify(registry.SHIPPED[spec])
+    path = Path(spec).expanduser()
+    if path.suffix.lower() != ".onnx" and not path.exists():
+        known = ", ".join(registry.SHIPPED)
+        raise ModelError(f"unknown model {spec!r}: use one of {known} or a path to an .onnx file")
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    return path.name, path
+
+
+def open_model(spec: str, device: str = "auto", threads: int | None = None, verbose: bool = False) -> OnnxModel:
+    """Open a shipped model by name or a user ``.onnx`` file, on the requested device.
+
+    Raises ModelError (missing, corrupt, unsafe or contract-breaking file) and DeviceUnavailableError
+    (``device="cuda"`` without a usable CUDA runtime: never a silent CPU run).
+    """
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
+    name, path = resolve_spec(spec)
+    model_bytes = _read_model_bytes(path)
+    session = _create_session(model_bytes, path, device, threads, verbose)
+    provider = session.get_providers()[0]
+    if device == "cuda" and provider != CUDA:
+        raise DeviceUnavailableError(
+            "CUDA was requested but ONNX Runtime could not use it (CUDA/cuDNN libraries missing or no GPU); "
+            "run with -v to see ONNX Runtime's message, or use --device cpu")
+    channels, fixed_hw, max_batch = _check_contract(session, path)
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    radius = _receptive_radius(metadata, path)
+    log.debug("model %s (%s): %d channel(s), radius %d, provider %s", name, path, channels, radius, provider)
+    return OnnxModel(name=name, path=path, channels=channels, receptive_radius=radius, metadata=metadata,
+                     provider=provider, fixed_hw=fixed_hw, max_batch=max_batch, _session=session)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The custom metadata of a model file (for ``facerestore models``), read on the CPU provider."""
+    session = _create_session(_read_model_bytes(path), path, "cpu", 1, verbose=False)
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def _read_model_bytes(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_MODEL_BYTES:
+            raise ModelError(f"{path}: {size / 2**20:.0f} MB is larger than the {MAX_MODEL_BYTES // 2**20} MB "
+                             "limit for a model file")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from exc
+    try:
+        external = _external_tensor_found(data)
+    except ValueError as exc:
+        raise ModelError(f"{path} is not an ONNX model (unreadable protobuf: {exc})") from exc
+    if external:
+        raise ModelError(f"{path} stores weights in external data files, which facerestore refuses to load; "
+                         "save the model as a single .onnx file")
+    return data
+
+
+def _create_session(model_bytes: bytes, path: Path, device: str, threads: int | None, verbose: bool) -> Any:
+    import onnxruntime as ort
+
+    severity = _VERBOSE_SEVERITY if verbose else _QUIET_SEVERITY
+    ort.set_default_logger_severity(severity)
+    options = ort.SessionOptions()
+    options.log_severity_level = severity
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.inter_op_num_threads = 1  # a conv stack is one chain of nodes: no parallel branches to use
+    if threads:
+        options.intra_op_num_threads = threads
+    # Idle ORT workers must not spin: decoding and encoding threads need those cores between runs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+    available = ort.get_available_providers()
+    if device == "cpu":
+        providers = [CPU]
+    elif device == "cuda":
+        if CUDA not in available:
+            raise DeviceUnavailableError("CUDA was requested but this ONNX Runtime build has no CUDA provider "
+                                         "(install onnxruntime-gpu) ; use --device cpu")
+        providers = [CUDA, CPU]
+    else:
+        providers = [CUDA, CPU] if CUDA in available else [CPU]
+
+    # Loading from bytes plus an empty folder for external initializers: even if the scan above missed a
+    # reference, ONNX Runtime has nothing on disk it could be pointed at.
+    with tempfile.TemporaryDirectory(prefix="facerestore-noext-") as empty:
+        options.add_session_config_entry("session.model_external_initializers_file_folder_path", empty)
+        try:
+            return ort.InferenceSession(model_bytes, sess_options=options, providers=providers)
+        except Exception as exc:  # ORT raises its own pybind exception types
+            raise ModelError(f"ONNX Runtime cannot load {path}: {_first_line(exc)}") from exc
+
+
+def _check_contract(session: Any, path: Path) -> tuple[int, tuple[int, int] | None, int | None]:
+    """Validate the I/O contract; return (channels, fixed (H, W) or None, max batch or None)."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelError(f"{path}: a facerestore model has exactly one input and one output, "
+                         f"this one has {len(inputs)} and {len(outputs)}")
+    inp, out = inputs[0], outputs[0]
+    if (inp.name, out.name) != (contract.INPUT_NAME, contract.OUTPUT_NAME):
+        raise ModelError(f"{path}: input/output must be named {contract.INPUT_NAME!r}/{contract.OUTPUT_NAME!r}, "
+                         f"found {inp.name!r}/{out.name!r}")
+    for tensor in (inp, out):
+        if tensor.type != "tensor(float)":
+            raise ModelError(f"{path}: {tensor.name!r} must be float32, found {tensor.type}")
+        if len(tensor.shape) != 4:
+            raise ModelError(f"{path}: {tensor.name!r} must be 4-D NCHW, found shape {tensor.shape}")
+    in_c, out_c = inp.shape[1], out.shape[1]
+    if in_c not in contract.ALLOWED_CHANNELS or in_c != out_c:
+        raise ModelError(f"{path}: channels must be 1 (gray) or 3 (RGB) and equal on input and output, "
+                         f"found {in_c} -> {out_c}")
+    in_hw, out_hw = inp.shape[2:], out.shape[2:]
+    static = [isinstance(d, int) for d in in_hw]
+    if any(static) and not all(static):
+        raise ModelError(f"{path}: height and width must both be dynamic or both fixed, found {in_hw}")
+    fixed_hw = (int(in_hw[0]), int(in_hw[1])) if all(static) else None
+    if fixed_hw and tuple(out_hw) != fixed_hw:
+        raise ModelError(f"{path}: output size {out_hw} must equal input size {in_hw}")
+    batch = inp.shape[0]
+    return int(in_c), fixed_hw, (int(batch) if isinstance(batch, int) else None)
+
+
+def _receptive_radius(metadata: dict[str, str], path: Path) -> int:
+    raw = metadata.get(contract.META_RECEPTIVE)
+    try:
+        radius = int(raw) if raw is not None else -1
+    except ValueError:
+        radius = -1
+    if radius < 0:
+        log.warning("%s does not record %s; assuming %d pixels of context for tiling",
+                    path.name, contract.META_RECEPTIVE, DEFAULT_RECEPTIVE_RADIUS)
+        return DEFAULT_RECEPTIVE_RADIUS
+    return radius
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- External-data scan ------------------------------------------------------------------------------
+# A minimal walk of the protobuf wire format (the runtime does not depend on the ``onnx`` package).
+# It follows every path by which a TensorProto can sit in a model and reports whether one of them has
+# ``data_location = EXTERNAL`` or ``external_data`` entries. Field numbers are those of onnx.proto.
+
+_MODEL, _GRAPH, _FUNCTION, _NODE, _ATTRIBUTE, _SPARSE, _TENSOR = range(7)
+_CHILDREN: dict[int, dict[int, int]] = {
+    _MODEL: {7: _GRAPH, 25: _FUNCTION},
+    _GRAPH: {1: _NODE, 5: _TENSOR, 15: _SPARSE},
+    _FUNCTION: {7: _NODE},
+    _NODE: {5: _ATTRIBUTE},
+    _ATTRIBUTE: {5: _TENSOR, 6: _GRAPH, 10: _TENSOR, 11: _GRAPH, 22: _SPARSE, 23: _SPARSE},
+    _SPARSE: {1: _TENSOR, 2: _TENSOR},
+    _TENSOR: {},
+}
+_TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION, _LOCATION_EXTERNAL = 13, 14, 1
+
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def _external_tensor_found(buf: bytes | memoryview, kind: int = _MODEL, depth: int = 0) -> bool:
+    buf = memoryview(buf)  # slices of a memoryview share memory: no copies of the weights
+    if depth > 64:
+        raise ValueError("nesting too deep")
+    children = _CHILDREN[kind]
+    pos, end = 0, len(buf)
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+            if kind == _TENSOR and number == _TENSOR_DATA_LOCATION and value == _LOCATION_EXTERNAL:
+                return True
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            if pos + length > end:
+                raise ValueError("truncated field")
+            if kind == _TENSOR and number == _TENSOR_EXTERNAL_DATA:
+                return True
+            child = children.get(number)
+            if child is not None and _external_tensor_found(buf[pos:pos + length], child, depth + 1):
+                return True
+            pos += length
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+        if pos > end:
+            raise ValueError("truncated field")
+    return False
