@@ -1,0 +1,409 @@
+"""Read images safely into float arrays, and write results back atomically with their metadata.
+
+Reading trusts nothing: the format is decided by content from an allowlist, special files are never opened,
+the pixel count is checked from the header before any pixel is decoded, and every decoder failure becomes an
+``ImageError`` with a one-line reason. Writing goes to a temporary file beside the destination that is renamed
+into place, so a killed run never leaves a half-written image under a real name.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from facerestore.errors import ImageError, OutputError
+
+# Enough for 100-megapixel camera files (GFX100: 11648 x 8736); a colour float32 copy of such an image is 1.2 GB.
+DEFAULT_MAX_PIXELS = 120_000_000
+SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")      # what we decode (by content)
+WRITABLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
+DEFAULT_QUALITY = {"JPEG": 95, "WEBP": 95}
+_SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF",
+                   ".tiff": "TIFF", ".bmp": "BMP"}
+_FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP", "tiff": "TIFF", "tif": "TIFF",
+                 "bmp": "BMP"}
+ORIENTATION_TAG = 0x0112
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
+# TIFF files keep EXIF-like facts among their structural tags; only these descriptive ones are carried over.
+_TIFF_DESCRIPTIVE_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
+
+# read_image enforces its own pixel limit before decoding; Pillow's global check (a warning at 89 MP, an error
+# at twice that) would otherwise fire at a different figure, and warnings are not messages for our users.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+@dataclass
+class LoadedImage:
+    src: Path
+    format: str                 # Pillow format of the source: "JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF"
+    pixels: np.ndarray          # float32, H x W x C in [0, 1], C = 3 (colour) or 1 (grayscale); EXIF orientation applied
+    alpha: np.ndarray | None    # H x W alpha plane exactly as decoded (uint8 or uint16), passed through untouched
+    bit_depth: int              # 8 or 16 (per channel)
+    mode: str                   # Pillow mode of the source
+    exif: bytes | None          # EXIF with Orientation reset to 1
+    icc_profile: bytes | None
+    dpi: tuple[float, float] | None
+    notes: tuple[str, ...]      # e.g. "multi-frame file: used the first frame"
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def format_for_suffix(suffix: str) -> str | None:
+    """The writable Pillow format a file suffix stands for (``".JPG"`` -> ``"JPEG"``), or None."""
+    return _SUFFIX_FORMATS.get(suffix.lower())
+
+
+def format_for_name(fmt: str) -> str:
+    """``--format`` value -> Pillow format (``"jpeg"`` -> ``"JPEG"``)."""
+    try:
+        return _FORMAT_NAMES[fmt.lower()]
+    except KeyError:
+        raise OutputError(f"unknown output format {fmt!r} (choose from png, jpeg, webp, tiff)") from None
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+def _open_regular(path: Path) -> Any:
+    """Open for reading without ever blocking on a FIFO or touching a device (checked on the open descriptor)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ImageError(f"cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError("not a regular file")
+    try:
+        # O_NONBLOCK: should the path be swapped for a FIFO after the stat, open() still returns at once.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ImageError(f"cannot read: {exc.strerror or exc}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise ImageError("not a regular file")
+    if st.st_size == 0:
+        os.close(fd)
+        raise ImageError("empty file (0 bytes)")
+    return os.fdopen(fd, "rb")
+
+
+def _orientation_ops(orientation: int) -> tuple[bool, int, bool]:
+    """EXIF orientation -> (transpose first, quarter turns counter-clockwise, flip left-right afterwards)."""
+    return {
+        2: (False, 0, True), 3: (False, 2, False), 4: (False, 2, True), 5: (True, 0, False),
+        6: (False, 3, False), 7: (True, 2, False), 8: (False, 1, False),
+    }.get(orientation, (False, 0, False))
+
+
+def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Rotate/flip an H x W (x C) array the way ``ImageOps.exif_transpose`` would for this orientation."""
+    transpose, turns, flip = _orientation_ops(orientation)
+    if transpose:
+        array = array.swapaxes(0, 1)
+    if turns:
+        array = np.rot90(array, turns)
+    if flip:
+        array = array[:, ::-1]
+    return np.ascontiguousarray(array)
+
+
+def _clean_exif(im: Image.Image, fmt: str) -> tuple[int, bytes | None]:
+    """(orientation, EXIF bytes with Orientation reset to 1), tolerating broken EXIF blocks."""
+    try:
+        exif = im.getexif()
+        orientation = exif.get(ORIENTATION_TAG, 1)
+        orientation = orientation if isinstance(orientation, int) else 1
+        if fmt == "TIFF":
+            # A TIFF's "EXIF" is its own structure (strip offsets, sizes...): rebuild from descriptive tags only.
+            clean = Image.Exif()
+            for tag in _TIFF_DESCRIPTIVE_TAGS:
+                if tag in exif:
+                    clean[tag] = exif[tag]
+            for ifd in (_EXIF_IFD, _GPS_IFD):
+                sub = exif.get_ifd(ifd)
+                if sub:
+                    clean.get_ifd(ifd).update(sub)
+            exif = clean
+            if not len(exif) and not exif.get_ifd(_EXIF_IFD):
+                return orientation, None
+        elif not im.info.get("exif") and not len(exif):
+            return orientation, None
+        if ORIENTATION_TAG in exif or orientation != 1:
+            exif[ORIENTATION_TAG] = 1
+        return orientation, exif.tobytes()
+    except Exception:  # noqa: BLE001 - a corrupt EXIF block must not cost the image; drop it
+        return 1, None
+
+
+def _header_checks(im: Image.Image, max_pixels: int) -> None:
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"invalid size {width}x{height}")
+    if width * height > max_pixels:
+        raise ImageError(f"too many pixels: {width}x{height} = {width * height / 1e6:.1f} megapixels, "
+                         f"over the limit of {max_pixels / 1e6:.1f} (--max-pixels)")
+
+
+def _float_gray(values: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Scale a float image to [0, 1]: kept as is when already there, else by the range its values suggest."""
+    values = np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    if lo >= 0.0 and hi <= 1.0:
+        notes.append("32-bit float image: values used as they are, written as 16-bit")
+        return values
+    scale = 255.0 if lo >= 0.0 and hi <= 255.0 else 65535.0 if lo >= 0.0 and hi <= 65535.0 else None
+    if scale is None:
+        notes.append(f"32-bit float image: values {lo:g}..{hi:g} stretched to the full range, written as 16-bit")
+        return (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
+    notes.append(f"32-bit float image: values divided by {scale:g}, written as 16-bit")
+    return np.clip(values / scale, 0.0, 1.0)
+
+
+def _to_arrays(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Decoded image -> (float32 H x W x C in [0, 1], alpha plane or None, bit depth)."""
+    mode = im.mode
+    rawmode = ""
+    if im.tile:
+        args = im.tile[0][3]
+        rawmode = args[0] if isinstance(args, tuple) and args else str(args or "")
+    if mode in ("RGB", "RGBA", "LA") and "16" in rawmode:
+        notes.append("16-bit colour image: Pillow decodes it to 8 bits per channel")
+    if mode == "CMYK":
+        notes.append("CMYK image: converted to RGB")
+        im = im.convert("RGB")
+    elif mode == "1":
+        notes.append("1-bit image: restored as 8-bit grayscale")
+        im = im.convert("L")
+    elif mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        im = im.convert("RGBA" if has_alpha else "RGB")
+    elif mode in ("RGBa", "La"):
+        im = im.convert(mode.upper())
+    elif mode in ("RGBX", "YCbCr"):
+        im = im.convert("RGB")
+    mode = im.mode
+
+    if mode == "RGB":
+        return np.asarray(im, dtype=np.float32) / 255.0, None, 8
+    if mode == "RGBA":
+        rgba = np.asarray(im)
+        return rgba[..., :3].astype(np.float32) / 255.0, rgba[..., 3].copy(), 8
+    if mode == "L":
+        return (np.asarray(im, dtype=np.float32) / 255.0)[..., None], None, 8
+    if mode == "LA":
+        la = np.asarray(im)
+        return (la[..., :1].astype(np.float32) / 255.0), la[..., 1].copy(), 8
+    if mode.startswith("I;16"):
+        gray = np.asarray(im).astype(np.float32) / 65535.0
+        return gray[..., None], None, 16
+    if mode == "I":
+        values = np.asarray(im)
+        lo, hi = int(values.min()), int(values.max())
+        if lo < 0 or hi > 65535:
+            notes.append(f"32-bit integer image: values {lo}..{hi} stretched to 16 bits")
+            gray = (values.astype(np.float64) - lo) / max(hi - lo, 1)
+            return gray.astype(np.float32)[..., None], None, 16
+        return (values.astype(np.float32) / 65535.0)[..., None], None, 16
+    if mode == "F":
+        return _float_gray(np.asarray(im), notes)[..., None], None, 16
+    raise ImageError(f"unsupported image mode {mode}")
+
+
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode ``path`` by content (JPEG, PNG, WebP, TIFF, BMP, GIF) into a :class:`LoadedImage`.
+
+    Raises :class:`ImageError` with a one-line reason for anything that is not a readable image within limits.
+    """
+    path = Path(path)
+    if max_pixels > (Image.MAX_IMAGE_PIXELS or max_pixels):
+        Image.MAX_IMAGE_PIXELS = max_pixels  # let our own (checked) limit be the one that decides
+    notes: list[str] = []
+    with _open_regular(path) as fp:
+        try:
+            im = Image.open(fp, formats=SUPPORTED_FORMATS)
+        except Image.DecompressionBombError:
+            raise ImageError(f"too many pixels: over the limit of {max_pixels / 1e6:.1f} megapixels "
+                             "(--max-pixels)") from None
+        except Image.UnidentifiedImageError:
+            raise ImageError("not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)") from None
+        except Exception as exc:  # noqa: BLE001 - hostile headers raise all sorts; each becomes one line
+            raise ImageError(f"cannot decode: {_reason(exc)}") from None
+        with im:
+            fmt = im.format or "?"
+            _header_checks(im, max_pixels)
+            frames = getattr(im, "n_frames", 1) if getattr(im, "is_animated", False) or fmt == "TIFF" else 1
+            if frames > 1:
+                notes.append(f"multi-frame file ({frames} frames): used the first frame")
+                im.seek(0)
+            try:
+                im.load()
+            except Exception as exc:  # noqa: BLE001 - truncated/corrupt data: refuse, never half an image
+                raise ImageError(f"cannot decode: {_reason(exc)}") from None
+            source_mode = im.mode
+            orientation, exif = _clean_exif(im, fmt)
+            icc = im.info.get("icc_profile") or None
+            dpi = _clean_dpi(im.info.get("dpi"))
+            try:
+                pixels, alpha, bit_depth = _to_arrays(im, notes)
+            except ImageError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise ImageError(f"cannot convert {source_mode} pixels: {_reason(exc)}") from None
+    if source_mode == "CMYK":
+        icc = None  # a CMYK profile would mislabel the RGB pixels we now hold
+    if orientation != 1:
+        pixels = apply_orientation(pixels, orientation)
+        alpha = apply_orientation(alpha, orientation) if alpha is not None else None
+    return LoadedImage(src=path, format=fmt, pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha,
+                       bit_depth=bit_depth, mode=source_mode, exif=exif, icc_profile=icc, dpi=dpi,
+                       notes=tuple(notes))
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
+
+
+def _clean_dpi(dpi: Any) -> tuple[float, float] | None:
+    try:
+        x, y = (float(v) for v in dpi)
+    except (TypeError, ValueError):
+        return None
+    if not (np.isfinite(x) and np.isfinite(y) and x > 0 and y > 0):
+        return None
+    return (round(x, 3), round(y, 3))
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+
+def _quantize(values: np.ndarray, maximum: int, dtype: type) -> np.ndarray:
+    values = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.rint(np.clip(values, 0.0, 1.0) * maximum).astype(dtype)
+
+
+def _alpha8(alpha: np.ndarray) -> np.ndarray:
+    if alpha.dtype == np.uint8:
+        return alpha
+    return np.rint(alpha.astype(np.float32) / 257.0).astype(np.uint8)
+
+
+def _build_image(pixels: np.ndarray, like: LoadedImage, fmt: str, notes: list[str]) -> Image.Image:
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3):
+        raise OutputError(f"cannot write an array of shape {pixels.shape}: expected H x W x 1 or 3")
+    alpha = like.alpha
+    if alpha is not None and alpha.shape != pixels.shape[:2]:
+        raise OutputError(f"alpha plane {alpha.shape} does not match the image {pixels.shape[:2]}")
+    if alpha is not None and fmt == "JPEG":
+        raise OutputError("JPEG cannot hold the alpha channel; use --format png, webp or tiff")
+    gray = pixels.shape[2] == 1
+    if gray and alpha is None and like.bit_depth == 16:
+        if fmt in ("PNG", "TIFF"):
+            return Image.fromarray(_quantize(pixels[..., 0], 65535, np.uint16))
+        notes.append(f"{fmt} cannot hold 16-bit grayscale: written with 8 bits")
+    elif like.bit_depth == 16:
+        notes.append("16-bit image with alpha: written with 8 bits per channel")
+    planes = _quantize(pixels, 255, np.uint8)
+    if alpha is not None:
+        planes = np.concatenate([planes, _alpha8(alpha)[..., None]], axis=2)
+    if gray:
+        im = Image.fromarray(planes[..., 0]) if alpha is None else Image.fromarray(planes, "LA")
+        if fmt == "BMP" and alpha is not None:
+            im = im.convert("RGBA")
+        return im
+    return Image.fromarray(planes, "RGBA" if alpha is not None else "RGB")
+
+
+def _save_options(fmt: str, like: LoadedImage, quality: int | None) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if fmt in DEFAULT_QUALITY:
+        options["quality"] = int(quality if quality is not None else DEFAULT_QUALITY[fmt])
+    if fmt == "JPEG":
+        options["subsampling"] = 0  # 4:4:4: restored detail is lost again by halving the chroma
+    if fmt == "TIFF":
+        options["compression"] = "tiff_lzw"
+    if like.exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        options["exif"] = like.exif
+    if like.icc_profile and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        options["icc_profile"] = like.icc_profile
+    if like.dpi and fmt in ("JPEG", "PNG", "TIFF", "BMP"):
+        options["dpi"] = like.dpi
+    return options
+
+
+def resolve_format(dst: Path, like: LoadedImage, fmt: str | None) -> str:
+    """The output format: ``fmt`` if given, else what the destination's suffix says, else the source's."""
+    if fmt is not None:
+        return format_for_name(fmt)
+    by_suffix = format_for_suffix(Path(dst).suffix)
+    if by_suffix is not None:
+        return by_suffix
+    return like.format if like.format in WRITABLE_FORMATS else "PNG"
+
+
+def _write_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        known = {errno.ENOSPC: "no space left on device", errno.EROFS: "read-only file system",
+                 errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+                 errno.EDQUOT: "disk quota exceeded"}
+        return known.get(exc.errno, exc.strerror or _reason(exc))
+    return _reason(exc)
+
+
+def temp_path_for(dst: Path) -> Path:
+    """A fresh temporary name beside ``dst``: hidden, ends in ``.tmp`` (so discovery and users can spot it)."""
+    return dst.with_name(f".{dst.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | None = None,
+                quality: int | None = None, mtime: float | None = None) -> tuple[str, ...]:
+    """Encode ``pixels`` (float32 H x W x C in [0, 1]) to ``dst`` atomically, carrying ``like``'s metadata.
+
+    The format is ``fmt`` (png, jpeg, webp, tiff, bmp), else the one ``dst``'s suffix names, else the source's.
+    16-bit grayscale sources give 16-bit PNG/TIFF; the alpha plane is re-attached untouched (JPEG cannot hold it:
+    ``OutputError``). The file's modification time is set to ``mtime`` when given. Returns notes about anything
+    the format could not keep. Raises :class:`OutputError`; no temporary file survives a failure.
+    """
+    dst = Path(dst)
+    pil_format = resolve_format(dst, like, fmt)
+    notes: list[str] = []
+    image = _build_image(np.asarray(pixels, dtype=np.float32), like, pil_format, notes)
+    options = _save_options(pil_format, like, quality)
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder {dst.parent}: {_write_reason(exc)}") from None
+    tmp = temp_path_for(dst)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        with os.fdopen(fd, "wb") as fh:
+            image.save(fh, format=pil_format, **options)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mtime is not None:
+            os.utime(tmp, (mtime, mtime))
+        os.replace(tmp, dst)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, Exception):
+            raise OutputError(f"cannot write {dst}: {_write_reason(exc)}") from None
+        raise  # KeyboardInterrupt & co. keep their meaning once the temporary is gone
+    return tuple(notes)

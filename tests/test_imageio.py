@@ -1,0 +1,412 @@
+"""imageio: decoding by content with limits, orientation, modes and bit depth; atomic writes with metadata."""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+import threading
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, ImageOps
+
+from facerestore import imageio
+from facerestore.errors import ImageError, OutputError
+from facerestore.imageio import LoadedImage, read_image, write_image
+
+ORIENTATION = 0x0112
+
+
+def _gradient_rgb(width: int = 40, height: int = 24) -> np.ndarray:
+    """An asymmetric colour image: every orientation gives a different array."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1), (x * y) % 256],
+                    axis=2).astype(np.uint8)
+
+
+def _save(path: Path, im: Image.Image, fmt: str | None = None, **options) -> Path:
+    im.save(path, format=fmt, **options)
+    return path
+
+
+def _exif_with_orientation(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[0x010F] = "TestMaker"  # Make: proves other tags survive
+    return exif
+
+
+def _written_exif(path: Path) -> Image.Exif:
+    with Image.open(path) as im:
+        return im.getexif()
+
+
+# ------------------------------------------------------------------------------------------------ orientation
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_is_applied_and_reset(tmp_path, orientation):
+    rgb = _gradient_rgb()
+    src = _save(tmp_path / "o.jpg", Image.fromarray(rgb), "JPEG", quality=98,
+                exif=_exif_with_orientation(orientation))
+    with Image.open(src) as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+    loaded = read_image(src)
+
+    assert loaded.format == "JPEG"
+    assert (loaded.height, loaded.width) == expected.shape[:2]
+    if orientation in (6, 8):
+        assert (loaded.height, loaded.width) == (40, 24)  # portrait after a quarter turn
+    np.testing.assert_array_equal(np.rint(loaded.pixels * 255).astype(np.uint8), expected)
+    out = tmp_path / "out.jpg"
+    write_image(out, loaded.pixels, loaded)
+    exif = _written_exif(out)
+    assert exif[ORIENTATION] == 1
+    assert exif[0x010F] == "TestMaker"
+    with Image.open(out) as im:
+        assert im.size == (loaded.width, loaded.height)
+        # the written pixels are the transposed ones: a viewer ignoring EXIF sees the right way up
+        got = np.asarray(im.convert("RGB")).astype(int)
+    assert np.abs(got - expected.astype(int)).mean() < 3
+
+
+def test_orientation_matches_pillow_for_all_eight(tmp_path):
+    rgb = _gradient_rgb(9, 5)
+    for orientation in range(1, 9):
+        src = _save(tmp_path / f"{orientation}.png", Image.fromarray(rgb), "PNG",
+                    exif=_exif_with_orientation(orientation))
+        with Image.open(src) as im:
+            expected = np.asarray(ImageOps.exif_transpose(im))
+        loaded = read_image(src)
+        np.testing.assert_array_equal(np.rint(loaded.pixels * 255).astype(np.uint8), expected)
+
+
+# ---------------------------------------------------------------------------------------- modes and bit depth
+
+def test_16bit_png_round_trip_keeps_16_bits(tmp_path):
+    values = (np.arange(32 * 48, dtype=np.uint32).reshape(32, 48) * 41 % 65536).astype(np.uint16)
+    src = _save(tmp_path / "deep.png", Image.fromarray(values), "PNG")
+    loaded = read_image(src)
+    assert loaded.bit_depth == 16 and loaded.pixels.shape == (32, 48, 1)
+    out = tmp_path / "out" / "deep.png"
+    write_image(out, loaded.pixels, loaded)
+    with Image.open(out) as im:
+        assert im.mode.startswith("I")
+        np.testing.assert_array_equal(np.asarray(im).astype(np.uint16), values)
+
+
+def test_16bit_tiff_round_trip(tmp_path):
+    values = np.linspace(0, 65535, 20 * 30).reshape(20, 30).astype(np.uint16)
+    src = _save(tmp_path / "scan.tif", Image.fromarray(values), "TIFF")
+    loaded = read_image(src)
+    out = tmp_path / "scan-out.tif"
+    write_image(out, loaded.pixels, loaded)
+    with Image.open(out) as im:
+        np.testing.assert_array_equal(np.asarray(im).astype(np.uint16), values)
+
+
+def test_rgba_alpha_passes_through_byte_identical(tmp_path):
+    rgb = _gradient_rgb()
+    alpha = ((np.arange(rgb.shape[0] * rgb.shape[1]) * 7) % 256).astype(np.uint8).reshape(rgb.shape[:2])
+    src = _save(tmp_path / "a.png", Image.fromarray(np.dstack([rgb, alpha]), "RGBA"), "PNG")
+    loaded = read_image(src)
+    assert loaded.pixels.shape[2] == 3
+    np.testing.assert_array_equal(loaded.alpha, alpha)
+    # Even when the colour changes, the alpha written back is the original.
+    out = tmp_path / "b.png"
+    write_image(out, 1.0 - loaded.pixels, loaded)
+    with Image.open(out) as im:
+        assert im.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(im)[..., 3], alpha)
+
+
+def test_grayscale_stays_grayscale(tmp_path, hopper_path):
+    with Image.open(hopper_path) as im:
+        gray = im.convert("L")
+    src = _save(tmp_path / "g.jpg", gray, "JPEG", quality=95)
+    loaded = read_image(src)
+    assert loaded.pixels.shape[2] == 1 and loaded.mode == "L"
+    for name in ("g-out.jpg", "g-out.png", "g-out.tif"):
+        write_image(tmp_path / name, loaded.pixels, loaded)
+        with Image.open(tmp_path / name) as im:
+            assert im.mode == "L"
+
+
+def test_la_keeps_gray_and_alpha(tmp_path):
+    la = np.dstack([np.full((6, 5), 90, np.uint8), np.arange(30, dtype=np.uint8).reshape(6, 5) * 8])
+    src = _save(tmp_path / "la.png", Image.fromarray(la, "LA"), "PNG")
+    loaded = read_image(src)
+    assert loaded.pixels.shape == (6, 5, 1)
+    write_image(tmp_path / "la-out.png", loaded.pixels, loaded)
+    with Image.open(tmp_path / "la-out.png") as im:
+        assert im.mode == "LA"
+        np.testing.assert_array_equal(np.asarray(im), la)
+
+
+def test_palette_with_transparency_gets_alpha(tmp_path):
+    im = Image.new("P", (8, 6), 1)
+    im.putpalette([0, 0, 0, 255, 0, 0] + [0] * (254 * 3))
+    im.paste(0, (0, 0, 4, 6))
+    src = _save(tmp_path / "p.png", im, "PNG", transparency=0)
+    loaded = read_image(src)
+    assert loaded.alpha is not None
+    assert loaded.alpha[:, :4].max() == 0 and loaded.alpha[:, 4:].min() == 255
+    np.testing.assert_allclose(loaded.pixels[0, 5], [1.0, 0.0, 0.0])
+
+
+def test_cmyk_jpeg_becomes_rgb_with_a_note(tmp_path, hopper_path):
+    with Image.open(hopper_path) as im:
+        cmyk = im.convert("CMYK").resize((64, 75))
+    src = _save(tmp_path / "c.jpg", cmyk, "JPEG", quality=95)
+    loaded = read_image(src)
+    assert loaded.mode == "CMYK" and loaded.pixels.shape == (75, 64, 3)
+    assert any("CMYK" in note for note in loaded.notes)
+    expected = np.asarray(cmyk.convert("RGB"), dtype=np.float32) / 255
+    assert np.abs(loaded.pixels - expected).mean() < 0.05
+
+
+def test_one_bit_and_float_tiff(tmp_path):
+    bits = Image.fromarray(np.eye(8, dtype=bool))
+    loaded = read_image(_save(tmp_path / "b.png", bits, "PNG"))
+    assert loaded.pixels.shape == (8, 8, 1) and loaded.pixels[0, 0, 0] == 1.0 and loaded.pixels[0, 1, 0] == 0.0
+
+    values = np.linspace(0.0, 1000.0, 12, dtype=np.float32).reshape(3, 4)
+    loaded = read_image(_save(tmp_path / "f.tif", Image.fromarray(values, "F"), "TIFF"))
+    assert loaded.mode == "F" and loaded.bit_depth == 16 and loaded.notes
+    assert loaded.pixels.min() >= 0.0 and loaded.pixels.max() <= 1.0
+    assert np.all(np.diff(loaded.pixels.ravel()) > 0)  # order of values kept
+
+
+def test_animated_gif_uses_first_frame(tmp_path):
+    frames = [Image.new("RGB", (10, 8), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    src = tmp_path / "anim.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=50, loop=0)
+    loaded = read_image(src)
+    assert any("3 frames" in note and "first frame" in note for note in loaded.notes)
+    np.testing.assert_allclose(loaded.pixels[4, 4], [1.0, 0.0, 0.0], atol=0.01)
+
+
+def test_multipage_tiff_uses_first_page(tmp_path):
+    pages = [Image.new("L", (6, 6), v) for v in (10, 200)]
+    src = tmp_path / "pages.tif"
+    pages[0].save(src, save_all=True, append_images=pages[1:])
+    loaded = read_image(src)
+    assert any("2 frames" in note for note in loaded.notes)
+    assert np.allclose(loaded.pixels, 10 / 255)
+
+
+def test_decodes_by_content_not_extension(tmp_path, astronaut_path):
+    disguised = tmp_path / "really_png.jpg"
+    disguised.write_bytes(astronaut_path.read_bytes())
+    loaded = read_image(disguised)
+    assert loaded.format == "PNG" and loaded.pixels.shape == (512, 512, 3)
+
+
+def test_real_photos_load(hopper_path, astronaut_path):
+    hopper = read_image(hopper_path)
+    assert hopper.format == "JPEG" and hopper.pixels.shape == (600, 512, 3)
+    assert hopper.pixels.dtype == np.float32 and 0.0 <= hopper.pixels.min() and hopper.pixels.max() <= 1.0
+    assert read_image(astronaut_path).bit_depth == 8
+
+
+# ------------------------------------------------------------------------------------------------ rejections
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_truncated_jpeg_and_png_are_refused(tmp_path, hopper_path, astronaut_path):
+    for name, source in (("t.jpg", hopper_path), ("t.png", astronaut_path)):
+        data = source.read_bytes()
+        (tmp_path / name).write_bytes(data[: len(data) // 2])
+        with pytest.raises(ImageError, match="cannot decode"):
+            read_image(tmp_path / name)
+
+
+def test_bad_png_crc_is_refused(tmp_path, astronaut_path):
+    data = bytearray(astronaut_path.read_bytes())
+    data[29] ^= 0xFF  # inside the IHDR CRC
+    (tmp_path / "crc.png").write_bytes(bytes(data))
+    with pytest.raises(ImageError):
+        read_image(tmp_path / "crc.png")
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is not an image\n", b"\xff\xd8\xff"])
+def test_empty_and_fake_files_are_refused(tmp_path, content):
+    path = tmp_path / "fake.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageError) as info:
+        read_image(path)
+    assert "\n" not in str(info.value)
+
+
+def test_disallowed_format_is_refused(tmp_path):
+    Image.new("RGB", (4, 4)).save(tmp_path / "x.jpg", format="PPM")
+    with pytest.raises(ImageError, match="not a supported image"):
+        read_image(tmp_path / "x.jpg")
+
+
+def test_decompression_bomb_refused_from_the_header(tmp_path):
+    # A tiny PNG whose header declares 100000 x 100000 pixels; decoding would need 30 GB.
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) \
+        + _png_chunk(b"IEND", b"")
+    (tmp_path / "bomb.png").write_bytes(data)
+    with pytest.raises(ImageError, match="too many pixels"):
+        read_image(tmp_path / "bomb.png")
+
+
+def test_pixel_limit_is_an_option(tmp_path, astronaut_path):
+    with pytest.raises(ImageError, match="too many pixels: 512x512"):
+        read_image(astronaut_path, max_pixels=512 * 511)
+    assert read_image(astronaut_path, max_pixels=512 * 512).width == 512
+
+
+def test_fifo_is_never_opened(tmp_path):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+    worker = threading.Thread(target=lambda: _capture(outcome, fifo), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    if worker.is_alive():  # opening the FIFO would block forever: unblock it and fail
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("read_image blocked on a FIFO")
+    assert isinstance(outcome[0], ImageError) and "not a regular file" in str(outcome[0])
+
+
+def _capture(outcome: list[BaseException], path: Path) -> None:
+    try:
+        read_image(path)
+    except BaseException as exc:  # noqa: BLE001 - the test inspects it
+        outcome.append(exc)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(ImageError, match="cannot read"):
+        read_image(tmp_path / "nope.jpg")
+    (tmp_path / "photo.jpg").mkdir()
+    with pytest.raises(ImageError, match="not a regular file"):
+        read_image(tmp_path / "photo.jpg")
+
+
+# ------------------------------------------------------------------------------------------------- metadata
+
+def test_icc_dpi_and_mtime_carried_over(tmp_path, hopper_path):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # any non-sRGB profile
+    with Image.open(hopper_path) as im:
+        src = _save(tmp_path / "h.jpg", im.resize((128, 150)), "JPEG", quality=90, icc_profile=icc,
+                    dpi=(300, 300))
+    loaded = read_image(src)
+    assert loaded.icc_profile == icc and loaded.dpi == (300.0, 300.0)
+    mtime = 1_234_567_890.0
+    for fmt, suffix in (("jpeg", ".jpg"), ("png", ".png"), ("tiff", ".tif"), ("webp", ".webp")):
+        out = tmp_path / f"out{suffix}"
+        write_image(out, loaded.pixels, loaded, fmt=fmt, mtime=mtime)
+        assert os.stat(out).st_mtime == mtime
+        with Image.open(out) as im:
+            assert im.format == imageio.format_for_name(fmt)
+            assert im.info.get("icc_profile") == icc
+            if fmt != "webp":
+                assert tuple(round(v) for v in im.info["dpi"]) == (300, 300)
+
+
+def test_jpeg_quality_and_format_choice(tmp_path, hopper_path):
+    loaded = read_image(hopper_path)
+    write_image(tmp_path / "q95.jpg", loaded.pixels, loaded)
+    write_image(tmp_path / "q30.jpg", loaded.pixels, loaded, quality=30)
+    assert (tmp_path / "q30.jpg").stat().st_size < (tmp_path / "q95.jpg").stat().st_size
+    with Image.open(tmp_path / "q95.jpg") as im:
+        assert im.format == "JPEG" and im.layer[0][1:3] == im.layer[1][1:3]  # 4:4:4: no chroma subsampling
+    write_image(tmp_path / "as_png.png", loaded.pixels, loaded)
+    with Image.open(tmp_path / "as_png.png") as im:
+        assert im.format == "PNG"  # the destination's suffix decides when no format is asked
+
+
+def test_rounding_not_truncation(tmp_path):
+    like = read_image(_save(tmp_path / "g.png", Image.new("L", (3, 1)), "PNG"))
+    values = np.array([[[0.9 / 255], [1.6 / 255], [254.5001 / 255]]], np.float32)
+    write_image(tmp_path / "r.png", values, like)
+    with Image.open(tmp_path / "r.png") as im:
+        assert np.asarray(im).tolist() == [[1, 2, 255]]
+
+
+def test_jpeg_cannot_take_alpha(tmp_path):
+    rgba = Image.fromarray(np.dstack([_gradient_rgb(), np.full((24, 40), 128, np.uint8)]), "RGBA")
+    loaded = read_image(_save(tmp_path / "a.png", rgba, "PNG"))
+    with pytest.raises(OutputError, match="--format png"):
+        write_image(tmp_path / "a.jpg", loaded.pixels, loaded, fmt="jpeg")
+    assert list(tmp_path.iterdir()) == [tmp_path / "a.png"]
+
+
+# --------------------------------------------------------------------------------------------- atomic writes
+
+def _any_loaded(tmp_path: Path) -> LoadedImage:
+    return read_image(_save(tmp_path / "src.png", Image.fromarray(_gradient_rgb()), "PNG"))
+
+
+@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "no space left"), (errno.EROFS, "read-only"),
+                                          (errno.EACCES, "permission denied")])
+def test_failed_write_leaves_no_temporary(tmp_path, monkeypatch, code, words):
+    loaded = _any_loaded(tmp_path)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "keep.png").write_bytes(b"previous result")
+
+    def failing_save(self, fp, format=None, **params):  # noqa: A002 - Pillow's own parameter name
+        fp.write(b"half an image")
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    with pytest.raises(OutputError) as info:
+        write_image(out_dir / "keep.png", loaded.pixels, loaded)
+    message = str(info.value)
+    assert words in message and "keep.png" in message and "\n" not in message
+    assert sorted(p.name for p in out_dir.iterdir()) == ["keep.png"]
+    assert (out_dir / "keep.png").read_bytes() == b"previous result"  # the old output is untouched
+
+
+def test_interrupt_during_write_removes_temporary(tmp_path, monkeypatch):
+    loaded = _any_loaded(tmp_path)
+
+    def interrupted(self, fp, format=None, **params):  # noqa: A002
+        fp.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_image(tmp_path / "o" / "x.png", loaded.pixels, loaded)
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_write_creates_folders_and_replaces_atomically(tmp_path):
+    loaded = _any_loaded(tmp_path)
+    out = tmp_path / "a" / "b" / "c.webp"
+    write_image(out, loaded.pixels, loaded)
+    write_image(out, loaded.pixels, loaded)  # replacing an existing output works too
+    assert [p.name for p in out.parent.iterdir()] == ["c.webp"]
+    with Image.open(out) as im:
+        assert im.format == "WEBP" and im.size == (40, 24)
+    assert oct(out.stat().st_mode & 0o777) != oct(0o600)  # not a private mkstemp file
+
+
+def test_unwritable_destination_is_an_output_error(tmp_path):
+    loaded = _any_loaded(tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="cannot create the folder"):
+        write_image(tmp_path / "file" / "out.png", loaded.pixels, loaded)
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(OutputError):
+        write_image(tmp_path / "dir.png", loaded.pixels, loaded)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_reading_never_modifies_the_input(tmp_path, hopper_path):
+    src = _save(tmp_path / "o.jpg", Image.open(hopper_path), "JPEG", exif=_exif_with_orientation(6))
+    before = (src.read_bytes(), os.stat(src).st_mtime_ns)
+    read_image(src)
+    assert (src.read_bytes(), os.stat(src).st_mtime_ns) == before
