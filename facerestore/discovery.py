@@ -1,0 +1,360 @@
+"""Find the images to restore and decide where each result goes.
+
+Inputs are any mix of files and folders, plus an optional ``--files-from`` list. Folders are walked in sorted
+order, skipping hidden entries and OS junk, following symbolic links while never walking the same real folder
+twice. Nothing here opens a file for reading: special files (FIFOs, sockets, devices) are only ``stat``-ed and
+come back as :class:`Rejected` entries, so the run can name them with a reason.
+
+Output mapping (``plan_jobs``):
+
+* A folder input ``X`` is mirrored under ``X-restored/`` (a sibling, never inside ``X``), or under ``-o DIR``.
+  When ``-o DIR`` is shared by several inputs, each folder gets its own ``DIR/<folder name>/``.
+* A file input ``dir/a.jpg`` goes to ``dir-restored/a.jpg``, exactly where ``enhance dir`` would put it, or to
+  ``DIR/a.jpg`` with ``-o DIR``. Files named on the command line are taken as they are: no suffix, hidden or
+  include/exclude filtering (the content decides whether they are images).
+* ``--files-from`` entries are relative to the current folder, which then plays the part of the input folder:
+  ``find . -name '*.jpg' -print0 | facerestore enhance --files-from - -0`` gives the same outputs as
+  ``facerestore enhance .``. Entries outside the current folder map like file inputs. Listed entries are
+  filtered like walked ones, since such lists usually come from a broad ``find``.
+* ``fmt`` changes the suffix (``.png .jpg .webp .tif``); GIF inputs become PNG (restored photos do not survive
+  a 256-colour palette). Two inputs that would share an output are never both written: the first in order
+  wins, the others are rejected with a reason.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, TextIO
+
+from facerestore.errors import UsageError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+REPORT_DIR_NAME = "_facerestore_report"
+# Names never restored nor walked: macOS/Windows/Synology droppings and our own report folder.
+JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "@eaDir", "__MACOSX", REPORT_DIR_NAME})
+OUTPUT_SUFFIX = "-restored"
+FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "tif": ".tif"}
+
+
+@dataclass(frozen=True)
+class Job:
+    src: Path          # the input file as given/found (symlinks not resolved in the name)
+    rel: Path          # path relative to its input root (mirrored under the output folder)
+    dst: Path          # output file path (suffix follows --format, else the input's)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An input that cannot be restored, with a one-line reason (the run counts it as failed)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class Found:
+    """A regular file to restore: ``rel`` is its path under ``root`` (what the output mirrors).
+
+    ``explicit`` marks a file named on the command line; ``listed`` one from ``--files-from``.
+    """
+
+    path: Path
+    root: Path
+    rel: Path
+    explicit: bool = False
+    listed: bool = False
+
+
+@dataclass(frozen=True)
+class Skipped(Rejected):
+    """An entry left out on purpose, not a failure (a folder reached again through a symbolic link)."""
+
+
+@dataclass
+class Plan:
+    """What a run will do: jobs in order, inputs rejected up front, folders skipped on purpose (loops)."""
+
+    jobs: list[Job] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def is_junk(name: str) -> bool:
+    """Hidden entries (including AppleDouble ``._*``) and OS/tool droppings."""
+    return name.startswith(".") or name in JUNK_NAMES
+
+
+def has_image_suffix(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def output_suffix(src_suffix: str, fmt: str | None) -> str:
+    """The output file's suffix for an input suffix and an optional ``--format``."""
+    if fmt is not None:
+        try:
+            return FORMAT_SUFFIXES[fmt.lower()]
+        except KeyError:
+            raise UsageError(f"unknown output format {fmt!r} (choose from png, jpeg, webp, tiff)") from None
+    if src_suffix.lower() == ".gif":
+        return ".png"
+    return src_suffix
+
+
+def restored_sibling(folder: Path) -> Path:
+    """``photos`` -> ``photos-restored`` beside it (the default output folder); relative stays relative."""
+    folder = Path(os.path.normpath(folder))
+    if folder.name in ("", ".", ".."):
+        folder = Path(os.path.abspath(folder))
+    if folder.parent == folder:
+        raise UsageError(f"cannot put the output beside {folder}: give an output folder with -o")
+    return folder.with_name(folder.name + OUTPUT_SUFFIX)
+
+
+def _stat_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
+
+
+def _classify(path: Path) -> tuple[os.stat_result | None, Rejected | None]:
+    """``stat`` following links; a dangling link or an unreadable entry becomes a Rejected."""
+    try:
+        return os.stat(path), None
+    except OSError as exc:
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return None, Rejected(path, f"broken symbolic link (target {os.readlink(path)!r} is missing)"
+                                      if exc.errno == errno.ENOENT else f"symbolic link: {_stat_reason(exc)}")
+        except OSError:
+            pass
+        if exc.errno == errno.ENOENT:
+            return None, Rejected(path, "no such file or folder")
+        if exc.errno == errno.ELOOP:
+            return None, Rejected(path, "symbolic link loop")
+        return None, Rejected(path, _stat_reason(exc))
+
+
+class _Filters:
+    def __init__(self, include: Sequence[str], exclude: Sequence[str]) -> None:
+        self.include = tuple(include)
+        self.exclude = tuple(exclude)
+
+    @staticmethod
+    def _matches(patterns: tuple[str, ...], rel: Path) -> bool:
+        posix = rel.as_posix()
+        return any(fnmatchcase(posix, p) or fnmatchcase(rel.name, p) for p in patterns)
+
+    def excluded(self, rel: Path) -> bool:
+        return self._matches(self.exclude, rel)
+
+    def wanted_file(self, rel: Path) -> bool:
+        if not has_image_suffix(rel.name) or self.excluded(rel):
+            return False
+        return not self.include or self._matches(self.include, rel)
+
+
+def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: bool,
+          seen: set[tuple[int, int]]) -> Iterator[Found | Rejected]:
+    """Depth-first walk of ``start`` in sorted name order; ``rel`` paths are taken relative to ``root``."""
+    # An explicit stack (not recursion) so a very deep tree cannot exhaust Python's recursion limit.
+    stack: list[Iterator[os.DirEntry[str]]] = []
+    try:
+        st = os.stat(start)
+        seen.add((st.st_dev, st.st_ino))
+        with os.scandir(start) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        yield Rejected(start, f"cannot read folder: {_stat_reason(exc)}")
+        return
+    stack.append(iter(entries))
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
+        if is_junk(entry.name):
+            continue
+        path = Path(entry.path)
+        rel = Path(os.path.relpath(path, root))
+        st, problem = _classify(path)
+        if problem is not None:
+            if has_image_suffix(entry.name):  # a dangling `notes.txt` link is not our business
+                yield problem
+            continue
+        assert st is not None
+        if stat.S_ISDIR(st.st_mode):
+            if not recursive or filters.excluded(rel):
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                yield Skipped(path, "folder already walked (symbolic link loop)")
+                continue
+            seen.add(key)
+            try:
+                with os.scandir(path) as it:
+                    children = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                yield Rejected(path, f"cannot read folder: {_stat_reason(exc)}")
+                continue
+            stack.append(iter(children))
+            continue
+        if not filters.wanted_file(rel):
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            yield Rejected(path, f"not a regular file ({_special_kind(st.st_mode)})")
+            continue
+        yield Found(path, root, rel, listed=listed)
+
+
+def read_files_from(stream: TextIO | BinaryIO, null_separated: bool = False) -> list[Path]:
+    """Paths listed one per line (or NUL-separated), bytes that are not UTF-8 kept via ``os.fsdecode``."""
+    raw = getattr(stream, "buffer", stream).read()
+    data = raw if isinstance(raw, bytes) else os.fsencode(raw)
+    if null_separated:
+        items = data.split(b"\0")
+    else:
+        items = [line[:-1] if line.endswith(b"\r") else line for line in data.split(b"\n")]
+    return [Path(os.fsdecode(item)) for item in items if item]
+
+
+def _clean_listed(path: Path, cwd: Path) -> tuple[Path, Path]:
+    """(root, rel) for a ``--files-from`` entry: under the current folder when it lies there."""
+    absolute = Path(os.path.normpath(os.path.join(cwd, path)))
+    try:
+        rel = absolute.relative_to(cwd)
+    except ValueError:
+        return absolute.parent, Path(absolute.name)
+    return cwd, rel
+
+
+def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequence[str] = (),
+                exclude: Sequence[str] = (), files_from: TextIO | BinaryIO | None = None,
+                null_separated: bool = False) -> Iterator[Found | Rejected]:
+    """Every candidate file, in order: command-line inputs first (as given), then the ``--files-from`` list.
+
+    Yields :class:`Found` for regular files to restore and :class:`Rejected` for inputs that cannot be
+    (missing, dangling link, special file, unreadable folder), and :class:`Skipped` for folders reached again
+    through a symbolic link loop (never walked twice).
+    """
+    filters = _Filters(include, exclude)
+    for given in inputs:
+        given = Path(given)
+        st, problem = _classify(given)
+        if problem is not None:
+            yield problem
+        elif stat.S_ISDIR(st.st_mode):
+            yield from _walk(given, given, filters, recursive, False, set())
+        elif stat.S_ISREG(st.st_mode):
+            yield Found(given, given.parent, Path(given.name), explicit=True)
+        else:
+            yield Rejected(given, f"not a regular file ({_special_kind(st.st_mode)})")
+    if files_from is None:
+        return
+    cwd = Path(os.getcwd())
+    for listed in read_files_from(files_from, null_separated):
+        root, rel = _clean_listed(listed, cwd)
+        if any(is_junk(part) for part in rel.parts):
+            continue
+        st, problem = _classify(listed)
+        if problem is not None:
+            if has_image_suffix(listed.name):
+                yield problem
+        elif stat.S_ISDIR(st.st_mode):
+            if not filters.excluded(rel):
+                yield from _walk(listed, root, filters, recursive, True, set())
+        elif not filters.wanted_file(rel):
+            continue
+        elif stat.S_ISREG(st.st_mode):
+            yield Found(listed, root, rel, listed=True)
+        else:
+            yield Rejected(listed, f"not a regular file ({_special_kind(st.st_mode)})")
+
+
+def _output_root(found: Found, output: Path | None, per_root: bool) -> Path:
+    if output is None:
+        return restored_sibling(found.root)
+    if per_root and not found.explicit and not found.listed:
+        return output / Path(os.path.abspath(found.root)).name
+    return output
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _check_output_roots(folders: Iterable[Path], out_roots: Iterable[Path]) -> None:
+    real_inputs = [(f, os.path.realpath(f)) for f in folders]
+    for out in out_roots:
+        real_out = os.path.realpath(out)
+        for folder, real_in in real_inputs:
+            if _inside(real_out, real_in):
+                raise UsageError(f"the output folder {out} is inside the input folder {folder}; "
+                                 "choose another with -o")
+
+
+def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | None = None, *,
+              recursive: bool = True, include: Sequence[str] = (), exclude: Sequence[str] = (),
+              files_from: TextIO | BinaryIO | None = None, null_separated: bool = False) -> Plan:
+    """Walk the inputs and map each image to its output path (rules in the module docstring).
+
+    Raises :class:`UsageError` when an output folder would lie inside an input folder, when two input folders
+    sharing ``-o`` have the same name, or for an unknown ``fmt``. Per-file problems go to ``Plan.rejected``.
+    """
+    output_suffix(".png", fmt)  # validate fmt before walking anything
+    inputs = list(dict.fromkeys(Path(p) for p in inputs))  # the same argument twice is walked once
+    folder_inputs = [p for p in inputs if os.path.isdir(p)]
+    per_root = output is not None and (len(inputs) > 1 or files_from is not None)
+    if per_root:
+        names: dict[str, Path] = {}
+        for folder in folder_inputs:
+            name = Path(os.path.abspath(folder)).name
+            if name in names:
+                raise UsageError(f"input folders {names[name]} and {folder} would share {output / name}; "
+                                 "run them separately or rename one")
+            names[name] = folder
+    if output is not None:
+        _check_output_roots(folder_inputs, [output])
+    else:
+        _check_output_roots(folder_inputs, [restored_sibling(f) for f in folder_inputs])
+
+    plan = Plan()
+    by_dst: dict[str, Path] = {}
+    real_srcs: set[str] = set()
+    out_real = os.path.realpath(output) if output is not None else None
+    for item in iter_inputs(inputs, recursive=recursive, include=include, exclude=exclude,
+                            files_from=files_from, null_separated=null_separated):
+        if isinstance(item, Rejected):
+            (plan.skipped if isinstance(item, Skipped) else plan.rejected).append(item)
+            continue
+        real_src = os.path.realpath(item.path)
+        if item.listed and out_real is not None and _inside(real_src, out_real):
+            continue  # a broad `find` also lists earlier outputs: never restore those again
+        stem, suffix = os.path.splitext(item.rel.name)
+        rel = item.rel.with_name(stem + output_suffix(suffix, fmt))
+        dst = _output_root(item, output, per_root) / rel
+        key = os.path.normcase(os.path.abspath(dst))
+        if key in by_dst:
+            if os.path.normcase(os.path.abspath(by_dst[key])) != os.path.normcase(os.path.abspath(item.path)):
+                plan.rejected.append(Rejected(item.path, f"output {dst} is already the output of {by_dst[key]}"))
+            continue
+        by_dst[key] = item.path
+        real_srcs.add(real_src)
+        plan.jobs.append(Job(item.path, item.rel, dst))
+    for job in plan.jobs:
+        if os.path.realpath(job.dst) in real_srcs:
+            raise UsageError(f"the output {job.dst} would overwrite an input file; choose another output folder")
+    return plan
