@@ -181,6 +181,7 @@ def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: b
         yield Rejected(start, f"cannot read folder: {_stat_reason(exc)}")
         return
     stack.append(iter(entries))
+    real_start = os.path.realpath(start)
     while stack:
         entry = next(stack[-1], None)
         if entry is None:
@@ -198,6 +199,10 @@ def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: b
         assert st is not None
         if stat.S_ISDIR(st.st_mode):
             if not recursive or filters.excluded(rel):
+                continue
+            if entry.is_symlink() and _inside(os.path.realpath(path), real_start):
+                # Reached anyway at its real place, under its real name: walking it here would repeat it.
+                yield Skipped(path, "symbolic link to a folder inside the same tree: walked at its real place")
                 continue
             key = (st.st_dev, st.st_ino)
             if key in seen:

@@ -1,0 +1,270 @@
+"""discovery: which files a run finds, which it rejects (and why), and where each output goes."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from facerestore.discovery import Found, Job, Rejected, Skipped, iter_inputs, plan_jobs, read_files_from
+from facerestore.errors import UsageError
+
+
+def _touch(root: Path, *rels: str) -> None:
+    for rel in rels:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"not decoded by discovery")
+
+
+def _rels(plan) -> list[str]:
+    return [job.rel.as_posix() for job in plan.jobs]
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch) -> Path:
+    """photos/ with nested same-named files, junk, hidden entries and non-images; cwd = tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "photos"
+    _touch(root, "b.jpg", "A.PNG", "a/face.jpg", "b/face.jpg", "b/deep/z.TIFF", "c.webp", "d.bmp", "e.tif",
+           "f.gif", "g.jpeg", "notes.txt", "raw.cr2", ".hidden.jpg", "._b.jpg", ".DS_Store", "Thumbs.db",
+           "desktop.ini", ".git/x.jpg", "@eaDir/b.jpg/SYNOFILE_THUMB.jpg", "__MACOSX/a.jpg",
+           "_facerestore_report/thumb.png")
+    return root
+
+
+def test_walk_is_sorted_recursive_and_skips_junk(tree):
+    plan = plan_jobs([Path("photos")])
+    assert _rels(plan) == ["A.PNG", "a/face.jpg", "b/deep/z.TIFF", "b/face.jpg", "b.jpg", "c.webp", "d.bmp",
+                           "e.tif", "f.gif", "g.jpeg"]
+    assert plan.rejected == [] and plan.skipped == []
+    assert all(isinstance(job, Job) for job in plan.jobs)
+
+
+def test_no_recursive(tree):
+    plan = plan_jobs([Path("photos")], recursive=False)
+    assert "a/face.jpg" not in _rels(plan) and "b.jpg" in _rels(plan)
+
+
+def test_default_output_is_a_sibling_mirroring_the_tree(tree):
+    plan = plan_jobs([Path("photos")])
+    dst = {job.rel.as_posix(): job.dst for job in plan.jobs}
+    assert dst["a/face.jpg"] == Path("photos-restored/a/face.jpg")
+    assert dst["b/face.jpg"] == Path("photos-restored/b/face.jpg")  # same names never collide
+    assert dst["f.gif"] == Path("photos-restored/f.png")  # no 256-colour palette for restored photos
+    for job in plan.jobs:
+        assert not os.path.realpath(job.dst).startswith(os.path.realpath("photos") + os.sep)
+
+
+def test_single_file_input_goes_where_its_folder_would(tree):
+    plan = plan_jobs([Path("photos/a/face.jpg")])
+    assert plan.jobs == [Job(Path("photos/a/face.jpg"), Path("face.jpg"), Path("photos/a-restored/face.jpg"))]
+
+
+def test_explicit_files_are_not_filtered(tree):
+    plan = plan_jobs([Path("photos/notes.txt"), Path("photos/.hidden.jpg")], exclude=["*.jpg"])
+    assert [job.src.name for job in plan.jobs] == ["notes.txt", ".hidden.jpg"]  # content decides later
+
+
+def test_output_option_and_format(tree, tmp_path):
+    plan = plan_jobs([Path("photos")], tmp_path / "out", "png")
+    dst = {job.rel.as_posix(): job.dst for job in plan.jobs}
+    assert dst["a/face.jpg"] == tmp_path / "out" / "a" / "face.png"
+    assert dst["b/deep/z.TIFF"] == tmp_path / "out" / "b" / "deep" / "z.png"
+    for fmt, suffix in (("jpeg", ".jpg"), ("webp", ".webp"), ("tiff", ".tif")):
+        assert plan_jobs([Path("photos/b.jpg")], Path("o"), fmt).jobs[0].dst == Path("o") / f"b{suffix}"
+
+
+def test_several_roots_get_their_own_folder_under_output(tree, tmp_path):
+    _touch(tmp_path, "more/a/face.jpg")
+    plan = plan_jobs([Path("photos"), Path("more"), Path("photos/b.jpg")], Path("out"))
+    dst = [job.dst for job in plan.jobs]
+    assert Path("out/photos/a/face.jpg") in dst and Path("out/more/a/face.jpg") in dst
+    assert Path("out/b.jpg") in dst
+
+
+def test_two_folders_with_the_same_name_under_one_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _touch(tmp_path, "x/photos/a.jpg", "y/photos/a.jpg")
+    with pytest.raises(UsageError, match="would share"):
+        plan_jobs([Path("x/photos"), Path("y/photos")], Path("out"))
+    plan = plan_jobs([Path("x/photos"), Path("y/photos")])  # default outputs are per folder: fine
+    assert [job.dst for job in plan.jobs] == [Path("x/photos-restored/a.jpg"), Path("y/photos-restored/a.jpg")]
+
+
+def test_format_change_collision_rejects_the_second(tree):
+    _touch(tree, "dup/p.jpg", "dup/p.png")
+    plan = plan_jobs([tree / "dup"], None, "png")
+    assert [job.src.name for job in plan.jobs] == ["p.jpg"]
+    assert len(plan.rejected) == 1 and plan.rejected[0].path.name == "p.png"
+    assert "already the output of" in plan.rejected[0].reason
+
+
+def test_output_inside_input_is_a_usage_error(tree):
+    with pytest.raises(UsageError, match="inside the input folder"):
+        plan_jobs([Path("photos")], Path("photos/out"))
+    with pytest.raises(UsageError, match="inside the input folder"):
+        plan_jobs([Path("photos")], Path("photos"))
+    with pytest.raises(UsageError):  # the default sibling of photos/a lies inside photos
+        plan_jobs([Path("photos"), Path("photos/a")])
+    os.symlink(Path("photos").resolve(), "alias")
+    with pytest.raises(UsageError):  # through a symbolic link too
+        plan_jobs([Path("photos")], Path("alias/out"))
+
+
+def test_output_may_not_overwrite_an_input(tree):
+    with pytest.raises(UsageError, match="overwrite an input"):
+        plan_jobs([Path("photos/b.jpg")], Path("photos"))
+
+
+def test_include_and_exclude(tree):
+    assert _rels(plan_jobs([Path("photos")], include=["*.jpg"])) == ["a/face.jpg", "b/face.jpg", "b.jpg"]
+    assert _rels(plan_jobs([Path("photos")], include=["b/*"])) == ["b/deep/z.TIFF", "b/face.jpg"]
+    excluded = _rels(plan_jobs([Path("photos")], exclude=["b", "*.gif"]))
+    assert "b/face.jpg" not in excluded and "b/deep/z.TIFF" not in excluded and "f.gif" not in excluded
+    assert "b.jpg" in excluded and "a/face.jpg" in excluded
+
+
+def test_folder_named_like_an_image_is_walked(tmp_path):
+    _touch(tmp_path, "in/photo.jpg/inner.png")
+    plan = plan_jobs([tmp_path / "in"])
+    assert _rels(plan) == ["photo.jpg/inner.png"] and plan.rejected == []
+
+
+def test_special_files_are_rejected_not_opened(tmp_path):
+    _touch(tmp_path, "in/ok.jpg")
+    os.mkfifo(tmp_path / "in" / "pipe.jpg")
+    os.mkfifo(tmp_path / "in" / "other-pipe")  # no image suffix: not ours to mention
+    plan = plan_jobs([tmp_path / "in"])
+    assert _rels(plan) == ["ok.jpg"]
+    assert plan.rejected == [Rejected(tmp_path / "in" / "pipe.jpg", "not a regular file (FIFO)")]
+    direct = plan_jobs([tmp_path / "in" / "pipe.jpg"])
+    assert direct.jobs == [] and "FIFO" in direct.rejected[0].reason
+
+
+def test_symlinks_followed_loops_walked_once_dangling_reported(tmp_path):
+    root = tmp_path / "in"
+    _touch(root, "sub/a.jpg")
+    _touch(tmp_path, "elsewhere/out.jpg", "linked_dir/l.png")
+    os.symlink(root, root / "sub" / "loop")                      # a loop back to the top
+    os.symlink(tmp_path / "elsewhere" / "out.jpg", root / "link.jpg")   # a file link out of the tree
+    os.symlink(tmp_path / "linked_dir", root / "dir_link")
+    os.symlink(tmp_path / "missing.jpg", root / "dangling.jpg")
+    os.symlink(tmp_path / "missing.txt", root / "dangling.txt")
+    plan = plan_jobs([root])
+    assert _rels(plan) == ["dir_link/l.png", "link.jpg", "sub/a.jpg"]
+    assert plan.jobs[1].src == root / "link.jpg"  # the name as found, not the target
+    assert [r.path.name for r in plan.rejected] == ["dangling.jpg"]
+    assert "broken symbolic link" in plan.rejected[0].reason
+    assert [s.path for s in plan.skipped] == [root / "sub" / "loop"] and isinstance(plan.skipped[0], Skipped)
+
+
+def test_mutual_symlink_loop(tmp_path):
+    _touch(tmp_path, "in/x/a.jpg", "in/y/b.jpg")
+    os.symlink("../y", tmp_path / "in" / "x" / "to_y")
+    os.symlink("../x", tmp_path / "in" / "y" / "to_x")
+    plan = plan_jobs([tmp_path / "in"])
+    assert _rels(plan) == ["x/a.jpg", "y/b.jpg"]  # each folder once, under its real name
+    assert [s.path.name for s in plan.skipped] == ["to_y", "to_x"]
+
+
+def test_link_out_of_the_tree_looping_back_is_walked_once(tmp_path):
+    _touch(tmp_path, "in/a.jpg", "outside/o.jpg")
+    os.symlink(tmp_path / "outside", tmp_path / "in" / "ext")
+    os.symlink(tmp_path / "in", tmp_path / "outside" / "back")
+    plan = plan_jobs([tmp_path / "in"])
+    assert _rels(plan) == ["a.jpg", "ext/o.jpg"]
+    assert [s.path for s in plan.skipped] == [tmp_path / "in" / "ext" / "back"]
+
+
+def test_missing_and_unreadable_inputs(tmp_path):
+    plan = plan_jobs([tmp_path / "nope.jpg", tmp_path / "nope_dir"])
+    assert [r.reason for r in plan.rejected] == ["no such file or folder"] * 2
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
+def test_unreadable_folder_is_reported(tmp_path):
+    _touch(tmp_path, "in/locked/a.jpg", "in/ok.jpg")
+    (tmp_path / "in" / "locked").chmod(0)
+    try:
+        plan = plan_jobs([tmp_path / "in"])
+    finally:
+        (tmp_path / "in" / "locked").chmod(0o755)
+    assert _rels(plan) == ["ok.jpg"] and "cannot read folder" in plan.rejected[0].reason
+
+
+def test_files_from_newlines_mirrors_relative_paths(tree):
+    listing = io.StringIO("photos/a/face.jpg\r\n./photos/b/face.jpg\n\nphotos/notes.txt\nphotos/.hidden.jpg\n")
+    plan = plan_jobs([], files_from=listing)
+    assert _rels(plan) == ["photos/a/face.jpg", "photos/b/face.jpg"]  # list entries are filtered like a walk
+    cwd = Path.cwd()
+    assert plan.jobs[0].dst == cwd.with_name(cwd.name + "-restored") / "photos" / "a" / "face.jpg"
+    with_output = plan_jobs([], Path("out"), files_from=io.StringIO("photos/b/face.jpg\n"))
+    assert with_output.jobs[0].dst == Path("out/photos/b/face.jpg")
+
+
+def test_files_from_nul_separated_with_non_utf8_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.mkdir(b"in")
+    odd_names = [b"caf\xe9.jpg", b"new\nline.jpg", b"$(touch X).png", b"-dash.jpg"]
+    for name in odd_names:
+        with open(b"in/" + name, "wb") as fh:
+            fh.write(b"x")
+    listing = io.BytesIO(b"\0".join(b"in/" + name for name in odd_names) + b"\0")
+    plan = plan_jobs([], Path("out"), files_from=listing, null_separated=True)
+    assert [os.fsencode(job.src) for job in plan.jobs] == [b"in/" + name for name in odd_names]
+    assert all(os.path.exists(job.src) for job in plan.jobs)
+    assert os.fsencode(plan.jobs[0].dst) == b"out/in/caf\xe9.jpg"
+    assert not os.path.exists("X")
+
+
+def test_files_from_skips_outputs_of_earlier_runs(tree):
+    _touch(Path.cwd(), "out/photos/b.jpg")
+    plan = plan_jobs([], Path("out"), files_from=io.StringIO("photos/b.jpg\nout/photos/b.jpg\n"))
+    assert [job.src for job in plan.jobs] == [Path("photos/b.jpg")]
+
+
+def test_files_from_folder_entries_and_missing_entries(tree):
+    plan = plan_jobs([], Path("out"), files_from=io.StringIO("photos/b\nphotos/gone.jpg\n"))
+    assert _rels(plan) == ["photos/b/deep/z.TIFF", "photos/b/face.jpg"]
+    assert [r.path for r in plan.rejected] == [Path("photos/gone.jpg")]
+
+
+def test_read_files_from_text_and_binary():
+    assert read_files_from(io.StringIO("a.jpg\nb c.jpg\n")) == [Path("a.jpg"), Path("b c.jpg")]
+    assert read_files_from(io.BytesIO(b"a\nb.jpg\0c.jpg"), null_separated=True) == [Path("a\nb.jpg"),
+                                                                                     Path("c.jpg")]
+
+
+def test_iter_inputs_yields_found_and_rejected(tree):
+    items = list(iter_inputs([Path("photos/a"), Path("photos/missing.png")]))
+    assert items[0] == Found(Path("photos/a/face.jpg"), Path("photos/a"), Path("face.jpg"))
+    assert isinstance(items[1], Rejected)
+
+
+def test_same_input_twice_is_planned_once(tree):
+    assert len(plan_jobs([Path("photos"), Path("photos/")]).jobs) == 10
+    assert len(plan_jobs([Path("photos/b.jpg"), Path("photos/b.jpg")]).jobs) == 1
+
+
+def test_unknown_format_is_a_usage_error(tree):
+    with pytest.raises(UsageError, match="unknown output format"):
+        plan_jobs([Path("photos")], None, "heic")
+
+
+def test_folder_that_cannot_be_listed_is_reported_not_raised(tmp_path, monkeypatch):
+    # Runs as root too: listing fails the way it does for a folder without read permission.
+    _touch(tmp_path, "in/locked/a.jpg", "in/ok.jpg")
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    plan = plan_jobs([tmp_path / "in"])
+    assert _rels(plan) == ["ok.jpg"]
+    assert plan.rejected == [Rejected(tmp_path / "in" / "locked", "cannot read folder: Permission denied")]
