@@ -24,7 +24,7 @@ import numpy as np
 
 from facerestore import imageio
 from facerestore.discovery import Job
-from facerestore.errors import FaceRestoreError, ImageError, OutputError
+from facerestore.errors import FaceRestoreError, ImageError
 from facerestore.restore import restore_pixels
 from facerestore.session import OnnxModel
 from facerestore.summary import FAILED, RESTORED, SKIPPED, Record
@@ -112,11 +112,9 @@ def _write(item: Item, ctx: Context) -> None:
         mtime: float | None = os.stat(item.job.src).st_mtime
     except OSError:
         mtime = None
-    try:
-        item.job.dst.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create folder {item.job.dst.parent}: {exc.strerror or exc}") from exc
-    imageio.write_image(item.job.dst, item.restored, item.loaded, ctx.fmt, ctx.quality, mtime)
+    notes = imageio.write_image(item.job.dst, item.restored, item.loaded, ctx.fmt, ctx.quality, mtime)
+    for note in (*item.loaded.notes, *notes):
+        log.info("%s: %s", item.job.src, note)
     _finish(item, ctx, RESTORED)
     assert item.record is not None
     item.record.metrics = write_image_report(item, ctx)

@@ -1,0 +1,204 @@
+"""session: shipped-model lookup and checksums, file safety, contract validation, providers and log silencing."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facerestore import contract, registry, session
+from facerestore.errors import DeviceUnavailableError, ModelError
+from facerestore.session import open_model
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from conftest import build_tiny_onnx  # noqa: E402
+
+
+def _reference_forward(path: Path, x: np.ndarray) -> np.ndarray:
+    """The fixture's conv stack (3x3 convs, zero padding 1, ReLU between) computed in plain numpy."""
+    weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+    layers = len(weights) // 2
+    h = x.astype(np.float64)
+    for i in range(layers):
+        w, b = weights[f"w{i}"], weights[f"b{i}"]
+        padded = np.pad(h, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        out = np.zeros((h.shape[0], w.shape[0], h.shape[2], h.shape[3]))
+        for dy in range(3):
+            for dx in range(3):
+                patch = padded[:, :, dy:dy + h.shape[2], dx:dx + h.shape[3]]
+                out += np.einsum("oi,nihw->nohw", w[:, :, dy, dx], patch)
+        h = out + b[None, :, None, None]
+        if i < layers - 1:
+            h = np.maximum(h, 0)
+    return h
+
+
+def _graph_model(path: Path, inputs, outputs, nodes, inits=()) -> Path:
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def _vi(name: str, shape, elem=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def test_opens_fixture_model_on_cpu(tiny_rgb_model):
+    model = open_model(str(tiny_rgb_model), device="cpu", threads=1)
+    assert model.channels == 3
+    assert model.receptive_radius == 2
+    assert model.provider == "CPUExecutionProvider"
+    assert model.metadata[contract.META_ARCH] == "tiny2"
+    assert model.name == tiny_rgb_model.name
+    x = np.random.default_rng(0).random((2, 3, 9, 7), dtype=np.float32)
+    y = model.run(x)
+    assert y.shape == x.shape and y.dtype == np.float32
+    np.testing.assert_allclose(y, _reference_forward(tiny_rgb_model, x), atol=1e-5)
+
+
+def test_gray_model_reports_one_channel(tiny_gray_model):
+    assert open_model(str(tiny_gray_model), device="cpu").channels == 1
+
+
+def test_auto_device_keeps_onnxruntime_noise_off_stderr(tiny_rgb_model, capfd):
+    model = open_model(str(tiny_rgb_model), device="auto")
+    assert model.provider in ("CPUExecutionProvider", "CUDAExecutionProvider")
+    err = capfd.readouterr().err
+    assert "onnxruntime" not in err.lower() and "error" not in err.lower(), err
+
+
+def test_cuda_request_without_cuda_is_an_error_not_a_cpu_run(tiny_rgb_model, capfd):
+    try:
+        model = open_model(str(tiny_rgb_model), device="cuda")
+    except DeviceUnavailableError as exc:
+        assert "CUDA" in str(exc)
+        assert "onnxruntime" not in capfd.readouterr().err.lower()
+    else:  # a machine with a working GPU: then it must really run on CUDA
+        assert model.provider == "CUDAExecutionProvider"
+
+
+def test_unknown_name_and_missing_path(tmp_path):
+    with pytest.raises(ModelError, match="unknown model 'huge'"):
+        open_model("huge")
+    with pytest.raises(ModelError, match="not found"):
+        open_model(str(tmp_path / "nope.onnx"))
+
+
+def test_garbage_file_is_a_model_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\xff\xff\xff\xff not protobuf at all")
+    with pytest.raises(ModelError, match="bad.onnx"):
+        open_model(str(bad))
+
+
+def test_oversized_file_is_refused(tiny_rgb_model, monkeypatch):
+    monkeypatch.setattr(session, "MAX_MODEL_BYTES", 100)
+    with pytest.raises(ModelError, match="larger than"):
+        open_model(str(tiny_rgb_model))
+
+
+def test_external_data_is_refused_even_when_the_data_file_is_at_hand(tiny_rgb_model, tmp_path, monkeypatch):
+    model = onnx.load(str(tiny_rgb_model))
+    dst = tmp_path / "ext.onnx"
+    onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True, location="ext.bin",
+              size_threshold=0)
+    assert (tmp_path / "ext.bin").is_file()
+    monkeypatch.chdir(tmp_path)  # where ONNX Runtime would look for it when loading from bytes
+    with pytest.raises(ModelError, match="external data"):
+        open_model(str(dst))
+
+
+def test_external_scan_sees_tensors_nested_in_attributes():
+    inner = numpy_helper.from_array(np.ones(3, np.float32), "c")
+    inner.data_location = TensorProto.EXTERNAL
+    node = helper.make_node("Constant", [], ["out"], value=inner)
+    graph = helper.make_graph([node], "g", [], [_vi("out", [3])])
+    data = helper.make_model(graph).SerializeToString()
+    assert session._external_tensor_found(data)
+    inner.data_location = TensorProto.DEFAULT
+    clean = helper.make_model(helper.make_graph([helper.make_node("Constant", [], ["out"], value=inner)], "g", [],
+                                                [_vi("out", [3])])).SerializeToString()
+    assert not session._external_tensor_found(clean)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("names", "must be named"),
+    ("channels", "channels must be 1"),
+    ("dtype", "float32"),
+    ("rank", "4-D"),
+    ("two_outputs", "exactly one input and one output"),
+])
+def test_contract_violations_are_explained(tmp_path, case, message):
+    shape = ["N", 3, "H", "W"]
+    inputs = [_vi(contract.INPUT_NAME, shape)]
+    outputs = [_vi(contract.OUTPUT_NAME, shape)]
+    nodes = [helper.make_node("Identity", [contract.INPUT_NAME], [contract.OUTPUT_NAME])]
+    if case == "names":
+        inputs = [_vi("x", shape)]
+        nodes = [helper.make_node("Identity", ["x"], [contract.OUTPUT_NAME])]
+    elif case == "channels":
+        inputs, outputs = [_vi(contract.INPUT_NAME, ["N", 2, "H", "W"])], [_vi(contract.OUTPUT_NAME, ["N", 2, "H", "W"])]
+    elif case == "dtype":
+        inputs = [_vi(contract.INPUT_NAME, shape, TensorProto.DOUBLE)]
+        outputs = [_vi(contract.OUTPUT_NAME, shape, TensorProto.DOUBLE)]
+    elif case == "rank":
+        inputs, outputs = [_vi(contract.INPUT_NAME, [3, "H", "W"])], [_vi(contract.OUTPUT_NAME, [3, "H", "W"])]
+    elif case == "two_outputs":
+        outputs.append(_vi("extra", shape))
+        nodes.append(helper.make_node("Identity", [contract.INPUT_NAME], ["extra"]))
+    path = _graph_model(tmp_path / f"{case}.onnx", inputs, outputs, nodes)
+    with pytest.raises(ModelError, match=message):
+        open_model(str(path))
+
+
+def test_missing_radius_falls_back_to_a_safe_default(tmp_path):
+    shape = ["N", 1, "H", "W"]
+    path = _graph_model(tmp_path / "id.onnx", [_vi(contract.INPUT_NAME, shape)], [_vi(contract.OUTPUT_NAME, shape)],
+                        [helper.make_node("Identity", [contract.INPUT_NAME], [contract.OUTPUT_NAME])])
+    assert open_model(str(path)).receptive_radius == session.DEFAULT_RECEPTIVE_RADIUS
+
+
+# ------------------------------------------------------------------------------------------ shipped models
+
+@pytest.fixture
+def fake_shipped(tmp_path, monkeypatch, tiny_rgb_model):
+    """A models folder holding big.onnx (the tiny fixture) with its real checksum recorded."""
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    (models_dir / "big.onnx").write_bytes(tiny_rgb_model.read_bytes())
+    digest = hashlib.sha256(tiny_rgb_model.read_bytes()).hexdigest()
+    monkeypatch.setattr(registry, "MODELS_DIR", models_dir)
+    monkeypatch.setattr(registry, "SHIPPED", {
+        "big": registry.ModelSpec("big", "big.onnx", digest, "test"),
+        "gan": registry.ModelSpec("gan", "gan.onnx", "0" * 64, "test"),
+    })
+    return models_dir
+
+
+def test_shipped_model_opens_after_checksum(fake_shipped):
+    model = open_model("big", device="cpu")
+    assert model.name == "big" and model.path == fake_shipped / "big.onnx"
+
+
+def test_shipped_model_with_wrong_checksum_is_refused(fake_shipped):
+    with (fake_shipped / "big.onnx").open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ModelError, match="corrupt"):
+        open_model("big")
+
+
+def test_missing_shipped_model_says_not_installed(fake_shipped):
+    with pytest.raises(ModelError, match="not installed"):
+        open_model("gan")
+
+
+def test_registry_lists_the_three_shipped_models():
+    assert set(registry.SHIPPED) == {"basic", "big", "gan"}
+    assert registry.DEFAULT_MODEL == "big"
+    assert all(spec.filename == f"{name}.onnx" for name, spec in registry.SHIPPED.items())
