@@ -98,7 +98,8 @@ def restore_pixels(model: OnnxModel, pixels: np.ndarray, tile: int | None = None
         # Adding the luma change to R, G and B is the exact inverse of YCbCr with Cb, Cr held fixed.
         out = pixels + (restored_luma - luma)
     elif model.channels == 3 and channels == 1:
-        out = luminance(_restore_plane(model, np.repeat(pixels, 3, axis=2), tile))
+        # Luma of the clamped colour result: the gray a colour run of the same picture would show.
+        out = luminance(np.clip(_restore_plane(model, np.repeat(pixels, 3, axis=2), tile), 0.0, 1.0))
     else:
         out = _restore_plane(model, pixels, tile)
     return np.clip(out, 0.0, 1.0, out=out)

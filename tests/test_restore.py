@@ -1,0 +1,106 @@
+"""restore: exact tiling on a real photo, gray/colour adaptation, tile planning and batching."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from facerestore import restore
+from facerestore.restore import auto_tile, batches, luminance, plan_tiles, restore_pixels
+from facerestore.session import open_model
+
+from conftest import build_tiny_onnx
+
+
+@pytest.fixture(scope="module")
+def deep_model(tmp_path_factory):
+    """A 5-layer conv stack (receptive radius 5) with weights far enough from identity to notice a seam."""
+    pytest.importorskip("onnx")
+    path = build_tiny_onnx(tmp_path_factory.mktemp("deep") / "deep.onnx", channels=3, layers=5, seed=3)
+    return open_model(str(path), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def hopper_float(hopper_rgb):
+    return hopper_rgb.astype(np.float32) / 255.0
+
+
+@pytest.mark.parametrize("tile", [64, 100, 17])
+def test_tiled_run_equals_whole_image_run_on_a_real_photo(deep_model, hopper_float, tile):
+    whole = restore_pixels(deep_model, hopper_float, tile=4096)  # one window: the whole image
+    tiled = restore_pixels(deep_model, hopper_float, tile=tile)
+    assert len(plan_tiles(*hopper_float.shape[:2], tile, deep_model.receptive_radius)) > 1
+    assert np.abs(tiled - whole).max() < 1e-5
+
+
+def test_too_little_overlap_would_show_seams(deep_model, hopper_float):
+    """The equality above is not vacuous: tiles that ignore the receptive field do differ."""
+    short_sighted = dataclasses.replace(deep_model, receptive_radius=1)
+    whole = restore_pixels(deep_model, hopper_float, tile=4096)
+    assert np.abs(restore_pixels(short_sighted, hopper_float, tile=64) - whole).max() > 1e-3
+
+
+def test_gray_model_on_colour_keeps_chroma(tiny_gray_model, hopper_float):
+    model = open_model(str(tiny_gray_model), device="cpu")
+    out = restore_pixels(model, hopper_float)
+    assert out.shape == hopper_float.shape
+
+    def chroma(rgb):
+        return rgb - luminance(rgb)  # R-Y, G-Y, B-Y: what Cb/Cr encode
+
+    inside = ((out > 0) & (out < 1)).all(axis=2)  # clamping may move chroma at the extremes only
+    assert np.abs(chroma(out) - chroma(hopper_float))[inside].max() < 1e-5
+    assert np.abs(luminance(out) - luminance(hopper_float)).max() > 1e-3  # the luma really went through the model
+    assert np.abs(out[..., 0] - out[..., 2]).mean() > 0.01  # still a colour picture
+
+
+def test_colour_model_on_gray_returns_luma_of_replicated_run(deep_model, hopper_float):
+    gray = luminance(hopper_float)
+    out = restore_pixels(deep_model, gray)
+    assert out.shape == gray.shape
+    expected = np.clip(luminance(restore_pixels(deep_model, np.repeat(gray, 3, axis=2))), 0, 1)
+    assert np.abs(out - expected).max() < 1e-5
+
+
+def test_output_is_clamped(deep_model):
+    rng = np.random.default_rng(1)
+    out = restore_pixels(deep_model, rng.random((40, 50, 3), dtype=np.float32))
+    assert out.min() >= 0.0 and out.max() <= 1.0 and out.dtype == np.float32
+
+
+def test_bad_shapes_are_refused(deep_model):
+    with pytest.raises(ValueError):
+        restore_pixels(deep_model, np.zeros((8, 8, 2), np.float32))
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 300), w=st.integers(1, 300), tile=st.integers(1, 128), overlap=st.integers(0, 20))
+def test_tile_cores_partition_the_image(h, w, tile, overlap):
+    cover = np.zeros((h, w), np.int32)
+    for t in plan_tiles(h, w, tile, overlap):
+        assert 0 <= t.y0 <= t.cy0 < t.cy1 <= t.y1 <= h and 0 <= t.x0 <= t.cx0 < t.cx1 <= t.x1 <= w
+        assert t.cy0 - t.y0 == min(overlap, t.cy0) and t.y1 - t.cy1 == min(overlap, h - t.cy1)
+        cover[t.cy0:t.cy1, t.cx0:t.cx1] += 1
+    assert (cover == 1).all()
+
+
+def test_batches_group_same_shapes_within_the_pixel_limit():
+    tiles = plan_tiles(100, 100, 30, 2)
+    groups = list(batches(tiles, max_pixels=3 * 34 * 34))
+    assert [t for g in groups for t in g] == tiles  # order kept, nothing lost
+    for group in groups:
+        assert len({t.shape for t in group}) == 1
+        assert sum(t.shape[0] * t.shape[1] for t in group) <= 3 * 34 * 34 or len(group) == 1
+    assert max(len(g) for g in groups) > 1
+    assert all(len(g) == 1 for g in batches(tiles, max_pixels=10 ** 9, max_batch=1))
+
+
+def test_auto_tile_keeps_the_window_within_the_memory_budget():
+    for radius in (2, 5, 16):
+        tile = auto_tile(radius)
+        assert tile % 32 == 0 and tile >= 256
+        assert (tile + 2 * radius) ** 2 * restore.BYTES_PER_PIXEL <= restore.MEMORY_BUDGET
