@@ -173,15 +173,17 @@ def _float_gray(values: np.ndarray, notes: list[str]) -> np.ndarray:
     return np.clip(values / scale, 0.0, 1.0)
 
 
+def _rawmode(im: Image.Image) -> str:
+    """How the file stores its pixels (e.g. "RGB;16B"), known only before ``load()`` clears the tiles."""
+    if not im.tile:
+        return ""
+    args = im.tile[0][3]
+    return str(args[0] if isinstance(args, tuple) and args else args or "")
+
+
 def _to_arrays(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Decoded image -> (float32 H x W x C in [0, 1], alpha plane or None, bit depth)."""
     mode = im.mode
-    rawmode = ""
-    if im.tile:
-        args = im.tile[0][3]
-        rawmode = args[0] if isinstance(args, tuple) and args else str(args or "")
-    if mode in ("RGB", "RGBA", "LA") and "16" in rawmode:
-        notes.append("16-bit colour image: Pillow decodes it to 8 bits per channel")
     if mode == "CMYK":
         notes.append("CMYK image: converted to RGB")
         im = im.convert("RGB")
@@ -249,6 +251,9 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
             if frames > 1:
                 notes.append(f"multi-frame file ({frames} frames): used the first frame")
                 im.seek(0)
+            if im.mode in ("RGB", "RGBA", "LA") and "16" in _rawmode(im):
+                # Pillow has no 16-bit colour modes: say so rather than pretend the depth was kept.
+                notes.append("16-bit colour image: Pillow decodes it to 8 bits per channel")
             try:
                 im.load()
             except Exception as exc:  # noqa: BLE001 - truncated/corrupt data: refuse, never half an image

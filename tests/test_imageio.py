@@ -410,3 +410,54 @@ def test_reading_never_modifies_the_input(tmp_path, hopper_path):
     before = (src.read_bytes(), os.stat(src).st_mtime_ns)
     read_image(src)
     assert (src.read_bytes(), os.stat(src).st_mtime_ns) == before
+
+
+# ------------------------------------------------------------------------------------- 48-bit colour, TIFF tags
+
+def _png_rgb48(width: int, height: int, value: int) -> bytes:
+    rows = b"".join(b"\0" + np.full((width, 3), value, ">u2").tobytes() for _ in range(height))
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(rows))
+            + _png_chunk(b"IEND", b""))
+
+
+def _tiff_rgb48(width: int, height: int, value: int) -> bytes:
+    """A minimal little-endian baseline TIFF, 3 x 16 bits per pixel, one uncompressed strip."""
+    pixels = np.full((height, width, 3), value, "<u2").tobytes()
+    count = 10
+    bps_offset = 8 + 2 + count * 12 + 4
+    data_offset = bps_offset + 6
+
+    def short(tag: int, value: int) -> bytes:
+        return struct.pack("<HHIHH", tag, 3, 1, value, 0)
+
+    def at(tag: int, kind: int, n: int, offset: int) -> bytes:
+        return struct.pack("<HHII", tag, kind, n, offset)
+
+    entries = [short(256, width), short(257, height), at(258, 3, 3, bps_offset), short(259, 1), short(262, 2),
+               at(273, 4, 1, data_offset), short(277, 3), short(278, height), at(279, 4, 1, len(pixels)),
+               short(284, 1)]
+    return (b"II*\0" + struct.pack("<IH", 8, count) + b"".join(entries) + b"\0\0\0\0"
+            + struct.pack("<HHH", 16, 16, 16) + pixels)
+
+
+@pytest.mark.parametrize("name, build", [("deep.png", _png_rgb48), ("deep.tif", _tiff_rgb48)])
+def test_48bit_colour_is_read_with_an_honest_note(tmp_path, name, build):
+    (tmp_path / name).write_bytes(build(5, 4, 40000))
+    loaded = read_image(tmp_path / name)
+    assert loaded.pixels.shape == (4, 5, 3) and loaded.bit_depth == 8
+    assert any("16-bit colour" in note for note in loaded.notes)
+    np.testing.assert_allclose(loaded.pixels, 40000 / 65535, atol=1 / 255)
+
+
+def test_tiff_orientation_and_descriptive_tags(tmp_path):
+    exif = _exif_with_orientation(6)
+    values = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    src = _save(tmp_path / "o.tif", Image.fromarray(values), "TIFF", exif=exif, dpi=(200, 200))
+    loaded = read_image(src)
+    assert loaded.pixels.shape == (4, 3, 1) and loaded.dpi == (200.0, 200.0)
+    np.testing.assert_array_equal(np.rint(loaded.pixels[..., 0] * 255), np.rot90(values, -1))
+    out = tmp_path / "o.jpg"
+    write_image(out, loaded.pixels, loaded)
+    written = _written_exif(out)
+    assert written[0x010F] == "TestMaker" and 273 not in written  # no strip offsets smuggled into JPEG EXIF
