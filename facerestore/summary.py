@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 
 RESTORED, SKIPPED, FAILED = "restored", "skipped", "failed"
@@ -28,7 +29,10 @@ class Record:
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["seconds"] = round(self.seconds, 4)
-        if not self.metrics:
+        if self.metrics:
+            # JSON has no inf/NaN (PSNR of identical images is inf): those become null.
+            data["metrics"] = {k: (v if math.isfinite(v) else None) for k, v in self.metrics.items()}
+        else:
             del data["metrics"]
         return data
 

@@ -109,7 +109,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     from facerestore import pipeline
     from facerestore.console import progress
     from facerestore.discovery import REPORT_DIR_NAME, plan_jobs
-    from facerestore.session import open_model
+    from facerestore.session import open_model, resolve_spec
     from facerestore.summary import FAILED, Record, RunSummary
 
     plan = plan_jobs(list(opts.inputs), opts.output, opts.write.fmt, recursive=opts.recursive,
@@ -118,6 +118,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     for notice in plan.skipped:
         console.print(f"note: {notice.path}: {notice.reason}", markup=False, highlight=False)
     if opts.dry_run:
+        resolve_spec(opts.model.model)  # a plan the real run would refuse is no plan: check the model exists
         return _print_plan(plan, opts, console)
 
     started = time.time()

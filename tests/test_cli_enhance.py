@@ -1,0 +1,217 @@
+"""``facerestore enhance`` end to end: real image files, outputs, metadata, exit codes and the JSON stream."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from facerestore.cli import cli
+
+ORIENTATION = 0x0112
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def photos(tmp_path, hopper_path, astronaut_path) -> Path:
+    """A small archive: nested same-named files, EXIF-rotated JPEG, 16-bit PNG, RGBA, grayscale, a corrupt file."""
+    root = tmp_path / "photos"
+    (root / "2019").mkdir(parents=True)
+    (root / "2020" / "trip").mkdir(parents=True)
+    with Image.open(hopper_path) as im:
+        hopper = im.convert("RGB").resize((96, 112))  # w x h: portrait
+    with Image.open(astronaut_path) as im:
+        astronaut = im.convert("RGB").resize((80, 80))
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # displayed rotated by 90 degrees: 112 wide, 96 high
+    hopper.save(root / "2019" / "face.jpg", quality=92, exif=exif)
+    astronaut.save(root / "2020" / "trip" / "face.jpg", quality=92)
+    gray16 = (np.asarray(hopper.convert("L"), np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(gray16).save(root / "deep16.png")
+    rgba = astronaut.copy()
+    alpha = np.tile(np.linspace(0, 255, 80, dtype=np.uint8), (80, 1))
+    rgba.putalpha(Image.fromarray(alpha))
+    rgba.save(root / "cutout.png")
+    hopper.convert("L").save(root / "gray.jpg", quality=90)
+    (root / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    (root / ".DS_Store").write_bytes(b"junk")
+    return root
+
+
+def _run(args: list[str], **kwargs):
+    return CliRunner().invoke(cli, args, catch_exceptions=False, **kwargs)
+
+
+def _records(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+GOOD = ["2019/face.jpg", "2020/trip/face.jpg", "cutout.png", "deep16.png", "gray.jpg"]
+
+
+def test_full_run_restores_everything_but_the_corrupt_file(photos, tiny_rgb_model):
+    before = _digests(photos)
+    result = _run(["enhance", str(photos), "--model", str(tiny_rgb_model), "--json", "--no-report"])
+
+    assert result.exit_code == 1, result.stderr
+    records = _records(result.stdout)
+    by_input = {Path(r["input"]).relative_to(photos).as_posix(): r for r in records}
+    assert sorted(by_input) == sorted(GOOD + ["corrupt.jpg"])
+    for rel in GOOD:
+        rec = by_input[rel]
+        assert rec["status"] == "restored" and rec["error"] is None
+        assert rec["provider"] == "CPUExecutionProvider" and rec["model"] == tiny_rgb_model.name
+        assert rec["seconds"] >= 0 and rec["width"] > 0
+    failed = by_input["corrupt.jpg"]
+    assert failed["status"] == "failed" and failed["output"] is None and failed["error"]
+    error_lines = [line for line in result.stderr.splitlines() if "corrupt.jpg" in line]
+    assert len(error_lines) == 1 and failed["error"] in error_lines[0]
+    assert "1 failed" in result.stderr and "5 restored" in result.stderr and "CPUExecutionProvider" in result.stderr
+
+    out = photos.parent / "photos-restored"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(GOOD)
+    assert _digests(photos) == before  # originals byte-identical
+
+    with Image.open(out / "2019" / "face.jpg") as im:
+        assert im.size == (112, 96)  # pixels transposed per EXIF
+        assert im.getexif().get(ORIENTATION, 1) == 1
+        assert by_input["2019/face.jpg"]["width"] == 112 and by_input["2019/face.jpg"]["height"] == 96
+    with Image.open(out / "2020" / "trip" / "face.jpg") as im:
+        assert im.size == (80, 80)  # the same-named file in another folder is its own output
+    with Image.open(out / "deep16.png") as im:
+        assert im.mode in ("I;16", "I") and np.asarray(im).max() > 255
+    with Image.open(out / "cutout.png") as im, Image.open(photos / "cutout.png") as src:
+        assert im.mode == "RGBA"
+        assert np.array_equal(np.asarray(im)[..., 3], np.asarray(src)[..., 3])
+        assert not np.array_equal(np.asarray(im)[..., :3], np.asarray(src)[..., :3])  # the colour was restored
+    with Image.open(out / "gray.jpg") as im:
+        assert im.mode == "L"
+    assert os.stat(out / "gray.jpg").st_mtime == pytest.approx(os.stat(photos / "gray.jpg").st_mtime, abs=1e-3)
+
+
+def test_stdout_stays_empty_without_json(photos, tiny_rgb_model):
+    result = _run(["enhance", str(photos), "--model", str(tiny_rgb_model), "--no-report"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "corrupt.jpg" in result.stderr
+
+
+def test_rerun_skips_and_overwrite_redoes(photos, tiny_rgb_model):
+    (photos / "corrupt.jpg").unlink()
+    args = ["enhance", str(photos), "--model", str(tiny_rgb_model), "--json", "--no-report"]
+    first = _run(args)
+    assert first.exit_code == 0 and {r["status"] for r in _records(first.stdout)} == {"restored"}
+    target = photos.parent / "photos-restored" / "gray.jpg"
+    target.write_bytes(b"stale")
+
+    second = _run(args)
+    assert second.exit_code == 0
+    assert {r["status"] for r in _records(second.stdout)} == {"skipped"}
+    assert target.read_bytes() == b"stale" and "5 skipped" in second.stderr
+
+    third = _run(args + ["--overwrite"])
+    assert third.exit_code == 0 and {r["status"] for r in _records(third.stdout)} == {"restored"}
+    with Image.open(target) as im:
+        assert im.mode == "L"
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(photos, tiny_rgb_model, tmp_path):
+    out = tmp_path / "out"
+    result = _run(["enhance", str(photos), "-o", str(out), "--dry-run", "--model", str(tiny_rgb_model)])
+    assert result.exit_code == 0, result.stderr  # the corrupt file is only found out when decoding
+    plan = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [Path(src).relative_to(photos).as_posix() for src, _ in plan] == sorted(GOOD + ["corrupt.jpg"])
+    assert all(Path(dst) == out / Path(src).relative_to(photos) for src, dst in plan)
+    assert not out.exists()
+    assert _run(["enhance", str(photos), "--dry-run", "--model", "no-such-model"]).exit_code == 2
+
+    as_json = _run(["enhance", str(photos), "-o", str(out), "--dry-run", "--json", "--model", str(tiny_rgb_model)])
+    assert [r["status"] for r in _records(as_json.stdout)] == ["planned"] * 6
+    assert not out.exists()
+
+
+def test_files_from_stdin_nul_separated(photos, tiny_rgb_model, tmp_path, monkeypatch):
+    monkeypatch.chdir(photos)
+    listing = b"\0".join([b"2019/face.jpg", b"gray.jpg"]) + b"\0"
+    result = _run(["enhance", "--files-from", "-", "-0", "-o", str(tmp_path / "out"), "--model",
+                   str(tiny_rgb_model), "--json", "--no-report"], input=listing)
+    assert result.exit_code == 0, result.stderr
+    assert [r["status"] for r in _records(result.stdout)] == ["restored", "restored"]
+    assert (tmp_path / "out" / "2019" / "face.jpg").is_file() and (tmp_path / "out" / "gray.jpg").is_file()
+
+
+def test_fail_fast_stops_taking_files(photos, tiny_rgb_model):
+    result = _run(["enhance", str(photos), "--model", str(tiny_rgb_model), "--json", "--no-report",
+                   "--fail-fast", "--include", "c*"])  # corrupt.jpg comes before cutout.png
+    assert result.exit_code == 1
+    statuses = [r["status"] for r in _records(result.stdout)]
+    assert statuses[0] == "failed" and len(statuses) <= 2
+
+
+def test_cuda_request_on_a_cpu_machine_exits_3(photos, tiny_rgb_model):
+    result = _run(["enhance", str(photos), "--model", str(tiny_rgb_model), "--device", "cuda"])
+    if result.exit_code == 3:
+        assert "CUDA" in result.stderr and result.stdout == ""
+        assert not (photos.parent / "photos-restored").exists()
+    else:  # a machine with a working GPU
+        assert "CUDAExecutionProvider" in result.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["enhance"], "give at least one file"),
+    (["enhance", ".", "--model", "nope"], "unknown model"),
+    (["enhance", ".", "--tile", "3"], "--tile"),
+    (["enhance", ".", "-0"], "--files-from"),
+])
+def test_usage_errors_exit_2(args, words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.png").write_bytes(b"")
+    result = _run(args)
+    assert result.exit_code == 2 and words in result.stderr and result.stdout == ""
+
+
+def test_reports_are_written_when_the_report_package_is_present(photos, tiny_rgb_model, tmp_path):
+    pytest.importorskip("facerestore.report.image")
+    (photos / "corrupt.jpg").unlink()
+    out = tmp_path / "out"
+    result = _run(["enhance", str(photos), "-o", str(out), "--model", str(tiny_rgb_model), "--json",
+                   "--include", "*face.jpg", "--reference", str(photos)])
+    assert result.exit_code == 0, result.stderr
+    records = _records(result.stdout)
+    assert len(records) == 2 and all(r["metrics"] for r in records)
+    assert (out / "_facerestore_report").is_dir()
+
+
+def test_subprocess_pipeline_run(photos, tiny_gray_model, tmp_path):
+    """The real entry point: ``python -m facerestore`` with a gray model on colour photos, JSON on stdout."""
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "facerestore", "enhance", str(photos), "-o", str(out),
+                           "--model", str(tiny_gray_model), "--json", "--no-report", "--threads", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    records = _records(proc.stdout)  # every stdout line is JSON
+    assert len(records) == 6 and sum(r["status"] == "failed" for r in records) == 1
+    with Image.open(out / "2020" / "trip" / "face.jpg") as im:
+        rgb = np.asarray(im, np.float32)
+    assert im.mode == "RGB" and np.abs(rgb[..., 0] - rgb[..., 2]).mean() > 5  # colour kept by the gray model
+    assert "onnxruntime" not in proc.stderr.lower()
+
+
+def test_subprocess_device_cuda_exit_code(photos, tiny_rgb_model):
+    proc = subprocess.run([sys.executable, "-m", "facerestore", "enhance", str(photos), "--model",
+                           str(tiny_rgb_model), "--device", "cuda"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (3, 1)  # 1 only where CUDA really works (the corrupt file fails)
+    if proc.returncode == 3:
+        assert proc.stdout == "" and "CUDA" in proc.stderr
