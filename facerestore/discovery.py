@@ -29,7 +29,7 @@ import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from facerestore.errors import UsageError
@@ -69,6 +69,7 @@ class Found:
     rel: Path
     explicit: bool = False
     listed: bool = False
+    inode: tuple[int, int] | None = None  # (st_dev, st_ino) of the file the path leads to
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: b
           seen: set[tuple[int, int]]) -> Iterator[Found | Rejected]:
     """Depth-first walk of ``start`` in sorted name order; ``rel`` paths are taken relative to ``root``."""
     # An explicit stack (not recursion) so a very deep tree cannot exhaust Python's recursion limit.
-    stack: list[Iterator[os.DirEntry[str]]] = []
+    stack: list[tuple[Iterator[os.DirEntry[str]], Path]] = []  # (entries, their folder's rel)
     try:
         st = os.stat(start)
         seen.add((st.st_dev, st.st_ino))
@@ -180,17 +181,20 @@ def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: b
     except OSError as exc:
         yield Rejected(start, f"cannot read folder: {_stat_reason(exc)}")
         return
-    stack.append(iter(entries))
+    stack.append((iter(entries), Path(os.path.relpath(start, root))))
     real_start = os.path.realpath(start)
     while stack:
-        entry = next(stack[-1], None)
+        entries_left, rel_dir = stack[-1]
+        entry = next(entries_left, None)
         if entry is None:
             stack.pop()
             continue
         if is_junk(entry.name):
             continue
+        if not has_image_suffix(entry.name) and not entry.is_dir():
+            continue  # sidecars, raw files...: no stat needed (is_dir() uses the cached d_type)
         path = Path(entry.path)
-        rel = Path(os.path.relpath(path, root))
+        rel = rel_dir / entry.name
         st, problem = _classify(path)
         if problem is not None:
             if has_image_suffix(entry.name):  # a dangling `notes.txt` link is not our business
@@ -215,14 +219,14 @@ def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: b
             except OSError as exc:
                 yield Rejected(path, f"cannot read folder: {_stat_reason(exc)}")
                 continue
-            stack.append(iter(children))
+            stack.append((iter(children), rel))
             continue
         if not filters.wanted_file(rel):
             continue
         if not stat.S_ISREG(st.st_mode):
             yield Rejected(path, f"not a regular file ({_special_kind(st.st_mode)})")
             continue
-        yield Found(path, root, rel, listed=listed)
+        yield Found(path, root, rel, listed=listed, inode=(st.st_dev, st.st_ino))
 
 
 def read_files_from(stream: TextIO | BinaryIO, null_separated: bool = False) -> list[Path]:
@@ -264,7 +268,7 @@ def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequ
         elif stat.S_ISDIR(st.st_mode):
             yield from _walk(given, given, filters, recursive, False, set())
         elif stat.S_ISREG(st.st_mode):
-            yield Found(given, given.parent, Path(given.name), explicit=True)
+            yield Found(given, given.parent, Path(given.name), explicit=True, inode=(st.st_dev, st.st_ino))
         else:
             yield Rejected(given, f"not a regular file ({_special_kind(st.st_mode)})")
     if files_from is None:
@@ -284,7 +288,7 @@ def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequ
         elif not filters.wanted_file(rel):
             continue
         elif stat.S_ISREG(st.st_mode):
-            yield Found(listed, root, rel, listed=True)
+            yield Found(listed, root, rel, listed=True, inode=(st.st_dev, st.st_ino))
         else:
             yield Rejected(listed, f"not a regular file ({_special_kind(st.st_mode)})")
 
@@ -337,29 +341,38 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
         _check_output_roots(folder_inputs, [restored_sibling(f) for f in folder_inputs])
 
     plan = Plan()
-    by_dst: dict[str, Path] = {}
-    real_srcs: set[str] = set()
+    cwd = os.getcwd()
+    by_dst: dict[str, Found] = {}
+    src_inodes: set[tuple[int, int] | None] = set()
+    out_roots: dict[tuple[Path, bool], Path] = {}  # restored_sibling() per root is not free: once each
     out_real = os.path.realpath(output) if output is not None else None
     for item in iter_inputs(inputs, recursive=recursive, include=include, exclude=exclude,
                             files_from=files_from, null_separated=null_separated):
         if isinstance(item, Rejected):
             (plan.skipped if isinstance(item, Skipped) else plan.rejected).append(item)
             continue
-        real_src = os.path.realpath(item.path)
-        if item.listed and out_real is not None and _inside(real_src, out_real):
+        if item.listed and out_real is not None and _inside(os.path.realpath(item.path), out_real):
             continue  # a broad `find` also lists earlier outputs: never restore those again
         stem, suffix = os.path.splitext(item.rel.name)
         rel = item.rel.with_name(stem + output_suffix(suffix, fmt))
-        dst = _output_root(item, output, per_root) / rel
-        key = os.path.normcase(os.path.abspath(dst))
-        if key in by_dst:
-            if os.path.normcase(os.path.abspath(by_dst[key])) != os.path.normcase(os.path.abspath(item.path)):
-                plan.rejected.append(Rejected(item.path, f"output {dst} is already the output of {by_dst[key]}"))
+        root_key = (item.root, item.explicit or item.listed)
+        if root_key not in out_roots:
+            out_roots[root_key] = _output_root(item, output, per_root)
+        dst = out_roots[root_key] / rel
+        key = os.path.normcase(os.path.normpath(os.path.join(cwd, dst)))
+        first = by_dst.get(key)
+        if first is not None:
+            if first.inode != item.inode:  # the same file reached twice is simply planned once
+                plan.rejected.append(Rejected(item.path, f"output {dst} is already the output of {first.path}"))
             continue
-        by_dst[key] = item.path
-        real_srcs.add(real_src)
+        by_dst[key] = item
+        src_inodes.add(item.inode)
         plan.jobs.append(Job(item.path, item.rel, dst))
     for job in plan.jobs:
-        if os.path.realpath(job.dst) in real_srcs:
+        try:
+            st = os.stat(job.dst)  # almost always missing: one cheap failing call
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in src_inodes:
             raise UsageError(f"the output {job.dst} would overwrite an input file; choose another output folder")
     return plan

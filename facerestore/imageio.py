@@ -45,7 +45,7 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 class LoadedImage:
     src: Path
     format: str                 # Pillow format of the source: "JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF"
-    pixels: np.ndarray          # float32, H x W x C in [0, 1], C = 3 (colour) or 1 (grayscale); EXIF orientation applied
+    pixels: np.ndarray          # float32, H x W x C in [0, 1], C = 3 (colour) or 1 (gray); EXIF orientation applied
     alpha: np.ndarray | None    # H x W alpha plane exactly as decoded (uint8 or uint16), passed through untouched
     bit_depth: int              # 8 or 16 (per channel)
     mode: str                   # Pillow mode of the source

@@ -240,7 +240,10 @@ def test_read_files_from_text_and_binary():
 
 def test_iter_inputs_yields_found_and_rejected(tree):
     items = list(iter_inputs([Path("photos/a"), Path("photos/missing.png")]))
-    assert items[0] == Found(Path("photos/a/face.jpg"), Path("photos/a"), Path("face.jpg"))
+    assert isinstance(items[0], Found)
+    assert (items[0].path, items[0].root, items[0].rel) == (Path("photos/a/face.jpg"), Path("photos/a"),
+                                                            Path("face.jpg"))
+    assert items[0].inode == (os.stat(items[0].path).st_dev, os.stat(items[0].path).st_ino)
     assert isinstance(items[1], Rejected)
 
 
