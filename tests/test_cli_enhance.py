@@ -215,3 +215,34 @@ def test_subprocess_device_cuda_exit_code(photos, tiny_rgb_model):
     assert proc.returncode in (3, 1)  # 1 only where CUDA really works (the corrupt file fails)
     if proc.returncode == 3:
         assert proc.stdout == "" and "CUDA" in proc.stderr
+
+
+def test_ctrl_c_finishes_written_files_and_exits_130(tmp_path, hopper_path):
+    """SIGINT mid-run: exit 130, summary printed, no temporary or half-written file left behind."""
+    import signal
+
+    from conftest import build_tiny_onnx
+
+    pytest.importorskip("onnx")
+    model = build_tiny_onnx(tmp_path / "slow.onnx", layers=6)
+    src = tmp_path / "many"
+    src.mkdir()
+    with Image.open(hopper_path) as im:
+        for i in range(40):
+            im.save(src / f"img{i:02d}.jpg", quality=90)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "facerestore", "enhance", str(src), "-o", str(out),
+                             "--model", str(model), "--json", "--no-report", "--threads", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # one image done: the run is in full swing
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    records = _records(first + rest)
+    assert 1 <= len(records) < 40 and {r["status"] for r in records} == {"restored"}
+    assert "Interrupted" in err
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(Path(r["output"]).name for r in records)  # no .tmp, nothing unreported
+    for name in written:
+        with Image.open(out / name) as im:
+            im.load()  # complete files only
