@@ -13,6 +13,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -118,9 +119,12 @@ def _metric_keys(records: list[dict[str, Any]]) -> list[str]:
     return [k for k in known if k in present] + sorted(present.difference(known))
 
 
-def summary_payload(records: list[dict[str, Any]], run_info: Mapping[str, Any]) -> dict[str, Any]:
+def summary_payload(records: list[dict[str, Any]], run_info: Mapping[str, Any],
+                    output_dir: Path | None = None) -> dict[str, Any]:
     return {
         "facerestore_summary": SUMMARY_FORMAT,
+        # Where the outputs were: lets `facerestore report` find them again after the folder moved.
+        "output_dir": os.path.abspath(output_dir) if output_dir is not None else None,
         "run": {k: _jsonable(v) for k, v in run_info.items()},
         "counts": counts(records),
         "means": metric_means(records),
@@ -146,7 +150,7 @@ def write_summary_files(output_dir: Path, records: Iterable[Any], run_info: Mapp
     rows = [record_dict(r) for r in records]
     try:
         _atomic_write(output_dir / SUMMARY_JSON,
-                      json.dumps(summary_payload(rows, run_info), indent=1, ensure_ascii=False, allow_nan=False))
+                      json.dumps(summary_payload(rows, run_info, output_dir), indent=1, ensure_ascii=False, allow_nan=False))
         keys = _metric_keys(rows)
         with tempfile.SpooledTemporaryFile(mode="w+", newline="") as buf:
             writer = csv.writer(buf)
@@ -199,8 +203,11 @@ def render_html(records: list[dict[str, Any]], run_info: Mapping[str, Any], outp
     columns = [{"key": f"{c.key}_{t}", "label": f"{c.label} {t}", "digits": c.digits}
                for c in METRIC_COLUMNS if c.in_table for t in ("in", "out") if f"{c.key}_{t}" in present]
     seconds = [s for r in records if r.get("status") == "restored" and (s := _finite(r.get("seconds"))) is not None]
+    run = {k: _jsonable(v) for k, v in run_info.items()}
+    if isinstance(run.get("started"), (int, float)):  # a time.time() stamp: show local time
+        run["started"] = datetime.fromtimestamp(run["started"]).isoformat(sep=" ", timespec="seconds")
     data = {
-        "run": {k: _jsonable(v) for k, v in run_info.items()},
+        "run": run,
         "counts": counts(records),
         "means": metric_means(records),
         "mean_seconds": sum(seconds) / len(seconds) if seconds else None,
@@ -230,10 +237,22 @@ def write_run_report(output_dir: Path, records: Iterable[Any], run_info: Mapping
     return path
 
 
-def read_summary(output_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Records and run information of an earlier run, from its ``summary.json``."""
+@dataclass
+class EarlierRun:
+    records: list[dict[str, Any]]
+    run_info: dict[str, Any]
+    output_dir: Path | None  # where the outputs were when summary.json was written
+
+
+def read_summary(output_dir: Path) -> EarlierRun:
+    """Records and run information of an earlier run, from its ``summary.json``.
+
+    Raises OSError when the file cannot be read and ValueError when it is not a facerestore summary.
+    """
     path = Path(output_dir) / SUMMARY_JSON
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValueError(f"{path} is not a facerestore summary")
-    return [record_dict(r) for r in data["images"]], dict(data.get("run") or {})
+    then = data.get("output_dir")
+    return EarlierRun([record_dict(r) for r in data["images"] if isinstance(r, dict)], dict(data.get("run") or {}),
+                      Path(then) if isinstance(then, str) else None)

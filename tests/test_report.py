@@ -1,0 +1,187 @@
+"""Per-image and per-run reports on real photos: files, numbers, enhance integration and `facerestore report`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from facerestore import degrade, metrics
+from facerestore.discovery import Job
+from facerestore.report import REPORT_DIR_NAME, as_float, report_files
+from facerestore.report.image import COMPARISON_SIDE, PREVIEW_SIDE, THUMB_SIDE, match_reference, write_image_report
+from facerestore.report.run import read_summary, write_run_report
+from facerestore.summary import Record
+
+
+def _size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        im.load()  # decodes fully: a truncated file fails here
+        return im.size
+
+
+@pytest.fixture()
+def banded(hopper_rgb) -> np.ndarray:
+    return degrade.posterize(hopper_rgb, 12)
+
+
+def test_image_report_files_and_metrics(tmp_path, hopper_rgb, banded):
+    out = tmp_path / "out"
+    job = Job(src=tmp_path / "in" / "a.jpg", rel=Path("sub/a.jpg"), dst=out / "sub" / "a.png")
+    restored = degrade.blur(banded, 1.0)
+    m = write_image_report(job, banded.astype(np.float32) / 255, restored.astype(np.float32) / 255, hopper_rgb,
+                           out / REPORT_DIR_NAME)
+    files = report_files(job.dst, out)
+    assert str(files.key) == "sub/a.png"
+    h, w = hopper_rgb.shape[:2]  # 600 x 512
+    assert _size(out / files.histogram)[1] == 250 and _size(out / files.histogram)[0] == 3 * 380  # 3 states
+    preview = (w, h) if max(w, h) <= PREVIEW_SIDE else (round(w * PREVIEW_SIDE / h), PREVIEW_SIDE)  # never upscaled
+    assert _size(out / files.before) == preview and _size(out / files.after) == preview
+    assert max(_size(out / files.thumbnail)) == THUMB_SIDE
+    strip_w, strip_h = _size(out / files.comparison)
+    assert strip_h == COMPARISON_SIDE + 26 and strip_w == 3 * round(w * COMPARISON_SIDE / h) + 2 * 6
+    # Numbers equal the metrics functions on the same 8-bit arrays.
+    assert m["gaps_in"] == 256 - 12 and m["levels_in"] == 12
+    assert m["levels_out"] > 12 and m["gaps_out"] < m["gaps_in"]
+    assert m["psnr_in"] == pytest.approx(metrics.psnr(banded, hopper_rgb))
+    assert m["psnr_out"] == pytest.approx(metrics.psnr(restored, hopper_rgb))
+    assert m["ssim_out"] == pytest.approx(metrics.ssim(restored, hopper_rgb), abs=1e-6)
+    assert m["w1_out"] < m["w1_in"]  # blurring the bands spreads the levels back toward the original
+    json.dumps(m, allow_nan=False)
+
+
+def test_identical_output_gives_inf_psnr_as_string(tmp_path, hopper_rgb):
+    job = Job(src=tmp_path / "a.png", rel=Path("a.png"), dst=tmp_path / "out" / "a.png")
+    m = write_image_report(job, hopper_rgb, hopper_rgb, hopper_rgb, tmp_path / "out" / REPORT_DIR_NAME)
+    assert m["psnr_out"] == "inf" and float(m["psnr_out"]) == math.inf
+    assert m["ssim_out"] == pytest.approx(1.0) and m["w1_out"] == 0.0
+    assert as_float(m["psnr_out"]) == math.inf
+
+
+def test_gray_input_without_reference(tmp_path, hopper_rgb):
+    gray = metrics.luminance(hopper_rgb)[..., None]
+    job = Job(src=tmp_path / "g.png", rel=Path("g.png"), dst=tmp_path / "out" / "g.png")
+    m = write_image_report(job, gray, gray, None, tmp_path / "out" / REPORT_DIR_NAME)
+    assert "psnr_in" not in m and m["levels_in"] == m["levels_out"]
+    assert _size(tmp_path / "out" / report_files(job.dst, tmp_path / "out").histogram) == (2 * 380, 250)
+
+
+def test_mismatched_reference_is_ignored(tmp_path, hopper_rgb, caplog):
+    job = Job(src=tmp_path / "a.png", rel=Path("a.png"), dst=tmp_path / "out" / "a.png")
+    m = write_image_report(job, hopper_rgb, hopper_rgb, hopper_rgb[:100], tmp_path / "out" / REPORT_DIR_NAME)
+    assert "psnr_in" not in m
+    assert "no reference metrics" in caplog.text
+
+
+def test_match_reference_by_relative_path_any_suffix(tmp_path):
+    ref = tmp_path / "ref"
+    (ref / "sub").mkdir(parents=True)
+    (ref / "sub" / "a.png").write_bytes(b"x")
+    (ref / "b.JPG").write_bytes(b"x")
+    assert match_reference(Job(Path("x"), Path("sub/a.jpg"), Path("y")), ref) == ref / "sub" / "a.png"
+    assert match_reference(Job(Path("x"), Path("b.png"), Path("y")), ref) == ref / "b.JPG"
+    assert match_reference(Job(Path("x"), Path("c.png"), Path("y")), ref) is None
+    assert match_reference(Job(Path("x"), Path("a.png"), Path("y")), None) is None
+
+
+def test_run_report_summary_files(tmp_path):
+    out = tmp_path / "out"
+    records = [
+        Record("/in/a.jpg", str(out / "a.jpg"), "restored", None, 10, 8, 0.5, "CPUExecutionProvider", "big",
+               {"psnr_in": 30.0, "psnr_out": float("inf"), "gaps_in": 200.0, "gaps_out": 10.0}),
+        {"input": "/in/b.jpg", "output": str(out / "b.jpg"), "status": "restored", "error": None, "width": 10,
+         "height": 8, "seconds": 0.7, "provider": "CPUExecutionProvider", "model": "big",
+         "metrics": {"psnr_in": 28.0, "psnr_out": 31.0, "gaps_in": 100.0, "gaps_out": 0.0}},
+        Record("/in/c.jpg", None, "failed", "cannot decode", None, None, 0.0, None, "big"),
+    ]
+    html = write_run_report(out, records, {"model": "big", "provider": "CPUExecutionProvider", "seconds": 1.5})
+    assert html == out / "report.html" and html.is_file()
+    data = json.loads((out / "summary.json").read_text())  # strict JSON: no Infinity literal
+    assert data["counts"] == {"total": 3, "restored": 2, "skipped": 0, "failed": 1}
+    assert data["images"][0]["metrics"]["psnr_out"] == "inf"
+    means = {m["key"]: m for m in data["means"]}
+    assert means["psnr"]["output"] == pytest.approx(31.0)  # the infinite one is left out of the mean
+    assert means["psnr"]["images"] == 1
+    assert means["gaps"]["input"] == pytest.approx(150.0) and means["gaps"]["change"] == pytest.approx(-145.0)
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["status"] for r in rows] == ["restored", "restored", "failed"]
+    assert rows[0]["psnr_out"] == "inf" and float(rows[1]["psnr_out"]) == 31.0 and rows[2]["psnr_out"] == ""
+    assert rows[2]["error"] == "cannot decode"
+    page = html.read_text()
+    assert "http://" not in page and "https://" not in page  # self-contained: no network
+    assert read_summary(out).records[1]["metrics"]["gaps_in"] == 100.0
+
+
+def test_html_escapes_file_names(tmp_path):
+    out = tmp_path / "out"
+    evil = "</script><img src=x onerror=alert(1)>.jpg"
+    write_run_report(out, [Record(evil, None, "failed", evil, None, None, 0.0, None, None)], {})
+    page = (out / "report.html").read_text()
+    assert "</script><img" not in page
+
+
+def _enhance(args: list[str]):
+    from facerestore.cli import cli
+
+    return CliRunner().invoke(cli, ["enhance", *args], catch_exceptions=False)
+
+
+@pytest.fixture()
+def degraded_set(tmp_path, hopper_path, astronaut_path) -> tuple[Path, Path]:
+    """Degraded inputs and their originals, mirrored by relative path (the research's evaluation set-up)."""
+    inputs, originals = tmp_path / "inputs", tmp_path / "originals"
+    for src, rel in ((hopper_path, "hopper.png"), (astronaut_path, "people/astronaut.png")):
+        with Image.open(src) as im:
+            rgb = np.asarray(im.convert("RGB"))[:160, :128]
+        for folder, pixels in ((originals, rgb), (inputs, degrade.posterize(rgb, 16))):
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(folder / rel)
+    return inputs, originals
+
+
+def test_enhance_writes_report_and_report_command_rebuilds_it(tmp_path, degraded_set, tiny_rgb_model):
+    inputs, originals = degraded_set
+    out = tmp_path / "restored"
+    result = _enhance([str(inputs), "-o", str(out), "--model", str(tiny_rgb_model), "--reference", str(originals),
+                       "--quiet"])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["restored"] == 2
+    first = summary["images"][0]["metrics"]
+    assert {"psnr_in", "psnr_out", "ssim_in", "ssim_out", "w1_in", "w1_out", "gaps_in", "gaps_out"} <= set(first)
+    chart = out / report_files(summary["images"][0]["output"], out).histogram
+    assert chart.is_file()
+
+    # Rebuild from a copy of the folder (moved elsewhere), without the charts: same numbers, files back.
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    shutil.rmtree(moved / REPORT_DIR_NAME)
+    (moved / "report.html").unlink()
+    from facerestore.commands.report import report
+
+    rebuilt = CliRunner().invoke(report, [str(moved), "--reference", str(originals), "-q"], catch_exceptions=False)
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    assert rebuilt.stdout.strip() == str(moved / "report.html")
+    again = json.loads((moved / "summary.json").read_text())
+    for before, after in zip(summary["images"], again["images"]):
+        for key in ("gaps_in", "levels_in", "psnr_in", "ssim_in", "w1_in"):
+            assert after["metrics"][key] == pytest.approx(before["metrics"][key], abs=1e-6), key
+        # The output was written to disk quantised; the in-memory numbers differ by rounding at most.
+        assert after["metrics"]["psnr_out"] == pytest.approx(before["metrics"]["psnr_out"], abs=0.2)
+    assert (moved / report_files(again["images"][0]["output"], moved).histogram).is_file()
+    assert (moved / "report.html").is_file()
+
+
+def test_report_command_without_summary_is_a_usage_error(tmp_path):
+    from facerestore.commands.report import report
+
+    result = CliRunner().invoke(report, [str(tmp_path)])
+    assert result.exit_code == 2
+    assert "summary.json" in result.stderr and result.stdout == ""
