@@ -12,6 +12,7 @@ import errno
 import os
 import secrets
 import stat
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -375,6 +376,58 @@ def temp_path_for(dst: Path) -> Path:
     return dst.with_name(f".{dst.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
+
+
+_cleaned_folders: set[str] = set()
+_cleaned_lock = threading.Lock()
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete our temporaries left in ``folder`` by runs that were killed (their process is gone).
+
+    Only names shaped like :func:`temp_path_for`'s are touched. Returns what was removed.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            continue
+        parts = name[:-4].rsplit(".", 2)  # ".{dst name}", pid, token
+        if len(parts) != 3 or not parts[1].isdigit() or len(parts[2]) != 8:
+            continue
+        pid = int(parts[1])
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
+def _clean_folder_once(folder: Path) -> None:
+    """A killed run (SIGKILL, power cut) cannot clean up: the next write into each folder does, once."""
+    key = os.path.abspath(folder)
+    with _cleaned_lock:
+        if key in _cleaned_folders:
+            return
+        _cleaned_folders.add(key)
+    remove_stale_temporaries(folder)
+
+
 def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | None = None,
                 quality: int | None = None, mtime: float | None = None) -> tuple[str, ...]:
     """Encode ``pixels`` (float32 H x W x C in [0, 1]) to ``dst`` atomically, carrying ``like``'s metadata.
@@ -393,6 +446,7 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the folder {dst.parent}: {_write_reason(exc)}") from None
+    _clean_folder_once(dst.parent)
     tmp = temp_path_for(dst)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)

@@ -461,3 +461,23 @@ def test_tiff_orientation_and_descriptive_tags(tmp_path):
     write_image(out, loaded.pixels, loaded)
     written = _written_exif(out)
     assert written[0x010F] == "TestMaker" and 273 not in written  # no strip offsets smuggled into JPEG EXIF
+
+
+def test_temporaries_of_killed_runs_are_removed_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    loaded = _any_loaded(tmp_path)
+    out_dir = tmp_path / "killed"
+    out_dir.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_pid = int(dead.stdout)
+    stale = out_dir / f".x.png.{dead_pid}.0123abcd.tmp"
+    stale.write_bytes(b"half an image")
+    live = out_dir / f".y.png.{os.getppid()}.0123abcd.tmp"  # a running process may still be writing it
+    live.write_bytes(b"in progress")
+    other = out_dir / ".notes.tmp"  # not ours
+    other.write_bytes(b"keep")
+    write_image(out_dir / "x.png", loaded.pixels, loaded)
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted([live.name, other.name, "x.png"])
