@@ -70,13 +70,13 @@ def read_pixels(path: Path) -> np.ndarray:
     return read_image(Path(path)).pixels
 
 
-def _as_levels(pixels: np.ndarray) -> np.ndarray:
+def as_levels(pixels: np.ndarray) -> np.ndarray:
     """8-bit H x W x C levels (gray kept as one channel)."""
     levels = metrics.to_uint8(pixels)
     return levels[..., None] if levels.ndim == 2 else levels
 
 
-def _comparable(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def comparable(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bring two images to the same channel count: mixed colour/gray pairs compare on luminance."""
     if a.shape[-1] == b.shape[-1]:
         return a, b
@@ -100,7 +100,7 @@ def image_metrics(levels_in: np.ndarray, levels_out: np.ndarray, levels_ref: np.
     if levels_ref is not None:
         ref_hists: dict[int, list[np.ndarray]] = {}
         for tag, image, h in (("in", levels_in, h_in), ("out", levels_out, h_out)):
-            a, ref = _comparable(image, levels_ref)
+            a, ref = comparable(image, levels_ref)
             h_a = h if a is image else metrics.channel_histograms(a)
             h_ref = ref_hists.setdefault(ref.shape[-1], metrics.channel_histograms(ref))
             result[f"psnr_{tag}"] = metrics.psnr(a, ref)
@@ -122,7 +122,7 @@ def _reference_levels(reference: Any, shape: tuple[int, ...], name: str) -> np.n
     except FaceRestoreError as exc:
         log.warning("%s: reference not used: %s", name, exc)
         return None
-    levels = _as_levels(pixels)
+    levels = as_levels(pixels)
     if levels.shape[:2] != shape[:2]:
         log.warning("%s: reference is %dx%d, the input %dx%d: no reference metrics", name,
                     levels.shape[1], levels.shape[0], shape[1], shape[0])
@@ -141,8 +141,8 @@ def write_image_report(job: Any, loaded: Any, restored: np.ndarray, reference: A
     Returned values are floats, or ``"inf"`` for an infinite PSNR (JSON has no infinity).
     """
     report_dir = Path(report_dir)
-    levels_in = _as_levels(_pixels(loaded))
-    levels_out = _as_levels(np.asarray(restored))
+    levels_in = as_levels(_pixels(loaded))
+    levels_out = as_levels(np.asarray(restored))
     name = str(getattr(job, "rel", "") or getattr(job, "dst", ""))
     levels_ref = _reference_levels(reference, levels_in.shape, name)
     hists: dict[str, list[np.ndarray]] = {}

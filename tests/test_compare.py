@@ -1,0 +1,58 @@
+"""`facerestore compare` on real photos with two tiny ONNX models and originals."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from facerestore import degrade
+from facerestore.commands.compare import INPUT_ROW, compare
+
+
+@pytest.fixture()
+def pairs(tmp_path, hopper_path) -> tuple[Path, Path]:
+    inputs, originals = tmp_path / "in", tmp_path / "orig"
+    inputs.mkdir(), originals.mkdir()
+    with Image.open(hopper_path) as im:
+        rgb = np.asarray(im.convert("RGB"))[100:260, 120:248]
+    Image.fromarray(rgb).save(originals / "hopper.png")
+    Image.fromarray(degrade.jpeg(degrade.posterize(rgb, 16), 30)).save(inputs / "hopper.jpg", quality=95)
+    return inputs, originals
+
+
+def test_compare_two_models_with_reference(tmp_path, pairs, tiny_rgb_model, tiny_gray_model):
+    inputs, originals = pairs
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(compare, [str(inputs), "--models", f"{tiny_rgb_model},{tiny_gray_model}",
+                                          "--reference", str(originals), "-o", str(out), "--device", "cpu"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(out / "compare.json")
+    assert "Model comparison" in result.stderr and "tiny_gray" in result.stderr
+    data = json.loads((out / "compare.json").read_text())
+    means = {m["model"]: m for m in data["means"]}
+    assert set(means) == {INPUT_ROW, "tiny_rgb", "tiny_gray"}
+    for m in means.values():
+        assert m["images"] == 1 and 0 < m["ssim"] <= 1 and m["psnr"] > 10 and m["w1"] >= 0
+    assert means[INPUT_ROW]["seconds"] is None and means["tiny_rgb"]["seconds"] > 0
+    rows = list(csv.DictReader((out / "compare.csv").open()))
+    assert [r["model"] for r in rows] == [INPUT_ROW, "tiny_rgb", "tiny_gray"]
+    assert float(rows[1]["psnr"]) == pytest.approx(means["tiny_rgb"]["psnr"])
+    # Grid: input | two models | reference, each panel 160 px high (never upscaled) under a label bar.
+    with Image.open(out / "hopper.grid.jpg") as grid:
+        assert grid.size == (4 * 128 + 3 * 6, 160 + 26)
+    with Image.open(out / "hopper.hist.png") as hist:
+        assert hist.size == (4 * 380, 250)  # original, input, two models
+
+
+def test_compare_rejects_duplicate_models(tmp_path, pairs, tiny_rgb_model):
+    inputs, _ = pairs
+    result = CliRunner().invoke(compare, [str(inputs), "--models", f"{tiny_rgb_model},{tiny_rgb_model}",
+                                          "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "twice" in result.stderr
