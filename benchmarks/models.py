@@ -53,10 +53,10 @@ def write_conv_stack_onnx(path: Path, layers: list[tuple[np.ndarray, np.ndarray]
         inits += [numpy_helper.from_array(w.astype(np.float32), f"conv{i}.weight"),
                   numpy_helper.from_array(b.astype(np.float32), f"conv{i}.bias")]
         out = contract.OUTPUT_NAME if last else f"conv{i}"
-        nodes.append(helper.make_node("Conv", [prev, f"conv{i}.weight", f"conv{i}.bias"], [out],
+        nodes.append(helper.make_node("Conv", [prev, f"conv{i}.weight", f"conv{i}.bias"], [out], name=f"conv{i}",
                                       kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]))
         if not last:
-            nodes.append(helper.make_node("Relu", [out], [f"relu{i}"]))
+            nodes.append(helper.make_node("Relu", [out], [f"relu{i}"], name=f"relu{i}"))
             out = f"relu{i}"
         prev = out
     cin, cout = layers[0][0].shape[1], layers[-1][0].shape[0]

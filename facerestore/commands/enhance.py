@@ -109,6 +109,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     from facerestore import pipeline
     from facerestore.console import progress
     from facerestore.discovery import REPORT_DIR_NAME, plan_jobs
+    from facerestore.quantize import model_spec
     from facerestore.session import open_model, resolve_spec
     from facerestore.summary import FAILED, Record, RunSummary
 
@@ -117,12 +118,13 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
                      null_separated=opts.null_separated)
     for notice in plan.skipped:
         console.print(f"note: {notice.path}: {notice.reason}", markup=False, highlight=False)
+    spec = model_spec(opts.model.model, opts.model.precision)  # the int8 file where --precision picks it
     if opts.dry_run:
-        resolve_spec(opts.model.model)  # a plan the real run would refuse is no plan: check the model exists
+        resolve_spec(spec)  # a plan the real run would refuse is no plan: check the model exists
         return _print_plan(plan, opts, console)
 
     started = time.time()
-    model = open_model(opts.model.model, opts.model.device, opts.model.threads, opts.stream.verbose)
+    model = open_model(spec, opts.model.device, opts.model.threads, opts.stream.verbose)
     summary = RunSummary(model=model.name, provider=model.provider)
     if not opts.stream.quiet:
         console.print(f"{len(plan.jobs)} image(s), model {model.name} on {model.provider}", markup=False)

@@ -1,0 +1,214 @@
+"""int8 (QDQ) and fp16 versions of the shipped models, accepted only if they keep the fp32 accuracy.
+
+``python -m export.quantize --models facerestore/models --faces ../shared/data/faces`` writes, per model,
+``<name>.int8.onnx`` and ``<name>.int8.json`` (accuracy, speed-up, recipe). The int8 model is built with static
+calibration on degraded crops of the *training* split of the real faces (``split_faces``: validation and test
+photos are never seen), then scored on the validation faces at the fixed evaluation degradations. It is kept
+only if its mean PSNR is within ``PSNR_BUDGET_DB`` of fp32; recipes are tried from fastest to most conservative.
+
+The speed-up is measured here (fp32 vs int8 interleaved, model only) and recorded with the CPU's ISA so the
+runtime's ``--precision auto`` picks int8 only on machines of the kind where it was faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from export.data import eval_pairs, load_rgb, split_faces, to_gray, to_nchw
+from facerestore.degrade import random_chain
+from facerestore.metrics import psnr
+from facerestore.quantize import cpu_isa, sidecar_path
+
+log = logging.getLogger(__name__)
+
+PSNR_BUDGET_DB = 0.1
+CALIB_COUNT = 32
+CALIB_SIDE = 256
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    activation: str = "QUInt8"      # onnxruntime.quantization.QuantType member names
+    weight: str = "QInt8"
+    per_channel: bool = True
+    reduce_range: bool = True       # 7-bit weights: no int16 saturation in AVX2's vpmaddubsw (no VNNI)
+    method: str = "MinMax"          # onnxruntime.quantization.CalibrationMethod member names
+    keep_ends_fp32: bool = False    # leave the first and last conv in fp32 (they carry the image itself)
+
+
+# From fastest to most accurate; the first within budget wins.
+# 8-bit weights (reduce_range off) may saturate in AVX2 kernels; the PSNR check below would show it.
+RECIPES = (
+    Recipe("u8s8-perchannel-minmax-7bit"),
+    Recipe("u8s8-perchannel-minmax", reduce_range=False),
+    Recipe("u8s8-perchannel-percentile", reduce_range=False, method="Percentile"),
+    Recipe("u8s8-perchannel-minmax-fp32-ends", reduce_range=False, keep_ends_fp32=True),
+)
+
+
+def _sample_input(path: Path, channels: int, side: int, rng: np.random.Generator) -> np.ndarray:
+    """A random side x side crop (histogram calibrators need one shape) of the face scaled to 1.5 x side."""
+    rgb = load_rgb(path, max_side=side * 3 // 2)
+    h, w = rgb.shape[:2]
+    if min(h, w) < side:
+        raise ValueError(f"{path}: {w}x{h} is smaller than the {side} px calibration crop")
+    y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    rgb = np.ascontiguousarray(rgb[y:y + side, x:x + side])
+    img = to_gray(rgb) if channels == 1 else rgb
+    return to_nchw(random_chain(rng).apply(img, rng))[None]
+
+
+def calibration_inputs(faces: Path, channels: int, count: int = CALIB_COUNT, side: int = CALIB_SIDE,
+                       seed: int = 0) -> list[np.ndarray]:
+    """Degraded training faces (the inputs the model really sees), NCHW float32, one per run."""
+    train = [p for p in split_faces(faces).train if _min_side(p) >= side]
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(train), size=min(count, len(train)), replace=False)
+    return [_sample_input(train[i], channels, side, rng) for i in sorted(picks)]
+
+
+def _min_side(path: Path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return min(im.size)
+
+
+class _Reader:
+    """onnxruntime.quantization.CalibrationDataReader protocol: one input feed per call, None at the end."""
+
+    def __init__(self, inputs: list[np.ndarray]):
+        self._it = iter(inputs)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        x = next(self._it, None)
+        return None if x is None else {"input": x}
+
+    def rewind(self) -> None:  # the protocol allows it; calibration here makes one pass
+        raise NotImplementedError
+
+
+def quantize(fp32: Path, out: Path, inputs: list[np.ndarray], recipe: Recipe) -> Path:
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    model = onnx.load(str(fp32))
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    if recipe.keep_ends_fp32 and not all(convs):
+        raise ValueError(f"{fp32}: Conv nodes need names to be excluded from quantisation")
+    extra = {"CalibPercentile": 99.999} if recipe.method == "Percentile" else {}
+    quantize_static(
+        str(fp32), str(out), _Reader(inputs), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+        per_channel=recipe.per_channel, reduce_range=recipe.reduce_range,
+        activation_type=QuantType[recipe.activation], weight_type=QuantType[recipe.weight],
+        calibrate_method=CalibrationMethod[recipe.method],
+        nodes_to_exclude=[convs[0], convs[-1]] if recipe.keep_ends_fp32 else None, extra_options=extra)
+    # Carry the model card over (quantize_static drops custom metadata) and say what this file is.
+    q = onnx.load(str(out))
+    props = {p.key: p.value for p in model.metadata_props}
+    props["facerestore.precision"] = "int8"
+    props["facerestore.int8_recipe"] = recipe.name
+    onnx.helper.set_model_props(q, props)
+    onnx.save(q, str(out))
+    return out
+
+
+def _session(path: Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def validation_psnr(model: Path, faces: Path, channels: int) -> float:
+    """Mean PSNR (dB) of the restored validation faces against their clean originals, all fixed degradations."""
+    sess = _session(model)
+    scores = []
+    for pair in eval_pairs(split_faces(faces).val):
+        lq, hq = (to_gray(pair.lq), to_gray(pair.hq)) if channels == 1 else (pair.lq, pair.hq)
+        out = sess.run(["output"], {"input": to_nchw(lq)[None]})[0][0]
+        restored = np.clip(out, 0.0, 1.0)
+        scores.append(psnr(restored, to_nchw(hq), data_range=1.0))
+    return float(statistics.mean(scores))
+
+
+def speedup(fp32: Path, int8: Path, channels: int, side: int = 512, repeats: int = 5) -> float:
+    """fp32 time / int8 time, model only, the two interleaved so machine load hits both alike."""
+    a, b = _session(fp32), _session(int8)
+    x = np.random.default_rng(0).random((1, channels, side, side), dtype=np.float32)
+    ta, tb = [], []
+    for sess, times in ((a, ta), (b, tb)) * (repeats + 1):
+        t0 = time.perf_counter()
+        sess.run(["output"], {"input": x})
+        times.append(time.perf_counter() - t0)
+    return statistics.median(ta[1:]) / statistics.median(tb[1:])
+
+
+def build_int8(fp32: Path, faces: Path, out: Path | None = None, recipes: tuple[Recipe, ...] = RECIPES,
+               measure_speed: bool = True) -> dict:
+    """Quantise ``fp32``; write ``out`` (default ``<stem>.int8.onnx`` beside it) and its JSON sidecar if accepted.
+
+    Returns the record that goes into the sidecar (``accepted`` false and no file when no recipe keeps the
+    accuracy within budget).
+    """
+    out = out or fp32.with_name(f"{fp32.stem}.int8.onnx")
+    channels = int(_session(fp32).get_inputs()[0].shape[1])
+    inputs = calibration_inputs(faces, channels)
+    base = validation_psnr(fp32, faces, channels)
+    tried = []
+    with tempfile.TemporaryDirectory(prefix="facerestore-int8-") as tmp:
+        for recipe in recipes:
+            candidate = quantize(fp32, Path(tmp) / f"{recipe.name}.onnx", inputs, recipe)
+            score = validation_psnr(candidate, faces, channels)
+            tried.append({"recipe": recipe.name, "psnr_int8": score, "delta_db": base - score})
+            log.info("%s %s: fp32 %.3f dB, int8 %.3f dB", fp32.stem, recipe.name, base, score)
+            if base - score <= PSNR_BUDGET_DB:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(candidate.read_bytes())
+                record = {"model": fp32.name, "accepted": True, "psnr_fp32": base, "psnr_int8": score,
+                          "delta_db": base - score, "budget_db": PSNR_BUDGET_DB, "recipe": asdict(recipe),
+                          "calibration": {"images": len(inputs), "side": CALIB_SIDE, "split": "train",
+                                          "degradation": "random_chain"},
+                          "validation": "split_faces(...).val x EVAL_DEGRADATIONS, mean PSNR", "tried": tried}
+                if measure_speed:
+                    record.update(speedup=speedup(fp32, out, channels), cpu_isa=cpu_isa(),
+                                  measured=time.strftime("%Y-%m-%d %H:%M"))
+                sidecar_path(out).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+                return record
+    record = {"model": fp32.name, "accepted": False, "psnr_fp32": base, "budget_db": PSNR_BUDGET_DB, "tried": tried}
+    log.warning("%s: no int8 recipe within %.2f dB of fp32; no int8 model written", fp32.name, PSNR_BUDGET_DB)
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m export.quantize", description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", type=Path, default=Path("facerestore/models"), help="folder of fp32 <name>.onnx")
+    p.add_argument("--names", default="basic,big,gan")
+    p.add_argument("--faces", type=Path, default=Path("../shared/data/faces"))
+    p.add_argument("--no-speed", action="store_true", help="skip the fp32/int8 timing (e.g. on a busy machine)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    failed = 0
+    for name in args.names.split(","):
+        record = build_int8(args.models / f"{name}.onnx", args.faces, measure_speed=not args.no_speed)
+        failed += not record["accepted"]
+        print(json.dumps(record))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
