@@ -1,0 +1,143 @@
+"""report.html of a real `enhance` run, opened from file:// in headless Chromium (Debian's chromium).
+
+Asserts the page loads without console errors, every image resolves, sorting works and the before/after
+slider opens; saves a screenshot to $FACERESTORE_ARTIFACTS (default tests/artifacts/) for the README.
+Skips with the reason when chromium, chromedriver or selenium are missing (CI: apt-get install chromium
+chromium-driver; pip install -e .[test]).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from facerestore import degrade
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("FACERESTORE_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("FACERESTORE_CHROMEDRIVER", "/usr/bin/chromedriver")
+ARTIFACTS = Path(os.environ.get("FACERESTORE_ARTIFACTS", Path(__file__).parent / "artifacts"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} absent: apt-get install chromium chromium-driver to run the browser test")
+    if not Path(CHROMEDRIVER).exists():
+        pytest.skip(f"{CHROMEDRIVER} absent: apt-get install chromium-driver to run the browser test")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e .[test])")
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="facerestore-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000",
+                 f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, hopper_path, astronaut_path, tiny_rgb_model) -> Path:
+    """A real enhance run with originals: three degraded photos (one failing file) in two folders."""
+    from facerestore.cli import cli
+
+    root = tmp_path_factory.mktemp("browser")
+    inputs, originals = root / "inputs", root / "originals"
+    cases = [(hopper_path, "hopper.png", 12), (astronaut_path, "crew/astronaut.png", 16),
+             (astronaut_path, "crew/astronaut face.png", 24)]
+    for src, rel, levels in cases:
+        with Image.open(src) as im:
+            rgb = np.asarray(im.convert("RGB"))[:256, :256]
+        for folder, pixels in ((originals, rgb), (inputs, degrade.posterize(rgb, levels))):
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(folder / rel)
+    (inputs / "broken.png").write_bytes(b"not an image")
+    out = root / "restored"
+    result = CliRunner().invoke(cli, ["enhance", str(inputs), "-o", str(out), "--model", str(tiny_rgb_model),
+                                      "--reference", str(originals), "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 1, result.stderr  # the broken file fails, the others are restored
+    assert (out / "report.html").is_file()
+    return out
+
+
+def _severe(logs: list[dict]) -> list[dict]:
+    return [entry for entry in logs if entry.get("level") in ("SEVERE", "ERROR")]
+
+
+def test_report_page_in_chromium(browser, run_dir):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get((run_dir / "report.html").as_uri())
+    wait = WebDriverWait(browser, 20)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rows tr")) == 4)
+    assert browser.title == "facerestore report"
+
+    # Every image resolves (thumbnails are lazy: bring each into view first).
+    def all_loaded(d) -> bool:
+        return d.execute_script("""
+            const imgs = [...document.querySelectorAll('#rows img')];
+            imgs.forEach(i => i.scrollIntoView());
+            return imgs.length > 0 && imgs.every(i => i.complete);""")
+    wait.until(all_loaded)
+    widths = browser.execute_script("return [...document.querySelectorAll('#rows img')].map(i => i.naturalWidth)")
+    assert len(widths) == 3 and all(w > 0 for w in widths)
+
+    # Clicking a column header sorts the rows by it, a second click reverses.
+    def column(key: str) -> list[str]:
+        index = browser.execute_script(
+            f"return [...document.querySelectorAll('#head th')].findIndex(th => th.dataset.key === '{key}')")
+        return [row.find_elements(By.TAG_NAME, "td")[index].text for row in browser.find_elements(By.CSS_SELECTOR, "#rows tr")]
+
+    header = browser.find_element(By.CSS_SELECTOR, "#head th[data-key='psnr_in']")
+    browser.execute_script("arguments[0].scrollIntoView()", header)
+    header.click()
+    values = [float(v) for v in column("psnr_in") if v != "\u2014"]
+    assert len(values) == 3 and values == sorted(values)
+    assert column("psnr_in")[-1] == "\u2014"  # the failed file has no number: last
+    assert header.get_attribute("aria-sort") == "ascending"
+    header.click()
+    values = [float(v) for v in column("psnr_in") if v != "\u2014"]
+    assert values == sorted(values, reverse=True)
+    name_header = browser.find_element(By.CSS_SELECTOR, "#head th[data-key='name']")
+    name_header.click()
+    names = column("name")
+    assert names == sorted(names)
+
+    # The page shows the run's counts, then the detail of one image: slider previews and chart load.
+    assert "1\nfailed" in browser.find_element(By.ID, "cards").text.lower()
+    restored = [r for r in browser.find_elements(By.CSS_SELECTOR, "#rows tr") if "restored" in r.text]
+    restored[0].click()
+    wait.until(lambda d: d.execute_script(
+        "return ['before','after','chart'].every(id => { const i = document.getElementById(id);"
+        " return i.complete && i.naturalWidth > 0; })"))
+    browser.execute_script("const s = document.getElementById('slider'); s.value = 20;"
+                           " s.dispatchEvent(new Event('input'));")
+    assert browser.execute_script("return document.getElementById('compare').style.getPropertyValue('--pos')") == "20%"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    detail_shot = ARTIFACTS / "report-detail.png"
+    browser.save_screenshot(str(detail_shot))
+    browser.find_element(By.ID, "close").click()
+    browser.execute_script("window.scrollTo(0, 0)")
+    shot = ARTIFACTS / "report-screenshot.png"
+    browser.save_screenshot(str(shot))
+    print(f"report screenshots: {shot} {detail_shot}")
+    with Image.open(shot) as im:
+        assert im.width >= 1000
+
+    assert _severe(browser.get_log("browser")) == []
