@@ -104,12 +104,12 @@ def quantize(fp32: Path, out: Path, inputs: list[np.ndarray], recipe: Recipe) ->
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     model = onnx.load(str(fp32))
+    for i, node in enumerate(model.graph.node):  # exclusion works by node name: name the anonymous ones
+        node.name = node.name or f"{node.op_type.lower()}_{i}"
     convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
-    if recipe.keep_ends_fp32 and not all(convs):
-        raise ValueError(f"{fp32}: Conv nodes need names to be excluded from quantisation")
     extra = {"CalibPercentile": 99.999} if recipe.method == "Percentile" else {}
     quantize_static(
-        str(fp32), str(out), _Reader(inputs), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+        model, str(out), _Reader(inputs), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
         per_channel=recipe.per_channel, reduce_range=recipe.reduce_range,
         activation_type=QuantType[recipe.activation], weight_type=QuantType[recipe.weight],
         calibrate_method=CalibrationMethod[recipe.method],
@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--names", default="basic,big,gan")
     p.add_argument("--faces", type=Path, default=Path("../shared/data/faces"))
     p.add_argument("--no-speed", action="store_true", help="skip the fp32/int8 timing (e.g. on a busy machine)")
+    p.add_argument("--fp16", action="store_true", help="also build <name>.fp16.onnx for the CUDA provider")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     failed = 0
@@ -207,8 +208,60 @@ def main(argv: list[str] | None = None) -> int:
         record = build_int8(args.models / f"{name}.onnx", args.faces, measure_speed=not args.no_speed)
         failed += not record["accepted"]
         print(json.dumps(record))
+        if args.fp16:
+            print(json.dumps(build_fp16(args.models / f"{name}.onnx", args.faces)))
+    # The runtime refuses shipped files without a recorded digest: record the int8 ones with the fp32 ones.
+    from export.onnx_export import write_checksums
+
+    write_checksums(args.models)
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def to_fp16(fp32: Path, out: Path) -> Path:
+    """fp16 weights and activations with fp32 input/output (Casts at both ends), for the CUDA provider.
+
+    The I/O stays float32 so the model contract (and the runtime's validation) is unchanged.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(fp32))
+    graph = model.graph
+    for init in graph.initializer:
+        if init.data_type == TensorProto.FLOAT:
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
+    inp, outp = graph.input[0].name, graph.output[0].name
+    for node in graph.node:
+        node.input[:] = [f"{inp}_fp16" if n == inp else n for n in node.input]
+        node.output[:] = [f"{outp}_fp16" if n == outp else n for n in node.output]
+    del graph.value_info[:]  # intermediate types changed: let ONNX Runtime infer them again
+    graph.node.insert(0, helper.make_node("Cast", [inp], [f"{inp}_fp16"], to=TensorProto.FLOAT16, name="to_fp16"))
+    graph.node.append(helper.make_node("Cast", [f"{outp}_fp16"], [outp], to=TensorProto.FLOAT, name="to_fp32"))
+    props = {p.key: p.value for p in model.metadata_props}
+    props["facerestore.precision"] = "fp16"
+    onnx.helper.set_model_props(model, props)
+    onnx.checker.check_model(model, full_check=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
+    return out
+
+
+def build_fp16(fp32: Path, faces: Path, out: Path | None = None) -> dict:
+    """Convert to fp16, score on the validation faces (on the CPU provider here; the CUDA benchmark re-checks
+    on the card), keep the file and its sidecar only within ``PSNR_BUDGET_DB``."""
+    out = out or fp32.with_name(f"{fp32.stem}.fp16.onnx")
+    channels = int(_session(fp32).get_inputs()[0].shape[1])
+    with tempfile.TemporaryDirectory(prefix="facerestore-fp16-") as tmp:
+        candidate = to_fp16(fp32, Path(tmp) / out.name)
+        base, score = validation_psnr(fp32, faces, channels), validation_psnr(candidate, faces, channels)
+        record = {"model": fp32.name, "accepted": base - score <= PSNR_BUDGET_DB, "psnr_fp32": base,
+                  "psnr_fp16": score, "delta_db": base - score, "budget_db": PSNR_BUDGET_DB,
+                  "validated_on": "CPUExecutionProvider"}
+        if record["accepted"]:
+            out.write_bytes(candidate.read_bytes())
+            sidecar_path(out).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return record

@@ -1,0 +1,155 @@
+"""int8 models: built from real faces, kept within the accuracy budget; and the runtime's choice of file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facerestore import registry
+from facerestore.degrade import parse_chain
+from facerestore.errors import ModelError
+from facerestore.metrics import psnr
+from facerestore.quantize import AUTO_MIN_SPEEDUP, cpu_isa, model_spec, resolve_model_file
+
+from conftest import build_tiny_onnx
+
+
+def _nchw(img: np.ndarray) -> np.ndarray:
+    return (img.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+
+
+@pytest.fixture(scope="module")
+def face_case(hopper_rgb) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Calibration crops from the top of a real face photo; a degraded/clean pair from its bottom half."""
+    rng = np.random.default_rng(0)
+    chain = parse_chain("jpeg:20")
+    calib = []
+    for _ in range(8):
+        y, x = int(rng.integers(0, 300 - 96)), int(rng.integers(0, 512 - 96))
+        calib.append(_nchw(chain.apply(np.ascontiguousarray(hopper_rgb[y:y + 96, x:x + 96]), rng)))
+    clean = np.ascontiguousarray(hopper_rgb[300:556, 128:384])
+    return calib, _nchw(chain.apply(clean, np.random.default_rng(1))), _nchw(clean)
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory, face_case) -> tuple[Path, Path]:
+    """A tiny conv stack (near identity, like the shipped models at their start) and its int8 QDQ version
+    made with the first recipe, in build order, that keeps PSNR on the real face within the budget."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime.quantization", reason="int8 needs onnxruntime.quantization (and onnx)")
+    from export.quantize import PSNR_BUDGET_DB, RECIPES, quantize
+    from facerestore.session import open_model
+
+    folder = tmp_path_factory.mktemp("int8")
+    fp32 = build_tiny_onnx(folder / "tiny.onnx", channels=3, layers=3, seed=3)
+    calib, x, target = face_case
+    base = psnr(np.clip(open_model(str(fp32), device="cpu").run(x), 0, 1), target, 1.0)
+    costs = {}
+    for recipe in RECIPES:
+        int8 = quantize(fp32, folder / f"{recipe.name}.onnx", calib, recipe)
+        costs[recipe.name] = base - psnr(np.clip(open_model(str(int8), device="cpu").run(x), 0, 1), target, 1.0)
+        if costs[recipe.name] <= PSNR_BUDGET_DB:
+            return fp32, int8
+    pytest.fail(f"no int8 recipe within {PSNR_BUDGET_DB} dB on a real face: {costs}")
+
+
+def test_int8_matches_fp32_within_budget_on_a_real_face(quantized, face_case):
+    from facerestore.session import open_model
+
+    fp32, int8 = (open_model(str(p), device="cpu") for p in quantized)
+    _, x, target = face_case
+    out32 = np.clip(fp32.run(x), 0, 1)
+    out8 = np.clip(int8.run(x), 0, 1)
+    assert not np.array_equal(out32, out8)  # it really is a different (quantised) computation
+    # The budget is an accuracy *cost*: PSNR against the clean face at most 0.1 dB below fp32 ...
+    assert psnr(out32, target, 1.0) - psnr(out8, target, 1.0) <= 0.1
+    # ... and the two outputs agree closely pixel by pixel (no luck from errors that happen to cancel).
+    assert psnr(out8, out32, 1.0) > 40.0
+
+
+def test_int8_file_is_qdq_and_keeps_the_model_card(quantized):
+    import onnx
+
+    fp32, int8 = quantized
+    model = onnx.load(str(int8))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    props = {p.key: p.value for p in model.metadata_props}
+    original = {p.key: p.value for p in onnx.load(str(fp32)).metadata_props}
+    assert props["facerestore.precision"] == "int8"
+    assert all(props[k] == v for k, v in original.items())
+    # FLOPs are those of the fp32 network: the cost model follows DequantizeLinear back to the weights.
+    from benchmarks.flops import conv_cost
+
+    assert conv_cost(int8).macs_per_pixel == conv_cost(fp32).macs_per_pixel
+
+
+def test_build_int8_on_the_face_split_records_its_verdict(tmp_path, shared_faces):
+    pytest.importorskip("onnxruntime.quantization")
+    from export.quantize import PSNR_BUDGET_DB, build_int8
+
+    fp32 = build_tiny_onnx(tmp_path / "tiny.onnx", channels=1, layers=2, seed=5)
+    record = build_int8(fp32, shared_faces, measure_speed=False)
+    int8 = tmp_path / "tiny.int8.onnx"
+    assert record["psnr_fp32"] > 20.0
+    if record["accepted"]:
+        assert record["delta_db"] <= PSNR_BUDGET_DB
+        assert json.loads((tmp_path / "tiny.int8.json").read_text())["psnr_int8"] == record["psnr_int8"]
+        assert int8.is_file()
+    else:
+        assert all(t["delta_db"] > PSNR_BUDGET_DB for t in record["tried"])
+        assert not int8.exists()
+
+
+# --- choosing the file at run time ----------------------------------------------------------------------
+
+def _install(folder: Path, name: str, record: dict | None) -> None:
+    (folder / f"{name}.onnx").write_bytes(b"fp32")
+    (folder / f"{name}.int8.onnx").write_bytes(b"int8")
+    if record is not None:
+        (folder / f"{name}.int8.json").write_text(json.dumps(record))
+
+
+def test_fp32_and_forced_int8(tmp_path):
+    _install(tmp_path, "big", {"accepted": True, "speedup": 0.7, "cpu_isa": cpu_isa()})
+    assert resolve_model_file("big", "fp32", tmp_path) == tmp_path / "big.onnx"
+    assert resolve_model_file("big", "int8", tmp_path) == tmp_path / "big.int8.onnx"
+    with pytest.raises(ModelError, match="no int8 version"):
+        resolve_model_file("basic", "int8", tmp_path)
+    with pytest.raises(ValueError):
+        resolve_model_file("big", "fp16", tmp_path)
+
+
+def test_forced_int8_refuses_a_rejected_model(tmp_path):
+    _install(tmp_path, "big", {"accepted": False})
+    with pytest.raises(ModelError, match="rejected"):
+        resolve_model_file("big", "int8", tmp_path)
+
+
+@pytest.mark.parametrize(("record", "picks_int8"), [
+    (None, False),                                                                   # no measurement
+    ({"accepted": True, "speedup": AUTO_MIN_SPEEDUP + 0.4, "cpu_isa": "__this__"}, True),
+    ({"accepted": True, "speedup": 1.02, "cpu_isa": "__this__"}, False),            # within noise
+    ({"accepted": True, "speedup": 2.0, "cpu_isa": "some-other-isa"}, False),       # measured elsewhere
+    ({"accepted": False, "speedup": 2.0, "cpu_isa": "__this__"}, False),            # over the PSNR budget
+])
+def test_auto_uses_int8_only_where_measured_faster(tmp_path, record, picks_int8):
+    if record is not None and record["cpu_isa"] == "__this__":
+        record = {**record, "cpu_isa": cpu_isa()}
+    _install(tmp_path, "big", record)
+    chosen = resolve_model_file("big", "auto", tmp_path)
+    assert chosen == tmp_path / ("big.int8.onnx" if picks_int8 else "big.onnx")
+
+
+def test_model_spec_keeps_names_and_user_paths(tmp_path):
+    assert model_spec("big", "fp32") == "big"
+    user = str(tmp_path / "mine.onnx")
+    assert model_spec(user, "auto") == user
+    with pytest.raises(ModelError, match="shipped models"):
+        model_spec(user, "int8")
+    if not (registry.MODELS_DIR / "big.int8.onnx").exists():
+        with pytest.raises(ModelError, match="no int8 version"):
+            model_spec("big", "int8")
