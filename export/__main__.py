@@ -1,4 +1,4 @@
-"""``python -m export train ...`` and ``python -m export onnx ...``."""
+"""``python -m export train ...``, ``python -m export onnx ...`` and ``python -m export evaluate ...``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import sys
 from dataclasses import fields
 
+from rich.console import Console
 from rich.logging import RichHandler
 
 
@@ -35,8 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("-o", "--output", required=True)
     o.add_argument("--opset", type=int, default=17)
     o.add_argument("--check-image", action="append", default=[], help="real photo for the parity check")
+    e = sub.add_parser("evaluate", help="the model card's table: input vs classical filters vs models")
+    e.add_argument("models", nargs="*", metavar="MODEL.onnx", help="exported models (row name = file stem)")
+    e.add_argument("--data", default="../shared/data/faces", help="the face folder training was split from")
+    e.add_argument("--eval-count", type=int, default=20, help="validation and test images (as in training)")
+    e.add_argument("--json", dest="json_path", help="write the full results as JSON here")
+    e.add_argument("--markdown", dest="markdown_path", help="write the markdown tables here")
+    e.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    # Logs go to stderr: stdout carries data (the evaluate table).
+    logging.basicConfig(level=logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
 
     if args.cmd == "train":
         from .data import DataError
@@ -49,9 +59,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return 0
-    from .onnx_export import export_checkpoint
+    if args.cmd == "evaluate":
+        from pathlib import Path
 
-    export_checkpoint(args.checkpoint, args.output, opset=args.opset, check_images=args.check_image)
+        from .data import DataError
+        from .evaluate import evaluate, write_report
+
+        try:
+            report = evaluate(Path(args.data), {Path(m).stem: Path(m) for m in args.models},
+                              n_eval=args.eval_count, threads=args.threads)
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        text = write_report(report, Path(args.json_path) if args.json_path else None,
+                            Path(args.markdown_path) if args.markdown_path else None)
+        sys.stdout.write(text)  # the table is the command's data
+        return 0
+    from .onnx_export import ExportError, export_checkpoint
+
+    try:
+        export_checkpoint(args.checkpoint, args.output, opset=args.opset, check_images=args.check_image)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

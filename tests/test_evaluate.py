@@ -1,0 +1,122 @@
+"""The model card's evaluation: classical filters, tuning on validation only, models through the runtime path."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export import evaluate as ev
+from export.data import eval_pairs, split_faces
+from facerestore.degrade import parse_chain
+from facerestore.metrics import psnr
+
+N_IMAGES = 12
+CROP = 48
+
+
+@pytest.fixture()
+def noisy_crop(hopper_rgb) -> tuple[np.ndarray, np.ndarray]:
+    clean = np.ascontiguousarray(hopper_rgb[120:184, 170:234])
+    return parse_chain("noise:15").apply(clean, np.random.default_rng(0)), clean
+
+
+@pytest.fixture(scope="module")
+def faces_dir(tmp_path_factory, hopper_rgb) -> Path:
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("faces")
+    for i in range(N_IMAGES):
+        y, x = 40 + 45 * (i // 4), 60 + 100 * (i % 4)
+        Image.fromarray(hopper_rgb[y:y + CROP, x:x + CROP]).save(folder / f"{i:02d}.png")
+    return folder
+
+
+def test_edge_preserving_filters_with_no_range_tolerance_change_nothing(noisy_crop):
+    noisy, _ = noisy_crop
+    np.testing.assert_array_equal(ev.nlm_grid(noisy, [1e-3])[0], noisy)
+    np.testing.assert_array_equal(ev.bilateral_grid(noisy, 1.0, [1e-3])[0], noisy)
+
+
+# Edge-preserving filters must clearly beat the linear ones on a detailed face crop.
+@pytest.mark.parametrize("name, param, gain_db", [("gaussian", 1.0, 1.5), ("median", 3, 1.5),
+                                                  ("bilateral", (1.75, 40.0), 3.5), ("nlm", 19.0, 3.5)])
+def test_filters_denoise_a_real_photo(noisy_crop, name, param, gain_db):
+    noisy, clean = noisy_crop
+    filt = next(f for f in ev.FILTERS if f.name == name)
+    out = filt.run(noisy, param)
+    assert out.shape == noisy.shape and out.dtype == np.uint8
+    assert psnr(out, clean) > psnr(noisy, clean) + gain_db
+
+
+def test_nlm_grid_equals_single_runs(noisy_crop):
+    noisy, _ = noisy_crop
+    grid = ev.nlm_grid(noisy, [6.0, 19.0])
+    np.testing.assert_array_equal(grid[1], ev.nlm_grid(noisy, [19.0])[0])
+    assert not np.array_equal(grid[0], grid[1])
+
+
+def test_tuning_picks_the_best_parameter_on_the_pairs_given(faces_dir):
+    pairs = [p for p in eval_pairs(split_faces(faces_dir, n_val=3, n_test=3).val) if p.degradation == "jpeg10"]
+    filt = next(f for f in ev.FILTERS if f.name == "gaussian")
+    param, best = ev.tune(filt, pairs)
+    means = [np.mean([psnr(ev.gaussian(p.lq, s), p.hq) for p in pairs]) for s in filt.grid]
+    assert param in filt.grid and best == pytest.approx(max(means))
+
+
+def _runtime_restore(model_path: Path, lq: np.ndarray) -> np.ndarray:
+    from facerestore.restore import restore_pixels
+    from facerestore.session import open_model
+
+    out = restore_pixels(open_model(str(model_path), device="cpu"), lq.astype(np.float32) / 255)
+    return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+
+
+def test_evaluation_table(faces_dir, tiny_rgb_model, tiny_gray_model, tmp_path):
+    report = ev.evaluate(faces_dir, {"tiny_rgb": tiny_rgb_model, "tiny_gray": tiny_gray_model}, n_eval=3)
+    split = split_faces(faces_dir, n_val=3, n_test=3)
+    assert report["protocol"]["test_images"] == 3 and report["protocol"]["validation_images"] == 3
+    methods = ["input", "gaussian", "median", "bilateral", "nlm", "tiny_rgb", "tiny_gray"]
+    test_pairs = eval_pairs(split.test)
+    for deg in ("jpeg10", "jpeg20", "paper"):
+        rows = report["results"][deg]
+        assert list(rows) == methods
+        for r in rows.values():
+            assert all(math.isfinite(v) for v in r.values()) and 0 < r["ssim"] <= 1 and r["wasserstein"] >= 0
+        # The input row is the degraded test images themselves.
+        expected = np.mean([psnr(p.lq, p.hq) for p in test_pairs if p.degradation == deg])
+        assert rows["input"]["psnr"] == pytest.approx(expected)
+        # The model rows are exactly what the runtime's restore path gives, rounded to 8 bits.
+        assert rows["tiny_gray"]["psnr"] == pytest.approx(np.mean(
+            [psnr(_runtime_restore(tiny_gray_model, p.lq), p.hq) for p in test_pairs if p.degradation == deg]))
+        for filt in ev.FILTERS:
+            assert tuple(np.atleast_1d(report["tuned"][deg][filt.name])) in \
+                {tuple(np.atleast_1d(g)) for g in filt.grid}
+
+    text = ev.write_report(report, tmp_path / "t.json", tmp_path / "t.md")
+    assert (tmp_path / "t.md").read_text() == text
+    assert json.loads((tmp_path / "t.json").read_text())["results"] == json.loads(json.dumps(report["results"]))
+    assert text.count("| degraded input |") == 3 and text.count("| tiny_gray |") == 3
+    assert "non-local means (h=" in text and "**" in text
+
+
+def test_cli_prints_the_table_on_stdout(faces_dir, tiny_rgb_model, tmp_path, capsys):
+    from export.__main__ import main
+
+    code = main(["evaluate", str(tiny_rgb_model), "--data", str(faces_dir), "--eval-count", "3",
+                 "--json", str(tmp_path / "r.json")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Held-out test faces: 3") and "| tiny_rgb |" in out
+    assert set(json.loads((tmp_path / "r.json").read_text())["results"]) == {"jpeg10", "jpeg20", "paper"}
+
+
+def test_cli_data_error(tmp_path, capsys):
+    from export.__main__ import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", "--data", str(tmp_path / "empty")]) == 2
+    assert "no images found" in capsys.readouterr().err
