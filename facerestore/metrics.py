@@ -17,7 +17,7 @@ The statistics here measure exactly that, on the 256 intensity levels of an 8-bi
 
 Fidelity against a reference (the original) is measured with PSNR (dB; ``inf`` for identical images) and
 SSIM (Wang et al. 2004: Gaussian window sigma 1.5 truncated to 11x11, K1 = 0.01, K2 = 0.03, computed over
-the window positions that fit inside the image, per colour channel and averaged).
+the window positions that fit inside the image, on the BT.601 luma of colour images).
 """
 
 from __future__ import annotations
@@ -192,10 +192,12 @@ def _ssim_plane(x: np.ndarray, y: np.ndarray, taps: np.ndarray, peak: float) -> 
 
 
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None) -> float:
-    """Mean structural similarity (1.0 for identical images), averaged over colour channels.
+    """Mean structural similarity (1.0 for identical images); colour images are compared on their luma.
 
     Local means, variances and covariance come from an 11x11 Gaussian window (sigma 1.5) at every position
     where it fits inside the image; images smaller than 11 pixels use the largest odd window that fits.
+    Colour (3-channel) images are reduced to BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B (unrounded) first:
+    the usual choice in restoration papers, and a third of the cost of averaging the three channels.
     """
     _check_pair(a, b)
     if min(a.shape[0], a.shape[1]) < 1:
@@ -203,9 +205,18 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None) -> float
     peak = default_range(a.dtype) if data_range is None else float(data_range)
     radius = min(SSIM_RADIUS, (min(a.shape[0], a.shape[1]) - 1) // 2)
     taps = gaussian_window(SSIM_SIGMA, radius).astype(np.float32)
-    scores = [_ssim_plane(x, y, taps, peak)
-              for x, y in zip(channels_of(a), channels_of(b))]
-    return float(np.mean(scores))
+    return _ssim_plane(_luma_plane(a), _luma_plane(b), taps, peak)
+
+
+def _luma_plane(image: np.ndarray) -> np.ndarray:
+    """One float32 plane: the image itself (gray) or its unrounded BT.601 luma (colour)."""
+    if image.ndim == 2:
+        return image.astype(np.float32)
+    if image.shape[-1] == 1:
+        return image[..., 0].astype(np.float32)
+    if image.shape[-1] != 3:
+        raise ValueError(f"SSIM needs 1 or 3 channels, got {image.shape[-1]}")
+    return image.astype(np.float32) @ _LUMA.astype(np.float32)
 
 
 def channel_histograms(image: np.ndarray) -> list[np.ndarray]:

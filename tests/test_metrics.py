@@ -144,11 +144,14 @@ def test_ssim_is_symmetric_and_falls_with_noise(hopper_rgb):
     assert metrics.ssim(noisy[1], crop) == pytest.approx(scores[1], abs=1e-6)
 
 
-def test_ssim_of_colour_is_the_mean_of_the_channels(hopper_rgb):
+def test_ssim_of_colour_is_ssim_of_the_luma(hopper_rgb):
     a = hopper_rgb[:64, :64]
     b = degrade.posterize(a, 8)
-    per_channel = [metrics.ssim(a[..., c], b[..., c]) for c in range(3)]
-    assert metrics.ssim(a, b) == pytest.approx(float(np.mean(per_channel)), abs=1e-9)
+    weights = np.array([0.299, 0.587, 0.114])
+    luma_a, luma_b = a.astype(np.float64) @ weights, b.astype(np.float64) @ weights  # unrounded, still 0..255
+    assert metrics.ssim(a, b) == pytest.approx(metrics.ssim(luma_a, luma_b, data_range=255), abs=1e-6)
+    # A pure chroma change with equal luma is invisible to it by design.
+    assert metrics.ssim(a[..., :1], a[..., :1]) == pytest.approx(1.0)
 
 
 def test_ssim_small_image_uses_a_smaller_window():
