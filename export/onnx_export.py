@@ -17,7 +17,7 @@ import io
 import json
 import logging
 import os
-import tempfile
+import uuid
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -216,10 +216,14 @@ def build_metadata(model: archs.ConvStack, meta: dict[str, Any],
 
 
 def _atomic_write_bytes(data: bytes, dst: Path) -> None:
+    """Write via a temporary sibling then rename: readers never see a half-written file.
+
+    ``open(..., "xb")`` (not mkstemp) so the file gets the usual umask permissions, not 0600.
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

@@ -62,6 +62,19 @@ def test_writes_mirrored_pairs_and_manifest(hq_dir, tmp_path):
     assert _png(out / "lq" / "sub" / "gray.png").ndim == 2  # grayscale stays grayscale
 
 
+def test_outputs_get_ordinary_permissions(hq_dir, tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        assert _run(str(hq_dir), "-o", str(tmp_path / "p"), "--preset", "jpeg20").exit_code == 0
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "p").rglob("*") if p.is_file()]
+    assert len(files) == 7 and all(p.stat().st_mode & 0o777 == 0o644 for p in files)
+    assert not [p for p in files if p.name.startswith(".")]  # no temporary files left behind
+
+
 def test_paper_preset_is_the_default_and_collapses_levels(hq_dir, tmp_path):
     out = tmp_path / "pairs"
     assert _run(str(hq_dir), "-o", str(out)).exit_code == 0

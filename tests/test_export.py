@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,9 @@ def test_file_obeys_the_contract(exported, arch):
     # Self-contained: every weight is embedded, nothing beside the file.
     assert all(t.data_location != onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
     assert not [p.name for p in path.parent.iterdir() if p.suffix not in (".onnx", ".json")]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # like any file the user writes, not mkstemp's 0600
     channels = archs.ARCHS[arch].in_channels
     (inp,), (out,) = proto.graph.input, proto.graph.output
     assert (inp.name, out.name) == (contract.INPUT_NAME, contract.OUTPUT_NAME)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,15 +68,20 @@ def image_seed(seed: int, rel: str) -> np.random.Generator:
     return np.random.default_rng([seed, int(hashlib.sha256(rel.encode()).hexdigest()[:16], 16)])
 
 
+def _atomic_tmp(dst: Path) -> Path:
+    # A sibling opened with "x" (not mkstemp): same filesystem for the rename, umask permissions, not 0600.
+    return dst.with_name(f".{dst.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
 def _write_png_atomic(pixels: np.ndarray, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    tmp = _atomic_tmp(dst)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:
             Image.fromarray(pixels).save(fh, format="PNG")
         os.replace(tmp, dst)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -101,8 +106,8 @@ def write_manifest(out: Path, spec: str, seed: int, pairs: list[PairResult], fai
         "failed": [{"source": k, "error": v} for k, v in failed.items()],
     }
     dst = out / MANIFEST_NAME
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=out)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    tmp = _atomic_tmp(dst)
+    with open(tmp, "x", encoding="utf-8") as fh:
         json.dump(doc, fh, indent=1)
         fh.write("\n")
     os.replace(tmp, dst)
