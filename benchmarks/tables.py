@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def _f(x: float | None, digits: int = 2) -> str:
@@ -89,12 +88,13 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(readme: Path, block: str) -> None:
-    """Replace the text between the result markers (append the block when they are missing)."""
+def update_readme(readme: Path, block: str, marker: str = "results") -> None:
+    """Replace the text between ``<!-- marker:start/end -->`` (append the block when they are missing)."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     text = readme.read_text(encoding="utf-8") if readme.exists() else ""
-    new = f"{START}\n{block}{END}"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: new, text, flags=re.S)
+    new = f"{start}\n{block}{end}"
+    if start in text and end in text:
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: new, text, flags=re.S)
     else:
         text = text.rstrip() + ("\n\n" if text else "") + new + "\n"
     readme.write_text(text, encoding="utf-8")
