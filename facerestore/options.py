@@ -45,6 +45,18 @@ stream_options = _apply([
     click.option("-v", "--verbose", is_flag=True, help="Debug logging, including ONNX Runtime's own messages."),
 ])
 
+engine_options = _apply([
+    click.option("--engine", type=click.Choice(("local", "ray"), case_sensitive=False), default="local",
+                 show_default=True, help="local: this machine's cores; ray: Ray Data workers "
+                 "(needs pip install 'facerestore[ray]')."),
+    click.option("--ray-address", default=None, metavar="ADDRESS",
+                 help="With --engine ray: connect to this Ray cluster (e.g. 10.0.0.5:6379 or 'auto') instead "
+                 "of starting a local Ray instance for the run."),
+    click.option("--shard", default=None, metavar="I/N",
+                 help="Only the I-th of N disjoint parts of the inputs (by hash of the relative path, counted "
+                 "from 1), for array jobs that split one tree between machines."),
+])
+
 write_options = _apply([
     click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES, case_sensitive=False), default=None,
                  help="Output format (default: same as the input)."),
@@ -93,3 +105,15 @@ class WriteOptions:
     def from_params(cls, params: Mapping[str, Any]) -> WriteOptions:
         fmt = params["fmt"]
         return cls(fmt=fmt.lower() if fmt else None, quality=params["quality"], overwrite=params["overwrite"])
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    name: str = "local"  # "local" | "ray" (facerestore.engines.ENGINES)
+    ray_address: str | None = None  # None: a private local Ray instance for the run
+    shard: str | None = None  # "I/N" as given; facerestore.sharding.parse_shard validates it
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> EngineOptions:
+        return cls(name=params.get("engine", "local").lower(), ray_address=params.get("ray_address"),
+                   shard=params.get("shard"))

@@ -11,8 +11,8 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from facerestore.commands import exit_on_error
-from facerestore.options import ModelOptions, StreamOptions, WriteOptions, model_options, stream_options, \
-    write_options
+from facerestore.options import EngineOptions, ModelOptions, StreamOptions, WriteOptions, engine_options, \
+    model_options, stream_options, write_options
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,6 +38,7 @@ class EnhanceOptions:
     model: ModelOptions
     stream: StreamOptions
     write: WriteOptions
+    engine: EngineOptions = EngineOptions()
 
 
 @click.command(short_help="Restore images (files and folders) into a mirrored output folder.")
@@ -55,6 +56,7 @@ class EnhanceOptions:
 @click.option("--dry-run", is_flag=True, help="Print the plan (input<TAB>output) and write nothing.")
 @model_options
 @stream_options
+@engine_options
 @click.option("--fail-fast", is_flag=True, help="Stop at the first file that fails.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write the per-image and per-run report (when the report package is installed).")
@@ -89,7 +91,7 @@ def enhance(ctx: click.Context, **params: Any) -> None:
         null_separated=params["null_separated"], dry_run=params["dry_run"], fail_fast=params["fail_fast"],
         report=params["report"], reference=params["reference"], max_pixels=params["max_pixels"],
         model=ModelOptions.from_params(params), stream=StreamOptions.from_params(params),
-        write=WriteOptions.from_params(params))
+        write=WriteOptions.from_params(params), engine=EngineOptions.from_params(params))
 
     from facerestore.console import make_console, setup_logging
 
@@ -109,13 +111,19 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     from facerestore import pipeline
     from facerestore.console import progress
     from facerestore.discovery import REPORT_DIR_NAME, plan_jobs
+    from facerestore.engines import ModelRequest, check_engine, run_jobs
     from facerestore.quantize import model_spec
     from facerestore.session import open_model, resolve_spec
+    from facerestore.sharding import parse_shard, shard_plan
     from facerestore.summary import FAILED, Record, RunSummary
 
+    check_engine(opts.engine)
+    shard = parse_shard(opts.engine.shard) if opts.engine.shard is not None else None
     plan = plan_jobs(list(opts.inputs), opts.output, opts.write.fmt, recursive=opts.recursive,
                      include=opts.include, exclude=opts.exclude, files_from=opts.files_from,
                      null_separated=opts.null_separated)
+    if shard is not None:
+        plan = shard_plan(plan, shard)
     for notice in plan.skipped:
         console.print(f"note: {notice.path}: {notice.reason}", markup=False, highlight=False)
     spec = model_spec(opts.model.model, opts.model.precision)  # the int8 file where --precision picks it
@@ -153,8 +161,9 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
             on_record(Record(input=str(rejected.path), output=None, status=FAILED, error=rejected.reason,
                              width=None, height=None, seconds=0.0, provider=model.provider, model=model.name))
         try:
-            pipeline.run_local(plan.jobs, ctx, on_record, fail_fast=opts.fail_fast,
-                               on_start=lambda job: bar.current(str(job.rel)))
+            request = ModelRequest(spec, opts.model.device, opts.model.threads, opts.stream.verbose)
+            run_jobs(opts.engine, plan.jobs, ctx, on_record, request=request, fail_fast=opts.fail_fast,
+                     on_start=lambda job: bar.current(str(job.rel)))
         except KeyboardInterrupt:
             summary.interrupted = True
     summary.seconds = time.time() - started

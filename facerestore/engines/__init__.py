@@ -1,0 +1,65 @@
+"""Engines run a planned list of jobs through THE per-image code path of :mod:`facerestore.pipeline`.
+
+``local`` is :func:`facerestore.pipeline.run_local` (threads on this machine). ``ray`` hands the same jobs to
+Ray Data (:mod:`facerestore.engines.ray_engine`), whose workers call the same stage functions; it needs the
+optional ``ray`` extra and is imported only when chosen. Both deliver one :class:`~facerestore.summary.Record`
+per job to ``on_record`` in the calling thread, in plan order, so the CLI's JSON lines, progress and summary
+are the same whichever engine ran.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from facerestore.discovery import Job
+from facerestore.errors import UsageError
+from facerestore.options import EngineOptions
+from facerestore.pipeline import Context
+from facerestore.summary import Record
+
+ENGINES = ("local", "ray")
+RAY_INSTALL_HINT = "pip install 'facerestore[ray]'"
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """How to open the run's model: what a remote worker needs to open its own session (sessions do not
+    travel between processes). The same arguments as :func:`facerestore.session.open_model`."""
+
+    spec: str
+    device: str = "auto"
+    threads: int | None = None
+    verbose: bool = False
+
+
+def check_engine(options: EngineOptions) -> None:
+    """Fail early (before walking or opening anything) when the chosen engine cannot run here."""
+    if options.name not in ENGINES:
+        raise UsageError(f"unknown engine {options.name!r} (choose from {', '.join(ENGINES)})")
+    if options.ray_address is not None and options.name != "ray":
+        raise UsageError("--ray-address only applies to --engine ray")
+    if options.name == "ray":
+        from facerestore.engines.ray_engine import require_ray
+
+        require_ray()
+
+
+def run_jobs(options: EngineOptions, jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record], None], *,
+             request: ModelRequest, fail_fast: bool = False, on_start: Callable[[Job], None] | None = None,
+             stop: threading.Event | None = None) -> bool:
+    """Restore ``jobs`` on the chosen engine; return False when stopped early (``fail_fast`` or ``stop``).
+
+    ``ctx.model`` is the driver's own session (the local engine runs on it); Ray workers open theirs from
+    ``request``. KeyboardInterrupt propagates after the engine has cleaned up.
+    """
+    check_engine(options)
+    if options.name == "ray":
+        from facerestore.engines.ray_engine import run_ray
+
+        return run_ray(jobs, ctx, on_record, request=request, address=options.ray_address,
+                       fail_fast=fail_fast, stop=stop)
+    from facerestore.pipeline import run_local
+
+    return run_local(jobs, ctx, on_record, fail_fast=fail_fast, on_start=on_start, stop=stop)

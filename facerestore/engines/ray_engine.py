@@ -1,0 +1,271 @@
+"""``--engine ray``: the local engine's jobs, restored by Ray Data workers with the same per-image code path.
+
+The driver (the ``facerestore enhance`` process) has already walked the inputs and mapped the outputs
+(:func:`facerestore.discovery.plan_jobs`). Here the jobs become a Ray dataset of rows of path strings;
+``map_batches`` sends them to a pool of :class:`RestoreWorker` actors, each holding one ONNX Runtime session
+opened in ``__init__`` (one per CPU slot of ``threads`` cores, or one per GPU with ``num_gpus=1``), which run
+:func:`facerestore.pipeline.process_job` - the same skip rule, decoding, restoration and atomic writes as the
+local engine. Each worker returns its :class:`~facerestore.summary.Record` (and the log lines the stages
+emitted) as one JSON string; the driver streams them back in plan order and hands them to ``on_record``.
+
+Without an address a private Ray instance is started for the run (no dashboard, Ray's logs kept off the
+terminal) and shut down in all cases; with one, the driver connects to that cluster and only disconnects.
+Workers on other machines must have facerestore installed and see the input and output paths at the same
+place (a shared file system); relative paths are resolved against the driver's working folder.
+
+``ray`` is imported only inside functions: the module is importable without the extra.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from facerestore.engines import RAY_INSTALL_HINT, ModelRequest
+from facerestore.errors import DeviceUnavailableError, FaceRestoreError, ModelError, UsageError
+from facerestore.pipeline import Context
+from facerestore.summary import FAILED, Record
+
+if TYPE_CHECKING:
+    from facerestore.discovery import Job
+
+log = logging.getLogger(__name__)
+
+RESULT = "result"  # the one output column: a JSON object {"record": ..., "logs": [...]} or {"fatal": ...}
+BATCH_SIZE = 1  # rows per worker call: images take milliseconds to seconds, far above Ray Data's per-row cost
+MAX_ROWS_PER_BLOCK = 64  # blocks are the unit of load balancing between workers: keep them small
+_FATAL = {"DeviceUnavailableError": DeviceUnavailableError, "ModelError": ModelError}
+
+
+def require_ray() -> None:
+    """Raise UsageError (exit 2) with the install line when the ``ray`` extra is missing."""
+    try:
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(f"--engine ray needs Ray Data, which is not installed ({exc}); "
+                         f"install it with: {RAY_INSTALL_HINT}") from None
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Everything a worker needs to rebuild the run's :class:`Context` (which holds an unpicklable session)."""
+
+    request: ModelRequest
+    tile: int | None
+    fmt: str | None
+    quality: int | None
+    overwrite: bool
+    max_pixels: int
+    report_dir: str | None
+    reference_root: str | None
+    cwd: str  # the driver's working folder: relative paths in the plan are relative to it
+
+    @classmethod
+    def from_context(cls, ctx: Context, request: ModelRequest, threads: int | None) -> WorkerSettings:
+        def absolute(path: Path | None) -> str | None:
+            return os.path.abspath(path) if path is not None else None
+
+        return cls(request=ModelRequest(request.spec, request.device, threads, request.verbose),
+                   tile=ctx.tile, fmt=ctx.fmt, quality=ctx.quality, overwrite=ctx.overwrite,
+                   max_pixels=ctx.max_pixels, report_dir=absolute(ctx.report_dir),
+                   reference_root=absolute(ctx.reference_root), cwd=os.getcwd())
+
+
+class _LogCapture(logging.Handler):
+    """Collects what the stages log for one image, so the driver can show it as the local engine would."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[tuple[int, str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.levelno, record.name, record.getMessage()))
+
+    def take(self) -> list[tuple[int, str, str]]:
+        lines, self.lines = self.lines, []
+        return lines
+
+
+class RestoreWorker:
+    """A Ray Data callable class: one ONNX Runtime session per worker, reused for every image it gets."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        from facerestore.session import open_model
+
+        self.settings = settings
+        self.capture = _LogCapture()
+        package_log = logging.getLogger("facerestore")
+        package_log.addHandler(self.capture)
+        package_log.setLevel(logging.DEBUG if settings.request.verbose else logging.INFO)
+        # Paths from the driver are used as they are when this worker shares its working folder (a local
+        # instance), so records and messages match the local engine's; otherwise they are made absolute.
+        self.relocate = os.path.realpath(os.getcwd()) != os.path.realpath(settings.cwd)
+        self.fatal: dict[str, str] | None = None
+        try:
+            request = settings.request
+            model = open_model(request.spec, request.device, request.threads, request.verbose)
+        except FaceRestoreError as exc:  # reported to the driver with the first batch: it ends the run
+            self.fatal = {"type": type(exc).__name__, "message": str(exc)}
+            return
+        self.ctx = Context(
+            model=model, tile=settings.tile, fmt=settings.fmt, quality=settings.quality,
+            overwrite=settings.overwrite, max_pixels=settings.max_pixels,
+            report_dir=Path(settings.report_dir) if settings.report_dir else None,
+            reference_root=Path(settings.reference_root) if settings.reference_root else None)
+
+    def _path(self, text: str) -> Path:
+        return Path(os.path.join(self.settings.cwd, text)) if self.relocate else Path(text)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from facerestore.discovery import Job
+        from facerestore.pipeline import process_job
+
+        results = []
+        for src, rel, dst in zip(batch["src"], batch["rel"], batch["dst"]):
+            if self.fatal is not None:
+                results.append(json.dumps({"fatal": self.fatal}))
+                continue
+            record = process_job(Job(self._path(src), Path(rel), self._path(dst)), self.ctx)
+            # The record names the files as the plan did (relative stays relative), like the local engine.
+            record.input, record.output = str(src), (None if record.output is None else str(dst))
+            results.append(json.dumps({"record": asdict(record), "logs": self.capture.take()}))
+        return {RESULT: np.array(results, dtype=object)}
+
+
+def _decode(text: str) -> Record:
+    """A worker's JSON back into a Record (replaying its log lines here); a worker-wide error is raised."""
+    data = json.loads(text)
+    if "fatal" in data:
+        fatal = data["fatal"]
+        raise _FATAL.get(fatal["type"], FaceRestoreError)(fatal["message"])
+    for level, name, message in data["logs"]:
+        logging.getLogger(name).log(level, "%s", message)
+    return Record(**data["record"])
+
+
+@contextmanager
+def _ray_session(address: str | None, verbose: bool) -> Iterator[Any]:
+    """A private local Ray instance (``address`` None) or a connection to a cluster; always closed."""
+    import ray
+
+    if ray.is_initialized():  # a library caller who set Ray up owns its lifetime
+        yield ray
+        return
+    quiet = {"include_dashboard": False, "log_to_driver": verbose, "configure_logging": True,
+             "logging_level": logging.INFO if verbose else logging.ERROR}
+    try:
+        if address is None:
+            ray.init(**quiet)
+        else:
+            ray.init(address=address, **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        ray.shutdown()
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise DeviceUnavailableError(f"cannot start or reach {where}: {_last_line(exc)}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@contextmanager
+def _quiet_data_context(preserve_order: bool) -> Iterator[Any]:
+    """Ray Data settings for this run: records in plan order, no progress bars or stats on the terminal."""
+    from ray.data import DataContext
+
+    data_ctx = DataContext.get_current()
+    changes = {"enable_progress_bars": False, "enable_operator_progress_bars": False,
+               "print_on_execution_start": False, "enable_auto_log_stats": False}
+    saved = {name: getattr(data_ctx, name) for name in changes if hasattr(data_ctx, name)}
+    saved_order = data_ctx.execution_options.preserve_order
+    for name in saved:
+        setattr(data_ctx, name, changes[name])
+    data_ctx.execution_options.preserve_order = preserve_order
+    data_logger = logging.getLogger("ray.data")
+    saved_level = data_logger.level
+    data_logger.setLevel(logging.WARNING)
+    try:
+        yield data_ctx
+    finally:
+        for name, value in saved.items():
+            setattr(data_ctx, name, value)
+        data_ctx.execution_options.preserve_order = saved_order
+        data_logger.setLevel(saved_level)
+
+
+def _worker_resources(ray: Any, request: ModelRequest, jobs: int) -> tuple[dict[str, float], int, int | None]:
+    """Per-worker resources, pool size and ORT threads per worker, from what the cluster offers.
+
+    GPU workers take one GPU each (``--device cuda``, or ``auto`` on a cluster with GPUs). CPU workers take
+    ``--threads`` cores each (default 1: one single-threaded session per core scales best for many images),
+    and there are as many as the cluster's cores allow.
+    """
+    available = ray.cluster_resources()
+    gpus, cpus = int(available.get("GPU", 0)), int(available.get("CPU", 0))
+    if request.device == "cuda" or (request.device == "auto" and gpus > 0):
+        if gpus == 0:
+            raise DeviceUnavailableError("--device cuda: the Ray cluster has no GPU")
+        return {"num_gpus": 1, "num_cpus": 1}, max(1, min(jobs, gpus)), request.threads
+    threads = request.threads or 1
+    if cpus < threads:
+        raise DeviceUnavailableError(f"--threads {threads}: the Ray cluster has only {cpus} CPU(s)")
+    return {"num_cpus": threads}, max(1, min(jobs, cpus // threads)), threads
+
+
+def run_ray(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record], None], *, request: ModelRequest,
+            address: str | None = None, fail_fast: bool = False, stop: threading.Event | None = None) -> bool:
+    """Restore ``jobs`` on Ray Data; return False if stopped early. Same contract as ``run_local``.
+
+    Records reach ``on_record`` in the calling thread, in plan order. A worker that cannot open the model
+    raises its ModelError / DeviceUnavailableError here; a Ray failure (a worker process killed, a node lost)
+    raises FaceRestoreError after the records already delivered.
+    """
+    require_ray()
+    if not jobs:
+        return True
+    stop = stop or threading.Event()
+    import ray.data
+    from ray.exceptions import RayError
+
+    with _ray_session(address, request.verbose) as ray, _quiet_data_context(preserve_order=True):
+        resources, workers, threads = _worker_resources(ray, request, len(jobs))
+        settings = WorkerSettings.from_context(ctx, request, threads)
+        rows = [{"src": str(job.src), "rel": job.rel.as_posix(), "dst": str(job.dst)} for job in jobs]
+        blocks = min(len(rows), max(workers * 4, math.ceil(len(rows) / MAX_ROWS_PER_BLOCK)))
+        dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
+            RestoreWorker, fn_constructor_kwargs={"settings": settings}, batch_size=BATCH_SIZE,
+            batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), **resources)
+        log.debug("ray: %d job(s) in %d block(s) on %d worker(s) with %s", len(rows), blocks, workers, resources)
+        delivered = 0
+        rows_iter = iter(dataset.iter_rows())
+        try:
+            for row in rows_iter:
+                record = _decode(row[RESULT])
+                on_record(record)
+                delivered += 1
+                if (fail_fast and record.status == FAILED) or stop.is_set():
+                    stop.set()
+                    break
+        except RayError as exc:
+            raise FaceRestoreError(f"the Ray run failed after {delivered} image(s): {_last_line(exc)}") from None
+        finally:
+            close = getattr(rows_iter, "close", None)
+            if close is not None:
+                close()  # stops the dataset's execution when we leave early
+    return delivered == len(jobs)
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
