@@ -119,6 +119,14 @@ def test_bad_file_is_one_stderr_line_and_exit_1(hq_dir, tmp_path):
     assert (hq_dir / "broken.jpg").read_bytes() == original  # inputs are never modified
 
 
+def test_through_the_facerestore_group(hq_dir, tmp_path):
+    from facerestore.cli import cli
+
+    result = CliRunner().invoke(cli, ["degrade", str(hq_dir), "-o", str(tmp_path / "p"), "--preset", "paper"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "p" / "manifest.json").read_text())["chain"] == "jpeg:30,posterize:20"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--chain", "posterize:1"], "posterize levels"),
     (["--chain", "sharpen:2"], "unknown degradation"),
@@ -146,8 +154,9 @@ def test_output_inside_input_is_not_read_back(hq_dir):
     assert len(json.loads((out / "manifest.json").read_text())["pairs"]) == 3
 
 
-def test_command_module_needs_neither_torch_nor_onnxruntime():
+def test_command_module_imports_nothing_heavy():
+    """--help must stay instant: numpy/Pillow load when the command runs; torch/onnxruntime never."""
     code = ("import sys, facerestore.commands.degrade; "
-            "print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'onnxruntime', 'numpy', 'PIL') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

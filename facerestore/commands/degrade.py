@@ -13,15 +13,15 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
-from PIL import Image, ImageOps
 
-from facerestore.degrade import PRESETS, Chain, parse_chain, random_chain
-from facerestore.errors import DegradationSpecError
+if TYPE_CHECKING:  # numpy, Pillow and the degradations load only when the command runs (fast --help)
+    import numpy as np
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 MANIFEST_NAME = "manifest.json"
@@ -53,6 +53,9 @@ def find_images(root: Path, exclude: Path | None = None) -> list[Path]:
 
 def read_pixels(path: Path) -> np.ndarray:
     """uint8 HxWx3 (or HxW for grayscale sources), EXIF orientation applied, alpha dropped."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
     with Image.open(path) as im:
         im.seek(0)
         im = ImageOps.exif_transpose(im)
@@ -65,6 +68,8 @@ def read_pixels(path: Path) -> np.ndarray:
 
 def image_seed(seed: int, rel: str) -> np.random.Generator:
     """A generator that depends only on ``seed`` and the image's relative path."""
+    import numpy as np
+
     return np.random.default_rng([seed, int(hashlib.sha256(rel.encode()).hexdigest()[:16], 16)])
 
 
@@ -74,6 +79,8 @@ def _atomic_tmp(dst: Path) -> Path:
 
 
 def _write_png_atomic(pixels: np.ndarray, dst: Path) -> None:
+    from PIL import Image
+
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = _atomic_tmp(dst)
     try:
@@ -87,9 +94,11 @@ def _write_png_atomic(pixels: np.ndarray, dst: Path) -> None:
 
 def degrade_one(src: Path, rel: Path, out: Path, spec: str, seed: int) -> PairResult:
     """Degrade one image and write its pair; raises OSError/ValueError for unreadable or unwritable files."""
+    from facerestore.degrade import parse_chain, random_chain
+
     key = rel.as_posix()
     rng = image_seed(seed, key)
-    chain: Chain = random_chain(rng) if spec == RANDOM else parse_chain(spec)
+    chain = random_chain(rng) if spec == RANDOM else parse_chain(spec)
     hq = read_pixels(src)
     lq = chain.apply(hq, rng)
     name = rel.with_suffix(".png")
@@ -99,6 +108,8 @@ def degrade_one(src: Path, rel: Path, out: Path, spec: str, seed: int) -> PairRe
 
 
 def write_manifest(out: Path, spec: str, seed: int, pairs: list[PairResult], failed: dict[str, str]) -> Path:
+    from facerestore.degrade import parse_chain
+
     doc = {
         "chain": spec if spec == RANDOM else str(parse_chain(spec)),
         "seed": seed,
@@ -115,6 +126,9 @@ def write_manifest(out: Path, spec: str, seed: int, pairs: list[PairResult], fai
 
 
 def _resolve_spec(preset: str | None, chain: str | None) -> str:
+    from facerestore.degrade import PRESETS, parse_chain
+    from facerestore.errors import DegradationSpecError
+
     if preset and chain:
         raise click.UsageError("give --preset or --chain, not both")
     if chain and chain.strip() == RANDOM:
@@ -127,11 +141,28 @@ def _resolve_spec(preset: str | None, chain: str | None) -> str:
     return spec
 
 
+class _PresetChoice(click.Choice):
+    """``click.Choice`` over ``facerestore.degrade.PRESETS``, read only when needed (help, parsing)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> Sequence[str]:
+        from facerestore.degrade import PRESETS
+
+        return tuple(sorted(PRESETS))
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:  # click.Choice.__init__ assigns it
+        pass
+
+
 @click.command("degrade")
 @click.argument("hq_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--output", "pairs_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for hq/, lq/ and manifest.json.")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)),
+@click.option("--preset", type=_PresetChoice(),
               help="A named degradation (default: paper, the research report's).")
 @click.option("--chain", "chain_spec", metavar="SPEC",
               help="A chain such as 'posterize:12,jpeg:20', or 'random' for a blind-training mixture per image.")
@@ -140,6 +171,7 @@ def _resolve_spec(preset: str | None, chain: str | None) -> str:
 def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str | None, seed: int,
             quiet: bool) -> None:
     """Write degraded/clean image pairs from the clean photos in HQ_DIR."""
+    from PIL import Image
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
