@@ -86,6 +86,31 @@ class Plan:
     skipped: list[Skipped] = field(default_factory=list)
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` as one terminal-safe line: control characters and undecodable name bytes escaped.
+
+    A file name may hold a newline (one error would span two lines), an escape sequence (it would drive the
+    terminal) or bytes that are not UTF-8 (``os.fsdecode`` keeps them as surrogates, shown here as ``\\xNN``).
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif not ch.isprintable():
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def is_junk(name: str) -> bool:
     """Hidden entries (including AppleDouble ``._*``) and OS/tool droppings."""
     return name.startswith(".") or name in JUNK_NAMES
@@ -136,6 +161,8 @@ def _classify(path: Path) -> tuple[os.stat_result | None, Rejected | None]:
     try:
         return os.stat(path), None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # before the link check below, which would only say "symbolic link"
+            return None, Rejected(path, "symbolic link loop")
         try:
             if stat.S_ISLNK(os.lstat(path).st_mode):
                 return None, Rejected(path, f"broken symbolic link (target {os.readlink(path)!r} is missing)"
@@ -144,8 +171,6 @@ def _classify(path: Path) -> tuple[os.stat_result | None, Rejected | None]:
             pass
         if exc.errno == errno.ENOENT:
             return None, Rejected(path, "no such file or folder")
-        if exc.errno == errno.ELOOP:
-            return None, Rejected(path, "symbolic link loop")
         return None, Rejected(path, _stat_reason(exc))
 
 

@@ -242,6 +242,9 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
             raise ImageError(f"too many pixels: over the limit of {max_pixels / 1e6:.1f} megapixels "
                              "(--max-pixels)") from None
         except Image.UnidentifiedImageError:
+            kind = _signature(fp)
+            if kind is not None:  # Pillow says "cannot identify" also for a known format with a broken header
+                raise ImageError(f"damaged {kind} file: its header cannot be read") from None
             raise ImageError("not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)") from None
         except Exception as exc:  # noqa: BLE001 - hostile headers raise all sorts; each becomes one line
             raise ImageError(f"cannot decode: {_reason(exc)}") from None
@@ -277,6 +280,28 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     return LoadedImage(src=path, format=fmt, pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha,
                        bit_depth=bit_depth, mode=source_mode, exif=exif, icc_profile=icc, dpi=dpi,
                        notes=tuple(notes))
+
+
+_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+               (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"))
+
+
+def _signature(fp: Any) -> str | None:
+    """The allowed format whose magic number starts the file, or None (for a clearer refusal message)."""
+    try:
+        fp.seek(0)
+        head = fp.read(32)
+    except OSError:
+        return None
+    for magic, kind in _SIGNATURES:
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[:2] == b"BM" and len(head) >= 18 and int.from_bytes(head[14:18], "little") in (12, 40, 52, 56, 64,
+                                                                                           108, 124):
+        return "BMP"  # "BM" alone starts too many text files; the DIB header size makes it a real guess
+    return None
 
 
 def _reason(exc: BaseException) -> str:

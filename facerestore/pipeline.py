@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from facerestore import imageio
-from facerestore.discovery import Job
+from facerestore.discovery import Job, printable
 from facerestore.errors import FaceRestoreError, ImageError
 from facerestore.restore import restore_pixels
 from facerestore.session import OnnxModel
@@ -114,7 +114,7 @@ def _write(item: Item, ctx: Context) -> None:
         mtime = None
     notes = imageio.write_image(item.job.dst, item.restored, item.loaded, ctx.fmt, ctx.quality, mtime)
     for note in (*item.loaded.notes, *notes):
-        log.info("%s: %s", item.job.src, note)
+        log.info("%s: %s", printable(str(item.job.src)), note)
     _finish(item, ctx, RESTORED)
     assert item.record is not None
     item.record.metrics = write_image_report(item, ctx)
@@ -172,13 +172,13 @@ def write_image_report(item: Item, ctx: Context) -> dict[str, float]:
             try:
                 reference = imageio.read_image(ref_path, ctx.max_pixels)
             except ImageError as exc:
-                log.warning("reference %s unusable: %s", ref_path, exc)
+                log.warning("reference %s unusable: %s", printable(str(ref_path)), exc)
         else:
             log.debug("no reference for %s at %s", item.job.src, ref_path)
     try:
         metrics = module.write_image_report(item.job, item.loaded, item.restored, reference, ctx.report_dir)
     except Exception as exc:  # noqa: BLE001 - see docstring
-        log.warning("report for %s failed: %s", item.job.src, _reason(exc))
+        log.warning("report for %s failed: %s", printable(str(item.job.src)), printable(_reason(exc)))
         log.debug("report failure", exc_info=True)
         return {}
     return {str(k): float(v) for k, v in (metrics or {}).items()}

@@ -287,7 +287,8 @@ def build_corpus(root: Path, bomb_side: int = 100_000) -> list[Case]:
     outside = root.parent / "outside"
     outside.mkdir(exist_ok=True)
     (outside / "face.jpg").write_bytes(jpeg)
-    put("links/loop.jpg", lambda p: os.symlink("loop.jpg", p), Case("links/loop.jpg", REJECTED, reason="symbolic link loop"))
+    put("links/loop.jpg", lambda p: os.symlink("loop.jpg", p),
+        Case("links/loop.jpg", REJECTED, reason="symbolic link loop"))
     put("links/dangling.jpg", lambda p: os.symlink("no-such-file.jpg", p),
         Case("links/dangling.jpg", REJECTED, reason="broken symbolic link"))
     put("links/out-of-tree.jpg", lambda p: os.symlink(os.path.join("..", "..", "outside", "face.jpg"), p),

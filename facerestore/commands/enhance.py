@@ -11,6 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from facerestore.commands import exit_on_error
+from facerestore.discovery import printable
 from facerestore.options import EngineOptions, ModelOptions, StreamOptions, WriteOptions, engine_options, \
     model_options, stream_options, write_options
 
@@ -125,7 +126,8 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     if shard is not None:
         plan = shard_plan(plan, shard)
     for notice in plan.skipped:
-        console.print(f"note: {notice.path}: {notice.reason}", markup=False, highlight=False)
+        console.print(f"note: {printable(str(notice.path))}: {printable(notice.reason)}", markup=False,
+                      highlight=False)
     spec = model_spec(opts.model.model, opts.model.precision)  # the int8 file where --precision picks it
     if opts.dry_run:
         resolve_spec(spec)  # a plan the real run would refuse is no plan: check the model exists
@@ -151,7 +153,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
             summary.add(record)
             records.append(record)
             if opts.stream.json_lines:
-                click.echo(record.to_json())
+                click.echo(_json_text(record.to_json()))
             if record.status == FAILED:
                 _error_line(console, record.input, record.error or "failed")
             megapixels = (record.width or 0) * (record.height or 0) / 1e6 if record.status != FAILED else 0.0
@@ -183,22 +185,33 @@ def _print_plan(plan: Plan, opts: EnhanceOptions, console: Console) -> int:
     for job in plan.jobs:
         exists = os.path.lexists(job.dst) and not opts.write.overwrite
         if opts.stream.json_lines:
-            click.echo(json.dumps({"input": str(job.src), "output": str(job.dst),
-                                   "status": "skipped" if exists else "planned"}, ensure_ascii=False))
+            click.echo(_json_text(json.dumps({"input": str(job.src), "output": str(job.dst),
+                                              "status": "skipped" if exists else "planned"}, ensure_ascii=False)))
         else:
-            click.echo(f"{job.src}\t{job.dst}")
+            click.echo(os.fsencode(f"{job.src}\t{job.dst}"))  # the names' own bytes, for scripts
     for rejected in plan.rejected:
         if opts.stream.json_lines:
-            click.echo(json.dumps({"input": str(rejected.path), "output": None, "status": "failed",
-                                   "error": rejected.reason}, ensure_ascii=False))
+            click.echo(_json_text(json.dumps({"input": str(rejected.path), "output": None, "status": "failed",
+                                              "error": rejected.reason}, ensure_ascii=False)))
         _error_line(console, str(rejected.path), rejected.reason)
     return 1 if plan.rejected else 0
 
 
 def _error_line(console: Console, path: str, reason: str) -> None:
+    """One line per failed file, whatever its name holds (newlines, escape sequences, non-UTF-8 bytes)."""
     from rich.text import Text
 
-    console.print(Text.assemble(("error", "bold red"), f": {path}: {reason}"))
+    console.print(Text.assemble(("error", "bold red"), f": {printable(path)}: {printable(reason)}"))
+
+
+def _json_text(line: str) -> str:
+    """A JSON line that is valid UTF-8 even for names that are not.
+
+    ``os.fsdecode`` keeps undecodable bytes as lone surrogates, which no UTF-8 stream can carry; they become
+    ``\\udcXX`` escapes, which ``json.loads`` turns back into the same string (``os.fsencode`` then gives
+    the original bytes).
+    """
+    return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _report_root(opts: EnhanceOptions, plan: Plan) -> Path | None:
