@@ -1,0 +1,100 @@
+"""Interrupted runs: killed part-way several times (SIGKILL, and once Ctrl-C), then rerun to completion.
+
+Whatever the moment of the kill, the output folder holds only complete images under real names (temporaries
+of killed runs are removed by the next run), a rerun never touches an output finished before a kill, and
+the last run completes the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("onnx")
+
+COUNT = 24
+
+
+def _start(src: Path, out: Path, model: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "facerestore", "enhance", str(src), "-o", str(out),
+                             "--model", str(model), "--json", "--no-report", "--threads", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finished_outputs(out: Path) -> dict[str, tuple[int, int, str]]:
+    """Every file under a real name: (inode, ctime, sha256). A rewrite changes the inode (atomic rename)."""
+    found = {}
+    for path in sorted(out.rglob("*")):
+        if path.is_file() and not path.name.endswith(".tmp"):
+            st = path.stat()
+            found[path.name] = (st.st_ino, st.st_ctime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+    return found
+
+
+def _assert_complete(out: Path) -> None:
+    for path in out.rglob("*"):
+        if path.is_file() and not path.name.endswith(".tmp"):
+            with Image.open(path) as im:
+                im.load()  # raises on a truncated file
+
+
+def test_killed_runs_leave_only_complete_files_and_resume(tmp_path, hopper_path):
+    from conftest import build_tiny_onnx
+
+    model = build_tiny_onnx(tmp_path / "slow.onnx", layers=6)
+    src = tmp_path / "photos"
+    src.mkdir()
+    with Image.open(hopper_path) as im:
+        for i in range(COUNT):
+            im.rotate(i * 15).save(src / f"img{i:02d}.{'png' if i % 3 == 0 else 'jpg'}", quality=90)
+    src_before = {p.name: p.read_bytes() for p in src.iterdir()}
+    out = tmp_path / "out"
+
+    finished: dict[str, tuple[int, int, str]] = {}
+    restored_total = 0
+    for how, wait_for in ((signal.SIGKILL, 2), (signal.SIGINT, 3), (signal.SIGKILL, 3)):
+        proc = _start(src, out, model)
+        restored = 0
+        while restored < wait_for:  # wait until this run has written some new files
+            line = proc.stdout.readline()
+            assert line, f"run ended before it could be interrupted: {proc.stderr.read()}"
+            restored += json.loads(line)["status"] == "restored"
+        proc.send_signal(how)
+        rest, err = proc.communicate(timeout=120)
+        if how == signal.SIGINT:
+            assert proc.returncode == 130 and "Interrupted" in err and "Traceback" not in err, err
+            assert not list(out.rglob("*.tmp"))  # Ctrl-C cleans up itself
+        else:
+            assert proc.returncode == -signal.SIGKILL
+        _assert_complete(out)  # a kill never leaves a half-written file under a real name
+        now = _finished_outputs(out)
+        for name, state in finished.items():
+            assert now[name] == state, f"{name} was rewritten by a later run"
+        finished = now
+        restored_total += restored
+    assert COUNT > len(finished) >= restored_total
+
+    final = subprocess.run([sys.executable, "-m", "facerestore", "enhance", str(src), "-o", str(out), "--model",
+                            str(model), "--json", "--no-report", "--threads", "1"],
+                           capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    records = [json.loads(line) for line in final.stdout.splitlines()]
+    by_name = {Path(r["output"]).name: r["status"] for r in records}
+    assert len(records) == COUNT
+    assert {name for name, status in by_name.items() if status == "skipped"} == set(finished)
+    assert {name for name, status in by_name.items() if status == "restored"} == set(src_before) - set(finished)
+
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")], "a temporary survived the final run"
+    assert sorted(p.name for p in out.iterdir()) == sorted(src_before)
+    _assert_complete(out)
+    now = _finished_outputs(out)
+    assert all(now[name] == state for name, state in finished.items())  # untouched by the reruns
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == src_before
