@@ -105,7 +105,8 @@ def render(results: dict) -> str:
             lines.append(f"| {name} | {r['size']} | {r['plain']['median_s']:.4f} | {r['iobinding']['median_s']:.4f} | "
                          f"{r['fp16_iobinding']['median_s']:.4f} | {r['iobinding']['gflops'] / 1e3:.1f} | "
                          f"{r['fp16_iobinding']['gflops'] / 1e3:.1f} |")
-    lines += ["", "| model | batch 8 x 512 px fp32 img/s | fp16 img/s | fp16 Δ PSNR dB (val faces) | tile for free memory |",
+    lines += ["", "| model | batch 8 x 512 px fp32 img/s | fp16 img/s | fp16 Δ PSNR dB (val faces) "
+                  "| tile for free memory |",
               "|---|---|---|---|---|"]
     for name, m in results["models"].items():
         acc = m["fp16_accuracy"]

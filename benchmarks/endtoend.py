@@ -9,7 +9,6 @@ the figure compared with model-only time. Peak RSS comes from the child's own ru
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -52,21 +51,36 @@ def _enhance_argv(folder: Path, out: Path, model: Path, threads: int | None, ext
     return argv + list(extra)
 
 
+# A forked child's ru_maxrss starts from its parent's RSS at fork time (Linux counts the pages it shared before
+# exec), and this harness holds torch and ONNX Runtime: hundreds of MB that are not facerestore's. So the command
+# is started by a minimal interpreter, and its peak RSS is that interpreter's child figure.
+_SPAWNER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as fh:
+    fh.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _timed_child(argv: list[str]) -> tuple[float, int, list[dict], str]:
-    """Wall seconds, peak RSS bytes, the JSON records, stderr."""
-    t0 = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}:\n{stderr[-2000:]}")
+    """Wall seconds, peak RSS bytes of the command, its JSON records, its stderr."""
+    with tempfile.TemporaryDirectory(prefix="facerestore-bench-rss-") as tmp:
+        rss_file = Path(tmp) / "maxrss"
+        with (Path(tmp) / "out").open("w+b") as out, (Path(tmp) / "err").open("w+b") as err:
+            t0 = time.perf_counter()
+            code = subprocess.call([sys.executable, "-S", "-c", _SPAWNER, str(rss_file), *argv],
+                                   stdout=out, stderr=err, cwd=ROOT)
+            wall = time.perf_counter() - t0
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
+        if code != 0:
+            raise RuntimeError(f"{' '.join(argv)} exited {code}:\n{stderr[-2000:]}")
+        rss = int(rss_file.read_text()) * 1024  # Linux reports KiB
     records = [json.loads(line) for line in stdout.splitlines() if line.strip().startswith("{")]
-    return wall, usage.ru_maxrss * 1024, records, stderr
+    return wall, rss, records, stderr
 
 
 def measure_enhance(model: Path, count: int, side: int, threads: int | None,

@@ -52,12 +52,15 @@ def render(results: dict) -> str:
                          f"{_f(r.get('ort_speedup_vs_torch'))} | {_f(r['ort']['peak_rss_mb'], 0)} |")
 
     e2e = [(mo["name"], mo["end_to_end"]) for mo in results["models"] if mo.get("end_to_end")]
+    e2e += [(f"{mo['name']} (--no-report)", mo["end_to_end_no_report"]) for mo in results["models"]
+            if mo.get("end_to_end_no_report")]
     if e2e:
         lines += ["", "### End to end: `facerestore enhance` on a folder of real JPEGs", "",
                   "| model | images | px | images/s | MP/s | s/image (steady) | model-only s | e2e ÷ model-only "
                   "| start-up + first image s | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|"]
         for name, e in e2e:
-            lines.append(f"| {name} | {e['images']} | {e['side']} | {_f(e['images_per_s'], 3)} | {_f(e['mp_per_s'], 3)} | "
+            lines.append(f"| {name} | {e['images']} | {e['side']} | {_f(e['images_per_s'], 3)} | "
+                         f"{_f(e['mp_per_s'], 3)} | "
                          f"{_f(e['steady_s_per_image'], 3)} | {_f(e.get('model_only_s'), 3)} | "
                          f"{_f(e.get('ratio_to_model_only'))} | {_f(e['startup_and_first_s'], 2)} | "
                          f"{_f(e['peak_rss_mb'], 0)} |")
