@@ -209,7 +209,8 @@ def build_metadata(model: archs.ConvStack, meta: dict[str, Any],
         contract.META_VAL_SSIM: f"{val_ssim:.4f}" if val_ssim is not None else "unknown",
         contract.META_DATE: datetime.now(timezone.utc).date().isoformat(),
         contract.META_DESCRIPTION: (f"{spec.description}; trained {meta.get('step', '?')} steps; "
-                                    f"validation on {', '.join(EVAL_DEGRADATIONS)}, whole images"),
+                                    f"validation PSNR/SSIM on {', '.join(EVAL_DEGRADATIONS)}, whole images"
+                                    + (", luminance" if spec.in_channels == 1 else ", RGB")),
     }
     props.update({k: str(v) for k, v in (extra_meta or {}).items()})
     return props

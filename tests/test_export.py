@@ -129,6 +129,7 @@ def test_metadata_is_complete_and_read_back(exported):
     assert "JPEG" in meta[contract.META_DEGRADATION] and "natural" in meta[contract.META_TRAINING_DATA]
     gan = _session(exported["gan"][1]).get_modelmeta().custom_metadata_map
     assert (gan[contract.META_CHANNELS], gan[contract.META_PARAMS]) == ("1", "38145")
+    assert "luminance" in gan[contract.META_DESCRIPTION] and "RGB" in meta[contract.META_DESCRIPTION]
 
 
 def test_runtime_session_opens_the_export(exported):
