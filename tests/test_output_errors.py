@@ -1,0 +1,130 @@
+"""Outputs that cannot be written: a full disk, a read-only file system, a folder without write permission.
+
+Each gives one clear line per file, a non-zero exit and no traceback, and leaves no temporary behind. Real
+conditions, not mocks: small tmpfs mounts (root only) and a process without CAP_DAC_OVERRIDE (setpriv).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from facerestore.cli import cli
+
+pytest.importorskip("onnx")
+
+DROP_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+            "--inh-caps=-dac_override,-dac_read_search"]
+
+
+@pytest.fixture
+def photos(tmp_path, hopper_path) -> Path:
+    src = tmp_path / "photos"
+    (src / "sub").mkdir(parents=True)
+    with Image.open(hopper_path) as im:
+        im.save(src / "a.png")  # ~500 kB: cannot fit a 64 kB file system
+        im.save(src / "b.jpg", quality=95)
+        im.save(src / "sub" / "c.png")
+    return src
+
+
+@pytest.fixture
+def model(tmp_path) -> Path:
+    from conftest import build_tiny_onnx
+
+    return build_tiny_onnx(tmp_path / "tiny.onnx")
+
+
+def _mount_tmpfs(where: Path, options: str) -> None:
+    where.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    mounts: list[Path] = []
+
+    def mount(name: str, options: str) -> Path:
+        where = tmp_path / name
+        _mount_tmpfs(where, options)
+        mounts.append(where)
+        return where
+
+    yield mount
+    for where in mounts:
+        subprocess.run(["umount", str(where)], check=False)
+
+
+def _check_failed_run(code: int, stdout: str, stderr: str, photos: Path, words: str) -> None:
+    assert code == 1, stderr
+    assert "Traceback" not in stderr, stderr
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert len(records) == 3 and {r["status"] for r in records} == {"failed"}, records
+    for record in records:
+        assert words in record["error"], record
+        lines = [line for line in stderr.splitlines() if line.startswith(f"error: {record['input']}: ")]
+        assert len(lines) == 1 and words in lines[0], stderr
+    assert "3 failed" in stderr
+
+
+def _no_leftovers(out: Path) -> None:
+    leftovers = [p for p in out.rglob("*") if p.is_file()]
+    assert not leftovers, f"partial or temporary files left: {leftovers}"
+
+
+def test_disk_full(photos, model, mounted):
+    out = mounted("small", "size=64k")
+    result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(out), "--model", str(model), "--json",
+                                      "--no-report"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    _check_failed_run(result.exit_code, result.stdout, result.stderr, photos, "no space left on device")
+    _no_leftovers(out)
+
+
+def test_disk_full_with_reports_on_is_still_clean(photos, model, mounted):
+    out = mounted("small", "size=64k")
+    result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(out), "--model", str(model), "--json"])
+    assert result.exit_code == 1 and "Traceback" not in result.stderr, result.stderr
+    assert {json.loads(line)["status"] for line in result.stdout.splitlines()} == {"failed"}
+    assert not [p for p in out.rglob("*.tmp")]
+
+
+def test_read_only_file_system(photos, model, mounted):
+    out = mounted("readonly", "ro,size=1m")
+    result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(out), "--model", str(model), "--json",
+                                      "--no-report"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    _check_failed_run(result.exit_code, result.stdout, result.stderr, photos, "read-only file system")
+
+
+def test_output_folder_without_write_permission(photos, model, tmp_path):
+    """A 0555 folder, written by a process that cannot bypass file modes (root without CAP_DAC_OVERRIDE)."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root (to drop its capabilities) and setpriv")
+    out = tmp_path / "locked-out"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        proc = subprocess.run([*DROP_DAC, sys.executable, "-m", "facerestore", "enhance", str(photos), "-o",
+                               str(out), "--model", str(model), "--json", "--no-report", "--threads", "1"],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+        if "Permission denied" not in proc.stderr and "permission denied" not in proc.stderr:
+            if proc.returncode == 0:
+                pytest.skip("setpriv could not drop CAP_DAC_OVERRIDE here")
+        _check_failed_run(proc.returncode, proc.stdout, proc.stderr, photos, "permission denied")
+        _no_leftovers(out)
+    finally:
+        out.chmod(0o755)
