@@ -135,7 +135,7 @@ def run_cuda(args, device: str = "cuda") -> int:
     out = args.out if args.out.name != "cpu.json" else args.out.with_name("cuda.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
-    if str(args.readme):
-        tables.update_readme(args.readme, render(results), marker="cuda")
+    if args.readme:
+        tables.update_readme(Path(args.readme), render(results), marker="cuda")
     print(out)
     return 0

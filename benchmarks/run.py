@@ -72,7 +72,7 @@ def _targets(results: dict) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     p.add_argument("--out", type=Path, default=HERE / "results" / "cpu.json")
-    p.add_argument("--readme", type=Path, default=HERE / "README.md",
+    p.add_argument("--readme", default=str(HERE / "README.md"),
                    help="README whose results block is regenerated ('' to skip)")
     p.add_argument("--quick", action="store_true", help="small sizes, 2 repeats: harness check only")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -157,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     _log(f"wrote {args.out} in {results['elapsed_s']:.0f} s")
-    if str(args.readme):
-        tables.update_readme(args.readme, tables.render(results))
+    if args.readme:
+        tables.update_readme(Path(args.readme), tables.render(results))
         _log(f"updated {args.readme}")
     print(args.out)
     return 0
