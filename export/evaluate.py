@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 # Each grid brackets the optimum found on the real validation faces for jpeg10, jpeg20 and paper.
 GAUSSIAN_SIGMAS = (0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 1.3, 1.6, 2.0)
 MEDIAN_SIZES = (3, 5, 7)
-BILATERAL_GRID = tuple((s, r) for s in (1.0, 1.75, 2.5) for r in (5.0, 8.0, 12.0, 18.0, 27.0, 40.0))
+BILATERAL_GRID = tuple((s, r) for s in (1.0, 1.75, 2.5) for r in (6.0, 10.0, 16.0, 25.0, 40.0))
 NLM_STRENGTHS = (4.0, 6.0, 9.0, 13.0, 19.0, 28.0)
 NLM_SEARCH_RADIUS = 5  # 11 x 11 search window
 NLM_PATCH_RADIUS = 2  # 5 x 5 patches
@@ -79,18 +79,28 @@ def bilateral_grid(img: np.ndarray, sigma_s: float, sigma_rs: Iterable[float]) -
     for dy, dx in _offsets(radius):
         nb = _shifted(padded, radius, dy, dx, h, w)
         neighbours.append(nb)
-        dist2.append(np.sum((nb - x) ** 2, axis=2) / x.shape[2])
+        dist2.append((np.sum((nb - x) ** 2, axis=2) / np.float32(x.shape[2])).astype(np.float32))
         spatial.append(math.exp(-(dy * dy + dx * dx) / (2 * sigma_s * sigma_s)))
-    outs = []
-    for sigma_r in sigma_rs:
-        acc = np.zeros_like(x)
-        norm = np.zeros((h, w), np.float32)
-        for nb, d2, ws in zip(neighbours, dist2, spatial):
-            wgt = ws * np.exp(-d2 / (2 * sigma_r * sigma_r))
-            acc += nb * wgt[..., None]
-            norm += wgt
-        outs.append(_to_uint8(acc / norm[..., None]))
-    return outs
+    return [_weighted_mean(x, neighbours, dist2, np.float32(-1 / (2 * sigma_r * sigma_r)), spatial)
+            for sigma_r in sigma_rs]
+
+
+def _weighted_mean(x: np.ndarray, neighbours: list[np.ndarray], dist2: list[np.ndarray], scale: np.float32,
+                   spatial: list[float] | None = None) -> np.ndarray:
+    """sum_d w_d * neighbour_d / sum_d w_d with w_d = spatial_d * exp(scale * dist2_d), without temporaries."""
+    acc = np.zeros_like(x)
+    norm = np.zeros(x.shape[:2], np.float32)
+    wgt = np.empty_like(norm)
+    tmp = np.empty_like(x)
+    for i, (nb, d2) in enumerate(zip(neighbours, dist2)):
+        np.multiply(d2, scale, out=wgt)
+        np.exp(wgt, out=wgt)
+        if spatial is not None:
+            wgt *= np.float32(spatial[i])
+        np.multiply(nb, wgt[..., None], out=tmp)
+        acc += tmp
+        norm += wgt
+    return _to_uint8(acc / norm[..., None])
 
 
 def _box_mean(a: np.ndarray, r: int) -> np.ndarray:
@@ -118,16 +128,7 @@ def nlm_grid(img: np.ndarray, strengths: Iterable[float], search: int = NLM_SEAR
         d2 = np.mean((shifted - core) ** 2, axis=2, dtype=np.float32)
         dist2.append(_box_mean(d2.astype(np.float64), patch).astype(np.float32))
         neighbours.append(shifted[patch:patch + h, patch:patch + w])
-    outs = []
-    for strength in strengths:
-        acc = np.zeros_like(x)
-        norm = np.zeros((h, w), np.float32)
-        for nb, d2 in zip(neighbours, dist2):
-            wgt = np.exp(-d2 / (strength * strength))
-            acc += nb * wgt[..., None]
-            norm += wgt
-        outs.append(_to_uint8(acc / norm[..., None]))
-    return outs
+    return [_weighted_mean(x, neighbours, dist2, np.float32(-1 / (strength * strength))) for strength in strengths]
 
 
 @dataclass(frozen=True)
