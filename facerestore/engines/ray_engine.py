@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -194,7 +195,7 @@ def _quiet_data_context(preserve_order: bool) -> Iterator[Any]:
     data_ctx.execution_options.preserve_order = preserve_order
     data_logger = logging.getLogger("ray.data")
     saved_level = data_logger.level
-    data_logger.setLevel(logging.WARNING)
+    data_logger.setLevel(logging.ERROR)
     try:
         yield data_ctx
     finally:
@@ -240,12 +241,18 @@ def run_ray(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record], Non
 
     with _ray_session(address, request.verbose) as ray, _quiet_data_context(preserve_order=True):
         resources, workers, threads = _worker_resources(ray, request, len(jobs))
+        if address is None:
+            # On a private instance a restarted worker would meet the same fate (and Ray warns on stderr
+            # about restarts of actors with large constructor arguments): a crash ends the run, as locally.
+            resources["max_restarts"] = 0
         settings = WorkerSettings.from_context(ctx, request, threads)
         rows = [{"src": str(job.src), "rel": job.rel.as_posix(), "dst": str(job.dst)} for job in jobs]
         blocks = min(len(rows), max(workers * 4, math.ceil(len(rows) / MAX_ROWS_PER_BLOCK)))
-        dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
-            RestoreWorker, fn_constructor_kwargs={"settings": settings}, batch_size=BATCH_SIZE,
-            batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), **resources)
+        with warnings.catch_warnings():  # max_restarts has no named parameter yet (the extra pins Ray)
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+            dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
+                RestoreWorker, fn_constructor_kwargs={"settings": settings}, batch_size=BATCH_SIZE,
+                batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), **resources)
         log.debug("ray: %d job(s) in %d block(s) on %d worker(s) with %s", len(rows), blocks, workers, resources)
         delivered = 0
         rows_iter = iter(dataset.iter_rows())

@@ -1,0 +1,205 @@
+"""``--engine ray``: the same outputs and records as the local engine, on a private Ray instance and on a
+``ray start --head`` cluster on loopback, with a corrupt file among real photos, and no Ray process left behind.
+
+The Ray tests need the ``ray`` extra (CI installs it) and skip with a reason where it is absent; the
+missing-extra message is tested everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from facerestore.cli import cli
+
+RAY_PROCESS_MARKERS = ("raylet", "gcs_server", "default_worker.py", "ray::", "ray/dashboard", "log_monitor.py",
+                       "monitor.py --logs-dir", "runtime_env/agent")
+
+
+def _require_ray() -> None:
+    try:
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError:
+        pytest.skip("ray is not installed: pip install 'facerestore[ray]' to run the Ray engine tests")
+    if not Path("/proc").is_dir():
+        pytest.skip("the stray-process check reads /proc (Linux)")
+
+
+def _ray_processes() -> set[tuple[int, str]]:
+    """(pid, command line) of every Ray process on this machine (read from /proc, no psutil needed)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = (Path("/proc") / entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(marker in cmdline for marker in RAY_PROCESS_MARKERS) and "pytest" not in cmdline:
+            found.add((int(entry), cmdline.strip()))
+    return found
+
+
+def _assert_no_new_ray_processes(before: set[tuple[int, str]], timeout: float = 20.0) -> None:
+    """Ray stops its processes asynchronously: wait a little, then name whatever is left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = _ray_processes() - before
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert not left, f"Ray processes left behind: {sorted(left)}"
+
+
+def _owns(shard: str, rel: str) -> bool:
+    from facerestore.sharding import parse_shard
+
+    return parse_shard(shard).owns(rel)
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _comparable(stdout: str, out_root: Path) -> list[dict]:
+    """The JSON records, in order, without timing and with outputs relative to their run's output folder."""
+    records = []
+    for line in stdout.splitlines():
+        record = json.loads(line)
+        del record["seconds"]
+        if record["output"] is not None:
+            record["output"] = Path(record["output"]).relative_to(out_root).as_posix()
+        records.append(record)
+    return records
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory, hopper_path, astronaut_path) -> Path:
+    """36 small real photos (crops and resizes of the two originals; JPEG and PNG, nested) and a corrupt file."""
+    root = tmp_path_factory.mktemp("ray") / "archive"
+    sources = []
+    for path in (hopper_path, astronaut_path):
+        with Image.open(path) as im:
+            sources.append(im.convert("RGB"))
+    for i in range(36):
+        src = sources[i % 2]
+        left, top = (i * 13) % 120, (i * 29) % 110
+        crop = src.crop((left, top, left + 360, top + 380))
+        size = (128 + (i * 17) % 96, 128 + (i * 11) % 96)
+        image = crop.resize(size, Image.Resampling.BICUBIC)
+        folder = root / f"roll{i % 4}" / ("night" if i % 3 == 0 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        if i % 2:
+            image.save(folder / f"frame{i:02d}.jpg", quality=70 + i % 25)
+        else:
+            image.convert("L" if i % 5 == 0 else "RGB").save(folder / f"frame{i:02d}.png")
+    (root / "roll2" / "frame99.jpg").write_bytes(b"\xff\xd8\xff\xe0 a scanner crashed while writing this")
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_run(archive, tiny_rgb_model) -> tuple[list[dict], dict[str, str]]:
+    """The local engine's records and output digests: what every Ray run must reproduce."""
+    out = archive.parent / "out-local"
+    result = CliRunner().invoke(cli, ["enhance", str(archive), "-o", str(out), "--model", str(tiny_rgb_model),
+                                      "--threads", "1", "--json", "--no-report"], catch_exceptions=False)
+    assert result.exit_code == 1, result.stderr
+    records = _comparable(result.stdout, out)
+    assert len(records) == 37 and sum(r["status"] == "restored" for r in records) == 36
+    return records, _digests(out)
+
+
+def _check_ray_run(result, out: Path, local_run) -> None:
+    records, digests = local_run
+    assert result.exit_code == 1, result.stderr  # the corrupt file fails the run, as locally
+    assert _comparable(result.stdout, out) == records  # same records, same (plan) order
+    failed = [r for r in records if r["status"] == "failed"]
+    assert [r["input"].rsplit("/", 1)[-1] for r in failed] == ["frame99.jpg"] and failed[0]["error"]
+    assert "frame99.jpg" in result.stderr and "36 restored, 0 skipped, 1 failed" in result.stderr
+    assert _digests(out) == digests  # byte-identical outputs
+
+
+@pytest.mark.ray
+def test_private_ray_instance_matches_the_local_engine(archive, tiny_rgb_model, local_run):
+    _require_ray()
+    before = _ray_processes()
+    out = archive.parent / "out-ray-local"
+    args = ["enhance", str(archive), "-o", str(out), "--model", str(tiny_rgb_model), "--threads", "1",
+            "--json", "--no-report", "--engine", "ray"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    _check_ray_run(result, out, local_run)
+    _assert_no_new_ray_processes(before)
+
+
+@pytest.fixture
+def loopback_cluster(tmp_path):
+    """``ray start --head`` on 127.0.0.1 with 2 CPUs, then ``ray stop``. Yields the address and the Ray
+    processes that ran before it (the stray-process check's baseline)."""
+    _require_ray()
+    ray_cli = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    before = _ray_processes()
+    start = subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+                            "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats"],
+                           capture_output=True, text=True, env=env, timeout=180)
+    try:
+        assert start.returncode == 0, start.stdout + start.stderr
+        yield f"127.0.0.1:{port}", before
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, env=env, timeout=120)
+    _assert_no_new_ray_processes(before)
+
+
+@pytest.mark.ray
+def test_existing_cluster_on_loopback_matches_the_local_engine(archive, tiny_rgb_model, local_run, loopback_cluster):
+    address, before = loopback_cluster
+    assert _ray_processes() - before, "ray start --head started no process"
+    out = archive.parent / "out-ray-cluster"
+    args = ["enhance", str(archive), "-o", str(out), "--model", str(tiny_rgb_model), "--threads", "1",
+            "--json", "--no-report", "--engine", "ray", "--ray-address", address]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    _check_ray_run(result, out, local_run)
+
+    (out / "roll1" / "frame01.jpg").unlink()
+    shard = next(f"{i}/3" for i in (1, 2, 3) if _owns(f"{i}/3", "roll1/frame01.jpg"))
+    rerun = CliRunner().invoke(cli, [*args, "--shard", shard], catch_exceptions=False)  # resume one shard
+    statuses = {Path(r["input"]).relative_to(archive).as_posix(): r["status"]
+                for r in map(json.loads, rerun.stdout.splitlines())}
+    assert 0 < len(statuses) < 37 and statuses.pop("roll1/frame01.jpg") == "restored", rerun.stderr
+    assert set(statuses.values()) <= {"skipped", "failed"}
+    assert _digests(out) == local_run[1]
+    assert _ray_processes() - before, "the run stopped the cluster it was only meant to use"
+
+
+def test_without_ray_the_engine_says_how_to_install_it(tmp_path, tiny_rgb_model, monkeypatch):
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (32, 32), "gray").save(tmp_path / "photos" / "a.png")
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError, as without the extra
+    result = CliRunner().invoke(cli, ["enhance", str(tmp_path / "photos"), "--model", str(tiny_rgb_model),
+                                      "--engine", "ray"])
+    assert result.exit_code == 2
+    assert "pip install 'facerestore[ray]'" in result.stderr and result.stdout == ""
+    assert not (tmp_path / "photos-restored").exists()
+
+
+def test_ray_address_needs_the_ray_engine(tmp_path, tiny_rgb_model):
+    (tmp_path / "a.png").write_bytes(b"")
+    result = CliRunner().invoke(cli, ["enhance", str(tmp_path / "a.png"), "--model", str(tiny_rgb_model),
+                                      "--ray-address", "127.0.0.1:6379"])
+    assert result.exit_code == 2 and "--engine ray" in result.stderr
