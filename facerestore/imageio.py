@@ -40,6 +40,11 @@ _TIFF_DESCRIPTIVE_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298
 # read_image enforces its own pixel limit before decoding; Pillow's global check (a warning at 89 MP, an error
 # at twice that) would otherwise fire at a different figure, and warnings are not messages for our users.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+# Damaged metadata makes Pillow's plugins warn ("Corrupt EXIF data", "Tag data larger than file") while the
+# pixels decode fine: Python would print two unattributed lines per warning on the user's terminal. What is
+# unusable is dropped (see _clean_exif); real decoding failures still raise and become the file's one error line.
+# A module-wide filter, not catch_warnings(): decoding runs in threads and catch_warnings is not thread-safe.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 @dataclass
@@ -174,6 +179,20 @@ def _float_gray(values: np.ndarray, notes: list[str]) -> np.ndarray:
     return np.clip(values / scale, 0.0, 1.0)
 
 
+def _frame_count(im: Image.Image, fmt: str) -> int | None:
+    """Frames in the file; None when a later frame is too damaged to count (the first may still be fine).
+
+    Counting walks every frame's header (every TIFF directory), so it meets damage the first frame does not
+    have: Pillow then raises TypeError, KeyError, struct.error... (found by tests/test_fuzz.py).
+    """
+    try:
+        if not (fmt == "TIFF" or getattr(im, "is_animated", False)):
+            return 1
+        return int(getattr(im, "n_frames", 1))
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def _rawmode(im: Image.Image) -> str:
     """How the file stores its pixels (e.g. "RGB;16B"), known only before ``load()`` clears the tiles."""
     if not im.tile:
@@ -251,17 +270,24 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
         with im:
             fmt = im.format or "?"
             _header_checks(im, max_pixels)
-            frames = getattr(im, "n_frames", 1) if getattr(im, "is_animated", False) or fmt == "TIFF" else 1
-            if frames > 1:
-                notes.append(f"multi-frame file ({frames} frames): used the first frame")
-                im.seek(0)
+            frames = _frame_count(im, fmt)
+            if frames != 1:
+                notes.append(f"multi-frame file ({frames} frames): used the first frame" if frames else
+                             "multi-frame file with damaged later frames: used the first frame")
+                try:
+                    im.seek(0)
+                except Exception as exc:  # noqa: BLE001
+                    raise ImageError(f"cannot decode: {_reason(exc)}") from None
             if im.mode in ("RGB", "RGBA", "LA") and "16" in _rawmode(im):
                 # Pillow has no 16-bit colour modes: say so rather than pretend the depth was kept.
                 notes.append("16-bit colour image: Pillow decodes it to 8 bits per channel")
             try:
                 im.load()
             except Exception as exc:  # noqa: BLE001 - truncated/corrupt data: refuse, never half an image
-                raise ImageError(f"cannot decode: {_reason(exc)}") from None
+                reason = _reason(exc)
+                if reason.startswith("decoder error"):  # Pillow's bare status code ("decoder error -2")
+                    reason = f"damaged image data ({reason})"
+                raise ImageError(f"cannot decode: {reason}") from None
             source_mode = im.mode
             orientation, exif = _clean_exif(im, fmt)
             icc = im.info.get("icc_profile") or None

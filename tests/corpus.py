@@ -219,8 +219,9 @@ def build_corpus(root: Path, bomb_side: int = 100_000) -> list[Case]:
     bad("broken/zero-width.png", png_zero_width(), "damaged PNG")
     damaged_exif = (b"Exif\0\0II*\0" + struct.pack("<IH", 8, 2) + struct.pack("<HHII", ORIENTATION, 3, 1, 6)
                     + struct.pack("<HHII", 0x010F, 2, 400, 9999))  # Make: 400 bytes at an offset past the end
-    ok("broken/damaged-exif.jpg", _encode(base, "JPEG", quality=90, exif=damaged_exif), (48, 56), ("RGB",),
-       note="the pixels are fine: restored; Pillow's warnings about the EXIF block must not reach the terminal")
+    ok("broken/damaged-exif.jpg", _encode(base, "JPEG", quality=90, exif=damaged_exif), (56, 48), ("RGB",),
+       note="pixels and the Orientation tag (6) are fine: restored upright; Pillow's warnings about the rest of "
+            "the EXIF block must not reach the terminal")
     bad("broken/targa-named.png", _encode(small, "TGA"), "not a supported image")
     bad("broken/ztxt-bomb.png", png_ztxt_bomb(), "too large")
 
