@@ -146,15 +146,6 @@ def process_job(job: Job, ctx: Context) -> Record:
 # --- Reports -------------------------------------------------------------------------------------------
 # The report package is optional for the pipeline: when it is absent or reports are off, nothing happens.
 
-def _report_module(name: str) -> Any | None:
-    try:
-        import importlib
-
-        return importlib.import_module(f"facerestore.report.{name}")
-    except ImportError:
-        return None
-
-
 def write_image_report(item: Item, ctx: Context) -> dict[str, float]:
     """Per-image report files and metrics (``{}`` when reports are off or unavailable).
 
@@ -162,37 +153,37 @@ def write_image_report(item: Item, ctx: Context) -> dict[str, float]:
     """
     if ctx.report_dir is None:
         return {}
-    module = _report_module("image")
-    if module is None:
-        return {}
+    from .report import as_float, image as report_image
+
     reference = None
     if ctx.reference_root is not None:
-        ref_path = ctx.reference_root / item.job.rel
-        if ref_path.is_file():
+        ref_path = report_image.match_reference(item.job, ctx.reference_root)
+        if ref_path is not None:
             try:
                 reference = imageio.read_image(ref_path, ctx.max_pixels)
             except ImageError as exc:
                 log.warning("reference %s unusable: %s", printable(str(ref_path)), exc)
         else:
-            log.debug("no reference for %s at %s", item.job.src, ref_path)
+            log.debug("no reference for %s in %s", item.job.src, ctx.reference_root)
     try:
-        metrics = module.write_image_report(item.job, item.loaded, item.restored, reference, ctx.report_dir)
+        metrics = report_image.write_image_report(item.job, item.loaded, item.restored, reference, ctx.report_dir)
     except Exception as exc:  # noqa: BLE001 - see docstring
         log.warning("report for %s failed: %s", printable(str(item.job.src)), printable(_reason(exc)))
         log.debug("report failure", exc_info=True)
         return {}
-    return {str(k): float(v) for k, v in (metrics or {}).items()}
+    # The report module writes infinities JSON-safe ("inf"); the record keeps real floats.
+    values = {str(k): as_float(v) for k, v in (metrics or {}).items()}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def write_run_report(output_dir: Path | None, records: list[Record], run_info: dict[str, Any]) -> bool:
     """The per-run ``report.html``/``summary.csv``/``summary.json``; False when off, unavailable or failed."""
     if output_dir is None:
         return False
-    module = _report_module("run")
-    if module is None:
-        return False
+    from .report import run as report_run
+
     try:
-        module.write_run_report(output_dir, records, run_info)
+        report_run.write_run_report(output_dir, records, run_info)
     except Exception as exc:  # noqa: BLE001 - the images are written; a report problem is only a warning
         log.warning("run report in %s failed: %s", output_dir, _reason(exc))
         log.debug("run report failure", exc_info=True)

@@ -30,14 +30,22 @@ class Record:
         data = asdict(self)
         data["seconds"] = round(self.seconds, 4)
         if self.metrics:
-            # JSON has no inf/NaN (PSNR of identical images is inf): those become null.
-            data["metrics"] = {k: (v if math.isfinite(v) else None) for k, v in self.metrics.items()}
+            # JSON has no inf/NaN: PSNR of identical images is written "inf" (as in summary.json), NaN null.
+            data["metrics"] = {k: _json_number(v) for k, v in self.metrics.items()}
         else:
             del data["metrics"]
         return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
+
+
+def _json_number(value: float) -> float | str | None:
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,13 @@ def shared_faces() -> Path:
     if not faces.is_dir():
         pytest.skip("../shared/data/faces not present (only in the developers' checkout)")
     return faces
+
+
+@pytest.fixture(autouse=True)
+def _fresh_facerestore_logging():
+    """A CLI run routes the ``facerestore`` loggers to its own console; undo that so caplog works after it."""
+    yield
+    logger = logging.getLogger("facerestore")
+    logger.handlers.clear()
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
