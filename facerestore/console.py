@@ -28,12 +28,26 @@ def setup_logging(console: Console, verbose: bool = False) -> None:
     for handler in list(logger.handlers):
         if getattr(handler, "_facerestore", False):
             logger.removeHandler(handler)
-    handler = RichHandler(console=console, show_time=False, show_path=verbose, markup=False,
-                          rich_tracebacks=verbose)
+    handler: logging.Handler
+    if console.is_terminal:
+        handler = RichHandler(console=console, show_time=False, show_path=verbose, markup=False,
+                              rich_tracebacks=verbose)
+    else:
+        # Logs and CI capture stderr: one plain line per message, never wrapped at 80 columns.
+        handler = logging.StreamHandler(console.file)
+        handler.setFormatter(_PlainFormatter())
     handler._facerestore = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logger.propagate = False
+
+
+class _PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
 
 
 class _MegapixelsPerSecond(ProgressColumn):

@@ -4,7 +4,7 @@
 and returns an :class:`Item`, and a stage that fails (or a skip) sets ``item.record`` so later stages pass
 the item through untouched. ``process_job`` composes them for one file; ``run_local`` runs many with
 decoding and encoding in thread pools around a single inference thread, so a run is limited by
-inference, not I/O. Any engine (a future Ray one too) must call these same three functions.
+inference, not I/O. Every engine (local threads, Ray) calls these same three functions.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,6 @@ class Item:
     restored: np.ndarray | None = None
     seconds: float = 0.0  # time spent in this image's stages (not queue waits)
     record: Record | None = None  # set once the item is finished (skipped, failed or written)
-    notes: list[str] = field(default_factory=list)
 
 
 def _finish(item: Item, ctx: Context, status: str, error: str | None = None) -> Item:
@@ -114,7 +113,7 @@ def _write(item: Item, ctx: Context) -> None:
         mtime = None
     notes = imageio.write_image(item.job.dst, item.restored, item.loaded, ctx.fmt, ctx.quality, mtime)
     for note in (*item.loaded.notes, *notes):
-        log.info("%s: %s", printable(str(item.job.src)), note)
+        log.warning("%s: %s", printable(str(item.job.src)), note)
     _finish(item, ctx, RESTORED)
     assert item.record is not None
     item.record.metrics = write_image_report(item, ctx)
@@ -144,7 +143,6 @@ def process_job(job: Job, ctx: Context) -> Record:
 
 
 # --- Reports -------------------------------------------------------------------------------------------
-# The report package is optional for the pipeline: when it is absent or reports are off, nothing happens.
 
 def write_image_report(item: Item, ctx: Context) -> dict[str, float]:
     """Per-image report files and metrics (``{}`` when reports are off or unavailable).

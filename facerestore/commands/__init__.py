@@ -37,4 +37,6 @@ def exit_on_error(console: Console) -> Iterator[None]:
 def _say(console: Console, exc: Exception) -> None:
     from rich.text import Text
 
-    console.print(Text.assemble(("error", "bold red"), f": {exc}"))
+    from facerestore.discovery import printable
+
+    console.print(Text.assemble(("error", "bold red"), f": {printable(str(exc))}"))
