@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 # Each grid brackets the optimum found on the real validation faces for jpeg10, jpeg20 and paper.
 GAUSSIAN_SIGMAS = (0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 1.3, 1.6, 2.0)
 MEDIAN_SIZES = (3, 5, 7)
-BILATERAL_GRID = tuple((s, r) for s in (1.0, 1.75, 2.5) for r in (6.0, 10.0, 16.0, 25.0, 40.0))
+BILATERAL_GRID = tuple((s, r) for s in (1.0, 2.0, 3.0) for r in (6.0, 10.0, 16.0, 25.0, 40.0))
 NLM_STRENGTHS = (4.0, 6.0, 9.0, 13.0, 19.0, 28.0)
 NLM_SEARCH_RADIUS = 5  # 11 x 11 search window
 NLM_PATCH_RADIUS = 2  # 5 x 5 patches

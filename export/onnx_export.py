@@ -101,6 +101,8 @@ def _to_proto(model: archs.ConvStack, opset: int):
     got = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if got is None or got < MIN_OPSET:
         raise ExportError(f"exporter produced opset {got}, need >= {MIN_OPSET}")
+    if got != opset:
+        log.warning("asked for opset %d, the exporter produced opset %d", opset, got)
     return proto
 
 
