@@ -104,6 +104,7 @@ def test_evaluation_table(faces_dir, tiny_rgb_model, tiny_gray_model, tmp_path):
 
 
 def test_cli_prints_the_table_on_stdout(faces_dir, tiny_rgb_model, tmp_path, capsys):
+    pytest.importorskip("torch")  # ``python -m export`` builds the train parser too
     from export.__main__ import main
 
     code = main(["evaluate", str(tiny_rgb_model), "--data", str(faces_dir), "--eval-count", "3",
@@ -115,6 +116,7 @@ def test_cli_prints_the_table_on_stdout(faces_dir, tiny_rgb_model, tmp_path, cap
 
 
 def test_cli_data_error(tmp_path, capsys):
+    pytest.importorskip("torch")
     from export.__main__ import main
 
     (tmp_path / "empty").mkdir()
