@@ -75,13 +75,16 @@ def main(argv: list[str] | None = None) -> int:
                             Path(args.markdown_path) if args.markdown_path else None)
         sys.stdout.write(text)  # the table is the command's data
         return 0
-    from .onnx_export import ExportError, export_checkpoint
+    from .onnx_export import PACKAGE_MODELS, ExportError, export_checkpoint, write_checksums
 
     try:
-        export_checkpoint(args.checkpoint, args.output, opset=args.opset, check_images=args.check_image)
+        out = export_checkpoint(args.checkpoint, args.output, opset=args.opset, check_images=args.check_image)
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if out.resolve().parent == PACKAGE_MODELS:
+        # The runtime refuses a shipped model whose digest is not recorded: keep the two in step.
+        logging.getLogger("export").info("updated %s", write_checksums(PACKAGE_MODELS))
     return 0
 
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECK_IMAGE = ROOT / "examples" / "originals" / "grace_hopper.jpg"
+PACKAGE_MODELS = ROOT / "facerestore" / "models"  # where shipped models live (facerestore.registry.MODELS_DIR)
 PARITY_TOLERANCE = 1e-4  # max absolute difference between torch and ONNX Runtime, on [0, 1] values
 MIN_OPSET = 17
 CHECKSUMS_NAME = "checksums.json"

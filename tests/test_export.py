@@ -178,12 +178,28 @@ def test_checksums_match_the_registry_format(exported, monkeypatch):
     assert registry._recorded_checksums() == doc["sha256"]
 
 
-def test_cli_exports(tmp_path, hopper_rgb, check_images):
+def test_cli_exports(tmp_path, hopper_rgb, check_images, monkeypatch):
+    import export.onnx_export as onnx_export
     from export.__main__ import main
 
     base = _fake_trained_checkpoint(tmp_path, "basic", hopper_rgb)
+    checks = [a for p in check_images for a in ("--check-image", str(p))]
     out = tmp_path / "cli.onnx"
-    args = ["onnx", str(base.with_suffix(".safetensors")), "-o", str(out), "--opset", "18"]
-    assert main(args + [a for p in check_images for a in ("--check-image", str(p))]) == 0
+    assert main(["onnx", str(base.with_suffix(".safetensors")), "-o", str(out), "--opset", "18", *checks]) == 0
     proto = onnx.load(str(out))
     assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == 18
+    assert not (tmp_path / "checksums.json").exists()  # only the package's model folder gets one
+
+    # Exporting into the package's model folder records the digest the runtime verifies.
+    package = tmp_path / "pkg"
+    monkeypatch.setattr(onnx_export, "PACKAGE_MODELS", package.resolve())
+    assert main(["onnx", str(base), "-o", str(package / "basic.onnx"), *checks]) == 0
+    digest = hashlib.sha256((package / "basic.onnx").read_bytes()).hexdigest()
+    assert json.loads((package / "checksums.json").read_text()) == {"sha256": {"basic.onnx": digest}}
+
+
+def test_cli_export_error_exit_1(tmp_path, capsys):
+    from export.__main__ import main
+
+    assert main(["onnx", str(tmp_path / "missing"), "-o", str(tmp_path / "x.onnx")]) == 1
+    assert "error:" in capsys.readouterr().err
