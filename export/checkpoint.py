@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+
+_META_KEY = "facerestore.checkpoint"
 
 
 def _atomic_replace(tmp: Path, final: Path) -> None:
@@ -18,7 +22,11 @@ def _atomic_replace(tmp: Path, final: Path) -> None:
 
 def save(path: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
          meta: dict[str, Any]) -> None:
-    """Write ``path.safetensors`` and ``path.json`` atomically (a killed run keeps the previous pair)."""
+    """Write ``path.safetensors`` atomically, with the JSON metadata inside its header, and a ``path.json`` copy.
+
+    The weights and the progress they belong to travel in one file replaced by one rename, so a run killed
+    at any moment leaves a consistent checkpoint; the ``.json`` beside it is for people and tools.
+    """
     tensors: dict[str, torch.Tensor] = {}
     for prefix, module in modules.items():
         for k, v in module.state_dict().items():
@@ -34,13 +42,21 @@ def save(path: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.
                             "state_keys": {str(pid): sorted(s) for pid, s in sd["state"].items()}}
     path.parent.mkdir(parents=True, exist_ok=True)
     st_tmp, js_tmp = path.with_suffix(".safetensors.tmp"), path.with_suffix(".json.tmp")
-    save_file(tensors, str(st_tmp))
-    js_tmp.write_text(json.dumps({**meta, "optimizers": opt_meta}, indent=2))
+    text = json.dumps({**meta, "optimizers": opt_meta}, indent=2)
+    save_file(tensors, str(st_tmp), metadata={_META_KEY: text})
     _atomic_replace(st_tmp, path.with_suffix(".safetensors"))
+    js_tmp.write_text(text)
     _atomic_replace(js_tmp, path.with_suffix(".json"))
 
 
 def load_meta(path: Path) -> dict[str, Any]:
+    """The checkpoint's metadata: from the weights file's header, else (older checkpoints) the JSON beside it."""
+    weights = Path(path).with_suffix(".safetensors")
+    if weights.exists():
+        with safe_open(str(weights), framework="pt") as fh:
+            text = (fh.metadata() or {}).get(_META_KEY)
+        if text:
+            return json.loads(text)
     return json.loads(Path(path).with_suffix(".json").read_text())
 
 

@@ -182,3 +182,20 @@ def test_cli_reports_a_data_error_with_exit_2(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "error:" in err and "no images found" in err
+
+
+def test_checkpoint_progress_travels_with_the_weights(tmp_path):
+    """A run killed between writing the weights and the JSON copy must not pair new weights with old progress."""
+    model = archs.build("basic")
+    opt = torch.optim.Adam(model.parameters())
+    checkpoint.save(tmp_path / "ck", {"model": model}, {"model": opt}, {"step": 1})
+    stale = (tmp_path / "ck.json").read_text()
+    with torch.no_grad():
+        model.convs()[0].bias.add_(1.0)
+    checkpoint.save(tmp_path / "ck", {"model": model}, {"model": opt}, {"step": 2})
+    (tmp_path / "ck.json").write_text(stale)  # as if killed right after the weights were replaced
+
+    restored = archs.build("basic")
+    meta = checkpoint.load(tmp_path / "ck", {"model": restored})
+    assert meta["step"] == 2
+    _assert_same(model.state_dict(), restored.state_dict())
