@@ -203,3 +203,16 @@ def test_ray_address_needs_the_ray_engine(tmp_path, tiny_rgb_model):
     result = CliRunner().invoke(cli, ["enhance", str(tmp_path / "a.png"), "--model", str(tiny_rgb_model),
                                       "--ray-address", "127.0.0.1:6379"])
     assert result.exit_code == 2 and "--engine ray" in result.stderr
+
+
+@pytest.mark.ray
+def test_an_unreachable_cluster_fails_fast_with_exit_3(tmp_path, tiny_rgb_model):
+    _require_ray()
+    Image.new("RGB", (32, 32), "gray").save(tmp_path / "a.png")
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = CliRunner().invoke(cli, ["enhance", str(tmp_path / "a.png"), "--model", str(tiny_rgb_model),
+                                      "--engine", "ray", "--ray-address", f"127.0.0.1:{port}", "--json"])
+    assert result.exit_code == 3 and f"127.0.0.1:{port}" in result.stderr and result.stdout == ""
+    assert not (tmp_path.parent / f"{tmp_path.name}-restored").exists()

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import socket
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 RESULT = "result"  # the one output column: a JSON object {"record": ..., "logs": [...]} or {"fatal": ...}
 BATCH_SIZE = 1  # rows per worker call: images take milliseconds to seconds, far above Ray Data's per-row cost
 MAX_ROWS_PER_BLOCK = 64  # blocks are the unit of load balancing between workers: keep them small
+AUTH_MODE_VAR = "RAY_AUTH_MODE"
 _FATAL = {"DeviceUnavailableError": DeviceUnavailableError, "ModelError": ModelError}
 
 
@@ -165,6 +167,10 @@ def _ray_session(address: str | None, verbose: bool) -> Iterator[Any]:
         return
     quiet = {"include_dashboard": False, "log_to_driver": verbose, "configure_logging": True,
              "logging_level": logging.INFO if verbose else logging.ERROR}
+    saved_auth_mode = os.environ.get(AUTH_MODE_VAR)  # ray.init sets it for the whole process: restore it
+    if address is not None:
+        _check_reachable(address)
+        _use_token_auth_when_available()
     try:
         if address is None:
             ray.init(**quiet)
@@ -172,12 +178,56 @@ def _ray_session(address: str | None, verbose: bool) -> Iterator[Any]:
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         ray.shutdown()
+        _restore_env(AUTH_MODE_VAR, saved_auth_mode)
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise DeviceUnavailableError(f"cannot start or reach {where}: {_last_line(exc)}") from None
     try:
         yield ray
     finally:
         ray.shutdown()
+        _restore_env(AUTH_MODE_VAR, saved_auth_mode)
+
+
+def _use_token_auth_when_available() -> None:
+    """Send this user's Ray token to the cluster, as ``ray start`` and the ``ray`` CLI do.
+
+    Clusters started by ``ray start`` (Ray >= 2.5x) require a token, kept in ``~/.ray/auth_token`` or
+    ``RAY_AUTH_TOKEN``/``RAY_AUTH_TOKEN_PATH``; a driver connecting with ``ray.init(address=...)`` only
+    sends it in token mode. An explicit ``RAY_AUTH_MODE`` is left alone.
+    """
+    if AUTH_MODE_VAR in os.environ:
+        return
+    try:  # Ray's own switch also refreshes its cached config (the variable alone comes too late)
+        from ray._private.authentication import authentication_token_setup as auth
+    except ImportError:  # another Ray version: the variable is the documented way
+        if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") \
+                or (Path.home() / ".ray" / "auth_token").is_file():
+            os.environ[AUTH_MODE_VAR] = "token"
+        return
+    auth_log = logging.getLogger(auth.__name__)
+    level, auth_log.level = auth_log.level, logging.ERROR  # it warns that token auth is on: that is the point
+    try:
+        auth.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    finally:
+        auth_log.setLevel(level)
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast on a ``HOST:PORT`` nobody listens on: ``ray.init`` would retry for minutes."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", "ray://..." and the like: Ray resolves those itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise DeviceUnavailableError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 @contextmanager
