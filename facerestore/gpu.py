@@ -106,3 +106,17 @@ def restore_on_gpu(model: OnnxModel, pixels: np.ndarray, batch_tiles: int = 4, d
     memory = cuda_memory(device_id) if model.provider == CUDA else None
     tile = tile_for_memory(memory[0], model.receptive_radius, batch=batch_tiles) if memory else None
     return restore.restore_pixels(BoundModel.wrap(model, device_id), pixels, tile=tile)
+
+
+def for_device(model: OnnxModel, tile: int | None, device_id: int = 0) -> tuple[OnnxModel, int | None]:
+    """The model and tile size a run should use on the provider that really runs.
+
+    On CUDA: IO binding, and (unless the user chose ``--tile``) tiles sized to the card's free memory.
+    On the CPU: unchanged. Called once per run by every engine, so the per-image path stays the same.
+    """
+    if model.provider != CUDA:
+        return model, tile
+    if tile is None:
+        memory = cuda_memory(device_id)
+        tile = tile_for_memory(memory[0], model.receptive_radius) if memory else None
+    return BoundModel.wrap(model, device_id), tile

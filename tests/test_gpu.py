@@ -7,7 +7,7 @@ import pytest
 
 from facerestore.degrade import parse_chain
 from facerestore.errors import DeviceUnavailableError
-from facerestore.gpu import BoundModel, tile_for_memory
+from facerestore.gpu import BoundModel, for_device, tile_for_memory
 from facerestore.metrics import psnr
 from facerestore.restore import BYTES_PER_PIXEL, restore_pixels
 from facerestore.session import CUDA, open_model
@@ -102,3 +102,23 @@ def test_cuda_fp16_within_budget(fp16_path, fp32_path, face_pair):
     out32 = restore_pixels(open_model(str(fp32_path), device="cpu"), lq)
     out16 = restore_pixels(BoundModel.wrap(fp16), lq)
     assert psnr(out32, hq, 1.0) - psnr(out16, hq, 1.0) <= 0.1
+
+
+def test_for_device_leaves_a_cpu_run_unchanged(tiny_rgb_model):
+    model = open_model(str(tiny_rgb_model), device="cpu")
+    assert for_device(model, None) == (model, None)
+    assert for_device(model, 256)[1] == 256
+    assert type(for_device(model, None)[0]) is type(model)  # no IO binding wrapper on the CPU
+
+
+def test_for_device_binds_and_sizes_tiles_on_cuda(tiny_rgb_model, monkeypatch):
+    """The CUDA branch, exercised without a GPU: the provider is what the session reported."""
+    import facerestore.gpu as gpu
+
+    model = open_model(str(tiny_rgb_model), device="cpu")
+    model.provider = CUDA
+    monkeypatch.setattr(gpu, "cuda_memory", lambda device_id=0: (8 * 2**30, 16 * 2**30))
+    bound, tile = for_device(model, None)
+    assert isinstance(bound, BoundModel)
+    assert tile == tile_for_memory(8 * 2**30, model.receptive_radius)
+    assert for_device(model, 128)[1] == 128  # the user's --tile wins

@@ -66,13 +66,15 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
     from facerestore.report import json_number
     from facerestore.report.image import as_levels, comparable, match_reference, read_pixels
     from facerestore.restore import restore_pixels
+    from facerestore.gpu import for_device
     from facerestore.session import open_model
 
     log = logging.getLogger("facerestore.compare")
     labels = [_label(s) for s in specs]
     if len(set(labels)) != len(labels):
         raise UsageError(f"--models names a model twice: {', '.join(specs)}")
-    models = [open_model(spec, device=device, threads=threads) for spec in specs]
+    # IO binding on CUDA; the tile stays the user's (or the default) so every model runs the same tiles.
+    models = [for_device(open_model(spec, device=device, threads=threads), tile)[0] for spec in specs]
     found = [f for f in iter_inputs(images) if isinstance(f, Found)]
     if not found:
         raise UsageError("no images found in the given inputs")

@@ -113,6 +113,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     from facerestore.console import progress
     from facerestore.discovery import REPORT_DIR_NAME, plan_jobs
     from facerestore.engines import ModelRequest, check_engine, run_jobs
+    from facerestore.gpu import for_device
     from facerestore.quantize import model_spec
     from facerestore.session import open_model, resolve_spec
     from facerestore.sharding import parse_shard, shard_plan
@@ -135,13 +136,14 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
 
     started = time.time()
     model = open_model(spec, opts.model.device, opts.model.threads, opts.stream.verbose)
+    model, tile = for_device(model, opts.model.tile)  # IO binding and card-sized tiles on CUDA
     summary = RunSummary(model=model.name, provider=model.provider)
     if not opts.stream.quiet:
         console.print(f"{len(plan.jobs)} image(s), model {model.name} on {model.provider}", markup=False)
 
     report_root = _report_root(opts, plan) if opts.report else None
     ctx = pipeline.Context(
-        model=model, tile=opts.model.tile, fmt=opts.write.fmt, quality=opts.write.quality,
+        model=model, tile=tile, fmt=opts.write.fmt, quality=opts.write.quality,
         overwrite=opts.write.overwrite,
         max_pixels=opts.max_pixels if opts.max_pixels is not None else pipeline.imageio.DEFAULT_MAX_PIXELS,
         report_dir=report_root / REPORT_DIR_NAME if report_root is not None else None,

@@ -104,6 +104,7 @@ class RestoreWorker:
     """A Ray Data callable class: one ONNX Runtime session per worker, reused for every image it gets."""
 
     def __init__(self, settings: WorkerSettings) -> None:
+        from facerestore.gpu import for_device
         from facerestore.session import open_model
 
         self.settings = settings
@@ -117,12 +118,13 @@ class RestoreWorker:
         self.fatal: dict[str, str] | None = None
         try:
             request = settings.request
-            model = open_model(request.spec, request.device, request.threads, request.verbose)
+            model, tile = for_device(open_model(request.spec, request.device, request.threads, request.verbose),
+                                     settings.tile)
         except FaceRestoreError as exc:  # reported to the driver with the first batch: it ends the run
             self.fatal = {"type": type(exc).__name__, "message": str(exc)}
             return
         self.ctx = Context(
-            model=model, tile=settings.tile, fmt=settings.fmt, quality=settings.quality,
+            model=model, tile=tile, fmt=settings.fmt, quality=settings.quality,
             overwrite=settings.overwrite, max_pixels=settings.max_pixels,
             report_dir=Path(settings.report_dir) if settings.report_dir else None,
             reference_root=Path(settings.reference_root) if settings.reference_root else None)
