@@ -185,3 +185,23 @@ def test_report_command_without_summary_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(report, [str(tmp_path)])
     assert result.exit_code == 2
     assert "summary.json" in result.stderr and result.stdout == ""
+
+
+def test_resumed_and_sharded_runs_keep_every_image_in_the_report(tmp_path, degraded_set, tiny_rgb_model):
+    """A rerun that skips finished files, and shards written one after another, still report every image."""
+    inputs, originals = degraded_set
+    out = tmp_path / "restored"
+    common = ["-o", str(out), "--model", str(tiny_rgb_model), "--reference", str(originals), "--quiet"]
+    assert _enhance([str(inputs), *common, "--shard", "1/2"]).exit_code == 0
+    assert _enhance([str(inputs), *common, "--shard", "2/2"]).exit_code == 0
+    assert _enhance([str(inputs), *common]).exit_code == 0  # everything exists now: all skipped
+
+    images = json.loads((out / "summary.json").read_text())["images"]
+    assert sorted(Path(r["output"]).name for r in images) == ["astronaut.png", "hopper.png"]
+    assert all(r["status"] == "restored" and "psnr_out" in r["metrics"] for r in images)
+
+    # An output deleted by hand and redone by the next run replaces its old record, with no duplicate.
+    Path(images[0]["output"]).unlink()
+    assert _enhance([str(inputs), *common]).exit_code == 0
+    again = json.loads((out / "summary.json").read_text())["images"]
+    assert len(again) == 2 and all(r["status"] == "restored" for r in again)

@@ -237,6 +237,33 @@ def write_run_report(output_dir: Path, records: Iterable[Any], run_info: Mapping
     return path
 
 
+def merge_with_earlier(output_dir: Path, records: Iterable[Any]) -> list[dict[str, Any]]:
+    """This run's records merged with the ``summary.json`` already in ``output_dir``.
+
+    A resumed run skips what an earlier run restored, and a later ``--shard`` writes into the same folder:
+    the report should still show every image. An image this run skipped keeps the earlier record (with its
+    metrics) while its output still exists; any other record of this run replaces the earlier one for the
+    same output; earlier records of images this run did not touch are kept. Keyed by output path.
+    """
+    current = [record_dict(r) for r in records]
+    try:
+        earlier = read_summary(output_dir).records
+    except (OSError, ValueError):
+        return current
+    merged: dict[str, dict[str, Any]] = {}
+    for record in earlier:
+        key = record.get("output") or record.get("input")
+        if record.get("status") == "restored" and not (key and Path(key).exists()):
+            continue  # its output is gone: nothing to show
+        merged[str(key)] = record
+    for record in current:
+        key = str(record.get("output") or record.get("input"))
+        if record.get("status") == "skipped" and merged.get(key, {}).get("status") == "restored":
+            continue
+        merged[key] = record
+    return list(merged.values())
+
+
 @dataclass
 class EarlierRun:
     records: list[dict[str, Any]]
