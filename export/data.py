@@ -88,6 +88,43 @@ def split_faces(faces_dir: Path, n_val: int = EVAL_COUNT, n_test: int = EVAL_COU
     return Split(tuple(sorted(train)), tuple(sorted(val)), tuple(sorted(test)))
 
 
+def is_pairs_folder(folder: Path) -> bool:
+    """A ``facerestore degrade`` output: mirrored ``hq/`` and ``lq/`` trees."""
+    return (folder / "hq").is_dir() and (folder / "lq").is_dir()
+
+
+def split_pairs(folder: Path, n_val: int = EVAL_COUNT, n_test: int = EVAL_COUNT) -> Split:
+    """Split a pairs folder by clean image (paths into ``hq/``; the degraded twin has the same relative path).
+
+    Small folders keep at least half their pairs for training: eval sets shrink before training does.
+    """
+    hq_root = folder / "hq"
+    files = [p for p in list_images(hq_root) if (folder / "lq" / p.relative_to(hq_root)).is_file()]
+    if not files:
+        raise DataError(f"{folder}: no hq/ image has a degraded twin in lq/")
+    order = sorted(files, key=lambda p: _stable_key(p.relative_to(hq_root).as_posix()))
+    n_eval = min(n_val + n_test, len(order) // 2)
+    n_test = min(n_test, n_eval // 2)
+    test, val, train = order[:n_test], order[n_test:n_eval], order[n_eval:]
+    return Split(tuple(sorted(train)), tuple(sorted(val)), tuple(sorted(test)))
+
+
+def lq_twin(hq_path: Path) -> Path:
+    """``PAIRS/hq/a/b.png`` -> ``PAIRS/lq/a/b.png``."""
+    parts = list(hq_path.parts)
+    index = len(parts) - 1 - parts[::-1].index("hq")
+    parts[index] = "lq"
+    return Path(*parts)
+
+
+def load_pair(hq_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(degraded, clean) uint8 RGB arrays of one pair; they must have the same size."""
+    lq, hq = load_rgb(lq_twin(hq_path)), load_rgb(hq_path)
+    if lq.shape != hq.shape:
+        raise DataError(f"{hq_path}: its degraded twin is {lq.shape[1]}x{lq.shape[0]}, not {hq.shape[1]}x{hq.shape[0]}")
+    return lq, hq
+
+
 def load_rgb(path: Path, max_side: int | None = None) -> np.ndarray:
     try:
         with Image.open(path) as im:
@@ -157,6 +194,32 @@ class PatchSampler:
         return lq, hq
 
 
+class PairPatchSampler(PatchSampler):
+    """Aligned random patches from pre-degraded pairs (a ``facerestore degrade`` output).
+
+    No rescaling here: resampling would change the degradation the pairs were made with.
+    """
+
+    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], patch: int, rng: np.random.Generator,
+                 gray: bool = False):
+        pairs = [(lq, hq) for lq, hq in pairs if min(hq.shape[:2]) >= patch]
+        if not pairs:
+            raise DataError(f"no training pair is at least {patch}x{patch} pixels")
+        super().__init__([hq for _, hq in pairs], patch, rng, gray=gray)
+        self.pairs = pairs
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        lq, hq = self.pairs[int(self.rng.integers(len(self.pairs)))]
+        h, w = hq.shape[:2]
+        p = self.patch
+        y, x = int(self.rng.integers(0, h - p + 1)), int(self.rng.integers(0, w - p + 1))
+        lq, hq = lq[y:y + p, x:x + p], hq[y:y + p, x:x + p]
+        if self.rng.random() < 0.5:
+            lq, hq = lq[:, ::-1], hq[:, ::-1]
+        lq, hq = np.ascontiguousarray(lq), np.ascontiguousarray(hq)
+        return (to_gray(lq), to_gray(hq)) if self.gray else (lq, hq)
+
+
 def to_nchw(arr: np.ndarray) -> np.ndarray:
     """uint8 HxW or HxWxC -> float32 CxHxW in [0, 1]."""
     x = arr.astype(np.float32) / 255.0
@@ -174,6 +237,15 @@ class EvalPair:
     degradation: str
     lq: np.ndarray  # uint8 HxWx3
     hq: np.ndarray
+
+
+def pair_eval_pairs(paths: tuple[Path, ...]) -> list[EvalPair]:
+    """Evaluation pairs of a pairs folder: whole images, with the degradation they were made with."""
+    pairs = []
+    for path in paths:
+        lq, hq = load_pair(path)
+        pairs.append(EvalPair(path.name, "pairs", lq, hq))
+    return pairs
 
 
 def eval_pairs(paths: tuple[Path, ...], degradations: tuple[str, ...] = EVAL_DEGRADATIONS,

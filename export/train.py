@@ -7,6 +7,7 @@ no natural epoch); after each, the model is evaluated whole on the validation fa
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import time
@@ -20,7 +21,8 @@ import torch.nn.functional as F
 from facerestore.degrade import parse_chain
 
 from . import archs, checkpoint
-from .data import EvalPair, PatchSampler, eval_pairs, list_images, load_rgb, split_faces, to_gray, to_nchw
+from .data import (EvalPair, PairPatchSampler, PatchSampler, eval_pairs, is_pairs_folder, list_images, load_pair,
+                   load_rgb, pair_eval_pairs, split_faces, split_pairs, to_gray, to_nchw)
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +108,22 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     rng = np.random.default_rng(cfg.seed)
     gray = cfg.arch == "gan"
 
-    # Data: honest split, training images held in memory, eval pairs fixed.
-    split = split_faces(Path(cfg.data), n_val=cfg.max_val)
+    # Data: honest split, training images held in memory, eval pairs fixed. Either clean photos degraded on
+    # the fly, or the hq/ + lq/ pairs a `facerestore degrade` run wrote.
+    data = Path(cfg.data)
+    sampler: PatchSampler
+    if is_pairs_folder(data):
+        split = split_pairs(data, n_val=cfg.max_val)
+        sampler = PairPatchSampler([load_pair(p) for p in split.train], cfg.patch, rng, gray=gray)
+        val = pair_eval_pairs(split.val)
+    else:
+        split = split_faces(data, n_val=cfg.max_val)
+        images = _load_training_images(cfg, split.train)
+        chain = None if cfg.chain == "random" else parse_chain(cfg.chain)
+        sampler = PatchSampler(images, cfg.patch, rng, chain=chain, gray=gray)
+        val = eval_pairs(split.val)
     (out / "split.json").write_text(
-        __import__("json").dumps({k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}, indent=1))
-    images = _load_training_images(cfg, split.train)
-    chain = None if cfg.chain == "random" else parse_chain(cfg.chain)
-    sampler = PatchSampler(images, cfg.patch, rng, chain=chain, gray=gray)
-    val = eval_pairs(split.val)
+        json.dumps({k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}, indent=1))
 
     # Model(s) and optimiser(s).
     model = archs.build(cfg.arch).to(device)
