@@ -12,7 +12,6 @@ ourselves, so weights are always embedded (no external-data side file) and the w
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import logging
@@ -27,7 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facerestore import contract
+from facerestore import contract, registry
+from facerestore.registry import sha256_of
 
 from . import archs, checkpoint
 from .data import EVAL_DEGRADATIONS, eval_pairs, load_rgb, to_gray, to_nchw
@@ -39,7 +39,7 @@ DEFAULT_CHECK_IMAGE = ROOT / "examples" / "originals" / "grace_hopper.jpg"
 PACKAGE_MODELS = ROOT / "facerestore" / "models"  # where shipped models live (facerestore.registry.MODELS_DIR)
 PARITY_TOLERANCE = 1e-4  # max absolute difference between torch and ONNX Runtime, on [0, 1] values
 MIN_OPSET = 17
-CHECKSUMS_NAME = "checksums.json"
+CHECKSUMS_NAME = registry.CHECKSUMS_FILE.name
 
 # What the blind training mixture is, in words (facerestore.degrade.random_chain), for the metadata.
 BLIND_MIXTURE = ("blind mixture (random chain per patch): JPEG quality 5-50, single or double, 4:2:0/4:2:2/4:4:4 "
@@ -261,21 +261,13 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, opset: int = 1
     return output
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_checksums(models_dir: str | Path) -> Path:
     """(Re)write ``models_dir/checksums.json`` for every ONNX file in the folder.
 
     Format (what ``facerestore.registry`` reads): ``{"sha256": {"big.onnx": "<hex digest>", ...}}``.
     """
     models_dir = Path(models_dir)
-    sums = {"sha256": {p.name: sha256_file(p) for p in sorted(models_dir.glob("*.onnx"))}}
+    sums = {"sha256": {p.name: sha256_of(p) for p in sorted(models_dir.glob("*.onnx"))}}
     dst = models_dir / CHECKSUMS_NAME
     _atomic_write_bytes((json.dumps(sums, indent=2, sort_keys=True) + "\n").encode(), dst)
     return dst
