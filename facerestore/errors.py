@@ -10,7 +10,14 @@ class ImageError(FaceRestoreError):
 
 
 class OutputError(FaceRestoreError):
-    """An output could not be written (disk full, read-only folder...)."""
+    """An output could not be written (disk full, read-only folder...).
+
+    ``fatal`` marks failures no later file can escape (no space, read-only file system): the run stops.
+    """
+
+    def __init__(self, message: str, *, fatal: bool = False):
+        super().__init__(message)
+        self.fatal = fatal
 
 
 class ModelError(FaceRestoreError):

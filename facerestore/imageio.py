@@ -422,6 +422,11 @@ def _write_reason(exc: BaseException) -> str:
     return _reason(exc)
 
 
+def _is_fatal(exc: BaseException) -> bool:
+    """No later output can be written either: stop the run rather than fail every remaining file."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
 def temp_path_for(dst: Path) -> Path:
     """A fresh temporary name beside ``dst``: hidden, ends in ``.tmp`` (so discovery and users can spot it)."""
     return dst.with_name(f".{dst.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -496,7 +501,8 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create the folder {dst.parent}: {_write_reason(exc)}") from None
+        raise OutputError(f"cannot create the folder {dst.parent}: {_write_reason(exc)}",
+                          fatal=_is_fatal(exc)) from None
     _clean_folder_once(dst.parent)
     tmp = temp_path_for(dst)
     try:
@@ -514,6 +520,6 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
         except OSError:
             pass
         if isinstance(exc, Exception):
-            raise OutputError(f"cannot write {dst}: {_write_reason(exc)}") from None
+            raise OutputError(f"cannot write {dst}: {_write_reason(exc)}", fatal=_is_fatal(exc)) from None
         raise  # KeyboardInterrupt & co. keep their meaning once the temporary is gone
     return tuple(notes)

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from facerestore import imageio
 from facerestore.discovery import Job, printable
-from facerestore.errors import FaceRestoreError, ImageError
+from facerestore.errors import FaceRestoreError, ImageError, OutputError
 from facerestore.restore import restore_pixels
 from facerestore.session import OnnxModel
 from facerestore.summary import FAILED, RESTORED, SKIPPED, Record
@@ -44,6 +44,9 @@ class Context:
     max_pixels: int = imageio.DEFAULT_MAX_PIXELS
     report_dir: Path | None = None  # per-image report files go here; None = reports off
     reference_root: Path | None = None  # originals matched by relative path, for the report's metrics
+    # Set when an output failure dooms every later file (disk full, read-only): engines stop taking files.
+    halt: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+    halt_reason: list[str] = field(default_factory=list, compare=False, repr=False)
 
 
 @dataclass
@@ -87,6 +90,9 @@ def _guarded(stage: Callable[[Item, Context], None], item: Item, ctx: Context) -
     except Exception as exc:  # noqa: BLE001 - per-file isolation is the point; the reason is reported
         if not isinstance(exc, FaceRestoreError):
             log.debug("unexpected error on %s", item.job.src, exc_info=True)
+        if isinstance(exc, OutputError) and exc.fatal and not ctx.halt.is_set():
+            ctx.halt_reason.append(_reason(exc))
+            ctx.halt.set()
         _finish(item, ctx, FAILED, _reason(exc))
     finally:
         item.seconds += time.perf_counter() - start
@@ -214,7 +220,7 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
 
     def deliver(record: Record) -> None:
         on_record(record)
-        if fail_fast and record.status == FAILED:
+        if (fail_fast and record.status == FAILED) or ctx.halt.is_set():
             stop.set()
 
     def fill() -> None:

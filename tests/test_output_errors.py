@@ -67,16 +67,22 @@ def mounted(tmp_path):
         subprocess.run(["umount", str(where)], check=False)
 
 
-def _check_failed_run(code: int, stdout: str, stderr: str, photos: Path, words: str) -> None:
+def _check_failed_run(code: int, stdout: str, stderr: str, photos: Path, words: str, stops: bool = False) -> None:
+    """Every attempted file failed with one clear line; a full or read-only disk also stops the run early."""
     assert code == 1, stderr
     assert "Traceback" not in stderr, stderr
     records = [json.loads(line) for line in stdout.splitlines()]
-    assert len(records) == 3 and {r["status"] for r in records} == {"failed"}, records
+    assert records and {r["status"] for r in records} == {"failed"}, records
+    assert len(records) <= 3 if stops else len(records) == 3
     for record in records:
         assert words in record["error"], record
         lines = [line for line in stderr.splitlines() if line.startswith(f"error: {record['input']}: ")]
         assert len(lines) == 1 and words in lines[0], stderr
-    assert "3 failed" in stderr
+    assert f"{len(records)} failed" in stderr
+    stop_lines = [line for line in stderr.splitlines() if line.startswith("error: stopped early: ")]
+    assert len(stop_lines) == (1 if stops else 0), stderr
+    if stops:
+        assert words in stop_lines[0] and "run the same command again to resume" in stop_lines[0]
 
 
 def _no_leftovers(out: Path) -> None:
@@ -89,7 +95,7 @@ def test_disk_full(photos, model, mounted):
     result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(out), "--model", str(model), "--json",
                                       "--no-report"])
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    _check_failed_run(result.exit_code, result.stdout, result.stderr, photos, "no space left on device")
+    _check_failed_run(result.exit_code, result.stdout, result.stderr, photos, "no space left on device", stops=True)
     _no_leftovers(out)
 
 
@@ -106,7 +112,7 @@ def test_read_only_file_system(photos, model, mounted):
     result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(out), "--model", str(model), "--json",
                                       "--no-report"])
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    _check_failed_run(result.exit_code, result.stdout, result.stderr, photos, "read-only file system")
+    _check_failed_run(result.exit_code, result.stdout, result.stderr, photos, "read-only file system", stops=True)
 
 
 def test_output_folder_without_write_permission(photos, model, tmp_path):
@@ -128,3 +134,19 @@ def test_output_folder_without_write_permission(photos, model, tmp_path):
         _no_leftovers(out)
     finally:
         out.chmod(0o755)
+
+
+def test_full_disk_stops_the_run_instead_of_failing_every_file(tmp_path, hopper_path, model, mounted):
+    """An archive of thousands of files must not print thousands of 'no space' lines: the run stops."""
+    src = tmp_path / "many"
+    src.mkdir()
+    with Image.open(hopper_path) as im:
+        for i in range(16):
+            im.save(src / f"{i:02d}.png")
+    out = mounted("tiny", "size=64k")
+    result = CliRunner().invoke(cli, ["enhance", str(src), "-o", str(out), "--model", str(model), "--json",
+                                      "--no-report"])
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert 1 <= len(records) < 16, len(records)  # stopped with files never attempted
+    _no_leftovers(out)

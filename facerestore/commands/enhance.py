@@ -171,6 +171,9 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
         except KeyboardInterrupt:
             summary.interrupted = True
     summary.seconds = time.time() - started
+    if ctx.halt.is_set():
+        console.print(f"error: stopped early: {printable(ctx.halt_reason[0])}. Make room (or choose another -o) "
+                      "and run the same command again to resume.", markup=False, highlight=False)
 
     if report_root is not None and records:
         pipeline.write_run_report(report_root, records, _run_info(opts, model, summary, started))
