@@ -60,7 +60,7 @@ class EnhanceOptions:
 @engine_options
 @click.option("--fail-fast", is_flag=True, help="Stop at the first file that fails.")
 @click.option("--report/--no-report", default=True, show_default=True,
-              help="Write the per-image and per-run report (when the report package is installed).")
+              help="Write report.html, summary.csv/json and per-image charts into the output folder.")
 @click.option("--reference", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               metavar="DIR", help="Originals, matched by relative path, for quality metrics in the report.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, metavar="N",
