@@ -24,7 +24,7 @@ class Settings:
     opt_level: str = "all"        # disable | basic | extended | all
     intra_threads: int = 2
     arena: bool = True
-    spinning: bool = False
+    spinning: bool = True  # as facerestore/session.py
     streams: int = 1              # sessions run concurrently from Python threads (pipeline parallelism)
     batch: int = 1                # same-size images stacked into one run
     label: str = field(default="engine default", compare=False)
@@ -79,7 +79,7 @@ def variants(threads: int) -> list[Settings]:
     for level in ("disable", "basic", "extended"):
         out.append(replace(base, opt_level=level, label=f"graph optimisation {level}"))
     out.append(replace(base, arena=False, label="memory arena off"))
-    out.append(replace(base, spinning=True, label="thread spinning on"))
+    out.append(replace(base, spinning=False, label="thread spinning off"))
     if threads > 1:
         out.append(replace(base, intra_threads=1, label="1 intra-op thread, 1 stream"))
         out.append(replace(base, intra_threads=1, streams=threads,
