@@ -103,9 +103,14 @@ def restore_on_gpu(model: OnnxModel, pixels: np.ndarray, batch_tiles: int = 4, d
     """
     from facerestore import restore
 
+    return restore.restore_pixels(BoundModel.wrap(model, device_id), pixels,
+                                  tile=_card_tile(model, device_id, batch_tiles))
+
+
+def _card_tile(model: OnnxModel, device_id: int, batch: int) -> int | None:
+    """Tile sized to the card's free memory; None (the CPU budget) off CUDA or when the memory is unknown."""
     memory = cuda_memory(device_id) if model.provider == CUDA else None
-    tile = tile_for_memory(memory[0], model.receptive_radius, batch=batch_tiles) if memory else None
-    return restore.restore_pixels(BoundModel.wrap(model, device_id), pixels, tile=tile)
+    return tile_for_memory(memory[0], model.receptive_radius, batch=batch) if memory else None
 
 
 def for_device(model: OnnxModel, tile: int | None, device_id: int = 0) -> tuple[OnnxModel, int | None]:
@@ -117,6 +122,5 @@ def for_device(model: OnnxModel, tile: int | None, device_id: int = 0) -> tuple[
     if model.provider != CUDA:
         return model, tile
     if tile is None:
-        memory = cuda_memory(device_id)
-        tile = tile_for_memory(memory[0], model.receptive_radius) if memory else None
+        tile = _card_tile(model, device_id, batch=1)
     return BoundModel.wrap(model, device_id), tile

@@ -90,12 +90,16 @@ def _no_leftovers(out: Path) -> None:
     assert not leftovers, f"partial or temporary files left: {leftovers}"
 
 
-def test_disk_full(photos, model, mounted):
-    out = mounted("small", "size=64k")
+@pytest.mark.parametrize(("name", "options", "words"), [
+    ("small", "size=64k", "no space left on device"),
+    ("readonly", "ro,size=1m", "read-only file system"),
+])
+def test_unwritable_file_system_stops_the_run(photos, model, mounted, name, options, words):
+    out = mounted(name, options)
     result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(out), "--model", str(model), "--json",
                                       "--no-report"])
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    _check_failed_run(result.exit_code, result.stdout, result.stderr, photos, "no space left on device", stops=True)
+    _check_failed_run(result.exit_code, result.stdout, result.stderr, photos, words, stops=True)
     _no_leftovers(out)
 
 
@@ -105,14 +109,6 @@ def test_disk_full_with_reports_on_is_still_clean(photos, model, mounted):
     assert result.exit_code == 1 and "Traceback" not in result.stderr, result.stderr
     assert {json.loads(line)["status"] for line in result.stdout.splitlines()} == {"failed"}
     assert not [p for p in out.rglob("*.tmp")]
-
-
-def test_read_only_file_system(photos, model, mounted):
-    out = mounted("readonly", "ro,size=1m")
-    result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(out), "--model", str(model), "--json",
-                                      "--no-report"])
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    _check_failed_run(result.exit_code, result.stdout, result.stderr, photos, "read-only file system", stops=True)
 
 
 def test_output_folder_without_write_permission(photos, model, tmp_path):
