@@ -1,5 +1,10 @@
-"""Model-only speed: one forward pass of an N x C x S x S batch, ONNX Runtime (as the engine opens it) vs torch
-eager with the same weights and the same thread count, measured back to back in one process."""
+"""Model-only speed at S x S px, ONNX Runtime vs torch eager with the same weights and the same thread count,
+measured back to back in one process.
+
+ONNX Runtime is timed two ways: the engine's own path (``restore_pixels``: the image cut into tiles that run
+concurrently, one single-threaded run per core, context rows recomputed and counted as overhead), which is
+what ``facerestore enhance`` does; and one ``session.run`` over the whole image spread over all threads.
+No decoding, encoding or reports: those are the end-to-end benchmark."""
 
 from __future__ import annotations
 
@@ -33,27 +38,35 @@ def _cell(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, flops: float, 
 
 def measure_model(path: Path, sizes: tuple[int, ...], threads: int, peak_gflops: float, quick: bool,
                   with_torch: bool = True) -> list[dict]:
+    from facerestore.restore import restore_pixels
     from facerestore.session import open_model
 
     from .models import torch_eager
 
     cost = conv_cost(path)
-    ort_model = open_model(str(path), device="cpu", threads=threads)
+    engine = open_model(str(path), device="cpu", threads=threads)
+    one_run = open_model(str(path), device="cpu", threads=threads, streams=1)
     torch_run = torch_eager(path, threads) if with_torch else None
+
+    def engine_run(x: np.ndarray) -> np.ndarray:
+        return restore_pixels(engine, x[0].transpose(1, 2, 0))
+
     rows = []
     for size in sizes:
-        x = face_batch(size, ort_model.channels)
+        x = face_batch(size, engine.channels)
         flops = cost.flops(size, size)
         reps = repeats_for(size, quick)
-        row: dict = {"size": size, "gflop": flops / 1e9, "repeats": reps,
-                     "ort": _cell(ort_model.run, x, flops, reps)}
-        row["ort"]["fraction_of_peak"] = row["ort"]["gflops"] / peak_gflops
+        row: dict = {"size": size, "gflop": flops / 1e9, "repeats": reps, "streams": engine.streams,
+                     "ort": _cell(engine_run, x, flops, reps), "ort_one_run": _cell(one_run.run, x, flops, reps)}
+        for cell in ("ort", "ort_one_run"):
+            row[cell]["fraction_of_peak"] = row[cell]["gflops"] / peak_gflops
         if torch_run is not None:
             row["torch"] = _cell(torch_run, x, flops, reps)
             row["torch"]["fraction_of_peak"] = row["torch"]["gflops"] / peak_gflops
-            row["ort_speedup_vs_torch"] = row["torch"]["median_s"] / row["ort"]["median_s"]
+            # One call each: the stricter comparison (the engine path is faster still).
+            row["ort_speedup_vs_torch"] = row["torch"]["median_s"] / row["ort_one_run"]["median_s"]
             # Same weights must give the same pixels, or the comparison is not of the same network.
-            row["max_abs_diff_ort_torch"] = float(np.abs(ort_model.run(x) - torch_run(x)).max()) \
+            row["max_abs_diff_ort_torch"] = float(np.abs(one_run.run(x) - torch_run(x)).max()) \
                 if size <= 512 else None
         rows.append(row)
     return rows

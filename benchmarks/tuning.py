@@ -22,10 +22,10 @@ from .modelonly import face_batch
 @dataclass(frozen=True)
 class Settings:
     opt_level: str = "all"        # disable | basic | extended | all
-    intra_threads: int = 2
+    intra_threads: int = 1        # as facerestore/session.py on the CPU: one thread per run...
     arena: bool = True
-    spinning: bool = True  # as facerestore/session.py
-    streams: int = 1              # sessions run concurrently from Python threads (pipeline parallelism)
+    spinning: bool = True
+    streams: int = 2              # ...and one run per core at once (the engine runs tiles of one image)
     batch: int = 1                # same-size images stacked into one run
     label: str = field(default="engine default", compare=False)
 
@@ -74,16 +74,16 @@ def _throughput(path: Path, s: Settings, size: int, images: int, repeats: int) -
 
 
 def variants(threads: int) -> list[Settings]:
-    base = Settings(intra_threads=threads)
+    base = Settings(intra_threads=1, streams=threads, label=f"engine default: {threads} x 1-thread streams")
     out = [base]
     for level in ("disable", "basic", "extended"):
         out.append(replace(base, opt_level=level, label=f"graph optimisation {level}"))
     out.append(replace(base, arena=False, label="memory arena off"))
-    out.append(replace(base, spinning=False, label="thread spinning off"))
     if threads > 1:
-        out.append(replace(base, intra_threads=1, label="1 intra-op thread, 1 stream"))
-        out.append(replace(base, intra_threads=1, streams=threads,
-                           label=f"1 intra-op thread x {threads} concurrent streams"))
+        one = replace(base, intra_threads=threads, streams=1)
+        out.append(replace(one, label=f"1 stream x {threads} intra-op threads, spinning on"))
+        out.append(replace(one, spinning=False, label=f"1 stream x {threads} intra-op threads, spinning off"))
+        out.append(replace(base, streams=1, label="1 stream x 1 thread"))
     return out
 
 
@@ -101,8 +101,8 @@ def tune(path: Path, size: int, small_size: int, batch: int, threads: int, quick
     for r in results:
         r["speedup_vs_default"] = base / r["seconds_per_image"]
 
-    one = _throughput(path, Settings(intra_threads=threads, label="one at a time"), small_size, batch, repeats)
-    stacked = _throughput(path, Settings(intra_threads=threads, batch=batch), small_size, batch, repeats)
+    one = _throughput(path, Settings(streams=threads, label="one at a time"), small_size, batch, repeats)
+    stacked = _throughput(path, Settings(streams=threads, batch=batch // threads or 1), small_size, batch, repeats)
     batching = {"size": small_size, "batch": batch,
                 "one_at_a_time_s_per_image": one["seconds_per_image"],
                 "batched_s_per_image": stacked["seconds_per_image"],

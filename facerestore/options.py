@@ -34,7 +34,8 @@ model_options = _apply([
                  show_default=True, help="int8: the quantised model; auto: int8 only where it was measured "
                  "faster on this kind of CPU and within 0.1 dB of fp32."),
     click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
-                 help="CPU threads for inference (default: ONNX Runtime's choice)."),
+                 help="CPU threads for inference (default: every CPU this process may use); on the CPU "
+                 "each thread runs its own tile of the image."),
     click.option("--tile", type=click.IntRange(min=16), default=None, metavar="SIZE",
                  help="Tile size in pixels (default: automatic, peak inference memory about 1 GiB)."),
 ])

@@ -8,7 +8,11 @@ onnxruntime-gpu cannot find the CUDA libraries) are kept off the terminal unless
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,8 @@ MAX_MODEL_BYTES = 512 * 1024 * 1024
 # Context assumed when a user model does not record its receptive radius: larger than any plain
 # conv stack of reasonable depth, so tiling stays exact at the price of some recomputed overlap.
 DEFAULT_RECEPTIVE_RADIUS = 16
+# Concurrent single-threaded runs on the CPU, at most this many (each holds its own activations in memory).
+MAX_STREAMS = 8
 # ORT severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal. ERROR is what the CUDA probe emits.
 _QUIET_SEVERITY = 4
 _VERBOSE_SEVERITY = 1
@@ -35,7 +41,12 @@ _VERBOSE_SEVERITY = 1
 
 @dataclass
 class OnnxModel:
-    """A validated model ready to run. ``run`` is thread-safe (ONNX Runtime sessions are)."""
+    """A validated model ready to run. ``run`` is thread-safe (ONNX Runtime sessions are).
+
+    ``streams`` is how many runs may execute at once (``run_all``): on the CPU each run is single-threaded and
+    one run per core works on its own tile, which measured faster than one run spread over every core
+    (no per-layer barrier between threads, and a smaller working set per core; benchmarks/README.md).
+    """
 
     name: str
     path: Path
@@ -45,12 +56,24 @@ class OnnxModel:
     provider: str
     fixed_hw: tuple[int, int] | None = None  # set when the model only accepts one spatial size
     max_batch: int | None = None  # 1 when the batch dimension is fixed
+    streams: int = 1
     _session: Any = field(default=None, repr=False)
+    _pool: list[ThreadPoolExecutor] = field(default_factory=list, repr=False, compare=False)
+    _pool_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """NCHW float32 -> NCHW float32 (not clamped)."""
         out = self._session.run([contract.OUTPUT_NAME], {contract.INPUT_NAME: batch})[0]
         return np.asarray(out, dtype=np.float32)
+
+    def run_all(self, batches: Sequence[np.ndarray]) -> Iterator[np.ndarray]:
+        """``run`` on each batch, results in order; up to ``streams`` of them execute at once."""
+        if self.streams <= 1 or len(batches) <= 1:
+            return map(self.run, batches)
+        with self._pool_lock:  # one pool per model, made on first use and shared by every caller
+            if not self._pool:
+                self._pool.append(ThreadPoolExecutor(self.streams, thread_name_prefix="facerestore-infer"))
+        return self._pool[0].map(self.run, batches)
 
 
 def resolve_spec(spec: str) -> tuple[str, Path]:
@@ -66,8 +89,12 @@ def resolve_spec(spec: str) -> tuple[str, Path]:
     return path.name, path
 
 
-def open_model(spec: str, device: str = "auto", threads: int | None = None, verbose: bool = False) -> OnnxModel:
+def open_model(spec: str, device: str = "auto", threads: int | None = None, verbose: bool = False,
+               streams: int | None = None) -> OnnxModel:
     """Open a shipped model by name or a user ``.onnx`` file, on the requested device.
+
+    ``threads`` is the CPU threads inference may use in all (default: the cores this process may run on);
+    ``streams`` how many single-image runs share them (default: one per thread on the CPU, one on CUDA).
 
     Raises ModelError (missing, corrupt, unsafe or contract-breaking file) and DeviceUnavailableError
     (``device="cuda"`` without a usable CUDA runtime: never a silent CPU run).
@@ -76,8 +103,12 @@ def open_model(spec: str, device: str = "auto", threads: int | None = None, verb
         raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
     name, path = resolve_spec(spec)
     model_bytes = _read_model_bytes(path)
-    session = _create_session(model_bytes, path, device, threads, verbose)
+    providers = _providers(device)
+    intra, streams = split_threads(threads, streams) if providers[0] == CPU else (threads, 1)
+    session = _create_session(model_bytes, path, providers, intra, verbose)
     provider = session.get_providers()[0]
+    if provider != providers[0]:  # ORT fell back to the CPU (CUDA libraries unusable): keep its own threads
+        streams = 1
     if device == "cuda" and provider != CUDA:
         raise DeviceUnavailableError(
             "CUDA was requested but ONNX Runtime could not use it (CUDA/cuDNN libraries missing or no GPU); "
@@ -85,14 +116,30 @@ def open_model(spec: str, device: str = "auto", threads: int | None = None, verb
     channels, fixed_hw, max_batch = _check_contract(session, path)
     metadata = dict(session.get_modelmeta().custom_metadata_map)
     radius = _receptive_radius(metadata, path)
-    log.debug("model %s (%s): %d channel(s), radius %d, provider %s", name, path, channels, radius, provider)
+    log.debug("model %s (%s): %d channel(s), radius %d, provider %s, %d stream(s) of %s thread(s)", name, path,
+              channels, radius, provider, streams, intra or "default")
     return OnnxModel(name=name, path=path, channels=channels, receptive_radius=radius, metadata=metadata,
-                     provider=provider, fixed_hw=fixed_hw, max_batch=max_batch, _session=session)
+                     provider=provider, fixed_hw=fixed_hw, max_batch=max_batch, streams=streams, _session=session)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and ``taskset`` narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def split_threads(threads: int | None, streams: int | None = None) -> tuple[int, int]:
+    """(intra-op threads per run, concurrent runs) for ``threads`` CPU threads in all."""
+    total = threads or usable_cpus()
+    streams = max(1, min(streams or min(total, MAX_STREAMS), total))
+    return max(1, total // streams), streams
 
 
 def read_metadata(path: Path) -> dict[str, str]:
     """The custom metadata of a model file (for ``facerestore models``), read on the CPU provider."""
-    session = _create_session(_read_model_bytes(path), path, "cpu", 1, verbose=False)
+    session = _create_session(_read_model_bytes(path), path, [CPU], 1, verbose=False)
     return dict(session.get_modelmeta().custom_metadata_map)
 
 
@@ -115,7 +162,23 @@ def _read_model_bytes(path: Path) -> bytes:
     return data
 
 
-def _create_session(model_bytes: bytes, path: Path, device: str, threads: int | None, verbose: bool) -> Any:
+def _providers(device: str) -> list[str]:
+    """The execution providers for ``--device``, best first; raises when CUDA is demanded but absent."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return [CPU]
+    if device == "cuda":
+        if CUDA not in available:
+            raise DeviceUnavailableError("CUDA was requested but this ONNX Runtime build has no CUDA provider "
+                                         "(install onnxruntime-gpu) ; use --device cpu")
+        return [CUDA, CPU]
+    return [CUDA, CPU] if CUDA in available else [CPU]
+
+
+def _create_session(model_bytes: bytes, path: Path, providers: list[str], threads: int | None,
+                    verbose: bool) -> Any:
     import onnxruntime as ort
 
     severity = _VERBOSE_SEVERITY if verbose else _QUIET_SEVERITY
@@ -126,21 +189,9 @@ def _create_session(model_bytes: bytes, path: Path, device: str, threads: int | 
     options.inter_op_num_threads = 1  # a conv stack is one chain of nodes: no parallel branches to use
     if threads:
         options.intra_op_num_threads = threads
-    # Spinning workers pick up the next conv at once. Measured on 2 cores (benchmarks/README.md): 1.13x at
-    # 512 px model-only and 7 % faster end to end for BigCNN at 1024 px; BasicCNN end to end 3 % faster, so
-    # the decode/encode threads do not lose enough to it.
+    # Spinning workers pick up the next conv at once (measured 7 % faster end to end for BigCNN at 1024 px with
+    # two threads per run). With one thread per run, the engine's CPU default, there are no workers to spin.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
-
-    available = ort.get_available_providers()
-    if device == "cpu":
-        providers = [CPU]
-    elif device == "cuda":
-        if CUDA not in available:
-            raise DeviceUnavailableError("CUDA was requested but this ONNX Runtime build has no CUDA provider "
-                                         "(install onnxruntime-gpu) ; use --device cpu")
-        providers = [CUDA, CPU]
-    else:
-        providers = [CUDA, CPU] if CUDA in available else [CPU]
 
     # Loading from bytes plus an empty folder for external initializers: even if the scan above missed a
     # reference, ONNX Runtime has nothing on disk it could be pointed at.

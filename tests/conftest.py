@@ -62,6 +62,12 @@ def build_tiny_onnx(path: Path, channels: int = 3, layers: int = 2, seed: int = 
     return path
 
 
+def whole_image_run(model, pixels: np.ndarray) -> np.ndarray:
+    """The reference every tiling must match: one model run over the whole H x W x C image, clamped."""
+    out = model.run(np.ascontiguousarray(pixels.transpose(2, 0, 1))[None])[0].transpose(1, 2, 0)
+    return np.clip(out, 0.0, 1.0)
+
+
 @pytest.fixture(scope="session")
 def tiny_rgb_model(tmp_path_factory) -> Path:
     pytest.importorskip("onnx")

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from facerestore import restore
-from facerestore.restore import auto_tile, batches, luminance, plan_tiles, restore_pixels
-from facerestore.session import open_model
+from facerestore.restore import auto_tile, batches, luminance, plan_cores, plan_tiles, restore_pixels
+from facerestore.session import open_model, split_threads
 
-from conftest import build_tiny_onnx
+from conftest import build_tiny_onnx, whole_image_run
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def hopper_float(hopper_rgb):
 
 @pytest.mark.parametrize("tile", [64, 100, 17])
 def test_tiled_run_equals_whole_image_run_on_a_real_photo(deep_model, hopper_float, tile):
-    whole = restore_pixels(deep_model, hopper_float, tile=4096)  # one window: the whole image
+    whole = whole_image_run(deep_model, hopper_float)
     tiled = restore_pixels(deep_model, hopper_float, tile=tile)
     assert len(plan_tiles(*hopper_float.shape[:2], tile, deep_model.receptive_radius)) > 1
     assert np.abs(tiled - whole).max() < 1e-5
@@ -40,7 +40,7 @@ def test_tiled_run_equals_whole_image_run_on_a_real_photo(deep_model, hopper_flo
 def test_too_little_overlap_would_show_seams(deep_model, hopper_float):
     """The equality above is not vacuous: tiles that ignore the receptive field do differ."""
     short_sighted = dataclasses.replace(deep_model, receptive_radius=1)
-    whole = restore_pixels(deep_model, hopper_float, tile=4096)
+    whole = whole_image_run(deep_model, hopper_float)
     assert np.abs(restore_pixels(short_sighted, hopper_float, tile=64) - whole).max() > 1e-3
 
 
@@ -104,3 +104,56 @@ def test_auto_tile_keeps_the_window_within_the_memory_budget():
         tile = auto_tile(radius)
         assert tile % 32 == 0 and tile >= 256
         assert (tile + 2 * radius) ** 2 * restore.BYTES_PER_PIXEL <= restore.MEMORY_BUDGET
+
+
+class ThreadRecordingModel:
+    """Wraps a model's ``run`` to record which thread ran each tile (to prove runs really were concurrent)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.threads: set[int] = set()
+
+    def run(self, batch):
+        import threading
+
+        self.threads.add(threading.get_ident())
+        return type(self.model).run(self.model, batch)
+
+
+@pytest.mark.parametrize("streams", [2, 3])
+def test_concurrent_streams_give_the_whole_image_pixels(tmp_path, hopper_float, streams):
+    pytest.importorskip("onnx")
+    path = build_tiny_onnx(tmp_path / "deep.onnx", channels=3, layers=5, seed=3)
+    model = open_model(str(path), device="cpu", threads=streams)
+    assert (model.streams, split_threads(streams)) == (streams, (1, streams))
+    recorder = ThreadRecordingModel(model)
+    object.__setattr__(model, "run", recorder.run)  # the instance's run now records, run_all calls it
+    out = restore_pixels(model, hopper_float)
+    assert len(recorder.threads) == streams, "the tiles did not run on separate threads"
+    assert np.abs(out - whole_image_run(recorder.model, hopper_float)).max() < 1e-5
+
+
+@settings(max_examples=80, deadline=None)
+@given(h=st.integers(1, 3000), w=st.integers(1, 3000), streams=st.integers(1, 8),
+       tile=st.one_of(st.none(), st.integers(16, 700)))
+def test_core_plan_keeps_every_stream_busy_with_equal_tiles(h, w, streams, tile):
+    core_h, core_w = plan_cores(h, w, 5, tile, streams)
+    limit = tile or auto_tile(5, restore.run_budget(streams))
+    assert core_w <= limit and (core_h <= limit)
+    rows, cols = -(-h // core_h), -(-w // core_w)
+    # Balanced: no tile is a sliver next to full ones (sizes differ by at most one row or column per tile).
+    assert rows * core_h - h < rows and cols * core_w - w < cols
+    if rows > -(-h // limit):  # split further than memory asks, for the streams' sake: never too short
+        assert h // rows >= restore.MIN_SPLIT
+    if tile is None and h >= streams * restore.MIN_SPLIT:
+        assert rows * cols >= streams and (rows * cols) % streams == 0
+
+
+def test_split_threads_gives_one_single_threaded_stream_per_cpu():
+    assert split_threads(4) == (1, 4)
+    assert split_threads(4, 2) == (2, 2)
+    assert split_threads(1) == (1, 1)
+    assert split_threads(32) == (4, 8)  # at most MAX_STREAMS runs hold activations at once
+    assert split_threads(3, 5) == (1, 3)  # never more streams than threads
+    intra, streams = split_threads(None)
+    assert intra >= 1 and streams >= 1
