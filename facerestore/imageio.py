@@ -348,8 +348,11 @@ def _clean_dpi(dpi: Any) -> tuple[float, float] | None:
 # ---------------------------------------------------------------------------------------------------- writing
 
 def _quantize(values: np.ndarray, maximum: int, dtype: type) -> np.ndarray:
-    values = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
-    return np.rint(np.clip(values, 0.0, 1.0) * maximum).astype(dtype)
+    # fmax/fmin take the number over a NaN: NaN and -inf become 0, +inf becomes 1, in two passes.
+    scaled = np.fmax(values, 0.0, dtype=np.float32)
+    np.fmin(scaled, 1.0, out=scaled)
+    scaled *= maximum
+    return np.rint(scaled, out=scaled).astype(dtype)
 
 
 def _alpha8(alpha: np.ndarray) -> np.ndarray:

@@ -481,3 +481,18 @@ def test_temporaries_of_killed_runs_are_removed_by_the_next_write(tmp_path):
     other.write_bytes(b"keep")
     write_image(out_dir / "x.png", loaded.pixels, loaded)
     assert sorted(p.name for p in out_dir.iterdir()) == sorted([live.name, other.name, "x.png"])
+
+
+def test_non_finite_and_out_of_range_model_output_is_written_clamped(tmp_path, hopper_path):
+    """A user model may emit NaN, infinities or values outside [0, 1]: the file gets 0, 255 and clamped levels."""
+    loaded = read_image(hopper_path)
+    pixels = loaded.pixels[:4, :6].copy()
+    pixels[0, :, :] = [np.nan, np.inf, -np.inf]
+    pixels[1, :, :] = [-0.5, 1.5, 0.5]
+    small = LoadedImage(**{**loaded.__dict__, "pixels": pixels})
+    out = tmp_path / "out.png"
+    write_image(out, pixels, small)
+    with Image.open(out) as im:
+        levels = np.asarray(im.convert("RGB"))
+    assert levels[0, 0].tolist() == [0, 255, 0] and levels[1, 0].tolist() == [0, 255, 128]
+    np.testing.assert_array_equal(levels[2:], np.rint(np.clip(pixels[2:], 0, 1) * 255).astype(np.uint8))

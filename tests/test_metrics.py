@@ -165,3 +165,17 @@ def test_luminance_and_to_uint8():
     assert metrics.luminance(rgb).tolist() == [[76, 150, 29]]  # BT.601 weights, rounded
     assert metrics.to_uint8(np.array([0.0, 0.5, 1.0, 1.2], np.float32)).tolist() == [0, 128, 255, 255]
     assert metrics.to_uint8(np.array([65535, 256], np.uint16)).tolist() == [255, 1]
+
+
+@pytest.mark.parametrize("shape", [(300, 200, 3), (300, 200, 1), (300, 200)])
+def test_channel_histograms_one_pass_equals_per_channel_counts(hopper_rgb, shape):
+    """The fast path (Pillow, all channels in one pass) counts exactly what a bincount per channel does."""
+    img = hopper_rgb[:300, :200]
+    if len(shape) == 2 or shape[-1] == 1:
+        img = metrics.luminance(img).reshape(shape)
+    hists = metrics.channel_histograms(img)
+    expected = [np.bincount(c.ravel(), minlength=256) for c in metrics.channels_of(img)]
+    assert len(hists) == len(expected)
+    for got, want in zip(hists, expected):
+        np.testing.assert_array_equal(got, want)
+        assert got.sum() == 300 * 200
