@@ -104,11 +104,13 @@ def open_model(spec: str, device: str = "auto", threads: int | None = None, verb
     name, path = resolve_spec(spec)
     model_bytes = _read_model_bytes(path)
     providers = _providers(device)
-    intra, streams = split_threads(threads, streams) if providers[0] == CPU else (threads, 1)
+    intra, run_streams = split_threads(threads, streams) if providers[0] == CPU else (threads, 1)
     session = _create_session(model_bytes, path, providers, intra, verbose)
     provider = session.get_providers()[0]
-    if provider != providers[0]:  # ORT fell back to the CPU (CUDA libraries unusable): keep its own threads
-        streams = 1
+    if device == "auto" and provider == CPU and providers[0] != CPU:
+        # onnxruntime-gpu without a usable card fell back to the CPU: reopen with the CPU's thread layout.
+        intra, run_streams = split_threads(threads, streams)
+        session = _create_session(model_bytes, path, [CPU], intra, verbose)
     if device == "cuda" and provider != CUDA:
         raise DeviceUnavailableError(
             "CUDA was requested but ONNX Runtime could not use it (CUDA/cuDNN libraries missing or no GPU); "
@@ -117,9 +119,9 @@ def open_model(spec: str, device: str = "auto", threads: int | None = None, verb
     metadata = dict(session.get_modelmeta().custom_metadata_map)
     radius = _receptive_radius(metadata, path)
     log.debug("model %s (%s): %d channel(s), radius %d, provider %s, %d stream(s) of %s thread(s)", name, path,
-              channels, radius, provider, streams, intra or "default")
+              channels, radius, provider, run_streams, intra or "default")
     return OnnxModel(name=name, path=path, channels=channels, receptive_radius=radius, metadata=metadata,
-                     provider=provider, fixed_hw=fixed_hw, max_batch=max_batch, streams=streams, _session=session)
+                     provider=provider, fixed_hw=fixed_hw, max_batch=max_batch, streams=run_streams, _session=session)
 
 
 def usable_cpus() -> int:

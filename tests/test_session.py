@@ -73,6 +73,18 @@ def test_auto_device_keeps_onnxruntime_noise_off_stderr(tiny_rgb_model, capfd):
     assert "onnxruntime" not in err.lower() and "error" not in err.lower(), err
 
 
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_cpu_runs_get_one_single_threaded_stream_per_thread(tiny_rgb_model, device):
+    """Also under ``auto`` where onnxruntime-gpu falls back to the CPU (as on a machine without a card)."""
+    model = open_model(str(tiny_rgb_model), device=device, threads=2)
+    if model.provider == "CUDAExecutionProvider":
+        assert model.streams == 1  # a card runs one stream; its batches fill it
+        return
+    assert model.streams == 2
+    assert open_model(str(tiny_rgb_model), device=device, threads=1).streams == 1
+    assert open_model(str(tiny_rgb_model), device=device, threads=4, streams=2).streams == 2
+
+
 def test_cuda_request_without_cuda_is_an_error_not_a_cpu_run(tiny_rgb_model, capfd):
     try:
         model = open_model(str(tiny_rgb_model), device="cuda")
