@@ -3,8 +3,8 @@
 ``load_stage`` -> ``infer_stage`` -> ``write_stage`` restore one image and write its outputs; each takes
 and returns an :class:`Item`, and a stage that fails (or a skip) sets ``item.record`` so later stages pass
 the item through untouched. ``process_job`` composes them for one file; ``run_local`` runs many with
-decoding and encoding in thread pools around a single inference thread, so a run is limited by
-inference, not I/O. Every engine (local threads, Ray) calls these same three functions.
+decoding, inference and encoding in overlapping thread pools, so a run is limited by inference, not
+I/O. Every engine (local threads, Ray) calls these same three functions.
 """
 
 from __future__ import annotations
@@ -202,10 +202,14 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
               on_start: Callable[[Job], None] | None = None, stop: threading.Event | None = None) -> bool:
     """Restore ``jobs`` with decoding, inference and encoding overlapping; return False if stopped early.
 
-    Decoding runs ahead in a pool (at most ``decode_workers + 1`` decoded images wait), inference runs in
-    the calling thread, encoding in another pool (at most ``encode_workers + 1`` images queued). Records are
-    delivered to ``on_record`` in the calling thread, in input order. ``fail_fast`` stops taking new files
-    after the first failure; ``stop`` may be set from elsewhere to do the same.
+    Decoding runs ahead in a pool (at most ``decode_workers + 1`` decoded images wait), inference in its own
+    threads, encoding in another pool (at most ``encode_workers + 1`` images queued). Records are delivered to
+    ``on_record`` in the calling thread, in input order. ``fail_fast`` stops taking new files after the first
+    failure; ``stop`` may be set from elsewhere to do the same (images already in inference are then dropped).
+
+    With several CPU streams, two images are in inference at once: the next image's tiles start on a core as
+    soon as it is free, instead of that core idling until the other one finishes the current image's last tile
+    (which any decoding or encoding on its core delays).
 
     On KeyboardInterrupt: no new file is started, decoded-but-unrestored files are dropped, files being
     written are finished (their records delivered), then the interrupt propagates.
@@ -213,9 +217,12 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
     stop = stop or threading.Event()
     pending_jobs = iter(jobs)
     loading: deque[Future[Item]] = deque()
+    inferring: deque[Future[Item]] = deque()
     writing: deque[Future[Record]] = deque()
     max_loading, max_writing = decode_workers + 1, encode_workers + 1
+    max_inferring = 2 if ctx.model.streams > 1 else 1
     decoder = ThreadPoolExecutor(decode_workers, thread_name_prefix="facerestore-decode")
+    inferer = ThreadPoolExecutor(max_inferring, thread_name_prefix="facerestore-image")
     encoder = ThreadPoolExecutor(encode_workers, thread_name_prefix="facerestore-encode")
 
     def deliver(record: Record) -> None:
@@ -230,6 +237,20 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
                 return
             loading.append(decoder.submit(load_stage, job, ctx))
 
+    def start_inference() -> None:
+        """Move decoded images into inference, in order, while fewer than ``max_inferring`` are there."""
+        while loading and len(inferring) < max_inferring and not stop.is_set():
+            item = loading.popleft().result()
+            fill()
+            if item.record is None:
+                if on_start is not None:
+                    on_start(item.job)
+                inferring.append(inferer.submit(infer_stage, item, ctx))
+            else:  # skipped or failed to decode: passes through in its place in the order
+                done: Future[Item] = Future()
+                done.set_result(item)
+                inferring.append(done)
+
     def drain(block_until: int) -> None:
         """Deliver finished writes in order; block while more than ``block_until`` are queued."""
         while writing and (writing[0].done() or len(writing) > block_until):
@@ -237,13 +258,10 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
 
     try:
         fill()
-        while loading and not stop.is_set():
-            item = loading.popleft().result()
-            fill()
-            if item.record is None:
-                if on_start is not None:
-                    on_start(item.job)
-                item = infer_stage(item, ctx)
+        start_inference()
+        while inferring and not stop.is_set():
+            item = inferring.popleft().result()
+            start_inference()
             if item.record is not None:  # skipped or failed before writing: report now, in order
                 drain(0)
                 deliver(item.record)
@@ -253,14 +271,15 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
         drain(0)
     except KeyboardInterrupt:
         stop.set()
-        for future in loading:
+        for future in (*loading, *inferring):
             future.cancel()
         drain(0)  # finish and report the files being written; a second Ctrl-C aborts this wait
         raise
     finally:
         stop.set()
-        for future in loading:
+        for future in (*loading, *inferring):
             future.cancel()
         decoder.shutdown(wait=True, cancel_futures=True)
+        inferer.shutdown(wait=True, cancel_futures=True)
         encoder.shutdown(wait=True)
-    return next(pending_jobs, None) is None and not loading
+    return next(pending_jobs, None) is None and not loading and not inferring

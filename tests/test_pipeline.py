@@ -1,0 +1,76 @@
+"""The local engine: two images in inference at once on several CPU streams, records still in input order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facerestore import pipeline
+from facerestore.discovery import Job
+from facerestore.session import open_model
+
+
+@pytest.fixture
+def jobs(tmp_path, hopper_rgb) -> list[Job]:
+    """Six different real-photo crops and a corrupt file in the middle."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    names = []
+    for i in range(6):
+        name = f"face_{i}.png"
+        Image.fromarray(hopper_rgb[i * 40:i * 40 + 160, i * 30:i * 30 + 200]).save(src / name)
+        names.append(name)
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    names.insert(3, "broken.png")
+    return [Job(src / n, Path(n), out / n) for n in names]
+
+
+def test_two_images_infer_at_once_and_records_keep_input_order(jobs, tiny_rgb_model, monkeypatch):
+    model = open_model(str(tiny_rgb_model), device="cpu", threads=2)
+    assert model.streams == 2
+    ctx = pipeline.Context(model=model)
+    busy, most = [0], [0]
+    lock = threading.Lock()
+    real_infer = pipeline.infer_stage
+
+    def slow_infer(item, ctx):  # long enough that the next image's inference starts meanwhile
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.05)
+        try:
+            return real_infer(item, ctx)
+        finally:
+            with lock:
+                busy[0] -= 1
+
+    monkeypatch.setattr(pipeline, "infer_stage", slow_infer)
+    records = []
+    assert pipeline.run_local(jobs, ctx, records.append) is True
+    assert most[0] == 2, "inference never overlapped two images"
+    assert [Path(r.input).name for r in records] == [j.src.name for j in jobs]
+    assert [r.status for r in records] == ["restored"] * 3 + ["failed"] + ["restored"] * 3
+    for job in jobs:  # each output is what restoring that file alone gives
+        if job.src.name == "broken.png":
+            assert not job.dst.exists()
+            continue
+        alone = job.dst.with_name("alone_" + job.dst.name)
+        record = pipeline.process_job(Job(job.src, job.rel, alone), ctx)
+        assert record.status == "restored"
+        np.testing.assert_array_equal(np.asarray(Image.open(job.dst)), np.asarray(Image.open(alone)))
+
+
+def test_fail_fast_stops_with_images_in_inference_dropped(jobs, tiny_rgb_model):
+    ctx = pipeline.Context(model=open_model(str(tiny_rgb_model), device="cpu", threads=2))
+    records = []
+    assert pipeline.run_local(jobs, ctx, records.append, fail_fast=True) is False
+    statuses = [r.status for r in records]
+    assert statuses[:3] == ["restored"] * 3 and statuses[3] == "failed" and len(records) <= len(jobs)
+    assert [Path(r.input).name for r in records] == [j.src.name for j in jobs][:len(records)]
+    written = {j.src.name for j in jobs if j.dst.exists()}
+    assert written == {Path(r.input).name for r in records if r.status == "restored"}
