@@ -155,7 +155,7 @@ def _restore_plane(model: OnnxModel, image: np.ndarray, tile: int | None) -> np.
     nchw = np.ascontiguousarray(image.transpose(2, 0, 1))[None]
     out = np.empty_like(image)
     groups = list(batches(tiles, budget_pixels, max_batch))
-    inputs = [np.concatenate([nchw[:, :, t.y0:t.y1, t.x0:t.x1] for t in group]) for group in groups]
+    inputs = (np.concatenate([nchw[:, :, t.y0:t.y1, t.x0:t.x1] for t in group]) for group in groups)
     for group, result in zip(groups, model.run_all(inputs)):
         for t, res in zip(group, result):
             core_part = res[:, t.cy0 - t.y0:t.cy1 - t.y0, t.cx0 - t.x0:t.cx1 - t.x0]

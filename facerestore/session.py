@@ -11,8 +11,9 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,14 +67,25 @@ class OnnxModel:
         out = self._session.run([contract.OUTPUT_NAME], {contract.INPUT_NAME: batch})[0]
         return np.asarray(out, dtype=np.float32)
 
-    def run_all(self, batches: Sequence[np.ndarray]) -> Iterator[np.ndarray]:
-        """``run`` on each batch, results in order; up to ``streams`` of them execute at once."""
-        if self.streams <= 1 or len(batches) <= 1:
-            return map(self.run, batches)
+    def run_all(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """``run`` on each batch, results in order; up to ``streams`` of them execute at once.
+
+        ``batches`` is consumed lazily, a few ahead of the results, so a caller that cuts tiles on demand never
+        holds more than a handful of tile inputs (a whole image's worth would double its memory).
+        """
+        if self.streams <= 1:
+            yield from map(self.run, batches)
+            return
         with self._pool_lock:  # one pool per model, made on first use and shared by every caller
             if not self._pool:
                 self._pool.append(ThreadPoolExecutor(self.streams, thread_name_prefix="facerestore-infer"))
-        return self._pool[0].map(self.run, batches)
+        pending: deque[Future[np.ndarray]] = deque()
+        for batch in batches:
+            pending.append(self._pool[0].submit(self.run, batch))
+            if len(pending) > self.streams:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def resolve_spec(spec: str) -> tuple[str, Path]:

@@ -214,3 +214,24 @@ def test_registry_lists_the_three_shipped_models():
     assert set(registry.SHIPPED) == {"basic", "big", "gan"}
     assert registry.DEFAULT_MODEL == "big"
     assert all(spec.filename == f"{name}.onnx" for name, spec in registry.SHIPPED.items())
+
+
+def test_run_all_keeps_order_and_reads_batches_lazily(tiny_rgb_model):
+    """Concurrent runs give each batch's own result, and never cut more than a few tiles ahead (memory)."""
+    model = open_model(str(tiny_rgb_model), device="cpu", threads=2)
+    rng = np.random.default_rng(4)
+    inputs = [rng.random((1, 3, 20 + i, 16), dtype=np.float32) for i in range(10)]
+    pulled: list[int] = []
+
+    def lazily():
+        for i, x in enumerate(inputs):
+            pulled.append(i)
+            yield x
+
+    results = model.run_all(lazily())
+    first = next(results)
+    assert len(pulled) <= model.streams + 1
+    outputs = [first, *results]
+    assert len(outputs) == len(inputs)
+    for x, y in zip(inputs, outputs):
+        np.testing.assert_array_equal(y, model.run(x))
