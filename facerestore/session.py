@@ -115,14 +115,12 @@ def open_model(spec: str, device: str = "auto", threads: int | None = None, verb
         raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
     name, path = resolve_spec(spec)
     model_bytes = _read_model_bytes(path)
-    providers = _providers(device)
-    intra, run_streams = split_threads(threads, streams) if providers[0] == CPU else (threads, 1)
-    session = _create_session(model_bytes, path, providers, intra, verbose)
+    # The CPU layout whatever the providers: on CUDA every node runs on the card and the CPU threads idle, and
+    # when onnxruntime-gpu finds no usable card it falls back to the CPU with this layout already in place.
+    intra, cpu_streams = split_threads(threads, streams)
+    session = _create_session(model_bytes, path, _providers(device), intra, verbose)
     provider = session.get_providers()[0]
-    if device == "auto" and provider == CPU and providers[0] != CPU:
-        # onnxruntime-gpu without a usable card fell back to the CPU: reopen with the CPU's thread layout.
-        intra, run_streams = split_threads(threads, streams)
-        session = _create_session(model_bytes, path, [CPU], intra, verbose)
+    run_streams = cpu_streams if provider == CPU else 1
     if device == "cuda" and provider != CUDA:
         raise DeviceUnavailableError(
             "CUDA was requested but ONNX Runtime could not use it (CUDA/cuDNN libraries missing or no GPU); "
