@@ -150,45 +150,44 @@ class PatchSampler:
     of ``patch`` pixels, a flip, then a degradation (a random chain for blind training, or a fixed one).
     """
 
-    def __init__(self, images: list[np.ndarray], patch: int, rng: np.random.Generator,
-                 chain: Chain | None = None, gray: bool = False, min_scale: float = 0.25):
+    def __init__(self, images: list[np.ndarray], patch: int, chain: Chain | None = None, gray: bool = False,
+                 min_scale: float = 0.25):
         if not images:
             raise DataError("no training images")
         self.images = images
         self.patch = patch
-        self.rng = rng
         self.chain = chain
         self.gray = gray
         self.min_scale = min_scale
 
-    def _clean_patch(self) -> np.ndarray:
-        img = self.images[int(self.rng.integers(len(self.images)))]
+    def _clean_patch(self, rng: np.random.Generator) -> np.ndarray:
+        img = self.images[int(rng.integers(len(self.images)))]
         h, w = img.shape[:2]
         p = self.patch
         # Scale down by up to 1/min_scale, never below the patch size, never up.
         lo = max(self.min_scale, p / min(h, w))
-        scale = float(self.rng.uniform(lo, 1.0)) if lo < 1.0 else 1.0
+        scale = float(rng.uniform(lo, 1.0)) if lo < 1.0 else 1.0
         src = min(h, w, max(p, round(p / scale)))
-        y = int(self.rng.integers(0, h - src + 1))
-        x = int(self.rng.integers(0, w - src + 1))
+        y = int(rng.integers(0, h - src + 1))
+        x = int(rng.integers(0, w - src + 1))
         crop = img[y:y + src, x:x + src]
         if src != p:
             crop = np.asarray(Image.fromarray(crop).resize((p, p), Image.Resampling.LANCZOS))
-        if self.rng.random() < 0.5:
+        if rng.random() < 0.5:
             crop = crop[:, ::-1]
         return np.ascontiguousarray(crop)
 
-    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(degraded, clean) uint8 arrays, HxWx3 (or HxW when gray)."""
-        clean = self._clean_patch()
+        clean = self._clean_patch(rng)
         if self.gray:
             clean = to_gray(clean)
-        chain = self.chain or random_chain(self.rng)
-        return chain.apply(clean, self.rng), clean
+        chain = self.chain or random_chain(rng)
+        return chain.apply(clean, rng), clean
 
-    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def batch(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(degraded, clean) float32 NCHW in [0, 1]."""
-        pairs = [self.sample() for _ in range(n)]
+        pairs = [self.sample(rng) for _ in range(n)]
         lq = np.stack([to_nchw(d) for d, _ in pairs])
         hq = np.stack([to_nchw(c) for _, c in pairs])
         return lq, hq
@@ -200,24 +199,84 @@ class PairPatchSampler(PatchSampler):
     No rescaling here: resampling would change the degradation the pairs were made with.
     """
 
-    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], patch: int, rng: np.random.Generator,
-                 gray: bool = False):
+    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], patch: int, gray: bool = False):
         pairs = [(lq, hq) for lq, hq in pairs if min(hq.shape[:2]) >= patch]
         if not pairs:
             raise DataError(f"no training pair is at least {patch}x{patch} pixels")
-        super().__init__([hq for _, hq in pairs], patch, rng, gray=gray)
+        super().__init__([hq for _, hq in pairs], patch, gray=gray)
         self.pairs = pairs
 
-    def sample(self) -> tuple[np.ndarray, np.ndarray]:
-        lq, hq = self.pairs[int(self.rng.integers(len(self.pairs)))]
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        lq, hq = self.pairs[int(rng.integers(len(self.pairs)))]
         h, w = hq.shape[:2]
         p = self.patch
-        y, x = int(self.rng.integers(0, h - p + 1)), int(self.rng.integers(0, w - p + 1))
+        y, x = int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))
         lq, hq = lq[y:y + p, x:x + p], hq[y:y + p, x:x + p]
-        if self.rng.random() < 0.5:
+        if rng.random() < 0.5:
             lq, hq = lq[:, ::-1], hq[:, ::-1]
         lq, hq = np.ascontiguousarray(lq), np.ascontiguousarray(hq)
         return (to_gray(lq), to_gray(hq)) if self.gray else (lq, hq)
+
+
+class BatchStream:
+    """The training batches, step by step: batch ``s`` depends only on (seed, s), never on what ran before.
+
+    That makes a resumed run draw exactly the batches an uninterrupted one would, and lets ``workers``
+    processes cut and degrade batches ahead of the training loop (on a GPU, one Python thread degrading
+    patches with Pillow cannot keep up) without changing a single pixel of them.
+    """
+
+    def __init__(self, sampler: PatchSampler, batch: int, seed: int, workers: int = 0):
+        self.sampler, self.size, self.seed, self.workers = sampler, batch, seed, workers
+        self._pool = None
+
+    def __enter__(self) -> "BatchStream":
+        if self.workers > 0:
+            import multiprocessing as mp
+
+            # fork: the workers share the decoded images copy-on-write instead of pickling them.
+            self._pool = mp.get_context("fork").Pool(self.workers, _init_worker, (self.sampler, self.size, self.seed))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
+
+    def steps(self, start: int, stop: int):
+        """(degraded, clean) float32 NCHW batches for steps start .. stop-1, in order."""
+        if self._pool is None:
+            for step in range(start, stop):
+                yield _batch_at(self.sampler, self.size, self.seed, step)
+            return
+        # A bounded window of batches in flight (Pool.imap would queue them all and fill the memory when
+        # the model is the slower side).
+        from collections import deque
+
+        pending: deque = deque()
+        nxt = start
+        while nxt < stop or pending:
+            while nxt < stop and len(pending) < 2 * self.workers:
+                pending.append(self._pool.apply_async(_worker_batch, (nxt,)))
+                nxt += 1
+            yield pending.popleft().get()
+
+
+def _batch_at(sampler: PatchSampler, size: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    return sampler.batch(size, np.random.default_rng([seed, step]))
+
+
+_WORKER: tuple[PatchSampler, int, int] | None = None
+
+
+def _init_worker(sampler: PatchSampler, size: int, seed: int) -> None:
+    global _WORKER
+    _WORKER = (sampler, size, seed)
+
+
+def _worker_batch(step: int) -> tuple[np.ndarray, np.ndarray]:
+    assert _WORKER is not None
+    return _batch_at(*_WORKER, step)
 
 
 def to_nchw(arr: np.ndarray) -> np.ndarray:

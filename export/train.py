@@ -6,6 +6,7 @@ no natural epoch); after each, the model is evaluated whole on the validation fa
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -21,8 +22,8 @@ import torch.nn.functional as F
 from facerestore.degrade import parse_chain
 
 from . import archs, checkpoint
-from .data import (EvalPair, PairPatchSampler, PatchSampler, eval_pairs, is_pairs_folder, list_images, load_pair,
-                   load_rgb, pair_eval_pairs, split_faces, split_pairs, to_gray, to_nchw)
+from .data import (BatchStream, EvalPair, PairPatchSampler, PatchSampler, eval_pairs, is_pairs_folder, list_images,
+                   load_pair, load_rgb, pair_eval_pairs, split_faces, split_pairs, to_gray, to_nchw)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ class TrainConfig:
     threads: int = 0  # 0 = torch default
     content_weight: float = 1000.0  # GAN only: generator loss = BCE(adv) + content_weight * MSE
     max_val: int = 20
+    workers: int = 0  # processes that cut and degrade batches ahead of the model (0 = in the training loop)
+    init: str = ""  # start from this checkpoint's weights (a fresh optimiser and schedule), e.g. runs/big/best
+    minutes: float = 0.0  # > 0: set the epoch count after the first epoch so the run lasts about this long
 
 
 def _device() -> torch.device:
@@ -105,7 +109,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
     gray = cfg.arch == "gan"
 
     # Data: honest split, training images held in memory, eval pairs fixed. Either clean photos degraded on
@@ -114,13 +117,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     sampler: PatchSampler
     if is_pairs_folder(data):
         split = split_pairs(data, n_val=cfg.max_val)
-        sampler = PairPatchSampler([load_pair(p) for p in split.train], cfg.patch, rng, gray=gray)
+        sampler = PairPatchSampler([load_pair(p) for p in split.train], cfg.patch, gray=gray)
         val = pair_eval_pairs(split.val)
     else:
         split = split_faces(data, n_val=cfg.max_val)
         images = _load_training_images(cfg, split.train)
         chain = None if cfg.chain == "random" else parse_chain(cfg.chain)
-        sampler = PatchSampler(images, cfg.patch, rng, chain=chain, gray=gray)
+        sampler = PatchSampler(images, cfg.patch, chain=chain, gray=gray)
         val = eval_pairs(split.val)
     (out / "split.json").write_text(
         json.dumps({k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}, indent=1))
@@ -138,33 +141,45 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
 
     step, epoch, history, best = 0, 0, [], -float("inf")
     last = out / "last"
-    if resume and last.with_suffix(".json").exists():
+    resuming = resume and last.with_suffix(".json").exists()
+    if resuming:
         meta = checkpoint.load(last, modules, optimizers)
         step, epoch, history = meta["step"], meta["epoch"], meta["history"]
         best = max((h["val_psnr"] for h in history), default=-float("inf"))
-        rng.bit_generator.state = meta["rng_state"]
+        if cfg.minutes > 0:  # the length a wall-clock budget resolved to, not the placeholder on the command line
+            cfg.epochs = meta["config"]["epochs"]
         torch.manual_seed(cfg.seed + step)
         log.info("resumed %s at epoch %d, step %d", out, epoch, step)
+    elif cfg.init:
+        checkpoint.load(Path(cfg.init), {k: m for k, m in modules.items()})
+        log.info("started from the weights of %s", cfg.init)
 
     use_amp = device.type == "cuda"
     amp_dtype = torch.bfloat16
+    layout = torch.channels_last if use_amp else torch.contiguous_format  # cuDNN's fast conv layout
+    if use_amp:
+        torch.backends.cudnn.benchmark = True
+        for m in modules.values():
+            m.to(memory_format=layout)
     bce = torch.nn.BCEWithLogitsLoss()
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TextColumn("{task.fields[info]}"), TimeRemainingColumn(), disable=not progress,
-                  redirect_stdout=False, redirect_stderr=False) as bar:
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[info]}"), TimeRemainingColumn(), disable=not progress,
+            redirect_stdout=False, redirect_stderr=False))
         task = bar.add_task(f"train {cfg.arch}", total=cfg.epochs * cfg.steps_per_epoch, completed=step, info="")
+        stream = stack.enter_context(BatchStream(sampler, cfg.batch, cfg.seed, cfg.workers))
         while epoch < cfg.epochs:
             t0, run_loss = time.time(), 0.0
-            for _ in range(cfg.steps_per_epoch):
+            for lq_np, hq_np in stream.steps(step, (epoch + 1) * cfg.steps_per_epoch):
                 lr = _lr_at(cfg, step)
                 for o in optimizers.values():
                     for g in o.param_groups:
                         g["lr"] = lr
-                lq_np, hq_np = sampler.batch(cfg.batch)
-                lq = torch.from_numpy(lq_np).to(device)
-                hq = torch.from_numpy(hq_np).to(device)
+                lq = torch.from_numpy(lq_np).to(device, non_blocking=True).contiguous(memory_format=layout)
+                hq = torch.from_numpy(hq_np).to(device, non_blocking=True).contiguous(memory_format=layout)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                     pred = model(lq)
                     content = F.mse_loss(pred.float(), hq)
@@ -190,6 +205,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 bar.update(task, advance=1, info=f"epoch {epoch + 1} mse {run_loss / (step - epoch * cfg.steps_per_epoch):.5f}")
             epoch += 1
             metrics = evaluate(model, val, device, gray)
+            if cfg.minutes > 0 and epoch == 1 and not resuming:
+                # A wall-clock budget: size the run from the first epoch (data start-up and cuDNN tuning
+                # included, so it errs short); the resolved count is what the checkpoint records.
+                cfg.epochs = max(1, int(cfg.minutes * 60 / (time.time() - t0)))
+                bar.update(task, total=cfg.epochs * cfg.steps_per_epoch)
+                log.info("%.1f minutes allow %d epochs of %d steps", cfg.minutes, cfg.epochs, cfg.steps_per_epoch)
             row = {"epoch": epoch, "step": step, "train_loss": run_loss / cfg.steps_per_epoch, **metrics,
                    "lr": lr, "seconds": time.time() - t0}
             history.append(row)
@@ -197,7 +218,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                      row["train_loss"], metrics["val_loss"], metrics["val_psnr"], metrics["val_input_psnr"],
                      metrics["val_gain_db"])
             meta = {"config": asdict(cfg), "arch": cfg.arch, "step": step, "epoch": epoch, "history": history,
-                    "rng_state": rng.bit_generator.state, "params": archs.count_params(model),
+                    "params": archs.count_params(model),
                     "split": {k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}}
             checkpoint.save(last, modules, optimizers, meta)
             if metrics["val_psnr"] > best:

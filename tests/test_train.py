@@ -224,3 +224,45 @@ def test_trains_on_the_pairs_a_degrade_run_wrote(faces_dir, tmp_path):
 
     last = train(_config(pairs, tmp_path / "run", epochs=3), progress=False)
     assert last["val_psnr"] > before["val_psnr"] + 0.2
+
+
+def test_worker_processes_draw_exactly_the_in_loop_batches(faces_dir, tmp_path):
+    from export.data import BatchStream, PatchSampler, load_rgb
+    from facerestore.degrade import parse_chain
+
+    images = [load_rgb(p) for p in sorted(faces_dir.glob("*.png"))[:6]]
+    sampler = PatchSampler(images, 24, chain=parse_chain("jpeg:20"))
+    with BatchStream(sampler, 4, seed=7) as inline, BatchStream(sampler, 4, seed=7, workers=2) as pooled:
+        a, b = list(inline.steps(3, 9)), list(pooled.steps(3, 9))
+    assert len(a) == len(b) == 6
+    for (lq_a, hq_a), (lq_b, hq_b) in zip(a, b):
+        assert np.array_equal(lq_a, lq_b) and np.array_equal(hq_a, hq_b)
+    assert not np.array_equal(a[0][1], a[1][1])  # steps differ from each other
+    # ... and a training run with workers ends on the same weights as one without.
+    train(_config(faces_dir, tmp_path / "inline", epochs=1), progress=False)
+    train(_config(faces_dir, tmp_path / "pooled", epochs=1, workers=2), progress=False)
+    _assert_same(_weights(tmp_path / "inline"), _weights(tmp_path / "pooled"))
+
+
+def test_init_starts_from_a_checkpoints_weights(faces_dir, tmp_path):
+    train(_config(faces_dir, tmp_path / "first", epochs=1), progress=False)
+    cfg = _config(faces_dir, tmp_path / "second", epochs=1, lr=0.0, lr_min=0.0, init=str(tmp_path / "first" / "last"))
+    train(cfg, progress=False)
+    first, second = _weights(tmp_path / "first"), _weights(tmp_path / "second")
+    assert all(torch.equal(first[k], second[k]) for k in first if k.startswith("model."))
+    assert checkpoint.load_meta(tmp_path / "second" / "last")["step"] == 10  # a fresh schedule
+
+
+def test_a_minutes_budget_sets_the_epoch_count_and_resume_keeps_it(faces_dir, tmp_path, monkeypatch):
+    import export.train as train_mod
+
+    from types import SimpleNamespace
+
+    clock = iter(range(0, 10_000, 30))  # each reading of the training clock is 30 s on: the first epoch "takes" 30 s
+    monkeypatch.setattr(train_mod, "time", SimpleNamespace(time=lambda: next(clock)))
+    run = tmp_path / "budget"
+    train(_config(faces_dir, run, epochs=99, minutes=1.5), progress=False)
+    meta = checkpoint.load_meta(run / "last")
+    assert meta["config"]["epochs"] == 3 and meta["epoch"] == 3
+    train(_config(faces_dir, run, epochs=99, minutes=1.5), resume=True, progress=False)
+    assert checkpoint.load_meta(run / "last")["epoch"] == 3
