@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 # Share of the free device memory one run may use: cuDNN picks workspace-hungry algorithms, and other
 # processes (a desktop, another job) may allocate while we run.
 USABLE_FRACTION = 0.5
+# cuDNN indexes a tensor with 32-bit integers: a 4096 px BigCNN run (128 x 4096 x 4096 = 2**31 activations)
+# failed with CUDNN_STATUS_NOT_SUPPORTED on an H200, whatever the free memory.
+CUDNN_MAX_ELEMENTS = 2**31 - 1
+# Measured on an H200 (benchmarks/README.md): BigCNN ran fastest per pixel on 1024 px windows (67 TFLOP/s,
+# against 48-60 at 2048 px), so a card with memory to spare still gets tiles of this size.
+MAX_CARD_TILE = 1024
 _CUDART_NAMES = ("libcudart.so", "libcudart.so.12", "libcudart.so.13", "libcudart.so.11.0", "cudart64_12.dll")
 
 
@@ -58,10 +64,17 @@ def cuda_memory(device_id: int = 0) -> tuple[int, int] | None:
 
 
 def tile_for_memory(free_bytes: int, radius: int, bytes_per_pixel: int = BYTES_PER_PIXEL, batch: int = 1,
-                    usable: float = USABLE_FRACTION) -> int:
-    """The largest tile core (a multiple of 32) whose ``batch`` windows fit in ``usable`` x ``free_bytes``."""
-    window = math.isqrt(int(free_bytes * usable) // (bytes_per_pixel * batch))
-    return max(MIN_TILE, (window - 2 * radius) // 32 * 32)
+                    usable: float = USABLE_FRACTION, max_tile: int = MAX_CARD_TILE) -> int:
+    """The largest tile core (a multiple of 32, at most ``max_tile``) whose ``batch`` windows fit in ``usable`` x
+    ``free_bytes`` and keep every activation under cuDNN's 2**31 elements.
+
+    The widest layer is bounded by ``bytes_per_pixel / 4`` channels (float32), so the element limit holds for
+    any model whose memory per pixel the budget covers.
+    """
+    by_memory = math.isqrt(int(free_bytes * usable) // (bytes_per_pixel * batch))
+    by_index = math.isqrt(CUDNN_MAX_ELEMENTS // (bytes_per_pixel // 4 * batch))
+    core = (min(by_memory, by_index) - 2 * radius) // 32 * 32
+    return max(MIN_TILE, min(max_tile, core))
 
 
 @dataclass
@@ -113,14 +126,35 @@ def _card_tile(model: OnnxModel, device_id: int, batch: int) -> int | None:
     return tile_for_memory(memory[0], model.receptive_radius, batch=batch) if memory else None
 
 
-def for_device(model: OnnxModel, tile: int | None, device_id: int = 0) -> tuple[OnnxModel, int | None]:
+def for_device(model: OnnxModel, tile: int | None, device_id: int = 0,
+               precision: str = "auto") -> tuple[OnnxModel, int | None]:
     """The model and tile size a run should use on the provider that really runs.
 
-    On CUDA: IO binding, and (unless the user chose ``--tile``) tiles sized to the card's free memory.
-    On the CPU: unchanged. Called once per run by every engine, so the per-image path stays the same.
+    On CUDA: the shipped model's accepted fp16 file when ``precision`` is auto (1.2-1.3x faster on an H200 at
+    a 0.002 dB cost, benchmarks/README.md), IO binding, and (unless the user chose ``--tile``) tiles sized to
+    the card's free memory. On the CPU: unchanged. Called once per run by every engine, so the per-image path
+    stays the same.
     """
     if model.provider != CUDA:
         return model, tile
+    if precision == "auto":
+        model = _card_precision(model)
     if tile is None:
         tile = _card_tile(model, device_id, batch=1)
     return BoundModel.wrap(model, device_id), tile
+
+
+def _card_precision(model: OnnxModel) -> OnnxModel:
+    """The shipped fp32 model reopened from its fp16 file where one was accepted; anything else unchanged."""
+    from facerestore import quantize, registry
+    from facerestore.session import open_model
+
+    shipped = registry.SHIPPED.get(model.name)
+    if shipped is None or model.path.name != shipped.filename:
+        return model  # a user file, or a file the user chose with --precision
+    fp16 = quantize.card_file(model.name)
+    if fp16 is None:
+        return model
+    half = open_model(quantize.verified_spec(model.name, fp16), device="cuda")
+    log.debug("CUDA: running %s instead of %s", fp16.name, model.path.name)
+    return half

@@ -30,9 +30,10 @@ model_options = _apply([
                  help="Shipped model name or path to an ONNX file that follows the model contract."),
     click.option("--device", type=click.Choice(DEVICE_CHOICES, case_sensitive=False), default="auto",
                  show_default=True, help="auto tries CUDA then CPU; cuda fails (exit 3) when CUDA is unusable."),
-    click.option("--precision", type=click.Choice(("fp32", "int8", "auto"), case_sensitive=False), default="auto",
-                 show_default=True, help="int8: the quantised model; auto: int8 only where it was measured "
-                 "faster on this kind of CPU and within 0.1 dB of fp32."),
+    click.option("--precision", type=click.Choice(("fp32", "int8", "fp16", "auto"), case_sensitive=False),
+                 default="auto", show_default=True,
+                 help="auto: fp16 on a CUDA card, int8 only where it was measured faster on this kind of CPU; "
+                 "either only within 0.1 dB of fp32. int8/fp16 force that file."),
     click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
                  help="CPU threads for inference (default: every CPU this process may use); on the CPU "
                  "each thread runs its own tile of the image."),
@@ -73,7 +74,7 @@ class ModelOptions:
     device: str = "auto"
     threads: int | None = None
     tile: int | None = None
-    precision: str = "auto"  # fp32 | int8 | auto (facerestore.quantize.model_spec picks the file)
+    precision: str = "auto"  # fp32 | int8 | fp16 | auto (quantize.model_spec, then gpu.for_device on CUDA)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ModelOptions:

@@ -7,7 +7,7 @@ import pytest
 
 from facerestore.degrade import parse_chain
 from facerestore.errors import DeviceUnavailableError
-from facerestore.gpu import BoundModel, for_device, tile_for_memory
+from facerestore.gpu import MAX_CARD_TILE, BoundModel, for_device, tile_for_memory
 from facerestore.metrics import psnr
 from facerestore.restore import BYTES_PER_PIXEL, restore_pixels
 from facerestore.session import CUDA, open_model
@@ -45,16 +45,26 @@ def cuda_model(fp32_path):
     return model
 
 
-@pytest.mark.parametrize("free_gib", [1, 4, 24, 80])
+@pytest.mark.parametrize("free_gib", [1, 4, 24, 80, 140])
 def test_tiles_fit_the_usable_share_of_free_memory(free_gib):
     free = free_gib * 2**30
     for batch in (1, 4):
-        core = tile_for_memory(free, radius=5, batch=batch)
+        core = tile_for_memory(free, radius=5, batch=batch, max_tile=1 << 20)
         window = core + 10
         assert core % 32 == 0
         assert batch * window * window * BYTES_PER_PIXEL <= 0.5 * free
-        # ... and it is the largest such tile: one step up would not fit.
-        assert batch * (window + 32) ** 2 * BYTES_PER_PIXEL > 0.5 * free
+        # No activation reaches cuDNN's 32-bit index limit (BigCNN's widest layer: 128 channels).
+        assert batch * window * window * 128 < 2**31
+        # ... and it is the largest such tile: one step up would break one of the two limits.
+        up = window + 32
+        assert batch * up * up * BYTES_PER_PIXEL > 0.5 * free or batch * up * up * (BYTES_PER_PIXEL // 4) >= 2**31
+
+
+def test_a_large_card_gets_the_measured_fastest_tile_not_a_4096_px_window():
+    # A 4096 px BigCNN window failed in cuDNN on a 141 GB H200 (2**31 activations); 1024 px ran fastest there.
+    assert tile_for_memory(140 * 2**30, radius=5) == MAX_CARD_TILE == 1024
+    assert tile_for_memory(140 * 2**30, radius=5, batch=4) == 1024
+    assert tile_for_memory(2**30, radius=5) < 1024  # a small card is still limited by its memory
 
 
 def test_more_memory_never_means_smaller_tiles():
@@ -122,3 +132,32 @@ def test_for_device_binds_and_sizes_tiles_on_cuda(tiny_rgb_model, monkeypatch):
     assert isinstance(bound, BoundModel)
     assert tile == tile_for_memory(8 * 2**30, model.receptive_radius)
     assert for_device(model, 128)[1] == 128  # the user's --tile wins
+
+
+def test_auto_runs_the_shipped_fp16_file_once_cuda_really_runs(monkeypatch):
+    """The switch to fp16 happens only on a session that reported CUDA, and only for the shipped fp32 file."""
+    import facerestore.gpu as gpu
+    import facerestore.session as session
+    from facerestore.quantize import card_file
+
+    fp16 = card_file("big")
+    assert fp16 is not None, "big.fp16.onnx and its accepting sidecar ship in the package"
+    real_open = session.open_model
+    opened = []
+
+    def open_as_if_on_a_card(spec, device="auto", *args, **kwargs):
+        opened.append((spec, device))
+        model = real_open(spec, device="cpu")
+        model.provider = CUDA
+        return model
+
+    monkeypatch.setattr(session, "open_model", open_as_if_on_a_card)
+    monkeypatch.setattr(gpu, "cuda_memory", lambda device_id=0: (8 * 2**30, 16 * 2**30))
+    on_card = real_open("big", device="cpu")
+    on_card.provider = CUDA
+    bound, _ = for_device(on_card, None)
+    assert isinstance(bound, BoundModel) and bound.path == fp16 and opened == [(str(fp16), "cuda")]
+    assert for_device(on_card, None, precision="fp32")[0].path.name == "big.onnx"  # the user's choice wins
+    on_cpu = real_open("big", device="cpu")
+    assert for_device(on_cpu, None)[0] is on_cpu  # never fp16 on the CPU
+    assert len(opened) == 1

@@ -119,8 +119,28 @@ def test_fp32_and_forced_int8(tmp_path):
     assert resolve_model_file("big", "int8", tmp_path) == tmp_path / "big.int8.onnx"
     with pytest.raises(ModelError, match="no int8 version"):
         resolve_model_file("basic", "int8", tmp_path)
-    with pytest.raises(ValueError):
+    with pytest.raises(ModelError, match="no fp16 version"):
         resolve_model_file("big", "fp16", tmp_path)
+    with pytest.raises(ValueError):
+        resolve_model_file("big", "bf16", tmp_path)
+
+
+def test_fp16_is_the_card_file_only_when_accepted(tmp_path):
+    from facerestore.quantize import card_file
+
+    (tmp_path / "big.onnx").write_bytes(b"fp32")
+    assert card_file("big", tmp_path) is None  # none shipped
+    (tmp_path / "big.fp16.onnx").write_bytes(b"fp16")
+    assert card_file("big", tmp_path) is None  # no record of its accuracy: never chosen
+    (tmp_path / "big.fp16.json").write_text(json.dumps({"accepted": False, "delta_db": 0.3}))
+    assert card_file("big", tmp_path) is None
+    with pytest.raises(ModelError, match="fp16 version of 'big' was rejected"):
+        resolve_model_file("big", "fp16", tmp_path)
+    (tmp_path / "big.fp16.json").write_text(json.dumps({"accepted": True, "delta_db": 0.002}))
+    assert card_file("big", tmp_path) == tmp_path / "big.fp16.onnx"
+    assert resolve_model_file("big", "fp16", tmp_path) == tmp_path / "big.fp16.onnx"
+    # auto on the CPU never picks fp16: that choice is made only once a CUDA session is open (gpu.for_device).
+    assert resolve_model_file("big", "auto", tmp_path) == tmp_path / "big.onnx"
 
 
 def test_forced_int8_refuses_a_rejected_model(tmp_path):
@@ -150,6 +170,8 @@ def test_model_spec_keeps_names_and_user_paths(tmp_path):
     assert model_spec(user, "auto") == user
     with pytest.raises(ModelError, match="shipped models"):
         model_spec(user, "int8")
+    with pytest.raises(ModelError, match="shipped models"):
+        model_spec(user, "fp16")
     if not (registry.MODELS_DIR / "big.int8.onnx").exists():
         with pytest.raises(ModelError, match="no int8 version"):
             model_spec("big", "int8")

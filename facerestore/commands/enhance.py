@@ -136,7 +136,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
 
     started = time.time()
     model = open_model(spec, opts.model.device, opts.model.threads, opts.stream.verbose)
-    model, tile = for_device(model, opts.model.tile)  # IO binding and card-sized tiles on CUDA
+    model, tile = for_device(model, opts.model.tile, precision=opts.model.precision)  # fp16, IO binding, card tiles on CUDA
     summary = RunSummary(model=model.name, provider=model.provider)
     if not opts.stream.quiet:
         console.print(f"{len(plan.jobs)} image(s), model {model.name} on {model.provider}", markup=False)
@@ -165,7 +165,8 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
             on_record(Record(input=str(rejected.path), output=None, status=FAILED, error=rejected.reason,
                              width=None, height=None, seconds=0.0, provider=model.provider, model=model.name))
         try:
-            request = ModelRequest(spec, opts.model.device, opts.model.threads, opts.stream.verbose)
+            request = ModelRequest(spec, opts.model.device, opts.model.threads, opts.stream.verbose,
+                                   opts.model.precision)
             run_jobs(opts.engine, plan.jobs, ctx, on_record, request=request, fail_fast=opts.fail_fast,
                      on_start=lambda job: bar.current(str(job.rel)))
         except KeyboardInterrupt:

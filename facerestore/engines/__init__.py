@@ -32,6 +32,7 @@ class ModelRequest:
     device: str = "auto"
     threads: int | None = None
     verbose: bool = False
+    precision: str = "auto"  # for gpu.for_device: the fp16 file on a CUDA card under auto
 
 
 def check_engine(options: EngineOptions) -> None:

@@ -119,7 +119,7 @@ class RestoreWorker:
         try:
             request = settings.request
             model, tile = for_device(open_model(request.spec, request.device, request.threads, request.verbose),
-                                     settings.tile)
+                                     settings.tile, precision=request.precision)
         except FaceRestoreError as exc:  # reported to the driver with the first batch: it ends the run
             self.fatal = {"type": type(exc).__name__, "message": str(exc)}
             return
