@@ -21,6 +21,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         flag = "--" + f.name.replace("_", "-")
         if isinstance(default, list):
             p.add_argument(flag, action="append", default=[])
+        elif isinstance(default, bool):
+            p.add_argument(flag, action="store_true")
         else:
             p.add_argument(flag, type=type(default), default=default)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")

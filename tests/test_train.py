@@ -266,3 +266,25 @@ def test_a_minutes_budget_sets_the_epoch_count_and_resume_keeps_it(faces_dir, tm
     assert meta["config"]["epochs"] == 3 and meta["epoch"] == 3
     train(_config(faces_dir, run, epochs=99, minutes=1.5), resume=True, progress=False)
     assert checkpoint.load_meta(run / "last")["epoch"] == 3
+
+
+def test_histogram_term_is_the_wasserstein_distance_and_trains(faces_dir, tmp_path):
+    from export.train import sorted_l1
+
+    x = torch.rand(2, 3, 8, 8)
+    shuffled = x.flatten(2)[..., torch.randperm(64)].reshape(2, 3, 8, 8)
+    assert float(sorted_l1(shuffled, x)) < 1e-7  # same values elsewhere: no distance, whatever MSE says
+    assert abs(float(sorted_l1(x + 0.1, x)) - 0.1) < 1e-6  # a shift by d moves every value by d
+    run = tmp_path / "hist"
+    train(_config(faces_dir, run, epochs=2, hist_weight=0.05, keep_epochs=True), progress=False)
+    meta = checkpoint.load_meta(run / "last")
+    assert meta["history"][-1]["train_loss"] < meta["history"][0]["train_loss"] * 1.5
+    assert {"val_w", "val_input_w"} <= set(meta["history"][0])
+    assert sorted(p.name for p in (run / "epochs").glob("*.safetensors")) == ["001.safetensors", "002.safetensors"]
+
+
+def test_cli_boolean_flags_are_switches(tmp_path):
+    from export.__main__ import main
+
+    with pytest.raises(SystemExit):  # "--keep-epochs False" is not a way to say no: the flag takes no value
+        main(["train", "--data", str(tmp_path), "--keep-epochs", "False"])
