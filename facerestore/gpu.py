@@ -130,9 +130,9 @@ def for_device(model: OnnxModel, tile: int | None, device_id: int = 0,
                precision: str = "auto") -> tuple[OnnxModel, int | None]:
     """The model and tile size a run should use on the provider that really runs.
 
-    On CUDA: the shipped model's accepted fp16 file when ``precision`` is auto (1.2-1.3x faster on an H200 at
-    a 0.002 dB cost, benchmarks/README.md), IO binding, and (unless the user chose ``--tile``) tiles sized to
-    the card's free memory. On the CPU: unchanged. Called once per run by every engine, so the per-image path
+    On CUDA: the shipped model's accepted fp16 file when ``precision`` is auto (1.2-1.3x faster on an H200 for at
+    most 0.02 dB, benchmarks/README.md), IO binding, and (unless the user chose ``--tile``) tiles sized to the
+    card's free memory. On the CPU: unchanged. Called once per run by every engine, so the per-image path
     stays the same.
     """
     if model.provider != CUDA:
