@@ -166,7 +166,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         torch.manual_seed(cfg.seed + step)
         log.info("resumed %s at epoch %d, step %d", out, epoch, step)
     elif cfg.init:
-        checkpoint.load(Path(cfg.init), {k: m for k, m in modules.items()})
+        checkpoint.load(Path(cfg.init), modules)
         log.info("started from the weights of %s", cfg.init)
 
     use_amp = device.type == "cuda"

@@ -136,7 +136,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
 
     started = time.time()
     model = open_model(spec, opts.model.device, opts.model.threads, opts.stream.verbose)
-    model, tile = for_device(model, opts.model.tile, precision=opts.model.precision)  # fp16, IO binding, card tiles on CUDA
+    model, tile = for_device(model, opts.model.tile, precision=opts.model.precision)  # fp16 and card tiles on CUDA
     summary = RunSummary(model=model.name, provider=model.provider)
     if not opts.stream.quiet:
         console.print(f"{len(plan.jobs)} image(s), model {model.name} on {model.provider}", markup=False)
