@@ -288,3 +288,21 @@ def test_cli_boolean_flags_are_switches(tmp_path):
 
     with pytest.raises(SystemExit):  # "--keep-epochs False" is not a way to say no: the flag takes no value
         main(["train", "--data", str(tmp_path), "--keep-epochs", "False"])
+
+
+def test_pack_keeps_the_split_and_the_pixels_and_leaves_the_test_faces_behind(faces_dir, tmp_path):
+    from PIL import Image
+
+    from export.data import load_rgb
+    from export.pack import pack
+
+    split = split_faces(faces_dir, n_val=VAL)
+    out = pack(faces_dir, tmp_path / "packed", n_val=VAL)
+    packed = split_faces(out / "faces", n_val=VAL)
+    for part in ("train", "val", "test"):
+        assert [p.stem for p in getattr(packed, part)] == [p.stem for p in getattr(split, part)], part
+    for original, copy in zip(split.train + split.val, packed.train + packed.val):
+        assert np.array_equal(load_rgb(original), load_rgb(copy))  # lossless
+    for copy in packed.test:
+        with Image.open(copy) as im:
+            assert im.size == (1, 1)  # the test faces never travel
