@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from facerestore.metrics import psnr
+
 ROOT = Path(__file__).resolve().parent.parent
 DEGRADED = ROOT / "examples/photos/more/astronaut_jpeg15.jpg"
 ORIGINAL = ROOT / "examples/originals/astronaut.png"
@@ -22,11 +24,6 @@ OUT = ROOT / "docs/before-after.png"
 BOX = (106, 10, 386, 290)  # the face and the top of the suit, 280 px square
 SCALE = 2  # nearest-neighbour, so the blocks stay visible as blocks
 GAP, LABEL = 6, 26
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / mse))
 
 
 def main() -> int:

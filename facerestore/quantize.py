@@ -50,23 +50,23 @@ def cpu_isa() -> str:
     return {"aarch64": "arm64"}.get(machine, machine)
 
 
-def sidecar_path(int8_file: Path) -> Path:
-    return int8_file.with_suffix(".json")
+def sidecar_path(variant_file: Path) -> Path:
+    return variant_file.with_suffix(".json")
 
 
-def int8_record(int8_file: Path) -> dict | None:
-    """The build record of an int8 (or fp16) model, or None when the model or its record is absent or unreadable."""
+def build_record(variant_file: Path) -> dict | None:
+    """The build record of an int8 or fp16 model, or None when the model or its record is absent or unreadable."""
     try:
-        record = json.loads(sidecar_path(int8_file).read_text(encoding="utf-8"))
+        record = json.loads(sidecar_path(variant_file).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and int8_file.is_file() else None
+    return record if isinstance(record, dict) and variant_file.is_file() else None
 
 
 def card_file(name: str, models_dir: Path = MODELS_DIR) -> Path | None:
     """The fp16 file ``--precision auto`` runs on a CUDA card for shipped model ``name``, or None (stay fp32)."""
     fp16 = models_dir / f"{name}.fp16.onnx"
-    record = int8_record(fp16)
+    record = build_record(fp16)
     return fp16 if record and record.get("accepted") else None
 
 
@@ -90,7 +90,7 @@ def resolve_model_file(name: str, precision: str = "fp32", models_dir: Path = MO
         return fp32
     kind = "fp16" if precision == "fp16" else "int8"
     other = models_dir / f"{name}.{kind}.onnx"
-    record = int8_record(other)
+    record = build_record(other)
     if precision == "auto":
         return other if auto_prefers_int8(record) else fp32
     if not other.is_file():
