@@ -51,6 +51,9 @@ class TrainConfig:
     minutes: float = 0.0  # > 0: set the epoch count after the first epoch so the run lasts about this long
     hist_weight: float = 0.0  # > 0: add this x the 1-D Wasserstein distance of each patch's channel values
     keep_epochs: bool = False  # also keep every epoch's checkpoint in OUT/epochs/ (for selection rules beyond PSNR)
+    # On CUDA, float32 (TF32 convs) instead of bfloat16 autocast: a bf16 output is rounded to about one grey
+    # level, the very scale the histogram term measures.
+    fp32: bool = False
 
 
 def _device() -> torch.device:
@@ -169,10 +172,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         checkpoint.load(Path(cfg.init), modules)
         log.info("started from the weights of %s", cfg.init)
 
-    use_amp = device.type == "cuda"
-    amp_dtype = torch.bfloat16
-    layout = torch.channels_last if use_amp else torch.contiguous_format  # cuDNN's fast conv layout
-    if use_amp:
+    on_cuda = device.type == "cuda"
+    use_amp, amp_dtype = on_cuda and not cfg.fp32, torch.bfloat16
+    layout = torch.channels_last if on_cuda else torch.contiguous_format  # cuDNN's fast conv layout
+    if on_cuda:
         torch.backends.cudnn.benchmark = True
         for m in modules.values():
             m.to(memory_format=layout)
