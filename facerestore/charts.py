@@ -242,7 +242,8 @@ def _line_plot(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title:
 
 
 def learning_curves_png(history: Sequence[dict], path: Path) -> Path:
-    """Training and validation loss, and validation PSNR (with the degraded input's PSNR), per epoch.
+    """Training and validation loss, and validation PSNR (with the degraded input's PSNR), per epoch; a third
+    panel with the validation histogram distance when the rows carry ``val_w`` (runs that select by it).
 
     ``history`` rows carry ``epoch``, ``train_loss``, ``val_loss``, ``val_psnr`` and ``val_input_psnr``;
     missing or non-finite values are skipped.
@@ -252,15 +253,18 @@ def learning_curves_png(history: Sequence[dict], path: Path) -> Path:
         return [float(row.get(key, math.nan)) if row.get(key) is not None else math.nan for row in history]
 
     xs = [float(row.get("epoch", i + 1)) for i, row in enumerate(history)]
-    width, height = 900, 340
-    canvas = Image.new("RGB", (width, height), BACKGROUND)
+    panels = [
+        ("Loss", [("train", column("train_loss"), SERIES_COLOURS[0]),
+                  ("validation", column("val_loss"), SERIES_COLOURS[1])]),
+        ("Validation PSNR (dB)", [("model output", column("val_psnr"), SERIES_COLOURS[2]),
+                                  ("degraded input", column("val_input_psnr"), SERIES_COLOURS[4])]),
+    ]
+    if any(math.isfinite(v) for v in column("val_w")):
+        # The input's W is far above the model's: plotting it would flatten the model's curve to a line.
+        panels.append(("Validation histogram distance W", [("model output", column("val_w"), SERIES_COLOURS[3])]))
+    panel_width, height = 450, 340
+    canvas = Image.new("RGB", (panel_width * len(panels), height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
-    _line_plot(draw, (0, 0, width // 2, height), "Loss", xs, [
-        ("train", column("train_loss"), SERIES_COLOURS[0]),
-        ("validation", column("val_loss"), SERIES_COLOURS[1]),
-    ])
-    _line_plot(draw, (width // 2, 0, width, height), "Validation PSNR (dB)", xs, [
-        ("model output", column("val_psnr"), SERIES_COLOURS[2]),
-        ("degraded input", column("val_input_psnr"), SERIES_COLOURS[4]),
-    ])
+    for i, (title, series) in enumerate(panels):
+        _line_plot(draw, (i * panel_width, 0, (i + 1) * panel_width, height), title, xs, series)
     return save_image(canvas, path)

@@ -69,6 +69,16 @@ def test_learning_curves_png(tmp_path):
         assert np.all(arr == colour, axis=-1).sum() > 20
 
 
+def test_learning_curves_add_a_histogram_distance_panel_when_the_run_logged_it(tmp_path):
+    history = [{"epoch": e, "train_loss": 0.1 / e, "val_loss": 0.12 / e, "val_psnr": 25 + e * 0.4,
+                "val_input_psnr": 24.0, "val_w": 1.5 - e * 0.05, "val_input_w": 2.1} for e in range(1, 9)]
+    im = _decode(charts.learning_curves_png(history, tmp_path / "curves.png"))
+    assert im.size == (1350, 340)
+    arr = np.asarray(im.convert("RGB"))
+    w_colour = np.all(arr == charts.SERIES_COLOURS[3], axis=-1)
+    assert w_colour[:, 900:].sum() > 20 and w_colour[:, :900].sum() == 0  # W drawn in its own panel only
+
+
 def test_single_epoch_and_empty_inputs(tmp_path):
     im = _decode(charts.learning_curves_png([{"epoch": 1, "train_loss": 0.2, "val_loss": 0.3, "val_psnr": 26.0,
                                               "val_input_psnr": 25.0}], tmp_path / "one.png"))
