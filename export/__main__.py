@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--json", dest="json_path", help="write the full results as JSON here")
     e.add_argument("--markdown", dest="markdown_path", help="write the markdown tables here")
     e.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    e.add_argument("--on", dest="scored_on", choices=("test", "validation"), default="test",
+                   help="score on the test faces (the model card) or on the validation faces (for selection rules)")
     args = parser.parse_args(argv)
     # Logs go to stderr: stdout carries data (the evaluate table).
     logging.basicConfig(level=logging.INFO, format="%(message)s",
@@ -69,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             report = evaluate(Path(args.data), {Path(m).stem: Path(m) for m in args.models},
-                              n_eval=args.eval_count, threads=args.threads)
+                              n_eval=args.eval_count, threads=args.threads,
+                              scored_on=args.scored_on)
         except DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -196,12 +196,23 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
+SCORED_ON = ("test", "validation")
+
+
 def evaluate(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT,
-             degradations: tuple[str, ...] = EVAL_DEGRADATIONS, threads: int | None = None) -> dict:
-    """Tune the filters on validation, then score input, filters and models on the test split."""
+             degradations: tuple[str, ...] = EVAL_DEGRADATIONS, threads: int | None = None,
+             scored_on: str = "test") -> dict:
+    """Tune the filters on validation, then score input, filters and models on the test split.
+
+    ``scored_on="validation"`` scores on the validation faces instead: the table a selection rule may read
+    (the test faces stay unseen). There the filters are scored on the faces they were tuned on, which flatters
+    them, so a model's margin over them is if anything understated.
+    """
+    if scored_on not in SCORED_ON:
+        raise ValueError(f"scored_on must be one of {SCORED_ON}, not {scored_on!r}")
     split = split_faces(Path(data), n_val=n_eval, n_test=n_eval)
     val = eval_pairs(split.val, degradations)
-    test = eval_pairs(split.test, degradations)
+    scored = val if scored_on == "validation" else eval_pairs(split.test, degradations)
     runners = {name: model_runner(path, threads) for name, path in models.items()}
 
     tuned: dict[str, dict[str, object]] = {}
@@ -215,17 +226,17 @@ def evaluate(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT,
     results: dict[str, dict[str, dict[str, float]]] = {}
     for deg in degradations:
         rows: dict[str, list[dict[str, float]]] = {}
-        for pair in (p for p in test if p.degradation == deg):
+        for pair in (p for p in scored if p.degradation == deg):
             rows.setdefault("input", []).append(score(pair.lq, pair.hq))
             for filt in FILTERS:
                 rows.setdefault(filt.name, []).append(score(filt.run(pair.lq, tuned[deg][filt.name]), pair.hq))
             for name, run in runners.items():
                 rows.setdefault(name, []).append(score(run(pair.lq), pair.hq))
         results[deg] = {method: _mean(r) for method, r in rows.items()}
-        log.info("scored %s on %d test images", deg, len(rows["input"]))
+        log.info("scored %s on %d %s images", deg, len(rows["input"]), scored_on)
     return {
-        "protocol": {"test_images": len(split.test), "validation_images": len(split.val),
-                     "max_side": max(p.hq.shape[0] for p in test) if test else 0,
+        "protocol": {"scored_on": scored_on, "test_images": len(split.test), "validation_images": len(split.val),
+                     "max_side": max(p.hq.shape[0] for p in scored) if scored else 0,
                      "degradations": list(degradations), "models": {k: str(v) for k, v in models.items()}},
         "tuned": {deg: {k: (list(v) if isinstance(v, tuple) else v) for k, v in t.items()}
                   for deg, t in tuned.items()},
@@ -247,8 +258,13 @@ def markdown_table(report: dict) -> str:
     """One table per degradation: method, PSNR (and gain over the input), SSIM, histogram distance."""
     lines = []
     proto = report["protocol"]
-    lines.append(f"Held-out test faces: {proto['test_images']} (whole images, ≤ {proto['max_side']} px a side); "
-                 f"classical filters tuned per degradation on {proto['validation_images']} validation faces. "
+    if proto.get("scored_on", "test") == "validation":
+        scored = (f"Validation faces: {proto['validation_images']} (whole images, ≤ {proto['max_side']} px a side); "
+                  "classical filters tuned per degradation on these same faces. ")
+    else:
+        scored = (f"Held-out test faces: {proto['test_images']} (whole images, ≤ {proto['max_side']} px a side); "
+                  f"classical filters tuned per degradation on {proto['validation_images']} validation faces. ")
+    lines.append(scored +
                  "PSNR over RGB; SSIM averaged over RGB; W = mean per-channel histogram Wasserstein distance to "
                  "the original, in grey levels (lower is better). Best of each column in bold.")
     for deg, rows in report["results"].items():

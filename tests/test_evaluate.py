@@ -103,6 +103,30 @@ def test_evaluation_table(faces_dir, tiny_rgb_model, tiny_gray_model, tmp_path):
     assert "non-local means (h=" in text and "**" in text
 
 
+def test_scoring_on_validation_never_reads_a_test_face(faces_dir, tiny_rgb_model, monkeypatch):
+    split = split_faces(faces_dir, n_val=3, n_test=3)
+    read = []
+    real_eval_pairs = ev.eval_pairs
+
+    def recording_eval_pairs(paths, *args, **kwargs):
+        read.extend(paths)
+        return real_eval_pairs(paths, *args, **kwargs)
+
+    monkeypatch.setattr(ev, "eval_pairs", recording_eval_pairs)
+    report = ev.evaluate(faces_dir, {"tiny_rgb": tiny_rgb_model}, n_eval=3, scored_on="validation")
+    assert read and set(read) == set(split.val)
+    assert report["protocol"]["scored_on"] == "validation"
+    val_pairs = eval_pairs(split.val)
+    for deg in ("jpeg10", "jpeg20", "paper"):
+        mine = [p for p in val_pairs if p.degradation == deg]
+        assert report["results"][deg]["input"]["psnr"] == pytest.approx(np.mean([psnr(p.lq, p.hq) for p in mine]))
+        assert report["results"][deg]["tiny_rgb"]["psnr"] == pytest.approx(
+            np.mean([psnr(_runtime_restore(tiny_rgb_model, p.lq), p.hq) for p in mine]))
+    assert ev.markdown_table(report).startswith("Validation faces: 3")
+    with pytest.raises(ValueError, match="scored_on"):
+        ev.evaluate(faces_dir, {}, n_eval=3, scored_on="train")
+
+
 def test_cli_prints_the_table_on_stdout(faces_dir, tiny_rgb_model, tmp_path, capsys):
     pytest.importorskip("torch")  # ``python -m export`` builds the train parser too
     from export.__main__ import main
@@ -113,6 +137,8 @@ def test_cli_prints_the_table_on_stdout(faces_dir, tiny_rgb_model, tmp_path, cap
     out = capsys.readouterr().out
     assert out.startswith("Held-out test faces: 3") and "| tiny_rgb |" in out
     assert set(json.loads((tmp_path / "r.json").read_text())["results"]) == {"jpeg10", "jpeg20", "paper"}
+    assert main(["evaluate", str(tiny_rgb_model), "--data", str(faces_dir), "--eval-count", "3", "--on", "validation"]) == 0
+    assert capsys.readouterr().out.startswith("Validation faces: 3")
 
 
 def test_cli_data_error(tmp_path, capsys):
