@@ -175,3 +175,40 @@ def test_model_spec_keeps_names_and_user_paths(tmp_path):
     if not (registry.MODELS_DIR / "big.int8.onnx").exists():
         with pytest.raises(ModelError, match="no int8 version"):
             model_spec("big", "int8")
+
+
+def test_fp16_build_from_the_command_line_keeps_the_card_measurement(tmp_path, hopper_rgb):
+    """``python -m export.quantize --fp16 --no-int8``: the fp16 file within budget of fp32 on the validation
+    faces, its sidecar (the card's speed-up carried over from the previous one), its digest recorded."""
+    pytest.importorskip("onnx")
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from facerestore.session import open_model
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i in range(44):  # 20 validation + 20 test + a few to train on, as split_faces needs
+        y, x = 24 * (i // 11), 40 * (i % 11)
+        Image.fromarray(np.ascontiguousarray(hopper_rgb[y:y + 40, x:x + 40])).save(faces / f"{i:02d}.png")
+    models = tmp_path / "models"
+    fp32 = build_tiny_onnx(models / "big.onnx", channels=3, layers=3, seed=3)
+    card = {"gpu": "NVIDIA H200", "speedup_1024px": 1.28}
+    (models / "big.fp16.json").write_text(json.dumps({"accepted": True, "card": card}))
+
+    run = subprocess.run([sys.executable, "-m", "export.quantize", "--models", str(models), "--names", "big",
+                          "--faces", str(faces), "--fp16", "--no-int8"],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert run.returncode == 0, run.stderr
+    record = json.loads(run.stdout)
+    assert record["accepted"] and abs(record["delta_db"]) <= record["budget_db"]
+    sidecar = json.loads((models / "big.fp16.json").read_text())
+    assert sidecar["card"] == card and sidecar["psnr_fp32"] == pytest.approx(record["psnr_fp32"])
+    assert "big.fp16.onnx" in json.loads((models / "checksums.json").read_text())["sha256"]
+    assert not (models / "big.int8.onnx").exists()
+    x = _nchw(hopper_rgb[100:228, 100:228])
+    out32 = open_model(str(fp32), device="cpu").run(x)
+    out16 = open_model(str(models / "big.fp16.onnx"), device="cpu").run(x)
+    assert not np.array_equal(out32, out16) and np.abs(out32 - out16).max() < 1e-2  # really fp16, and close
