@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms, ImageOps
+from PIL import ExifTags, Image, ImageCms, ImageOps
 
 from facerestore import imageio
 from facerestore.errors import ImageError, OutputError
@@ -295,6 +295,45 @@ def test_missing_file_and_folder(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------- metadata
+
+def _exif_with_thumbnail(make: str, thumbnail_jpeg: bytes) -> bytes:
+    """A camera-style APP1 block: IFD0 (Make) chained to IFD1, which points at an embedded JPEG preview.
+    Built by hand because Pillow writes no IFD1; ``make`` must be over 3 characters (shorter values sit inside
+    their entry, not at an offset)."""
+    make_bytes = make.encode() + b"\0"
+    ifd0 = 8
+    ifd1 = ifd0 + 2 + 12 + 4
+    make_at = ifd1 + 2 + 2 * 12 + 4
+    thumb_at = make_at + len(make_bytes)
+    tiff = b"II*\0" + struct.pack("<I", ifd0)
+    tiff += struct.pack("<H", 1) + struct.pack("<HHII", 0x010F, 2, len(make_bytes), make_at) + struct.pack("<I", ifd1)
+    tiff += struct.pack("<H", 2) + struct.pack("<HHII", 0x0201, 4, 1, thumb_at)
+    tiff += struct.pack("<HHII", 0x0202, 4, 1, len(thumbnail_jpeg)) + struct.pack("<I", 0)
+    return b"Exif\0\0" + tiff + make_bytes + thumbnail_jpeg
+
+
+def test_the_stale_exif_preview_is_not_carried_to_the_output(tmp_path, hopper_path):
+    """A viewer showing the EXIF preview of a restored photo must not show the damaged original."""
+    import io
+
+    with Image.open(hopper_path) as im:
+        photo = im.convert("RGB").resize((160, 188))
+    buf = io.BytesIO()
+    photo.resize((80, 94)).save(buf, "JPEG", quality=10)
+    thumbnail = buf.getvalue()
+    src = _save(tmp_path / "camera.jpg", photo, "JPEG", quality=15, exif=_exif_with_thumbnail("TestCamera", thumbnail))
+    with Image.open(src) as im:
+        preview = im.getexif().get_ifd(ExifTags.IFD.IFD1)  # the source really has a preview, as Pillow reads it
+        assert preview[0x0202] == len(thumbnail) and thumbnail in im.info["exif"]
+
+    loaded = read_image(src)
+    out = tmp_path / "out.jpg"
+    write_image(out, loaded.pixels, loaded)
+    with Image.open(out) as im:
+        assert im.getexif()[0x010F] == "TestCamera"  # the descriptive tags travel ...
+        assert thumbnail not in im.info.get("exif", b"")  # ... the preview of the damaged pixels does not
+        assert b"\xff\xd8" not in im.info.get("exif", b"")
+
 
 def test_icc_dpi_and_mtime_carried_over(tmp_path, hopper_path):
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # any non-sRGB profile
