@@ -137,7 +137,8 @@ def test_cli_prints_the_table_on_stdout(faces_dir, tiny_rgb_model, tmp_path, cap
     out = capsys.readouterr().out
     assert out.startswith("Held-out test faces: 3") and "| tiny_rgb |" in out
     assert set(json.loads((tmp_path / "r.json").read_text())["results"]) == {"jpeg10", "jpeg20", "paper"}
-    assert main(["evaluate", str(tiny_rgb_model), "--data", str(faces_dir), "--eval-count", "3", "--on", "validation"]) == 0
+    assert main(["evaluate", str(tiny_rgb_model), "--data", str(faces_dir), "--eval-count", "3",
+                 "--on", "validation"]) == 0
     assert capsys.readouterr().out.startswith("Validation faces: 3")
 
 
