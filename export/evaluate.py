@@ -224,15 +224,18 @@ def evaluate(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT,
             log.info("tuned %s on validation %s: %s (%.2f dB)", filt.name, deg, param, val_psnr)
 
     results: dict[str, dict[str, dict[str, float]]] = {}
+    per_face: dict[str, dict[str, list]] = {}
     for deg in degradations:
         rows: dict[str, list[dict[str, float]]] = {}
-        for pair in (p for p in scored if p.degradation == deg):
+        faces = [p for p in scored if p.degradation == deg]
+        for pair in faces:
             rows.setdefault("input", []).append(score(pair.lq, pair.hq))
             for filt in FILTERS:
                 rows.setdefault(filt.name, []).append(score(filt.run(pair.lq, tuned[deg][filt.name]), pair.hq))
             for name, run in runners.items():
                 rows.setdefault(name, []).append(score(run(pair.lq), pair.hq))
         results[deg] = {method: _mean(r) for method, r in rows.items()}
+        per_face[deg] = {"faces": [p.name for p in faces], **{m: [r["psnr"] for r in rs] for m, rs in rows.items()}}
         log.info("scored %s on %d %s images", deg, len(rows["input"]), scored_on)
     return {
         "protocol": {"scored_on": scored_on, "test_images": len(split.test), "validation_images": len(split.val),
@@ -241,7 +244,17 @@ def evaluate(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT,
         "tuned": {deg: {k: (list(v) if isinstance(v, tuple) else v) for k, v in t.items()}
                   for deg, t in tuned.items()},
         "results": results,
+        "per_face_psnr": per_face,
     }
+
+
+def margin(report: dict, degradation: str, method: str, over: str) -> tuple[float, float]:
+    """Mean PSNR of ``method`` minus ``over`` and the standard error of that mean, from the per-face
+    differences (paired: both ran on the same faces, so the faces' own spread cancels)."""
+    rows = report["per_face_psnr"][degradation]
+    diffs = np.asarray(rows[method]) - np.asarray(rows[over])
+    spread = float(diffs.std(ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else math.nan
+    return float(diffs.mean()), spread
 
 
 def _param_text(name: str, param) -> str:
@@ -285,6 +298,11 @@ def markdown_table(report: dict) -> str:
                 label = "degraded input"
             lines.append(f"| {label} | {cell(r['psnr'], 'psnr', '.2f')} | {r['psnr'] - base:+.2f} | "
                          f"{cell(r['ssim'], 'ssim', '.4f')} | {cell(r['wasserstein'], 'wasserstein', '.2f')} |")
+        models = [m for m in rows if m != "input" and m not in FILTER_LABELS]
+        if models and "per_face_psnr" in report:
+            top = max(FILTER_LABELS, key=lambda f: rows[f]["psnr"])
+            margins = ", ".join("{} {:+.2f} ± {:.2f}".format(m, *margin(report, deg, m, top)) for m in models)
+            lines += ["", f"Over {FILTER_LABELS[top]}, per face (mean ± standard error, dB): {margins}."]
     return "\n".join(lines) + "\n"
 
 

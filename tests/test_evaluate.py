@@ -96,7 +96,17 @@ def test_evaluation_table(faces_dir, tiny_rgb_model, tiny_gray_model, tmp_path):
             assert tuple(np.atleast_1d(report["tuned"][deg][filt.name])) in \
                 {tuple(np.atleast_1d(g)) for g in filt.grid}
 
+        # Per-face PSNRs behind the means; the margin is their paired difference, with its standard error.
+        faces = report["per_face_psnr"][deg]
+        assert faces["faces"] == [p.name for p in test_pairs if p.degradation == deg]
+        assert np.mean(faces["tiny_rgb"]) == pytest.approx(rows["tiny_rgb"]["psnr"])
+        mean, err = ev.margin(report, deg, "tiny_rgb", "nlm")
+        diffs = np.asarray(faces["tiny_rgb"]) - np.asarray(faces["nlm"])
+        assert mean == pytest.approx(rows["tiny_rgb"]["psnr"] - rows["nlm"]["psnr"])
+        assert err == pytest.approx(diffs.std(ddof=1) / np.sqrt(3)) and err > 0
+
     text = ev.write_report(report, tmp_path / "t.json", tmp_path / "t.md")
+    assert text.count(", per face (mean ± standard error, dB): tiny_rgb ") == 3
     assert (tmp_path / "t.md").read_text() == text
     assert json.loads((tmp_path / "t.json").read_text())["results"] == json.loads(json.dumps(report["results"]))
     assert text.count("| degraded input |") == 3 and text.count("| tiny_gray |") == 3
