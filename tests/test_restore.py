@@ -107,16 +107,27 @@ def test_auto_tile_keeps_the_window_within_the_memory_budget():
 
 
 class ThreadRecordingModel:
-    """Wraps a model's ``run`` to record which thread ran each tile (to prove runs really were concurrent)."""
+    """Wraps a model's ``run`` to record which thread ran each tile. The first ``together`` runs wait for each
+    other at a barrier: they pass only if that many really are inside ``run`` at once (on a busy machine a pool
+    may otherwise hand a later tile to a thread that has already finished, so counting threads alone is luck)."""
 
-    def __init__(self, model):
+    def __init__(self, model, together: int):
+        import threading
+
         self.model = model
         self.threads: set[int] = set()
+        self._barrier = threading.Barrier(together, timeout=30)
+        self._waiting = together
+        self._lock = threading.Lock()
 
     def run(self, batch):
         import threading
 
         self.threads.add(threading.get_ident())
+        with self._lock:
+            wait, self._waiting = self._waiting > 0, self._waiting - 1
+        if wait:
+            self._barrier.wait()  # BrokenBarrierError (the test fails) unless the runs overlap
         return type(self.model).run(self.model, batch)
 
 
@@ -126,7 +137,7 @@ def test_concurrent_streams_give_the_whole_image_pixels(tmp_path, hopper_float, 
     path = build_tiny_onnx(tmp_path / "deep.onnx", channels=3, layers=5, seed=3)
     model = open_model(str(path), device="cpu", threads=streams)
     assert (model.streams, split_threads(streams)) == (streams, (1, streams))
-    recorder = ThreadRecordingModel(model)
+    recorder = ThreadRecordingModel(model, together=streams)
     object.__setattr__(model, "run", recorder.run)  # the instance's run now records, run_all calls it
     out = restore_pixels(model, hopper_float)
     assert len(recorder.threads) == streams, "the tiles did not run on separate threads"
