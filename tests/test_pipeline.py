@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,25 +33,25 @@ def test_two_images_infer_at_once_and_records_keep_input_order(jobs, tiny_rgb_mo
     model = open_model(str(tiny_rgb_model), device="cpu", threads=2)
     assert model.streams == 2
     ctx = pipeline.Context(model=model)
-    busy, most = [0], [0]
+    # The first two inferences wait for each other: they pass only if two images really are in inference at
+    # once (a sleep-and-count would depend on the machine's load).
+    together = threading.Barrier(2, timeout=30)
+    calls = [0]
     lock = threading.Lock()
     real_infer = pipeline.infer_stage
 
-    def slow_infer(item, ctx):  # long enough that the next image's inference starts meanwhile
+    def meeting_infer(item, ctx):
         with lock:
-            busy[0] += 1
-            most[0] = max(most[0], busy[0])
-        time.sleep(0.05)
-        try:
-            return real_infer(item, ctx)
-        finally:
-            with lock:
-                busy[0] -= 1
+            calls[0] += 1
+            first_two = calls[0] <= 2
+        if first_two:
+            together.wait()  # BrokenBarrierError, and a failed run, unless the two overlap
+        return real_infer(item, ctx)
 
-    monkeypatch.setattr(pipeline, "infer_stage", slow_infer)
+    monkeypatch.setattr(pipeline, "infer_stage", meeting_infer)
     records = []
     assert pipeline.run_local(jobs, ctx, records.append) is True
-    assert most[0] == 2, "inference never overlapped two images"
+    assert calls[0] == 6 and not together.broken, "inference never overlapped two images"
     assert [Path(r.input).name for r in records] == [j.src.name for j in jobs]
     assert [r.status for r in records] == ["restored"] * 3 + ["failed"] + ["restored"] * 3
     for job in jobs:  # each output is what restoring that file alone gives
