@@ -25,6 +25,7 @@ import numpy as np
 from facerestore import imageio
 from facerestore.discovery import Job, printable
 from facerestore.errors import FaceRestoreError, ImageError, OutputError
+from facerestore.interrupts import DeferredInterrupts
 from facerestore.restore import restore_pixels
 from facerestore.session import OnnxModel
 from facerestore.summary import FAILED, RESTORED, SKIPPED, Record
@@ -224,6 +225,7 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
     decoder = ThreadPoolExecutor(decode_workers, thread_name_prefix="facerestore-decode")
     inferer = ThreadPoolExecutor(max_inferring, thread_name_prefix="facerestore-image")
     encoder = ThreadPoolExecutor(encode_workers, thread_name_prefix="facerestore-encode")
+    interrupts = DeferredInterrupts()
 
     def deliver(record: Record) -> None:
         on_record(record)
@@ -240,7 +242,7 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
     def start_inference() -> None:
         """Move decoded images into inference, in order, while fewer than ``max_inferring`` are there."""
         while loading and len(inferring) < max_inferring and not stop.is_set():
-            item = loading.popleft().result()
+            item = interrupts.wait(loading.popleft())
             fill()
             if item.record is None:
                 if on_start is not None:
@@ -254,32 +256,35 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
     def drain(block_until: int) -> None:
         """Deliver finished writes in order; block while more than ``block_until`` are queued."""
         while writing and (writing[0].done() or len(writing) > block_until):
-            deliver(writing.popleft().result())
+            deliver(interrupts.wait(writing.popleft()))
 
-    try:
-        fill()
-        start_inference()
-        while inferring and not stop.is_set():
-            item = inferring.popleft().result()
+    with interrupts:  # Ctrl-C is counted while this thread waits, and raised by interrupts.wait
+        try:
+            fill()
             start_inference()
-            if item.record is not None:  # skipped or failed before writing: report now, in order
-                drain(0)
-                deliver(item.record)
-            else:
-                writing.append(encoder.submit(write_stage, item, ctx))
-            drain(max_writing)
-        drain(0)
-    except KeyboardInterrupt:
-        stop.set()
-        for future in (*loading, *inferring):
-            future.cancel()
-        drain(0)  # finish and report the files being written; a second Ctrl-C aborts this wait
-        raise
-    finally:
-        stop.set()
-        for future in (*loading, *inferring):
-            future.cancel()
-        decoder.shutdown(wait=True, cancel_futures=True)
-        inferer.shutdown(wait=True, cancel_futures=True)
-        encoder.shutdown(wait=True)
+            while inferring and not stop.is_set():
+                item = interrupts.wait(inferring.popleft())
+                start_inference()
+                if item.record is not None:  # skipped or failed before writing: report now, in order
+                    drain(0)
+                    deliver(item.record)
+                else:
+                    writing.append(encoder.submit(write_stage, item, ctx))
+                drain(max_writing)
+            drain(0)
+            interrupts.check()  # a Ctrl-C during the last deliveries still ends the run as interrupted
+        except KeyboardInterrupt:
+            stop.set()
+            for future in (*loading, *inferring):
+                future.cancel()
+            drain(0)  # finish and report the files being written; a second Ctrl-C aborts this wait
+            raise
+        finally:
+            stop.set()
+            for future in (*loading, *inferring):
+                future.cancel()
+            decoder.shutdown(wait=True, cancel_futures=True)
+            inferer.shutdown(wait=True, cancel_futures=True)
+            encoder.shutdown(wait=True)
+    interrupts.check()  # one that arrived while the pools shut down
     return next(pending_jobs, None) is None and not loading and not inferring

@@ -1,0 +1,80 @@
+"""Ctrl-C while the run waits on its pools: counted, then raised by ``wait`` itself, never inside a lock."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from facerestore.interrupts import DeferredInterrupts
+
+
+def _ctrl_c() -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.fixture(autouse=True)
+def _default_sigint():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_is_counted_then_raised_by_wait_and_the_handler_comes_back():
+    done: Future[int] = Future()
+    done.set_result(7)
+    with DeferredInterrupts() as interrupts:
+        _ctrl_c()
+        sum(range(1000))  # the handler runs here: a plain count, no exception
+        assert interrupts.count == 1
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.wait(done)
+        assert interrupts.wait(done) == 7  # that one is handled now
+        _ctrl_c()
+        sum(range(1000))
+        with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C aborts again (the clean-up wait)
+            interrupts.check()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_while_waiting_on_a_pool_leaves_the_future_usable():
+    release = threading.Event()
+    with ThreadPoolExecutor(1) as pool, DeferredInterrupts() as interrupts:
+        future = pool.submit(lambda: release.wait(30) and "written")
+        threading.Timer(0.2, _ctrl_c).start()
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.wait(future)  # not "RuntimeError: cannot release un-acquired lock"
+        release.set()
+        assert future.result(timeout=30) == "written"  # its condition's lock is intact
+
+
+def test_results_and_errors_of_the_future_pass_through():
+    with ThreadPoolExecutor(1) as pool, DeferredInterrupts() as interrupts:
+        assert interrupts.wait(pool.submit(lambda: threading.Event().wait(0.3) or "late")) == "late"
+        with pytest.raises(ZeroDivisionError):
+            interrupts.wait(pool.submit(lambda: 1 / 0))
+
+
+def test_a_custom_handler_and_other_threads_are_left_alone():
+    def mine(signum, frame):
+        pass
+
+    signal.signal(signal.SIGINT, mine)
+    with DeferredInterrupts():
+        assert signal.getsignal(signal.SIGINT) is mine
+    assert signal.getsignal(signal.SIGINT) is mine
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    seen = []
+
+    def in_a_thread():
+        with DeferredInterrupts():
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert seen == [signal.default_int_handler]
