@@ -23,7 +23,8 @@ POLL_SECONDS = 0.1  # how soon a counted Ctrl-C is acted on; a finished future r
 
 class DeferredInterrupts:
     """Context manager. ``allowed`` is how many Ctrl-Cs the caller has already handled: ``wait`` raises once
-    more than that have arrived (so a second Ctrl-C can abort the clean-up that follows the first).
+    more than that have arrived. Once one has been handled, the next is raised at once, as Python would, so a
+    second Ctrl-C aborts the clean-up that follows the first.
 
     Only the main thread can own SIGINT, and a handler someone else installed is left alone: there the
     interrupt behaves as Python's default, and ``count`` stays 0.
@@ -47,6 +48,8 @@ class DeferredInterrupts:
 
     def _note(self, signum: int, frame: object) -> None:
         self.count += 1  # no lock: a handler that blocked on one the main thread holds would hang the run
+        if self.allowed:  # the caller is already cleaning up after a Ctrl-C: another one aborts at once
+            raise KeyboardInterrupt
 
     def check(self) -> None:
         """Raise KeyboardInterrupt if more Ctrl-Cs arrived than the caller has handled."""
