@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,26 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+class FirstCallsMeet:
+    """Call it from concurrent code: the first ``n`` callers wait for each other, later ones pass straight on.
+
+    It proves overlap without timing: unless ``n`` callers really are in flight at once, the barrier times out
+    and raises BrokenBarrierError in them (so their work fails and the test with it).
+    """
+
+    def __init__(self, n: int, timeout: float = 30.0):
+        self.barrier = threading.Barrier(n, timeout=timeout)
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            self.calls += 1
+            first = self.calls <= self.barrier.parties
+        if first:
+            self.barrier.wait()
 
 
 def build_tiny_onnx(path: Path, channels: int = 3, layers: int = 2, seed: int = 0) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,8 @@ from PIL import Image
 from facerestore import pipeline
 from facerestore.discovery import Job
 from facerestore.session import open_model
+
+from conftest import FirstCallsMeet
 
 
 @pytest.fixture
@@ -35,23 +36,17 @@ def test_two_images_infer_at_once_and_records_keep_input_order(jobs, tiny_rgb_mo
     ctx = pipeline.Context(model=model)
     # The first two inferences wait for each other: they pass only if two images really are in inference at
     # once (a sleep-and-count would depend on the machine's load).
-    together = threading.Barrier(2, timeout=30)
-    calls = [0]
-    lock = threading.Lock()
+    together = FirstCallsMeet(2)
     real_infer = pipeline.infer_stage
 
     def meeting_infer(item, ctx):
-        with lock:
-            calls[0] += 1
-            first_two = calls[0] <= 2
-        if first_two:
-            together.wait()  # BrokenBarrierError, and a failed run, unless the two overlap
+        together()
         return real_infer(item, ctx)
 
     monkeypatch.setattr(pipeline, "infer_stage", meeting_infer)
     records = []
     assert pipeline.run_local(jobs, ctx, records.append) is True
-    assert calls[0] == 6 and not together.broken, "inference never overlapped two images"
+    assert together.calls == 6 and not together.barrier.broken, "inference never overlapped two images"
     assert [Path(r.input).name for r in records] == [j.src.name for j in jobs]
     assert [r.status for r in records] == ["restored"] * 3 + ["failed"] + ["restored"] * 3
     for job in jobs:  # each output is what restoring that file alone gives

@@ -13,7 +13,7 @@ from facerestore import restore
 from facerestore.restore import auto_tile, batches, luminance, plan_cores, plan_tiles, restore_pixels
 from facerestore.session import open_model, split_threads
 
-from conftest import build_tiny_onnx, whole_image_run
+from conftest import FirstCallsMeet, build_tiny_onnx, whole_image_run
 
 
 @pytest.fixture(scope="module")
@@ -107,27 +107,20 @@ def test_auto_tile_keeps_the_window_within_the_memory_budget():
 
 
 class ThreadRecordingModel:
-    """Wraps a model's ``run`` to record which thread ran each tile. The first ``together`` runs wait for each
-    other at a barrier: they pass only if that many really are inside ``run`` at once (on a busy machine a pool
-    may otherwise hand a later tile to a thread that has already finished, so counting threads alone is luck)."""
+    """Wraps a model's ``run`` to record which thread ran each tile; the first ``together`` runs must be inside
+    ``run`` at once (on a busy machine a pool may hand a later tile to a thread that has already finished, so
+    counting threads alone is luck)."""
 
     def __init__(self, model, together: int):
-        import threading
-
         self.model = model
         self.threads: set[int] = set()
-        self._barrier = threading.Barrier(together, timeout=30)
-        self._waiting = together
-        self._lock = threading.Lock()
+        self._meet = FirstCallsMeet(together)
 
     def run(self, batch):
         import threading
 
         self.threads.add(threading.get_ident())
-        with self._lock:
-            wait, self._waiting = self._waiting > 0, self._waiting - 1
-        if wait:
-            self._barrier.wait()  # BrokenBarrierError (the test fails) unless the runs overlap
+        self._meet()
         return type(self.model).run(self.model, batch)
 
 

@@ -34,12 +34,12 @@ def _rgb(path) -> np.ndarray:
 def restored(astronaut_path):
     """(model, degradation) -> (degraded, restored, original), all uint8 RGB."""
     original = _rgb(astronaut_path)
+    degraded = {kind: _rgb(path) for kind, path in DEGRADED.items()}
     out = {}
     for name in MIN_GAIN_DB:
         model = open_model(name, device="cpu")
-        for kind, path in DEGRADED.items():
-            degraded = _rgb(path)
-            out[name, kind] = degraded, to_uint8(restore_pixels(model, degraded.astype(np.float32) / 255.0)), original
+        for kind, lq in degraded.items():
+            out[name, kind] = lq, to_uint8(restore_pixels(model, lq.astype(np.float32) / 255.0)), original
     return out
 
 
