@@ -54,6 +54,10 @@ class TrainConfig:
     # On CUDA, float32 (TF32 convs) instead of bfloat16 autocast: a bf16 output is rounded to about one grey
     # level, the very scale the histogram term measures.
     fp32: bool = False
+    # > 0: also keep an exponential moving average of the weights (this decay per step). Validation, best,
+    # the kept epochs and export then use the average: late in a run single steps jitter the validation PSNR
+    # by a few hundredths of a dB, and the average sits nearer the centre of that jitter.
+    ema: float = 0.0
 
 
 def _device() -> torch.device:
@@ -68,6 +72,15 @@ def _lr_at(cfg: TrainConfig, step: int) -> float:
         return cfg.lr * (step + 1) / warm
     t = min(1.0, (step - warm) / max(1, total - warm))
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
+
+
+@torch.no_grad()
+def ema_update(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * model, parameter by parameter (buffers copied)."""
+    for a, p in zip(average.parameters(), model.parameters()):
+        a.lerp_(p, 1.0 - decay)
+    for a, b in zip(average.buffers(), model.buffers()):
+        a.copy_(b)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -157,11 +170,18 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         modules["disc"] = disc
         optimizers["disc"] = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
 
+    if not 0.0 <= cfg.ema < 1.0:
+        raise ValueError(f"--ema must be a decay in [0, 1), got {cfg.ema}")
+    # With an average, checkpoints hold it as "model" (what evaluate, export and --init read) and the
+    # trained weights as "raw" (what the optimiser state belongs to, for --resume).
+    average = archs.build(cfg.arch).to(device) if cfg.ema > 0 else None
+    saved = modules if average is None else {**modules, "model": average, "raw": model}
+
     step, epoch, history, best = 0, 0, [], -float("inf")
     last = out / "last"
     resuming = resume and last.with_suffix(".json").exists()
     if resuming:
-        meta = checkpoint.load(last, modules, optimizers)
+        meta = checkpoint.load(last, saved, optimizers)
         step, epoch, history = meta["step"], meta["epoch"], meta["history"]
         best = max((h["val_psnr"] for h in history), default=-float("inf"))
         if cfg.minutes > 0:  # the length a wall-clock budget resolved to, not the placeholder on the command line
@@ -171,13 +191,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     elif cfg.init:
         checkpoint.load(Path(cfg.init), modules)
         log.info("started from the weights of %s", cfg.init)
+    if average is not None and not resuming:
+        average.load_state_dict(model.state_dict())
+    scored = average if average is not None else model
 
     on_cuda = device.type == "cuda"
     use_amp, amp_dtype = on_cuda and not cfg.fp32, torch.bfloat16
     layout = torch.channels_last if on_cuda else torch.contiguous_format  # cuDNN's fast conv layout
     if on_cuda:
         torch.backends.cudnn.benchmark = True
-        for m in modules.values():
+        for m in saved.values():
             m.to(memory_format=layout)
     bce = torch.nn.BCEWithLogitsLoss()
 
@@ -220,11 +243,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if average is not None:
+                    ema_update(average, model, cfg.ema)
                 run_loss += float(content.detach())
                 step += 1
                 bar.update(task, advance=1, info=f"epoch {epoch + 1} mse {run_loss / (step - epoch * cfg.steps_per_epoch):.5f}")
             epoch += 1
-            metrics = evaluate(model, val, device, gray)
+            metrics = evaluate(scored, val, device, gray)
             if cfg.minutes > 0 and epoch == 1 and not resuming:
                 # A wall-clock budget: size the run from the first epoch (data start-up and cuDNN tuning
                 # included, so it errs short); the resolved count is what the checkpoint records.
@@ -240,12 +265,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             meta = {"config": asdict(cfg), "arch": cfg.arch, "step": step, "epoch": epoch, "history": history,
                     "params": archs.count_params(model),
                     "split": {k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}}
-            checkpoint.save(last, modules, optimizers, meta)
+            checkpoint.save(last, saved, optimizers, meta)
             if cfg.keep_epochs:
-                checkpoint.save(out / "epochs" / f"{epoch:03d}", modules, {}, meta)
+                checkpoint.save(out / "epochs" / f"{epoch:03d}", saved, {}, meta)
             if metrics["val_psnr"] > best:
                 best = metrics["val_psnr"]
-                checkpoint.save(out / "best", modules, optimizers, meta)
+                checkpoint.save(out / "best", saved, optimizers, meta)
             write_curves(out, history)
     return history[-1] if history else {}
 

@@ -113,11 +113,8 @@ def test_checkpoint_round_trip_restores_model_and_optimizer(tmp_path, hopper_rgb
     _assert_same(model.state_dict(), model2.state_dict())
 
 
-def test_resume_continues_an_interrupted_run_exactly(faces_dir, tmp_path, monkeypatch):
-    whole = tmp_path / "whole"
-    train(_config(faces_dir, whole), progress=False)
-
-    # Interrupt a second run right after its first epoch's checkpoint (write_curves runs after saving).
+def _interrupt_after_first_epoch(cfg: TrainConfig, monkeypatch) -> None:
+    """Run ``cfg`` and stop it with a Ctrl-C right after its first epoch's checkpoint (curves come after saving)."""
     import export.train as train_mod
 
     real_write_curves = train_mod.write_curves
@@ -126,11 +123,18 @@ def test_resume_continues_an_interrupted_run_exactly(faces_dir, tmp_path, monkey
         real_write_curves(out, history)
         raise KeyboardInterrupt
 
+    with monkeypatch.context() as m:
+        m.setattr(train_mod, "write_curves", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, progress=False)
+
+
+def test_resume_continues_an_interrupted_run_exactly(faces_dir, tmp_path, monkeypatch):
+    whole = tmp_path / "whole"
+    train(_config(faces_dir, whole), progress=False)
+
     cut = tmp_path / "cut"
-    monkeypatch.setattr(train_mod, "write_curves", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        train(_config(faces_dir, cut), progress=False)
-    monkeypatch.setattr(train_mod, "write_curves", real_write_curves)
+    _interrupt_after_first_epoch(_config(faces_dir, cut), monkeypatch)
     assert checkpoint.load_meta(cut / "last")["step"] == 10
 
     train(_config(faces_dir, cut), resume=True, progress=False)
@@ -281,6 +285,50 @@ def test_histogram_term_is_the_wasserstein_distance_and_trains(faces_dir, tmp_pa
     assert meta["history"][-1]["train_loss"] < meta["history"][0]["train_loss"] * 1.5
     assert {"val_w", "val_input_w"} <= set(meta["history"][0])
     assert sorted(p.name for p in (run / "epochs").glob("*.safetensors")) == ["001.safetensors", "002.safetensors"]
+
+
+def test_ema_update_moves_the_average_a_fraction_towards_the_weights():
+    from export.train import ema_update
+
+    torch.manual_seed(0)
+    average, model = archs.build("basic"), archs.build("basic")
+    before = {k: v.clone() for k, v in average.state_dict().items()}
+    ema_update(average, model, 0.75)
+    for k, v in average.state_dict().items():
+        torch.testing.assert_close(v, 0.75 * before[k] + 0.25 * model.state_dict()[k])
+
+
+def test_an_ema_run_scores_checkpoints_and_exports_the_average(faces_dir, tmp_path, monkeypatch):
+    from export.onnx_export import load_model
+
+    run = tmp_path / "ema"
+    train(_config(faces_dir, run, ema=0.9), progress=False)
+    weights = _weights(run)
+    shipped = {k[len("model."):]: v for k, v in weights.items() if k.startswith("model.")}
+    trained = {k[len("raw."):]: v for k, v in weights.items() if k.startswith("raw.")}
+    assert shipped.keys() == trained.keys()
+    assert any(not torch.equal(shipped[k], trained[k]) for k in shipped)  # the average lags the trained weights
+
+    # The history scores the average (the weights export takes), not the trained weights.
+    model, _ = load_model(run / "last")
+    _assert_same(model.state_dict(), shipped)
+    val = eval_pairs(split_faces(faces_dir, n_val=VAL).val)
+    logged = checkpoint.load_meta(run / "last")["history"][-1]["val_psnr"]
+    assert evaluate(model, val, torch.device("cpu"), gray=False)["val_psnr"] == pytest.approx(logged, abs=1e-9)
+    raw = archs.build("basic")
+    raw.load_state_dict(trained)
+    assert evaluate(raw, val, torch.device("cpu"), gray=False)["val_psnr"] != pytest.approx(logged, abs=1e-6)
+
+    # A run cut after its first epoch and resumed ends on the same average and trained weights.
+    cut = tmp_path / "cut"
+    _interrupt_after_first_epoch(_config(faces_dir, cut, ema=0.9), monkeypatch)
+    train(_config(faces_dir, cut, ema=0.9), resume=True, progress=False)
+    _assert_same(_weights(cut), weights)
+
+
+def test_ema_decay_outside_0_1_is_refused(faces_dir, tmp_path):
+    with pytest.raises(ValueError, match="--ema"):
+        train(_config(faces_dir, tmp_path / "bad", ema=1.0), progress=False)
 
 
 def test_cli_boolean_flags_are_switches(tmp_path):
