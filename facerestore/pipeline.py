@@ -188,7 +188,7 @@ def write_run_report(output_dir: Path | None, records: list[Record], run_info: d
     from .report import run as report_run
 
     try:
-        report_run.write_run_report(output_dir, report_run.merge_with_earlier(output_dir, records), run_info)
+        report_run.update_run_report(output_dir, records, run_info)
     except Exception as exc:  # noqa: BLE001 - the images are written; a report problem is only a warning
         log.warning("run report in %s failed: %s", output_dir, _reason(exc))
         log.debug("run report failure", exc_info=True)

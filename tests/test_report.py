@@ -119,6 +119,65 @@ def test_run_report_summary_files(tmp_path):
     assert read_summary(out).records[1]["metrics"]["gaps_in"] == 100.0
 
 
+def _restored(out: Path, name: str) -> Record:
+    (out / name).parent.mkdir(parents=True, exist_ok=True)
+    (out / name).write_bytes(b"")  # the output exists, so a later merge keeps its record
+    return Record(f"/in/{name}", str(out / name), "restored", None, 8, 8, 0.1, "CPUExecutionProvider", "big", {})
+
+
+def test_a_run_waits_for_the_summary_lock_and_keeps_what_the_holder_wrote(tmp_path):
+    """Two --shard runs finishing together: the second merges into what the first wrote, it does not replace it."""
+    import threading
+
+    from filelock import FileLock
+
+    from facerestore import pipeline
+    from facerestore.report.run import SUMMARY_LOCK
+
+    out = tmp_path / "out"
+    out.mkdir()
+    mine, theirs = _restored(out, "b.png"), _restored(out, "a.png")
+    done: list[bool] = []
+    with FileLock(out / SUMMARY_LOCK):  # another shard is writing the summary
+        writer = threading.Thread(target=lambda: done.append(pipeline.write_run_report(out, [mine], {})))
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive() and not (out / "summary.json").exists()
+        write_run_report(out, [theirs], {})
+    writer.join(10)
+    assert done == [True]
+    assert sorted(r["input"] for r in read_summary(out).records) == ["/in/a.png", "/in/b.png"]
+
+
+def test_a_rebuild_replaces_what_it_read_and_keeps_what_was_written_since(tmp_path):
+    from facerestore.report.run import record_key, update_run_report
+
+    old, new = tmp_path / "old", tmp_path / "new"  # the rebuild found the output under a new path
+    old.mkdir()
+    read = [_restored(old, "a.png")]
+    write_run_report(old, read, {})
+    read_keys = [record_key(r) for r in read_summary(old).records]
+    write_run_report(old, [*read, _restored(old, "b.png")], {})  # a shard added b.png meanwhile
+    rebuilt = Record("/in/a.png", str(_restored(new, "a.png").output), "restored", None, 8, 8, 0.1, None, "big", {})
+    update_run_report(old, [rebuilt], {}, replacing=read_keys)
+    assert sorted(r["output"] for r in read_summary(old).records) == sorted([str(old / "b.png"), str(new / "a.png")])
+
+
+def test_a_summary_lock_held_too_long_fails_the_report_only(tmp_path, monkeypatch, caplog):
+    from filelock import FileLock
+
+    from facerestore import pipeline
+    from facerestore.report import run as report_run
+
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(report_run, "LOCK_TIMEOUT_S", 0.2)
+    with FileLock(out / report_run.SUMMARY_LOCK):
+        assert pipeline.write_run_report(out, [_restored(out, "a.png")], {}) is False
+    assert not (out / "summary.json").exists()
+    assert "facerestore report" in caplog.text and report_run.SUMMARY_LOCK in caplog.text
+
+
 def test_html_escapes_file_names(tmp_path):
     out = tmp_path / "out"
     evil = "</script><img src=x onerror=alert(1)>.jpg"

@@ -115,6 +115,23 @@ def test_cli_shards_split_a_tree_into_disjoint_runs(tree, tiny_rgb_model):
     assert {json.loads(line)["status"] for line in again.stdout.splitlines()} == {"skipped"}
 
 
+def test_shards_run_at_once_into_one_folder_all_reach_the_report(tree, tiny_rgb_model, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "restored"
+    runs = [subprocess.Popen([sys.executable, "-m", "facerestore", "enhance", str(tree), "-o", str(out), "--model",
+                              str(tiny_rgb_model), "--shard", f"{i}/3", "--quiet"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in (1, 2, 3)]
+    for run in runs:
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    every = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*.png"))
+    assert sorted(Path(r["input"]).relative_to(tree).as_posix() for r in summary["images"]) == every
+    assert summary["counts"]["restored"] == len(every)
+
+
 def test_cli_rejects_a_bad_shard(tree, tiny_rgb_model):
     result = CliRunner().invoke(cli, ["enhance", str(tree), "--model", str(tiny_rgb_model), "--shard", "4/3"])
     assert result.exit_code == 2

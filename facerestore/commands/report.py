@@ -83,7 +83,7 @@ def rebuild_report(output_dir: Path, reference: Path | None, console: Any, progr
     from facerestore.imageio import read_image
     from facerestore.report import REPORT_DIR_NAME, report_files
     from facerestore.report.image import write_image_report
-    from facerestore.report.run import read_summary, write_run_report
+    from facerestore.report.run import read_summary, record_key, update_run_report
 
     log = logging.getLogger("facerestore.report")
     try:
@@ -92,6 +92,7 @@ def rebuild_report(output_dir: Path, reference: Path | None, console: Any, progr
         raise UsageError(f"{output_dir} has no summary.json: is it the output folder of a facerestore run?") from exc
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {output_dir / 'summary.json'}: {exc}") from exc
+    read_keys = [record_key(r) for r in earlier.records]  # before outputs are re-located below
     run_info = dict(earlier.run_info)
     if reference is None and run_info.get("reference") and Path(run_info["reference"]).is_dir():
         reference = Path(run_info["reference"])
@@ -120,6 +121,7 @@ def rebuild_report(output_dir: Path, reference: Path | None, console: Any, progr
                 problems.append(f"{record.get('input')}: {exc}")
                 log.warning("%s: kept its earlier numbers: %s", record.get("input"), exc)
             bar.advance()
-    path = write_run_report(output_dir, earlier.records, run_info)
+    # What was read is replaced; a run that wrote into this folder meanwhile keeps its images in the report.
+    path = update_run_report(output_dir, earlier.records, run_info, replacing=read_keys)
     console.print(f"Report rebuilt: {len(restored) - len(problems)} of {len(restored)} images, {path}")
     return path, problems

@@ -24,6 +24,11 @@ from facerestore.errors import OutputError
 from . import as_float, json_number, report_files
 
 REPORT_HTML, SUMMARY_CSV, SUMMARY_JSON = "report.html", "summary.csv", "summary.json"
+# Held while a run reads, merges and rewrites the summary: --shard jobs writing into one folder finish close
+# together, and without it each would read the summary before the others wrote theirs, and the last to
+# write would drop their images from the report.
+SUMMARY_LOCK = ".summary.lock"
+LOCK_TIMEOUT_S = 300.0
 SUMMARY_FORMAT = 1
 RECORD_FIELDS = ("input", "output", "status", "error", "width", "height", "seconds", "provider", "model")
 
@@ -237,6 +242,45 @@ def write_run_report(output_dir: Path, records: Iterable[Any], run_info: Mapping
     return path
 
 
+def update_run_report(output_dir: Path, records: Iterable[Any], run_info: Mapping[str, Any],
+                      replacing: Iterable[str] | None = None) -> Path:
+    """Merge ``records`` into the folder's summary and rewrite the run report, one run at a time.
+
+    ``replacing`` (a rebuild): the keys of the summary records that ``records`` were re-derived from; those are
+    replaced whatever their paths are now, and only records written since by another run are kept beside them.
+    The lock is an OS file lock (released if its holder dies) on a file beside the summary.
+    """
+    from filelock import FileLock, Timeout
+
+    output_dir = Path(output_dir)
+    lock_path = output_dir / SUMMARY_LOCK
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(lock_path, timeout=LOCK_TIMEOUT_S):
+            if replacing is None:
+                rows = merge_with_earlier(output_dir, records)
+            else:
+                rows = [record_dict(r) for r in records] + _written_since(output_dir, set(replacing))
+            return write_run_report(output_dir, rows, run_info)
+    except Timeout as exc:
+        raise OutputError(f"{lock_path}: another run held it for {LOCK_TIMEOUT_S:.0f} s; "
+                          f"rebuild the report later with 'facerestore report {output_dir}'") from exc
+    except OSError as exc:
+        raise OutputError(f"cannot lock {lock_path}: {exc}") from exc
+
+
+def record_key(record: Mapping[str, Any]) -> str:
+    """What identifies an image's record across runs: its output path, else (failed before writing) its input."""
+    return str(record.get("output") or record.get("input"))
+
+
+def _written_since(output_dir: Path, known: set[str]) -> list[dict[str, Any]]:
+    try:
+        return [r for r in read_summary(output_dir).records if record_key(r) not in known]
+    except (OSError, ValueError):
+        return []
+
+
 def merge_with_earlier(output_dir: Path, records: Iterable[Any]) -> list[dict[str, Any]]:
     """This run's records merged with the ``summary.json`` already in ``output_dir``.
 
@@ -252,12 +296,12 @@ def merge_with_earlier(output_dir: Path, records: Iterable[Any]) -> list[dict[st
         return current
     merged: dict[str, dict[str, Any]] = {}
     for record in earlier:
-        key = record.get("output") or record.get("input")
-        if record.get("status") == "restored" and not (key and Path(key).exists()):
+        key = record_key(record)
+        if record.get("status") == "restored" and not Path(key).exists():
             continue  # its output is gone: nothing to show
-        merged[str(key)] = record
+        merged[key] = record
     for record in current:
-        key = str(record.get("output") or record.get("input"))
+        key = record_key(record)
         if record.get("status") == "skipped" and merged.get(key, {}).get("status") == "restored":
             continue
         merged[key] = record
