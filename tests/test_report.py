@@ -132,13 +132,13 @@ def test_a_run_waits_for_the_summary_lock_and_keeps_what_the_holder_wrote(tmp_pa
     from filelock import FileLock
 
     from facerestore import pipeline
-    from facerestore.report.run import SUMMARY_LOCK
+    from facerestore.report.run import summary_lock_path
 
     out = tmp_path / "out"
     out.mkdir()
     mine, theirs = _restored(out, "b.png"), _restored(out, "a.png")
     done: list[bool] = []
-    with FileLock(out / SUMMARY_LOCK):  # another shard is writing the summary
+    with FileLock(summary_lock_path(out)):  # another shard is writing the summary
         writer = threading.Thread(target=lambda: done.append(pipeline.write_run_report(out, [mine], {})))
         writer.start()
         writer.join(0.5)
@@ -172,7 +172,7 @@ def test_a_summary_lock_held_too_long_fails_the_report_only(tmp_path, monkeypatc
     out = tmp_path / "out"
     out.mkdir()
     monkeypatch.setattr(report_run, "LOCK_TIMEOUT_S", 0.2)
-    with FileLock(out / report_run.SUMMARY_LOCK):
+    with FileLock(report_run.summary_lock_path(out)):
         assert pipeline.write_run_report(out, [_restored(out, "a.png")], {}) is False
     assert not (out / "summary.json").exists()
     assert "facerestore report" in caplog.text and report_run.SUMMARY_LOCK in caplog.text

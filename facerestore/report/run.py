@@ -21,12 +21,14 @@ from urllib.parse import quote
 
 from facerestore.errors import OutputError
 
-from . import as_float, json_number, report_files
+from . import REPORT_DIR_NAME, as_float, json_number, report_files
 
 REPORT_HTML, SUMMARY_CSV, SUMMARY_JSON = "report.html", "summary.csv", "summary.json"
 # Held while a run reads, merges and rewrites the summary: --shard jobs writing into one folder finish close
 # together, and without it each would read the summary before the others wrote theirs, and the last to
 # write would drop their images from the report.
+# Kept in the per-image report folder, out of the way of the outputs; never deleted (a lock file removed
+# while another run waits on it would let two runs in at once).
 SUMMARY_LOCK = ".summary.lock"
 LOCK_TIMEOUT_S = 300.0
 SUMMARY_FORMAT = 1
@@ -253,9 +255,9 @@ def update_run_report(output_dir: Path, records: Iterable[Any], run_info: Mappin
     from filelock import FileLock, Timeout
 
     output_dir = Path(output_dir)
-    lock_path = output_dir / SUMMARY_LOCK
+    lock_path = summary_lock_path(output_dir)
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(lock_path, timeout=LOCK_TIMEOUT_S):
             if replacing is None:
                 rows = merge_with_earlier(output_dir, records)
@@ -267,6 +269,10 @@ def update_run_report(output_dir: Path, records: Iterable[Any], run_info: Mappin
                           f"rebuild the report later with 'facerestore report {output_dir}'") from exc
     except OSError as exc:
         raise OutputError(f"cannot lock {lock_path}: {exc}") from exc
+
+
+def summary_lock_path(output_dir: Path) -> Path:
+    return Path(output_dir) / REPORT_DIR_NAME / SUMMARY_LOCK
 
 
 def record_key(record: Mapping[str, Any]) -> str:
