@@ -54,12 +54,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "train":
         from .data import DataError
-        from .train import TrainConfig, train
+        from .train import ConfigError, TrainConfig, train
 
         cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
         try:
             train(cfg, resume=args.resume, progress=not args.no_progress and sys.stderr.isatty())
-        except DataError as exc:
+        except (DataError, ConfigError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return 0

@@ -60,6 +60,17 @@ class TrainConfig:
     ema: float = 0.0
 
 
+class ConfigError(ValueError):
+    """The training options ask for something impossible (the CLI says so and exits 2)."""
+
+
+def _check(cfg: TrainConfig) -> None:
+    if cfg.arch not in ("basic", "big", "gan"):
+        raise ConfigError(f"--arch must be basic, big or gan, got {cfg.arch!r}")
+    if not 0.0 <= cfg.ema < 1.0:
+        raise ConfigError(f"--ema must be a decay in [0, 1), got {cfg.ema:g}")
+
+
 def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -132,8 +143,7 @@ def _load_training_images(cfg: TrainConfig, train_paths: tuple[Path, ...]) -> li
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
-    if cfg.arch not in ("basic", "big", "gan"):
-        raise ValueError(f"--arch must be basic, big or gan, got {cfg.arch!r}")
+    _check(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = _device()
@@ -170,8 +180,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         modules["disc"] = disc
         optimizers["disc"] = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
 
-    if not 0.0 <= cfg.ema < 1.0:
-        raise ValueError(f"--ema must be a decay in [0, 1), got {cfg.ema}")
     # With an average, checkpoints hold it as "model" (what evaluate, export and --init read) and the
     # trained weights as "raw" (what the optimiser state belongs to, for --resume).
     average = archs.build(cfg.arch).to(device) if cfg.ema > 0 else None

@@ -326,9 +326,15 @@ def test_an_ema_run_scores_checkpoints_and_exports_the_average(faces_dir, tmp_pa
     _assert_same(_weights(cut), weights)
 
 
-def test_ema_decay_outside_0_1_is_refused(faces_dir, tmp_path):
-    with pytest.raises(ValueError, match="--ema"):
-        train(_config(faces_dir, tmp_path / "bad", ema=1.0), progress=False)
+def test_impossible_options_are_one_line_errors_with_exit_2(faces_dir, tmp_path, capsys):
+    from export.__main__ import main
+
+    for flag, value in (("--ema", "1"), ("--ema", "-0.5"), ("--arch", "huge")):
+        code = main(["train", "--data", str(faces_dir), "--out", str(tmp_path / "o"), flag, value, "--no-progress"])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and flag in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # refused before anything was read or written
 
 
 def test_cli_boolean_flags_are_switches(tmp_path):
