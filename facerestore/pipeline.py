@@ -258,6 +258,12 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
         while writing and (writing[0].done() or len(writing) > block_until):
             deliver(interrupts.wait(writing.popleft()))
 
+    def stop_queued() -> None:
+        """No new work: cancel what waits to be decoded or restored (the writes already queued still finish)."""
+        stop.set()
+        for future in (*loading, *inferring):
+            future.cancel()
+
     with interrupts:  # Ctrl-C is counted while this thread waits, and raised by interrupts.wait
         try:
             fill()
@@ -274,15 +280,11 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
             drain(0)
             interrupts.check()  # a Ctrl-C during the last deliveries still ends the run as interrupted
         except KeyboardInterrupt:
-            stop.set()
-            for future in (*loading, *inferring):
-                future.cancel()
+            stop_queued()
             drain(0)  # finish and report the files being written; a second Ctrl-C aborts this wait
             raise
         finally:
-            stop.set()
-            for future in (*loading, *inferring):
-                future.cancel()
+            stop_queued()
             decoder.shutdown(wait=True, cancel_futures=True)
             inferer.shutdown(wait=True, cancel_futures=True)
             encoder.shutdown(wait=True)

@@ -281,8 +281,13 @@ def record_key(record: Mapping[str, Any]) -> str:
 
 
 def _written_since(output_dir: Path, known: set[str]) -> list[dict[str, Any]]:
+    return [r for r in _earlier_records(output_dir) if record_key(r) not in known]
+
+
+def _earlier_records(output_dir: Path) -> list[dict[str, Any]]:
+    """The records of the summary already in ``output_dir``; none when it is missing or not a summary."""
     try:
-        return [r for r in read_summary(output_dir).records if record_key(r) not in known]
+        return read_summary(output_dir).records
     except (OSError, ValueError):
         return []
 
@@ -296,10 +301,7 @@ def merge_with_earlier(output_dir: Path, records: Iterable[Any]) -> list[dict[st
     same output; earlier records of images this run did not touch are kept. Keyed by output path.
     """
     current = [record_dict(r) for r in records]
-    try:
-        earlier = read_summary(output_dir).records
-    except (OSError, ValueError):
-        return current
+    earlier = _earlier_records(output_dir)
     merged: dict[str, dict[str, Any]] = {}
     for record in earlier:
         key = record_key(record)
