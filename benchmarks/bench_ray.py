@@ -38,9 +38,9 @@ def _digests(root: Path) -> dict[str, str]:
 
 
 def _model_path(spec: str) -> Path:
-    from facerestore.session import resolve_spec
+    from facerestore.model_choice import choose_file
 
-    return resolve_spec(spec)[1]
+    return choose_file(spec, "fp32").path
 
 
 def _time_engine(name: str, extra: tuple[str, ...], folders: dict[int, Path], model: Path, threads: int | None,

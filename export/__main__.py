@@ -47,6 +47,19 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     e.add_argument("--on", dest="scored_on", choices=("test", "validation"), default="test",
                    help="score on the test faces (the model card) or on the validation faces (for selection rules)")
+    f = sub.add_parser("fit-strength", help="fit each model's --strength auto curve on the validation faces")
+    f.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to fit")
+    f.add_argument("--data", default="../shared/data/faces", help="the face folder training was split from")
+    f.add_argument("--eval-count", type=int, default=20, help="validation and test images (as in training)")
+    f.add_argument("-o", "--output", default="facerestore/models/strength.json")
+    f.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    a = sub.add_parser("archive-eval", help="the model card's archive table: gain per JPEG quality, clean photos")
+    a.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to score")
+    a.add_argument("--data", default="../shared/data/faces", help="the face folder training was split from")
+    a.add_argument("--eval-count", type=int, default=20, help="validation and test images (as in training)")
+    a.add_argument("--json", dest="json_path", help="write the full results as JSON here")
+    a.add_argument("--markdown", dest="markdown_path", help="write the markdown tables here")
+    a.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     args = parser.parse_args(argv)
     # Logs go to stderr: stdout carries data (the evaluate table).
     logging.basicConfig(level=logging.INFO, format="%(message)s",
@@ -79,6 +92,31 @@ def main(argv: list[str] | None = None) -> int:
         text = write_report(report, Path(args.json_path) if args.json_path else None,
                             Path(args.markdown_path) if args.markdown_path else None)
         sys.stdout.write(text)  # the table is the command's data
+        return 0
+    if args.cmd in ("fit-strength", "archive-eval"):
+        pairs = [m.partition("=") for m in args.models]
+        if any(not sep or not name for name, sep, _ in pairs):
+            print("error: give each model as NAME=MODEL.onnx", file=sys.stderr)
+            return 2
+        named = {name: path for name, _, path in pairs}
+    if args.cmd == "archive-eval":
+        from pathlib import Path
+
+        from . import archive_eval
+
+        report = archive_eval.evaluate(Path(args.data), {n: Path(p) for n, p in named.items()},
+                                       n_eval=args.eval_count, threads=args.threads)
+        sys.stdout.write(archive_eval.write_report(report, Path(args.json_path) if args.json_path else None,
+                                                   Path(args.markdown_path) if args.markdown_path else None))
+        return 0
+    if args.cmd == "fit-strength":
+        from pathlib import Path
+
+        from . import fit_strength
+
+        result = fit_strength.fit(Path(args.data), {n: Path(p) for n, p in named.items()},
+                                  n_eval=args.eval_count, threads=args.threads)
+        fit_strength.write(result, Path(args.output))
         return 0
     from .onnx_export import PACKAGE_MODELS, ExportError, export_checkpoint, write_checksums
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -38,6 +39,8 @@ ARCHS: dict[str, ArchSpec] = {
     "gan": ArchSpec("gan", (1, 64, 64, 1), "GAN generator 1->64->64->1 (grayscale)"),
     "disc": ArchSpec("disc", (1, 64, 64, 1), "GAN discriminator 1->64->64->1 (per-pixel real/fake logits)"),
 }
+# What `python -m export train --arch` accepts: the report's three and facerestore's own.
+TRAINABLE = ("basic", "big", "gan", "darn")
 
 
 class ConvStack(nn.Module):
@@ -61,10 +64,17 @@ class ConvStack(nn.Module):
         return [m for m in self.body if isinstance(m, nn.Conv2d)]
 
 
-def build(name: str) -> ConvStack:
+def build(name: str) -> nn.Module:
+    if name == "darn":
+        return Darn(DarnSpec())
     if name not in ARCHS:
-        raise ValueError(f"unknown architecture {name!r} (known: {', '.join(ARCHS)})")
+        raise ValueError(f"unknown architecture {name!r} (known: {', '.join(TRAINABLE)})")
     return ConvStack(ARCHS[name])
+
+
+def is_conditioned(name: str) -> bool:
+    """Whether the architecture takes the damage level as a second input."""
+    return name == "darn"
 
 
 def count_params(model: nn.Module) -> int:
@@ -88,3 +98,82 @@ def identity_init(model: ConvStack, scale: float = 0.1) -> None:
         for c in range(cin):
             conv.weight[c, :cin].zero_()
             conv.weight[c, c, 1, 1] = 1.0
+
+
+@dataclass(frozen=True)
+class DarnSpec:
+    """DARN, the damage-aware residual network: facerestore's own model (darning: mending a fabric's holes).
+
+    The image is folded to half resolution (pixel-unshuffle: each 2x2 block of RGB becomes 12 channels), so
+    every 3x3 conv sees 6x6 px for a quarter of the full-resolution cost. A head conv, ``blocks`` residual
+    blocks and a tail conv give a receptive radius of 2 * (2 + 2 * blocks) + 1 px: more than a 16x16 colour
+    block of a 4:2:0 JPEG and its neighbours. The network predicts a correction that is added to its input.
+    The damage level (facerestore.damage.levels) enters twice: as a constant input plane and as a per-block
+    scale and shift of the features, so one set of weights restores JPEG 5 hard and JPEG 90 gently.
+    """
+
+    width: int = 48
+    blocks: int = 6
+    fold: int = 2  # pixel-unshuffle factor: height and width must be multiples of it
+    name: str = "darn"
+    in_channels: int = 3
+    condition: str = "level"  # the name of the damage-level input in the exported ONNX file
+
+    @property
+    def description(self) -> str:
+        return (f"DARN damage-aware residual network: pixel-unshuffle x{self.fold}, {self.blocks} residual blocks "
+                f"of width {self.width} with the damage level as an input plane and per-block scale/shift, "
+                f"global residual; L1 loss")
+
+    @property
+    def receptive_radius(self) -> int:
+        return self.fold * (2 + 2 * self.blocks) + self.fold - 1
+
+    @property
+    def macs_per_pixel(self) -> int:
+        """Multiply-adds per full-resolution pixel (convolutions; the level's tiny MLP is per image)."""
+        f2, w = self.fold * self.fold, self.width
+        convs = (3 * f2 + 1) * w + 2 * self.blocks * w * w + w * 3 * f2
+        return convs * 9 // f2
+
+
+class ResBlock(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(torch.relu(self.conv1(x) * (1 + scale) + shift))
+
+
+class Darn(nn.Module):
+    """(N, 3, H, W) in [0, 1] and a damage level (N, 1) in [0, 1] -> (N, 3, H, W); H and W multiples of ``fold``."""
+
+    def __init__(self, spec: DarnSpec = DarnSpec()):
+        super().__init__()
+        self.spec = spec
+        w, f2 = spec.width, spec.fold * spec.fold
+        self.head = nn.Conv2d(3 * f2 + 1, w, 3, padding=1)
+        self.body = nn.ModuleList(ResBlock(w) for _ in range(spec.blocks))
+        self.film = nn.Sequential(nn.Linear(1, 32), nn.ReLU(), nn.Linear(32, 2 * w * spec.blocks))
+        self.tail = nn.Conv2d(w, 3 * f2, 3, padding=1)
+        # Start as the identity map: each block's last conv and the tail at zero, so the first steps already
+        # train a correction on top of an output equal to the input.
+        for block in self.body:
+            nn.init.zeros_(block.conv2.weight)
+            nn.init.zeros_(block.conv2.bias)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+        nn.init.zeros_(self.film[2].weight)
+        nn.init.zeros_(self.film[2].bias)
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        n, fold, w = x.shape[0], self.spec.fold, self.spec.width
+        folded = F.pixel_unshuffle(x, fold)  # (N, 3 f^2, H/f, W/f)
+        plane = level.reshape(n, 1, 1, 1).expand(n, 1, folded.shape[2], folded.shape[3])
+        feat = torch.relu(self.head(torch.cat([folded, plane], dim=1)))
+        film = self.film(level.reshape(n, 1)).reshape(n, self.spec.blocks, 2, w, 1, 1)
+        for i, block in enumerate(self.body):
+            feat = block(feat, film[:, i, 0], film[:, i, 1])
+        return x + F.pixel_shuffle(self.tail(feat), fold)

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
+from facerestore.atomic import write_atomic
 
 _META_KEY = "facerestore.checkpoint"
-
-
-def _atomic_replace(tmp: Path, final: Path) -> None:
-    os.replace(tmp, final)
 
 
 def save(path: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
@@ -40,13 +37,9 @@ def save(path: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.
                     tensors[f"optim.{prefix}.{pid}.{k}"] = v.detach().cpu().contiguous().reshape(v.shape)
         opt_meta[prefix] = {"param_groups": sd["param_groups"],
                             "state_keys": {str(pid): sorted(s) for pid, s in sd["state"].items()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    st_tmp, js_tmp = path.with_suffix(".safetensors.tmp"), path.with_suffix(".json.tmp")
     text = json.dumps({**meta, "optimizers": opt_meta}, indent=2)
-    save_file(tensors, str(st_tmp), metadata={_META_KEY: text})
-    _atomic_replace(st_tmp, path.with_suffix(".safetensors"))
-    js_tmp.write_text(text)
-    _atomic_replace(js_tmp, path.with_suffix(".json"))
+    write_atomic(path.with_suffix(".safetensors"), safetensors_bytes(tensors, metadata={_META_KEY: text}))
+    write_atomic(path.with_suffix(".json"), text)
 
 
 def load_meta(path: Path) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facerestore.degrade import Chain, parse_chain, random_chain
+from facerestore.degrade import Chain, parse_chain, random_chain, random_damage
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 EVAL_SIDE = 256  # evaluation images are shown to the model whole, at most this many pixels a side
@@ -151,7 +151,7 @@ class PatchSampler:
     """
 
     def __init__(self, images: list[np.ndarray], patch: int, chain: Chain | None = None, gray: bool = False,
-                 min_scale: float = 0.25):
+                 min_scale: float = 0.25, conditioned: bool = False):
         if not images:
             raise DataError("no training images")
         self.images = images
@@ -159,6 +159,9 @@ class PatchSampler:
         self.chain = chain
         self.gray = gray
         self.min_scale = min_scale
+        # A damage-conditioned model trains on the wider mixture (clean patches included) and is told each
+        # patch's level, drawn from its degradation's parameters.
+        self.conditioned = conditioned
 
     def _clean_patch(self, rng: np.random.Generator) -> np.ndarray:
         img = self.images[int(rng.integers(len(self.images)))]
@@ -179,18 +182,26 @@ class PatchSampler:
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(degraded, clean) uint8 arrays, HxWx3 (or HxW when gray)."""
+        lq, hq, _ = self.sample_with_level(rng)
+        return lq, hq
+
+    def sample_with_level(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+        """(degraded, clean, damage level of the degradation applied)."""
         clean = self._clean_patch(rng)
         if self.gray:
             clean = to_gray(clean)
-        chain = self.chain or random_chain(rng)
-        return chain.apply(clean, rng), clean
+        chain = self.chain or (random_damage(rng) if self.conditioned else random_chain(rng))
+        return chain.apply(clean, rng), clean, chain.level
 
-    def batch(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(degraded, clean) float32 NCHW in [0, 1]."""
-        pairs = [self.sample(rng) for _ in range(n)]
-        lq = np.stack([to_nchw(d) for d, _ in pairs])
-        hq = np.stack([to_nchw(c) for _, c in pairs])
-        return lq, hq
+    def batch(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """(degraded, clean) float32 NCHW in [0, 1]; conditioned: also the levels, float32 (N, 1)."""
+        triples = [self.sample_with_level(rng) for _ in range(n)]
+        lq = np.stack([to_nchw(d) for d, _, _ in triples])
+        hq = np.stack([to_nchw(c) for _, c, _ in triples])
+        if not self.conditioned:
+            return lq, hq
+        levels = np.array([[level] for _, _, level in triples], np.float32)
+        return lq, hq, levels
 
 
 class PairPatchSampler(PatchSampler):
@@ -205,6 +216,10 @@ class PairPatchSampler(PatchSampler):
             raise DataError(f"no training pair is at least {patch}x{patch} pixels")
         super().__init__([hq for _, hq in pairs], patch, gray=gray)
         self.pairs = pairs
+
+    def sample_with_level(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+        lq, hq = self.sample(rng)
+        return lq, hq, float("nan")  # the pairs' degradation is not known
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         lq, hq = self.pairs[int(rng.integers(len(self.pairs)))]
@@ -290,12 +305,17 @@ def to_nchw(arr: np.ndarray) -> np.ndarray:
 EVAL_DEGRADATIONS = ("jpeg10", "jpeg20", "paper")
 
 
+# A damage-conditioned model is validated across the range it claims: light JPEG and clean photos too.
+CONDITIONED_EVAL_DEGRADATIONS = ("jpeg10", "jpeg20", "paper", "jpeg50", "jpeg90", "posterize", "pixelate", "clean")
+
+
 @dataclass(frozen=True)
 class EvalPair:
     name: str
     degradation: str
     lq: np.ndarray  # uint8 HxWx3
     hq: np.ndarray
+    level: float = float("nan")  # damage level of the degradation (nan when unknown)
 
 
 def pair_eval_pairs(paths: tuple[Path, ...]) -> list[EvalPair]:
@@ -313,6 +333,10 @@ def eval_pairs(paths: tuple[Path, ...], degradations: tuple[str, ...] = EVAL_DEG
     for path in paths:
         hq = load_rgb(path, max_side)
         for i, spec in enumerate(degradations):
+            if spec == "clean":
+                pairs.append(EvalPair(path.name, spec, hq, hq, 0.0))
+                continue
             rng = np.random.default_rng(int(_stable_key(f"{path.name}|{spec}")[:8], 16) + i)
-            pairs.append(EvalPair(path.name, spec, parse_chain(spec).apply(hq, rng), hq))
+            chain = parse_chain(spec)
+            pairs.append(EvalPair(path.name, spec, chain.apply(hq, rng), hq, chain.level))
     return pairs

@@ -8,7 +8,7 @@ Protocol (``python -m export evaluate``):
   the models are blind);
 - models run through the runtime's own path (``facerestore.session.open_model`` + ``restore.restore_pixels``),
   output rounded to 8 bits as a user would save it;
-- metrics (``facerestore.metrics``): PSNR over RGB, SSIM averaged over RGB channels, and the per-channel
+- metrics (``facerestore.metrics``): PSNR over RGB, SSIM on the BT.601 luma, and the per-channel
   histogram Wasserstein distance to the original (in grey levels, lower is better), averaged over images.
 
 The filters are numpy/Pillow only; bilateral and non-local means compute the per-offset distances once
@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image, ImageFilter
 
+from facerestore.atomic import write_atomic
 from facerestore.metrics import channel_histograms, mean_wasserstein, psnr, ssim
 
 from .data import EVAL_COUNT, EVAL_DEGRADATIONS, EvalPair, eval_pairs, split_faces
@@ -278,7 +279,7 @@ def markdown_table(report: dict) -> str:
         scored = (f"Held-out test faces: {proto['test_images']} (whole images, ≤ {proto['max_side']} px a side); "
                   f"classical filters tuned per degradation on {proto['validation_images']} validation faces. ")
     lines.append(scored +
-                 "PSNR over RGB; SSIM averaged over RGB; W = mean per-channel histogram Wasserstein distance to "
+                 "PSNR over RGB; SSIM on luma (BT.601); W = mean per-channel histogram Wasserstein distance to "
                  "the original, in grey levels (lower is better). Best of each column in bold.")
     for deg, rows in report["results"].items():
         base = rows["input"]["psnr"]
@@ -309,9 +310,7 @@ def markdown_table(report: dict) -> str:
 def write_report(report: dict, json_path: Path | None, markdown_path: Path | None) -> str:
     text = markdown_table(report)
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        write_atomic(json_path, json.dumps(report, indent=2) + "\n")
     if markdown_path:
-        markdown_path.parent.mkdir(parents=True, exist_ok=True)
-        markdown_path.write_text(text)
+        write_atomic(markdown_path, text)
     return text

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
-import os
-import uuid
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +24,7 @@ import torch
 from PIL import Image
 
 from facerestore import contract, registry
+from facerestore.atomic import write_atomic, write_json
 from facerestore.registry import sha256_of
 
 from . import archs, checkpoint
@@ -47,6 +45,13 @@ BLIND_MIXTURE = ("blind mixture (random chain per patch): JPEG quality 5-50, sin
                  "Gaussian blur (sigma 0.4-1.2)")
 
 
+# The wider mixture a damage-conditioned model trains on (facerestore.degrade.random_damage).
+DAMAGE_MIXTURE = ("damage mixture (random chain per patch, told its damage level): 10% clean; JPEG quality 5-95, "
+                  "single or double with a shifted grid, 4:2:0/4:2:2/4:4:4 chroma; per-channel intensity collapse to "
+                  "12-64 levels; resampling and pixelation (x1.25-3); Gaussian blur (sigma 0.4-1.5); sensor noise "
+                  "and film grain")
+
+
 class ExportError(Exception):
     """The checkpoint cannot be exported, or the exported file fails a check."""
 
@@ -61,12 +66,12 @@ def _checkpoint_base(path: str | Path) -> Path:
     return base
 
 
-def load_model(path: str | Path) -> tuple[archs.ConvStack, dict[str, Any]]:
+def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the generator of a checkpoint in eval mode on the CPU; return it and the JSON metadata."""
     base = _checkpoint_base(path)
     meta = checkpoint.load_meta(base)
     arch = meta.get("arch") or meta.get("config", {}).get("arch")
-    if arch not in archs.ARCHS:
+    if arch not in archs.TRAINABLE:
         raise ExportError(f"{base}: unknown or missing architecture {arch!r}")
     model = archs.build(arch)
     checkpoint.load(base, {"model": model})
@@ -86,18 +91,30 @@ def _quiet_loggers(names: tuple[str, ...] = ("onnxscript", "onnx_ir", "torch.onn
             lg.setLevel(level)
 
 
-def _to_proto(model: archs.ConvStack, opset: int):
+def _to_proto(model: torch.nn.Module, opset: int):
     """Trace ``model`` to an in-memory ONNX ``ModelProto`` with dynamic batch, height and width."""
     example = torch.rand(1, model.spec.in_channels, 64, 48)  # non-square so H and W cannot be confused
-    dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}
+    batch = torch.export.Dim("batch")
+    args: tuple[torch.Tensor, ...] = (example,)
+    input_names = [contract.INPUT_NAME]
+    if isinstance(model, archs.Darn):
+        # Height and width are multiples of the fold; the level is one number per image.
+        fold = model.spec.fold
+        dims = {0: batch, 2: fold * torch.export.Dim("half_height"), 3: fold * torch.export.Dim("half_width")}
+        args = (example, torch.rand(1, 1))
+        input_names.append(model.spec.condition)
+        dynamic_shapes: dict[str, Any] = {"x": dims, "level": {0: batch}}
+    else:
+        dims = {0: batch, 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}
+        dynamic_shapes = {"x": dims}
     # The exporter chats on stdout ("[torch.onnx] ...") and logs every optimisation pass and the
     # 18 -> 17 opset conversion; stdout belongs to data, and the checks below are what matter.
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), _quiet_loggers():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            model, (example,), dynamo=True, opset_version=opset, verbose=False,
-            input_names=[contract.INPUT_NAME], output_names=[contract.OUTPUT_NAME],
-            dynamic_shapes={"x": dims}, external_data=False)
+            model, args, dynamo=True, opset_version=opset, verbose=False,
+            input_names=input_names, output_names=[contract.OUTPUT_NAME],
+            dynamic_shapes=dynamic_shapes, external_data=False)
     proto = program.model_proto
     got = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if got is None or got < MIN_OPSET:
@@ -107,7 +124,7 @@ def _to_proto(model: archs.ConvStack, opset: int):
     return proto
 
 
-def _check_arrays(model: archs.ConvStack, check_images: Iterable[str | Path]) -> list[np.ndarray]:
+def _check_arrays(model: torch.nn.Module, check_images: Iterable[str | Path]) -> list[np.ndarray]:
     """NCHW float32 batches for the parity check: each given photo, or the default photo at two sizes."""
     gray = model.spec.in_channels == 1
     paths = [Path(p) for p in check_images]
@@ -119,11 +136,21 @@ def _check_arrays(model: archs.ConvStack, check_images: Iterable[str | Path]) ->
         # A second, odd size (crop then resize) so the dynamic axes are really exercised.
         h, w = full.shape[:2]
         crop = full[h // 8: h - h // 8, w // 10: w - w // 10]
-        images = [full, np.asarray(Image.fromarray(crop).resize((221, 187), Image.Resampling.LANCZOS))]
+        # Odd for the report's models; even for a model that needs multiples of its fold.
+        odd = (222, 188) if isinstance(model, archs.Darn) else (221, 187)
+        images = [full, np.asarray(Image.fromarray(crop).resize(odd, Image.Resampling.LANCZOS))]
+    if isinstance(model, archs.Darn):
+        fold = model.spec.fold
+        images = [im[:im.shape[0] - im.shape[0] % fold, :im.shape[1] - im.shape[1] % fold] for im in images]
     return [to_nchw(to_gray(im) if gray else im)[None] for im in images]
 
 
-def check_parity(model: archs.ConvStack, onnx_bytes: bytes, inputs: list[np.ndarray]) -> float:
+def _levels(model: torch.nn.Module) -> tuple[float | None, ...]:
+    """The damage levels a conditioned model is checked at (its whole range); None for the report's models."""
+    return (0.0, 0.5, 1.0) if isinstance(model, archs.Darn) else (None,)
+
+
+def check_parity(model: torch.nn.Module, onnx_bytes: bytes, inputs: list[np.ndarray]) -> float:
     """Run torch and ONNX Runtime (CPU) on each input; return the max absolute difference (raises if too big)."""
     import onnxruntime as ort
 
@@ -131,10 +158,15 @@ def check_parity(model: archs.ConvStack, onnx_bytes: bytes, inputs: list[np.ndar
     opts.log_severity_level = 3
     sess = ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
     worst = 0.0
-    for x in inputs:
+    for x, level in ((x, level) for x in inputs for level in _levels(model)):
+        feeds = {contract.INPUT_NAME: x}
         with torch.no_grad():
-            ref = model(torch.from_numpy(x)).numpy()
-        got = sess.run([contract.OUTPUT_NAME], {contract.INPUT_NAME: x})[0]
+            if level is None:
+                ref = model(torch.from_numpy(x)).numpy()
+            else:
+                feeds[model.spec.condition] = np.full((x.shape[0], 1), level, np.float32)
+                ref = model(torch.from_numpy(x), torch.from_numpy(feeds[model.spec.condition])).numpy()
+        got = sess.run([contract.OUTPUT_NAME], feeds)[0]
         if got.shape != ref.shape:
             raise ExportError(f"ONNX output shape {got.shape} != torch {ref.shape}")
         diff = float(np.max(np.abs(got - ref)))
@@ -152,13 +184,15 @@ def _best_row(meta: dict[str, Any]) -> dict[str, Any]:
     return history[-1] if history else {}
 
 
-def validation_ssim(model: archs.ConvStack, meta: dict[str, Any]) -> tuple[float, float] | None:
+def validation_ssim(model: torch.nn.Module, meta: dict[str, Any]) -> tuple[float, float] | None:
     """(PSNR, SSIM) on the checkpoint's validation photos, whole, over the eval degradations.
 
     Training records only PSNR; SSIM is measured here the same way (RGB, or luma for gray models).
     Returns None when the training data folder is not available.
     """
     from facerestore.metrics import psnr, ssim
+
+    from .train import run_model
 
     cfg = meta.get("config", {})
     names = meta.get("split", {}).get("val") or []
@@ -171,15 +205,13 @@ def validation_ssim(model: archs.ConvStack, meta: dict[str, Any]) -> tuple[float
     psnrs, ssims = [], []
     for pair in eval_pairs(paths, EVAL_DEGRADATIONS):
         lq, hq = (to_gray(pair.lq), to_gray(pair.hq)) if gray else (pair.lq, pair.hq)
-        with torch.no_grad():
-            y = model(torch.from_numpy(to_nchw(lq))[None]).clamp(0, 1).mul(255).round().to(torch.uint8)[0].numpy()
-        out = y[0] if gray else y.transpose(1, 2, 0)
+        out = run_model(model, lq, torch.device("cpu"), pair.level)
         psnrs.append(psnr(out, hq))
         ssims.append(ssim(out, hq))
     return float(np.mean(psnrs)), float(np.mean(ssims))
 
 
-def build_metadata(model: archs.ConvStack, meta: dict[str, Any],
+def build_metadata(model: torch.nn.Module, meta: dict[str, Any],
                    extra_meta: dict[str, str] | None = None) -> dict[str, str]:
     """Every ``contract.META_KEYS`` property, as strings; ``extra_meta`` overrides or adds keys."""
     spec = model.spec
@@ -192,7 +224,9 @@ def build_metadata(model: archs.ConvStack, meta: dict[str, Any],
                      f"{len(split.get('val', []))} validation, {len(split.get('test', []))} test; split by "
                      f"source photo)" + (f" + photos from {', '.join(extra)}" if extra else "") +
                      f"; random {cfg.get('patch', '?')}px patches with flips and rescaling")
-    val_psnr = row.get("val_psnr")
+    conditioned = isinstance(model, archs.Darn)
+    # A conditioned model validates on a wider set in training; the card's figures use the report's three.
+    val_psnr = None if conditioned else row.get("val_psnr")
     val_ssim = row.get("val_ssim")
     if val_ssim is None:
         measured = validation_ssim(model, meta)
@@ -215,27 +249,13 @@ def build_metadata(model: archs.ConvStack, meta: dict[str, Any],
                                     f"validation PSNR/SSIM on {', '.join(EVAL_DEGRADATIONS)}, whole images"
                                     + (", luminance" if spec.in_channels == 1 else ", RGB")),
     }
+    if conditioned:
+        props[contract.META_DEGRADATION] = DAMAGE_MIXTURE
+        props[contract.META_CONDITION_INPUT] = spec.condition
+        props[contract.META_CONDITION_RANGE] = "0 1"
+        props[contract.META_MULTIPLE] = str(spec.fold)
     props.update({k: str(v) for k, v in (extra_meta or {}).items()})
     return props
-
-
-def _atomic_write_bytes(data: bytes, dst: Path) -> None:
-    """Write via a temporary sibling then rename: readers never see a half-written file.
-
-    ``open(..., "xb")`` (not mkstemp) so the file gets the usual umask permissions, not 0600.
-    """
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def export_checkpoint(checkpoint: str | Path, output: str | Path, opset: int = 17,
@@ -255,7 +275,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, opset: int = 1
     onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString()
     worst = check_parity(model, data, _check_arrays(model, check_images))
-    _atomic_write_bytes(data, output)
+    write_atomic(output, data, fsync=True)
     log.info("wrote %s (%s, %s params, opset %d, parity %.1e)", output, props[contract.META_ARCH],
              props[contract.META_PARAMS], opset, worst)
     return output
@@ -269,5 +289,5 @@ def write_checksums(models_dir: str | Path) -> Path:
     models_dir = Path(models_dir)
     sums = {"sha256": {p.name: sha256_of(p) for p in sorted(models_dir.glob("*.onnx"))}}
     dst = models_dir / CHECKSUMS_NAME
-    _atomic_write_bytes((json.dumps(sums, indent=2, sort_keys=True) + "\n").encode(), dst)
+    write_json(dst, sums, indent=2, sort_keys=True, fsync=True)
     return dst

@@ -1,6 +1,6 @@
 """``python -m export.pack FACES [--extra DIR ...] -o OUT``: the training data, compact, for a remote GPU machine.
 
-A lent GPU machine receives at most a few tens of MB per call. This writes the training and validation crops
+A remote GPU machine may accept only a few tens of MB per transfer. This writes the training and validation crops
 as lossless WebP (the same pixels, about half the size of PNG; with a ``manifest.csv``, else as they are) and
 every other crop (the test faces and unused
 crops of evaluation photos) as a 1-px stand-in: the file names, and so the split, stay exactly the same, while

@@ -27,7 +27,7 @@ import numpy as np
 from export.data import eval_pairs, load_rgb, split_faces, to_gray, to_nchw
 from facerestore.degrade import random_chain
 from facerestore.metrics import psnr
-from facerestore.quantize import cpu_isa, sidecar_path
+from facerestore.model_choice import cpu_isa, sidecar_path
 
 log = logging.getLogger(__name__)
 

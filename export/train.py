@@ -20,11 +20,12 @@ import torch
 import torch.nn.functional as F
 
 from facerestore.degrade import parse_chain
-from facerestore.metrics import channel_histograms, mean_wasserstein
+from facerestore.metrics import channel_histograms, mean_wasserstein, psnr
 
 from . import archs, checkpoint
-from .data import (BatchStream, EvalPair, PairPatchSampler, PatchSampler, eval_pairs, is_pairs_folder, list_images,
-                   load_pair, load_rgb, pair_eval_pairs, split_faces, split_pairs, to_gray, to_nchw)
+from .data import (CONDITIONED_EVAL_DEGRADATIONS, EVAL_DEGRADATIONS, BatchStream, EvalPair, PairPatchSampler,
+                   PatchSampler, eval_pairs, is_pairs_folder, list_images, load_pair, load_rgb, pair_eval_pairs,
+                   split_faces, split_pairs, to_gray, to_nchw)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class TrainConfig:
     # the kept epochs and export then use the average: late in a run single steps jitter the validation PSNR
     # by a few hundredths of a dB, and the average sits nearer the centre of that jitter.
     ema: float = 0.0
+    # "mse" (the report's loss) or "l1"; l1 is the usual choice for restoration networks trained on PSNR.
+    loss: str = "mse"
 
 
 class ConfigError(ValueError):
@@ -65,8 +68,13 @@ class ConfigError(ValueError):
 
 
 def _check(cfg: TrainConfig) -> None:
-    if cfg.arch not in ("basic", "big", "gan"):
-        raise ConfigError(f"--arch must be basic, big or gan, got {cfg.arch!r}")
+    if cfg.arch not in archs.TRAINABLE:
+        raise ConfigError(f"--arch must be one of {', '.join(archs.TRAINABLE)}, got {cfg.arch!r}")
+    if cfg.loss not in ("mse", "l1"):
+        raise ConfigError(f"--loss must be mse or l1, got {cfg.loss!r}")
+    if archs.is_conditioned(cfg.arch) and (cfg.chain != "random" or is_pairs_folder(Path(cfg.data))):
+        raise ConfigError(f"--arch {cfg.arch} is told each patch's damage level, so it trains on clean photos "
+                          "degraded on the fly by the random mixture (--chain random, no pairs folder)")
     if not 0.0 <= cfg.ema < 1.0:
         raise ConfigError(f"--ema must be a decay in [0, 1), got {cfg.ema:g}")
 
@@ -94,16 +102,20 @@ def ema_update(average: torch.nn.Module, model: torch.nn.Module, decay: float) -
         a.copy_(b)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
-
-
 @torch.no_grad()
-def run_model(model: torch.nn.Module, lq: np.ndarray, device: torch.device) -> np.ndarray:
-    """Restore one uint8 image (HxWx3, or HxW for a gray model) whole; returns uint8 of the same shape."""
+def run_model(model: torch.nn.Module, lq: np.ndarray, device: torch.device, level: float | None = None) -> np.ndarray:
+    """Restore one uint8 image (HxWx3, or HxW for a gray model) whole; returns uint8 of the same shape.
+
+    A damage-conditioned model is given ``level``; its input is edge-padded to a multiple of its fold first."""
     x = torch.from_numpy(to_nchw(lq))[None].to(device)
-    y = model(x).clamp_(0, 1).mul_(255).round_().to(torch.uint8)[0].cpu().numpy()
+    if isinstance(model, archs.Darn):
+        h, w = x.shape[2:]
+        fold = model.spec.fold
+        x = F.pad(x, (0, -w % fold, 0, -h % fold), mode="replicate")
+        y = model(x, torch.tensor([[level]], dtype=torch.float32, device=device))[..., :h, :w]
+    else:
+        y = model(x)
+    y = y.clamp_(0, 1).mul_(255).round_().to(torch.uint8)[0].cpu().numpy()
     return y[0] if lq.ndim == 2 else y.transpose(1, 2, 0)
 
 
@@ -111,10 +123,14 @@ def evaluate(model: torch.nn.Module, pairs: list[EvalPair], device: torch.device
     """Mean MSE (on [0,1] floats), PSNR and histogram distance (W, grey levels) of the model and of the degraded
     input, whole images."""
     model.eval()
-    losses, gains, psnrs, in_psnrs, dists, in_dists = [], [], [], [], [], []
+    losses, gains, psnrs, in_psnrs, dists, in_dists, clean = [], [], [], [], [], [], []
     for p in pairs:
         lq, hq = (to_gray(p.lq), to_gray(p.hq)) if gray else (p.lq, p.hq)
-        out = run_model(model, lq, device)
+        out = run_model(model, lq, device, p.level)
+        if p.degradation == "clean":
+            # What a clean photo keeps (PSNR of the output to it, capped: identical is infinite).
+            clean.append(min(psnr(out, hq), 99.0))
+            continue
         losses.append(float(np.mean(((out.astype(np.float32) - hq) / 255.0) ** 2)))
         psnrs.append(psnr(out, hq))
         in_psnrs.append(psnr(lq, hq))
@@ -123,9 +139,12 @@ def evaluate(model: torch.nn.Module, pairs: list[EvalPair], device: torch.device
         dists.append(mean_wasserstein(channel_histograms(out), target))
         in_dists.append(mean_wasserstein(channel_histograms(lq), target))
     model.train()
-    return {"val_loss": float(np.mean(losses)), "val_psnr": float(np.mean(psnrs)),
-            "val_input_psnr": float(np.mean(in_psnrs)), "val_gain_db": float(np.mean(gains)),
-            "val_w": float(np.mean(dists)), "val_input_w": float(np.mean(in_dists))}
+    metrics = {"val_loss": float(np.mean(losses)), "val_psnr": float(np.mean(psnrs)),
+               "val_input_psnr": float(np.mean(in_psnrs)), "val_gain_db": float(np.mean(gains)),
+               "val_w": float(np.mean(dists)), "val_input_w": float(np.mean(in_dists))}
+    if clean:
+        metrics["val_clean_psnr"] = float(np.mean(clean))
+    return metrics
 
 
 def sorted_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -164,14 +183,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         split = split_faces(data, n_val=cfg.max_val)
         images = _load_training_images(cfg, split.train)
         chain = None if cfg.chain == "random" else parse_chain(cfg.chain)
-        sampler = PatchSampler(images, cfg.patch, chain=chain, gray=gray)
-        val = eval_pairs(split.val)
+        conditioned = archs.is_conditioned(cfg.arch)
+        sampler = PatchSampler(images, cfg.patch, chain=chain, gray=gray, conditioned=conditioned)
+        val = eval_pairs(split.val, CONDITIONED_EVAL_DEGRADATIONS if conditioned else EVAL_DEGRADATIONS)
     (out / "split.json").write_text(
         json.dumps({k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}, indent=1))
 
     # Model(s) and optimiser(s).
     model = archs.build(cfg.arch).to(device)
-    archs.identity_init(model)
+    if isinstance(model, archs.ConvStack):
+        archs.identity_init(model)
     modules: dict[str, torch.nn.Module] = {"model": model}
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     optimizers: dict[str, torch.optim.Optimizer] = {"model": opt}
@@ -222,7 +243,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         stream = stack.enter_context(BatchStream(sampler, cfg.batch, cfg.seed, cfg.workers))
         while epoch < cfg.epochs:
             t0, run_loss = time.time(), 0.0
-            for lq_np, hq_np in stream.steps(step, (epoch + 1) * cfg.steps_per_epoch):
+            for lq_np, hq_np, *level_np in stream.steps(step, (epoch + 1) * cfg.steps_per_epoch):
                 lr = _lr_at(cfg, step)
                 for o in optimizers.values():
                     for g in o.param_groups:
@@ -230,7 +251,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 lq = torch.from_numpy(lq_np).to(device, non_blocking=True).contiguous(memory_format=layout)
                 hq = torch.from_numpy(hq_np).to(device, non_blocking=True).contiguous(memory_format=layout)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                    pred = model(lq)
+                    if level_np:
+                        pred = model(lq, torch.from_numpy(level_np[0]).to(device))
+                    else:
+                        pred = model(lq)
                     content = F.mse_loss(pred.float(), hq)
                     if gray:
                         # Discriminator step on detached fakes, then the generator's adversarial + content loss.
@@ -245,7 +269,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                         adv = bce(g_fake.float(), torch.ones_like(g_fake, dtype=torch.float32))
                         loss = adv + cfg.content_weight * content
                     else:
-                        loss = content
+                        loss = content if cfg.loss == "mse" else F.l1_loss(pred.float(), hq)
                     if cfg.hist_weight > 0:
                         loss = loss + cfg.hist_weight * sorted_l1(pred.float(), hq)
                 opt.zero_grad(set_to_none=True)

@@ -159,16 +159,26 @@ def fit(image: Image.Image, max_side: int) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
+def crop_center(image: Image.Image, max_side: int) -> Image.Image:
+    """The central region of at most ``max_side`` x ``max_side`` pixels, nothing resampled."""
+    width, height = min(image.width, max_side), min(image.height, max_side)
+    left, top = (image.width - width) // 2, (image.height - height) // 2
+    return image.crop((left, top, left + width, top + height))
+
+
 def comparison_image(images: Sequence[tuple[str, np.ndarray | Image.Image]], path: Path,
-                     max_side: int = 512) -> Path:
+                     max_side: int = 512, crop: bool = False) -> Path:
     """Labelled side-by-side panels (e.g. input | output | reference), each at most ``max_side`` pixels.
 
-    Images are arrays (as :func:`to_display` takes) or Pillow images. Every panel is scaled to the height of
-    the first so the faces line up; a label bar sits above each.
+    Images are arrays (as :func:`to_display` takes) or Pillow images. A larger image is downscaled, or with
+    ``crop`` cut to its centre so every pixel stays 1:1 (pixel-level differences are what a comparison of
+    restorations is for). Every panel is scaled to the height of the first so the faces line up; a label bar
+    sits above each.
     """
     if not images:
         raise ValueError("comparison_image needs at least one image")
-    panels = [fit(img if isinstance(img, Image.Image) else to_display(img), max_side) for _, img in images]
+    shrink = crop_center if crop else fit
+    panels = [shrink(img if isinstance(img, Image.Image) else to_display(img), max_side) for _, img in images]
     height = panels[0].height
     panels = [p if p.height == height else p.resize((max(1, round(p.width * height / p.height)), height),
                                                     Image.Resampling.LANCZOS) for p in panels]

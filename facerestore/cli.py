@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "degrade": "facerestore.commands.degrade:degrade",
     "report": "facerestore.commands.report:report",
     "compare": "facerestore.commands.compare:compare",
+    "analyze": "facerestore.commands.analyze:analyze",
 }
 
 

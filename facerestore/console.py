@@ -58,17 +58,19 @@ class _MegapixelsPerSecond(ProgressColumn):
 
 
 class RunProgress:
-    """Files done/total, the current file, MP/s and ETA; a no-op when disabled."""
+    """Files done/total, MP/s, ETA, what became of the files so far and the current file; a no-op when disabled."""
 
-    def __init__(self, console: Console, total: int, enabled: bool):
+    def __init__(self, console: Console, total: int, enabled: bool, description: str = "Restoring"):
         self._megapixels = 0.0
         self._progress: Progress | None = None
         if enabled and console.is_terminal:
             self._progress = Progress(
                 TextColumn("{task.description}", style="bold"), BarColumn(), MofNCompleteColumn(),
-                _MegapixelsPerSecond(), TimeRemainingColumn(), TextColumn("{task.fields[current]}"),
+                _MegapixelsPerSecond(), TimeRemainingColumn(), TextColumn("{task.fields[counts]}", style="dim"),
+                TextColumn("{task.fields[current]}"),
                 console=console, redirect_stdout=False, redirect_stderr=False, transient=False)
-            self._task = self._progress.add_task("Restoring", total=total, current="", megapixels=0.0)
+            self._task = self._progress.add_task(description, total=total, current="", counts="",
+                                               megapixels=0.0)
 
     def __enter__(self) -> RunProgress:
         if self._progress:
@@ -84,13 +86,14 @@ class RunProgress:
         if self._progress:
             self._progress.update(self._task, current=name)
 
-    def advance(self, megapixels: float = 0.0) -> None:
+    def advance(self, megapixels: float = 0.0, counts: str | None = None) -> None:
         if self._progress:
             self._megapixels += megapixels
-            self._progress.update(self._task, advance=1, megapixels=self._megapixels)
+            fields = {"counts": counts} if counts is not None else {}
+            self._progress.update(self._task, advance=1, megapixels=self._megapixels, **fields)
 
 
 @contextmanager
-def progress(console: Console, total: int, enabled: bool) -> Iterator[RunProgress]:
-    with RunProgress(console, total, enabled) as bar:
+def progress(console: Console, total: int, enabled: bool, description: str = "Restoring") -> Iterator[RunProgress]:
+    with RunProgress(console, total, enabled, description) as bar:
         yield bar

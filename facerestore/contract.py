@@ -25,6 +25,13 @@ META_VAL_PSNR = "facerestore.val_psnr"
 META_VAL_SSIM = "facerestore.val_ssim"
 META_DATE = "facerestore.date"
 META_DESCRIPTION = "facerestore.description"
+# Optional, for a model told how damaged its input is (facerestore.damage.levels): the name of its second input,
+# a float32 (N, 1) tensor, and the range it was trained on ("0 1"). Models without it take the image alone.
+META_CONDITION_INPUT = "facerestore.condition_input"
+META_CONDITION_RANGE = "facerestore.condition_range"
+# Optional: height and width must be multiples of this (a model that folds pixels into channels); the runtime
+# pads the whole image once, edge-replicated, and cuts tiles on this grid, so tiling stays exact.
+META_MULTIPLE = "facerestore.size_multiple"
 
 META_KEYS = (
     META_CONTRACT, META_ARCH, META_PARAMS, META_CHANNELS, META_RECEPTIVE, META_TRAINING_DATA,

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageFilter
 
+from .damage import levels as damage
 from .errors import DegradationSpecError
 
 # Pillow's JPEG chroma subsampling codes.
@@ -40,9 +41,17 @@ def jpeg(arr: np.ndarray, quality: float = 20, subsampling: str = "420") -> np.n
         return np.asarray(im.convert("L" if arr.ndim == 2 else "RGB"))
 
 
-def double_jpeg(arr: np.ndarray, first: float = 30, second: float = 20) -> np.ndarray:
-    """Two JPEG generations (an archive photo re-saved by another program)."""
-    return jpeg(jpeg(arr, first), second)
+def double_jpeg(arr: np.ndarray, first: float = 30, second: float = 20, shift: float = 0) -> np.ndarray:
+    """Two JPEG generations (an archive photo re-saved by another program), the second one's 8 px grid moved
+    ``shift`` px right and down from the first's (a crop between the two saves)."""
+    shift = int(shift)
+    if not 0 <= shift < 8:
+        raise DegradationSpecError(f"jpeg2 grid shift must be 0..7, got {shift}")
+    once = jpeg(arr, first)
+    if not shift:
+        return jpeg(once, second)
+    pad = ((shift, 0), (shift, 0)) + (((0, 0),) if arr.ndim == 3 else ())
+    return jpeg(np.pad(once, pad, mode="edge"), second)[shift:, shift:]
 
 
 def posterize(arr: np.ndarray, levels: float = 16) -> np.ndarray:
@@ -73,6 +82,48 @@ def blur(arr: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return np.asarray(_to_image(arr).filter(ImageFilter.GaussianBlur(sigma)))
 
 
+def resample(arr: np.ndarray, factor: float = 2) -> np.ndarray:
+    """Downscale by ``factor`` and back up (bicubic): a photo that was once stored small."""
+    factor = float(factor)
+    if factor < 1:
+        raise DegradationSpecError(f"resample factor must be >= 1, got {factor}")
+    h, w = arr.shape[:2]
+    small = (max(1, round(w / factor)), max(1, round(h / factor)))
+    im = _to_image(arr).resize(small, Image.Resampling.BICUBIC).resize((w, h), Image.Resampling.BICUBIC)
+    return np.asarray(im)
+
+
+def _gaussian_smooth(field: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of a float plane (Pillow blurs only 8-bit images), edges replicated."""
+    r = max(1, int(np.ceil(3 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2).astype(np.float32)
+    taps /= taps.sum()
+    h, w = field.shape
+    padded = np.pad(field, r, mode="edge")
+    rows = sum(t * padded[:, i:i + w] for i, t in enumerate(taps))
+    return sum(t * rows[i:i + h] for i, t in enumerate(taps))
+
+
+def grain(arr: np.ndarray, sigma: float = 6.0, size: float = 1.0, *, rng: np.random.Generator) -> np.ndarray:
+    """Film grain: Gaussian noise of ``sigma`` grey levels, blurred to grains of about ``size`` px, the same on
+    every channel with a little colour of its own (scanned film)."""
+    sigma, size = float(sigma), float(size)
+    if sigma < 0 or size < 0:
+        raise DegradationSpecError(f"grain sigma and size must be >= 0, got {sigma}, {size}")
+    h, w = arr.shape[:2]
+    field = rng.normal(0.0, 1.0, size=(h, w)).astype(np.float32)
+    if size > 0:
+        field = _gaussian_smooth(field, size)
+        field = field / max(float(field.std()), 1e-6)
+    noisy = arr.astype(np.float32)
+    if arr.ndim == 3:
+        tint = rng.normal(0.0, 0.3, size=(h, w, arr.shape[2])).astype(np.float32)
+        noisy += sigma * (field[..., None] + tint)
+    else:
+        noisy += sigma * field
+    return np.round(noisy).clip(0, 255).astype(np.uint8)
+
+
 def noise(arr: np.ndarray, sigma: float = 5.0, *, rng: np.random.Generator) -> np.ndarray:
     """Additive Gaussian noise with standard deviation ``sigma`` grey levels (0-255 scale)."""
     sigma = float(sigma)
@@ -87,26 +138,34 @@ class Op:
     name: str
     fn: Callable[..., np.ndarray]
     arity: int  # maximum number of positional arguments
+    level: Callable[..., float]  # the damage level (facerestore.damage.levels) of the same arguments
     needs_rng: bool = False
 
 
 OPS: dict[str, Op] = {
-    "jpeg": Op("jpeg", jpeg, 2),
-    "jpeg2": Op("jpeg2", double_jpeg, 2),
-    "posterize": Op("posterize", posterize, 1),
-    "pixelate": Op("pixelate", pixelate, 1),
-    "blur": Op("blur", blur, 1),
-    "noise": Op("noise", noise, 1, needs_rng=True),
+    "jpeg": Op("jpeg", jpeg, 2, lambda q=20, *_: damage.jpeg_level(float(q))),
+    "jpeg2": Op("jpeg2", double_jpeg, 3, lambda a=30, b=20, *_: damage.combine(
+        [damage.jpeg_level(float(a)), damage.jpeg_level(float(b))])),
+    "posterize": Op("posterize", posterize, 1, lambda n=16: damage.banding_level(float(n))),
+    "pixelate": Op("pixelate", pixelate, 1, lambda f=2: damage.pixelation_level(float(f))),
+    "resample": Op("resample", resample, 1, lambda f=2: damage.resample_level(float(f))),
+    "blur": Op("blur", blur, 1, lambda s=1.0: damage.blur_level(float(s))),
+    "noise": Op("noise", noise, 1, lambda s=5.0: damage.noise_level(float(s)), needs_rng=True),
+    "grain": Op("grain", grain, 2, lambda s=6.0, *_: damage.noise_level(float(s)), needs_rng=True),
 }
 
 # The research report's degradation: JPEG blocking, then per-channel quantisation. Quantising last keeps
 # the histogram's collapse visible (spikes with empty gaps); a JPEG after it would fill the gaps back in.
 PRESETS: dict[str, str] = {
     "paper": "jpeg:30,posterize:20",
+    "jpeg5": "jpeg:5",
     "jpeg10": "jpeg:10",
     "jpeg20": "jpeg:20",
     "jpeg30": "jpeg:30",
     "jpeg50": "jpeg:50",
+    "jpeg75": "jpeg:75",
+    "jpeg90": "jpeg:90",
+    "jpeg95": "jpeg:95",
     "posterize": "posterize:16",
     "pixelate": "pixelate:2",
 }
@@ -127,6 +186,11 @@ class Chain:
 
     def __str__(self) -> str:
         return ",".join(str(s) for s in self.steps)
+
+    @property
+    def level(self) -> float:
+        """The damage level in [0, 1] these steps add up to (what a conditioned model is told at training)."""
+        return damage.combine(OPS[s.name].level(*s.args) for s in self.steps)
 
     def apply(self, arr: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
@@ -188,4 +252,44 @@ def random_chain(rng: np.random.Generator) -> Chain:
         steps.append(Step("posterize", (str(int(rng.integers(12, 41))),)))
     if not steps:
         steps.append(Step("jpeg", (str(q), sub)))
+    return Chain(tuple(steps))
+
+
+def _jpeg_quality(rng: np.random.Generator) -> int:
+    """JPEG quality as archives hold it: every quality 5-95, the damaging low half drawn more often."""
+    return int(rng.integers(5, 51)) if rng.random() < 0.6 else int(rng.integers(51, 96))
+
+
+def random_damage(rng: np.random.Generator) -> Chain:
+    """The wider mixture a damage-conditioned model trains on: everything an archive holds, clean photos included.
+
+    JPEG 5-95 single or double (second grid shifted), 4:2:0 / 4:2:2 / 4:4:4; the report's intensity collapse;
+    down-and-up scaling and pixelation; blur; sensor noise and film grain; and about one patch in ten left clean
+    (an empty chain, level 0), so the model learns to leave good photos alone.
+    """
+    if rng.random() < 0.1:
+        return Chain(())
+    steps: list[Step] = []
+    if rng.random() < 0.15:
+        steps.append(Step("blur", (f"{rng.uniform(0.4, 1.5):.2f}",)))
+    scale = rng.random()
+    if scale < 0.08:
+        steps.append(Step("pixelate", (f"{rng.uniform(1.25, 3.0):.2f}",)))
+    elif scale < 0.16:
+        steps.append(Step("resample", (f"{rng.uniform(1.3, 3.0):.2f}",)))
+    noisy = rng.random()
+    if noisy < 0.07:
+        steps.append(Step("noise", (f"{rng.uniform(2.0, 15.0):.1f}",)))
+    elif noisy < 0.14:
+        steps.append(Step("grain", (f"{rng.uniform(2.0, 12.0):.1f}", f"{rng.uniform(0.5, 1.5):.2f}")))
+    q = _jpeg_quality(rng)
+    sub = str(rng.choice(["420", "420", "422", "444"]))
+    kind = rng.random()
+    if kind < 0.62:
+        steps.append(Step("jpeg", (str(q), sub)))
+    elif kind < 0.8:
+        steps.append(Step("jpeg2", (str(int(rng.integers(q, 96))), str(q), str(int(rng.integers(0, 8))))))
+    # The intensity collapse alone, or last after JPEG as in the report's preset (its gaps stay visible).
+    if rng.random() < (0.6 if kind >= 0.8 else 0.15):
+        steps.append(Step("posterize", (str(int(rng.integers(12, 65))),)))
     return Chain(tuple(steps))

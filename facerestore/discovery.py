@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from facerestore.errors import UsageError
+from facerestore.formats import output_format
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 REPORT_DIR_NAME = "_facerestore_report"
 # Names never restored nor walked: macOS/Windows/Synology droppings and our own report folder.
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "@eaDir", "__MACOSX", REPORT_DIR_NAME})
 OUTPUT_SUFFIX = "-restored"
-FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "tif": ".tif"}
 
 
 @dataclass(frozen=True)
@@ -123,10 +123,7 @@ def has_image_suffix(name: str) -> bool:
 def output_suffix(src_suffix: str, fmt: str | None) -> str:
     """The output file's suffix for an input suffix and an optional ``--format``."""
     if fmt is not None:
-        try:
-            return FORMAT_SUFFIXES[fmt.lower()]
-        except KeyError:
-            raise UsageError(f"unknown output format {fmt!r} (choose from png, jpeg, webp, tiff)") from None
+        return output_format(fmt).suffix
     if src_suffix.lower() == ".gif":
         return ".png"
     return src_suffix

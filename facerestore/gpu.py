@@ -1,4 +1,4 @@
-"""The CUDA path: IO binding, batches, fp16 model files and tiles sized to the card's free memory.
+"""The CUDA path: IO binding, batches and tiles sized to the card's free memory.
 
 No onnxruntime import here (the rule is: only session.py imports it); everything works on the session
 an ``OnnxModel`` already holds. The GPU pays for every host<->device copy and every allocation, so:
@@ -7,27 +7,24 @@ an ``OnnxModel`` already holds. The GPU pays for every host<->device copy and ev
   copies it back once (plain ``session.run`` with numpy arguments does the same copies plus a staging copy).
 - ``tile_for_memory`` sizes tiles (and batches of them) from the free memory the driver reports, instead of
   the CPU's fixed 1 GiB budget: a 24 GB card restores a 4096 px photo in one run.
-- fp16 files (``<name>.fp16.onnx``: fp16 weights and activations, fp32 input/output) are built by
-  ``export.quantize`` and accepted only within the same 0.1 dB validation budget as int8.
+
+Which file runs on the card (the fp16 build under ``--precision auto``) is decided by
+:mod:`facerestore.model_choice` before this module sees the session.
 """
 
 from __future__ import annotations
 
 import ctypes
-import logging
 import math
 import shutil
 import subprocess
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numpy as np
 
 from facerestore import contract
 from facerestore.restore import BYTES_PER_PIXEL, MIN_TILE
 from facerestore.session import CUDA, OnnxModel
-
-log = logging.getLogger(__name__)
 
 # Share of the free device memory one run may use: cuDNN picks workspace-hungry algorithms, and other
 # processes (a desktop, another job) may allocate while we run.
@@ -92,20 +89,17 @@ class BoundModel(OnnxModel):
         bound.device_id = device_id
         return bound
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, batch: np.ndarray, strength: float = 1.0) -> np.ndarray:
         device = "cuda" if self.provider == CUDA else "cpu"
         binding = self._session.io_binding()
         binding.bind_cpu_input(contract.INPUT_NAME, np.ascontiguousarray(batch, dtype=np.float32))
+        if self.condition is not None:
+            binding.bind_cpu_input(self.condition, np.full((batch.shape[0], 1), strength, np.float32))
         binding.bind_output(contract.OUTPUT_NAME, device, self.device_id)
         binding.synchronize_inputs()
         self._session.run_with_iobinding(binding)
         binding.synchronize_outputs()
         return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
-
-
-def fp16_file(fp32_file: Path) -> Path:
-    """Where the fp16 sibling of a model lives (``big.onnx`` -> ``big.fp16.onnx``)."""
-    return fp32_file.with_name(f"{fp32_file.stem}.fp16.onnx")
 
 
 def restore_on_gpu(model: OnnxModel, pixels: np.ndarray, batch_tiles: int = 4, device_id: int = 0) -> np.ndarray:
@@ -126,35 +120,15 @@ def _card_tile(model: OnnxModel, device_id: int, batch: int) -> int | None:
     return tile_for_memory(memory[0], model.receptive_radius, batch=batch) if memory else None
 
 
-def for_device(model: OnnxModel, tile: int | None, device_id: int = 0,
-               precision: str = "auto") -> tuple[OnnxModel, int | None]:
+def for_device(model: OnnxModel, tile: int | None, device_id: int = 0) -> tuple[OnnxModel, int | None]:
     """The model and tile size a run should use on the provider that really runs.
 
-    On CUDA: the shipped model's accepted fp16 file when ``precision`` is auto (1.2-1.3x faster on an H200 for at
-    most 0.02 dB, benchmarks/README.md), IO binding, and (unless the user chose ``--tile``) tiles sized to the
-    card's free memory. On the CPU: unchanged. Called once per run by every engine, so the per-image path
-    stays the same.
+    On CUDA: IO binding and (unless the user chose ``--tile``) tiles sized to the card's free memory. On the
+    CPU: unchanged. Called once per run by every engine, so the per-image path stays the same.
     """
     if model.provider != CUDA:
         return model, tile
-    if precision == "auto":
-        model = _card_precision(model)
     if tile is None:
         tile = _card_tile(model, device_id, batch=1)
     return BoundModel.wrap(model, device_id), tile
 
-
-def _card_precision(model: OnnxModel) -> OnnxModel:
-    """The shipped fp32 model reopened from its fp16 file where one was accepted; anything else unchanged."""
-    from facerestore import quantize, registry
-    from facerestore.session import open_model
-
-    shipped = registry.SHIPPED.get(model.name)
-    if shipped is None or model.path.name != shipped.filename:
-        return model  # a user file, or a file the user chose with --precision
-    fp16 = quantize.card_file(model.name)
-    if fp16 is None:
-        return model
-    half = open_model(quantize.verified_spec(model.name, fp16), device="cuda")
-    log.debug("CUDA: running %s instead of %s", fp16.name, model.path.name)
-    return half

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
+import shutil
 import stat
-import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +20,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from facerestore.atomic import write_atomic
+from facerestore.damage.jpeg_tables import JpegInfo, read_jpeg_info
 from facerestore.errors import ImageError, OutputError
+from facerestore.formats import WRITABLE_FORMATS, format_for_suffix, output_format
 
 # Enough for 100-megapixel camera files (GFX100: 11648 x 8736); a colour float32 copy of such an image is 1.2 GB.
 DEFAULT_MAX_PIXELS = 120_000_000
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")      # what we decode (by content)
-WRITABLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
 DEFAULT_QUALITY = {"JPEG": 95, "WEBP": 95}
-_SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF",
-                   ".tiff": "TIFF", ".bmp": "BMP"}
-_FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP", "tiff": "TIFF", "tif": "TIFF",
-                 "bmp": "BMP"}
 ORIENTATION_TAG = 0x0112
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 # TIFF files keep EXIF-like facts among their structural tags; only these descriptive ones are carried over.
@@ -59,6 +56,7 @@ class LoadedImage:
     icc_profile: bytes | None
     dpi: tuple[float, float] | None
     notes: tuple[str, ...]      # e.g. "multi-frame file: used the first frame"
+    jpeg: JpegInfo | None = None  # a JPEG file's quantisation tables and chroma subsampling
 
     @property
     def width(self) -> int:
@@ -67,19 +65,6 @@ class LoadedImage:
     @property
     def height(self) -> int:
         return int(self.pixels.shape[0])
-
-
-def format_for_suffix(suffix: str) -> str | None:
-    """The writable Pillow format a file suffix stands for (``".JPG"`` -> ``"JPEG"``), or None."""
-    return _SUFFIX_FORMATS.get(suffix.lower())
-
-
-def format_for_name(fmt: str) -> str:
-    """``--format`` value -> Pillow format (``"jpeg"`` -> ``"JPEG"``)."""
-    try:
-        return _FORMAT_NAMES[fmt.lower()]
-    except KeyError:
-        raise OutputError(f"unknown output format {fmt!r} (choose from png, jpeg, webp, tiff)") from None
 
 
 # ---------------------------------------------------------------------------------------------------- reading
@@ -264,7 +249,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
             kind = _signature(fp)
             if kind is not None:  # Pillow says "cannot identify" also for a known format with a broken header
                 raise ImageError(f"damaged {kind} file: its header cannot be read") from None
-            raise ImageError("not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)") from None
+            raise ImageError(NOT_AN_IMAGE) from None
         except Exception as exc:  # noqa: BLE001 - hostile headers raise all sorts; each becomes one line
             raise ImageError(f"cannot decode: {_reason(exc)}") from None
         with im:
@@ -290,6 +275,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
                 raise ImageError(f"cannot decode: {reason}") from None
             source_mode = im.mode
             orientation, exif = _clean_exif(im, fmt)
+            jpeg = read_jpeg_info(im, orientation) if fmt == "JPEG" else None
             icc = im.info.get("icc_profile") or None
             dpi = _clean_dpi(im.info.get("dpi"))
             try:
@@ -305,11 +291,24 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
         alpha = apply_orientation(alpha, orientation) if alpha is not None else None
     return LoadedImage(src=path, format=fmt, pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha,
                        bit_depth=bit_depth, mode=source_mode, exif=exif, icc_profile=icc, dpi=dpi,
-                       notes=tuple(notes))
+                       notes=tuple(notes), jpeg=jpeg)
 
 
+NOT_AN_IMAGE = "not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)"
 _SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
-               (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"))
+               (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"), (b"II+\0", "TIFF"), (b"MM\0+", "TIFF"))
+
+
+def sniff_format(path: Path) -> str:
+    """The image format that starts ``path`` (its magic number), without decoding anything: for plans.
+
+    Raises :class:`ImageError` for what is not a supported image, an empty file or one that cannot be opened.
+    """
+    with _open_regular(Path(path)) as fp:
+        kind = _signature(fp)
+    if kind is None:
+        raise ImageError(NOT_AN_IMAGE)
+    return kind
 
 
 def _signature(fp: Any) -> str | None:
@@ -407,12 +406,15 @@ def _save_options(fmt: str, like: LoadedImage, quality: int | None) -> dict[str,
 
 
 def resolve_format(dst: Path, like: LoadedImage, fmt: str | None) -> str:
-    """The output format: ``fmt`` if given, else what the destination's suffix says, else the source's."""
+    """The output's Pillow format: ``fmt`` if given, else what the destination's suffix says, else the source's.
+
+    An unknown ``fmt`` raises :class:`facerestore.errors.UsageError`, as it does wherever a format is named.
+    """
     if fmt is not None:
-        return format_for_name(fmt)
+        return output_format(fmt).pillow
     by_suffix = format_for_suffix(Path(dst).suffix)
     if by_suffix is not None:
-        return by_suffix
+        return by_suffix.pillow
     return like.format if like.format in WRITABLE_FORMATS else "PNG"
 
 
@@ -430,63 +432,6 @@ def _is_fatal(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
-def temp_path_for(dst: Path) -> Path:
-    """A fresh temporary name beside ``dst``: hidden, ends in ``.tmp`` (so discovery and users can spot it)."""
-    return dst.with_name(f".{dst.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists but belongs to someone else
-        return True
-    return True
-
-
-_cleaned_folders: set[str] = set()
-_cleaned_lock = threading.Lock()
-
-
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete our temporaries left in ``folder`` by runs that were killed (their process is gone).
-
-    Only names shaped like :func:`temp_path_for`'s are touched. Returns what was removed.
-    """
-    removed = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    for entry in entries:
-        name = entry.name
-        if not (name.startswith(".") and name.endswith(".tmp")):
-            continue
-        parts = name[:-4].rsplit(".", 2)  # ".{dst name}", pid, token
-        if len(parts) != 3 or not parts[1].isdigit() or len(parts[2]) != 8:
-            continue
-        pid = int(parts[1])
-        if pid == os.getpid() or _pid_alive(pid):
-            continue
-        try:
-            os.unlink(entry.path)
-            removed.append(Path(entry.path))
-        except OSError:
-            pass
-    return removed
-
-
-def _clean_folder_once(folder: Path) -> None:
-    """A killed run (SIGKILL, power cut) cannot clean up: the next write into each folder does, once."""
-    key = os.path.abspath(folder)
-    with _cleaned_lock:
-        if key in _cleaned_folders:
-            return
-        _cleaned_folders.add(key)
-    remove_stale_temporaries(folder)
-
-
 def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | None = None,
                 quality: int | None = None, mtime: float | None = None) -> tuple[str, ...]:
     """Encode ``pixels`` (float32 H x W x C in [0, 1]) to ``dst`` atomically, carrying ``like``'s metadata.
@@ -494,7 +439,8 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
     The format is ``fmt`` (png, jpeg, webp, tiff, bmp), else the one ``dst``'s suffix names, else the source's.
     16-bit grayscale sources give 16-bit PNG/TIFF; the alpha plane is re-attached untouched (JPEG cannot hold it:
     ``OutputError``). The file's modification time is set to ``mtime`` when given. Returns notes about anything
-    the format could not keep. Raises :class:`OutputError`; no temporary file survives a failure.
+    the format could not keep. Raises :class:`OutputError` (:class:`UsageError` for an unknown ``fmt``); no
+    temporary file survives a failure (:func:`facerestore.atomic.write_atomic`).
     """
     dst = Path(dst)
     pil_format = resolve_format(dst, like, fmt)
@@ -506,23 +452,29 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
     except OSError as exc:
         raise OutputError(f"cannot create the folder {dst.parent}: {_write_reason(exc)}",
                           fatal=_is_fatal(exc)) from None
-    _clean_folder_once(dst.parent)
-    tmp = temp_path_for(dst)
+
+    def encode(fh: Any) -> None:
+        image.save(fh, format=pil_format, **options)
+
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
-        with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format=pil_format, **options)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mtime is not None:
-            os.utime(tmp, (mtime, mtime))
-        os.replace(tmp, dst)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, Exception):
-            raise OutputError(f"cannot write {dst}: {_write_reason(exc)}", fatal=_is_fatal(exc)) from None
-        raise  # KeyboardInterrupt & co. keep their meaning once the temporary is gone
+        write_atomic(dst, encode, fsync=True, mtime=mtime)
+    except Exception as exc:  # KeyboardInterrupt & co. keep their meaning (the temporary is gone either way)
+        raise OutputError(f"cannot write {dst}: {_write_reason(exc)}", fatal=_is_fatal(exc)) from None
     return tuple(notes)
+
+
+def copy_image(src: Path, dst: Path, mtime: float | None = None) -> None:
+    """Copy ``src``'s bytes to ``dst`` atomically: an output identical to its input, metadata and all.
+
+    Raises :class:`OutputError` like :func:`write_image` (a source that vanished since it was read included).
+    """
+    dst = Path(dst)
+
+    def copy(fh: Any) -> None:
+        with open(src, "rb") as source:
+            shutil.copyfileobj(source, fh, 1 << 20)
+
+    try:
+        write_atomic(dst, copy, fsync=True, mtime=mtime)
+    except Exception as exc:  # as in write_image
+        raise OutputError(f"cannot write {dst}: {_write_reason(exc)}", fatal=_is_fatal(exc)) from None

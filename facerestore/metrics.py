@@ -34,7 +34,8 @@ SSIM_SIGMA = 1.5
 SSIM_RADIUS = 5  # 11x11 window, as in the SSIM paper
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
-_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as Pillow's "L" conversion
+# ITU-R BT.601 luma weights: the Y of the YCbCr that JPEG uses, as in Pillow's "L" conversion.
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -55,16 +56,21 @@ def channels_of(image: np.ndarray) -> list[np.ndarray]:
     return [image[..., c] for c in range(image.shape[-1])]
 
 
-def luminance(image: np.ndarray) -> np.ndarray:
-    """BT.601 luma (H x W) of a colour image, in the same dtype; gray images are returned as H x W."""
-    if image.ndim == 2:
-        return image
-    if image.shape[-1] == 1:
-        return image[..., 0]
-    y = image[..., :3].astype(np.float32) @ _LUMA.astype(np.float32)
-    if np.issubdtype(image.dtype, np.integer):
-        return np.rint(y).astype(image.dtype)
-    return y.astype(image.dtype)
+def luminance(image: np.ndarray, keepdims: bool = False) -> np.ndarray:
+    """BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B of a colour image, in its dtype (integers rounded).
+
+    A gray image is returned as it is. Float32 colour gives the unrounded float32 product: the Y that a
+    1-channel model restores (``facerestore.restore``). H x W, or H x W x 1 with ``keepdims``.
+    """
+    if image.ndim == 3 and image.shape[-1] >= 3:
+        y = np.asarray(image[..., :3], dtype=np.float32) @ LUMA_WEIGHTS
+        if np.issubdtype(image.dtype, np.integer):
+            y = np.rint(y).astype(image.dtype)
+        else:
+            y = y.astype(image.dtype, copy=False)
+    else:
+        y = image if image.ndim == 2 else image[..., 0]
+    return y[..., None] if keepdims else y
 
 
 def histogram(channel: np.ndarray) -> np.ndarray:
@@ -216,7 +222,7 @@ def _luma_plane(image: np.ndarray) -> np.ndarray:
         return image[..., 0].astype(np.float32)
     if image.shape[-1] != 3:
         raise ValueError(f"SSIM needs 1 or 3 channels, got {image.shape[-1]}")
-    return image.astype(np.float32) @ _LUMA.astype(np.float32)
+    return luminance(image.astype(np.float32))
 
 
 def channel_histograms(image: np.ndarray) -> list[np.ndarray]:

@@ -1,5 +1,7 @@
 """Shared click option bundles (decorators) and the frozen option dataclasses commands build from them.
 
+``model_options`` (with ``--verbose``) becomes a :class:`facerestore.model_choice.ModelRequest`, plus ``--tile``.
+
 Library modules take these dataclasses or plain values; they never see click.
 """
 
@@ -11,10 +13,13 @@ from typing import Any, TypeVar
 
 import click
 
+from facerestore.formats import FORMAT_CHOICES
+from facerestore.model_choice import DEFAULT_PRECISION, PRECISIONS
+from facerestore.registry import DEFAULT_MODEL
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
-FORMAT_CHOICES = ("png", "jpeg", "webp", "tiff")
 
 
 def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
@@ -26,14 +31,14 @@ def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
 
 
 model_options = _apply([
-    click.option("--model", "model", default="big", show_default=True, metavar="basic|big|gan|PATH.onnx",
+    click.option("--model", "model", default=DEFAULT_MODEL, show_default=True, metavar="basic|big|gan|PATH.onnx",
                  help="Shipped model name or path to an ONNX file that follows the model contract."),
     click.option("--device", type=click.Choice(DEVICE_CHOICES, case_sensitive=False), default="auto",
                  show_default=True, help="auto tries CUDA then CPU; cuda fails (exit 3) when CUDA is unusable."),
-    click.option("--precision", type=click.Choice(("fp32", "int8", "fp16", "auto"), case_sensitive=False),
-                 default="auto", show_default=True,
-                 help="auto: fp16 on a CUDA card, int8 only where it was measured faster on this kind of CPU; "
-                 "either only within 0.1 dB of fp32. int8/fp16 force that file."),
+    click.option("--precision", type=click.Choice(PRECISIONS, case_sensitive=False),
+                 default=DEFAULT_PRECISION, show_default=True,
+                 help="auto: the fp16 files on a CUDA card (within 0.1 dB of fp32), fp32 elsewhere. "
+                 "fp32/fp16 force that file."),
     click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
                  help="CPU threads for inference (default: every CPU this process may use); on the CPU "
                  "each thread runs its own tile of the image."),
@@ -63,23 +68,25 @@ write_options = _apply([
     click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES, case_sensitive=False), default=None,
                  help="Output format (default: same as the input)."),
     click.option("--quality", type=click.IntRange(1, 100), default=None, metavar="1-100",
-                 help="Quality for JPEG/WebP output (default: the encoder's)."),
+                 help="Quality for JPEG/WebP output (default: 95)."),
     click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them)."),
 ])
 
 
-@dataclass(frozen=True)
-class ModelOptions:
-    model: str = "big"
-    device: str = "auto"
-    threads: int | None = None
-    tile: int | None = None
-    precision: str = "auto"  # fp32 | int8 | fp16 | auto (quantize.model_spec, then gpu.for_device on CUDA)
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> ModelOptions:
-        return cls(model=params["model"], device=params["device"].lower(), threads=params["threads"],
-                   tile=params["tile"], precision=params.get("precision", "auto").lower())
+def _parse_strength(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
+    from facerestore.damage.strength import parse_strength  # numpy: not for --help
+
+    try:
+        return parse_strength(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+strength_option = click.option(
+    "--strength", default="auto", show_default=True, metavar="auto|0-1", callback=_parse_strength,
+    help="auto: restore each image as much as its damage needs, leaving photos without any unchanged (their "
+    "bytes copied); a number forces that strength on every image (1: the model's full output).")
 
 
 @dataclass(frozen=True)

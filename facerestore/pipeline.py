@@ -1,10 +1,11 @@
-"""THE per-image code path, and the local engine that overlaps its stages.
+"""THE per-image code path: ``load_stage`` -> ``infer_stage`` -> ``write_stage``.
 
-``load_stage`` -> ``infer_stage`` -> ``write_stage`` restore one image and write its outputs; each takes
-and returns an :class:`Item`, and a stage that fails (or a skip) sets ``item.record`` so later stages pass
-the item through untouched. ``process_job`` composes them for one file; ``run_local`` runs many with
-decoding, inference and encoding in overlapping thread pools, so a run is limited by inference, not
-I/O. Every engine (local threads, Ray) calls these same three functions.
+The three stages restore one image and write its outputs; each takes and returns an :class:`Item`, and a stage
+that fails (or a skip) sets ``item.record`` so later stages pass the item through untouched. Loading also reads
+the image's damage and decides the strength (``facerestore.damage``): an image with nothing worth restoring
+skips the model and is written as it came (status ``unchanged``). ``process_job``
+composes them for one file. Every engine (:mod:`facerestore.engines`: local threads, Ray) calls these same
+three functions.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from facerestore import imageio
+from facerestore.damage.analysis import Damage, analyze
+from facerestore.damage.strength import Decision, decide, model_curve
 from facerestore.discovery import Job, printable
 from facerestore.errors import FaceRestoreError, ImageError, OutputError
-from facerestore.interrupts import DeferredInterrupts
 from facerestore.restore import restore_pixels
 from facerestore.session import OnnxModel
-from facerestore.summary import FAILED, RESTORED, SKIPPED, Record
+from facerestore.summary import FAILED, RESTORED, SKIPPED, UNCHANGED, Record
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class Context:
     max_pixels: int = imageio.DEFAULT_MAX_PIXELS
     report_dir: Path | None = None  # per-image report files go here; None = reports off
     reference_root: Path | None = None  # originals matched by relative path, for the report's metrics
+    strength: float | None = None  # --strength: None = auto (from each image's damage), else used as given
     # Set when an output failure dooms every later file (disk full, read-only): engines stop taking files.
     halt: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
     halt_reason: list[str] = field(default_factory=list, compare=False, repr=False)
@@ -56,6 +57,8 @@ class Item:
 
     job: Job
     loaded: imageio.LoadedImage | None = None
+    damage: Damage | None = None
+    decision: Decision | None = None  # the strength to restore with, or unchanged
     restored: np.ndarray | None = None
     seconds: float = 0.0  # time spent in this image's stages (not queue waits)
     record: Record | None = None  # set once the item is finished (skipped, failed or written)
@@ -67,8 +70,15 @@ def _finish(item: Item, ctx: Context, status: str, error: str | None = None) -> 
     item.record = Record(
         input=str(item.job.src), output=None if status == FAILED else str(item.job.dst), status=status,
         error=error, width=width, height=height, seconds=item.seconds,
-        provider=ctx.model.provider, model=ctx.model.name)
+        provider=ctx.model.provider, model=ctx.model.name, damage=_damage_json(item))
     return item
+
+
+def _damage_json(item: Item) -> dict[str, Any] | None:
+    """The record's ``damage``: the analysis, the strength used and why the image was left unchanged."""
+    if item.damage is None or item.decision is None:
+        return None
+    return {**item.damage.to_json(), "strength": item.decision.strength, "reason": item.decision.reason}
 
 
 def _reason(exc: BaseException) -> str:
@@ -105,40 +115,65 @@ def _load(item: Item, ctx: Context) -> None:
         _finish(item, ctx, SKIPPED)
         return
     item.loaded = imageio.read_image(item.job.src, ctx.max_pixels)
+    item.damage = analyze(item.loaded)
+    item.decision = decide(item.damage.level, model_curve(ctx.model), ctx.strength)
 
 
 def _infer(item: Item, ctx: Context) -> None:
-    assert item.loaded is not None
-    item.restored = restore_pixels(ctx.model, item.loaded.pixels, ctx.tile)
+    assert item.loaded is not None and item.decision is not None
+    if item.decision.unchanged:
+        return  # nothing worth restoring: the model does not run
+    item.restored = restore_pixels(ctx.model, item.loaded.pixels, ctx.tile, strength=item.decision.strength)
 
 
 def _write(item: Item, ctx: Context) -> None:
-    assert item.loaded is not None and item.restored is not None
+    assert item.loaded is not None and item.decision is not None
     try:
         mtime: float | None = os.stat(item.job.src).st_mtime
     except OSError:
         mtime = None
-    notes = imageio.write_image(item.job.dst, item.restored, item.loaded, ctx.fmt, ctx.quality, mtime)
-    for note in (*item.loaded.notes, *notes):
+    if item.decision.unchanged:
+        notes = _write_unchanged(item, ctx, mtime)
+        item.restored = item.loaded.pixels  # the report then shows the output equal to the input
+        status = UNCHANGED
+    else:
+        assert item.restored is not None
+        notes = (*item.loaded.notes,
+                 *imageio.write_image(item.job.dst, item.restored, item.loaded, ctx.fmt, ctx.quality, mtime))
+        status = RESTORED
+    for note in notes:
         log.warning("%s: %s", printable(str(item.job.src)), note)
-    _finish(item, ctx, RESTORED)
+    _finish(item, ctx, status)
     assert item.record is not None
     item.record.metrics = write_image_report(item, ctx)
     item.loaded = item.restored = None  # free the pixels now: the record is all that is left to report
 
 
+def _write_unchanged(item: Item, ctx: Context, mtime: float | None) -> tuple[str, ...]:
+    """The input as the output: its bytes (metadata and all) where the output keeps the input's format, else its
+    decoded pixels encoded in the output's format. Returns notes about what that format could not keep."""
+    loaded = item.loaded
+    assert loaded is not None
+    if imageio.resolve_format(item.job.dst, loaded, ctx.fmt) == loaded.format:
+        imageio.copy_image(item.job.src, item.job.dst, mtime)
+        return ()
+    return (*loaded.notes, *imageio.write_image(item.job.dst, loaded.pixels, loaded, ctx.fmt, ctx.quality, mtime))
+
+
 def load_stage(job: Job, ctx: Context) -> Item:
-    """Skip an existing output (unless overwriting) or decode the input."""
+    """Skip an existing output (unless overwriting), or decode the input, read its damage and decide the
+    strength."""
     return _guarded(_load, Item(job), ctx)
 
 
 def infer_stage(item: Item, ctx: Context) -> Item:
-    """Restore the decoded pixels (tiled, on the model's provider)."""
+    """Restore the decoded pixels at the decided strength (tiled, on the model's provider); an image left
+    unchanged passes through."""
     return _guarded(_infer, item, ctx)
 
 
 def write_stage(item: Item, ctx: Context) -> Record:
-    """Write the restored image atomically (and its report, when on); return the image's Record."""
+    """Write the restored (or unchanged) image atomically, and its report when on; return the image's Record."""
     item = _guarded(_write, item, ctx)
     assert item.record is not None
     return item.record
@@ -195,98 +230,3 @@ def write_run_report(output_dir: Path | None, records: list[Record], run_info: d
         return False
     return True
 
-
-# --- Local engine ------------------------------------------------------------------------------------
-
-def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], None], *,
-              decode_workers: int = 2, encode_workers: int = 2, fail_fast: bool = False,
-              on_start: Callable[[Job], None] | None = None, stop: threading.Event | None = None) -> bool:
-    """Restore ``jobs`` with decoding, inference and encoding overlapping; return False if stopped early.
-
-    Decoding runs ahead in a pool (at most ``decode_workers + 1`` decoded images wait), inference in its own
-    threads, encoding in another pool (at most ``encode_workers + 1`` images queued). Records are delivered to
-    ``on_record`` in the calling thread, in input order. ``fail_fast`` stops taking new files after the first
-    failure; ``stop`` may be set from elsewhere to do the same (images already in inference are then dropped).
-
-    With several CPU streams, two images are in inference at once: the next image's tiles start on a core as
-    soon as it is free, instead of that core idling until the other one finishes the current image's last tile
-    (which any decoding or encoding on its core delays).
-
-    On KeyboardInterrupt: no new file is started, decoded-but-unrestored files are dropped, files being
-    written are finished (their records delivered), then the interrupt propagates.
-    """
-    stop = stop or threading.Event()
-    pending_jobs = iter(jobs)
-    loading: deque[Future[Item]] = deque()
-    inferring: deque[Future[Item]] = deque()
-    writing: deque[Future[Record]] = deque()
-    max_loading, max_writing = decode_workers + 1, encode_workers + 1
-    max_inferring = 2 if ctx.model.streams > 1 else 1
-    decoder = ThreadPoolExecutor(decode_workers, thread_name_prefix="facerestore-decode")
-    inferer = ThreadPoolExecutor(max_inferring, thread_name_prefix="facerestore-image")
-    encoder = ThreadPoolExecutor(encode_workers, thread_name_prefix="facerestore-encode")
-    interrupts = DeferredInterrupts()
-
-    def deliver(record: Record) -> None:
-        on_record(record)
-        if (fail_fast and record.status == FAILED) or ctx.halt.is_set():
-            stop.set()
-
-    def fill() -> None:
-        while not stop.is_set() and len(loading) < max_loading:
-            job = next(pending_jobs, None)
-            if job is None:
-                return
-            loading.append(decoder.submit(load_stage, job, ctx))
-
-    def start_inference() -> None:
-        """Move decoded images into inference, in order, while fewer than ``max_inferring`` are there."""
-        while loading and len(inferring) < max_inferring and not stop.is_set():
-            item = interrupts.wait(loading.popleft())
-            fill()
-            if item.record is None:
-                if on_start is not None:
-                    on_start(item.job)
-                inferring.append(inferer.submit(infer_stage, item, ctx))
-            else:  # skipped or failed to decode: passes through in its place in the order
-                done: Future[Item] = Future()
-                done.set_result(item)
-                inferring.append(done)
-
-    def drain(block_until: int) -> None:
-        """Deliver finished writes in order; block while more than ``block_until`` are queued."""
-        while writing and (writing[0].done() or len(writing) > block_until):
-            deliver(interrupts.wait(writing.popleft()))
-
-    def stop_queued() -> None:
-        """No new work: cancel what waits to be decoded or restored (the writes already queued still finish)."""
-        stop.set()
-        for future in (*loading, *inferring):
-            future.cancel()
-
-    with interrupts:  # Ctrl-C is counted while this thread waits, and raised by interrupts.wait
-        try:
-            fill()
-            start_inference()
-            while inferring and not stop.is_set():
-                item = interrupts.wait(inferring.popleft())
-                start_inference()
-                if item.record is not None:  # skipped or failed before writing: report now, in order
-                    drain(0)
-                    deliver(item.record)
-                else:
-                    writing.append(encoder.submit(write_stage, item, ctx))
-                drain(max_writing)
-            drain(0)
-            interrupts.check()  # a Ctrl-C during the last deliveries still ends the run as interrupted
-        except KeyboardInterrupt:
-            stop_queued()
-            drain(0)  # finish and report the files being written; a second Ctrl-C aborts this wait
-            raise
-        finally:
-            stop_queued()
-            decoder.shutdown(wait=True, cancel_futures=True)
-            inferer.shutdown(wait=True, cancel_futures=True)
-            encoder.shutdown(wait=True)
-    interrupts.check()  # one that arrived while the pools shut down
-    return next(pending_jobs, None) is None and not loading and not inferring

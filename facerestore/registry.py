@@ -60,6 +60,12 @@ def _build_registry() -> dict[str, ModelSpec]:
 SHIPPED: dict[str, ModelSpec] = _build_registry()
 
 
+def build_of(spec: ModelSpec, precision: str) -> ModelSpec:
+    """The ``<name>.<precision>.onnx`` build of a shipped model (``big.fp16.onnx``), with its recorded checksum."""
+    filename = f"{spec.name}.{precision}.onnx"
+    return ModelSpec(f"{spec.name} ({precision})", filename, _recorded_checksums().get(filename), spec.summary)
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:

@@ -10,6 +10,14 @@ Memory: ONNX Runtime on CPU peaks at about ``BYTES_PER_PIXEL`` bytes per input p
 tile keeps one run's window under ``MEMORY_BUDGET`` (1 GiB) for any image size: an 800 px tile core,
 i.e. an 810 x 810 window for BigCNN, about 0.98 GiB. Images that fit in one tile run whole.
 
+A model that folds pixels into channels needs heights and widths that are multiples of its ``size_multiple``:
+the whole image is edge-padded once to that multiple and every tile is cut on that grid, so tiles still see what a
+whole run sees, and the padding is cut off the result.
+
+Strength: a model told the damage level (``model.condition``) gets ``strength`` as that level; for the report's
+models, which take the image alone, ``strength`` blends their output with the input (0 keeps the input, 1 is the
+model's full output).
+
 Concurrency: a model with several CPU ``streams`` (one single-threaded run per core) gets at least that
 many tiles per image, a multiple of it where the image is tall enough, so every core works on its own
 tile; the memory budget is then shared between the concurrent runs.
@@ -23,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facerestore.metrics import luminance
 from facerestore.session import OnnxModel
 
 MEMORY_BUDGET = 1 << 30  # bytes of inference working memory a single model run may use
@@ -31,8 +40,6 @@ MIN_TILE = 16
 # The shortest tile cut to give every stream work: below it the recomputed context rows (2 x 5 for BigCNN,
 # 15 % at 64 rows... 8 % when only one side is cut) cost more than the idle core would.
 MIN_SPLIT = 64
-# BT.601 luma weights (the Y of YCbCr, full range as in JPEG).
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ def batches(tiles: list[Tile], max_pixels: int, max_batch: int | None = None) ->
         yield group
 
 
-def restore_pixels(model: OnnxModel, pixels: np.ndarray, tile: int | None = None) -> np.ndarray:
+def restore_pixels(model: OnnxModel, pixels: np.ndarray, tile: int | None = None, strength: float = 1.0) -> np.ndarray:
     """H x W x C float32 in [0, 1] -> same shape, clamped to [0, 1].
 
     A 1-channel model on colour input works on luminance and keeps the original chroma; a 3-channel model
@@ -119,35 +126,53 @@ def restore_pixels(model: OnnxModel, pixels: np.ndarray, tile: int | None = None
     """
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 3):
         raise ValueError(f"expected H x W x 1 or H x W x 3 pixels, got shape {pixels.shape}")
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], not {strength}")
     pixels = np.asarray(pixels, dtype=np.float32)
+    if strength == 0.0 and model.condition is None:
+        return pixels.copy()
+    out = np.clip(_restore(model, pixels, tile, strength), 0.0, 1.0)
+    if model.condition is None and strength < 1.0:
+        # A blend of two images in [0, 1] stays in [0, 1].
+        out = pixels + np.float32(strength) * (out - pixels)
+    return out
+
+
+def _restore(model: OnnxModel, pixels: np.ndarray, tile: int | None, strength: float) -> np.ndarray:
     channels = pixels.shape[2]
     if model.channels == 1 and channels == 3:
-        luma = luminance(pixels)
-        restored_luma = _restore_plane(model, luma, tile)
+        luma = luminance(pixels, keepdims=True)  # BT.601 Y, the Y of JPEG's YCbCr
+        restored_luma = _restore_plane(model, luma, tile, strength)
         # Adding the luma change to R, G and B is the exact inverse of YCbCr with Cb, Cr held fixed.
         out = pixels + (restored_luma - luma)
     elif model.channels == 3 and channels == 1:
         # Luma of the clamped colour result: the gray a colour run of the same picture would show.
-        out = luminance(np.clip(_restore_plane(model, np.repeat(pixels, 3, axis=2), tile), 0.0, 1.0))
+        rgb = _restore_plane(model, np.repeat(pixels, 3, axis=2), tile, strength)
+        out = luminance(np.clip(rgb, 0.0, 1.0), keepdims=True)
     else:
-        out = _restore_plane(model, pixels, tile)
-    return np.clip(out, 0.0, 1.0, out=out)
+        out = _restore_plane(model, pixels, tile, strength)
+    return out
 
 
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """H x W x 3 -> H x W x 1, BT.601 Y."""
-    return (rgb @ LUMA)[..., None].astype(np.float32, copy=False)
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
 
 
-def _restore_plane(model: OnnxModel, image: np.ndarray, tile: int | None) -> np.ndarray:
+def _restore_plane(model: OnnxModel, image: np.ndarray, tile: int | None, strength: float = 1.0) -> np.ndarray:
     """Run the model over ``image`` (H x W x model.channels) tile by tile; unclamped result."""
     height, width, _ = image.shape
     radius = model.receptive_radius
     if model.fixed_hw is not None:
-        return _restore_fixed(model, image)
+        return _restore_fixed(model, image, strength)
+    m = model.size_multiple
+    if height % m or width % m:
+        padded = np.pad(image, ((0, -height % m), (0, -width % m), (0, 0)), mode="edge")
+        return _restore_plane(model, padded, tile, strength)[:height, :width]
     streams = max(1, model.streams)
     core_h, core_w = plan_cores(height, width, radius, tile, streams)
-    tiles = plan_tiles(height, width, core_h, radius, tile_w=core_w)
+    # Cores and context on the model's grid, so every window starts where a whole run's pixels fold together.
+    core_h, core_w, overlap = _round_up(core_h, m), _round_up(core_w, m), _round_up(radius, m)
+    tiles = plan_tiles(height, width, core_h, overlap, tile_w=core_w)
     budget_pixels = run_budget(streams) // BYTES_PER_PIXEL
     max_batch = math.ceil(len(tiles) / streams)  # never so many tiles in one run that a stream sits idle
     if model.max_batch is not None:
@@ -156,14 +181,14 @@ def _restore_plane(model: OnnxModel, image: np.ndarray, tile: int | None) -> np.
     out = np.empty_like(image)
     groups = list(batches(tiles, budget_pixels, max_batch))
     inputs = (np.concatenate([nchw[:, :, t.y0:t.y1, t.x0:t.x1] for t in group]) for group in groups)
-    for group, result in zip(groups, model.run_all(inputs)):
+    for group, result in zip(groups, model.run_all(inputs, strength)):
         for t, res in zip(group, result):
             core_part = res[:, t.cy0 - t.y0:t.cy1 - t.y0, t.cx0 - t.x0:t.cx1 - t.x0]
             out[t.cy0:t.cy1, t.cx0:t.cx1] = core_part.transpose(1, 2, 0)
     return out
 
 
-def _restore_fixed(model: OnnxModel, image: np.ndarray) -> np.ndarray:
+def _restore_fixed(model: OnnxModel, image: np.ndarray, strength: float = 1.0) -> np.ndarray:
     """A model with a fixed input size: windows of exactly that size, zero-padded past the image border.
 
     Exact in the interior; within ``receptive_radius`` of the border the padding differs from the
@@ -182,7 +207,7 @@ def _restore_fixed(model: OnnxModel, image: np.ndarray) -> np.ndarray:
     for y in range(0, height, core_h):
         for x in range(0, width, core_w):
             window = padded[y:y + fh, x:x + fw].transpose(2, 0, 1)[None]
-            res = model.run(np.ascontiguousarray(window))[0].transpose(1, 2, 0)
+            res = model.run(np.ascontiguousarray(window), strength)[0].transpose(1, 2, 0)
             h, w = min(core_h, height - y), min(core_w, width - x)
             out[y:y + h, x:x + w] = res[radius:radius + h, radius:radius + w]
     return out

@@ -1,4 +1,6 @@
-"""Build the ONNX Runtime session: model lookup, file safety checks, providers, log silencing, contract validation.
+"""Build the ONNX Runtime session for a model file: safety checks, providers, log silencing, contract validation.
+
+Which file to open (a shipped name, ``--precision``) is decided by :mod:`facerestore.model_choice`.
 
 This is the only module that imports ``onnxruntime``, and only inside functions, so ``--help`` and
 ``--version`` never pay for it. ONNX Runtime's own log lines (for example the loud ERROR it prints when
@@ -20,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from facerestore import contract, registry
+from facerestore import contract
 from facerestore.errors import DeviceUnavailableError, ModelError
 
 log = logging.getLogger(__name__)
@@ -58,62 +60,57 @@ class OnnxModel:
     fixed_hw: tuple[int, int] | None = None  # set when the model only accepts one spatial size
     max_batch: int | None = None  # 1 when the batch dimension is fixed
     streams: int = 1
+    condition: str | None = None  # the damage-level input of a conditioned model (contract.META_CONDITION_INPUT)
+    size_multiple: int = 1  # height and width must be multiples of this (contract.META_MULTIPLE)
     _session: Any = field(default=None, repr=False)
     _pool: list[ThreadPoolExecutor] = field(default_factory=list, repr=False, compare=False)
     _pool_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """NCHW float32 -> NCHW float32 (not clamped)."""
-        out = self._session.run([contract.OUTPUT_NAME], {contract.INPUT_NAME: batch})[0]
+    def run(self, batch: np.ndarray, strength: float = 1.0) -> np.ndarray:
+        """NCHW float32 -> NCHW float32 (not clamped). A conditioned model is told ``strength`` as its damage
+        level; the report's models take the image alone (their strength is a blend, applied by the caller)."""
+        feeds = {contract.INPUT_NAME: batch}
+        if self.condition is not None:
+            feeds[self.condition] = np.full((batch.shape[0], 1), strength, np.float32)
+        out = self._session.run([contract.OUTPUT_NAME], feeds)[0]
         return np.asarray(out, dtype=np.float32)
 
-    def run_all(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def run_all(self, batches: Iterable[np.ndarray], strength: float = 1.0) -> Iterator[np.ndarray]:
         """``run`` on each batch, results in order; up to ``streams`` of them execute at once.
 
         ``batches`` is consumed lazily, a few ahead of the results, so a caller that cuts tiles on demand never
         holds more than a handful of tile inputs (a whole image's worth would double its memory).
         """
         if self.streams <= 1:
-            yield from map(self.run, batches)
+            yield from (self.run(batch, strength) for batch in batches)
             return
         with self._pool_lock:  # one pool per model, made on first use and shared by every caller
             if not self._pool:
                 self._pool.append(ThreadPoolExecutor(self.streams, thread_name_prefix="facerestore-infer"))
         pending: deque[Future[np.ndarray]] = deque()
         for batch in batches:
-            pending.append(self._pool[0].submit(self.run, batch))
+            pending.append(self._pool[0].submit(self.run, batch, strength))
             if len(pending) > self.streams:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
 
 
-def resolve_spec(spec: str) -> tuple[str, Path]:
-    """Map ``--model`` (a shipped name or a path to an .onnx file) to a display name and a verified path."""
-    if spec in registry.SHIPPED:
-        return spec, registry.verify(registry.SHIPPED[spec])
-    path = Path(spec).expanduser()
-    if path.suffix.lower() != ".onnx" and not path.exists():
-        known = ", ".join(registry.SHIPPED)
-        raise ModelError(f"unknown model {spec!r}: use one of {known} or a path to an .onnx file")
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
-    return path.name, path
-
-
-def open_model(spec: str, device: str = "auto", threads: int | None = None, verbose: bool = False,
-               streams: int | None = None) -> OnnxModel:
-    """Open a shipped model by name or a user ``.onnx`` file, on the requested device.
+def open_model(path: str | Path, device: str = "auto", threads: int | None = None, verbose: bool = False,
+               streams: int | None = None, name: str | None = None) -> OnnxModel:
+    """Open the ``.onnx`` file at ``path`` on the requested device; ``name`` (default: the file's name) is what
+    records call the model.
 
     ``threads`` is the CPU threads inference may use in all (default: the cores this process may run on);
     ``streams`` how many single-image runs share them (default: one per thread on the CPU, one on CUDA).
 
-    Raises ModelError (missing, corrupt, unsafe or contract-breaking file) and DeviceUnavailableError
+    Raises ModelError (missing, unsafe or contract-breaking file) and DeviceUnavailableError
     (``device="cuda"`` without a usable CUDA runtime: never a silent CPU run).
     """
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
-    name, path = resolve_spec(spec)
+    path = Path(path)
+    name = name or path.name
     model_bytes = _read_model_bytes(path)
     # The CPU layout whatever the providers: on CUDA every node runs on the card and the CPU threads idle, and
     # when onnxruntime-gpu finds no usable card it falls back to the CPU with this layout already in place.
@@ -125,13 +122,16 @@ def open_model(spec: str, device: str = "auto", threads: int | None = None, verb
         raise DeviceUnavailableError(
             "CUDA was requested but ONNX Runtime could not use it (CUDA/cuDNN libraries missing or no GPU); "
             "run with -v to see ONNX Runtime's message, or use --device cpu")
-    channels, fixed_hw, max_batch = _check_contract(session, path)
     metadata = dict(session.get_modelmeta().custom_metadata_map)
+    condition = metadata.get(contract.META_CONDITION_INPUT) or None
+    channels, fixed_hw, max_batch = _check_contract(session, path, condition)
     radius = _receptive_radius(metadata, path)
+    multiple = _size_multiple(metadata, path)
     log.debug("model %s (%s): %d channel(s), radius %d, provider %s, %d stream(s) of %s thread(s)", name, path,
               channels, radius, provider, run_streams, intra or "default")
     return OnnxModel(name=name, path=path, channels=channels, receptive_radius=radius, metadata=metadata,
-                     provider=provider, fixed_hw=fixed_hw, max_batch=max_batch, streams=run_streams, _session=session)
+                     provider=provider, fixed_hw=fixed_hw, max_batch=max_batch, streams=run_streams,
+                     condition=condition, size_multiple=multiple, _session=session)
 
 
 def usable_cpus() -> int:
@@ -215,12 +215,21 @@ def _create_session(model_bytes: bytes, path: Path, providers: list[str], thread
             raise ModelError(f"ONNX Runtime cannot load {path}: {_first_line(exc)}") from exc
 
 
-def _check_contract(session: Any, path: Path) -> tuple[int, tuple[int, int] | None, int | None]:
+def _check_contract(session: Any, path: Path, condition: str | None = None
+                    ) -> tuple[int, tuple[int, int] | None, int | None]:
     """Validate the I/O contract; return (channels, fixed (H, W) or None, max batch or None)."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelError(f"{path}: a facerestore model has exactly one input and one output, "
+    wanted = 1 if condition is None else 2
+    if len(inputs) != wanted or len(outputs) != 1:
+        wants = "exactly one input" if condition is None else f"exactly two inputs (the image and {condition!r})"
+        raise ModelError(f"{path}: a facerestore model has {wants} and one output, "
                          f"this one has {len(inputs)} and {len(outputs)}")
+    if condition is not None:
+        level = next((i for i in inputs if i.name == condition), None)
+        if level is None or level.type != "tensor(float)" or len(level.shape) != 2:
+            raise ModelError(f"{path}: its metadata names the damage input {condition!r}, which must be a float32 "
+                             f"(N, 1) input")
+        inputs = [i for i in inputs if i.name != condition]
     inp, out = inputs[0], outputs[0]
     if (inp.name, out.name) != (contract.INPUT_NAME, contract.OUTPUT_NAME):
         raise ModelError(f"{path}: input/output must be named {contract.INPUT_NAME!r}/{contract.OUTPUT_NAME!r}, "
@@ -243,6 +252,17 @@ def _check_contract(session: Any, path: Path) -> tuple[int, tuple[int, int] | No
         raise ModelError(f"{path}: output size {out_hw} must equal input size {in_hw}")
     batch = inp.shape[0]
     return int(in_c), fixed_hw, (int(batch) if isinstance(batch, int) else None)
+
+
+def _size_multiple(metadata: dict[str, str], path: Path) -> int:
+    raw = metadata.get(contract.META_MULTIPLE, "1")
+    try:
+        multiple = int(raw)
+    except ValueError:
+        multiple = 0
+    if not 1 <= multiple <= 64:
+        raise ModelError(f"{path}: {contract.META_MULTIPLE} must be a whole number 1..64, found {raw!r}")
+    return multiple
 
 
 def _receptive_radius(metadata: dict[str, str], path: Path) -> int:

@@ -83,6 +83,51 @@ def build_tiny_onnx(path: Path, channels: int = 3, layers: int = 2, seed: int = 
     return path
 
 
+def build_tiny_conditioned_onnx(path: Path, seed: int = 0) -> Path:
+    """A real damage-conditioned model: pixels folded 2x2 into channels, one 3x3 conv, unfolded, scaled by the
+    level and added to the input (output = input + level * correction). Needs even sizes; receptive radius 3."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from facerestore import contract
+
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 0.05, size=(12, 12, 3, 3)).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.zeros(12, np.float32), "b")]
+    nodes = [
+        helper.make_node("SpaceToDepth", [contract.INPUT_NAME], ["folded"], blocksize=2),
+        helper.make_node("Conv", ["folded", "w", "b"], ["conv"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+        helper.make_node("DepthToSpace", ["conv"], ["correction"], blocksize=2, mode="DCR"),
+        helper.make_node("Unsqueeze", ["level", "axes"], ["level4"]),
+        helper.make_node("Mul", ["correction", "level4"], ["scaled"]),
+        helper.make_node("Add", [contract.INPUT_NAME, "scaled"], [contract.OUTPUT_NAME]),
+    ]
+    inits.append(numpy_helper.from_array(np.array([2, 3], np.int64), "axes"))
+    shape = ["N", 3, "H", "W"]
+    graph = helper.make_graph(
+        nodes, "tiny_conditioned",
+        [helper.make_tensor_value_info(contract.INPUT_NAME, TensorProto.FLOAT, shape),
+         helper.make_tensor_value_info("level", TensorProto.FLOAT, ["N", 1])],
+        [helper.make_tensor_value_info(contract.OUTPUT_NAME, TensorProto.FLOAT, shape)],
+        initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {
+        contract.META_CONTRACT: contract.CONTRACT_VERSION,
+        contract.META_ARCH: "tiny_conditioned",
+        contract.META_CHANNELS: "3",
+        contract.META_RECEPTIVE: "3",
+        contract.META_CONDITION_INPUT: "level",
+        contract.META_CONDITION_RANGE: "0 1",
+        contract.META_MULTIPLE: "2",
+        contract.META_DESCRIPTION: "test fixture",
+    })
+    onnx.checker.check_model(model, full_check=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
 def whole_image_run(model, pixels: np.ndarray) -> np.ndarray:
     """The reference every tiling must match: one model run over the whole H x W x C image, clamped."""
     out = model.run(np.ascontiguousarray(pixels.transpose(2, 0, 1))[None])[0].transpose(1, 2, 0)
@@ -93,6 +138,12 @@ def whole_image_run(model, pixels: np.ndarray) -> np.ndarray:
 def tiny_rgb_model(tmp_path_factory) -> Path:
     pytest.importorskip("onnx")
     return build_tiny_onnx(tmp_path_factory.mktemp("models") / "tiny_rgb.onnx", channels=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_conditioned_model(tmp_path_factory) -> Path:
+    pytest.importorskip("onnx")
+    return build_tiny_conditioned_onnx(tmp_path_factory.mktemp("models") / "tiny_conditioned.onnx")
 
 
 @pytest.fixture(scope="session")

@@ -34,9 +34,9 @@ class CountingModel(OnnxModel):
         super().__init__(**{**inner.__dict__, "max_batch": max_batch})
         self.batch_sizes: list[int] = []
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, batch: np.ndarray, strength: float = 1.0) -> np.ndarray:
         self.batch_sizes.append(batch.shape[0])
-        return super().run(batch)
+        return super().run(batch, strength)
 
 
 @pytest.mark.parametrize("wrap", [lambda m: m, BoundModel.wrap], ids=["session.run", "io-binding"])

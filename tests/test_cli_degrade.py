@@ -119,6 +119,15 @@ def test_bad_file_is_one_stderr_line_and_exit_1(hq_dir, tmp_path):
     assert (hq_dir / "broken.jpg").read_bytes() == original  # inputs are never modified
 
 
+def test_file_names_are_escaped_in_error_lines(hq_dir, tmp_path):
+    (hq_dir / "bad\nname\x1b[31m.jpg").write_bytes(b"not an image at all")
+    result = _run(str(hq_dir), "-o", str(tmp_path / "pairs"), "--preset", "jpeg20")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "bad\\nname\\x1b[31m.jpg: not a supported image" in errors[0]
+    assert "\x1b" not in result.stderr  # no escape sequence reaches the terminal
+
+
 def test_through_the_facerestore_group(hq_dir, tmp_path):
     from facerestore.cli import cli
 

@@ -130,16 +130,80 @@ def test_rerun_skips_and_overwrite_redoes(photos, tiny_rgb_model):
 def test_dry_run_prints_the_plan_and_writes_nothing(photos, tiny_rgb_model, tmp_path):
     out = tmp_path / "out"
     result = _run(["enhance", str(photos), "-o", str(out), "--dry-run", "--model", str(tiny_rgb_model)])
-    assert result.exit_code == 0, result.stderr  # the corrupt file is only found out when decoding
+    assert result.exit_code == 0, result.stderr  # the corrupt file starts like a JPEG: found out when decoding
     plan = [line.split("\t") for line in result.stdout.splitlines()]
-    assert [Path(src).relative_to(photos).as_posix() for src, _ in plan] == sorted(GOOD + ["corrupt.jpg"])
-    assert all(Path(dst) == out / Path(src).relative_to(photos) for src, dst in plan)
+    assert [Path(src).relative_to(photos).as_posix() for src, _, _ in plan] == sorted(GOOD + ["corrupt.jpg"])
+    assert all(Path(dst) == out / Path(src).relative_to(photos) and todo == "run" for src, dst, todo in plan)
     assert not out.exists()
     assert _run(["enhance", str(photos), "--dry-run", "--model", "no-such-model"]).exit_code == 2
 
     as_json = _run(["enhance", str(photos), "-o", str(out), "--dry-run", "--json", "--model", str(tiny_rgb_model)])
     assert [r["status"] for r in _records(as_json.stdout)] == ["planned"] * 6
     assert not out.exists()
+
+
+def test_dry_run_marks_existing_outputs_and_lists_only_images(photos, tiny_rgb_model, tmp_path):
+    out = tmp_path / "out"
+    earlier = out / "photos" / "2019" / "face.jpg"  # two inputs: each folder under -o by its name
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"an earlier output")
+    (photos / "scan.png").write_text("a text file with an image name")
+    notes = tmp_path / "notes.txt"  # named on the command line: always tried, so sniffed
+    notes.write_text("not an image")
+    args = ["enhance", str(photos), str(notes), "-o", str(out), "--dry-run", "--model", str(tiny_rgb_model)]
+
+    result = _run(args)
+    assert result.exit_code == 1  # the run would fail on the two files that are not images
+    todo = {Path(src).name if src == str(notes) else Path(src).relative_to(photos).as_posix(): column
+            for src, _, column in (line.split("\t") for line in result.stdout.splitlines())}
+    assert todo == {**{rel: "run" for rel in GOOD + ["corrupt.jpg"]}, "2019/face.jpg": "skip"}
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 2 and all("not a supported image" in line for line in errors)
+    assert any("scan.png" in line for line in errors) and any("notes.txt" in line for line in errors)
+    assert earlier.read_bytes() == b"an earlier output"
+
+    redo = _run(args + ["--overwrite", "--json"])
+    statuses = {Path(r["input"]).name: r["status"] for r in _records(redo.stdout)}
+    assert set(statuses.values()) == {"planned", "failed"} and statuses["notes.txt"] == "failed"
+
+
+def test_no_named_input_exists_is_a_usage_error(tmp_path, tiny_rgb_model, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = _run(["enhance", "photos", "scan.jpg", "--model", str(tiny_rgb_model)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == ["error: photos: no such file or folder",
+                                          "error: scan.jpg: no such file or folder"]
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_missing_input_beside_real_ones_fails_like_an_image(photos, tiny_rgb_model, tmp_path):
+    result = _run(["enhance", str(photos / "gray.jpg"), str(tmp_path / "gone.jpg"), "-o", str(tmp_path / "out"),
+                   "--model", str(tiny_rgb_model), "--json", "--no-report"])
+    assert result.exit_code == 1
+    assert {Path(r["input"]).name: r["status"] for r in _records(result.stdout)} == {"gray.jpg": "restored",
+                                                                                     "gone.jpg": "failed"}
+    assert "gone.jpg: no such file or folder" in result.stderr
+
+
+def test_the_summary_says_where_outputs_and_report_went(photos, tiny_rgb_model):
+    (photos / "corrupt.jpg").unlink()
+    result = _run(["enhance", str(photos), "--model", str(tiny_rgb_model), "--include", "gray.jpg"])
+    assert result.exit_code == 0, result.stderr
+    out = photos.parent / "photos-restored"
+    lines = result.stderr.splitlines()
+    assert f"outputs: {out}" in lines and f"report: {out / 'report.html'}" in lines
+    assert (out / "report.html").is_file() and result.stdout == ""
+
+    no_report = _run(["enhance", str(photos), "--model", str(tiny_rgb_model), "--include", "gray.jpg", "--no-report"])
+    assert f"outputs: {out}" in no_report.stderr.splitlines() and "report:" not in no_report.stderr
+
+
+def test_quality_help_names_the_default_the_encoder_uses():
+    from facerestore.imageio import DEFAULT_QUALITY
+
+    result = _run(["enhance", "--help"])
+    assert DEFAULT_QUALITY["JPEG"] == DEFAULT_QUALITY["WEBP"]
+    assert f"(default: {DEFAULT_QUALITY['JPEG']})" in " ".join(result.stdout.split())
 
 
 def test_files_from_stdin_nul_separated(photos, tiny_rgb_model, tmp_path, monkeypatch):

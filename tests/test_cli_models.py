@@ -1,4 +1,4 @@
-"""``facerestore models``: table on stderr, JSON on stdout, missing and corrupt files said clearly."""
+"""``facerestore models``: table or JSON on stdout, missing and corrupt files said clearly on stderr."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from facerestore import registry
+from facerestore import contract, registry
 from facerestore.cli import cli
 
 
@@ -40,10 +40,46 @@ def test_json_lists_models_with_metadata_and_checks(models_dir):
     assert entries["gan"]["status"] == "corrupt" and "mismatch" in entries["gan"]["error"]
 
 
-def test_table_goes_to_stderr(models_dir):
-    result = CliRunner().invoke(cli, ["models"])
-    assert result.stdout == ""
-    assert "not installed" in result.stderr and "corrupt" in result.stderr and "tiny2" in result.stderr
+def test_table_goes_to_stdout_and_problems_to_stderr(models_dir):
+    result = CliRunner().invoke(cli, ["models"], env={"COLUMNS": "120"})  # cells unfolded
+    assert result.exit_code == 1
+    assert "not installed" in result.stdout and "corrupt" in result.stdout and "tiny2" in result.stdout
+    assert "validation" in result.stdout and "val PSNR" in result.stdout
+    problems = result.stderr.splitlines()
+    assert len(problems) == 2 and problems[0].startswith("error: basic: file missing")
+    assert problems[1].startswith("error: gan: sha256 mismatch")
+
+
+def _scored_copy(src, dst, psnr: str, training_data: str):
+    """``src`` with validation scores and a training-data description in its metadata, as exported models have."""
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(src))
+    props = {p.key: p.value for p in model.metadata_props}
+    props.update({contract.META_VAL_PSNR: psnr, contract.META_VAL_SSIM: "0.9",
+                  contract.META_TRAINING_DATA: training_data})
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, str(dst))
+    return dst.read_bytes()
+
+
+def test_table_says_what_each_score_was_measured_on(monkeypatch, tmp_path, tiny_rgb_model, tiny_gray_model):
+    """An RGB and a luma PSNR are not comparable: each row names its own; shared training text is said once."""
+    monkeypatch.setattr(registry, "MODELS_DIR", tmp_path)
+    shared = "97 face crops (public; not redistributed); split by photo"
+    specs = {}
+    for name, model, stage in (("big", tiny_rgb_model, "CPU stages"), ("gan", tiny_gray_model, "CPU stage")):
+        data = _scored_copy(model, tmp_path / f"{name}.onnx", "31.5", f"{shared}; 64px patches ({stage})")
+        specs[name] = registry.ModelSpec(name, f"{name}.onnx", hashlib.sha256(data).hexdigest(), name)
+    monkeypatch.setattr(registry, "SHIPPED", specs)
+    result = CliRunner().invoke(cli, ["models"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0 and result.stderr == ""
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("│ ")}
+    assert rows["big"].count("RGB") == 3 and "luma" not in rows["big"]  # input, val PSNR and val SSIM
+    assert rows["gan"].count("luma") == 3 and "RGB" not in rows["gan"]
+    assert "31.5 luma" in rows["gan"] and "31.5 RGB" in rows["big"]
+    assert result.stdout.count("97 face crops (public; not redistributed)") == 1
+    assert "big: training data: 64px patches (CPU stages)" in result.stdout
+    assert "gan: training data: 64px patches (CPU stage)" in result.stdout
 
 
 def test_all_intact_exits_0(models_dir, monkeypatch):

@@ -44,11 +44,34 @@ def test_compare_two_models_with_reference(tmp_path, pairs, tiny_rgb_model, tiny
     rows = list(csv.DictReader((out / "compare.csv").open()))
     assert [r["model"] for r in rows] == [INPUT_ROW, "tiny_rgb", "tiny_gray"]
     assert float(rows[1]["psnr"]) == pytest.approx(means["tiny_rgb"]["psnr"])
-    # Grid: input | two models | reference, each panel 160 px high (never upscaled) under a label bar.
-    with Image.open(out / "hopper.grid.jpg") as grid:
+    # Grid: input | two models | reference, each panel 160 px high (never upscaled) under a label bar, lossless:
+    # the input panel is the input's pixels and the reference panel the original's, exactly.
+    with Image.open(out / "hopper.grid.png") as grid:
         assert grid.size == (4 * 128 + 3 * 6, 160 + 26)
+        panels = np.asarray(grid.convert("RGB"))[26:]
+    with Image.open(inputs / "hopper.jpg") as src, Image.open(originals / "hopper.png") as ref:
+        assert np.array_equal(panels[:, :128], np.asarray(src.convert("RGB")))
+        assert np.array_equal(panels[:, 3 * (128 + 6):], np.asarray(ref.convert("RGB")))
     with Image.open(out / "hopper.hist.png") as hist:
         assert hist.size == (4 * 380, 250)  # original, input, two models
+
+
+def test_large_images_are_cropped_to_their_centre_not_downscaled(tmp_path, hopper_path, tiny_rgb_model):
+    """A 600 px high photo: each panel is its central GRID_SIDE square at 1:1, not the whole photo shrunk."""
+    from facerestore.commands.compare import GRID_SIDE
+
+    with Image.open(hopper_path) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    Image.fromarray(np.concatenate([rgb, rgb], axis=1)).save(tmp_path / "wide.png")  # 1024 x 600
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(compare, [str(tmp_path / "wide.png"), "--models", str(tiny_rgb_model), "-o", str(out),
+                                          "--device", "cpu"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    with Image.open(out / "wide.grid.png") as grid:
+        assert grid.size == (2 * GRID_SIDE + 6, GRID_SIDE + 26)
+        first = np.asarray(grid.convert("RGB"))[26:, :GRID_SIDE]
+    top, left = (600 - GRID_SIDE) // 2, (1024 - GRID_SIDE) // 2
+    assert np.array_equal(first, np.concatenate([rgb, rgb], axis=1)[top:top + GRID_SIDE, left:left + GRID_SIDE])
 
 
 def test_compare_rejects_duplicate_models(tmp_path, pairs, tiny_rgb_model):

@@ -133,31 +133,3 @@ def test_for_device_binds_and_sizes_tiles_on_cuda(tiny_rgb_model, monkeypatch):
     assert tile == tile_for_memory(8 * 2**30, model.receptive_radius)
     assert for_device(model, 128)[1] == 128  # the user's --tile wins
 
-
-def test_auto_runs_the_shipped_fp16_file_once_cuda_really_runs(monkeypatch):
-    """The switch to fp16 happens only on a session that reported CUDA, and only for the shipped fp32 file."""
-    import facerestore.gpu as gpu
-    import facerestore.session as session
-    from facerestore.quantize import card_file
-
-    fp16 = card_file("big")
-    assert fp16 is not None, "big.fp16.onnx and its accepting sidecar ship in the package"
-    real_open = session.open_model
-    opened = []
-
-    def open_as_if_on_a_card(spec, device="auto", *args, **kwargs):
-        opened.append((spec, device))
-        model = real_open(spec, device="cpu")
-        model.provider = CUDA
-        return model
-
-    monkeypatch.setattr(session, "open_model", open_as_if_on_a_card)
-    monkeypatch.setattr(gpu, "cuda_memory", lambda device_id=0: (8 * 2**30, 16 * 2**30))
-    on_card = real_open("big", device="cpu")
-    on_card.provider = CUDA
-    bound, _ = for_device(on_card, None)
-    assert isinstance(bound, BoundModel) and bound.path == fp16 and opened == [(str(fp16), "cuda")]
-    assert for_device(on_card, None, precision="fp32")[0].path.name == "big.onnx"  # the user's choice wins
-    on_cpu = real_open("big", device="cpu")
-    assert for_device(on_cpu, None)[0] is on_cpu  # never fp16 on the CPU
-    assert len(opened) == 1

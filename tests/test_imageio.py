@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms, ImageOps
 
-from facerestore import imageio
 from facerestore.errors import ImageError, OutputError
+from facerestore.formats import output_format
 from facerestore.imageio import LoadedImage, read_image, write_image
 
 ORIENTATION = 0x0112
@@ -348,7 +348,7 @@ def test_icc_dpi_and_mtime_carried_over(tmp_path, hopper_path):
         write_image(out, loaded.pixels, loaded, fmt=fmt, mtime=mtime)
         assert os.stat(out).st_mtime == mtime
         with Image.open(out) as im:
-            assert im.format == imageio.format_for_name(fmt)
+            assert im.format == output_format(fmt).pillow
             assert im.info.get("icc_profile") == icc
             if fmt != "webp":
                 assert tuple(round(v) for v in im.info["dpi"]) == (300, 300)

@@ -10,7 +10,8 @@ import pytest
 
 RUNTIME_MODULES = ["facerestore.cli", "facerestore.commands.enhance", "facerestore.commands.models",
                    "facerestore.pipeline", "facerestore.session", "facerestore.restore", "facerestore.summary",
-                   "facerestore.console", "facerestore.options", "facerestore.registry"]
+                   "facerestore.console", "facerestore.options", "facerestore.registry", "facerestore.model_choice",
+                   "facerestore.engines", "facerestore.engines.local", "facerestore.engines.ray_engine"]
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -24,6 +25,11 @@ def test_runtime_modules_do_not_import_torch():
     loaded = _loaded_after("\n".join(f"import {m}" for m in RUNTIME_MODULES))
     assert "torch" not in loaded and "export" not in loaded
     assert "onnxruntime" not in loaded  # imported only when a session is built
+
+
+def test_engines_and_the_model_choice_are_library_code_without_click():
+    loaded = _loaded_after("import facerestore.engines.local, facerestore.engines.ray_engine, facerestore.model_choice")
+    assert "click" not in loaded
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["enhance", "--help"], ["models", "--help"]])

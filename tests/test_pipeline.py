@@ -10,6 +10,7 @@ from PIL import Image
 
 from facerestore import pipeline
 from facerestore.discovery import Job
+from facerestore.engines.local import run_local
 from facerestore.session import open_model
 
 from conftest import FirstCallsMeet
@@ -45,7 +46,7 @@ def test_two_images_infer_at_once_and_records_keep_input_order(jobs, tiny_rgb_mo
 
     monkeypatch.setattr(pipeline, "infer_stage", meeting_infer)
     records = []
-    assert pipeline.run_local(jobs, ctx, records.append) is True
+    assert run_local(jobs, ctx, records.append) is True
     assert together.calls == 6 and not together.barrier.broken, "inference never overlapped two images"
     assert [Path(r.input).name for r in records] == [j.src.name for j in jobs]
     assert [r.status for r in records] == ["restored"] * 3 + ["failed"] + ["restored"] * 3
@@ -62,7 +63,7 @@ def test_two_images_infer_at_once_and_records_keep_input_order(jobs, tiny_rgb_mo
 def test_fail_fast_stops_with_images_in_inference_dropped(jobs, tiny_rgb_model):
     ctx = pipeline.Context(model=open_model(str(tiny_rgb_model), device="cpu", threads=2))
     records = []
-    assert pipeline.run_local(jobs, ctx, records.append, fail_fast=True) is False
+    assert run_local(jobs, ctx, records.append, fail_fast=True) is False
     statuses = [r.status for r in records]
     assert statuses[:3] == ["restored"] * 3 and statuses[3] == "failed" and len(records) <= len(jobs)
     assert [Path(r.input).name for r in records] == [j.src.name for j in jobs][:len(records)]

@@ -1,4 +1,5 @@
-"""int8 models: built from real faces, kept within the accuracy budget; and the runtime's choice of file."""
+"""int8 and fp16 builds: made from real faces, kept within the accuracy budget (the runtime's choice of file
+is tested in test_model_choice.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facerestore import registry
 from facerestore.degrade import parse_chain
-from facerestore.errors import ModelError
 from facerestore.metrics import psnr
-from facerestore.quantize import AUTO_MIN_SPEEDUP, cpu_isa, model_spec, resolve_model_file
 
 from conftest import build_tiny_onnx
 
@@ -102,79 +100,6 @@ def test_build_int8_on_the_face_split_records_its_verdict(tmp_path, shared_faces
     else:
         assert all(t["delta_db"] > PSNR_BUDGET_DB for t in record["tried"])
         assert not int8.exists()
-
-
-# --- choosing the file at run time ----------------------------------------------------------------------
-
-def _install(folder: Path, name: str, record: dict | None) -> None:
-    (folder / f"{name}.onnx").write_bytes(b"fp32")
-    (folder / f"{name}.int8.onnx").write_bytes(b"int8")
-    if record is not None:
-        (folder / f"{name}.int8.json").write_text(json.dumps(record))
-
-
-def test_fp32_and_forced_int8(tmp_path):
-    _install(tmp_path, "big", {"accepted": True, "speedup": 0.7, "cpu_isa": cpu_isa()})
-    assert resolve_model_file("big", "fp32", tmp_path) == tmp_path / "big.onnx"
-    assert resolve_model_file("big", "int8", tmp_path) == tmp_path / "big.int8.onnx"
-    with pytest.raises(ModelError, match="no int8 version"):
-        resolve_model_file("basic", "int8", tmp_path)
-    with pytest.raises(ModelError, match="no fp16 version"):
-        resolve_model_file("big", "fp16", tmp_path)
-    with pytest.raises(ValueError):
-        resolve_model_file("big", "bf16", tmp_path)
-
-
-def test_fp16_is_the_card_file_only_when_accepted(tmp_path):
-    from facerestore.quantize import card_file
-
-    (tmp_path / "big.onnx").write_bytes(b"fp32")
-    assert card_file("big", tmp_path) is None  # none shipped
-    (tmp_path / "big.fp16.onnx").write_bytes(b"fp16")
-    assert card_file("big", tmp_path) is None  # no record of its accuracy: never chosen
-    (tmp_path / "big.fp16.json").write_text(json.dumps({"accepted": False, "delta_db": 0.3}))
-    assert card_file("big", tmp_path) is None
-    with pytest.raises(ModelError, match="fp16 version of 'big' was rejected"):
-        resolve_model_file("big", "fp16", tmp_path)
-    (tmp_path / "big.fp16.json").write_text(json.dumps({"accepted": True, "delta_db": 0.002}))
-    assert card_file("big", tmp_path) == tmp_path / "big.fp16.onnx"
-    assert resolve_model_file("big", "fp16", tmp_path) == tmp_path / "big.fp16.onnx"
-    # auto on the CPU never picks fp16: that choice is made only once a CUDA session is open (gpu.for_device).
-    assert resolve_model_file("big", "auto", tmp_path) == tmp_path / "big.onnx"
-
-
-def test_forced_int8_refuses_a_rejected_model(tmp_path):
-    _install(tmp_path, "big", {"accepted": False})
-    with pytest.raises(ModelError, match="rejected"):
-        resolve_model_file("big", "int8", tmp_path)
-
-
-@pytest.mark.parametrize(("record", "picks_int8"), [
-    (None, False),                                                                   # no measurement
-    ({"accepted": True, "speedup": AUTO_MIN_SPEEDUP + 0.4, "cpu_isa": "__this__"}, True),
-    ({"accepted": True, "speedup": 1.02, "cpu_isa": "__this__"}, False),            # within noise
-    ({"accepted": True, "speedup": 2.0, "cpu_isa": "some-other-isa"}, False),       # measured elsewhere
-    ({"accepted": False, "speedup": 2.0, "cpu_isa": "__this__"}, False),            # over the PSNR budget
-])
-def test_auto_uses_int8_only_where_measured_faster(tmp_path, record, picks_int8):
-    if record is not None and record["cpu_isa"] == "__this__":
-        record = {**record, "cpu_isa": cpu_isa()}
-    _install(tmp_path, "big", record)
-    chosen = resolve_model_file("big", "auto", tmp_path)
-    assert chosen == tmp_path / ("big.int8.onnx" if picks_int8 else "big.onnx")
-
-
-def test_model_spec_keeps_names_and_user_paths(tmp_path):
-    assert model_spec("big", "fp32") == "big"
-    user = str(tmp_path / "mine.onnx")
-    assert model_spec(user, "auto") == user
-    with pytest.raises(ModelError, match="shipped models"):
-        model_spec(user, "int8")
-    with pytest.raises(ModelError, match="shipped models"):
-        model_spec(user, "fp16")
-    if not (registry.MODELS_DIR / "big.int8.onnx").exists():
-        with pytest.raises(ModelError, match="no int8 version"):
-            model_spec("big", "int8")
 
 
 def test_fp16_build_from_the_command_line_keeps_the_card_measurement(tmp_path, hopper_rgb):

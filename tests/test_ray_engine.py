@@ -187,6 +187,45 @@ def test_existing_cluster_on_loopback_matches_the_local_engine(archive, tiny_rgb
     assert _ray_processes() - before, "the run stopped the cluster it was only meant to use"
 
 
+def test_workers_are_sent_the_whole_model_request(tiny_rgb_model):
+    """A worker opens its own session from the driver's request: every field must reach it (a worker that lost
+    ``precision`` ran the fp16 file on a CUDA card under ``--precision fp32``)."""
+    from dataclasses import replace
+
+    from facerestore.engines.ray_engine import WorkerSettings
+    from facerestore.model_choice import ModelRequest
+    from facerestore.pipeline import Context
+
+    ctx = Context(model=ModelRequest(str(tiny_rgb_model), device="cpu").open(), tile=96)
+    request = ModelRequest("big", precision="fp32", device="cuda", threads=None, verbose=True)
+    settings = WorkerSettings.from_context(ctx, request, threads=3)
+    assert settings.request == replace(request, threads=3) and settings.tile == 96
+
+
+@pytest.mark.ray
+def test_ray_workers_open_the_file_of_the_requested_precision(tmp_path, hopper_path):
+    """``--precision fp16`` on CPU workers, where ``auto`` would run fp32: the records name the file each worker
+    opened, and the outputs match the local engine's with the same option."""
+    _require_ray()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    with Image.open(hopper_path) as im:
+        for i in range(3):
+            im.convert("RGB").crop((60 * i, 80, 60 * i + 96, 176)).save(photos / f"face{i}.png")
+    runs = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / f"out-{engine}"
+        result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(out), "--model", "big", "--precision",
+                                          "fp16", "--device", "cpu", "--threads", "1", "--json", "--no-report",
+                                          "--engine", engine], catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        runs[engine] = _comparable(result.stdout, out), _digests(out)
+    records, digests = runs["ray"]
+    assert [r["model"] for r in records] == ["big.fp16.onnx"] * 3
+    assert {r["status"] for r in records} == {"restored"}
+    assert runs["ray"] == runs["local"]
+
+
 def test_without_ray_the_engine_says_how_to_install_it(tmp_path, tiny_rgb_model, monkeypatch):
     (tmp_path / "photos").mkdir()
     Image.new("RGB", (32, 32), "gray").save(tmp_path / "photos" / "a.png")

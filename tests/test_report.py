@@ -44,6 +44,9 @@ def test_image_report_files_and_metrics(tmp_path, hopper_rgb, banded):
     assert _size(out / files.histogram)[1] == 250 and _size(out / files.histogram)[0] == 3 * 380  # 3 states
     preview = (w, h) if max(w, h) <= PREVIEW_SIDE else (round(w * PREVIEW_SIDE / h), PREVIEW_SIDE)  # never upscaled
     assert _size(out / files.before) == preview and _size(out / files.after) == preview
+    with Image.open(out / files.before) as before, Image.open(out / files.after) as after:
+        assert before.format == after.format == "PNG"  # lossless: the compared pixels are the real ones
+        assert np.array_equal(np.asarray(before), banded) and np.array_equal(np.asarray(after), restored)
     assert max(_size(out / files.thumbnail)) == THUMB_SIDE
     strip_w, strip_h = _size(out / files.comparison)
     assert strip_h == COMPARISON_SIDE + 26 and strip_w == 3 * round(w * COMPARISON_SIDE / h) + 2 * 6
@@ -178,6 +181,37 @@ def test_a_summary_lock_held_too_long_fails_the_report_only(tmp_path, monkeypatc
     assert "facerestore report" in caplog.text and report_run.SUMMARY_LOCK in caplog.text
 
 
+def _page_data(html: Path) -> dict:
+    """The JSON the report page renders from."""
+    page = html.read_text(encoding="utf-8")
+    start = page.index('<script type="application/json" id="data">') + len('<script type="application/json" id="data">')
+    return json.loads(page[start:page.index("</script>", start)])
+
+
+def test_failed_rows_are_named_like_the_others(tmp_path):
+    """An output is named by its path under the output folder; a failed image by its path under its input."""
+    out, photos = tmp_path / "out", tmp_path / "photos"
+    records = [
+        Record(str(photos / "2019" / "a.jpg"), str(out / "2019" / "a.png"), "restored", None, 8, 8, 0.1, None, None),
+        Record(str(photos / "2019" / "bad.jpg"), None, "failed", "cannot decode", None, None, 0.0, None, None),
+        Record(str(photos / "top.jpg"), None, "failed", "cannot decode", None, None, 0.0, None, None),
+        Record(str(tmp_path / "elsewhere.jpg"), None, "failed", "no such file", None, None, 0.0, None, None),
+    ]
+    images = _page_data(write_run_report(out, records, {}))["images"]
+    assert [i["name"] for i in images] == ["2019/a.png", "2019/bad.jpg", "top.jpg", str(tmp_path / "elsewhere.jpg")]
+    assert images[1]["input"] == str(photos / "2019" / "bad.jpg")  # the full path stays in the data
+
+
+def test_per_image_time_says_when_it_comes_from_earlier_runs(tmp_path):
+    out = tmp_path / "out"
+    records = [_restored(out, "a.png"), _restored(out, "b.png")]
+    assert _page_data(write_run_report(out, records, {"seconds": 3.0, "restored": 2}))["mean_seconds_from"] is None
+    rerun = _page_data(write_run_report(out, records, {"seconds": 0.2, "restored": 0}))
+    assert rerun["mean_seconds_from"] == "earlier runs" and rerun["mean_seconds"] == pytest.approx(0.1)
+    partly = _page_data(write_run_report(out, records, {"seconds": 0.2, "restored": 1}))
+    assert partly["mean_seconds_from"] == "this and earlier runs"
+
+
 def test_html_escapes_file_names(tmp_path):
     out = tmp_path / "out"
     evil = "</script><img src=x onerror=alert(1)>.jpg"
@@ -254,6 +288,7 @@ def test_resumed_and_sharded_runs_keep_every_image_in_the_report(tmp_path, degra
     assert _enhance([str(inputs), *common, "--shard", "1/2"]).exit_code == 0
     assert _enhance([str(inputs), *common, "--shard", "2/2"]).exit_code == 0
     assert _enhance([str(inputs), *common]).exit_code == 0  # everything exists now: all skipped
+    assert _page_data(out / "report.html")["mean_seconds_from"] == "earlier runs"  # beside this run's time
 
     images = json.loads((out / "summary.json").read_text())["images"]
     assert sorted(Path(r["output"]).name for r in images) == ["astronaut.png", "hopper.png"]
@@ -264,3 +299,4 @@ def test_resumed_and_sharded_runs_keep_every_image_in_the_report(tmp_path, degra
     assert _enhance([str(inputs), *common]).exit_code == 0
     again = json.loads((out / "summary.json").read_text())["images"]
     assert len(again) == 2 and all(r["status"] == "restored" for r in again)
+    assert _page_data(out / "report.html")["mean_seconds_from"] == "this and earlier runs"  # one redone, one kept

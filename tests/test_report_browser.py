@@ -32,7 +32,7 @@ def browser():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} absent: apt-get install chromium chromium-driver to run the browser test")
     if not Path(CHROMEDRIVER).exists():
-        pytest.skip(f"{CHROMEDRIVER} absent: apt-get install chromium-driver to run the browser test")
+        pytest.skip(f"{CHROMEDRIVER} absent: apt-get install chromium chromium-driver to run the browser test")
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e .[test])")
     from selenium.webdriver.chrome.service import Service
 
@@ -118,6 +118,7 @@ def test_report_page_in_chromium(browser, run_dir):
     name_header.click()
     names = column("name")
     assert names == sorted(names)
+    assert "broken.png" in names and "crew/astronaut.png" in names  # failed or not, named under the folder
 
     # The page shows the run's counts, then the detail of one image: slider previews and chart load.
     assert "1\nfailed" in browser.find_element(By.ID, "cards").text.lower()
@@ -129,6 +130,22 @@ def test_report_page_in_chromium(browser, run_dir):
     browser.execute_script("const s = document.getElementById('slider'); s.value = 20;"
                            " s.dispatchEvent(new Event('input'));")
     assert browser.execute_script("return document.getElementById('compare').style.getPropertyValue('--pos')") == "20%"
+
+    # Fit fills the dialog's width (or its height); 1:1 and 2x show each preview pixel on 1 or 2x2 screen pixels.
+    def shown() -> dict:
+        return browser.execute_script("""
+            const c = document.getElementById('compare'), a = document.getElementById('after');
+            return {width: c.getBoundingClientRect().width, stage: document.getElementById('stage').clientWidth,
+                    natural: a.naturalWidth, ratio: window.devicePixelRatio,
+                    pressed: document.querySelector('[data-zoom][aria-pressed=true]').dataset.zoom};""")
+    fit = shown()
+    assert fit["pressed"] == "fit" and fit["natural"] == 256  # the previews are the images' own pixels
+    assert fit["width"] > 0.9 * fit["stage"] or fit["width"] > 2 * 256
+    for zoom, factor in (("1", 1), ("2", 2)):
+        browser.find_element(By.CSS_SELECTOR, f"[data-zoom='{zoom}']").click()
+        view = shown()
+        assert view["pressed"] == zoom and abs(view["width"] - factor * 256 / view["ratio"]) <= 1
+    browser.find_element(By.CSS_SELECTOR, "[data-zoom='fit']").click()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     detail_shot = ARTIFACTS / "report-detail.png"
     browser.save_screenshot(str(detail_shot))
@@ -141,3 +158,21 @@ def test_report_page_in_chromium(browser, run_dir):
         assert im.width >= 1000
 
     assert _severe(browser.get_log("browser")) == []
+
+
+def test_changes_that_round_to_zero_are_neutral(browser, tmp_path):
+    """A mean change of -0.001 shows as 0.00, neither green nor red; real changes keep their colour."""
+    from selenium.webdriver.common.by import By
+
+    from facerestore.report.run import write_run_report
+    from facerestore.summary import Record
+
+    out = tmp_path / "out"
+    records = [Record(str(tmp_path / f"{name}.png"), str(out / f"{name}.png"), "restored", None, 8, 8, 0.1, None,
+                      None, {"psnr_in": 30.0, "psnr_out": 30.0 - drift, "gaps_in": 100.0, "gaps_out": 40.0})
+               for name, drift in (("a", 0.001), ("b", 0.003))]
+    browser.get(write_run_report(out, records, {"restored": 2}).as_uri())
+    cells = {row.find_elements(By.TAG_NAME, "td")[0].text: row.find_elements(By.TAG_NAME, "td")[3]
+             for row in browser.find_elements(By.CSS_SELECTOR, "#means tbody tr")}
+    assert cells["PSNR (dB)"].text == "0.00" and cells["PSNR (dB)"].get_attribute("class") == ""
+    assert cells["gaps"].text == "-60.0" and cells["gaps"].get_attribute("class") == "better"

@@ -9,11 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from facerestore import restore
-from facerestore.restore import auto_tile, batches, luminance, plan_cores, plan_tiles, restore_pixels
+from facerestore import metrics, restore
+from facerestore.restore import auto_tile, batches, plan_cores, plan_tiles, restore_pixels
 from facerestore.session import open_model, split_threads
 
 from conftest import FirstCallsMeet, build_tiny_onnx, whole_image_run
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    return metrics.luminance(rgb, keepdims=True)  # H x W x 1, as restore_pixels returns gray
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +120,12 @@ class ThreadRecordingModel:
         self.threads: set[int] = set()
         self._meet = FirstCallsMeet(together)
 
-    def run(self, batch):
+    def run(self, batch, strength=1.0):
         import threading
 
         self.threads.add(threading.get_ident())
         self._meet()
-        return type(self.model).run(self.model, batch)
+        return type(self.model).run(self.model, batch, strength)
 
 
 @pytest.mark.parametrize("streams", [2, 3])

@@ -1,4 +1,4 @@
-"""session: shipped-model lookup and checksums, file safety, contract validation, providers and log silencing."""
+"""session (and the shipped-model lookup in front of it): checksums, file safety, contract validation, providers and log silencing."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from facerestore import contract, registry, session
 from facerestore.errors import DeviceUnavailableError, ModelError
+from facerestore.model_choice import ModelRequest
 from facerestore.session import open_model
 
 onnx = pytest.importorskip("onnx")
@@ -97,9 +98,9 @@ def test_cuda_request_without_cuda_is_an_error_not_a_cpu_run(tiny_rgb_model, cap
 
 def test_unknown_name_and_missing_path(tmp_path):
     with pytest.raises(ModelError, match="unknown model 'huge'"):
-        open_model("huge")
+        ModelRequest("huge").open()
     with pytest.raises(ModelError, match="not found"):
-        open_model(str(tmp_path / "nope.onnx"))
+        ModelRequest(str(tmp_path / "nope.onnx")).open()
 
 
 def test_garbage_file_is_a_model_error(tmp_path):
@@ -194,7 +195,7 @@ def fake_shipped(tmp_path, monkeypatch, tiny_rgb_model):
 
 
 def test_shipped_model_opens_after_checksum(fake_shipped):
-    model = open_model("big", device="cpu")
+    model = ModelRequest("big", device="cpu").open()
     assert model.name == "big" and model.path == fake_shipped / "big.onnx"
 
 
@@ -202,12 +203,12 @@ def test_shipped_model_with_wrong_checksum_is_refused(fake_shipped):
     with (fake_shipped / "big.onnx").open("ab") as fh:
         fh.write(b"\0")
     with pytest.raises(ModelError, match="corrupt"):
-        open_model("big")
+        ModelRequest("big").open()
 
 
 def test_missing_shipped_model_says_not_installed(fake_shipped):
     with pytest.raises(ModelError, match="not installed"):
-        open_model("gan")
+        ModelRequest("gan").open()
 
 
 def test_registry_lists_the_three_shipped_models():

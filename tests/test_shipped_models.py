@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from facerestore.metrics import channel_histograms, mean_wasserstein, psnr, to_uint8
+from facerestore.model_choice import ModelRequest
 from facerestore.restore import restore_pixels
-from facerestore.session import open_model
 
 from conftest import EXAMPLES
 
@@ -37,7 +37,7 @@ def restored(astronaut_path):
     degraded = {kind: _rgb(path) for kind, path in DEGRADED.items()}
     out = {}
     for name in MIN_GAIN_DB:
-        model = open_model(name, device="cpu")
+        model = ModelRequest(name, device="cpu").open()
         for kind, lq in degraded.items():
             out[name, kind] = lq, to_uint8(restore_pixels(model, lq.astype(np.float32) / 255.0)), original
     return out

@@ -11,11 +11,10 @@ import click
 
 from facerestore.errors import (DegradationSpecError, DeviceUnavailableError, FaceRestoreError, ModelError,
                                 UsageError)
+from facerestore.summary import EXIT_DEVICE, EXIT_FAILED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-EXIT_FAILED, EXIT_USAGE, EXIT_DEVICE = 1, 2, 3
 
 
 @contextmanager

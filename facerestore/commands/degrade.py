@@ -2,17 +2,16 @@
 
 Writes ``PAIRS_DIR/hq/<rel>.png`` (the original pixels, lossless) and ``PAIRS_DIR/lq/<rel>.png`` (the
 degraded pixels) for every image under ``HQ_DIR``, mirroring its folders, plus ``PAIRS_DIR/manifest.json``
-recording the chain applied to each image. Numpy + Pillow only (``facerestore.degrade``): no torch, no
-ONNX Runtime. Each image's randomness comes from ``--seed`` and its relative path, so a result does not
+recording the chain applied to each image. Images are found, decoded and written by the runtime's own
+``discovery`` and ``imageio`` (the same formats, limits and one-line errors as ``enhance``); numpy + Pillow
+only (``facerestore.degrade``): no torch, no ONNX Runtime. Each image's randomness comes from ``--seed`` and its relative path, so a result does not
 depend on which other files are present or in what order they are processed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,10 @@ import click
 if TYPE_CHECKING:  # numpy, Pillow and the degradations load only when the command runs (fast --help)
     import numpy as np
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+    from facerestore.imageio import LoadedImage
+
 MANIFEST_NAME = "manifest.json"
 RANDOM = "random"  # --chain random: a fresh blind-training mixture per image (facerestore.degrade.random_chain)
-_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 
 @dataclass(frozen=True)
@@ -39,31 +38,20 @@ class PairResult:
     height: int
 
 
-def find_images(root: Path, exclude: Path | None = None) -> list[Path]:
-    """Image files under ``root`` (sorted, hidden entries skipped), never inside ``exclude``."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
-                             and (exclude is None or (here / d).resolve() != exclude))
-        found += [here / f for f in sorted(filenames)
-                  if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
-    return found
-
-
-def read_pixels(path: Path) -> np.ndarray:
-    """uint8 HxWx3 (or HxW for grayscale sources), EXIF orientation applied, alpha dropped."""
+def read_levels(path: Path) -> tuple[np.ndarray, LoadedImage]:
+    """uint8 HxWx3 (or HxW for grayscale sources), EXIF orientation applied, alpha dropped, and the decoded
+    image (``facerestore.imageio.read_image``: same formats, limits and error lines as ``enhance``)."""
     import numpy as np
-    from PIL import Image, ImageOps
 
-    with Image.open(path) as im:
-        im.seek(0)
-        im = ImageOps.exif_transpose(im)
-        if im.mode in _GRAY_MODES:
-            if im.mode.startswith("I;16"):  # 16-bit gray: keep the high byte
-                return (np.asarray(im, dtype=np.uint16) >> 8).astype(np.uint8)
-            return np.asarray(im.convert("L"))
-        return np.asarray(im.convert("RGB"))
+    from facerestore.imageio import read_image
+    from facerestore.metrics import to_uint8
+
+    loaded = read_image(path)
+    if loaded.bit_depth == 16:  # 16-bit sources keep their high byte
+        levels = to_uint8(np.rint(loaded.pixels * 65535.0).astype(np.uint16))
+    else:
+        levels = to_uint8(loaded.pixels)
+    return (levels[..., 0] if levels.shape[-1] == 1 else levels), loaded
 
 
 def image_seed(seed: int, rel: str) -> np.random.Generator:
@@ -73,42 +61,37 @@ def image_seed(seed: int, rel: str) -> np.random.Generator:
     return np.random.default_rng([seed, int(hashlib.sha256(rel.encode()).hexdigest()[:16], 16)])
 
 
-def _atomic_tmp(dst: Path) -> Path:
-    # A sibling opened with "x" (not mkstemp): same filesystem for the rename, umask permissions, not 0600.
-    return dst.with_name(f".{dst.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+def _write_png(levels: np.ndarray, like: LoadedImage, dst: Path) -> None:
+    import numpy as np
 
+    from facerestore.imageio import write_image
 
-def _write_png_atomic(pixels: np.ndarray, dst: Path) -> None:
-    from PIL import Image
-
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _atomic_tmp(dst)
-    try:
-        with open(tmp, "xb") as fh:
-            Image.fromarray(pixels).save(fh, format="PNG")
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_image(dst, levels.astype(np.float32) / 255.0, like, fmt="png")
 
 
 def degrade_one(src: Path, rel: Path, out: Path, spec: str, seed: int) -> PairResult:
-    """Degrade one image and write its pair; raises OSError/ValueError for unreadable or unwritable files."""
+    """Degrade one image and write its pair; raises FaceRestoreError (ImageError, OutputError) or ValueError."""
+    import dataclasses
+
     from facerestore.degrade import parse_chain, random_chain
 
     key = rel.as_posix()
     rng = image_seed(seed, key)
     chain = random_chain(rng) if spec == RANDOM else parse_chain(spec)
-    hq = read_pixels(src)
+    hq, loaded = read_levels(src)
     lq = chain.apply(hq, rng)
+    # Training pairs are 8-bit pixels only: no alpha, no metadata to carry over.
+    plain = dataclasses.replace(loaded, alpha=None, bit_depth=8, exif=None, icc_profile=None, dpi=None)
     name = rel.with_suffix(".png")
-    _write_png_atomic(hq, out / "hq" / name)
-    _write_png_atomic(lq, out / "lq" / name)
+    _write_png(hq, plain, out / "hq" / name)
+    _write_png(lq, plain, out / "lq" / name)
     return PairResult(key, f"hq/{name.as_posix()}", f"lq/{name.as_posix()}", str(chain), hq.shape[1], hq.shape[0])
 
 
 def write_manifest(out: Path, spec: str, seed: int, pairs: list[PairResult], failed: dict[str, str]) -> Path:
+    from facerestore.atomic import write_json
     from facerestore.degrade import parse_chain
+    from facerestore.errors import OutputError
 
     doc = {
         "chain": spec if spec == RANDOM else str(parse_chain(spec)),
@@ -117,12 +100,15 @@ def write_manifest(out: Path, spec: str, seed: int, pairs: list[PairResult], fai
         "failed": [{"source": k, "error": v} for k, v in failed.items()],
     }
     dst = out / MANIFEST_NAME
-    tmp = _atomic_tmp(dst)
-    with open(tmp, "x", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=1)
-        fh.write("\n")
-    os.replace(tmp, dst)
+    try:
+        write_json(dst, doc)
+    except OSError as exc:
+        raise OutputError(f"cannot write {dst}: {exc.strerror or exc}") from None
     return dst
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _resolve_spec(preset: str | None, chain: str | None) -> str:
@@ -171,44 +157,60 @@ class _PresetChoice(click.Choice):
 def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str | None, seed: int,
             quiet: bool) -> None:
     """Write degraded/clean image pairs from the clean photos in HQ_DIR."""
-    from PIL import Image
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    from facerestore.commands import exit_on_error
+    from facerestore.console import make_console, progress
+    from facerestore.discovery import IMAGE_SUFFIXES, Found, Skipped, iter_inputs, printable
+    from facerestore.errors import FaceRestoreError, OutputError
 
     spec = _resolve_spec(preset, chain_spec)
     out = pairs_dir.resolve()
     if hq_dir.resolve() in (out / "hq", out / "lq") or out == hq_dir.resolve():
         raise click.UsageError(f"the output folder {pairs_dir} would overwrite the input {hq_dir}")
-    sources = find_images(hq_dir, exclude=out)
+    # Pairs written inside HQ_DIR by an earlier run are never read back as clean photos.
+    items = [item for item in iter_inputs([hq_dir]) if not _inside(os.path.realpath(item.path), str(out))]
+    sources = [item for item in items if isinstance(item, Found)]
     if not sources:
         raise click.UsageError(f"no images found in {hq_dir} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     out.mkdir(parents=True, exist_ok=True)
 
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = make_console()
     pairs: list[PairResult] = []
     failed: dict[str, str] = {}
+
+    def fail(path: Path, key: str, reason: str) -> None:
+        failed[key] = reason
+        console.print(Text.assemble(("error", "bold red"), f": {printable(str(path))}: {printable(reason)}"))
+
+    for item in items:
+        if isinstance(item, Skipped):
+            if not quiet:
+                console.print(f"note: {printable(str(item.path))}: {printable(item.reason)}", markup=False)
+        elif not isinstance(item, Found):
+            fail(item.path, Path(os.path.relpath(item.path, hq_dir)).as_posix(), item.reason)
     claimed: dict[Path, str] = {}  # output name -> source, so a.jpg and a.png cannot overwrite each other
-    with Progress(TextColumn("Degrading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, disable=quiet or not console.is_terminal, redirect_stdout=False,
-                  redirect_stderr=False) as bar:
-        task = bar.add_task("degrade", total=len(sources))
-        for src in sources:
-            rel = src.relative_to(hq_dir)
-            key = rel.as_posix()
-            name = rel.with_suffix(".png")
+    with exit_on_error(console), progress(console, len(sources), not quiet, "Degrading") as bar:
+        for item in sources:
+            key = item.rel.as_posix()
+            name = item.rel.with_suffix(".png")
+            bar.current(printable(key))
             try:
                 if name in claimed:
                     raise ValueError(f"same output name as {claimed[name]} ({name.as_posix()})")
                 claimed[name] = key
-                pairs.append(degrade_one(src, rel, out, spec, seed))
-            except (OSError, ValueError, Image.DecompressionBombError) as exc:
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                failed[key] = reason
-                console.print(f"error: {src}: {reason}", markup=False)
-            bar.advance(task)
-    manifest = write_manifest(out, spec, seed, pairs, failed)
+                pair = degrade_one(item.path, item.rel, out, spec, seed)
+                pairs.append(pair)
+                bar.advance(pair.width * pair.height / 1e6)
+            except (FaceRestoreError, ValueError) as exc:
+                fail(item.path, key, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                bar.advance()
+                if isinstance(exc, OutputError) and exc.fatal:  # no later pair could be written either
+                    break
+        manifest = write_manifest(out, spec, seed, pairs, failed)
     if not quiet:
-        console.print(f"{len(pairs)} pair(s) written to {pairs_dir}"
-                      + (f", {len(failed)} failed" if failed else "") + f"; manifest: {manifest}", markup=False)
+        console.print(f"{len(pairs)} pair(s) written to {printable(str(pairs_dir))}"
+                      + (f", {len(failed)} failed" if failed else "")
+                      + f"; manifest: {printable(str(manifest))}", markup=False)
     if failed:
         click.get_current_context().exit(1)

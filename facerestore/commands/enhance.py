@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -12,8 +13,10 @@ import click
 
 from facerestore.commands import exit_on_error
 from facerestore.discovery import printable
-from facerestore.options import EngineOptions, ModelOptions, StreamOptions, WriteOptions, engine_options, \
-    model_options, stream_options, write_options
+from facerestore.model_choice import ModelRequest
+from facerestore.options import EngineOptions, StreamOptions, WriteOptions, engine_options, model_options, \
+    strength_option, stream_options, write_options
+from facerestore.summary import EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -36,10 +39,12 @@ class EnhanceOptions:
     report: bool
     reference: Path | None
     max_pixels: int | None
-    model: ModelOptions
+    model: ModelRequest
+    tile: int | None  # None: automatic (the CPU budget, or sized to the card's free memory)
     stream: StreamOptions
     write: WriteOptions
     engine: EngineOptions = EngineOptions()
+    strength: float | None = None  # None: auto, from each image's damage
 
 
 @click.command(short_help="Restore images (files and folders) into a mirrored output folder.")
@@ -54,8 +59,10 @@ class EnhanceOptions:
 @click.option("-0", "--null", "null_separated", is_flag=True,
               help="--files-from entries are NUL-separated (find -print0).")
 @write_options
-@click.option("--dry-run", is_flag=True, help="Print the plan (input<TAB>output) and write nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the plan (input<TAB>output<TAB>run|skip per image) and write nothing.")
 @model_options
+@strength_option
 @stream_options
 @engine_options
 @click.option("--fail-fast", is_flag=True, help="Stop at the first file that fails.")
@@ -70,16 +77,19 @@ def enhance(ctx: click.Context, **params: Any) -> None:
     """Restore the images in INPUTS (files and folders, walked recursively in sorted order).
 
     Outputs mirror the input tree under INPUT-restored/ (or -o DIR), in the input's format unless
-    --format says otherwise. Existing outputs are skipped, so a rerun resumes. Originals are never modified.
+    --format says otherwise. Each image is restored as much as its damage needs (--strength auto); one with
+    none worth restoring is written as it came (status unchanged). Existing outputs are skipped, so a rerun
+    resumes. Originals are never modified.
 
     \b
     Examples:
       facerestore enhance ./photos
       facerestore enhance scans/ -o restored/ --format png --model gan
+      facerestore enhance ./photos --strength 1    # every image at full strength
       find . -name '*.jpg' -print0 | facerestore enhance --files-from - -0 --json
 
     \b
-    Exit codes: 0 all restored or skipped, 1 some files failed, 2 usage error,
+    Exit codes: 0 all restored, unchanged or skipped, 1 some files failed, 2 usage error,
     3 requested device unavailable, 130 interrupted.
     """
     if not params["inputs"] and params["files_from"] is None:
@@ -91,8 +101,9 @@ def enhance(ctx: click.Context, **params: Any) -> None:
         include=tuple(params["include"]), exclude=tuple(params["exclude"]), files_from=params["files_from"],
         null_separated=params["null_separated"], dry_run=params["dry_run"], fail_fast=params["fail_fast"],
         report=params["report"], reference=params["reference"], max_pixels=params["max_pixels"],
-        model=ModelOptions.from_params(params), stream=StreamOptions.from_params(params),
-        write=WriteOptions.from_params(params), engine=EngineOptions.from_params(params))
+        model=ModelRequest.from_params(params), tile=params["tile"], stream=StreamOptions.from_params(params),
+        write=WriteOptions.from_params(params), engine=EngineOptions.from_params(params),
+        strength=params["strength"])
 
     from facerestore.console import make_console, setup_logging
 
@@ -103,7 +114,7 @@ def enhance(ctx: click.Context, **params: Any) -> None:
             code = run_enhance(opts, console)
     except KeyboardInterrupt:  # before or after the restore loop, which handles its own
         console.print("Interrupted", markup=False)
-        code = 130
+        code = EXIT_INTERRUPTED
     ctx.exit(code)
 
 
@@ -112,14 +123,18 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     from facerestore import pipeline
     from facerestore.console import progress
     from facerestore.discovery import REPORT_DIR_NAME, plan_jobs
-    from facerestore.engines import ModelRequest, check_engine, run_jobs
+    from facerestore.engines import check_engine, run_jobs
     from facerestore.gpu import for_device
-    from facerestore.quantize import model_spec
-    from facerestore.session import open_model, resolve_spec
     from facerestore.sharding import parse_shard, shard_plan
-    from facerestore.summary import FAILED, Record, RunSummary
+    from facerestore.summary import EXIT_USAGE, FAILED, Record, RunSummary
 
     check_engine(opts.engine)
+    if opts.inputs and opts.files_from is None and not any(os.path.exists(p) for p in opts.inputs):
+        # Nothing named exists: a mistyped command, not a run with failed images.
+        for path in opts.inputs:
+            reason = "broken symbolic link" if os.path.islink(path) else "no such file or folder"
+            _error_line(console, str(path), reason)
+        return EXIT_USAGE
     shard = parse_shard(opts.engine.shard) if opts.engine.shard is not None else None
     plan = plan_jobs(list(opts.inputs), opts.output, opts.write.fmt, recursive=opts.recursive,
                      include=opts.include, exclude=opts.exclude, files_from=opts.files_from,
@@ -129,14 +144,12 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     for notice in plan.skipped:
         console.print(f"note: {printable(str(notice.path))}: {printable(notice.reason)}", markup=False,
                       highlight=False)
-    spec = model_spec(opts.model.model, opts.model.precision)  # the int8 file where --precision picks it
     if opts.dry_run:
-        resolve_spec(spec)  # a plan the real run would refuse is no plan: check the model exists
+        opts.model.file()  # a plan the real run would refuse is no plan: check the model exists and is intact
         return _print_plan(plan, opts, console)
 
     started = time.time()
-    model = open_model(spec, opts.model.device, opts.model.threads, opts.stream.verbose)
-    model, tile = for_device(model, opts.model.tile, precision=opts.model.precision)  # fp16 and card tiles on CUDA
+    model, tile = for_device(opts.model.open(), opts.tile)  # IO binding and card-sized tiles on CUDA
     summary = RunSummary(model=model.name, provider=model.provider)
     if not opts.stream.quiet:
         console.print(f"{len(plan.jobs)} image(s), model {model.name} on {model.provider}", markup=False)
@@ -147,7 +160,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
         overwrite=opts.write.overwrite,
         max_pixels=opts.max_pixels if opts.max_pixels is not None else pipeline.imageio.DEFAULT_MAX_PIXELS,
         report_dir=report_root / REPORT_DIR_NAME if report_root is not None else None,
-        reference_root=opts.reference)
+        reference_root=opts.reference, strength=opts.strength)
     records: list[Record] = []
 
     with progress(console, len(plan.jobs), opts.stream.show_progress) as bar:
@@ -159,15 +172,13 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
             if record.status == FAILED:
                 _error_line(console, record.input, record.error or "failed")
             megapixels = (record.width or 0) * (record.height or 0) / 1e6 if record.status != FAILED else 0.0
-            bar.advance(megapixels)
+            bar.advance(megapixels, summary.counts())
 
         for rejected in plan.rejected:
             on_record(Record(input=str(rejected.path), output=None, status=FAILED, error=rejected.reason,
                              width=None, height=None, seconds=0.0, provider=model.provider, model=model.name))
         try:
-            request = ModelRequest(spec, opts.model.device, opts.model.threads, opts.stream.verbose,
-                                   opts.model.precision)
-            run_jobs(opts.engine, plan.jobs, ctx, on_record, request=request, fail_fast=opts.fail_fast,
+            run_jobs(opts.engine, plan.jobs, ctx, on_record, request=opts.model, fail_fast=opts.fail_fast,
                      on_start=lambda job: bar.current(str(job.rel)))
         except KeyboardInterrupt:
             summary.interrupted = True
@@ -176,31 +187,58 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
         console.print(f"error: stopped early: {printable(ctx.halt_reason[0])}. Make room (or choose another -o) "
                       "and run the same command again to resume.", markup=False, highlight=False)
 
+    report_written = False
     if report_root is not None and records:
-        pipeline.write_run_report(report_root, records, _run_info(opts, model, summary, started))
+        report_written = pipeline.write_run_report(report_root, records, _run_info(opts, model, summary, started))
     if not opts.stream.quiet or summary.interrupted:
         console.print(summary.describe(), markup=False)
+        _print_locations(console, opts, plan, report_root if report_written else None)
     return summary.exit_code()
 
 
-def _print_plan(plan: Plan, opts: EnhanceOptions, console: Console) -> int:
-    """``--dry-run``: one line (or JSON object) per planned image on stdout; rejected inputs on stderr."""
-    import json
-    import os
+def _print_locations(console: Console, opts: EnhanceOptions, plan: Plan, report_root: Path | None) -> None:
+    """Where the run put its outputs and its report, the first thing one looks for after a run."""
+    from facerestore.report.run import REPORT_HTML
 
+    outputs = report_root if report_root is not None else _report_root(opts, plan)
+    if outputs is not None and plan.jobs:
+        console.print(f"outputs: {printable(str(outputs))}", markup=False, highlight=False)
+    if report_root is not None:
+        console.print(f"report: {printable(str(report_root / REPORT_HTML))}", markup=False, highlight=False)
+
+
+def _print_plan(plan: Plan, opts: EnhanceOptions, console: Console) -> int:
+    """``--dry-run``: one line (or JSON object) per planned image on stdout; rejected inputs on stderr.
+
+    Files are sniffed (their first bytes, nothing decoded) so the plan lists only images, as the run would.
+    """
+    import json
+
+    from facerestore.discovery import Rejected
+    from facerestore.errors import ImageError
+    from facerestore.imageio import sniff_format
+
+    refused = list(plan.rejected)
     for job in plan.jobs:
         exists = os.path.lexists(job.dst) and not opts.write.overwrite
+        if not exists:  # a skipped output is never read: its input need not be an image any more
+            try:
+                sniff_format(job.src)
+            except ImageError as exc:
+                refused.append(Rejected(job.src, str(exc)))
+                continue
         if opts.stream.json_lines:
             click.echo(_json_text(json.dumps({"input": str(job.src), "output": str(job.dst),
                                               "status": "skipped" if exists else "planned"}, ensure_ascii=False)))
         else:
-            click.echo(os.fsencode(f"{job.src}\t{job.dst}"))  # the names' own bytes, for scripts
-    for rejected in plan.rejected:
+            # The names' own bytes, for scripts; the third column says whether the run would do the image.
+            click.echo(os.fsencode(f"{job.src}\t{job.dst}\t{'skip' if exists else 'run'}"))
+    for rejected in refused:
         if opts.stream.json_lines:
             click.echo(_json_text(json.dumps({"input": str(rejected.path), "output": None, "status": "failed",
                                               "error": rejected.reason}, ensure_ascii=False)))
         _error_line(console, str(rejected.path), rejected.reason)
-    return 1 if plan.rejected else 0
+    return 1 if refused else 0
 
 
 def _error_line(console: Console, path: str, reason: str) -> None:
@@ -222,8 +260,6 @@ def _json_text(line: str) -> str:
 
 def _report_root(opts: EnhanceOptions, plan: Plan) -> Path | None:
     """The folder that gets report.html: ``-o``, else the output folder of a single input."""
-    import os
-
     from facerestore.discovery import restored_sibling
 
     if opts.output is not None:
@@ -245,7 +281,8 @@ def _run_info(opts: EnhanceOptions, model: Any, summary: Any, started: float) ->
         "version": __version__, "command": " ".join(sys.argv), "started": started,
         "seconds": summary.seconds, "model": model.name, "model_path": str(model.path),
         "model_metadata": dict(model.metadata), "provider": model.provider,
-        "restored": summary.restored, "skipped": summary.skipped, "failed": summary.failed,
+        "restored": summary.restored, "unchanged": summary.unchanged, "skipped": summary.skipped,
+        "failed": summary.failed, "strength": "auto" if opts.strength is None else opts.strength,
         "megapixels": summary.megapixels, "interrupted": summary.interrupted,
         "reference": str(opts.reference) if opts.reference else None,
     }

@@ -13,9 +13,10 @@ from facerestore.commands import exit_on_error
 @click.option("--json", "json_out", is_flag=True, help="A JSON array on stdout instead of the table.")
 @click.pass_context
 def models(ctx: click.Context, json_out: bool) -> None:
-    """List the shipped models: architecture, parameters, channels, training data, degradation,
+    """List the shipped models: architecture, parameters, input (RGB or luma), training data, degradation,
     validation PSNR/SSIM, and whether each file is installed and matches its recorded sha256.
 
+    The table (or the JSON) goes to stdout; a problem with a model file is also said on stderr.
     Exits 1 when a shipped model is missing or corrupt.
     """
     import json
@@ -28,7 +29,12 @@ def models(ctx: click.Context, json_out: bool) -> None:
     if json_out:
         click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
     else:
-        _print_table(console, entries)
+        from rich.console import Console
+
+        _print_table(Console(highlight=False, soft_wrap=True), entries)  # the listing is data: stdout
+        for e in entries:
+            if e["error"]:
+                console.print(f"error: {e['name']}: {e['error']}", markup=False, highlight=False)
     ctx.exit(0 if all(e["status"] == "ok" for e in entries) else 1)
 
 
@@ -70,22 +76,63 @@ def _print_table(console: Any, entries: list[dict[str, Any]]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="Shipped models", title_justify="left", show_lines=True)
-    for column, justify in (("model", "left"), ("status", "left"), ("architecture", "left"),
-                            ("params", "right"), ("ch", "right"), ("PSNR", "right"), ("SSIM", "right")):
+    table = Table(title="Shipped models (scores on the validation faces)", title_justify="left", show_lines=True)
+    for column, justify in (("model", "left"), ("status", "left"), ("architecture", "left"), ("params", "right"),
+                            ("input", "left"), ("val PSNR dB", "right"), ("val SSIM", "right")):
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for e in entries:
         meta = e["metadata"]
         name = e["name"] + (" *" if e["default"] else "")
         status = Text(e["status"], style="green" if e["status"] == "ok" else "bold red")
-        table.add_row(name, status, meta.get("arch") or e["summary"], meta.get("params", "-"),
-                      meta.get("channels", "-"), meta.get("val_psnr", "-"), meta.get("val_ssim", "-"))
+        space = _colour_space(meta.get("channels"))
+        table.add_row(name, status, meta.get("arch") or e["summary"], meta.get("params", "-"), space or "-",
+                      _score(meta.get("val_psnr"), space), _score(meta.get("val_ssim"), space))
     console.print(table)
-    console.print("* default model", markup=False)
+    console.print("* default model. A luma model restores luminance only and is scored on it: its scores are not "
+                  "comparable with an RGB model's.", markup=False)
+    shared = {key: _shared_clauses(entries, key) for key in ("training_data", "degradation")}
+    for key, clauses in shared.items():
+        if clauses:
+            console.print(f"{key.replace('_', ' ')} (all models): " + "; ".join(clauses), markup=False)
     for e in entries:
         meta = e["metadata"]
-        details = [f"{key}: {meta[key]}" for key in ("training_data", "degradation", "epochs", "date") if key in meta]
+        details = []
+        for key in ("training_data", "degradation", "epochs", "date"):
+            own = [c for c in _clauses(meta.get(key)) if c not in shared.get(key, ())]
+            if own:
+                details.append(f"{key.replace('_', ' ')}: " + "; ".join(own))
         if details:
             console.print(f"{e['name']}: " + "; ".join(details), markup=False)
-        if e["error"]:
-            console.print(f"{e['name']}: {e['error']}", markup=False)
+
+
+def _colour_space(channels: str | None) -> str | None:
+    """What a model takes and is scored on: its channel count in words."""
+    return {"3": "RGB", "1": "luma"}.get(channels or "")
+
+
+def _score(value: str | None, space: str | None) -> str:
+    """A validation score with what it was measured on: an RGB and a luma PSNR are not comparable."""
+    if not value or value == "unknown":
+        return "-"
+    return f"{value} {space}" if space else value
+
+
+def _clauses(value: str | None) -> list[str]:
+    """``value`` split at its top-level ``;`` (a semicolon inside parentheses belongs to its clause)."""
+    text = value or ""
+    clauses, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == ";" and depth == 0:
+            clauses.append(text[start:i])
+            start = i + 1
+    clauses.append(text[start:])
+    return [c.strip() for c in clauses if c.strip()]
+
+
+def _shared_clauses(entries: list[dict[str, Any]], key: str) -> list[str]:
+    """The clauses of ``key`` that every model with metadata has: printed once, not once per model."""
+    described = [_clauses(e["metadata"].get(key)) for e in entries if e["metadata"]]
+    if len(described) < 2:
+        return []
+    return [c for c in described[0] if all(c in other for other in described[1:])]

@@ -83,7 +83,7 @@ def rebuild_report(output_dir: Path, reference: Path | None, console: Any, progr
     from facerestore.imageio import read_image
     from facerestore.report import REPORT_DIR_NAME, report_files
     from facerestore.report.image import write_image_report
-    from facerestore.report.run import read_summary, record_key, update_run_report
+    from facerestore.report.run import WRITTEN, read_summary, record_key, update_run_report
 
     log = logging.getLogger("facerestore.report")
     try:
@@ -99,7 +99,7 @@ def rebuild_report(output_dir: Path, reference: Path | None, console: Any, progr
     run_info["reference"] = str(reference) if reference else None
     report_dir = output_dir / REPORT_DIR_NAME
     problems: list[str] = []
-    restored = [r for r in earlier.records if r.get("status") == "restored"]
+    restored = [r for r in earlier.records if r.get("status") in WRITTEN]  # every output, unchanged ones too
     enabled = progress and sys.stderr.isatty()
     with progress_bar(console, len(restored), enabled) as bar:
         for record in restored:

@@ -1,38 +1,30 @@
 """Engines run a planned list of jobs through THE per-image code path of :mod:`facerestore.pipeline`.
 
-``local`` is :func:`facerestore.pipeline.run_local` (threads on this machine). ``ray`` hands the same jobs to
+``local`` is :func:`facerestore.engines.local.run_local` (threads on this machine). ``ray`` hands the same jobs to
 Ray Data (:mod:`facerestore.engines.ray_engine`), whose workers call the same stage functions; it needs the
 optional ``ray`` extra and is imported only when chosen. Both deliver one :class:`~facerestore.summary.Record`
 per job to ``on_record`` in the calling thread, in plan order, so the CLI's JSON lines, progress and summary
-are the same whichever engine ran.
+are the same whichever engine ran. Each opens the model from one
+:class:`~facerestore.model_choice.ModelRequest`. No click here: engines are library code.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from facerestore.discovery import Job
 from facerestore.errors import UsageError
-from facerestore.options import EngineOptions
-from facerestore.pipeline import Context
-from facerestore.summary import Record
+
+if TYPE_CHECKING:
+    from facerestore.discovery import Job
+    from facerestore.model_choice import ModelRequest
+    from facerestore.options import EngineOptions  # the dataclass only: the click bundles stay in the CLI
+    from facerestore.pipeline import Context
+    from facerestore.summary import Record
 
 ENGINES = ("local", "ray")
 RAY_INSTALL_HINT = "pip install 'facerestore[ray]'"
-
-
-@dataclass(frozen=True)
-class ModelRequest:
-    """How to open the run's model: what a remote worker needs to open its own session (sessions do not
-    travel between processes). The same arguments as :func:`facerestore.session.open_model`."""
-
-    spec: str
-    device: str = "auto"
-    threads: int | None = None
-    verbose: bool = False
-    precision: str = "auto"  # for gpu.for_device: the fp16 file on a CUDA card under auto
 
 
 def check_engine(options: EngineOptions) -> None:
@@ -61,6 +53,6 @@ def run_jobs(options: EngineOptions, jobs: Sequence[Job], ctx: Context, on_recor
 
         return run_ray(jobs, ctx, on_record, request=request, address=options.ray_address,
                        fail_fast=fail_fast, stop=stop)
-    from facerestore.pipeline import run_local
+    from facerestore.engines.local import run_local
 
     return run_local(jobs, ctx, on_record, fail_fast=fail_fast, on_start=on_start, stop=stop)

@@ -27,14 +27,15 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facerestore.engines import RAY_INSTALL_HINT, ModelRequest
+from facerestore.engines import RAY_INSTALL_HINT
 from facerestore.errors import DeviceUnavailableError, FaceRestoreError, ModelError, UsageError
+from facerestore.model_choice import ModelRequest
 from facerestore.pipeline import Context
 from facerestore.summary import FAILED, Record
 
@@ -64,7 +65,7 @@ def require_ray() -> None:
 class WorkerSettings:
     """Everything a worker needs to rebuild the run's :class:`Context` (which holds an unpicklable session)."""
 
-    request: ModelRequest
+    request: ModelRequest  # the driver's, with the threads each worker gets
     tile: int | None
     fmt: str | None
     quality: int | None
@@ -72,6 +73,7 @@ class WorkerSettings:
     max_pixels: int
     report_dir: str | None
     reference_root: str | None
+    strength: float | None  # None: auto
     cwd: str  # the driver's working folder: relative paths in the plan are relative to it
 
     @classmethod
@@ -79,10 +81,10 @@ class WorkerSettings:
         def absolute(path: Path | None) -> str | None:
             return os.path.abspath(path) if path is not None else None
 
-        return cls(request=ModelRequest(request.spec, request.device, threads, request.verbose),
+        return cls(request=replace(request, threads=threads),
                    tile=ctx.tile, fmt=ctx.fmt, quality=ctx.quality, overwrite=ctx.overwrite,
                    max_pixels=ctx.max_pixels, report_dir=absolute(ctx.report_dir),
-                   reference_root=absolute(ctx.reference_root), cwd=os.getcwd())
+                   reference_root=absolute(ctx.reference_root), strength=ctx.strength, cwd=os.getcwd())
 
 
 class _LogCapture(logging.Handler):
@@ -105,7 +107,6 @@ class RestoreWorker:
 
     def __init__(self, settings: WorkerSettings) -> None:
         from facerestore.gpu import for_device
-        from facerestore.session import open_model
 
         self.settings = settings
         self.capture = _LogCapture()
@@ -117,9 +118,7 @@ class RestoreWorker:
         self.relocate = os.path.realpath(os.getcwd()) != os.path.realpath(settings.cwd)
         self.fatal: dict[str, str] | None = None
         try:
-            request = settings.request
-            model, tile = for_device(open_model(request.spec, request.device, request.threads, request.verbose),
-                                     settings.tile, precision=request.precision)
+            model, tile = for_device(settings.request.open(), settings.tile)
         except FaceRestoreError as exc:  # reported to the driver with the first batch: it ends the run
             self.fatal = {"type": type(exc).__name__, "message": str(exc)}
             return
@@ -127,7 +126,8 @@ class RestoreWorker:
             model=model, tile=tile, fmt=settings.fmt, quality=settings.quality,
             overwrite=settings.overwrite, max_pixels=settings.max_pixels,
             report_dir=Path(settings.report_dir) if settings.report_dir else None,
-            reference_root=Path(settings.reference_root) if settings.reference_root else None)
+            reference_root=Path(settings.reference_root) if settings.reference_root else None,
+            strength=settings.strength)
 
     def _path(self, text: str) -> Path:
         return Path(os.path.join(self.settings.cwd, text)) if self.relocate else Path(text)
@@ -199,13 +199,10 @@ def _use_token_auth_when_available() -> None:
     """
     if AUTH_MODE_VAR in os.environ:
         return
-    try:  # Ray's own switch also refreshes its cached config (the variable alone comes too late)
-        from ray._private.authentication import authentication_token_setup as auth
-    except ImportError:  # another Ray version: the variable is the documented way
-        if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") \
-                or (Path.home() / ".ray" / "auth_token").is_file():
-            os.environ[AUTH_MODE_VAR] = "token"
-        return
+    # Ray's own switch (in the Ray version the extra pins) also refreshes its cached config: the variable
+    # alone comes too late.
+    from ray._private.authentication import authentication_token_setup as auth
+
     auth_log = logging.getLogger(auth.__name__)
     level, auth_log.level = auth_log.level, logging.ERROR  # it warns that token auth is on: that is the point
     try:

@@ -12,12 +12,12 @@ the metrics dictionaries, JSON and CSV (``float("inf")`` parses it back) and sho
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from facerestore.discovery import REPORT_DIR_NAME
+from facerestore.summary import as_float, json_number
 
 __all__ = ["REPORT_DIR_NAME", "ReportFiles", "report_files", "json_number", "as_float"]
 
@@ -39,13 +39,14 @@ class ReportFiles:
     def comparison(self) -> PurePosixPath:
         return self._named(".compare.jpg")
 
+    # The slider's previews are lossless: a JPEG preview would add its own artefacts to an artefact comparison.
     @property
     def before(self) -> PurePosixPath:
-        return self._named(".in.jpg")
+        return self._named(".in.png")
 
     @property
     def after(self) -> PurePosixPath:
-        return self._named(".out.jpg")
+        return self._named(".out.png")
 
     @property
     def thumbnail(self) -> PurePosixPath:
@@ -65,21 +66,3 @@ def report_files(output: str | os.PathLike[str], output_dir: str | os.PathLike[s
         digest = hashlib.sha1(os.path.dirname(out).encode("utf-8", "surrogateescape")).hexdigest()[:10]
         return ReportFiles(PurePosixPath("_external", digest, os.path.basename(out)))
     return ReportFiles(PurePosixPath(Path(rel).as_posix()))
-
-
-def json_number(value: float) -> float | str:
-    """A metric as JSON can carry it: finite floats as they are, infinities as ``"inf"``/``"-inf"``."""
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return float(value)
-
-
-def as_float(value: object) -> float | None:
-    """A metric read back from JSON/CSV (number, ``"inf"``, empty or missing) as a float, or None."""
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number

@@ -12,17 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from facerestore import charts, metrics
 from facerestore.discovery import IMAGE_SUFFIXES
-from facerestore.errors import FaceRestoreError, ImageError, OutputError
+from facerestore.errors import FaceRestoreError, OutputError
 
-from . import json_number, report_files
+from facerestore.summary import json_number
+
+from . import report_files
 
 log = logging.getLogger(__name__)
 
-PREVIEW_SIDE = 640  # the before/after slider images
+# The before/after slider images (lossless PNG): native pixels up to this side, so the page's 1:1 view is
+# the image's own pixels for face photos, while a 24-megapixel file still costs a few MB, not tens.
+PREVIEW_SIDE = 1024
 COMPARISON_SIDE = 512  # each panel of the labelled comparison strip
 THUMB_SIDE = 128
 
@@ -56,17 +59,8 @@ def _pixels(image: Any) -> np.ndarray:
 
 def read_pixels(path: Path) -> np.ndarray:
     """Decode an image (via facerestore.imageio: EXIF orientation, 16-bit, gray kept) to H x W x C floats."""
-    try:
-        from facerestore.imageio import read_image
-    except ImportError:  # pragma: no cover - imageio is part of the package; kept for partial checkouts
-        try:
-            with Image.open(path) as im:
-                im = ImageOps.exif_transpose(im)
-                gray = im.mode in ("L", "I;16", "I", "1")
-                arr = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.float32) / 255.0
-        except OSError as exc:
-            raise ImageError(f"{path}: {exc}") from exc
-        return arr[..., None] if arr.ndim == 2 else arr
+    from facerestore.imageio import read_image
+
     return read_image(Path(path)).pixels
 
 
@@ -83,37 +77,50 @@ def comparable(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return metrics.luminance(a)[..., None], metrics.luminance(b)[..., None]
 
 
-def image_metrics(levels_in: np.ndarray, levels_out: np.ndarray, levels_ref: np.ndarray | None,
-                  hists: dict[str, list[np.ndarray]] | None = None) -> dict[str, float]:
-    """Flat metrics of one image (8-bit levels); infinite PSNRs stay ``inf`` here.
+def state_metrics(levels: np.ndarray, levels_ref: np.ndarray | None = None,
+                  hists: list[np.ndarray] | None = None,
+                  ref_hists: dict[int, list[np.ndarray]] | None = None) -> dict[str, float]:
+    """The metrics of one image (8-bit levels), the same for a run's input and output and for each model of
+    ``facerestore compare``; an infinite PSNR stays ``inf`` (JSON writers turn it into ``"inf"``).
 
-    Keys: ``gaps``, ``levels``, ``spikiness``, ``peak_ratio``, ``entropy`` each with ``_in``/``_out``
-    (channel means), and with a reference ``psnr``, ``ssim``, ``w1`` with ``_in``/``_out``.
+    Keys: ``gaps``, ``levels``, ``spikiness``, ``peak_ratio``, ``entropy`` (means over channels), and with a
+    reference of the same size ``psnr``, ``ssim`` and ``w1`` against it. ``hists`` are the image's channel
+    histograms when already counted; ``ref_hists`` keeps the reference's between calls (by channel count).
     """
-    hists = hists if hists is not None else {}
-    h_in = hists.setdefault("in", metrics.channel_histograms(levels_in))
-    h_out = hists.setdefault("out", metrics.channel_histograms(levels_out))
-    result: dict[str, float] = {}
-    for tag, h in (("in", h_in), ("out", h_out)):
-        for key, value in metrics.mean_stats(h).items():
-            result[f"{key}_{tag}"] = value
+    hists = hists if hists is not None else metrics.channel_histograms(levels)
+    result = metrics.mean_stats(hists)
     if levels_ref is not None:
-        ref_hists: dict[int, list[np.ndarray]] = {}
-        for tag, image, h in (("in", levels_in, h_in), ("out", levels_out, h_out)):
-            a, ref = comparable(image, levels_ref)
-            h_a = h if a is image else metrics.channel_histograms(a)
-            h_ref = ref_hists.setdefault(ref.shape[-1], metrics.channel_histograms(ref))
-            result[f"psnr_{tag}"] = metrics.psnr(a, ref)
-            result[f"ssim_{tag}"] = metrics.ssim(a, ref)
-            result[f"w1_{tag}"] = metrics.mean_wasserstein(h_a, h_ref)
-        if levels_ref.shape[-1] == levels_in.shape[-1]:
-            hists["ref"] = ref_hists[levels_ref.shape[-1]]
-        else:
-            hists["ref"] = metrics.channel_histograms(levels_ref)
+        a, ref = comparable(levels, levels_ref)
+        h_a = hists if a is levels else metrics.channel_histograms(a)
+        ref_hists = ref_hists if ref_hists is not None else {}
+        if ref.shape[-1] not in ref_hists:
+            ref_hists[ref.shape[-1]] = metrics.channel_histograms(ref)
+        result["psnr"] = metrics.psnr(a, ref)
+        result["ssim"] = metrics.ssim(a, ref)
+        result["w1"] = metrics.mean_wasserstein(h_a, ref_hists[ref.shape[-1]])
     return result
 
 
-def _reference_levels(reference: Any, shape: tuple[int, ...], name: str) -> np.ndarray | None:
+def image_metrics(levels_in: np.ndarray, levels_out: np.ndarray, levels_ref: np.ndarray | None,
+                  hists: dict[str, list[np.ndarray]] | None = None) -> dict[str, float]:
+    """:func:`state_metrics` of the input and of the output, keys suffixed ``_in`` and ``_out``.
+
+    ``hists`` receives the channel histograms of ``"in"``, ``"out"`` and ``"ref"`` (for the chart).
+    """
+    hists = hists if hists is not None else {}
+    ref_hists: dict[int, list[np.ndarray]] = {}
+    result: dict[str, float] = {}
+    for tag, levels in (("in", levels_in), ("out", levels_out)):
+        hists[tag] = metrics.channel_histograms(levels)
+        for key, value in state_metrics(levels, levels_ref, hists[tag], ref_hists).items():
+            result[f"{key}_{tag}"] = value
+    if levels_ref is not None:
+        channels = levels_ref.shape[-1]
+        hists["ref"] = ref_hists[channels] if channels in ref_hists else metrics.channel_histograms(levels_ref)
+    return result
+
+
+def reference_levels(reference: Any, shape: tuple[int, ...], name: str) -> np.ndarray | None:
     """The reference as 8-bit levels, or None (with a warning) when it is unreadable or another size."""
     if reference is None:
         return None
@@ -144,7 +151,7 @@ def write_image_report(job: Any, loaded: Any, restored: np.ndarray, reference: A
     levels_in = as_levels(_pixels(loaded))
     levels_out = as_levels(np.asarray(restored))
     name = str(getattr(job, "rel", "") or getattr(job, "dst", ""))
-    levels_ref = _reference_levels(reference, levels_in.shape, name)
+    levels_ref = reference_levels(reference, levels_in.shape, name)
     hists: dict[str, list[np.ndarray]] = {}
     values = image_metrics(levels_in, levels_out, levels_ref, hists)
 

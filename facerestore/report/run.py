@@ -7,19 +7,19 @@ charts fetched when an image is opened), so the output folder can be copied or z
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Iterable, Mapping
 from urllib.parse import quote
 
+from facerestore.atomic import write_atomic, write_csv, write_json
 from facerestore.errors import OutputError
+from facerestore.summary import RECORD_FIELDS
 
 from . import REPORT_DIR_NAME, as_float, json_number, report_files
 
@@ -32,7 +32,6 @@ REPORT_HTML, SUMMARY_CSV, SUMMARY_JSON = "report.html", "summary.csv", "summary.
 SUMMARY_LOCK = ".summary.lock"
 LOCK_TIMEOUT_S = 300.0
 SUMMARY_FORMAT = 1
-RECORD_FIELDS = ("input", "output", "status", "error", "width", "height", "seconds", "provider", "model")
 
 
 @dataclass(frozen=True)
@@ -55,22 +54,37 @@ METRIC_COLUMNS = (
     MetricColumn("entropy", "entropy (bits)", "higher", 3),
 )
 
+# summary.csv's flat columns for a record's ``damage`` dict: (column, key in the dict). Always present, empty where
+# an image was not analysed (skipped, failed, or from a run before the analysis existed).
+DAMAGE_CSV_COLUMNS = (
+    ("damage_level", "level"), ("jpeg_quality", "jpeg_quality"), ("jpeg_quality_source", "jpeg_quality_source"),
+    ("table_quality", "table_quality"), ("chroma_quality", "chroma_quality"), ("subsampling", "subsampling"),
+    ("double_compression", "double_compression"), ("pixel_quality", "pixel_quality"),
+    ("blockiness", "blockiness"), ("effective_levels", "effective_levels"), ("banding", "banding"),
+    ("pixelation", "pixelation"), ("strength", "strength"), ("unchanged_reason", "reason"),
+)
+# The damage column names banding and pixelation from these measures on (weaker ones are within what clean
+# photos show).
+BANDING_SHOWN = 0.05
+PIXELATION_SHOWN = 1.5
+# The images the report's metric means are over: every output written from its input.
+WRITTEN = ("restored", "unchanged")
+
 
 def record_dict(record: Any) -> dict[str, Any]:
-    """A record (``facerestore.summary.Record`` or its dict) as a plain dict with JSON-safe metrics."""
+    """A record (``facerestore.summary.Record`` or its dict) as a plain dict with JSON-safe metrics and its
+    ``damage`` dict (None where the image was not analysed)."""
     if isinstance(record, Mapping):
         data = dict(record)
     else:
         data = {name: getattr(record, name, None) for name in RECORD_FIELDS}
         data["metrics"] = dict(getattr(record, "metrics", {}) or {})
+        data["damage"] = getattr(record, "damage", None)
     data.setdefault("metrics", {})
-    data["metrics"] = {k: _json_value(v) for k, v in (data.get("metrics") or {}).items()}
+    damage = data.get("damage")
+    data["damage"] = dict(damage) if isinstance(damage, Mapping) else None
+    data["metrics"] = {k: json_number(as_float(v)) for k, v in (data.get("metrics") or {}).items()}
     return data
-
-
-def _json_value(value: Any) -> Any:
-    number = as_float(value)
-    return None if number is None else json_number(number)
 
 
 def _finite(value: Any) -> float | None:
@@ -79,7 +93,7 @@ def _finite(value: Any) -> float | None:
 
 
 def counts(records: list[dict[str, Any]]) -> dict[str, int]:
-    result = {"total": len(records), "restored": 0, "skipped": 0, "failed": 0}
+    result = {"total": len(records), "restored": 0, "unchanged": 0, "skipped": 0, "failed": 0}
     for r in records:
         status = r.get("status")
         if status in result:
@@ -88,12 +102,13 @@ def counts(records: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def metric_means(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per metric: mean input and output value and the change, over restored images that have both finite."""
+    """Per metric: mean input and output value and the change, over written images (restored or unchanged: an
+    unchanged image counts with no change) that have both finite."""
     rows = []
     for col in METRIC_COLUMNS:
         pairs = []
         for r in records:
-            if r.get("status") != "restored":
+            if r.get("status") not in WRITTEN:
                 continue
             a, b = _finite(r["metrics"].get(col.key + "_in")), _finite(r["metrics"].get(col.key + "_out"))
             if a is not None and b is not None:
@@ -105,18 +120,6 @@ def metric_means(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append({"key": col.key, "label": col.label, "better": col.better, "digits": col.digits,
                      "input": mean_in, "output": mean_out, "change": mean_out - mean_in, "images": len(pairs)})
     return rows
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _metric_keys(records: list[dict[str, Any]]) -> list[str]:
@@ -141,7 +144,7 @@ def summary_payload(records: list[dict[str, Any]], run_info: Mapping[str, Any],
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, float):
-        return json_number(value) if math.isfinite(value) or math.isinf(value) else None
+        return json_number(value)
     if isinstance(value, (str, int, bool)) or value is None:
         return value
     if isinstance(value, Mapping):
@@ -156,40 +159,65 @@ def write_summary_files(output_dir: Path, records: Iterable[Any], run_info: Mapp
     output_dir = Path(output_dir)
     rows = [record_dict(r) for r in records]
     try:
-        _atomic_write(output_dir / SUMMARY_JSON,
-                      json.dumps(summary_payload(rows, run_info, output_dir), indent=1, ensure_ascii=False, allow_nan=False))
+        write_json(output_dir / SUMMARY_JSON, summary_payload(rows, run_info, output_dir))
         keys = _metric_keys(rows)
-        with tempfile.SpooledTemporaryFile(mode="w+", newline="") as buf:
-            writer = csv.writer(buf)
-            writer.writerow(list(RECORD_FIELDS) + keys)
-            for r in rows:
-                writer.writerow([_csv_cell(r.get(f)) for f in RECORD_FIELDS] + [_csv_cell(r["metrics"].get(k)) for k in keys])
-            buf.seek(0)
-            _atomic_write(output_dir / SUMMARY_CSV, buf.read())
+        damage_columns = [column for column, _ in DAMAGE_CSV_COLUMNS]
+        write_csv(output_dir / SUMMARY_CSV, list(RECORD_FIELDS) + damage_columns + keys,
+                  ([_csv_cell(r.get(f)) for f in RECORD_FIELDS] + _damage_cells(r.get("damage"))
+                   + [_csv_cell(r["metrics"].get(k)) for k in keys] for r in rows))
     except OSError as exc:
         raise OutputError(f"cannot write the run summary in {output_dir}: {exc}") from exc
     return rows
 
 
 def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else json_number(value)
-    return value
+    return json_number(value) if isinstance(value, float) else value
+
+
+def _damage_cells(damage: Mapping[str, Any] | None) -> list[Any]:
+    damage = damage or {}
+    return [_csv_cell(damage.get(key)) for _, key in DAMAGE_CSV_COLUMNS]
 
 
 def _link(rel: str) -> str:
     return quote(rel.replace(os.sep, "/"), safe="/")
 
 
-def _html_image(record: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+def _input_roots(records: list[dict[str, Any]], output_dir: Path) -> list[PurePath]:
+    """The input folders the outputs mirror, found from records that have both paths, deepest first.
+
+    ``photos/2019/a.jpg`` written as ``OUTPUT/2019/a.jpg`` makes ``photos`` a root: a failed image under it is
+    then named by its path there, the same form as the outputs' names.
+    """
+    roots: set[PurePath] = set()
+    for record in records:
+        if not (record.get("input") and record.get("output")):
+            continue
+        key = report_files(record["output"], output_dir).key
+        folder = PurePath(os.path.abspath(record["input"])).parent
+        depth = len(key.parts) - 1
+        if key.parts[0] != "_external" and (depth == 0 or folder.parts[-depth:] == key.parts[:-1]):
+            roots.add(folder.parents[depth - 1] if depth else folder)
+    return sorted(roots, key=lambda root: len(root.parts), reverse=True)
+
+
+def _name_under_roots(path: str, roots: list[PurePath]) -> str:
+    absolute = PurePath(os.path.abspath(path))
+    for root in roots:
+        if absolute.is_relative_to(root):
+            return absolute.relative_to(root).as_posix()
+    return path
+
+
+def _html_image(record: dict[str, Any], output_dir: Path, roots: list[PurePath]) -> dict[str, Any]:
     """One image's entry in the page's data: numbers plus relative links to the files that exist."""
     output = record.get("output")
-    name = record.get("input") or output or "?"
+    source = record.get("input")
+    name = _name_under_roots(source, roots) if source else output or "?"
     entry: dict[str, Any] = {
         "status": record.get("status") or "?", "error": record.get("error"), "seconds": _finite(record.get("seconds")),
         "width": record.get("width"), "height": record.get("height"), "metrics": record["metrics"], "files": {},
+        "damage": record.get("damage"), "damage_label": damage_label(record.get("damage")),
     }
     if output:
         files = report_files(output, output_dir)
@@ -201,7 +229,28 @@ def _html_image(record: dict[str, Any], output_dir: Path) -> dict[str, Any]:
         if os.path.isfile(output):
             entry["output_link"] = _link(os.path.relpath(os.path.abspath(output), os.path.abspath(output_dir)))
     entry["name"] = name
+    if source:
+        entry["input"] = source
     return entry
+
+
+def damage_label(damage: Mapping[str, Any] | None) -> str | None:
+    """The report's damage column: what the analysis found and what was done ("JPEG q23 (tables) · strength
+    0.85", "clean · unchanged"); None for an image that was not analysed."""
+    if not damage:
+        return None
+    found = []
+    if damage.get("jpeg_quality") is not None:
+        found.append(f"JPEG q{damage['jpeg_quality']} ({damage.get('jpeg_quality_source') or '?'})")
+    banding, levels = _finite(damage.get("banding")), _finite(damage.get("effective_levels"))
+    if banding is not None and banding >= BANDING_SHOWN and levels is not None:
+        found.append(f"banding ({levels:.0f} levels)")
+    pixelation = _finite(damage.get("pixelation"))
+    if pixelation is not None and pixelation >= PIXELATION_SHOWN:
+        found.append(f"pixelated ({pixelation:.0f} px)")
+    strength = _finite(damage.get("strength"))
+    done = "unchanged" if damage.get("reason") else f"strength {strength:.2f}" if strength is not None else None
+    return " · ".join([", ".join(found) or "clean"] + ([done] if done else []))
 
 
 def render_html(records: list[dict[str, Any]], run_info: Mapping[str, Any], output_dir: Path) -> str:
@@ -210,7 +259,13 @@ def render_html(records: list[dict[str, Any]], run_info: Mapping[str, Any], outp
     columns = [{"key": f"{c.key}_{t}", "label": f"{c.label} {t}", "digits": c.digits}
                for c in METRIC_COLUMNS if c.in_table for t in ("in", "out") if f"{c.key}_{t}" in present]
     seconds = [s for r in records if r.get("status") == "restored" and (s := _finite(r.get("seconds"))) is not None]
+    restored_now = run_info.get("restored")
+    # The per-image time is over every restored image listed, the run time this run's: say when they differ.
+    seconds_from = None
+    if isinstance(restored_now, int) and seconds and restored_now < len(seconds):
+        seconds_from = "earlier runs" if restored_now == 0 else "this and earlier runs"
     run = {k: _jsonable(v) for k, v in run_info.items()}
+    roots = _input_roots(records, output_dir)
     if isinstance(run.get("started"), (int, float)):  # a time.time() stamp: show local time
         run["started"] = datetime.fromtimestamp(run["started"]).isoformat(sep=" ", timespec="seconds")
     data = {
@@ -218,8 +273,9 @@ def render_html(records: list[dict[str, Any]], run_info: Mapping[str, Any], outp
         "counts": counts(records),
         "means": metric_means(records),
         "mean_seconds": sum(seconds) / len(seconds) if seconds else None,
+        "mean_seconds_from": seconds_from,
         "metrics": columns,
-        "images": [_html_image(r, output_dir) for r in records],
+        "images": [_html_image(r, output_dir, roots) for r in records],
     }
     # "<" escaped so no file name can close the <script> element that carries the data.
     blob = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
@@ -238,7 +294,7 @@ def write_run_report(output_dir: Path, records: Iterable[Any], run_info: Mapping
     rows = write_summary_files(output_dir, records, run_info)
     path = output_dir / REPORT_HTML
     try:
-        _atomic_write(path, render_html(rows, run_info, output_dir))
+        write_atomic(path, render_html(rows, run_info, output_dir))
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc}") from exc
     return path
@@ -298,19 +354,20 @@ def merge_with_earlier(output_dir: Path, records: Iterable[Any]) -> list[dict[st
     A resumed run skips what an earlier run restored, and a later ``--shard`` writes into the same folder:
     the report should still show every image. An image this run skipped keeps the earlier record (with its
     metrics) while its output still exists; any other record of this run replaces the earlier one for the
-    same output; earlier records of images this run did not touch are kept. Keyed by output path.
+    same output; earlier records of images this run did not touch are kept. Keyed by output path. An image
+    left unchanged is an output like a restored one.
     """
     current = [record_dict(r) for r in records]
     earlier = _earlier_records(output_dir)
     merged: dict[str, dict[str, Any]] = {}
     for record in earlier:
         key = record_key(record)
-        if record.get("status") == "restored" and not Path(key).exists():
+        if record.get("status") in WRITTEN and not Path(key).exists():
             continue  # its output is gone: nothing to show
         merged[key] = record
     for record in current:
         key = record_key(record)
-        if record.get("status") == "skipped" and merged.get(key, {}).get("status") == "restored":
+        if record.get("status") == "skipped" and merged.get(key, {}).get("status") in WRITTEN:
             continue
         merged[key] = record
     return list(merged.values())

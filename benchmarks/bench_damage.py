@@ -1,0 +1,99 @@
+"""What the damage analysis costs per image: ``python -m benchmarks.bench_damage``.
+
+On 1024x1024 photos (the astronaut portrait upscaled) as a JPEG file and as a PNG that was once a JPEG (the
+pixel path: lattice and blocking searched at two grids), times ``facerestore.damage.analysis.analyze`` on the
+decoded image against the per-image time of the default model's path (decode, inference, encode). The shipped
+model is used when present, else a stand-in with the same architecture (same FLOPs). Target: analysis at most
+5 % of the image time, and about 40 ms.
+
+Prints a table and writes ``benchmarks/results/damage.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SIZE = 1024
+TARGET = 0.05
+
+
+def _median_time(fn: Callable[[], object], repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs of inference (analysis: 10x)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "damage.json")
+    args = parser.parse_args(argv)
+
+    from benchmarks.models import models_under_test
+    from facerestore import degrade
+    from facerestore.damage.analysis import analyze
+    from facerestore.imageio import read_image, write_image
+    from facerestore.registry import DEFAULT_MODEL
+    from facerestore.restore import restore_pixels
+    from facerestore.session import open_model
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench_damage_"))
+    model_info = models_under_test((DEFAULT_MODEL,), scratch / "models")[0]
+    model = open_model(str(model_info.path), device="cpu", threads=args.threads)
+    with Image.open(ROOT / "examples" / "originals" / "astronaut.png") as im:
+        original = np.asarray(im.convert("RGB").resize((SIZE, SIZE), Image.Resampling.LANCZOS))
+    jpeg_path, png_path = scratch / "input.jpg", scratch / "was_jpeg.png"
+    Image.fromarray(original).save(jpeg_path, quality=30)
+    Image.fromarray(degrade.jpeg(original, 30)[3:, 5:]).save(png_path)  # cropped: the grid is searched
+
+    loaded = read_image(jpeg_path)
+    png = read_image(png_path)
+    restored = restore_pixels(model, loaded.pixels)  # warm-up
+    analyze(loaded)
+    t_decode = _median_time(lambda: read_image(jpeg_path), args.repeats * 2)
+    t_infer = _median_time(lambda: restore_pixels(model, loaded.pixels), args.repeats)
+    t_encode = _median_time(lambda: write_image(scratch / "out.jpg", restored, loaded), args.repeats * 2)
+    t_jpeg = _median_time(lambda: analyze(loaded), args.repeats * 10)
+    t_png = _median_time(lambda: analyze(png), args.repeats * 10)
+
+    per_image = t_decode + t_infer + t_encode
+    result = {
+        "image": f"{SIZE}x{SIZE} RGB (astronaut), JPEG quality 30 file and once-JPEG PNG",
+        "model": model_info.name, "model_stand_in": model_info.stand_in, "provider": model.provider,
+        "threads": args.threads, "repeats": args.repeats,
+        "seconds": {"decode": t_decode, "inference": t_infer, "encode": t_encode, "per_image": per_image,
+                    "analyze_jpeg": t_jpeg, "analyze_png": t_png},
+        "overhead": {"analyze_jpeg": t_jpeg / per_image, "analyze_png": t_png / per_image},
+        "target": TARGET,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+    s, o = result["seconds"], result["overhead"]
+    stand_in = " (same-shape stand-in)" if model_info.stand_in else ""
+    print(f"per-image time, {SIZE} px, {model_info.name}{stand_in} on {model.provider}: decode {s['decode']:.3f} s"
+          f" + inference {s['inference']:.3f} s + encode {s['encode']:.3f} s = {per_image:.3f} s")
+    print(f"  analyze, JPEG file:        {s['analyze_jpeg'] * 1000:6.1f} ms = {o['analyze_jpeg'] * 100:.2f} %")
+    print(f"  analyze, once-JPEG PNG:    {s['analyze_png'] * 1000:6.1f} ms = {o['analyze_png'] * 100:.2f} %"
+          f"   (target <= {TARGET * 100:.0f} %)")
+    print(f"written: {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

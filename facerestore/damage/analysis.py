@@ -1,0 +1,125 @@
+"""How damaged one decoded image is: its JPEG history, intensity collapse and pixelation, and the damage level
+they add up to on the scale training uses (``facerestore.damage.levels``).
+
+A JPEG file's tables state its last compression; its pixels can show an earlier, harsher one (a quality 20 photo
+re-saved at 90 is still a quality 20 photo, so the lower quality is the one that counts). Files without tables
+are judged from their pixels alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from facerestore.damage import jpeg_pixels, levels
+from facerestore.damage.jpeg_tables import table_quality
+from facerestore.damage.pixels import effective_levels, pixelation_factor
+from facerestore.imageio import LoadedImage
+
+# The pixels show a double compression when their lattice is this many quality points below the file's tables
+# (the lattice reads a single compression within a point or two), or their blocking this many below (coarser).
+LATTICE_MARGIN = 10
+BLOCKINESS_MARGIN = 25
+# Equal neighbours count as pixelation only where neither collapsed intensities nor heavy JPEG explain them.
+PIXELATION_MAX_BANDING = 0.2
+PIXELATION_MIN_QUALITY = 40
+# Banding and pixelation are read from every 4th line: histograms and neighbour counts need no more.
+LINE_STRIDE = 4
+
+
+@dataclass(frozen=True)
+class Damage:
+    """One image's damage. Qualities are IJG qualities (1-100, what ``--quality`` and most software mean)."""
+
+    jpeg_quality: int | None            # the quality that counts: the harshest compression found, None if none
+    jpeg_quality_source: str | None     # "tables" (the file's header) or "pixels" (read from the pixels)
+    table_quality: int | None           # the luma table's quality (nearest equivalent for custom tables)
+    chroma_quality: int | None          # the chroma table's quality
+    standard_tables: bool | None        # the tables are exactly IJG's (False: a camera's or editor's own)
+    subsampling: str | None             # chroma subsampling of a JPEG file: "4:2:0", "4:2:2", "4:4:4"...
+    double_compression: bool | None     # the pixels were compressed harder before the file's last save
+    pixel_quality: int | None           # the quality read from the pixels, None where they show no JPEG
+    grid_offset: tuple[int, int] | None  # (rows, columns) of the 8 px grid that quality was read on
+    blockiness: float                   # excess of steps across the strongest 8 px grid over steps inside
+    effective_levels: float             # intensities in use per channel, of 256 (a posterized image: its N)
+    banding: float                      # levels.banding_level(effective_levels): 0 clean .. 1 at 8 levels
+    pixelation: float                   # size in px of uniform blocks (1: none)
+    level: float                        # the damage level in [0, 1] these add up to (levels.combine)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["grid_offset"] = list(self.grid_offset) if self.grid_offset is not None else None
+        for key in ("blockiness", "effective_levels", "banding", "pixelation", "level"):
+            out[key] = round(float(out[key]), 4)
+        return out
+
+
+def _pixel_quality(y: np.ndarray, blocking: jpeg_pixels.Blocking,
+                   grids: list[tuple[int, int]]) -> tuple[int | None, tuple[int, int] | None, str | None]:
+    """(quality, grid, how) of the harshest JPEG compression the luma shows on any of ``grids``, from its
+    lattice where one fits ("lattice"), else from the strength of its blocking ("blockiness")."""
+    found = []
+    for offset in dict.fromkeys(grids):
+        fit = jpeg_pixels.lattice_fit(y, offset)
+        if fit is not None and fit.found:
+            found.append(fit)
+    if found:
+        harshest = min(found, key=lambda f: f.quality)
+        return harshest.quality, harshest.offset, "lattice"
+    quality = jpeg_pixels.blockiness_quality(blocking.strength)
+    return (quality, blocking.offset, "blockiness") if quality is not None else (None, None, None)
+
+
+def analyze(loaded: LoadedImage) -> Damage:
+    """The damage of a decoded image (its ``jpeg`` header facts included when it was read from a JPEG file)."""
+    pixels = loaded.pixels
+    y = jpeg_pixels.luma255(pixels)
+    blocking = jpeg_pixels.blocking(y)
+    info = loaded.jpeg
+
+    table_q = chroma_q = None
+    standard = double = None
+    if info is not None and info.luma_table is not None:
+        luma = table_quality(info.luma_table, "luma")
+        table_q, standard = luma.quality, luma.standard
+        chroma_table = info.chroma_table
+        if chroma_table is not None:
+            chroma = table_quality(chroma_table, "chroma")
+            chroma_q, standard = chroma.quality, standard and chroma.standard
+        # The file's own grid first, then wherever blocking is strongest (an earlier save before a crop).
+        pixel_q, grid, how = _pixel_quality(y, blocking, [info.grid, blocking.offset])
+        margin = LATTICE_MARGIN if how == "lattice" else BLOCKINESS_MARGIN
+        double = pixel_q is not None and pixel_q <= table_q - margin
+        quality, source = (pixel_q, "pixels") if double else (table_q, "tables")
+    else:
+        # A crop moves the grid where blocking is strongest; where blocking is too faint to place it, an
+        # uncropped conversion still has it at (0, 0).
+        grids = [blocking.offset]
+        if blocking.strength <= jpeg_pixels.BLOCKINESS_CLEAN_MAX:
+            grids.append((0, 0))
+        pixel_q, grid, how = _pixel_quality(y, blocking, grids)
+        quality, source = pixel_q, ("pixels" if pixel_q is not None else None)
+
+    rows = _levels8(pixels[::LINE_STRIDE])
+    columns = _levels8(pixels[:, ::LINE_STRIDE].swapaxes(0, 1))
+    n_levels = effective_levels(rows)
+    banding = levels.banding_level(n_levels)
+    factor = pixelation_factor(rows, columns)
+    if banding > PIXELATION_MAX_BANDING or (quality is not None and quality < PIXELATION_MIN_QUALITY):
+        factor = 1.0
+    level = levels.combine([levels.jpeg_level(quality) if quality is not None else 0.0, banding,
+                            levels.pixelation_level(factor)])
+    return Damage(jpeg_quality=quality, jpeg_quality_source=source, table_quality=table_q,
+                  chroma_quality=chroma_q, standard_tables=standard,
+                  subsampling=info.subsampling if info is not None else None, double_compression=double,
+                  pixel_quality=pixel_q, grid_offset=grid, blockiness=blocking.strength,
+                  effective_levels=n_levels, banding=banding, pixelation=factor, level=level)
+
+
+def _levels8(pixels: np.ndarray) -> np.ndarray:
+    """8-bit levels of float pixels in [0, 1] (those decoded from 8-bit files are exact multiples of 1/255)."""
+    scaled = pixels * np.float32(255.0)
+    scaled += np.float32(0.5)
+    return scaled.astype(np.uint8)

@@ -1,0 +1,78 @@
+"""Damage read from the pixels alone, whatever the file format: intensity collapse (banding) and pixelation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facerestore.metrics import channel_histograms
+
+# The histogram's tails (the darkest and brightest 0.1 % of pixels) are too sparse to show gaps.
+TAIL = 0.001
+# A level is in use when it holds at least this share of the mean count over the used range: the smear a
+# later JPEG spreads between collapsed levels stays below it, a photo's natural histogram stays above.
+LEVEL_SHARE = 0.05
+# Equal neighbours below this share are what smooth regions of an 8-bit photo give on their own.
+PIXELATION_MIN_FACTOR = 1.5
+# Pixelation is measured where the image is not flat over this many px (blocks up to that size are read true).
+FLAT_WINDOW = 8
+
+
+def effective_levels(levels: np.ndarray) -> float:
+    """Intensities in use per channel of 8-bit pixels (H x W or H x W x C), scaled to the full 256: 256 for a
+    photo, N after posterizing to N.
+
+    Counted over each channel's own range, so a dark or low-contrast photo is not taken for a collapsed one;
+    the mean over the channels.
+    """
+    values = []
+    for counts in channel_histograms(levels):
+        total = counts.sum()
+        if total <= 0:
+            continue
+        cdf = np.cumsum(counts) / total
+        lo = int(np.searchsorted(cdf, TAIL, side="right"))
+        hi = int(np.searchsorted(cdf, 1.0 - TAIL, side="left"))
+        span = counts[lo:hi + 1]
+        if span.size < 2:
+            values.append(2.0)
+            continue
+        used = int((span >= LEVEL_SHARE * span.mean()).sum())
+        values.append(256.0 * used / span.size)
+    return float(np.clip(np.mean(values), 2.0, 256.0)) if values else 256.0
+
+
+def _packed(lines: np.ndarray) -> np.ndarray:
+    """One integer per pixel (its channels side by side), so equal pixels are one comparison."""
+    if lines.ndim == 2 or lines.shape[2] == 1:
+        return lines.reshape(lines.shape[0], lines.shape[1])
+    code = lines[..., 0].astype(np.int32)
+    for c in range(1, lines.shape[2]):
+        code = (code << 8) | lines[..., c]
+    return code
+
+
+def pixelation_factor(rows: np.ndarray, columns: np.ndarray) -> float:
+    """The size in px of the uniform blocks an image is made of: 1 for a photo, f after a nearest-neighbour
+    upscale by f. ``rows`` holds some of its rows and ``columns`` some of its columns laid out as rows (8-bit,
+    lines x length (x C)): every 4th line of each is plenty.
+
+    From the share of equal neighbours along the lines (1 - 1/f inside blocks of f px), counted only where the
+    line is not flat over ``FLAT_WINDOW`` px: flat backgrounds have equal neighbours at any resolution.
+    """
+    shares = []
+    for lines in (rows, columns):
+        if lines.shape[1] <= FLAT_WINDOW:
+            return 1.0
+        code = _packed(lines)
+        same = code[:, 1:] == code[:, :-1]
+        pairs = FLAT_WINDOW - 1
+        # differing pairs in each window of FLAT_WINDOW px, from a running count along the line
+        count = np.zeros((same.shape[0], same.shape[1] + 1), dtype=np.int32)
+        np.cumsum(~same, axis=1, out=count[:, 1:])
+        textured = count[:, pairs:] - count[:, :-pairs] > 0                # the window is not flat
+        centre = same[:, pairs // 2:pairs // 2 + textured.shape[1]]
+        if not textured.any():
+            return 1.0
+        shares.append(float(centre[textured].mean()))
+    factor = 1.0 / max(1.0 - min(shares), 1e-3)
+    return float(min(factor, 8.0)) if factor >= PIXELATION_MIN_FACTOR else 1.0

@@ -1,0 +1,116 @@
+"""How strongly to restore an image: from its damage level, through a curve fitted per model.
+
+``--strength auto`` maps the damage analysis's level through the model's curve, fitted on validation faces by
+``python -m export fit-strength`` to maximise PSNR over JPEG 5-95, banding, pixelation and clean photos, and
+recorded beside the shipped models in ``strength.json``. A conditioned model is then told that strength as its
+damage level; the report's models blend their output with the input by it. Below ``MIN_STRENGTH`` the image is
+left as it is (status ``unchanged``). An explicit ``--strength X`` is used as given and always runs the model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from facerestore.errors import ModelError
+from facerestore.registry import MODELS_DIR, SHIPPED
+
+if TYPE_CHECKING:
+    from facerestore.session import OnnxModel
+
+STRENGTH_FILE = MODELS_DIR / "strength.json"
+# Below this the restoration would change the photo by less than rounding to 8 bits shows for most pixels.
+MIN_STRENGTH = 0.05
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Piecewise-linear strength as a function of the damage level (knots in increasing level)."""
+
+    levels: tuple[float, ...]
+    strengths: tuple[float, ...]
+    source: str  # where the curve comes from: "fitted" or "default"
+
+    def __call__(self, level: float) -> float:
+        return float(np.clip(np.interp(level, self.levels, self.strengths), 0.0, 1.0))
+
+
+# Models without a fitted curve (your own .onnx): a conditioned model is told the level itself; a plain one
+# restores fully from clearly damaged (level 0.5, about JPEG 60) and fades out towards clean.
+DEFAULT_CONDITIONED = Curve((0.0, 1.0), (0.0, 1.0), "default")
+DEFAULT_PLAIN = Curve((0.0, 0.15, 0.5, 1.0), (0.0, 0.0, 1.0, 1.0), "default")
+
+
+@dataclass(frozen=True)
+class Decision:
+    strength: float
+    unchanged: bool
+    reason: str | None  # why an image is left unchanged
+
+
+@lru_cache(maxsize=1)
+def _fitted() -> dict[str, Curve]:
+    try:
+        data = json.loads(STRENGTH_FILE.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {STRENGTH_FILE}: {exc}") from exc
+    curves = {}
+    for name, row in data.get("curves", {}).items():
+        levels, strengths = tuple(map(float, row["levels"])), tuple(map(float, row["strengths"]))
+        if len(levels) != len(strengths) or len(levels) < 2 or list(levels) != sorted(levels):
+            raise ModelError(f"{STRENGTH_FILE}: the curve of {name!r} is malformed")
+        curves[name] = Curve(levels, strengths, "fitted")
+    return curves
+
+
+def curve_for(model_name: str, conditioned: bool) -> Curve:
+    """The fitted curve of a shipped model, else the default for its kind."""
+    return _fitted().get(model_name) or (DEFAULT_CONDITIONED if conditioned else DEFAULT_PLAIN)
+
+
+def curve_key(model: OnnxModel) -> str | None:
+    """The shipped model a file is (``big`` for big.onnx and for its builds such as big.fp16.onnx), whose fitted
+    curve it follows; None for a user's own file."""
+    path = Path(model.path).resolve()
+    name = path.name.split(".", 1)[0]
+    return name if path.parent == MODELS_DIR and name in SHIPPED else None
+
+
+def model_curve(model: OnnxModel) -> Curve:
+    """The curve ``auto`` follows for an open model: its shipped model's, else the default for its kind."""
+    conditioned = model.condition is not None
+    key = curve_key(model)
+    if key is None:
+        return DEFAULT_CONDITIONED if conditioned else DEFAULT_PLAIN
+    return curve_for(key, conditioned)
+
+
+def decide(level: float, curve: Curve, override: float | None = None) -> Decision:
+    """The strength for an image of damage ``level``: ``override`` when given, else the curve's."""
+    if override is not None:
+        return Decision(override, False, None)
+    strength = curve(level)
+    if strength < MIN_STRENGTH:
+        return Decision(0.0, True, f"no damage worth restoring found (damage level {level:.2f})")
+    return Decision(round(strength, 3), False, None)
+
+
+def parse_strength(text: str) -> float | None:
+    """``auto`` -> None, else a number in [0, 1] (ValueError with a one-line reason otherwise)."""
+    if text.strip().lower() == AUTO:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"strength must be 'auto' or a number in [0, 1], not {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"strength must be 'auto' or a number in [0, 1], not {text!r}")
+    return value

@@ -1,0 +1,230 @@
+"""Damage analysis on real photos: JPEG tables, JPEG history read from pixels, banding, pixelation, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from facerestore import degrade
+from facerestore.cli import cli
+from facerestore.damage import levels
+from facerestore.damage.analysis import analyze
+from facerestore.damage.jpeg_tables import LUMA_BASE, ZIGZAG, ijg_table, read_jpeg_info, table_quality
+from facerestore.imageio import read_image
+
+ROOT = Path(__file__).resolve().parent.parent
+ASTRONAUT = ROOT / "examples" / "originals" / "astronaut.png"
+HOPPER = ROOT / "examples" / "originals" / "grace_hopper.jpg"
+
+
+def _rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
+@pytest.fixture(scope="module")
+def faces() -> list[np.ndarray]:
+    return [_rgb(ASTRONAUT), _rgb(HOPPER)]
+
+
+def _save(pixels: np.ndarray, path: Path, **options) -> Path:
+    Image.fromarray(pixels).save(path, **options)
+    return path
+
+
+def _analyze(path: Path):
+    return analyze(read_image(path))
+
+
+# ------------------------------------------------------------------------------------------ JPEG tables
+
+def test_standard_tables_name_their_quality_at_every_quality(tmp_path, faces):
+    crop = faces[0][200:264, 200:264]
+    for q in range(1, 101):
+        damage = _analyze(_save(crop, tmp_path / f"q{q}.jpg", quality=q))
+        assert abs(damage.table_quality - q) <= 1 and abs(damage.chroma_quality - q) <= 1, q
+        if 5 <= q <= 95:
+            assert damage.table_quality == q and damage.chroma_quality == q, q
+        assert damage.standard_tables is True and damage.jpeg_quality_source == "tables"
+
+
+def test_tables_follow_ijg_scaling_and_baseline_clamp():
+    assert list(ijg_table(LUMA_BASE, 50)[:8]) == [16, 11, 10, 16, 24, 40, 51, 61]
+    assert ijg_table(LUMA_BASE, 1).max() == 255          # baseline steps are 8-bit
+    assert ijg_table(LUMA_BASE, 1, baseline=False).max() == 121 * 50
+    assert (ijg_table(LUMA_BASE, 100) == 1).all()
+
+
+def test_zigzag_ordered_tables_from_old_pillow_are_recognised():
+    table = ijg_table(LUMA_BASE, 37)
+    zigzag = table[ZIGZAG]
+
+    class Old:  # what Pillow < 8.3 handed out: the steps in file (zigzag) order
+        quantization = {0: list(zigzag)}
+        layer = [("1", 1, 1, 0)]
+        size = (64, 64)
+
+    info = read_jpeg_info(Old())
+    assert table_quality(info.luma_table, "luma").quality == 37
+
+
+@pytest.mark.parametrize("subsampling, name", [(2, "4:2:0"), (1, "4:2:2"), (0, "4:4:4")])
+def test_chroma_subsampling(tmp_path, faces, subsampling, name):
+    damage = _analyze(_save(faces[0], tmp_path / "s.jpg", quality=75, subsampling=subsampling))
+    assert damage.subsampling == name
+    assert damage.jpeg_quality == 75 and damage.double_compression is False
+
+
+def test_gray_jpeg_has_luma_only(tmp_path, faces):
+    gray = np.asarray(Image.fromarray(faces[0]).convert("L"))
+    damage = _analyze(_save(gray, tmp_path / "g.jpg", quality=40))
+    assert damage.table_quality == 40 and damage.chroma_quality is None and damage.subsampling is None
+
+
+def test_camera_tables_map_to_the_nearest_quality(tmp_path, faces):
+    # A camera's own tables: IJG's quality 90 steps, nudged the way firmware tables differ from libjpeg's.
+    rng = np.random.default_rng(3)
+    luma = np.clip(ijg_table(LUMA_BASE, 90) + rng.integers(-1, 2, 64), 1, 255)
+    chroma = np.clip(luma + 1, 1, 255)
+    path = _save(faces[1], tmp_path / "camera.jpg", qtables=[list(map(int, luma)), list(map(int, chroma))])
+    damage = _analyze(path)
+    assert damage.standard_tables is False
+    assert 85 <= damage.table_quality <= 95
+    assert damage.double_compression is False and damage.jpeg_quality == damage.table_quality
+
+
+def test_read_image_carries_the_tables_only_for_jpeg(tmp_path, faces):
+    assert read_image(ASTRONAUT).jpeg is None
+    info = read_image(_save(faces[0], tmp_path / "t.jpg", quality=60)).jpeg
+    assert info is not None and info.grid == (0, 0) and len(info.tables) == 2
+
+
+def test_rotated_jpeg_grid_is_followed(tmp_path, faces):
+    # 509 x 389: an EXIF rotation moves the 8 px grid off (0, 0); a single compression must not look double.
+    exif = Image.Exif()
+    exif[0x0112] = 3  # rotated 180 degrees
+    path = _save(faces[1][:389, :509], tmp_path / "rot.jpg", quality=30, exif=exif.tobytes())
+    loaded = read_image(path)
+    assert loaded.jpeg.grid == (389 % 8, 509 % 8)  # the stored first block now ends the image
+    damage = analyze(loaded)
+    assert damage.double_compression is False and damage.jpeg_quality == 30
+    assert damage.pixel_quality is not None and abs(damage.pixel_quality - 30) <= 1
+
+
+# ------------------------------------------------------------------------------------- JPEG history in pixels
+
+@pytest.mark.parametrize("quality", [20, 30, 40])
+@pytest.mark.parametrize("crop", [(0, 0), (3, 5)])
+def test_png_that_was_a_jpeg(tmp_path, faces, quality, crop):
+    for i, rgb in enumerate(faces):
+        once = degrade.jpeg(rgb, quality)[crop[0]:, crop[1]:]
+        damage = _analyze(_save(once, tmp_path / f"{i}.png"))
+        assert damage.jpeg_quality_source == "pixels"
+        assert abs(damage.jpeg_quality - quality) <= 10, (i, damage)
+        assert damage.grid_offset == ((8 - crop[0]) % 8, (8 - crop[1]) % 8)
+        assert damage.double_compression is None and damage.table_quality is None
+
+
+def test_clean_png_has_no_jpeg_history(tmp_path):
+    damage = _analyze(ASTRONAUT)
+    assert damage.jpeg_quality is None and damage.jpeg_quality_source is None
+    assert damage.effective_levels > 240 and damage.pixelation == 1.0
+    assert damage.level < 0.05
+
+
+def test_high_quality_jpeg_saved_as_png_is_not_damaged(tmp_path, faces):
+    # The astronaut only: the Hopper original is itself a quality 80 JPEG, whose lattice rightly shows through.
+    for q in (95, 98):
+        damage = _analyze(_save(degrade.jpeg(faces[0], q), tmp_path / f"{q}.png"))
+        assert damage.jpeg_quality is None or damage.jpeg_quality >= 85, damage
+        assert damage.level <= levels.jpeg_level(85)
+
+
+def test_earlier_compression_shows_through_a_high_quality_one(tmp_path, faces):
+    # grace_hopper.jpg is a quality 80 JPEG: re-encoded at 95 and saved losslessly, its pixels still say 80.
+    damage = _analyze(_save(degrade.jpeg(faces[1], 95), tmp_path / "hopper.png"))
+    assert damage.jpeg_quality_source == "pixels" and abs(damage.jpeg_quality - 80) <= 2
+
+
+def test_resaved_jpeg_keeps_its_first_quality(tmp_path, faces):
+    once = _save(faces[0], tmp_path / "q20.jpg", quality=20)
+    twice = _save(_rgb(once), tmp_path / "q20q90.jpg", quality=90)
+    damage = _analyze(twice)
+    assert damage.table_quality == 90
+    assert damage.double_compression is True and damage.jpeg_quality_source == "pixels"
+    assert abs(damage.jpeg_quality - 20) <= 5
+    assert damage.level == pytest.approx(levels.jpeg_level(damage.jpeg_quality), abs=0.02)
+    single = _analyze(_save(faces[0], tmp_path / "q90.jpg", quality=90))
+    assert single.double_compression is False and single.jpeg_quality == 90
+
+
+# -------------------------------------------------------------------------------------- banding, pixelation
+
+def test_banded_image(tmp_path, faces):
+    damage = _analyze(_save(degrade.posterize(faces[0], 16), tmp_path / "banded.png"))
+    assert 13 <= damage.effective_levels <= 19
+    assert damage.banding > 0.7 and damage.level >= damage.banding
+
+
+def test_pixelated_image(tmp_path, faces):
+    damage = _analyze(_save(degrade.pixelate(faces[0], 2), tmp_path / "pix.png"))
+    assert 1.8 <= damage.pixelation <= 2.3
+    assert damage.level >= levels.pixelation_level(1.8)
+
+
+def test_level_orders_damage(tmp_path, faces):
+    rgb = faces[0]
+    worst = _analyze(_save(rgb, tmp_path / "q10.jpg", quality=10)).level
+    middle = _analyze(_save(rgb, tmp_path / "q50.jpg", quality=50)).level
+    clean = _analyze(ASTRONAUT).level
+    assert worst > middle > clean
+
+
+def test_to_json_is_plain_json(tmp_path, faces):
+    data = _analyze(_save(faces[1], tmp_path / "j.jpg", quality=35)).to_json()
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+    assert data["jpeg_quality"] == 35 and data["jpeg_quality_source"] == "tables"
+    assert 0.0 <= data["level"] <= 1.0
+
+
+# -------------------------------------------------------------------------------------------------- CLI
+
+def test_cli_analyze_json_and_bad_file(tmp_path, faces):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _save(faces[0], folder / "a.jpg", quality=25)
+    _save(faces[1], folder / "b.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    result = CliRunner().invoke(cli, ["analyze", "--json", str(folder)])
+    assert result.exit_code == 1
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(r["input"]).name for r in records] == ["a.jpg", "b.png"]
+    assert records[0]["damage"]["jpeg_quality"] == 25
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and "broken.jpg" in errors[0]
+
+
+def test_cli_analyze_table_and_missing_input(tmp_path, faces):
+    path = _save(faces[0], tmp_path / "a.jpg", quality=60)
+    result = CliRunner().invoke(cli, ["analyze", str(path)])
+    assert result.exit_code == 0
+    header, row = result.stdout.splitlines()
+    assert header.split("\t")[:2] == ["input", "jpeg_quality"]
+    assert row.split("\t")[:3] == [str(path), "60", "tables"]
+    missing = CliRunner().invoke(cli, ["analyze", str(tmp_path / "nope.png")])
+    assert missing.exit_code == 2 and "nope.png" in missing.stderr and missing.stdout == ""
+
+
+def test_cli_analyze_files_from(tmp_path, faces):
+    a = _save(faces[0], tmp_path / "a.jpg", quality=45)
+    listing = tmp_path / "list"
+    listing.write_bytes(os.fsencode(a) + b"\0")
+    result = CliRunner().invoke(cli, ["analyze", "--json", "--files-from", str(listing), "-0"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["damage"]["jpeg_quality"] == 45

@@ -1,0 +1,185 @@
+"""DARN, facerestore's own model: its shape and cost, its receptive field, export with the damage input, training."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+
+from PIL import Image  # noqa: E402
+
+from export import archs, checkpoint  # noqa: E402
+from export.onnx_export import export_checkpoint  # noqa: E402
+from export.train import TrainConfig, train  # noqa: E402
+from facerestore import contract  # noqa: E402
+from facerestore.restore import restore_pixels  # noqa: E402
+from facerestore.session import open_model  # noqa: E402
+
+
+def _bigcnn_macs() -> int:
+    widths = archs.ARCHS["big"].widths
+    return sum(9 * a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def _trained_like(seed: int = 3) -> archs.Darn:
+    """A DARN with every weight non-zero (a fresh one starts as the identity, which would prove nothing)."""
+    torch.manual_seed(seed)
+    model = archs.Darn()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.05)
+    return model.eval()
+
+
+def test_size_and_cost_are_what_the_model_card_says():
+    spec = archs.DarnSpec()
+    model = archs.Darn(spec)
+    assert archs.count_params(model) == 279_340
+    assert spec.receptive_radius == 29 >= 24
+    assert spec.macs_per_pixel == 64_908
+    assert 2 * spec.macs_per_pixel <= _bigcnn_macs()  # at most half of BigCNN's multiply-adds per pixel
+
+
+def test_a_fresh_model_is_the_identity():
+    x = torch.rand(2, 3, 32, 40)
+    np.testing.assert_array_equal(archs.Darn()(x, torch.tensor([[0.2], [0.9]])).detach(), x)
+
+
+def test_receptive_field_is_exactly_the_declared_radius():
+    """The gradient of one output pixel reaches input pixels at most ``receptive_radius`` away, and does reach
+    that far (so tiling with that overlap is exact and not wasteful)."""
+    model = _trained_like()
+    radius = model.spec.receptive_radius
+    x = torch.rand(1, 3, 96, 96, requires_grad=True)
+    y0, x0 = 48, 49  # odd column: the pixel sits on the far side of its 2x2 fold
+    model(x, torch.tensor([[0.5]]))[0, :, y0, x0].sum().backward()
+    ys, xs = np.nonzero(x.grad.abs().sum(1)[0].numpy())
+    reach = max(np.abs(ys - y0).max(), np.abs(xs - x0).max())
+    assert reach <= radius and reach >= radius - 1
+
+
+def test_the_level_changes_the_output():
+    model = _trained_like()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        low, high = model(x, torch.tensor([[0.1]])), model(x, torch.tensor([[0.9]]))
+    assert (low - high).abs().mean() > 1e-3
+
+
+@pytest.fixture(scope="module")
+def exported_darn(tmp_path_factory, hopper_rgb) -> tuple[archs.Darn, Path]:
+    folder = tmp_path_factory.mktemp("darn")
+    model = _trained_like()
+    meta = {"arch": "darn", "step": 10, "epoch": 1, "params": archs.count_params(model),
+            "config": {"arch": "darn", "data": str(folder / "none"), "chain": "random", "patch": 96},
+            "history": [{"epoch": 1, "val_psnr": 30.0}], "split": {"train": [], "val": [], "test": []}}
+    checkpoint.save(folder / "best", {"model": model}, {}, meta)
+    crop = folder / "crop.png"
+    Image.fromarray(hopper_rgb[100:197, 120:251]).save(crop)  # odd sizes: export crops them to the fold
+    return model, export_checkpoint(folder / "best", folder / "darn.onnx", check_images=[crop])
+
+
+def test_export_declares_the_damage_input_and_its_range(exported_darn):
+    _, path = exported_darn
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == [contract.INPUT_NAME, "level"]
+    meta = sess.get_modelmeta().custom_metadata_map
+    assert meta[contract.META_CONDITION_INPUT] == "level"
+    assert meta[contract.META_CONDITION_RANGE] == "0 1"
+    assert meta[contract.META_MULTIPLE] == "2"
+    assert meta[contract.META_RECEPTIVE] == "29"
+    assert meta[contract.META_ARCH] == "darn" and meta[contract.META_PARAMS] == "279340"
+
+
+def test_runtime_matches_torch_and_tiles_exactly_at_odd_sizes(exported_darn, hopper_rgb):
+    model, path = exported_darn
+    runtime = open_model(path, device="cpu")
+    pixels = hopper_rgb[60:60 + 143, 80:80 + 101].astype(np.float32) / 255.0  # odd height and width
+    whole = restore_pixels(runtime, pixels, tile=4096, strength=0.6)
+    # torch on the same edge-padded image the runtime builds, cut back to the odd size.
+    padded = np.pad(pixels, ((0, 1), (0, 1), (0, 0)), mode="edge")
+    with torch.no_grad():
+        ref = model(torch.from_numpy(padded.transpose(2, 0, 1).copy())[None], torch.tensor([[0.6]]))
+    ref = np.clip(ref[0].numpy().transpose(1, 2, 0)[:143, :101], 0, 1)
+    np.testing.assert_allclose(whole, ref, atol=1e-4)
+    for tile in (24, 37, 64):
+        np.testing.assert_allclose(restore_pixels(runtime, pixels, tile=tile, strength=0.6), whole, atol=1e-5)
+
+
+CROP = 64
+
+
+@pytest.fixture(scope="module")
+def faces_dir(tmp_path_factory, hopper_rgb, astronaut_path) -> Path:
+    """Crops of two real photos standing in for the face folder (20 test + 2 validation + the rest train)."""
+    with Image.open(astronaut_path) as im:
+        astronaut = np.asarray(im.convert("RGB")).copy()
+    folder = tmp_path_factory.mktemp("faces")
+    n = 0
+    for src in (hopper_rgb, astronaut):
+        for y in range(40, src.shape[0] - CROP, 80):
+            for x in range(30, src.shape[1] - CROP, 100):
+                if n < 28:
+                    Image.fromarray(src[y:y + CROP, x:x + CROP]).save(folder / f"{n:03d}.png")
+                    n += 1
+    return folder
+
+
+def _config(faces_dir: Path, out: Path, **overrides) -> TrainConfig:
+    base = dict(arch="darn", data=str(faces_dir), out=str(out), epochs=3, steps_per_epoch=12, batch=8, patch=32,
+                lr=2e-3, lr_min=2e-4, loss="l1", seed=2, threads=1, max_val=2)
+    return TrainConfig(**{**base, **overrides})
+
+
+def test_a_short_real_training_run_lowers_the_validation_loss(faces_dir, tmp_path):
+    last = train(_config(faces_dir, tmp_path / "run"), progress=False)
+    with (tmp_path / "run" / "curves.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    # The first steps at a high learning rate knock it off the identity it starts as; from there it learns, on
+    # every epoch, a correction that brings the damaged validation photos closer to their originals, and a clean
+    # photo told level 0 stays close to itself.
+    losses = [float(r["val_loss"]) for r in rows]
+    gains = [float(r["val_gain_db"]) for r in rows]
+    assert losses[2] < losses[1] < losses[0]
+    assert gains[2] > gains[1] > gains[0]
+    assert last["val_clean_psnr"] > 40
+
+
+def test_resume_continues_exactly(faces_dir, tmp_path, monkeypatch):
+    import export.train as train_mod
+
+    whole = tmp_path / "whole"
+    train(_config(faces_dir, whole, epochs=2), progress=False)
+    cut = tmp_path / "cut"
+    real = train_mod.write_curves
+
+    def interrupt(out, history):
+        real(out, history)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(train_mod, "write_curves", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train(_config(faces_dir, cut, epochs=2), progress=False)
+    train(_config(faces_dir, cut, epochs=2), resume=True, progress=False)
+    a = checkpoint.load_meta(whole / "last")
+    b = checkpoint.load_meta(cut / "last")
+    assert a["step"] == b["step"] == 24
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(str(whole / "last.safetensors")), load_file(str(cut / "last.safetensors"))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+def test_a_pairs_folder_or_a_fixed_chain_is_refused_for_the_conditioned_model(faces_dir, tmp_path):
+    from export.train import ConfigError
+
+    with pytest.raises(ConfigError, match="damage level"):
+        train(_config(faces_dir, tmp_path / "x", chain="jpeg:20"), progress=False)

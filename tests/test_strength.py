@@ -1,0 +1,82 @@
+"""Strength through the runtime: a conditioned model is told it, the report's models blend by it, tiling stays exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facerestore.damage import strength as strength_mod
+from facerestore.restore import restore_pixels
+from facerestore.session import open_model
+
+
+@pytest.fixture(scope="module")
+def face(hopper_rgb) -> np.ndarray:
+    """A real photo with odd height and width, so the conditioned model's size padding is exercised."""
+    return (hopper_rgb[:151, :97].astype(np.float32) / 255.0).copy()
+
+
+def test_a_conditioned_model_is_told_the_strength(tiny_conditioned_model, face):
+    model = open_model(tiny_conditioned_model, device="cpu")
+    assert (model.condition, model.size_multiple) == ("level", 2)
+    # output = input + level * correction: the change grows in proportion to the strength it is told.
+    changes = [np.abs(restore_pixels(model, face, strength=s) - face).mean() for s in (0.0, 0.3, 0.9)]
+    assert changes[0] == 0.0
+    assert 0 < changes[1] < changes[2]
+    assert changes[2] / changes[1] == pytest.approx(3.0, rel=0.1)
+
+
+@pytest.mark.parametrize("tile", [16, 30, 47, 64])
+def test_conditioned_tiling_is_exact_at_odd_sizes(tiny_conditioned_model, face, tile):
+    model = open_model(tiny_conditioned_model, device="cpu")
+    whole = restore_pixels(model, face, tile=4096, strength=0.7)
+    assert whole.shape == face.shape
+    np.testing.assert_allclose(restore_pixels(model, face, tile=tile, strength=0.7), whole, atol=1e-6)
+
+
+def test_a_plain_model_blends_its_output_with_the_input(tiny_rgb_model, face):
+    model = open_model(tiny_rgb_model, device="cpu")
+    full = restore_pixels(model, face)
+    assert np.abs(full - face).max() > 1e-3
+    np.testing.assert_array_equal(restore_pixels(model, face, strength=0.0), face)
+    half = restore_pixels(model, face, strength=0.5)
+    np.testing.assert_allclose(half, np.clip(face + 0.5 * (full - face), 0, 1), atol=1e-6)
+
+
+def test_strength_outside_0_1_is_refused(tiny_rgb_model, face):
+    model = open_model(tiny_rgb_model, device="cpu")
+    with pytest.raises(ValueError, match="strength"):
+        restore_pixels(model, face, strength=1.5)
+
+
+@pytest.mark.parametrize("text,value", [("auto", None), ("AUTO", None), ("0", 0.0), ("0.35", 0.35), ("1", 1.0)])
+def test_parse_strength(text, value):
+    assert strength_mod.parse_strength(text) == value
+
+
+@pytest.mark.parametrize("text", ["-0.1", "1.01", "nan", "strong", ""])
+def test_parse_strength_refuses_with_one_line(text):
+    with pytest.raises(ValueError) as info:
+        strength_mod.parse_strength(text)
+    assert "\n" not in str(info.value) and "[0, 1]" in str(info.value)
+
+
+def test_decide_leaves_undamaged_photos_alone_and_obeys_an_override():
+    curve = strength_mod.Curve((0.0, 0.2, 0.6, 1.0), (0.0, 0.0, 0.8, 1.0), "fitted")
+    clean = strength_mod.decide(0.1, curve)
+    assert clean.unchanged and clean.strength == 0.0 and "0.10" in clean.reason
+    damaged = strength_mod.decide(0.8, curve)
+    assert not damaged.unchanged and damaged.strength == pytest.approx(0.9)
+    forced = strength_mod.decide(0.1, curve, override=0.4)
+    assert not forced.unchanged and forced.strength == 0.4
+
+
+def test_every_shipped_model_has_a_fitted_curve():
+    from facerestore import registry
+
+    fitted = strength_mod._fitted()
+    for name in registry.SHIPPED:
+        assert name in fitted, f"{name} has no fitted strength curve in {strength_mod.STRENGTH_FILE}"
+        curve = fitted[name]
+        assert all(0.0 <= s <= 1.0 for s in curve.strengths)
+        assert curve(0.0) < strength_mod.MIN_STRENGTH, f"{name} would change a photo with no damage found"
