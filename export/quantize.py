@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from export.data import eval_pairs, load_rgb, split_faces, to_gray, to_nchw
-from facerestore.degrade import random_chain
+from facerestore.degrade import random_chain, random_damage
 from facerestore.metrics import psnr
 from facerestore.model_choice import cpu_isa, sidecar_path
 
@@ -57,8 +57,10 @@ RECIPES = (
 )
 
 
-def _sample_input(path: Path, channels: int, side: int, rng: np.random.Generator) -> np.ndarray:
-    """A random side x side crop (histogram calibrators need one shape) of the face scaled to 1.5 x side."""
+def _sample_input(path: Path, channels: int, side: int, rng: np.random.Generator,
+                  condition: str | None = None) -> dict[str, np.ndarray]:
+    """The feed of one calibration run: a random side x side crop (histogram calibrators need one shape) of the
+    face scaled to 1.5 x side, damaged the way the model was trained (with its level, for a conditioned model)."""
     rgb = load_rgb(path, max_side=side * 3 // 2)
     h, w = rgb.shape[:2]
     if min(h, w) < side:
@@ -66,16 +68,20 @@ def _sample_input(path: Path, channels: int, side: int, rng: np.random.Generator
     y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
     rgb = np.ascontiguousarray(rgb[y:y + side, x:x + side])
     img = to_gray(rgb) if channels == 1 else rgb
-    return to_nchw(random_chain(rng).apply(img, rng))[None]
+    chain = random_damage(rng) if condition else random_chain(rng)
+    feed = {"input": to_nchw(chain.apply(img, rng))[None]}
+    if condition:
+        feed[condition] = np.array([[chain.level]], np.float32)
+    return feed
 
 
 def calibration_inputs(faces: Path, channels: int, count: int = CALIB_COUNT, side: int = CALIB_SIDE,
-                       seed: int = 0) -> list[np.ndarray]:
-    """Degraded training faces (the inputs the model really sees), NCHW float32, one per run."""
+                       seed: int = 0, condition: str | None = None) -> list[dict[str, np.ndarray]]:
+    """Degraded training faces (the inputs the model really sees), NCHW float32, one feed per run."""
     train = [p for p in split_faces(faces).train if _min_side(p) >= side]
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(train), size=min(count, len(train)), replace=False)
-    return [_sample_input(train[i], channels, side, rng) for i in sorted(picks)]
+    return [_sample_input(train[i], channels, side, rng, condition) for i in sorted(picks)]
 
 
 def _min_side(path: Path) -> int:
@@ -88,18 +94,18 @@ def _min_side(path: Path) -> int:
 class _Reader:
     """onnxruntime.quantization.CalibrationDataReader protocol: one input feed per call, None at the end."""
 
-    def __init__(self, inputs: list[np.ndarray]):
-        self._it = iter(inputs)
+    def __init__(self, feeds: list[dict[str, np.ndarray] | np.ndarray]):
+        # A bare array is the image input of a model that takes nothing else.
+        self._it = iter(f if isinstance(f, dict) else {"input": f} for f in feeds)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        x = next(self._it, None)
-        return None if x is None else {"input": x}
+        return next(self._it, None)
 
     def rewind(self) -> None:  # the protocol allows it; calibration here makes one pass
         raise NotImplementedError
 
 
-def quantize(fp32: Path, out: Path, inputs: list[np.ndarray], recipe: Recipe) -> Path:
+def quantize(fp32: Path, out: Path, inputs: list[dict[str, np.ndarray]], recipe: Recipe) -> Path:
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -134,13 +140,26 @@ def _session(path: Path, threads: int | None = None):
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
+def _condition(path: Path) -> str | None:
+    """The damage-level input of a conditioned model, else None."""
+    names = [i.name for i in _session(path).get_inputs()]
+    return names[1] if len(names) > 1 else None
+
+
 def validation_psnr(model: Path, faces: Path, channels: int) -> float:
-    """Mean PSNR (dB) of the restored validation faces against their clean originals, all fixed degradations."""
+    """Mean PSNR (dB) of the restored validation faces against their clean originals, all fixed degradations
+    (a conditioned model told each one's level, its input cut to even sizes)."""
     sess = _session(model)
+    condition = _condition(model)
     scores = []
     for pair in eval_pairs(split_faces(faces).val):
         lq, hq = (to_gray(pair.lq), to_gray(pair.hq)) if channels == 1 else (pair.lq, pair.hq)
-        out = sess.run(["output"], {"input": to_nchw(lq)[None]})[0][0]
+        feed = {"input": to_nchw(lq)[None]}
+        if condition:
+            h, w = lq.shape[0] // 2 * 2, lq.shape[1] // 2 * 2
+            feed = {"input": to_nchw(lq[:h, :w])[None], condition: np.array([[pair.level]], np.float32)}
+            hq = hq[:h, :w]
+        out = sess.run(["output"], feed)[0][0]
         restored = np.clip(out, 0.0, 1.0)
         scores.append(psnr(restored, to_nchw(hq), data_range=1.0))
     return float(statistics.mean(scores))
@@ -149,11 +168,13 @@ def validation_psnr(model: Path, faces: Path, channels: int) -> float:
 def speedup(fp32: Path, int8: Path, channels: int, side: int = 512, repeats: int = 5) -> float:
     """fp32 time / int8 time, model only, the two interleaved so machine load hits both alike."""
     a, b = _session(fp32), _session(int8)
-    x = np.random.default_rng(0).random((1, channels, side, side), dtype=np.float32)
+    feed = {"input": np.random.default_rng(0).random((1, channels, side, side), dtype=np.float32)}
+    if condition := _condition(fp32):
+        feed[condition] = np.array([[0.7]], np.float32)
     ta, tb = [], []
     for sess, times in ((a, ta), (b, tb)) * (repeats + 1):
         t0 = time.perf_counter()
-        sess.run(["output"], {"input": x})
+        sess.run(["output"], feed)
         times.append(time.perf_counter() - t0)
     return statistics.median(ta[1:]) / statistics.median(tb[1:])
 
@@ -167,7 +188,7 @@ def build_int8(fp32: Path, faces: Path, out: Path | None = None, recipes: tuple[
     """
     out = out or fp32.with_name(f"{fp32.stem}.int8.onnx")
     channels = int(_session(fp32).get_inputs()[0].shape[1])
-    inputs = calibration_inputs(faces, channels)
+    inputs = calibration_inputs(faces, channels, condition=_condition(fp32))
     base = validation_psnr(fp32, faces, channels)
     tried = []
     with tempfile.TemporaryDirectory(prefix="facerestore-int8-") as tmp:
@@ -182,7 +203,7 @@ def build_int8(fp32: Path, faces: Path, out: Path | None = None, recipes: tuple[
                 record = {"model": fp32.name, "accepted": True, "psnr_fp32": base, "psnr_int8": score,
                           "delta_db": base - score, "budget_db": PSNR_BUDGET_DB, "recipe": asdict(recipe),
                           "calibration": {"images": len(inputs), "side": CALIB_SIDE, "split": "train",
-                                          "degradation": "random_chain"},
+                                          "degradation": "random_damage" if _condition(fp32) else "random_chain"},
                           "validation": "split_faces(...).val x EVAL_DEGRADATIONS, mean PSNR", "tried": tried}
                 if measure_speed:
                     record.update(speedup=speedup(fp32, out, channels), cpu_isa=cpu_isa(),
@@ -207,12 +228,14 @@ def to_fp16(fp32: Path, out: Path) -> Path:
     for init in graph.initializer:
         if init.data_type == TensorProto.FLOAT:
             init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
-    inp, outp = graph.input[0].name, graph.output[0].name
+    inputs, outp = [i.name for i in graph.input], graph.output[0].name  # the image, and a damage level if any
     for node in graph.node:
-        node.input[:] = [f"{inp}_fp16" if n == inp else n for n in node.input]
+        node.input[:] = [f"{n}_fp16" if n in inputs else n for n in node.input]
         node.output[:] = [f"{outp}_fp16" if n == outp else n for n in node.output]
     del graph.value_info[:]  # intermediate types changed: let ONNX Runtime infer them again
-    graph.node.insert(0, helper.make_node("Cast", [inp], [f"{inp}_fp16"], to=TensorProto.FLOAT16, name="to_fp16"))
+    for i, inp in enumerate(inputs):
+        graph.node.insert(0, helper.make_node("Cast", [inp], [f"{inp}_fp16"], to=TensorProto.FLOAT16,
+                                              name="to_fp16" if i == 0 else f"{inp}_to_fp16"))
     graph.node.append(helper.make_node("Cast", [f"{outp}_fp16"], [outp], to=TensorProto.FLOAT, name="to_fp32"))
     props = {p.key: p.value for p in model.metadata_props}
     props["facerestore.precision"] = "fp16"

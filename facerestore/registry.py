@@ -25,6 +25,7 @@ class ModelSpec:
     filename: str
     sha256: str | None  # None until the export step records it in checksums.json
     summary: str
+    origin: str = "report"  # "report": one of the research report's three networks; "facerestore": the project's own
 
     @property
     def path(self) -> Path:
@@ -50,11 +51,12 @@ def _recorded_checksums() -> dict[str, str]:
 def _build_registry() -> dict[str, ModelSpec]:
     digests = _recorded_checksums()
     entries = (
-        ("basic", "basic.onnx", "BasicCNN 3->64->64->3: fast colour restoration"),
-        ("big", "big.onnx", "BigCNN 3->64->64->128->128->3: best colour restoration (default)"),
-        ("gan", "gan.onnx", "grayscale GAN generator 1->64->64->1, applied to luminance"),
+        ("basic", "basic.onnx", "BasicCNN 3->64->64->3: the report's fast colour restoration", "report"),
+        ("big", "big.onnx", "BigCNN 3->64->64->128->128->3: the report's best colour restoration (default)", "report"),
+        ("gan", "gan.onnx", "grayscale GAN generator 1->64->64->1, applied to luminance (the report's)", "report"),
     )
-    return {name: ModelSpec(name, filename, digests.get(filename), summary) for name, filename, summary in entries}
+    return {name: ModelSpec(name, filename, digests.get(filename), summary, origin)
+            for name, filename, summary, origin in entries}
 
 
 SHIPPED: dict[str, ModelSpec] = _build_registry()

@@ -63,7 +63,8 @@ GOOD = ["2019/face.jpg", "2020/trip/face.jpg", "cutout.png", "deep16.png", "gray
 
 def test_full_run_restores_everything_but_the_corrupt_file(photos, tiny_rgb_model):
     before = _digests(photos)
-    result = _run(["enhance", str(photos), "--model", str(tiny_rgb_model), "--json", "--no-report"])
+    # --strength 1: every image through the model, whatever its damage (the clean ones would be left unchanged)
+    result = _run(["enhance", str(photos), "--model", str(tiny_rgb_model), "--json", "--no-report", "--strength", "1"])
 
     assert result.exit_code == 1, result.stderr
     records = _records(result.stdout)
@@ -110,7 +111,7 @@ def test_stdout_stays_empty_without_json(photos, tiny_rgb_model):
 
 def test_rerun_skips_and_overwrite_redoes(photos, tiny_rgb_model):
     (photos / "corrupt.jpg").unlink()
-    args = ["enhance", str(photos), "--model", str(tiny_rgb_model), "--json", "--no-report"]
+    args = ["enhance", str(photos), "--model", str(tiny_rgb_model), "--json", "--no-report", "--strength", "1"]
     first = _run(args)
     assert first.exit_code == 0 and {r["status"] for r in _records(first.stdout)} == {"restored"}
     target = photos.parent / "photos-restored" / "gray.jpg"

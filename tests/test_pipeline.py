@@ -34,7 +34,7 @@ def jobs(tmp_path, hopper_rgb) -> list[Job]:
 def test_two_images_infer_at_once_and_records_keep_input_order(jobs, tiny_rgb_model, monkeypatch):
     model = open_model(str(tiny_rgb_model), device="cpu", threads=2)
     assert model.streams == 2
-    ctx = pipeline.Context(model=model)
+    ctx = pipeline.Context(model=model, strength=1.0)  # every image through the model
     # The first two inferences wait for each other: they pass only if two images really are in inference at
     # once (a sleep-and-count would depend on the machine's load).
     together = FirstCallsMeet(2)
@@ -61,7 +61,7 @@ def test_two_images_infer_at_once_and_records_keep_input_order(jobs, tiny_rgb_mo
 
 
 def test_fail_fast_stops_with_images_in_inference_dropped(jobs, tiny_rgb_model):
-    ctx = pipeline.Context(model=open_model(str(tiny_rgb_model), device="cpu", threads=2))
+    ctx = pipeline.Context(model=open_model(str(tiny_rgb_model), device="cpu", threads=2), strength=1.0)
     records = []
     assert run_local(jobs, ctx, records.append, fail_fast=True) is False
     statuses = [r.status for r in records]

@@ -118,7 +118,10 @@ def local_run(archive, tiny_rgb_model) -> tuple[list[dict], dict[str, str]]:
                                       "--threads", "1", "--json", "--no-report"], catch_exceptions=False)
     assert result.exit_code == 1, result.stderr
     records = _comparable(result.stdout, out)
-    assert len(records) == 37 and sum(r["status"] == "restored" for r in records) == 36
+    statuses = [r["status"] for r in records]
+    # --strength auto: the damaged frames restored, the clean ones left unchanged; Ray must do the same
+    assert len(records) == 37 and statuses.count("restored") + statuses.count("unchanged") == 36
+    assert statuses.count("restored") and statuses.count("unchanged")
     return records, _digests(out)
 
 
@@ -128,7 +131,9 @@ def _check_ray_run(result, out: Path, local_run) -> None:
     assert _comparable(result.stdout, out) == records  # same records, same (plan) order
     failed = [r for r in records if r["status"] == "failed"]
     assert [r["input"].rsplit("/", 1)[-1] for r in failed] == ["frame99.jpg"] and failed[0]["error"]
-    assert "frame99.jpg" in result.stderr and "36 restored, 0 skipped, 1 failed" in result.stderr
+    statuses = [r["status"] for r in records]
+    counts = f"{statuses.count('restored')} restored, {statuses.count('unchanged')} unchanged, 0 skipped, 1 failed"
+    assert "frame99.jpg" in result.stderr and counts in result.stderr
     assert _digests(out) == digests  # byte-identical outputs
 
 
@@ -200,6 +205,19 @@ def test_workers_are_sent_the_whole_model_request(tiny_rgb_model):
     request = ModelRequest("big", precision="fp32", device="cuda", threads=None, verbose=True)
     settings = WorkerSettings.from_context(ctx, request, threads=3)
     assert settings.request == replace(request, threads=3) and settings.tile == 96
+    assert settings.strength is None  # auto
+
+
+def test_workers_are_sent_the_strength(tiny_rgb_model):
+    """``--strength 0.4`` reaches the Context each worker rebuilds (a worker that lost it would run auto)."""
+    from facerestore.engines.ray_engine import RestoreWorker, WorkerSettings
+    from facerestore.model_choice import ModelRequest
+    from facerestore.pipeline import Context
+
+    request = ModelRequest(str(tiny_rgb_model), device="cpu")
+    settings = WorkerSettings.from_context(Context(model=request.open(), strength=0.4), request, threads=1)
+    assert settings.strength == 0.4
+    assert RestoreWorker(settings).ctx.strength == 0.4
 
 
 @pytest.mark.ray
@@ -217,7 +235,7 @@ def test_ray_workers_open_the_file_of_the_requested_precision(tmp_path, hopper_p
         out = tmp_path / f"out-{engine}"
         result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(out), "--model", "big", "--precision",
                                           "fp16", "--device", "cpu", "--threads", "1", "--json", "--no-report",
-                                          "--engine", engine], catch_exceptions=False)
+                                          "--strength", "1", "--engine", engine], catch_exceptions=False)
         assert result.exit_code == 0, result.stderr
         runs[engine] = _comparable(result.stdout, out), _digests(out)
     records, digests = runs["ray"]

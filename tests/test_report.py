@@ -107,7 +107,7 @@ def test_run_report_summary_files(tmp_path):
     html = write_run_report(out, records, {"model": "big", "provider": "CPUExecutionProvider", "seconds": 1.5})
     assert html == out / "report.html" and html.is_file()
     data = json.loads((out / "summary.json").read_text())  # strict JSON: no Infinity literal
-    assert data["counts"] == {"total": 3, "restored": 2, "skipped": 0, "failed": 1}
+    assert data["counts"] == {"total": 3, "restored": 2, "unchanged": 0, "skipped": 0, "failed": 1}
     assert data["images"][0]["metrics"]["psnr_out"] == "inf"
     means = {m["key"]: m for m in data["means"]}
     assert means["psnr"]["output"] == pytest.approx(31.0)  # the infinite one is left out of the mean

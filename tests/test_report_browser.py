@@ -176,3 +176,45 @@ def test_changes_that_round_to_zero_are_neutral(browser, tmp_path):
              for row in browser.find_elements(By.CSS_SELECTOR, "#means tbody tr")}
     assert cells["PSNR (dB)"].text == "0.00" and cells["PSNR (dB)"].get_attribute("class") == ""
     assert cells["gaps"].text == "-60.0" and cells["gaps"].get_attribute("class") == "better"
+
+
+def test_damage_column_sorts_filters_and_details(browser, tmp_path, hopper_path, astronaut_path, tiny_rgb_model):
+    """A clean original (unchanged), a quality-10 JPEG and a banded scan: the damage column says what each had."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from facerestore.cli import cli
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    with Image.open(astronaut_path) as im:
+        clean = im.convert("RGB").crop((160, 40, 288, 168))
+    clean.save(inputs / "clean.png")
+    Image.fromarray(degrade.posterize(np.asarray(clean), 12)).save(inputs / "banded.png")
+    with Image.open(hopper_path) as im:
+        im.convert("RGB").crop((120, 100, 248, 228)).save(inputs / "q10.jpg", quality=10)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["enhance", str(inputs), "-o", str(out), "--model", str(tiny_rgb_model),
+                                      "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    browser.get((out / "report.html").as_uri())
+    wait = WebDriverWait(browser, 20)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rows tr")) == 3)
+    assert "1\nunchanged" in browser.find_element(By.ID, "cards").text.lower()
+
+    def column(key: str) -> list[str]:
+        index = browser.execute_script(
+            f"return [...document.querySelectorAll('#head th')].findIndex(th => th.dataset.key === '{key}')")
+        return [row.find_elements(By.TAG_NAME, "td")[index].text for row in browser.find_elements(By.CSS_SELECTOR, "#rows tr")]
+
+    browser.find_element(By.CSS_SELECTOR, "#head th[data-key='damage']").click()  # by damage level, least first
+    assert column("damage")[0] == "clean · unchanged" and column("status")[0] == "unchanged"
+    assert "JPEG q10 (tables) · strength 1.00" in column("damage")
+
+    search = browser.find_element(By.ID, "filter")
+    search.send_keys("q10 (tables)")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rows tr")) == 1)
+    browser.find_element(By.CSS_SELECTOR, "#rows tr").click()
+    details = browser.find_element(By.ID, "detail-metrics").text
+    assert "damage level" in details and "10 (from tables)" in details and "luma q10" in details
+    assert _severe(browser.get_log("browser")) == []

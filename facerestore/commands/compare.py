@@ -34,7 +34,10 @@ GRID_SIDE = 512  # each grid panel: the image's own pixels, its centre when larg
 @click.pass_context
 def compare(ctx: click.Context, images: tuple[Path, ...], model_specs: str, reference: Path | None, output: Path, device: str,
             threads: int | None, tile: int | None) -> None:
-    """Restore IMAGES (files or folders) with each model in --models and compare the results."""
+    """Restore IMAGES (files or folders) with each model in --models and compare the results.
+
+    Each model restores each photo as `enhance` does by default (--strength auto): as much as the photo's
+    damage calls for, by that model's fitted curve; a photo with no damage worth restoring is left as it is."""
     from facerestore.console import make_console, setup_logging
 
     console = make_console()
@@ -67,6 +70,8 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
     from facerestore.imageio import read_image
     from facerestore.report.image import as_levels, match_reference, reference_levels, state_metrics
     from facerestore.summary import json_number
+    from facerestore.damage.analysis import analyze
+    from facerestore.damage.strength import decide, model_curve
     from facerestore.restore import restore_pixels
     from facerestore.gpu import for_device
     from facerestore.model_choice import ModelRequest
@@ -94,9 +99,13 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
         levels_in = as_levels(loaded.pixels)
         levels_ref = reference_levels(match_reference(item, reference), levels_in.shape, str(item.rel))
         outputs: list[tuple[str, np.ndarray, float | None]] = [(INPUT_ROW, levels_in, None)]
+        level = analyze(loaded).level
         for label, model in zip(labels, models):
             start = time.perf_counter()
-            restored = restore_pixels(model, loaded.pixels, tile=tile)
+            # Each model restores as `enhance --strength auto` would: as much as this photo's damage calls for.
+            decision = decide(level, model_curve(model))
+            restored = loaded.pixels if decision.unchanged else restore_pixels(model, loaded.pixels, tile=tile,
+                                                                                strength=decision.strength)
             outputs.append((label, as_levels(restored), time.perf_counter() - start))
         ref_hists: dict[int, list[np.ndarray]] = {}
         for label, levels, seconds in outputs:

@@ -47,7 +47,7 @@ def describe_models() -> list[dict[str, Any]]:
     entries = []
     for spec in registry.SHIPPED.values():
         entry: dict[str, Any] = {"name": spec.name, "default": spec.name == registry.DEFAULT_MODEL,
-                                 "summary": spec.summary, "file": str(spec.path), "installed": spec.installed,
+                                 "origin": spec.origin, "summary": spec.summary, "file": str(spec.path), "installed": spec.installed,
                                  "sha256": None, "status": "not installed", "error": None, "metadata": {}}
         if spec.installed:
             digest = registry.sha256_of(spec.path)
@@ -77,7 +77,8 @@ def _print_table(console: Any, entries: list[dict[str, Any]]) -> None:
     from rich.text import Text
 
     table = Table(title="Shipped models (scores on the validation faces)", title_justify="left", show_lines=True)
-    for column, justify in (("model", "left"), ("status", "left"), ("architecture", "left"), ("params", "right"),
+    for column, justify in (("model", "left"), ("origin", "left"), ("status", "left"), ("architecture", "left"),
+                            ("params", "right"),
                             ("input", "left"), ("val PSNR dB", "right"), ("val SSIM", "right")):
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for e in entries:
@@ -85,7 +86,8 @@ def _print_table(console: Any, entries: list[dict[str, Any]]) -> None:
         name = e["name"] + (" *" if e["default"] else "")
         status = Text(e["status"], style="green" if e["status"] == "ok" else "bold red")
         space = _colour_space(meta.get("channels"))
-        table.add_row(name, status, meta.get("arch") or e["summary"], meta.get("params", "-"), space or "-",
+        origin = "facerestore's own" if e["origin"] == "facerestore" else "research report"
+        table.add_row(name, origin, status, meta.get("arch") or e["summary"], meta.get("params", "-"), space or "-",
                       _score(meta.get("val_psnr"), space), _score(meta.get("val_ssim"), space))
     console.print(table)
     console.print("* default model. A luma model restores luminance only and is scored on it: its scores are not "

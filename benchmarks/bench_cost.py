@@ -1,0 +1,85 @@
+"""The cost of facerestore's own model against BigCNN, in one run: ``python -m benchmarks.bench_cost``.
+
+Multiply-adds per full-resolution pixel are read from each ONNX graph (``benchmarks.flops``; a model that folds
+pixels into channels runs every conv on 1/multiple^2 of the pixels). CPU time per megapixel is the runtime's own
+path (``open_model`` + ``restore_pixels``, default threads and streams) on a real 1024 x 1024 photo, the models
+taking turns so a change in machine load hits them alike; the median of ``--repeats`` runs each. Reported as
+ratios to BigCNN: the goal is at most 0.5 on both. Reduced-precision builds beside a model (``NAME.fp16.onnx``,
+``NAME.int8.onnx``) are timed too when present.
+
+Prints a table and writes ``benchmarks/results/cost.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MODELS = ROOT / "facerestore" / "models"
+SIZE = 1024
+
+
+def macs_per_pixel(path: Path) -> float:
+    from benchmarks.flops import conv_cost
+    from facerestore import contract
+    from facerestore.session import read_metadata
+
+    multiple = int(read_metadata(path).get(contract.META_MULTIPLE, "1"))
+    return conv_cost(path).macs_per_pixel / (multiple * multiple)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", default=["big", "darn"], help="shipped names (the first is the 1.0)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "cost.json")
+    args = parser.parse_args(argv)
+
+    from facerestore.restore import restore_pixels
+    from facerestore.session import open_model
+
+    with Image.open(ROOT / "examples" / "originals" / "astronaut.png") as im:
+        photo = np.asarray(im.convert("RGB").resize((SIZE, SIZE), Image.Resampling.LANCZOS), np.float32) / 255.0
+    files = {}
+    for name in args.models:
+        for suffix in ("", ".fp16", ".int8"):
+            path = MODELS / f"{name}{suffix}.onnx"
+            if path.is_file():
+                files[f"{name}{suffix}"] = path
+    opened = {name: open_model(path, device="cpu") for name, path in files.items()}
+    times: dict[str, list[float]] = {name: [] for name in opened}
+    for name, model in opened.items():  # warm-up: first runs pay for allocations
+        restore_pixels(model, photo[:256, :256], strength=0.8)
+    for _ in range(args.repeats):
+        for name, model in opened.items():
+            start = time.perf_counter()
+            restore_pixels(model, photo, strength=0.8)
+            times[name].append(time.perf_counter() - start)
+    base = args.models[0]
+    rows = {}
+    for name, path in files.items():
+        seconds = statistics.median(times[name]) / (SIZE * SIZE / 1e6)
+        rows[name] = {"macs_per_pixel": macs_per_pixel(path), "seconds_per_megapixel": round(seconds, 4)}
+    for row in rows.values():
+        row["macs_ratio"] = round(row["macs_per_pixel"] / rows[base]["macs_per_pixel"], 3)
+        row["time_ratio"] = round(row["seconds_per_megapixel"] / rows[base]["seconds_per_megapixel"], 3)
+    print(f"{'model':<12} {'MACs/px':>9} {'x ' + base:>7} {'s/MP':>7} {'x ' + base:>7}")
+    for name, r in rows.items():
+        print(f"{name:<12} {r['macs_per_pixel']:>9,.0f} {r['macs_ratio']:>7.2f} {r['seconds_per_megapixel']:>7.3f} "
+              f"{r['time_ratio']:>7.2f}")
+    result = {"size": SIZE, "repeats": args.repeats, "models": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

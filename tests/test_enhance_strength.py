@@ -1,0 +1,252 @@
+"""``enhance --strength``: each image restored as much as its analysed damage needs, clean ones left unchanged
+(bytes copied), an explicit strength forcing the model; the damage in every record, summary file and report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image, PngImagePlugin
+
+from facerestore import degrade
+from facerestore.cli import cli
+from facerestore.summary import FAILED, RESTORED, SKIPPED, UNCHANGED, Record, RunSummary
+
+ARTIST = 0x013B  # EXIF tag
+
+
+def _run(args: list[str], **kwargs):
+    return CliRunner().invoke(cli, args, catch_exceptions=False, **kwargs)
+
+
+def _records(stdout: str) -> dict[str, dict]:
+    """The --json lines by input file name."""
+    return {Path(r["input"]).name: r for r in map(json.loads, stdout.splitlines())}
+
+
+@pytest.fixture
+def photos(tmp_path, hopper_path, astronaut_path) -> Path:
+    """A clean PNG original with metadata, a clean JPEG (quality 95), a JPEG saved at quality 10 and a banded PNG."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    with Image.open(astronaut_path) as im:
+        astronaut = im.convert("RGB").crop((160, 40, 320, 200))
+    with Image.open(hopper_path) as im:
+        hopper = im.convert("RGB").crop((120, 100, 280, 260))
+    exif = Image.Exif()
+    exif[ARTIST] = "NASA"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Description", "clean original")
+    astronaut.save(root / "clean.png", exif=exif, pnginfo=info)
+    os.utime(root / "clean.png", (1_500_000_000, 1_500_000_000))
+    hopper.save(root / "fine.jpg", quality=95)
+    hopper.save(root / "q10.jpg", quality=10)
+    Image.fromarray(degrade.posterize(np.asarray(astronaut), 12)).save(root / "banded.png")
+    return root
+
+
+def test_auto_leaves_a_clean_original_byte_identical_and_restores_the_damaged(photos, tiny_rgb_model, tmp_path):
+    out = tmp_path / "out"
+    result = _run(["enhance", str(photos), "-o", str(out), "--model", str(tiny_rgb_model), "--json"])
+    assert result.exit_code == 0, result.stderr
+    records = _records(result.stdout)
+
+    clean = records["clean.png"]
+    assert clean["status"] == UNCHANGED and clean["error"] is None
+    assert clean["damage"]["strength"] == 0 and "no damage worth restoring" in clean["damage"]["reason"]
+    assert clean["damage"]["jpeg_quality"] is None and clean["damage"]["level"] < 0.05
+    assert (out / "clean.png").read_bytes() == (photos / "clean.png").read_bytes()  # metadata and all
+    with Image.open(out / "clean.png") as im:
+        assert im.getexif()[ARTIST] == "NASA" and im.info["Description"] == "clean original"
+    assert os.stat(out / "clean.png").st_mtime == 1_500_000_000  # like every output: the input's time
+
+    q10 = records["q10.jpg"]
+    assert q10["status"] == RESTORED and q10["damage"]["reason"] is None
+    assert (q10["damage"]["jpeg_quality"], q10["damage"]["jpeg_quality_source"]) == (10, "tables")
+    assert q10["damage"]["strength"] == 1.0  # the default curve: full strength from level 0.5 on
+    assert records["banded.png"]["status"] == RESTORED and records["banded.png"]["damage"]["banding"] > 0.5
+    assert "unchanged" in result.stderr and "0 failed" in result.stderr
+
+    # The report still covers the unchanged image: its output equals its input, so no metric changes.
+    metrics = clean["metrics"]
+    assert metrics["gaps_in"] == metrics["gaps_out"] and metrics["entropy_in"] == metrics["entropy_out"]
+
+
+def test_a_clean_jpeg_is_left_unchanged_or_barely_touched_and_q10_gets_the_full_model(photos, tmp_path):
+    """The shipped model with its own curve (fitted, else the default), on small real photos."""
+    src = tmp_path / "two"
+    src.mkdir()
+    for name in ("fine.jpg", "q10.jpg"):
+        shutil.copy(photos / name, src / name)
+    out = tmp_path / "out"
+    result = _run(["enhance", str(src), "-o", str(out), "--model", "big", "--json", "--no-report"])
+    assert result.exit_code == 0, result.stderr
+    records = _records(result.stdout)
+    fine, q10 = records["fine.jpg"], records["q10.jpg"]
+    assert (fine["damage"]["jpeg_quality"], fine["damage"]["jpeg_quality_source"]) == (95, "tables")
+    if fine["status"] == UNCHANGED:
+        assert (out / "fine.jpg").read_bytes() == (src / "fine.jpg").read_bytes()
+    else:
+        assert fine["status"] == RESTORED and fine["damage"]["strength"] <= 0.3
+    assert q10["status"] == RESTORED and q10["damage"]["jpeg_quality"] == 10
+    assert q10["damage"]["strength"] > fine["damage"]["strength"]
+
+
+def test_an_explicit_strength_forces_the_model_on_a_clean_photo(photos, tiny_rgb_model, tmp_path):
+    out = tmp_path / "out"
+    result = _run(["enhance", str(photos / "clean.png"), "-o", str(out), "--model", str(tiny_rgb_model),
+                   "--json", "--no-report", "--strength", "1"])
+    assert result.exit_code == 0, result.stderr
+    record = _records(result.stdout)["clean.png"]
+    assert record["status"] == RESTORED and record["damage"]["strength"] == 1.0 and record["damage"]["reason"] is None
+    with Image.open(out / "clean.png") as got, Image.open(photos / "clean.png") as was:
+        assert not np.array_equal(np.asarray(got), np.asarray(was))
+
+    # The same through the environment, as every option.
+    env_out = tmp_path / "env"
+    result = _run(["enhance", str(photos / "clean.png"), "-o", str(env_out), "--model", str(tiny_rgb_model),
+                   "--json", "--no-report"], env={"FACERESTORE_ENHANCE_STRENGTH": "0.5"})
+    assert result.exit_code == 0, result.stderr
+    assert _records(result.stdout)["clean.png"]["damage"]["strength"] == 0.5
+
+
+def test_a_conditioned_model_runs_at_the_decided_strength(photos, tiny_conditioned_model, tmp_path):
+    """Without a fitted curve a conditioned model is told the damage level itself; the written output is exactly
+    a restoration at the strength the record reports."""
+    from facerestore.imageio import read_image
+    from facerestore.restore import restore_pixels
+    from facerestore.session import open_model
+
+    out = tmp_path / "out"
+    result = _run(["enhance", str(photos / "q10.jpg"), "-o", str(out), "--model", str(tiny_conditioned_model),
+                   "--json", "--no-report", "--format", "png"])
+    assert result.exit_code == 0, result.stderr
+    damage = _records(result.stdout)["q10.jpg"]["damage"]
+    assert damage["strength"] == pytest.approx(damage["level"], abs=1e-3) and 0.5 < damage["strength"] < 1
+    expected = restore_pixels(open_model(tiny_conditioned_model, device="cpu"), read_image(photos / "q10.jpg").pixels,
+                              strength=damage["strength"])
+    with Image.open(out / "q10.png") as im:
+        np.testing.assert_allclose(np.asarray(im) / 255.0, expected, atol=1 / 255 + 1e-6)
+
+
+@pytest.mark.parametrize("value", ["2", "x", "-0.1"])
+def test_a_bad_strength_is_a_usage_error_on_one_line(photos, tiny_rgb_model, tmp_path, value):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(out), "--model", str(tiny_rgb_model),
+                                      "--strength", value])
+    assert result.exit_code == 2 and result.stdout == "" and not out.exists()
+    errors = [line for line in result.stderr.splitlines() if "strength" in line]
+    assert len(errors) == 1 and "--strength" in errors[0] and repr(value) in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unchanged_outputs_are_resumed_like_the_others(photos, tiny_rgb_model, tmp_path):
+    out = tmp_path / "out"
+    args = ["enhance", str(photos), "-o", str(out), "--model", str(tiny_rgb_model), "--json"]
+    first = _records(_run(args).stdout)
+    assert first["clean.png"]["status"] == UNCHANGED
+
+    plan = _run(args[:-1] + ["--dry-run"]).stdout.splitlines()
+    assert all(line.endswith("\tskip") for line in plan) and len(plan) == 4  # the plan reads no image
+
+    again = _run(args)
+    assert again.exit_code == 0 and "0 unchanged, 4 skipped" in again.stderr
+    records = _records(again.stdout)
+    assert {r["status"] for r in records.values()} == {SKIPPED}
+    assert all(r["damage"] is None for r in records.values())  # skipped before any analysis
+    summary = json.loads((out / "summary.json").read_text())
+    kept = {Path(r["input"]).name: r for r in summary["images"]}
+    assert kept["clean.png"]["status"] == UNCHANGED and kept["clean.png"]["damage"]["strength"] == 0
+    assert summary["counts"]["unchanged"] == 2 and summary["counts"]["restored"] == 2  # fine.jpg too
+
+    redone = _records(_run(args + ["--overwrite"]).stdout)
+    assert redone["clean.png"]["status"] == UNCHANGED
+    assert (out / "clean.png").read_bytes() == (photos / "clean.png").read_bytes()
+
+
+def test_another_output_format_writes_the_unchanged_pixels(photos, tiny_rgb_model, tmp_path):
+    out = tmp_path / "out"
+    result = _run(["enhance", str(photos / "clean.png"), "-o", str(out), "--model", str(tiny_rgb_model), "--json",
+                   "--no-report", "--format", "tiff"])
+    assert _records(result.stdout)["clean.png"]["status"] == UNCHANGED
+    with Image.open(out / "clean.tif") as got, Image.open(photos / "clean.png") as was:
+        assert got.format == "TIFF"
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(was.convert("RGB")))
+
+
+def test_summary_files_and_page_carry_the_damage(photos, tiny_rgb_model, tmp_path):
+    out = tmp_path / "out"
+    (photos / "broken.png").write_bytes(b"not an image")
+    result = _run(["enhance", str(photos), "-o", str(out), "--model", str(tiny_rgb_model), "--quiet"])
+    assert result.exit_code == 1, result.stderr
+
+    rows = {Path(r["input"]).name: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert rows["q10.jpg"]["jpeg_quality"] == "10" and rows["q10.jpg"]["jpeg_quality_source"] == "tables"
+    assert float(rows["q10.jpg"]["strength"]) == 1.0 and rows["q10.jpg"]["unchanged_reason"] == ""
+    assert float(rows["banded.png"]["banding"]) > 0.5 and float(rows["banded.png"]["damage_level"]) > 0.5
+    assert rows["clean.png"]["status"] == UNCHANGED and rows["clean.png"]["unchanged_reason"].startswith("no damage")
+    assert rows["broken.png"]["damage_level"] == "" and rows["broken.png"]["strength"] == ""
+    assert "damage" not in rows["q10.jpg"]  # flat columns, no dict cell
+
+    summary = json.loads((out / "summary.json").read_text())
+    by_name = {Path(r["input"]).name: r for r in summary["images"]}
+    assert by_name["q10.jpg"]["damage"]["jpeg_quality"] == 10 and by_name["broken.png"]["damage"] is None
+    assert summary["counts"] == {"total": 5, "restored": 2, "unchanged": 2, "skipped": 0, "failed": 1}
+
+    page = (out / "report.html").read_text(encoding="utf-8")
+    start = page.index('id="data">') + len('id="data">')
+    data = json.loads(page[start:page.index("</script>", start)])
+    labels = {Path(i["input"]).name: i["damage_label"] for i in data["images"]}
+    assert labels["q10.jpg"] == "JPEG q10 (tables) · strength 1.00"
+    assert labels["clean.png"] == "clean · unchanged" and labels["broken.png"] is None
+    assert "banding (" in labels["banded.png"]
+    assert labels["fine.jpg"] == "JPEG q95 (tables) · unchanged"
+
+
+def test_the_report_rebuilds_from_a_summary_without_damage(photos, tiny_rgb_model, tmp_path):
+    """Summaries written before the analysis existed have no ``damage``: the rebuild still works."""
+    out = tmp_path / "out"
+    assert _run(["enhance", str(photos), "-o", str(out), "--model", str(tiny_rgb_model), "--quiet"]).exit_code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for record in summary["images"]:
+        del record["damage"]
+    (out / "summary.json").write_text(json.dumps(summary))
+    rebuilt = _run(["report", str(out), "-q"])
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert len(rows) == 4 and all(r["damage_level"] == "" for r in rows)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    start = page.index('id="data">') + len('id="data">')
+    images = json.loads(page[start:page.index("</script>", start)])["images"]
+    assert len(images) == 4 and all(i["damage"] is None and i["damage_label"] is None for i in images)
+
+
+def test_run_summary_counts_unchanged_as_success():
+    summary = RunSummary()
+    for status in (RESTORED, UNCHANGED, UNCHANGED, SKIPPED):
+        summary.add(Record("a.png", "b.png", status, None, 10, 10, 0.1, None, None))
+    assert (summary.unchanged, summary.total, summary.exit_code()) == (2, 4, 0)
+    assert "1 restored, 2 unchanged, 1 skipped, 0 failed" in summary.describe()
+    assert summary.counts() == "2 unchanged, 1 skipped"
+    summary.add(Record("c.png", None, FAILED, "bad", None, None, 0.0, None, None))
+    assert summary.exit_code() == 1
+
+
+def test_shipped_files_follow_their_model_curve_and_user_files_the_default(tmp_path, tiny_rgb_model):
+    from facerestore.damage.strength import DEFAULT_PLAIN, curve_for, curve_key, model_curve
+    from facerestore.registry import MODELS_DIR
+    from facerestore.session import open_model
+
+    assert curve_key(open_model(MODELS_DIR / "basic.onnx", device="cpu")) == "basic"
+    assert curve_key(open_model(MODELS_DIR / "basic.fp16.onnx", device="cpu")) == "basic"
+    copy = shutil.copy(MODELS_DIR / "basic.onnx", tmp_path / "basic.onnx")  # a user's file, whatever its name
+    user = open_model(copy, device="cpu")
+    assert curve_key(user) is None and model_curve(user) == DEFAULT_PLAIN
+    assert model_curve(open_model(MODELS_DIR / "basic.onnx", device="cpu")) == curve_for("basic", False)
+    assert model_curve(open_model(tiny_rgb_model, device="cpu")) == DEFAULT_PLAIN

@@ -1,0 +1,95 @@
+"""The strength fit: it finds the strength each damage level wants, keeps the runtime's promises, reads only
+validation faces, and the archive cases it scores are real files read back by the runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export import archive, fit_strength
+from export.fit_strength import GRID, KNOTS, Table, fit_curve, objective
+from facerestore.damage.strength import MIN_STRENGTH
+
+
+class _Damage:
+    def __init__(self, level: float):
+        self.level = level
+
+
+class _Case:
+    def __init__(self, degradation: str, level: float):
+        self.degradation, self.damage = degradation, _Damage(level)
+
+
+def _table(cases: list[_Case], best: dict[str, float], input_psnr: float = 30.0, gain: float = 2.0) -> Table:
+    """Each case's PSNR is a parabola in the strength, peaking at ``best[degradation]`` with ``gain`` dB; at
+    strength 0 it equals the input's."""
+    rows = []
+    for c in cases:
+        b = best[c.degradation]
+        if b == 0.0:  # any restoration hurts
+            rows.append([input_psnr - 3.0 * s for s in GRID])
+        else:
+            rows.append([input_psnr + gain * (1 - ((s - b) / b) ** 2) for s in GRID])
+    return Table(cases, np.array(rows), np.full(len(cases), input_psnr))
+
+
+def test_the_fit_finds_each_levels_strength_and_leaves_clean_photos_alone():
+    cases = [_Case("clean", 0.0)] * 5 + [_Case("light", 0.3)] * 5 + [_Case("heavy", 0.9)] * 5
+    table = _table(cases, {"clean": 0.0, "light": 0.4, "heavy": 1.0})
+    values, score = fit_curve(table)
+    curve = lambda level: float(np.interp(level, KNOTS, values))  # noqa: E731
+    assert curve(0.0) < MIN_STRENGTH  # a clean photo comes back unchanged
+    assert curve(0.3) == pytest.approx(0.4, abs=0.05)
+    assert curve(0.9) == pytest.approx(1.0, abs=0.05)
+    assert all(a <= b for a, b in zip(values, values[1:]))  # more damage never gets less restoration
+
+
+def test_a_damage_made_worse_breaks_the_promise_and_is_left_alone():
+    # "risky" gains on average at strength 1 only because two faces gain a lot; the other eight lose: more
+    # than 10 % of faces made worse, so the fit must not restore it at all.
+    cases = [_Case("risky", 0.5)] * 10
+    table = _table(cases, {"risky": 1.0})
+    table.psnr[2:] = table.input_psnr[2:, None] - np.array(GRID) * 0.2
+    table.psnr[:2] = table.input_psnr[:2, None] + np.array(GRID) * 5.0
+    levels = np.full(10, 0.5)
+    assert objective(table, levels, np.ones(len(KNOTS))) < objective(table, levels, np.zeros(len(KNOTS)))
+    values, _ = fit_curve(table)
+    assert float(np.interp(0.5, KNOTS, values)) < MIN_STRENGTH
+
+
+def test_encode_writes_real_files_as_an_archive_holds_them(hopper_rgb):
+    from io import BytesIO
+
+    from PIL import Image
+
+    face = hopper_rgb[:96, :80]
+    data, suffix = archive.encode(face, "jpeg30", seed=0)
+    assert suffix == ".jpg"
+    with Image.open(BytesIO(data)) as im:
+        assert im.format == "JPEG"
+    data, suffix = archive.encode(face, "clean", seed=0)
+    with Image.open(BytesIO(data)) as im:
+        assert suffix == ".png" and np.array_equal(np.asarray(im), face)
+
+
+def test_cases_carry_the_runtimes_analysis(hopper_path, tmp_path):
+    cases = archive.make_cases((hopper_path,), ("jpeg10", "jpeg90", "clean"), max_side=128)
+    by = {c.degradation: c for c in cases}
+    assert by["jpeg10"].damage.jpeg_quality == 10 and by["jpeg10"].damage.jpeg_quality_source == "tables"
+    assert by["jpeg10"].damage.level > by["jpeg90"].damage.level > by["clean"].damage.level
+
+
+def test_the_fit_reads_only_validation_faces(monkeypatch, shared_faces):
+    from export.data import split_faces
+
+    split = split_faces(shared_faces)
+    seen: list[Path] = []
+    monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs: seen.extend(paths) or [])
+    monkeypatch.setattr(fit_strength, "score_grid", lambda *a, **k: Table([], np.zeros((0, len(GRID))), np.zeros(0)))
+    monkeypatch.setattr(fit_strength, "fit_curve", lambda table: ([0.0] * len(KNOTS), 0.0))
+    monkeypatch.setattr(fit_strength, "objective", lambda *a: 0.0)
+    fit_strength.fit(shared_faces, {"m": Path("m.onnx")})
+    assert set(seen) == set(split.val) and not set(seen) & set(split.test)
