@@ -29,6 +29,16 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def _face_args(p: argparse.ArgumentParser, tables: bool) -> None:
+    """The options of every command that scores models on the split faces."""
+    p.add_argument("--data", default="../shared/data/faces", help="the face folder training was split from")
+    p.add_argument("--eval-count", type=int, default=20, help="validation and test images (as in training)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    if tables:
+        p.add_argument("--json", dest="json_path", help="write the full results as JSON here")
+        p.add_argument("--markdown", dest="markdown_path", help="write the markdown tables here")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -40,26 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--check-image", action="append", default=[], help="real photo for the parity check")
     e = sub.add_parser("evaluate", help="the model card's table: input vs classical filters vs models")
     e.add_argument("models", nargs="*", metavar="MODEL.onnx", help="exported models (row name = file stem)")
-    e.add_argument("--data", default="../shared/data/faces", help="the face folder training was split from")
-    e.add_argument("--eval-count", type=int, default=20, help="validation and test images (as in training)")
-    e.add_argument("--json", dest="json_path", help="write the full results as JSON here")
-    e.add_argument("--markdown", dest="markdown_path", help="write the markdown tables here")
-    e.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    _face_args(e, tables=True)
     e.add_argument("--on", dest="scored_on", choices=("test", "validation"), default="test",
                    help="score on the test faces (the model card) or on the validation faces (for selection rules)")
     f = sub.add_parser("fit-strength", help="fit each model's --strength auto curve on the validation faces")
     f.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to fit")
-    f.add_argument("--data", default="../shared/data/faces", help="the face folder training was split from")
-    f.add_argument("--eval-count", type=int, default=20, help="validation and test images (as in training)")
     f.add_argument("-o", "--output", default="facerestore/models/strength.json")
-    f.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    _face_args(f, tables=False)
     a = sub.add_parser("archive-eval", help="the model card's archive table: gain per JPEG quality, clean photos")
     a.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to score")
-    a.add_argument("--data", default="../shared/data/faces", help="the face folder training was split from")
-    a.add_argument("--eval-count", type=int, default=20, help="validation and test images (as in training)")
-    a.add_argument("--json", dest="json_path", help="write the full results as JSON here")
-    a.add_argument("--markdown", dest="markdown_path", help="write the markdown tables here")
-    a.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    _face_args(a, tables=True)
     args = parser.parse_args(argv)
     # Logs go to stderr: stdout carries data (the evaluate table).
     logging.basicConfig(level=logging.INFO, format="%(message)s",

@@ -13,7 +13,6 @@ their input. A clean photo's "PSNR" is to itself: infinite when it comes back un
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from facerestore.damage.strength import curve_for, decide
 from facerestore.metrics import luminance, psnr
 from facerestore.restore import restore_pixels
+from facerestore.summary import json_number
 from facerestore.session import open_model
 
 from .archive import ARCHIVE_DEGRADATIONS, Case, make_cases, to_uint8
@@ -139,13 +139,21 @@ def luma_table(report: dict, degradations: tuple[str, ...] = ("jpeg10", "jpeg20"
     return "\n".join(lines) + "\n"
 
 
+def _json_safe(value):
+    """The report with its infinities (a clean photo returned unchanged) written the way summaries write them."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return json_number(value) if isinstance(value, float) else value
+
+
 def write_report(report: dict, json_path: Path | None, markdown_path: Path | None) -> str:
     from facerestore.atomic import write_atomic, write_json
 
     text = markdown_table(report) + "\nLuminance PSNR (BT.601 Y):\n\n" + luma_table(report)
     if json_path:
-        safe = json.loads(json.dumps(report, default=float).replace("Infinity", '"inf"'))
-        write_json(json_path, safe)
+        write_json(json_path, _json_safe(report))
     if markdown_path:
         write_atomic(markdown_path, text)
     return text

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from facerestore.atomic import write_json
 from facerestore.damage.strength import MIN_STRENGTH
+from facerestore.metrics import psnr
 from facerestore.restore import restore_pixels
 from facerestore.session import open_model
 
@@ -48,8 +48,7 @@ class Table:
 
 
 def _psnr(out: np.ndarray, hq: np.ndarray) -> float:
-    mse = float(np.mean((out.astype(np.float64) - hq.astype(np.float64)) ** 2))
-    return PSNR_CAP if mse <= 255.0**2 * 10 ** (-PSNR_CAP / 10) else 10 * math.log10(255.0**2 / mse)
+    return min(psnr(out, hq), PSNR_CAP)
 
 
 def score_grid(model_path: Path, cases: list[Case], threads: int | None = None) -> Table:

@@ -63,15 +63,19 @@ def posterize(arr: np.ndarray, levels: float = 16) -> np.ndarray:
     return (np.round(np.round(arr.astype(np.float32) / step) * step)).clip(0, 255).astype(np.uint8)
 
 
-def pixelate(arr: np.ndarray, factor: float = 2) -> np.ndarray:
-    """Box-downscale by ``factor`` then nearest-upscale back: blocky, blotchy pixels."""
+def _down_up(arr: np.ndarray, factor: float, name: str, down: Image.Resampling, up: Image.Resampling) -> np.ndarray:
+    """Shrink by ``factor`` with ``down`` and enlarge back to the same size with ``up``."""
     factor = float(factor)
     if factor < 1:
-        raise DegradationSpecError(f"pixelate factor must be >= 1, got {factor}")
+        raise DegradationSpecError(f"{name} factor must be >= 1, got {factor}")
     h, w = arr.shape[:2]
     small = (max(1, round(w / factor)), max(1, round(h / factor)))
-    im = _to_image(arr).resize(small, Image.Resampling.BOX).resize((w, h), Image.Resampling.NEAREST)
-    return np.asarray(im)
+    return np.asarray(_to_image(arr).resize(small, down).resize((w, h), up))
+
+
+def pixelate(arr: np.ndarray, factor: float = 2) -> np.ndarray:
+    """Box-downscale by ``factor`` then nearest-upscale back: blocky, blotchy pixels."""
+    return _down_up(arr, factor, "pixelate", Image.Resampling.BOX, Image.Resampling.NEAREST)
 
 
 def blur(arr: np.ndarray, sigma: float = 1.0) -> np.ndarray:
@@ -84,13 +88,7 @@ def blur(arr: np.ndarray, sigma: float = 1.0) -> np.ndarray:
 
 def resample(arr: np.ndarray, factor: float = 2) -> np.ndarray:
     """Downscale by ``factor`` and back up (bicubic): a photo that was once stored small."""
-    factor = float(factor)
-    if factor < 1:
-        raise DegradationSpecError(f"resample factor must be >= 1, got {factor}")
-    h, w = arr.shape[:2]
-    small = (max(1, round(w / factor)), max(1, round(h / factor)))
-    im = _to_image(arr).resize(small, Image.Resampling.BICUBIC).resize((w, h), Image.Resampling.BICUBIC)
-    return np.asarray(im)
+    return _down_up(arr, factor, "resample", Image.Resampling.BICUBIC, Image.Resampling.BICUBIC)
 
 
 def _gaussian_smooth(field: np.ndarray, sigma: float) -> np.ndarray:

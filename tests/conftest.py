@@ -39,7 +39,6 @@ def build_tiny_onnx(path: Path, channels: int = 3, layers: int = 2, seed: int = 
 
     Its receptive radius is ``layers`` pixels, recorded in the metadata like the shipped models.
     """
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     from facerestore import contract
@@ -67,16 +66,25 @@ def build_tiny_onnx(path: Path, channels: int = 3, layers: int = 2, seed: int = 
         [helper.make_tensor_value_info(contract.INPUT_NAME, TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info(contract.OUTPUT_NAME, TensorProto.FLOAT, shape)],
         initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    helper.set_model_props(model, {
-        contract.META_CONTRACT: contract.CONTRACT_VERSION,
+    return _save_fixture_model(graph, path, {
         contract.META_ARCH: f"tiny{layers}",
         contract.META_PARAMS: str(sum(int(np.prod(t.dims)) for t in inits)),
         contract.META_CHANNELS: str(channels),
         contract.META_RECEPTIVE: str(layers),
-        contract.META_DESCRIPTION: "test fixture",
     })
+
+
+def _save_fixture_model(graph, path: Path, props: dict[str, str]) -> Path:
+    """Wrap ``graph`` in a checked opset-17 model with the contract's metadata plus ``props``; save it."""
+    import onnx
+    from onnx import helper
+
+    from facerestore import contract
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {contract.META_CONTRACT: contract.CONTRACT_VERSION,
+                                   contract.META_DESCRIPTION: "test fixture", **props})
     onnx.checker.check_model(model, full_check=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
@@ -86,7 +94,6 @@ def build_tiny_onnx(path: Path, channels: int = 3, layers: int = 2, seed: int = 
 def build_tiny_conditioned_onnx(path: Path, seed: int = 0) -> Path:
     """A real damage-conditioned model: pixels folded 2x2 into channels, one 3x3 conv, unfolded, scaled by the
     level and added to the input (output = input + level * correction). Needs even sizes; receptive radius 3."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     from facerestore import contract
@@ -110,22 +117,30 @@ def build_tiny_conditioned_onnx(path: Path, seed: int = 0) -> Path:
          helper.make_tensor_value_info("level", TensorProto.FLOAT, ["N", 1])],
         [helper.make_tensor_value_info(contract.OUTPUT_NAME, TensorProto.FLOAT, shape)],
         initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    helper.set_model_props(model, {
-        contract.META_CONTRACT: contract.CONTRACT_VERSION,
+    return _save_fixture_model(graph, path, {
         contract.META_ARCH: "tiny_conditioned",
         contract.META_CHANNELS: "3",
         contract.META_RECEPTIVE: "3",
         contract.META_CONDITION_INPUT: "level",
         contract.META_CONDITION_RANGE: "0 1",
         contract.META_MULTIPLE: "2",
-        contract.META_DESCRIPTION: "test fixture",
     })
-    onnx.checker.check_model(model, full_check=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+
+
+def crop_folder(folder: Path, sources: list[np.ndarray], crop: int, count: int, start: tuple[int, int],
+                step: tuple[int, int]) -> Path:
+    """``count`` distinct ``crop`` px crops of real photos, saved as PNG: a stand-in for the face folder."""
+    from PIL import Image
+
+    n = 0
+    for src in sources:
+        for y in range(start[0], src.shape[0] - crop, step[0]):
+            for x in range(start[1], src.shape[1] - crop, step[1]):
+                if n < count:
+                    Image.fromarray(src[y:y + crop, x:x + crop]).save(folder / f"{n:03d}.png")
+                    n += 1
+    assert n == count, f"the photos hold {n} crops, not {count}"
+    return folder
 
 
 def whole_image_run(model, pixels: np.ndarray) -> np.ndarray:

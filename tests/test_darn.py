@@ -13,6 +13,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from PIL import Image  # noqa: E402
 
+from conftest import crop_folder  # noqa: E402
 from export import archs, checkpoint  # noqa: E402
 from export.onnx_export import export_checkpoint  # noqa: E402
 from export.train import TrainConfig, train  # noqa: E402
@@ -119,15 +120,7 @@ def faces_dir(tmp_path_factory, hopper_rgb, astronaut_path) -> Path:
     """Crops of two real photos standing in for the face folder (20 test + 2 validation + the rest train)."""
     with Image.open(astronaut_path) as im:
         astronaut = np.asarray(im.convert("RGB")).copy()
-    folder = tmp_path_factory.mktemp("faces")
-    n = 0
-    for src in (hopper_rgb, astronaut):
-        for y in range(40, src.shape[0] - CROP, 80):
-            for x in range(30, src.shape[1] - CROP, 100):
-                if n < 28:
-                    Image.fromarray(src[y:y + CROP, x:x + CROP]).save(folder / f"{n:03d}.png")
-                    n += 1
-    return folder
+    return crop_folder(tmp_path_factory.mktemp("faces"), [hopper_rgb, astronaut], CROP, 28, (40, 30), (80, 100))
 
 
 def _config(faces_dir: Path, out: Path, **overrides) -> TrainConfig:

@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 
 from safetensors.torch import load_file  # noqa: E402
 
+from conftest import crop_folder  # noqa: E402
 from export import archs, checkpoint  # noqa: E402
 from export.data import DataError, eval_pairs, split_faces  # noqa: E402
 from export.train import TrainConfig, evaluate, train  # noqa: E402
@@ -30,16 +31,7 @@ def faces_dir(tmp_path_factory, hopper_rgb, astronaut_path) -> Path:
 
     with Image.open(astronaut_path) as im:
         astronaut = np.asarray(im.convert("RGB")).copy()
-    folder = tmp_path_factory.mktemp("faces")
-    n = 0
-    for src in (hopper_rgb, astronaut):
-        for y in range(60, src.shape[0] - CROP, 70):
-            for x in range(40, src.shape[1] - CROP, 90):
-                if n < N_IMAGES:
-                    Image.fromarray(src[y:y + CROP, x:x + CROP]).save(folder / f"{n:03d}.png")
-                    n += 1
-    assert n == N_IMAGES
-    return folder
+    return crop_folder(tmp_path_factory.mktemp("faces"), [hopper_rgb, astronaut], CROP, N_IMAGES, (60, 40), (70, 90))
 
 
 def _config(faces_dir: Path, out: Path, **overrides) -> TrainConfig:
