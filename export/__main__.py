@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("archive-eval", help="the model card's archive table: gain per JPEG quality, clean photos")
     a.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to score")
     _face_args(a, tables=True)
+    a.add_argument("--add-to", metavar="REPORT.json",
+                   help="add these models' rows to an earlier report of the same faces (filters not re-tuned)")
     args = parser.parse_args(argv)
     # Logs go to stderr: stdout carries data (the evaluate table).
     logging.basicConfig(level=logging.INFO, format="%(message)s",
@@ -105,7 +107,15 @@ def main(argv: list[str] | None = None) -> int:
         from . import archive_eval
 
         report = archive_eval.evaluate(Path(args.data), {n: Path(p) for n, p in named.items()},
-                                       n_eval=args.eval_count, threads=args.threads)
+                                       n_eval=args.eval_count, threads=args.threads, filters=not args.add_to)
+        if args.add_to:
+            import json
+
+            try:
+                report = archive_eval.merge(json.loads(Path(args.add_to).read_text(encoding="utf-8")), report)
+            except (OSError, ValueError, KeyError) as exc:
+                print(f"error: cannot add to {args.add_to}: {exc}", file=sys.stderr)
+                return 2
         sys.stdout.write(archive_eval.write_report(report, Path(args.json_path) if args.json_path else None,
                                                    Path(args.markdown_path) if args.markdown_path else None))
         return 0

@@ -22,7 +22,7 @@ import numpy as np
 from facerestore.damage.strength import curve_for, decide
 from facerestore.metrics import luminance, psnr
 from facerestore.restore import restore_pixels
-from facerestore.summary import json_number
+from facerestore.summary import as_float, json_number
 from facerestore.session import open_model
 
 from .archive import ARCHIVE_DEGRADATIONS, Case, make_cases, to_uint8
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 def _scores(out: np.ndarray, hq: np.ndarray, lq: np.ndarray) -> dict[str, float]:
     y = lambda a: np.rint(luminance(a.astype(np.float32) / 255.0) * 255.0)  # noqa: E731
-    return {"psnr": psnr(out, hq), "luma_psnr": psnr(y(out), y(hq)), "changed": float(not np.array_equal(out, lq))}
+    return {"psnr": psnr(out, hq), "luma_psnr": psnr(y(out), y(hq), data_range=255.0),
+            "changed": float(not np.array_equal(out, lq))}
 
 
 def _pairs(cases: list[Case]) -> list[EvalPair]:
@@ -42,14 +43,17 @@ def _pairs(cases: list[Case]) -> list[EvalPair]:
 
 
 def evaluate(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT,
-             degradations: tuple[str, ...] = ARCHIVE_DEGRADATIONS, threads: int | None = None) -> dict:
+             degradations: tuple[str, ...] = ARCHIVE_DEGRADATIONS, threads: int | None = None,
+             filters: bool = True) -> dict:
+    """The table for ``models`` beside the input; ``filters=False`` leaves out the classical filters (their
+    tuning is most of the cost) when the rows are to be added to an earlier report (:func:`merge`)."""
     split = split_faces(Path(data), n_val=n_eval, n_test=n_eval)
-    val = _pairs(make_cases(split.val, degradations))
+    val = _pairs(make_cases(split.val, degradations)) if filters else []
     test = make_cases(split.test, degradations)
 
     best_filter: dict[str, tuple[str, object]] = {}
     for deg in degradations:
-        if deg == "clean":
+        if deg == "clean" or not filters:
             continue  # nothing to tune for: the best filter of a clean photo is none
         pairs = [p for p in val if p.degradation == deg]
         tuned = [(filt, *tune(filt, pairs)) for filt in FILTERS]
@@ -100,6 +104,24 @@ def evaluate(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT,
             "results": results}
 
 
+def merge(earlier: dict, later: dict) -> dict:
+    """``earlier`` with ``later``'s model rows added (or replacing rows of the same name).
+
+    Both must have scored the same faces the same ways: the inputs are compared face by face, so a report made
+    on other data or another split is refused rather than silently mixed.
+    """
+    earlier = _from_json(earlier)
+    if earlier["protocol"]["degradations"] != later["protocol"]["degradations"]:
+        raise ValueError("the reports scored different damages")
+    results = {}
+    for deg, rows in earlier["results"].items():
+        if rows["input"]["per_face_psnr"] != later["results"][deg]["input"]["per_face_psnr"]:
+            raise ValueError(f"the reports' {deg} inputs differ: not the same faces")
+        results[deg] = {**rows, **{m: r for m, r in later["results"][deg].items() if m != "input"}}
+    protocol = {**earlier["protocol"], "models": {**earlier["protocol"]["models"], **later["protocol"]["models"]}}
+    return {"protocol": protocol, "results": results}
+
+
 def _cell(value: float) -> str:
     return "∞" if math.isinf(value) else f"{value:.2f}"
 
@@ -130,6 +152,9 @@ def markdown_table(report: dict) -> str:
 
 def luma_table(report: dict, degradations: tuple[str, ...] = ("jpeg10", "jpeg20")) -> str:
     results = report["results"]
+    degradations = tuple(d for d in degradations if d in results)
+    if not degradations:
+        return ""
     methods = list(results[degradations[0]])
     lines = ["| damage | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
     for deg in degradations:
@@ -137,6 +162,15 @@ def luma_table(report: dict, degradations: tuple[str, ...] = ("jpeg10", "jpeg20"
         lines.append(f"| {deg} | " + " | ".join(
             f"{results[deg][m]['luma_psnr']:.2f} ({results[deg][m]['luma_psnr'] - base:+.2f})" for m in methods) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _from_json(value):
+    """A report read back from its JSON: the ``"inf"`` strings :func:`_json_safe` wrote are numbers again."""
+    if isinstance(value, dict):
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return as_float(value) if value in ("inf", "-inf") else value
 
 
 def _json_safe(value):

@@ -1,0 +1,67 @@
+"""The archive table: models scored on real damaged files beside the input and the best filter, and a later
+model's rows added to an earlier report of the same faces."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import build_tiny_onnx, crop_folder
+from export import archive_eval
+
+DAMAGES = ("jpeg10", "clean")
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory, hopper_rgb, astronaut_path):
+    with Image.open(astronaut_path) as im:
+        astronaut = np.asarray(im.convert("RGB")).copy()
+    return crop_folder(tmp_path_factory.mktemp("faces"), [hopper_rgb, astronaut], 64, 8, (40, 30), (90, 110))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    return {"one": build_tiny_onnx(folder / "one.onnx", seed=1), "two": build_tiny_onnx(folder / "two.onnx", seed=2)}
+
+
+def test_models_are_scored_beside_the_input_and_the_best_filter(faces, models):
+    report = archive_eval.evaluate(faces, {"one": models["one"]}, n_eval=2, degradations=DAMAGES, threads=1)
+    jpeg = report["results"]["jpeg10"]
+    assert set(jpeg) == {"input", "best filter", "one (full)", "one (auto)"}
+    assert jpeg["input"]["faces"] == 2 and math.isfinite(jpeg["input"]["psnr"])
+    # Luminance PSNR on the 8-bit scale: a JPEG 10 face's Y is within a few dB of its RGB score, never negative.
+    assert 20.0 < jpeg["input"]["luma_psnr"] < jpeg["input"]["psnr"] + 8.0
+    # Every row counts the faces made worse than their input, against the input's own per-face scores.
+    full = jpeg["one (full)"]
+    assert full["worse"] == sum(a < b for a, b in zip(full["per_face_psnr"], jpeg["input"]["per_face_psnr"]))
+    # A clean photo's score is to itself: infinite exactly when every face came back unchanged.
+    clean = report["results"]["clean"]["one (auto)"]
+    assert math.isinf(clean["psnr"]) == (clean["changed"] == 0)
+    assert math.isinf(report["results"]["clean"]["input"]["psnr"])
+
+
+def test_a_later_model_is_added_to_an_earlier_report_of_the_same_faces(faces, models, tmp_path):
+    earlier = archive_eval.evaluate(faces, {"one": models["one"]}, n_eval=2, degradations=DAMAGES, threads=1)
+    archive_eval.write_report(earlier, tmp_path / "a.json", None)
+    later = archive_eval.evaluate(faces, {"two": models["two"]}, n_eval=2, degradations=DAMAGES, threads=1,
+                                  filters=False)
+    assert "best filter" not in later["results"]["jpeg10"]
+    merged = archive_eval.merge(json.loads((tmp_path / "a.json").read_text()), later)
+    row = merged["results"]["jpeg10"]
+    assert {"input", "best filter", "one (auto)", "two (auto)"} <= set(row)
+    assert row["two (auto)"] == later["results"]["jpeg10"]["two (auto)"]
+    assert set(merged["protocol"]["models"]) == {"one", "two"}
+    assert "two (auto)" in archive_eval.markdown_table(merged)
+
+
+def test_rows_from_other_faces_are_refused(faces, models, tmp_path):
+    earlier = archive_eval.evaluate(faces, {"one": models["one"]}, n_eval=2, degradations=DAMAGES, threads=1)
+    other = archive_eval.evaluate(faces, {"two": models["two"]}, n_eval=3, degradations=DAMAGES, threads=1,
+                                  filters=False)
+    with pytest.raises(ValueError, match="not the same faces"):
+        archive_eval.merge(earlier, other)
