@@ -39,6 +39,11 @@ def _face_args(p: argparse.ArgumentParser, tables: bool) -> None:
         p.add_argument("--markdown", dest="markdown_path", help="write the markdown tables here")
 
 
+def _scored_on_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--on", dest="scored_on", choices=("test", "validation"), default="test",
+                   help="score on the test faces (the model card) or on the validation faces (for selection rules)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -51,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("evaluate", help="the model card's table: input vs classical filters vs models")
     e.add_argument("models", nargs="*", metavar="MODEL.onnx", help="exported models (row name = file stem)")
     _face_args(e, tables=True)
-    e.add_argument("--on", dest="scored_on", choices=("test", "validation"), default="test",
-                   help="score on the test faces (the model card) or on the validation faces (for selection rules)")
+    _scored_on_arg(e)
     f = sub.add_parser("fit-strength", help="fit each model's --strength auto curve on the validation faces")
     f.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to fit")
     f.add_argument("-o", "--output", default="facerestore/models/strength.json")
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("archive-eval", help="the model card's archive table: gain per JPEG quality, clean photos")
     a.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to score")
     _face_args(a, tables=True)
+    _scored_on_arg(a)
     a.add_argument("--add-to", metavar="REPORT.json",
                    help="add these models' rows to an earlier report of the same faces (filters not re-tuned)")
     args = parser.parse_args(argv)
@@ -107,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         from . import archive_eval
 
         report = archive_eval.evaluate(Path(args.data), {n: Path(p) for n, p in named.items()},
-                                       n_eval=args.eval_count, threads=args.threads, filters=not args.add_to)
+                                       n_eval=args.eval_count, threads=args.threads, filters=not args.add_to,
+                                       scored_on=args.scored_on)
         if args.add_to:
             import json
 

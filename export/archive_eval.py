@@ -27,7 +27,7 @@ from facerestore.session import open_model
 
 from .archive import ARCHIVE_DEGRADATIONS, Case, make_cases, to_uint8
 from .data import EVAL_COUNT, EvalPair, split_faces
-from .evaluate import FILTER_LABELS, FILTERS, tune
+from .evaluate import FILTER_LABELS, FILTERS, SCORED_ON, tune
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,19 @@ def _pairs(cases: list[Case]) -> list[EvalPair]:
 
 def evaluate(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT,
              degradations: tuple[str, ...] = ARCHIVE_DEGRADATIONS, threads: int | None = None,
-             filters: bool = True) -> dict:
+             filters: bool = True, scored_on: str = "test") -> dict:
     """The table for ``models`` beside the input; ``filters=False`` leaves out the classical filters (their
-    tuning is most of the cost) when the rows are to be added to an earlier report (:func:`merge`)."""
+    tuning is most of the cost) when the rows are to be added to an earlier report (:func:`merge`).
+
+    ``scored_on="validation"`` scores the validation faces instead, for selection rules; the filters are then
+    scored on the faces they were tuned on.
+    """
+    if scored_on not in SCORED_ON:
+        raise ValueError(f"scored_on must be one of {SCORED_ON}, not {scored_on!r}")
     split = split_faces(Path(data), n_val=n_eval, n_test=n_eval)
-    val = _pairs(make_cases(split.val, degradations)) if filters else []
-    test = make_cases(split.test, degradations)
+    val_cases = make_cases(split.val, degradations) if filters or scored_on == "validation" else []
+    val = _pairs(val_cases) if filters else []
+    test = val_cases if scored_on == "validation" else make_cases(split.test, degradations)
 
     best_filter: dict[str, tuple[str, object]] = {}
     for deg in degradations:
@@ -97,7 +104,7 @@ def evaluate(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT,
                 "faces": len(scores),
                 "per_face_psnr": p,
             }
-    return {"protocol": {"test_images": len(split.test), "validation_images": len(split.val),
+    return {"protocol": {"scored_on": scored_on, "test_images": len(split.test), "validation_images": len(split.val),
                          "degradations": list(degradations), "models": {k: str(v) for k, v in models.items()},
                          "best_filter": {d: [n, list(p) if isinstance(p, tuple) else p]
                                          for d, (n, p) in best_filter.items()}},
@@ -111,7 +118,8 @@ def merge(earlier: dict, later: dict) -> dict:
     on other data or another split is refused rather than silently mixed.
     """
     earlier = _from_json(earlier)
-    if earlier["protocol"]["degradations"] != later["protocol"]["degradations"]:
+    if (earlier["protocol"]["degradations"] != later["protocol"]["degradations"]
+            or earlier["protocol"].get("scored_on", "test") != later["protocol"]["scored_on"]):
         raise ValueError("the reports scored different damages")
     results = {}
     for deg, rows in earlier["results"].items():
@@ -147,7 +155,10 @@ def markdown_table(report: dict) -> str:
                 cells.append(f"{r['psnr']:.2f} ({r['psnr'] - base:+.2f}; {r['worse']}/{r['faces']} worse)")
         lines.append(f"| {deg} | " + " | ".join(cells) + " |")
     labels = ", ".join(f"{d}: {FILTER_LABELS[n]} {p}" for d, (n, p) in report["protocol"]["best_filter"].items())
-    return "\n".join(lines) + f"\n\nBest classical filter per damage (tuned on validation): {labels}.\n"
+    proto = report["protocol"]
+    faces = proto["validation_images"] if proto.get("scored_on") == "validation" else proto["test_images"]
+    return ("\n".join(lines) + f"\n\nScored on {faces} {proto.get('scored_on', 'test')} faces. "
+            f"Best classical filter per damage (tuned on validation): {labels}.\n")
 
 
 def luma_table(report: dict, degradations: tuple[str, ...] = ("jpeg10", "jpeg20")) -> str:

@@ -76,18 +76,27 @@ def _at(table: Table, strengths: np.ndarray) -> np.ndarray:
     return np.where(strengths < MIN_STRENGTH, table.input_psnr, value)
 
 
-def objective(table: Table, levels: np.ndarray, knot_values: np.ndarray) -> float:
-    """Mean PSNR over the cases, less a penalty for each degradation whose promise is broken."""
+def broken_promises(table: Table, levels: np.ndarray, knot_values: np.ndarray) -> list[str]:
+    """The damages a curve makes worse: losing PSNR on average, or on more than MAX_WORSE_SHARE of their faces."""
     got = _at(table, np.interp(levels, KNOTS, knot_values))
-    total = float(np.mean(got))
     groups: dict[str, list[int]] = defaultdict(list)
     for i, case in enumerate(table.cases):
         groups[case.degradation].append(i)
-    for rows in groups.values():
+    broken = []
+    for degradation, rows in groups.items():
         gain = got[rows] - table.input_psnr[rows]
         if gain.mean() < 0 or np.mean(gain < -1e-9) > MAX_WORSE_SHARE:
-            total -= _PENALTY
-    return total
+            broken.append(degradation)
+    return broken
+
+
+def mean_psnr(table: Table, levels: np.ndarray, knot_values: np.ndarray) -> float:
+    return float(np.mean(_at(table, np.interp(levels, KNOTS, knot_values))))
+
+
+def objective(table: Table, levels: np.ndarray, knot_values: np.ndarray) -> float:
+    """Mean PSNR over the cases, less a penalty for each damage whose promise is broken."""
+    return mean_psnr(table, levels, knot_values) - _PENALTY * len(broken_promises(table, levels, knot_values))
 
 
 def fit_curve(table: Table, sweeps: int = 4) -> tuple[list[float], float]:
@@ -121,13 +130,16 @@ def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: 
     curves = {}
     for name, path in models.items():
         table = score_grid(path, cases, threads)
-        values, score = fit_curve(table)
+        values, _ = fit_curve(table)
         levels = np.array([c.damage.level for c in cases])
-        unfitted = objective(table, levels, np.ones(len(KNOTS)))
+        full = np.ones(len(KNOTS))
+        score, unfitted = mean_psnr(table, levels, np.array(values)), mean_psnr(table, levels, full)
         log.info("%s: strengths %s at levels %s; mean PSNR %.3f (full strength everywhere: %.3f)", name,
                  values, list(KNOTS), score, unfitted)
         curves[name] = {"levels": list(KNOTS), "strengths": values, "validation_mean_psnr": round(score, 4),
-                        "validation_mean_psnr_full_strength": round(unfitted, 4)}
+                        "validation_mean_psnr_full_strength": round(unfitted, 4),
+                        "made_worse": broken_promises(table, levels, np.array(values)),
+                        "made_worse_at_full_strength": broken_promises(table, levels, full)}
     return {"curves": curves,
             "fitted_on": (f"{len(split.val)} validation faces (export.data.split_faces, at most 256 px) damaged "
                           f"{len(FIT_DEGRADATIONS)} ways: {', '.join(FIT_DEGRADATIONS)}; read and analysed by the "

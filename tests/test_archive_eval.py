@@ -65,3 +65,14 @@ def test_rows_from_other_faces_are_refused(faces, models, tmp_path):
                                   filters=False)
     with pytest.raises(ValueError, match="not the same faces"):
         archive_eval.merge(earlier, other)
+
+
+def test_validation_faces_can_be_scored_for_a_selection_rule(faces, models):
+    on_val = archive_eval.evaluate(faces, {"one": models["one"]}, n_eval=2, degradations=("jpeg10",), threads=1,
+                                   filters=False, scored_on="validation")
+    on_test = archive_eval.evaluate(faces, {"one": models["one"]}, n_eval=2, degradations=("jpeg10",), threads=1,
+                                    filters=False)
+    assert on_val["protocol"]["scored_on"] == "validation"
+    assert on_val["results"]["jpeg10"]["input"]["per_face_psnr"] != on_test["results"]["jpeg10"]["input"]["per_face_psnr"]
+    with pytest.raises(ValueError, match="different"):
+        archive_eval.merge(on_test, on_val)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from export import archive, fit_strength
-from export.fit_strength import GRID, KNOTS, Table, fit_curve, objective
+from export.fit_strength import GRID, KNOTS, Table, broken_promises, fit_curve, mean_psnr, objective
 from facerestore.damage.strength import MIN_STRENGTH
 
 
@@ -58,6 +58,10 @@ def test_a_damage_made_worse_breaks_the_promise_and_is_left_alone():
     assert objective(table, levels, np.ones(len(KNOTS))) < objective(table, levels, np.zeros(len(KNOTS)))
     values, _ = fit_curve(table)
     assert float(np.interp(0.5, KNOTS, values)) < MIN_STRENGTH
+    # What the model card records beside the curve: the damages full strength makes worse, none for the fit.
+    assert broken_promises(table, levels, np.ones(len(KNOTS))) == ["risky"]
+    assert broken_promises(table, levels, np.array(values)) == []
+    assert mean_psnr(table, levels, np.array(values)) == pytest.approx(30.0)  # unchanged: the input's PSNR
 
 
 def test_encode_writes_real_files_as_an_archive_holds_them(hopper_rgb):
