@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to score")
     _face_args(a, tables=True)
     _scored_on_arg(a)
+    a.add_argument("--no-filters", action="store_true", help="leave out the classical filters (their tuning is slow)")
     a.add_argument("--add-to", metavar="REPORT.json",
                    help="add these models' rows to an earlier report of the same faces (filters not re-tuned)")
     args = parser.parse_args(argv)
@@ -112,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         from . import archive_eval
 
         report = archive_eval.evaluate(Path(args.data), {n: Path(p) for n, p in named.items()},
-                                       n_eval=args.eval_count, threads=args.threads, filters=not args.add_to,
+                                       n_eval=args.eval_count, threads=args.threads,
+                                       filters=not (args.add_to or args.no_filters),
                                        scored_on=args.scored_on)
         if args.add_to:
             import json

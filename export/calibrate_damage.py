@@ -1,6 +1,6 @@
 """Calibrate the pixel-based JPEG estimates of ``facerestore/damage/jpeg_pixels.py`` on the training faces.
 
-    python -m export.calibrate_damage [--faces ../shared/data/faces] [--write] [--validate]
+    python -m export.calibrate_damage [--faces ../shared/data/faces] [--write] [--validate [--on test]]
 
 The faces are the crops in ``shared/data/faces`` (face photos from public repositories, each source listed in
 its ``manifest.csv``); only the training split of ``export.data.split_faces`` is used to calibrate, so the
@@ -132,10 +132,10 @@ def write_constants(block: str) -> None:
     MODULE.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
 
 
-def validate(val: list[Path]) -> None:
+def validate(val: list[Path], label: str = "validation") -> None:
     from facerestore.damage.analysis import analyze
 
-    print(f"\nvalidation faces: {len(val)}; pixel-estimated quality of JPEG-compressed faces saved losslessly")
+    print(f"\n{label} faces: {len(val)}; pixel-estimated quality of JPEG-compressed faces saved losslessly")
     print(f"{'quality':>7} {'crop':>5} {'within ±10':>11} {'within ±1':>10} {'median':>7} {'none':>5}  "
           "blockiness only ±10")
     for q in VALIDATE_QUALITIES:
@@ -159,7 +159,7 @@ def validate(val: list[Path]) -> None:
         damage = analyze(replace(read_image(path), jpeg=None))
         flagged.append(damage.jpeg_quality)
     found = [q for q in flagged if q is not None]
-    print(f"clean validation faces (PNG): {len(val) - len(found)}/{len(val)} without JPEG history; "
+    print(f"clean {label} faces (PNG): {len(val) - len(found)}/{len(val)} without JPEG history; "
           f"estimates where found: {sorted(found)}")
     high = []
     for path in val:
@@ -175,8 +175,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=Path, default=ROOT.parent / "shared" / "data" / "faces")
     parser.add_argument("--write", action="store_true", help="write the constants into jpeg_pixels.py")
-    parser.add_argument("--validate", action="store_true", help="then measure on the validation faces")
+    parser.add_argument("--validate", action="store_true", help="then measure the estimates on held-out faces (see --on)")
     parser.add_argument("--skip-calibration", action="store_true", help="only --validate the current constants")
+    parser.add_argument("--on", choices=("validation", "test"), default="validation",
+                        help="the faces --validate measures (test: the figures the model card reports)")
     args = parser.parse_args(argv)
     split = split_faces(args.faces)
     if not args.skip_calibration:
@@ -193,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
             import facerestore.damage.analysis as analysis
 
             importlib.reload(analysis)
-        validate(list(split.val))
+        validate(list(split.val if args.on == "validation" else split.test), args.on)
 
 
 if __name__ == "__main__":
