@@ -118,9 +118,10 @@ def merge(earlier: dict, later: dict) -> dict:
     on other data or another split is refused rather than silently mixed.
     """
     earlier = _from_json(earlier)
-    if (earlier["protocol"]["degradations"] != later["protocol"]["degradations"]
-            or earlier["protocol"].get("scored_on", "test") != later["protocol"]["scored_on"]):
+    if earlier["protocol"]["degradations"] != later["protocol"]["degradations"]:
         raise ValueError("the reports scored different damages")
+    if earlier["protocol"].get("scored_on", "test") != later["protocol"]["scored_on"]:
+        raise ValueError("the reports scored different faces (test vs validation)")
     results = {}
     for deg, rows in earlier["results"].items():
         if rows["input"]["per_face_psnr"] != later["results"][deg]["input"]["per_face_psnr"]:

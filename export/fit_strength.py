@@ -76,9 +76,11 @@ def _at(table: Table, strengths: np.ndarray) -> np.ndarray:
     return np.where(strengths < MIN_STRENGTH, table.input_psnr, value)
 
 
-def broken_promises(table: Table, levels: np.ndarray, knot_values: np.ndarray) -> list[str]:
-    """The damages a curve makes worse: losing PSNR on average, or on more than MAX_WORSE_SHARE of their faces."""
-    got = _at(table, np.interp(levels, KNOTS, knot_values))
+def _psnr_at(table: Table, levels: np.ndarray, knot_values: np.ndarray) -> np.ndarray:
+    return _at(table, np.interp(levels, KNOTS, knot_values))
+
+
+def _broken(table: Table, got: np.ndarray) -> list[str]:
     groups: dict[str, list[int]] = defaultdict(list)
     for i, case in enumerate(table.cases):
         groups[case.degradation].append(i)
@@ -90,13 +92,19 @@ def broken_promises(table: Table, levels: np.ndarray, knot_values: np.ndarray) -
     return broken
 
 
+def broken_promises(table: Table, levels: np.ndarray, knot_values: np.ndarray) -> list[str]:
+    """The damages a curve makes worse: losing PSNR on average, or on more than MAX_WORSE_SHARE of their faces."""
+    return _broken(table, _psnr_at(table, levels, knot_values))
+
+
 def mean_psnr(table: Table, levels: np.ndarray, knot_values: np.ndarray) -> float:
-    return float(np.mean(_at(table, np.interp(levels, KNOTS, knot_values))))
+    return float(np.mean(_psnr_at(table, levels, knot_values)))
 
 
 def objective(table: Table, levels: np.ndarray, knot_values: np.ndarray) -> float:
     """Mean PSNR over the cases, less a penalty for each damage whose promise is broken."""
-    return mean_psnr(table, levels, knot_values) - _PENALTY * len(broken_promises(table, levels, knot_values))
+    got = _psnr_at(table, levels, knot_values)  # once: the fit calls this for every trial curve
+    return float(np.mean(got)) - _PENALTY * len(_broken(table, got))
 
 
 def fit_curve(table: Table, sweeps: int = 4) -> tuple[list[float], float]:
