@@ -124,12 +124,13 @@ def _rows(items: list[str], per_row: int = 7) -> str:
     return "\n".join("    " + ", ".join(items[i:i + per_row]) + "," for i in range(0, len(items), per_row))
 
 
-def write_constants(block: str) -> None:
-    text = MODULE.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(BEGIN) + r".*?(?=" + re.escape(END) + ")", re.S)
+def write_constants(block: str, module: Path = MODULE, begin: str = BEGIN, end: str = END) -> None:
+    """Replace what lies between a module's calibration markers (``block`` starts with ``begin``)."""
+    text = module.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(begin) + r".*?(?=" + re.escape(end) + ")", re.S)
     if not pattern.search(text):
-        raise SystemExit(f"{MODULE}: calibration markers not found")
-    MODULE.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
+        raise SystemExit(f"{module}: calibration markers not found")
+    module.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
 
 
 def validate(val: list[Path], label: str = "validation") -> None:

@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 
 GRID = tuple(round(0.1 * i, 1) for i in range(11))  # strengths tried per case
 KNOTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # damage levels the curve is set at
-MAX_WORSE_SHARE = 0.1
+# The promise is at most 10 % of photos made worse; 20 validation faces measure a share only roughly, so the fit
+# keeps a margin and allows 1 in 20.
+MAX_WORSE_SHARE = 0.05
 PSNR_CAP = 60.0  # dB: a clean photo returned unchanged scores this instead of infinity
 _PENALTY = 100.0  # dB per broken promise: no trade of mean PSNR buys one
 

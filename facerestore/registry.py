@@ -54,6 +54,8 @@ def _build_registry() -> dict[str, ModelSpec]:
         ("basic", "basic.onnx", "BasicCNN 3->64->64->3: the report's fast colour restoration", "report"),
         ("big", "big.onnx", "BigCNN 3->64->64->128->128->3: the report's best colour restoration (default)", "report"),
         ("gan", "gan.onnx", "grayscale GAN generator 1->64->64->1, applied to luminance (the report's)", "report"),
+        ("darn", "darn.onnx", "DARN damage-aware residual network at half resolution, told each photo's damage level",
+         "facerestore"),
     )
     return {name: ModelSpec(name, filename, digests.get(filename), summary, origin)
             for name, filename, summary, origin in entries}

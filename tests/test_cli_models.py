@@ -92,7 +92,8 @@ def test_real_registry_reports_each_shipped_model():
     """In this checkout the files may not be exported yet: then each must say so, never crash."""
     result = CliRunner().invoke(cli, ["models", "--json"])
     entries = json.loads(result.stdout)
-    assert [e["name"] for e in entries] == ["basic", "big", "gan"]
+    assert [e["name"] for e in entries] == ["basic", "big", "gan", "darn"]
+    assert [e["origin"] for e in entries] == ["report", "report", "report", "facerestore"]
     for e in entries:
         assert e["status"] in ("ok", "not installed", "unverified", "corrupt")
         assert (e["status"] == "not installed") == (not e["installed"])

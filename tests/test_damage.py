@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from facerestore import degrade
 from facerestore.cli import cli
@@ -169,13 +169,33 @@ def test_resaved_jpeg_keeps_its_first_quality(tmp_path, faces):
 def test_banded_image(tmp_path, faces):
     damage = _analyze(_save(degrade.posterize(faces[0], 16), tmp_path / "banded.png"))
     assert 13 <= damage.effective_levels <= 19
-    assert damage.banding > 0.7 and damage.level >= damage.banding
+    assert damage.banding == pytest.approx(levels.banding_level(damage.effective_levels))
+    assert damage.banding > 0.4 and damage.level >= damage.banding
 
 
 def test_pixelated_image(tmp_path, faces):
     damage = _analyze(_save(degrade.pixelate(faces[0], 2), tmp_path / "pix.png"))
     assert 1.8 <= damage.pixelation <= 2.3
     assert damage.level >= levels.pixelation_level(1.8)
+
+
+def test_posterized_smooth_photo_is_not_read_as_pixelated(tmp_path, faces):
+    """Posterizing a smooth photo leaves runs of equal pixels in every gradient, as an upscale would; with
+    fewer than 128 intensities in use they are banding's, whatever level banding itself counts for."""
+    smooth = np.asarray(Image.fromarray(faces[1]).filter(ImageFilter.GaussianBlur(2)))
+    for n in (64, 96):
+        damage = _analyze(_save(degrade.posterize(smooth, n), tmp_path / f"p{n}.png"))
+        assert damage.effective_levels < 128 and damage.pixelation == 1.0
+        assert damage.level == pytest.approx(damage.banding)
+
+
+def test_levels_grow_with_damage_and_start_at_zero():
+    assert levels.banding_level(256) == 0.0 and levels.pixelation_level(1) == 0.0 and levels.resample_level(1) == 0.0
+    for level_of, params in ((levels.banding_level, (128, 64, 32, 24, 16, 12, 8, 4, 2)),
+                             (levels.pixelation_level, (1.1, 1.5, 2, 3, 4, 8)),
+                             (levels.resample_level, (1.1, 1.5, 2, 3, 4, 8))):
+        found = [level_of(p) for p in params]
+        assert found == sorted(found) and found[-1] > 0.9
 
 
 def test_level_orders_damage(tmp_path, faces):

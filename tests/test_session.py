@@ -211,8 +211,9 @@ def test_missing_shipped_model_says_not_installed(fake_shipped):
         ModelRequest("gan").open()
 
 
-def test_registry_lists_the_three_shipped_models():
-    assert set(registry.SHIPPED) == {"basic", "big", "gan"}
+def test_registry_lists_the_reports_three_models_and_our_own():
+    assert set(registry.SHIPPED) == {"basic", "big", "gan", "darn"}
+    assert {name for name, spec in registry.SHIPPED.items() if spec.origin == "report"} == {"basic", "big", "gan"}
     assert registry.DEFAULT_MODEL == "big"
     assert all(spec.filename == f"{name}.onnx" for name, spec in registry.SHIPPED.items())
 

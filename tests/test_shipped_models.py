@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facerestore.damage.analysis import analyze
+from facerestore.damage.strength import decide, model_curve
+from facerestore.imageio import read_image
 from facerestore.metrics import channel_histograms, mean_wasserstein, psnr, to_uint8
 from facerestore.model_choice import ModelRequest
 from facerestore.restore import restore_pixels
@@ -65,3 +68,16 @@ def test_the_collapsed_histogram_is_spread_back_towards_the_original(restored, n
     before = mean_wasserstein(channel_histograms(degraded), target)
     after = mean_wasserstein(channel_histograms(output), target)
     assert after < 0.5 * before, f"{name}: W {before:.2f} -> {after:.2f}"
+
+
+@pytest.mark.parametrize("kind", DEGRADED)
+def test_our_model_told_the_damage_it_reads_raises_psnr(astronaut_path, kind):
+    """DARN runs as enhance runs it: the file's damage analysed, its level through DARN's fitted curve, the
+    result told to the model (+1.9 dB on paper, +1.5 at JPEG 15 on this photo)."""
+    model = ModelRequest("darn", device="cpu").open()
+    loaded = read_image(DEGRADED[kind])
+    decision = decide(analyze(loaded).level, model_curve(model))
+    assert not decision.unchanged and 0.5 < decision.strength < 1.0
+    original, degraded = _rgb(astronaut_path), to_uint8(loaded.pixels)
+    output = to_uint8(restore_pixels(model, loaded.pixels, strength=decision.strength))
+    assert psnr(output, original) - psnr(degraded, original) >= 1.0

@@ -22,8 +22,9 @@ from facerestore.imageio import LoadedImage
 # (the lattice reads a single compression within a point or two), or their blocking this many below (coarser).
 LATTICE_MARGIN = 10
 BLOCKINESS_MARGIN = 25
-# Equal neighbours count as pixelation only where neither collapsed intensities nor heavy JPEG explain them.
-PIXELATION_MAX_BANDING = 0.2
+# Equal neighbours count as pixelation only where neither collapsed intensities (fewer than this many in use per
+# channel: posterizing to 64 leaves runs of equal pixels in every smooth gradient) nor heavy JPEG explain them.
+PIXELATION_MIN_LEVELS = 128
 PIXELATION_MIN_QUALITY = 40
 # Banding and pixelation are read from every 4th line: histograms and neighbour counts need no more.
 LINE_STRIDE = 4
@@ -44,7 +45,7 @@ class Damage:
     grid_offset: tuple[int, int] | None  # (rows, columns) of the 8 px grid that quality was read on
     blockiness: float                   # excess of steps across the strongest 8 px grid over steps inside
     effective_levels: float             # intensities in use per channel, of 256 (a posterized image: its N)
-    banding: float                      # levels.banding_level(effective_levels): 0 clean .. 1 at 8 levels
+    banding: float                      # levels.banding_level(effective_levels): 0 clean .. 1 at 4 levels
     pixelation: float                   # size in px of uniform blocks (1: none)
     level: float                        # the damage level in [0, 1] these add up to (levels.combine)
 
@@ -107,7 +108,7 @@ def analyze(loaded: LoadedImage) -> Damage:
     n_levels = effective_levels(rows)
     banding = levels.banding_level(n_levels)
     factor = pixelation_factor(rows, columns)
-    if banding > PIXELATION_MAX_BANDING or (quality is not None and quality < PIXELATION_MIN_QUALITY):
+    if n_levels < PIXELATION_MIN_LEVELS or (quality is not None and quality < PIXELATION_MIN_QUALITY):
         factor = 1.0
     level = levels.combine([levels.jpeg_level(quality) if quality is not None else 0.0, banding,
                             levels.pixelation_level(factor)])

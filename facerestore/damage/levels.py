@@ -36,20 +36,50 @@ def jpeg_level(quality: float) -> float:
     return _clip((math.log(scale) - _LOG_CLEAN) / (_LOG_WORST - _LOG_CLEAN))
 
 
+# Banding and scaling sit at the level of the JPEG quality that costs the same PSNR on the training faces: a
+# damage-conditioned model, told each level by hand, restores best at that level (measured on the validation
+# faces), so one scale serves every kind of damage and the fitted strength curve needs no kind of its own.
+# --- calibrated by export/calibrate_levels.py on the training faces; do not edit by hand ---
+BANDING_KNOTS = (
+    (4, 1.000), (6, 0.994), (8, 0.873), (12, 0.684), (16, 0.543), (20, 0.447), (24, 0.362),
+    (32, 0.239), (48, 0.053), (64, 0.010), (96, 0.000), (128, 0.000), (256, 0.000),
+)
+PIXELATION_KNOTS = (
+    (1, 0.000), (1.25, 0.561), (1.5, 0.684), (2, 0.747), (2.5, 0.849), (3, 0.887), (4, 0.958),
+    (6, 1.000),
+)
+RESAMPLE_KNOTS = (
+    (1, 0.000), (1.3, 0.355), (1.5, 0.453), (2, 0.608), (2.5, 0.707), (3, 0.774), (4, 0.863),
+    (6, 0.963),
+)
+# --- end of calibrated levels ---
+
+
+def _on_knots(knots: tuple[tuple[float, float], ...], x: float) -> float:
+    """Interpolated in log(x) between (parameter, level) knots sorted by parameter, flat beyond both ends."""
+    t = math.log(x)
+    points = [(math.log(k), lv) for k, lv in knots]
+    if t <= points[0][0]:
+        return _clip(points[0][1])
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if t <= x1:
+            return _clip(y0 + (y1 - y0) * (t - x0) / (x1 - x0))
+    return _clip(points[-1][1])
+
+
 def banding_level(levels: float) -> float:
-    """Intensities collapsed to ``levels`` per channel: 256 -> 0, 64 -> 0.4, 16 -> 0.8, 8 or fewer -> 1."""
-    n = max(2.0, float(levels))
-    return _clip(math.log2(256.0 / n) / 5.0)
+    """Intensities collapsed to ``levels`` per channel: 256 -> 0, fewer -> the level of equally costly JPEG."""
+    return _on_knots(BANDING_KNOTS, min(256.0, max(2.0, float(levels))))
 
 
 def pixelation_level(factor: float) -> float:
-    """Blocks of ``factor`` px: 1 -> 0, 2 -> 0.5, 4 or more -> 1."""
-    return _clip(math.log2(max(1.0, float(factor))) / 2.0)
+    """Blocks of ``factor`` px: 1 -> 0, larger -> the level of equally costly JPEG."""
+    return _on_knots(PIXELATION_KNOTS, max(1.0, float(factor)))
 
 
 def resample_level(factor: float) -> float:
-    """Down- and up-scaled by ``factor``: 1 -> 0, 2 -> 0.4, 4 -> 0.8."""
-    return _clip(0.4 * math.log2(max(1.0, float(factor))))
+    """Down- and up-scaled by ``factor``: 1 -> 0, larger -> the level of equally costly JPEG."""
+    return _on_knots(RESAMPLE_KNOTS, max(1.0, float(factor)))
 
 
 def blur_level(sigma: float) -> float:

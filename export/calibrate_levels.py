@@ -1,0 +1,79 @@
+"""Place banding and scaling on the damage-level scale of ``facerestore/damage/levels.py``, from the training faces.
+
+    python -m export.calibrate_levels [--faces ../shared/data/faces] [--write]
+
+A JPEG's level follows from its quality alone. Posterization, pixelation and down-and-up scaling are given the
+level of the JPEG quality that costs the training faces (at most 256 px, the evaluation size) the same mean PSNR:
+told that level, a damage-conditioned model restores them about as much as they need, where a level read off
+their own parameters told it far too much for banding and too little for pixelation. Only the training split of
+``export.data.split_faces`` is used. Prints the knots; ``--write`` puts them into levels.py between its markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from export.calibrate_damage import write_constants
+from facerestore.degrade import parse_chain
+from facerestore.damage import levels
+from facerestore.metrics import psnr
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = ROOT / "facerestore" / "damage" / "levels.py"
+BEGIN = "# --- calibrated by export/calibrate_levels.py"
+END = "# --- end of calibrated levels ---"
+JPEG_QUALITIES = (5, 7, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95, 97, 99)
+# (op, its clean parameter, the parameters measured), each list in increasing order of the parameter.
+KNOTS = (
+    ("BANDING_KNOTS", "posterize", 256, (4, 6, 8, 12, 16, 20, 24, 32, 48, 64, 96, 128)),
+    ("PIXELATION_KNOTS", "pixelate", 1, (1.25, 1.5, 2, 2.5, 3, 4, 6)),
+    ("RESAMPLE_KNOTS", "resample", 1, (1.3, 1.5, 2, 2.5, 3, 4, 6)),
+)
+
+
+def mean_psnr(faces: list[np.ndarray], spec: str) -> float:
+    chain, rng = parse_chain(spec), np.random.default_rng(0)
+    return float(np.mean([min(psnr(chain.apply(face, rng), face, 255.0), 60.0) for face in faces]))
+
+
+def calibrate(faces: list[np.ndarray]) -> str:
+    # PSNR rises with JPEG quality and the level falls: the level of any PSNR is read off this curve.
+    jpeg_psnr = [mean_psnr(faces, f"jpeg:{q}") for q in JPEG_QUALITIES]
+    jpeg_levels = [levels.jpeg_level(q) for q in JPEG_QUALITIES]
+    order = np.argsort(jpeg_psnr)
+    lines = [f"{BEGIN} on the training faces; do not edit by hand ---"]
+    for name, op, clean, params in KNOTS:
+        found = [float(np.interp(mean_psnr(faces, f"{op}:{p}"), np.take(jpeg_psnr, order),
+                                 np.take(jpeg_levels, order))) for p in params]
+        # More damage never lowers the level: banding's parameter falls as damage grows, scaling's rises.
+        if op == "posterize":
+            found = list(np.maximum.accumulate(found[::-1])[::-1])
+        else:
+            found = list(np.maximum.accumulate(found))
+        knots = sorted([(float(clean), 0.0)] + list(zip(map(float, params), found)))
+        items = [f"({p:g}, {lv:.3f})" for p, lv in knots]
+        rows = ["    " + ", ".join(items[i:i + 7]) + "," for i in range(0, len(items), 7)]
+        lines += [f"{name} = (", *rows, ")"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    from export.data import EVAL_SIDE, load_rgb, split_faces
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", type=Path, default=ROOT.parent / "shared" / "data" / "faces")
+    parser.add_argument("--write", action="store_true", help="write the knots into levels.py")
+    args = parser.parse_args(argv)
+    faces = [load_rgb(path, EVAL_SIDE) for path in split_faces(args.faces).train]
+    block = calibrate(faces)
+    print(block)
+    if args.write:
+        write_constants(block, MODULE, BEGIN, END)
+        print(f"written into {MODULE}")
+
+
+if __name__ == "__main__":
+    main()
