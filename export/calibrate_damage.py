@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from facerestore import degrade
+from facerestore.atomic import write_atomic
 from facerestore.damage import jpeg_pixels
 from facerestore.imageio import read_image
 
@@ -130,7 +131,7 @@ def write_constants(block: str, module: Path = MODULE, begin: str = BEGIN, end: 
     pattern = re.compile(re.escape(begin) + r".*?(?=" + re.escape(end) + ")", re.S)
     if not pattern.search(text):
         raise SystemExit(f"{module}: calibration markers not found")
-    module.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
+    write_atomic(module, pattern.sub(lambda _: block, text))
 
 
 def validate(val: list[Path], label: str = "validation") -> None:
