@@ -39,8 +39,6 @@ ARCHS: dict[str, ArchSpec] = {
     "gan": ArchSpec("gan", (1, 64, 64, 1), "GAN generator 1->64->64->1 (grayscale)"),
     "disc": ArchSpec("disc", (1, 64, 64, 1), "GAN discriminator 1->64->64->1 (per-pixel real/fake logits)"),
 }
-# What `python -m export train --arch` accepts: the report's three and facerestore's own.
-TRAINABLE = ("basic", "big", "gan", "darn")
 
 
 class ConvStack(nn.Module):
@@ -65,8 +63,8 @@ class ConvStack(nn.Module):
 
 
 def build(name: str) -> nn.Module:
-    if name == "darn":
-        return Darn(DarnSpec())
+    if name in DARN_SIZES:
+        return Darn(DARN_SIZES[name])
     if name not in ARCHS:
         raise ValueError(f"unknown architecture {name!r} (known: {', '.join(TRAINABLE)})")
     return ConvStack(ARCHS[name])
@@ -74,7 +72,7 @@ def build(name: str) -> nn.Module:
 
 def is_conditioned(name: str) -> bool:
     """Whether the architecture takes the damage level as a second input."""
-    return name == "darn"
+    return name in DARN_SIZES
 
 
 def count_params(model: nn.Module) -> int:
@@ -123,7 +121,7 @@ class DarnSpec:
     def description(self) -> str:
         return (f"DARN damage-aware residual network: pixel-unshuffle x{self.fold}, {self.blocks} residual blocks "
                 f"of width {self.width} with the damage level as an input plane and per-block scale/shift, "
-                f"global residual; L1 loss")
+                f"global residual")
 
     @property
     def receptive_radius(self) -> int:
@@ -135,6 +133,13 @@ class DarnSpec:
         f2, w = self.fold * self.fold, self.width
         convs = (3 * f2 + 1) * w + 2 * self.blocks * w * w + w * 3 * f2
         return convs * 9 // f2
+
+
+# facerestore's own model in the sizes `--arch` accepts: the shipped one and a deeper one, which starts from a
+# trained "darn" (deepen) and stays within half of BigCNN's multiply-adds.
+DARN_SIZES: dict[str, DarnSpec] = {"darn": DarnSpec(), "darn8": DarnSpec(blocks=8, name="darn8")}
+# What `python -m export train --arch` accepts: the report's three and facerestore's own.
+TRAINABLE = ("basic", "big", "gan", *DARN_SIZES)
 
 
 class ResBlock(nn.Module):
@@ -177,3 +182,31 @@ class Darn(nn.Module):
         for i, block in enumerate(self.body):
             feat = block(feat, film[:, i, 0], film[:, i, 1])
         return x + F.pixel_shuffle(self.tail(feat), fold)
+
+
+@torch.no_grad()
+def deepen(shallow: Darn, deep: Darn) -> None:
+    """Give ``deep`` the weights of a trained ``shallow`` DARN of the same width so both compute the same function.
+
+    The shared blocks come first; the extra blocks, appended before the tail, keep their zero last conv and get
+    a zero scale and shift, so each starts as the identity and training grows a correction from the shallow
+    model's level instead of from scratch.
+    """
+    a, b = shallow.spec, deep.spec
+    if (a.width, a.fold, a.in_channels) != (b.width, b.fold, b.in_channels) or b.blocks < a.blocks:
+        raise ValueError(f"cannot deepen {a.name} ({a.blocks} blocks of width {a.width}) into "
+                         f"{b.name} ({b.blocks} blocks of width {b.width})")
+    deep.head.load_state_dict(shallow.head.state_dict())
+    deep.tail.load_state_dict(shallow.tail.state_dict())
+    deep.film[0].load_state_dict(shallow.film[0].state_dict())
+    for src, dst in zip(shallow.body, deep.body):
+        dst.load_state_dict(src.state_dict())
+    for block in deep.body[a.blocks:]:
+        nn.init.zeros_(block.conv2.weight)
+        nn.init.zeros_(block.conv2.bias)
+    # The scale/shift rows are laid out block by block (see Darn.forward): the shallow rows are a prefix.
+    rows = shallow.film[2].weight.shape[0]
+    deep.film[2].weight.zero_()
+    deep.film[2].bias.zero_()
+    deep.film[2].weight[:rows] = shallow.film[2].weight
+    deep.film[2].bias[:rows] = shallow.film[2].bias

@@ -245,7 +245,9 @@ def build_metadata(model: torch.nn.Module, meta: dict[str, Any],
         contract.META_VAL_PSNR: f"{val_psnr:.3f}" if val_psnr is not None else "unknown",
         contract.META_VAL_SSIM: f"{val_ssim:.4f}" if val_ssim is not None else "unknown",
         contract.META_DATE: datetime.now(timezone.utc).date().isoformat(),
-        contract.META_DESCRIPTION: (f"{spec.description}; trained {meta.get('step', '?')} steps; "
+        contract.META_DESCRIPTION: (f"{spec.description}; "
+                                    + (f"{cfg['loss'].upper()} loss; " if conditioned and "loss" in cfg else "")
+                                    + f"trained {meta.get('step', '?')} steps; "
                                     f"validation PSNR/SSIM on {', '.join(EVAL_DEGRADATIONS)}, whole images"
                                     + (", luminance" if spec.in_channels == 1 else ", RGB")),
     }

@@ -63,6 +63,18 @@ class TrainConfig:
     loss: str = "mse"
 
 
+def _load_init(path: Path, arch: str, modules: dict[str, torch.nn.Module]) -> None:
+    """Start from a checkpoint's weights: the same architecture as is, or a shallower DARN deepened into ours."""
+    meta = checkpoint.load_meta(path)
+    init_arch = meta.get("arch") or meta.get("config", {}).get("arch")
+    if init_arch == arch or not (archs.is_conditioned(init_arch) and archs.is_conditioned(arch)):
+        checkpoint.load(path, modules)
+        return
+    shallow = archs.build(init_arch)
+    checkpoint.load(path, {"model": shallow})
+    archs.deepen(shallow, modules["model"])
+
+
 class ConfigError(ValueError):
     """The training options ask for something impossible (the CLI says so and exits 2)."""
 
@@ -218,7 +230,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         torch.manual_seed(cfg.seed + step)
         log.info("resumed %s at epoch %d, step %d", out, epoch, step)
     elif cfg.init:
-        checkpoint.load(Path(cfg.init), modules)
+        _load_init(Path(cfg.init), cfg.arch, modules)
         log.info("started from the weights of %s", cfg.init)
     if average is not None and not resuming:
         average.load_state_dict(model.state_dict())

@@ -46,6 +46,31 @@ def test_size_and_cost_are_what_the_model_card_says():
     assert 2 * spec.macs_per_pixel <= _bigcnn_macs()  # at most half of BigCNN's multiply-adds per pixel
 
 
+def test_the_deeper_size_sees_further_and_stays_within_the_cost_goal():
+    spec = archs.DARN_SIZES["darn8"]
+    assert (spec.blocks, spec.width, spec.fold) == (8, 48, 2)
+    assert spec.receptive_radius == 37
+    assert spec.macs_per_pixel == 85_644
+    assert 2 * spec.macs_per_pixel <= _bigcnn_macs()
+    assert archs.is_conditioned("darn8") and archs.build("darn8").spec == spec
+
+
+def test_deepening_a_trained_model_keeps_what_it_computes():
+    shallow = _trained_like()
+    deep = archs.build("darn8")
+    archs.deepen(shallow, deep)
+    x, level = torch.rand(2, 3, 40, 34), torch.tensor([[0.15], [0.8]])
+    with torch.no_grad():
+        np.testing.assert_allclose(deep(x, level), shallow(x, level), atol=1e-6)
+    # The new blocks are free to learn: their first conv is not zero, and their last conv gets a gradient.
+    deep.train()
+    (deep(x, level) - x).square().mean().backward()
+    assert deep.body[7].conv1.weight.abs().sum() > 0
+    assert deep.body[7].conv2.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="cannot deepen"):
+        archs.deepen(deep, archs.build("darn"))
+
+
 def test_a_fresh_model_is_the_identity():
     x = torch.rand(2, 3, 32, 40)
     np.testing.assert_array_equal(archs.Darn()(x, torch.tensor([[0.2], [0.9]])).detach(), x)
@@ -112,6 +137,26 @@ def test_runtime_matches_torch_and_tiles_exactly_at_odd_sizes(exported_darn, hop
         np.testing.assert_allclose(restore_pixels(runtime, pixels, tile=tile, strength=0.6), whole, atol=1e-5)
 
 
+def test_the_deeper_size_exports_its_reach_and_tiles_exactly(tmp_path, hopper_rgb):
+    deep = archs.build("darn8")
+    archs.deepen(_trained_like(), deep)
+    with torch.no_grad():
+        for block in deep.body[6:]:  # the grown blocks, trained a little: not the identity any more
+            block.conv2.weight.normal_(0, 0.05)
+    meta = {"arch": "darn8", "step": 10, "epoch": 1, "history": [{"epoch": 1, "val_psnr": 30.0}],
+            "config": {"arch": "darn8", "data": str(tmp_path / "none"), "chain": "random", "patch": 128,
+                       "loss": "mse"}, "split": {"train": [], "val": [], "test": []}}
+    checkpoint.save(tmp_path / "best", {"model": deep.eval()}, {}, meta)
+    path = export_checkpoint(tmp_path / "best", tmp_path / "darn8.onnx")
+    runtime = open_model(path, device="cpu")
+    assert runtime.metadata[contract.META_RECEPTIVE] == "37"
+    assert "MSE loss" in runtime.metadata[contract.META_DESCRIPTION]
+    pixels = hopper_rgb[31:31 + 121, 7:7 + 99].astype(np.float32) / 255.0
+    whole = restore_pixels(runtime, pixels, tile=4096, strength=0.5)
+    for tile in (30, 53):
+        np.testing.assert_allclose(restore_pixels(runtime, pixels, tile=tile, strength=0.5), whole, atol=1e-5)
+
+
 CROP = 64
 
 
@@ -169,6 +214,16 @@ def test_resume_continues_exactly(faces_dir, tmp_path, monkeypatch):
     assert wa.keys() == wb.keys()
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
+
+
+def test_a_deeper_run_starts_from_a_trained_darn(faces_dir, tmp_path):
+    train(_config(faces_dir, tmp_path / "shallow", epochs=1), progress=False)
+    deep = train(_config(faces_dir, tmp_path / "deep", arch="darn8", epochs=1, lr=0.0, lr_min=0.0,
+                         init=str(tmp_path / "shallow" / "last")), progress=False)
+    shallow = checkpoint.load_meta(tmp_path / "shallow" / "last")["history"][-1]
+    # Not one step taken (lr 0): the deepened model scores exactly what it was grown from.
+    assert deep["val_psnr"] == pytest.approx(shallow["val_psnr"], abs=1e-4)
+    assert checkpoint.load_meta(tmp_path / "deep" / "last")["arch"] == "darn8"
 
 
 def test_a_pairs_folder_or_a_fixed_chain_is_refused_for_the_conditioned_model(faces_dir, tmp_path):
