@@ -72,7 +72,10 @@ def _load_init(path: Path, arch: str, modules: dict[str, torch.nn.Module]) -> No
         return
     shallow = archs.build(init_arch)
     checkpoint.load(path, {"model": shallow})
-    archs.deepen(shallow, modules["model"])
+    try:
+        archs.deepen(shallow, modules["model"])
+    except ValueError as exc:
+        raise ConfigError(f"--init {path}: {exc}") from None
 
 
 class ConfigError(ValueError):

@@ -224,6 +224,11 @@ def test_a_deeper_run_starts_from_a_trained_darn(faces_dir, tmp_path):
     # Not one step taken (lr 0): the deepened model scores exactly what it was grown from.
     assert deep["val_psnr"] == pytest.approx(shallow["val_psnr"], abs=1e-4)
     assert checkpoint.load_meta(tmp_path / "deep" / "last")["arch"] == "darn8"
+    # A model cannot be grown into a shallower one: a usage error, not a traceback.
+    from export.train import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot deepen darn8"):
+        train(_config(faces_dir, tmp_path / "back", epochs=1, init=str(tmp_path / "deep" / "last")), progress=False)
 
 
 def test_a_pairs_folder_or_a_fixed_chain_is_refused_for_the_conditioned_model(faces_dir, tmp_path):
