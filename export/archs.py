@@ -116,6 +116,9 @@ class DarnSpec:
     name: str = "darn"
     in_channels: int = 3
     condition: str = "level"  # the name of the damage-level input in the exported ONNX file
+    # Peak CPU working memory per input pixel, which the runtime sizes tiles with: measured 269-283 bytes for 6
+    # blocks and 280-290 for 8 (whole 512 and 1024 px images, ONNX Runtime), against BigCNN's 1,540-1,567.
+    bytes_per_pixel: int = 320
 
     @property
     def description(self) -> str:

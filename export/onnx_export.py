@@ -256,6 +256,7 @@ def build_metadata(model: torch.nn.Module, meta: dict[str, Any],
         props[contract.META_CONDITION_INPUT] = spec.condition
         props[contract.META_CONDITION_RANGE] = "0 1"
         props[contract.META_MULTIPLE] = str(spec.fold)
+        props[contract.META_BYTES_PER_PIXEL] = str(spec.bytes_per_pixel)
     props.update({k: str(v) for k, v in (extra_meta or {}).items()})
     return props
 

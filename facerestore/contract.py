@@ -32,6 +32,9 @@ META_CONDITION_RANGE = "facerestore.condition_range"
 # Optional: height and width must be multiples of this (a model that folds pixels into channels); the runtime
 # pads the whole image once, edge-replicated, and cuts tiles on this grid, so tiling stays exact.
 META_MULTIPLE = "facerestore.size_multiple"
+# Optional: the peak working memory of one CPU run per input pixel, in bytes, measured. The runtime sizes tiles
+# with it; without it, with BigCNN's (facerestore.restore.BYTES_PER_PIXEL), the most any shipped model needs.
+META_BYTES_PER_PIXEL = "facerestore.bytes_per_pixel"
 
 META_KEYS = (
     META_CONTRACT, META_ARCH, META_PARAMS, META_CHANNELS, META_RECEPTIVE, META_TRAINING_DATA,

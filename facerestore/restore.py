@@ -8,7 +8,9 @@ a whole-image run, so the two agree to float rounding (< 1e-5).
 Memory: ONNX Runtime on CPU peaks at about ``BYTES_PER_PIXEL`` bytes per input pixel for BigCNN
 (128-channel activations plus convolution workspace; measured 1.58 KB/px with ORT 1.31). The automatic
 tile keeps one run's window under ``MEMORY_BUDGET`` (1 GiB) for any image size: an 800 px tile core,
-i.e. an 810 x 810 window for BigCNN, about 0.98 GiB. Images that fit in one tile run whole.
+i.e. an 810 x 810 window for BigCNN, about 0.98 GiB. Images that fit in one tile run whole. A model that
+records its own measured figure (``contract.META_BYTES_PER_PIXEL``; DARN needs under a fifth of BigCNN's) gets
+tiles sized by it: fewer tiles, so less context is computed twice.
 
 A model that folds pixels into channels needs heights and widths that are multiples of its ``size_multiple``:
 the whole image is edge-padded once to that multiple and every tile is cut on that grid, so tiles still see what a
@@ -71,11 +73,12 @@ def run_budget(streams: int, budget: int = MEMORY_BUDGET) -> int:
     return budget if streams <= 1 else max(budget // streams, budget // 4)
 
 
-def plan_cores(height: int, width: int, radius: int, tile: int | None = None, streams: int = 1) -> tuple[int, int]:
+def plan_cores(height: int, width: int, radius: int, tile: int | None = None, streams: int = 1,
+               bytes_per_pixel: int = BYTES_PER_PIXEL) -> tuple[int, int]:
     """Core (height, width) of the tiles for one image: at most ``tile`` (default: the memory budget's), equal
     sizes rather than full tiles plus a sliver, and at least ``streams`` tiles (a multiple of it) where the
     image is tall enough, so concurrent runs finish together."""
-    limit = tile or auto_tile(radius, run_budget(streams))
+    limit = tile or auto_tile(radius, run_budget(streams), bytes_per_pixel)
     rows, cols = math.ceil(height / limit), math.ceil(width / limit)
     if streams > 1:
         # More rows (never rows shorter than MIN_SPLIT) until the tile count is a multiple of the streams.
@@ -169,11 +172,13 @@ def _restore_plane(model: OnnxModel, image: np.ndarray, tile: int | None, streng
         padded = np.pad(image, ((0, -height % m), (0, -width % m), (0, 0)), mode="edge")
         return _restore_plane(model, padded, tile, strength)[:height, :width]
     streams = max(1, model.streams)
-    core_h, core_w = plan_cores(height, width, radius, tile, streams)
+    # A model that declares its memory figure gets tiles to match: fewer, larger tiles recompute less context.
+    bytes_per_pixel = model.bytes_per_pixel or BYTES_PER_PIXEL
+    core_h, core_w = plan_cores(height, width, radius, tile, streams, bytes_per_pixel)
     # Cores and context on the model's grid, so every window starts where a whole run's pixels fold together.
     core_h, core_w, overlap = _round_up(core_h, m), _round_up(core_w, m), _round_up(radius, m)
     tiles = plan_tiles(height, width, core_h, overlap, tile_w=core_w)
-    budget_pixels = run_budget(streams) // BYTES_PER_PIXEL
+    budget_pixels = run_budget(streams) // bytes_per_pixel
     max_batch = math.ceil(len(tiles) / streams)  # never so many tiles in one run that a stream sits idle
     if model.max_batch is not None:
         max_batch = min(max_batch, model.max_batch)

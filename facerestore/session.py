@@ -62,6 +62,7 @@ class OnnxModel:
     streams: int = 1
     condition: str | None = None  # the damage-level input of a conditioned model (contract.META_CONDITION_INPUT)
     size_multiple: int = 1  # height and width must be multiples of this (contract.META_MULTIPLE)
+    bytes_per_pixel: int | None = None  # measured CPU working memory per input pixel (contract.META_BYTES_PER_PIXEL)
     _session: Any = field(default=None, repr=False)
     _pool: list[ThreadPoolExecutor] = field(default_factory=list, repr=False, compare=False)
     _pool_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -127,11 +128,13 @@ def open_model(path: str | Path, device: str = "auto", threads: int | None = Non
     channels, fixed_hw, max_batch = _check_contract(session, path, condition)
     radius = _receptive_radius(metadata, path)
     multiple = _size_multiple(metadata, path)
+    bytes_per_pixel = _bytes_per_pixel(metadata, path)
     log.debug("model %s (%s): %d channel(s), radius %d, provider %s, %d stream(s) of %s thread(s)", name, path,
               channels, radius, provider, run_streams, intra or "default")
     return OnnxModel(name=name, path=path, channels=channels, receptive_radius=radius, metadata=metadata,
                      provider=provider, fixed_hw=fixed_hw, max_batch=max_batch, streams=run_streams,
-                     condition=condition, size_multiple=multiple, _session=session)
+                     condition=condition, size_multiple=multiple, bytes_per_pixel=bytes_per_pixel,
+                     _session=session)
 
 
 def usable_cpus() -> int:
@@ -263,6 +266,19 @@ def _size_multiple(metadata: dict[str, str], path: Path) -> int:
     if not 1 <= multiple <= 64:
         raise ModelError(f"{path}: {contract.META_MULTIPLE} must be a whole number 1..64, found {raw!r}")
     return multiple
+
+
+def _bytes_per_pixel(metadata: dict[str, str], path: Path) -> int | None:
+    raw = metadata.get(contract.META_BYTES_PER_PIXEL)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ModelError(f"{path}: {contract.META_BYTES_PER_PIXEL} must be a positive whole number, found {raw!r}")
+    return value
 
 
 def _receptive_radius(metadata: dict[str, str], path: Path) -> int:

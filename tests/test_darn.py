@@ -119,6 +119,7 @@ def test_export_declares_the_damage_input_and_its_range(exported_darn):
     assert meta[contract.META_CONDITION_RANGE] == "0 1"
     assert meta[contract.META_MULTIPLE] == "2"
     assert meta[contract.META_RECEPTIVE] == "29"
+    assert meta[contract.META_BYTES_PER_PIXEL] == str(archs.DarnSpec().bytes_per_pixel)
     assert meta[contract.META_ARCH] == "darn" and meta[contract.META_PARAMS] == "279340"
 
 

@@ -110,6 +110,29 @@ def test_auto_tile_keeps_the_window_within_the_memory_budget():
         assert (tile + 2 * radius) ** 2 * restore.BYTES_PER_PIXEL <= restore.MEMORY_BUDGET
 
 
+def test_a_model_that_needs_less_memory_gets_fewer_larger_tiles_within_its_budget():
+    radius, streams = 38, 2
+    default = plan_cores(1024, 1024, radius, streams=streams)
+    lean = plan_cores(1024, 1024, radius, streams=streams, bytes_per_pixel=320)
+    assert lean[0] * lean[1] > 2 * default[0] * default[1]
+    budget = restore.run_budget(streams)
+    for bytes_per_pixel in (320, restore.BYTES_PER_PIXEL):
+        tile = auto_tile(radius, budget, bytes_per_pixel)
+        assert (tile + 2 * radius) ** 2 * bytes_per_pixel <= budget
+        assert (tile + 32 + 2 * radius) ** 2 * bytes_per_pixel > budget  # the largest that fits
+
+
+def test_tiles_sized_by_a_declared_memory_figure_give_the_same_pixels(tiny_conditioned_model, hopper_rgb):
+    model = open_model(tiny_conditioned_model)
+    pixels = hopper_rgb[:301, :257].astype(np.float32) / 255.0
+    heavy, lean = (dataclasses.replace(model, bytes_per_pixel=b) for b in (200_000, 40))
+    streams = max(1, model.streams)
+    assert plan_cores(302, 258, 3, streams=streams, bytes_per_pixel=200_000) != \
+        plan_cores(302, 258, 3, streams=streams, bytes_per_pixel=40)
+    np.testing.assert_allclose(restore_pixels(lean, pixels, strength=0.7),
+                               restore_pixels(heavy, pixels, strength=0.7), atol=1e-5)
+
+
 class ThreadRecordingModel:
     """Wraps a model's ``run`` to record which thread ran each tile; the first ``together`` runs must be inside
     ``run`` at once (on a busy machine a pool may hand a later tile to a thread that has already finished, so

@@ -237,3 +237,21 @@ def test_run_all_keeps_order_and_reads_batches_lazily(tiny_rgb_model):
     assert len(outputs) == len(inputs)
     for x, y in zip(inputs, outputs):
         np.testing.assert_array_equal(y, model.run(x))
+
+
+def _with_property(src: Path, dst: Path, key: str, value: str) -> Path:
+    model = onnx.load(str(src))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = key, value
+    onnx.save(model, str(dst))
+    return dst
+
+
+def test_a_declared_memory_figure_is_read_and_a_bad_one_refused(tiny_rgb_model, tmp_path):
+    assert open_model(str(tiny_rgb_model)).bytes_per_pixel is None  # BigCNN's figure applies
+    lean = _with_property(tiny_rgb_model, tmp_path / "lean.onnx", contract.META_BYTES_PER_PIXEL, "300")
+    assert open_model(str(lean)).bytes_per_pixel == 300
+    for bad in ("0", "-5", "lots"):
+        path = _with_property(tiny_rgb_model, tmp_path / "bad.onnx", contract.META_BYTES_PER_PIXEL, bad)
+        with pytest.raises(ModelError, match=f"bad.onnx: {contract.META_BYTES_PER_PIXEL}"):
+            open_model(str(path))

@@ -75,6 +75,7 @@ def test_our_model_told_the_damage_it_reads_raises_psnr(astronaut_path, kind):
     """DARN runs as enhance runs it: the file's damage analysed, its level through DARN's fitted curve, the
     result told to the model (+1.9 dB on paper, +1.5 at JPEG 15 on this photo)."""
     model = ModelRequest("darn", device="cpu").open()
+    assert model.bytes_per_pixel == 320  # its measured memory figure: tiles sized for it, not for BigCNN
     loaded = read_image(DEGRADED[kind])
     decision = decide(analyze(loaded).level, model_curve(model))
     assert not decision.unchanged and 0.5 < decision.strength < 1.0
