@@ -4,7 +4,7 @@ Multiply-adds per full-resolution pixel are read from each ONNX graph (``benchma
 pixels into channels runs every conv on 1/multiple^2 of the pixels). CPU time per megapixel is the runtime's own
 path (``open_model`` + ``restore_pixels``, default threads and streams) on a real 1024 x 1024 photo, the models
 taking turns so a change in machine load hits them alike; the median of ``--repeats`` runs each. Each model runs
-in a process of its own: sessions opened side by side in one process slowed whichever ran later (a DARN measured
+in a process of its own, so no model's timing depends on which others are open (in one process a DARN measured
 0.45x BigCNN beside it alone, 0.55x with two more models open). Reported as
 ratios to BigCNN: the goal is at most 0.5 on both. Reduced-precision builds beside a model (``NAME.fp16.onnx``,
 ``NAME.int8.onnx``) are timed too when present.
