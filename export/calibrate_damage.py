@@ -108,8 +108,8 @@ def calibrate(train: list[Path], manifest: dict[str, dict[str, str]]) -> str:
     share = jpeg_pixels.EVIDENCE_SHARE * np.interp(np.arange(1, 101), QUALITIES, evidence_median)
     passing = [float(e[e >= share].max()) for e in clean_evidence if (e >= share).any()]
     evidence_min = max(0.3, float(np.ceil((max(passing) if passing else 0.0) * 100) / 100) + 0.05)
-    pairs = _rows([f"({q}, {b:.3f})" for q, b in zip(QUALITIES, block_median)])
-    epairs = _rows([f"({q}, {e:.3f})" for q, e in zip(QUALITIES, evidence_median)])
+    pairs = constant_rows([f"({q}, {b:.3f})" for q, b in zip(QUALITIES, block_median)])
+    epairs = constant_rows([f"({q}, {e:.3f})" for q, e in zip(QUALITIES, evidence_median)])
     return (f"{BEGIN} on the training faces (see its docstring); do not edit by hand ---\n"
             f"# (IJG quality, median blockiness on the (0, 0) grid of the training faces JPEG-compressed at it)\n"
             f"BLOCKINESS_BY_QUALITY = (\n{pairs}\n)\n"
@@ -121,7 +121,8 @@ def calibrate(train: list[Path], manifest: dict[str, dict[str, str]]) -> str:
             f"EVIDENCE_MIN = {evidence_min:.2f}\n")
 
 
-def _rows(items: list[str], per_row: int = 7) -> str:
+def constant_rows(items: list[str], per_row: int = 7) -> str:
+    """Tuple items laid out as the indented lines of a calibrated constant, ``per_row`` to a line."""
     return "\n".join("    " + ", ".join(items[i:i + per_row]) + "," for i in range(0, len(items), per_row))
 
 

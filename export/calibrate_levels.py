@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.calibrate_damage import write_constants
+from export.calibrate_damage import constant_rows, write_constants
 from facerestore.degrade import parse_chain
 from facerestore.damage import levels
 from facerestore.metrics import psnr
@@ -54,9 +54,7 @@ def calibrate(faces: list[np.ndarray]) -> str:
         else:
             found = list(np.maximum.accumulate(found))
         knots = sorted([(float(clean), 0.0)] + list(zip(map(float, params), found)))
-        items = [f"({p:g}, {lv:.3f})" for p, lv in knots]
-        rows = ["    " + ", ".join(items[i:i + 7]) + "," for i in range(0, len(items), 7)]
-        lines += [f"{name} = (", *rows, ")"]
+        lines += [f"{name} = (", constant_rows([f"({p:g}, {lv:.3f})" for p, lv in knots]), ")"]
     return "\n".join(lines) + "\n"
 
 

@@ -53,6 +53,11 @@ def load_meta(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).with_suffix(".json").read_text())
 
 
+def arch_of(meta: dict[str, Any]) -> str | None:
+    """The architecture a checkpoint's metadata names (older checkpoints keep it only in their config)."""
+    return meta.get("arch") or meta.get("config", {}).get("arch")
+
+
 def load(path: Path, modules: dict[str, nn.Module],
          optimizers: dict[str, torch.optim.Optimizer] | None = None) -> dict[str, Any]:
     """Restore modules (and optimizers when given) in place; return the JSON metadata."""

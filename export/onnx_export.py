@@ -70,7 +70,7 @@ def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the generator of a checkpoint in eval mode on the CPU; return it and the JSON metadata."""
     base = _checkpoint_base(path)
     meta = checkpoint.load_meta(base)
-    arch = meta.get("arch") or meta.get("config", {}).get("arch")
+    arch = checkpoint.arch_of(meta)
     if arch not in archs.TRAINABLE:
         raise ExportError(f"{base}: unknown or missing architecture {arch!r}")
     model = archs.build(arch)

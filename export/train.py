@@ -65,8 +65,7 @@ class TrainConfig:
 
 def _load_init(path: Path, arch: str, modules: dict[str, torch.nn.Module]) -> None:
     """Start from a checkpoint's weights: the same architecture as is, or a shallower DARN deepened into ours."""
-    meta = checkpoint.load_meta(path)
-    init_arch = meta.get("arch") or meta.get("config", {}).get("arch")
+    init_arch = checkpoint.arch_of(checkpoint.load_meta(path))
     if init_arch == arch or not (archs.is_conditioned(init_arch) and archs.is_conditioned(arch)):
         checkpoint.load(path, modules)
         return

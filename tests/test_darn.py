@@ -37,6 +37,13 @@ def _trained_like(seed: int = 3) -> archs.Darn:
     return model.eval()
 
 
+def _checkpoint_meta(arch: str, folder: Path, **config) -> dict:
+    """The metadata of a one-epoch checkpoint, as training writes it, for a model that was never trained."""
+    return {"arch": arch, "step": 10, "epoch": 1, "history": [{"epoch": 1, "val_psnr": 30.0}],
+            "config": {"arch": arch, "data": str(folder / "none"), "chain": "random", **config},
+            "split": {"train": [], "val": [], "test": []}}
+
+
 def test_size_and_cost_are_what_the_model_card_says():
     spec = archs.DarnSpec()
     model = archs.Darn(spec)
@@ -101,9 +108,7 @@ def test_the_level_changes_the_output():
 def exported_darn(tmp_path_factory, hopper_rgb) -> tuple[archs.Darn, Path]:
     folder = tmp_path_factory.mktemp("darn")
     model = _trained_like()
-    meta = {"arch": "darn", "step": 10, "epoch": 1, "params": archs.count_params(model),
-            "config": {"arch": "darn", "data": str(folder / "none"), "chain": "random", "patch": 96},
-            "history": [{"epoch": 1, "val_psnr": 30.0}], "split": {"train": [], "val": [], "test": []}}
+    meta = {**_checkpoint_meta("darn", folder, patch=96), "params": archs.count_params(model)}
     checkpoint.save(folder / "best", {"model": model}, {}, meta)
     crop = folder / "crop.png"
     Image.fromarray(hopper_rgb[100:197, 120:251]).save(crop)  # odd sizes: export crops them to the fold
@@ -144,9 +149,7 @@ def test_the_deeper_size_exports_its_reach_and_tiles_exactly(tmp_path, hopper_rg
     with torch.no_grad():
         for block in deep.body[6:]:  # the grown blocks, trained a little: not the identity any more
             block.conv2.weight.normal_(0, 0.05)
-    meta = {"arch": "darn8", "step": 10, "epoch": 1, "history": [{"epoch": 1, "val_psnr": 30.0}],
-            "config": {"arch": "darn8", "data": str(tmp_path / "none"), "chain": "random", "patch": 128,
-                       "loss": "mse"}, "split": {"train": [], "val": [], "test": []}}
+    meta = _checkpoint_meta("darn8", tmp_path, patch=128, loss="mse")
     checkpoint.save(tmp_path / "best", {"model": deep.eval()}, {}, meta)
     path = export_checkpoint(tmp_path / "best", tmp_path / "darn8.onnx")
     runtime = open_model(path, device="cpu")
