@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -41,11 +40,11 @@ def macs_per_pixel(path: Path) -> float:
 
 def _timer(path: Path, conn) -> None:
     """A model in a process of its own: open and warm it up, then time one whole photo per request."""
+    from benchmarks.photo import astronaut
     from facerestore.restore import restore_pixels
     from facerestore.session import open_model
 
-    with Image.open(ROOT / "examples" / "originals" / "astronaut.png") as im:
-        photo = np.asarray(im.convert("RGB").resize((SIZE, SIZE), Image.Resampling.LANCZOS), np.float32) / 255.0
+    photo = astronaut(SIZE).astype(np.float32) / 255.0
     model = open_model(path, device="cpu")
     # The first runs at a size pay for its allocations, once per stream: warm up on the photo itself, twice
     # (warming on a small crop left the first timed runs slow, and with 3 repeats that moved medians by 50 %).

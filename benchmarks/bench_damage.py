@@ -13,28 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 SIZE = 1024
 TARGET = 0.05
-
-
-def _median_time(fn: Callable[[], object], repeats: int) -> float:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -44,7 +30,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "damage.json")
     args = parser.parse_args(argv)
 
+    from benchmarks.measure import sample
     from benchmarks.models import models_under_test
+    from benchmarks.photo import astronaut
     from facerestore import degrade
     from facerestore.damage.analysis import analyze
     from facerestore.imageio import read_image, write_image
@@ -55,8 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
     scratch = Path(tempfile.mkdtemp(prefix="bench_damage_"))
     model_info = models_under_test((DEFAULT_MODEL,), scratch / "models")[0]
     model = open_model(str(model_info.path), device="cpu", threads=args.threads)
-    with Image.open(ROOT / "examples" / "originals" / "astronaut.png") as im:
-        original = np.asarray(im.convert("RGB").resize((SIZE, SIZE), Image.Resampling.LANCZOS))
+    original = astronaut(SIZE)
     jpeg_path, png_path = scratch / "input.jpg", scratch / "was_jpeg.png"
     Image.fromarray(original).save(jpeg_path, quality=30)
     Image.fromarray(degrade.jpeg(original, 30)[3:, 5:]).save(png_path)  # cropped: the grid is searched
@@ -65,11 +52,11 @@ def main(argv: list[str] | None = None) -> dict:
     png = read_image(png_path)
     restored = restore_pixels(model, loaded.pixels)  # warm-up
     analyze(loaded)
-    t_decode = _median_time(lambda: read_image(jpeg_path), args.repeats * 2)
-    t_infer = _median_time(lambda: restore_pixels(model, loaded.pixels), args.repeats)
-    t_encode = _median_time(lambda: write_image(scratch / "out.jpg", restored, loaded), args.repeats * 2)
-    t_jpeg = _median_time(lambda: analyze(loaded), args.repeats * 10)
-    t_png = _median_time(lambda: analyze(png), args.repeats * 10)
+    t_decode = sample(lambda: read_image(jpeg_path), args.repeats * 2, warmup=0).median
+    t_infer = sample(lambda: restore_pixels(model, loaded.pixels), args.repeats, warmup=0).median
+    t_encode = sample(lambda: write_image(scratch / "out.jpg", restored, loaded), args.repeats * 2, warmup=0).median
+    t_jpeg = sample(lambda: analyze(loaded), args.repeats * 10, warmup=0).median
+    t_png = sample(lambda: analyze(png), args.repeats * 10, warmup=0).median
 
     per_image = t_decode + t_infer + t_encode
     result = {

@@ -13,36 +13,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 SIZE = 1024
 TARGET = 0.10
 
 
-def _median_time(fn: Callable[[], object], repeats: int) -> tuple[float, list[float]]:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), samples
-
-
 def _make_inputs(folder: Path) -> tuple[Path, Path]:
     """A degraded 1024 px JPEG input and its original (PNG)."""
+    from benchmarks.photo import astronaut
     from facerestore import degrade
 
-    with Image.open(ROOT / "examples" / "originals" / "astronaut.png") as im:
-        original = np.asarray(im.convert("RGB").resize((SIZE, SIZE), Image.Resampling.LANCZOS))
+    original = astronaut(SIZE)
     folder.mkdir(parents=True, exist_ok=True)
     Image.fromarray(original).save(folder / "original.png")
     Image.fromarray(degrade.posterize(original, 16)).save(folder / "input.jpg", quality=90)
@@ -56,6 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "report.json")
     args = parser.parse_args(argv)
 
+    from benchmarks.measure import sample
     from benchmarks.models import models_under_test
     from facerestore.discovery import Job
     from facerestore.imageio import read_image, write_image
@@ -76,13 +63,16 @@ def main(argv: list[str] | None = None) -> dict:
     restored = restore_pixels(model, loaded.pixels)  # warm-up (first run allocates)
     write_image_report(job, loaded, restored, reference, report_dir)  # warm-up: font cache, imports
 
-    t_decode, _ = _median_time(lambda: read_image(src), args.repeats * 2)
-    t_infer, infer_samples = _median_time(lambda: restore_pixels(model, loaded.pixels), args.repeats)
-    t_encode, _ = _median_time(lambda: write_image(job.dst, restored, loaded), args.repeats * 2)
-    t_report, _ = _median_time(lambda: write_image_report(job, loaded, restored, None, report_dir), args.repeats * 2)
-    t_report_ref, _ = _median_time(lambda: write_image_report(job, loaded, restored, reference, report_dir),
-                                   args.repeats * 2)
-    t_reference_decode, _ = _median_time(lambda: read_image(ref_path), args.repeats * 2)
+    def median(fn) -> float:
+        return sample(fn, args.repeats * 2, warmup=0).median
+
+    t_decode = median(lambda: read_image(src))
+    infer = sample(lambda: restore_pixels(model, loaded.pixels), args.repeats, warmup=0)
+    t_infer, infer_samples = infer.median, list(infer.seconds)
+    t_encode = median(lambda: write_image(job.dst, restored, loaded))
+    t_report = median(lambda: write_image_report(job, loaded, restored, None, report_dir))
+    t_report_ref = median(lambda: write_image_report(job, loaded, restored, reference, report_dir))
+    t_reference_decode = median(lambda: read_image(ref_path))
 
     per_image = t_decode + t_infer + t_encode
     result = {

@@ -27,7 +27,7 @@ def render(results: dict) -> str:
     lines += [
         f"- CPU: {m['cpu_model']}, {m['usable_cpus']} logical CPUs ({', '.join(m['simd'])}), "
         f"{m['threads_used']} threads used; load average at start {', '.join(f'{x:.1f}' for x in m['load_average'])}",
-        f"- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         f"- fp32 peak ({peak['n']}³ matmul, median): numpy/{blas.get('name')} kernel {blas.get('kernel', '?')} "
         f"(OPENBLAS_CORETYPE={blas.get('OPENBLAS_CORETYPE')}) **{_f(peak['numpy']['gflops'], 1)} GFLOP/s**"
         + (f", torch/MKL **{_f(peak['torch']['gflops'], 1)} GFLOP/s**" if "torch" in peak else "")

@@ -101,7 +101,6 @@ def test_the_fit_reads_only_validation_faces(monkeypatch, shared_faces):
 
 def test_one_face_in_twenty_made_worse_is_the_margin():
     """Of 20 validation faces one may come out slightly worse where the rest gain; two may not."""
-    levels = np.full(20, 0.5)
     for worse, restored in ((1, True), (2, False)):
         table = _table([_Case("mild", 0.5)] * 20, {"mild": 1.0})
         table.psnr[:] = table.input_psnr[:, None] + np.array(GRID) * 0.5

@@ -16,8 +16,6 @@ from facerestore.session import open_model
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from conftest import build_tiny_onnx  # noqa: E402
-
 
 def _reference_forward(path: Path, x: np.ndarray) -> np.ndarray:
     """The fixture's conv stack (3x3 convs, zero padding 1, ReLU between) computed in plain numpy."""

@@ -20,7 +20,7 @@ from facerestore import contract, registry
 from facerestore.cli import cli
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

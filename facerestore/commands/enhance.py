@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from facerestore.discovery import Plan
-    from facerestore.summary import Record
 
 
 @dataclass(frozen=True)
