@@ -29,15 +29,6 @@ MODELS = ROOT / "facerestore" / "models"
 SIZE = 1024
 
 
-def macs_per_pixel(path: Path) -> float:
-    from benchmarks.flops import conv_cost
-    from facerestore import contract
-    from facerestore.session import read_metadata
-
-    multiple = int(read_metadata(path).get(contract.META_MULTIPLE, "1"))
-    return conv_cost(path).macs_per_pixel / (multiple * multiple)
-
-
 def _timer(path: Path, conn) -> None:
     """A model in a process of its own: open and warm it up, then time one whole photo per request."""
     from benchmarks.photo import astronaut
@@ -63,6 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "cost.json")
     args = parser.parse_args(argv)
+    from benchmarks.flops import conv_cost
 
     files = {}
     for name in args.models:
@@ -91,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = {}
     for name, path in files.items():
         seconds = statistics.median(times[name]) / (SIZE * SIZE / 1e6)
-        rows[name] = {"macs_per_pixel": macs_per_pixel(path), "seconds_per_megapixel": round(seconds, 4)}
+        rows[name] = {"macs_per_pixel": conv_cost(path).macs_per_pixel, "seconds_per_megapixel": round(seconds, 4)}
     for row in rows.values():
         row["macs_ratio"] = round(row["macs_per_pixel"] / rows[base]["macs_per_pixel"], 3)
         row["time_ratio"] = round(row["seconds_per_megapixel"] / rows[base]["seconds_per_megapixel"], 3)

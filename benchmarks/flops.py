@@ -2,6 +2,8 @@
 
 A 3x3 conv with ``Cin`` inputs and ``Cout`` outputs costs ``Cout * Cin * 9`` multiply-adds per output pixel
 (stride 1, 'same' padding keeps H x W). FLOPs = 2 x MACs. Bias adds and ReLUs are left out: under 0.2 %.
+A model that folds f x f pixels into channels (its size multiple f, ``facerestore.size_multiple``) runs every
+conv on 1/f^2 of the pixels, so costs are per full-resolution pixel.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class ConvCost:
-    macs_per_pixel: int           # sum over conv layers of Cout * Cin/groups * kH * kW
+    macs_per_pixel: float         # sum over conv layers of Cout * Cin/groups * kH * kW, per input pixel
     widths: tuple[int, ...]       # channels at each stage, input first, output last
     conv_count: int
 
@@ -29,7 +31,10 @@ def conv_cost(onnx_path: Path) -> ConvCost:
     """Read every Conv node's weight shape from the graph (initializers or DequantizeLinear of them)."""
     import onnx
 
+    from facerestore import contract
+
     model = onnx.load(str(onnx_path), load_external_data=False)
+    fold = int({p.key: p.value for p in model.metadata_props}.get(contract.META_MULTIPLE, "1"))
     graph = model.graph
     shapes = {init.name: tuple(init.dims) for init in graph.initializer}
     # int8 QDQ graphs feed Conv through DequantizeLinear(weight_q): follow that edge back to the initializer.
@@ -58,4 +63,4 @@ def conv_cost(onnx_path: Path) -> ConvCost:
         convs += 1
     if not convs:
         raise ValueError(f"{onnx_path}: no Conv nodes")
-    return ConvCost(macs, tuple(widths), convs)
+    return ConvCost(macs / (fold * fold), tuple(widths), convs)

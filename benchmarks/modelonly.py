@@ -46,7 +46,8 @@ def measure_model(path: Path, sizes: tuple[int, ...], threads: int, peak_gflops:
     cost = conv_cost(path)
     engine = open_model(str(path), device="cpu", threads=threads)
     one_run = open_model(str(path), device="cpu", threads=threads, streams=1)
-    torch_run = torch_eager(path, threads) if with_torch else None
+    # torch eager rebuilds a plain conv stack from the file's weights: not a conditioned model such as DARN.
+    torch_run = torch_eager(path, threads) if with_torch and engine.condition is None else None
 
     def engine_run(x: np.ndarray) -> np.ndarray:
         return restore_pixels(engine, x[0].transpose(1, 2, 0))

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from facerestore import registry
+
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "facerestore" / "models"
-SHIPPED = ("basic", "big", "gan")
+SHIPPED = tuple(registry.SHIPPED)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,11 @@ def write_conv_stack_onnx(path: Path, layers: list[tuple[np.ndarray, np.ndarray]
 def stand_in(name: str, folder: Path) -> Path:
     import torch
 
-    from export.archs import build, identity_init
+    from export.archs import ARCHS, build, identity_init
+
+    if name not in ARCHS:
+        raise FileNotFoundError(f"{SHIPPED_DIR / (name + '.onnx')} is missing and only the report's conv stacks "
+                                f"have stand-ins: export it first (python -m export onnx)")
 
     torch.manual_seed(0)
     net = build(name)
