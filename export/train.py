@@ -91,6 +91,10 @@ def _check(cfg: TrainConfig) -> None:
                           "degraded on the fly by the random mixture (--chain random, no pairs folder)")
     if not 0.0 <= cfg.ema < 1.0:
         raise ConfigError(f"--ema must be a decay in [0, 1), got {cfg.ema:g}")
+    fold = archs.DARN_SIZES[cfg.arch].fold if archs.is_conditioned(cfg.arch) else 1
+    if cfg.patch % fold:
+        raise ConfigError(f"--arch {cfg.arch} folds {fold}x{fold} pixels into channels: --patch must be a multiple "
+                          f"of {fold}, got {cfg.patch}")
 
 
 def _device() -> torch.device:

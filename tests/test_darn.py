@@ -27,13 +27,14 @@ def _bigcnn_macs() -> int:
     return sum(9 * a * b for a, b in zip(widths[:-1], widths[1:]))
 
 
-def _trained_like(seed: int = 3) -> archs.Darn:
+def _trained_like(arch: str = "darn", seed: int = 3) -> archs.Darn:
     """A DARN with every weight non-zero (a fresh one starts as the identity, which would prove nothing)."""
     torch.manual_seed(seed)
-    model = archs.Darn()
+    model = archs.build(arch)
+    std = 0.05 * (48 / model.spec.width) ** 0.5  # a correction of similar size at any width, not an explosion
     with torch.no_grad():
         for p in model.parameters():
-            p.normal_(0, 0.05)
+            p.normal_(0, std)
     return model.eval()
 
 
@@ -62,6 +63,15 @@ def test_the_deeper_size_sees_further_and_stays_within_the_cost_goal():
     assert archs.is_conditioned("darn8") and archs.build("darn8").spec == spec
 
 
+def test_the_wide_folded_size_sees_twice_as_far_for_the_same_cost():
+    spec = archs.DARN_SIZES["darnf4"]
+    assert (spec.blocks, spec.width, spec.fold) == (8, 96, 4)
+    assert archs.count_params(archs.build("darnf4")) == 1_463_344
+    assert spec.receptive_radius == 75
+    assert spec.macs_per_pixel == 88_182
+    assert 2 * spec.macs_per_pixel <= _bigcnn_macs()
+
+
 def test_deepening_a_trained_model_keeps_what_it_computes():
     shallow = _trained_like()
     deep = archs.build("darn8")
@@ -83,13 +93,15 @@ def test_a_fresh_model_is_the_identity():
     np.testing.assert_array_equal(archs.Darn()(x, torch.tensor([[0.2], [0.9]])).detach(), x)
 
 
-def test_receptive_field_is_exactly_the_declared_radius():
+@pytest.mark.parametrize("arch", ["darn", "darnf4"])
+def test_receptive_field_is_exactly_the_declared_radius(arch):
     """The gradient of one output pixel reaches input pixels at most ``receptive_radius`` away, and does reach
     that far (so tiling with that overlap is exact and not wasteful)."""
-    model = _trained_like()
-    radius = model.spec.receptive_radius
-    x = torch.rand(1, 3, 96, 96, requires_grad=True)
-    y0, x0 = 48, 49  # odd column: the pixel sits on the far side of its 2x2 fold
+    model = _trained_like(arch)
+    radius, fold = model.spec.receptive_radius, model.spec.fold
+    side = 4 * (radius + fold)
+    x = torch.rand(1, 3, side, side, requires_grad=True)
+    y0, x0 = side // 2, side // 2 + fold - 1  # the pixel sits on the far side of its fold
     model(x, torch.tensor([[0.5]]))[0, :, y0, x0].sum().backward()
     ys, xs = np.nonzero(x.grad.abs().sum(1)[0].numpy())
     reach = max(np.abs(ys - y0).max(), np.abs(xs - x0).max())
@@ -159,6 +171,23 @@ def test_the_deeper_size_exports_its_reach_and_tiles_exactly(tmp_path, hopper_rg
     whole = restore_pixels(runtime, pixels, tile=4096, strength=0.5)
     for tile in (30, 53):
         np.testing.assert_allclose(restore_pixels(runtime, pixels, tile=tile, strength=0.5), whole, atol=1e-5)
+
+
+def test_the_wide_folded_size_exports_its_fold_and_tiles_exactly(tmp_path, hopper_rgb):
+    model = _trained_like("darnf4")
+    checkpoint.save(tmp_path / "best", {"model": model}, {}, _checkpoint_meta("darnf4", tmp_path, patch=192))
+    path = export_checkpoint(tmp_path / "best", tmp_path / "darnf4.onnx")
+    runtime = open_model(path, device="cpu")
+    assert runtime.size_multiple == 4
+    assert runtime.metadata[contract.META_RECEPTIVE] == "75"
+    pixels = hopper_rgb[13:13 + 163, 21:21 + 141].astype(np.float32) / 255.0  # neither side a multiple of 4
+    whole = restore_pixels(runtime, pixels, tile=4096, strength=0.7)
+    padded = np.pad(pixels, ((0, 1), (0, 3), (0, 0)), mode="edge")
+    with torch.no_grad():
+        ref = model(torch.from_numpy(padded.transpose(2, 0, 1).copy())[None], torch.tensor([[0.7]]))
+    np.testing.assert_allclose(whole, np.clip(ref[0].numpy().transpose(1, 2, 0)[:163, :141], 0, 1), atol=1e-4)
+    for tile in (36, 61):  # tiles smaller than the reach
+        np.testing.assert_allclose(restore_pixels(runtime, pixels, tile=tile, strength=0.7), whole, atol=1e-5)
 
 
 CROP = 64
@@ -233,6 +262,13 @@ def test_a_deeper_run_starts_from_a_trained_darn(faces_dir, tmp_path):
 
     with pytest.raises(ConfigError, match="cannot deepen darn8"):
         train(_config(faces_dir, tmp_path / "back", epochs=1, init=str(tmp_path / "deep" / "last")), progress=False)
+
+
+def test_a_patch_that_does_not_fold_is_refused(faces_dir, tmp_path):
+    from export.train import ConfigError
+
+    with pytest.raises(ConfigError, match="--patch must be a multiple of 4, got 30"):
+        train(_config(faces_dir, tmp_path / "f4", arch="darnf4", patch=30), progress=False)
 
 
 def test_a_pairs_folder_or_a_fixed_chain_is_refused_for_the_conditioned_model(faces_dir, tmp_path):
