@@ -36,15 +36,20 @@ class ModelSpec:
         return self.path.is_file()
 
 
-def _recorded_checksums() -> dict[str, str]:
-    """``{"big.onnx": "<hex sha256>", ...}`` from checksums.json (``{}`` when the file is absent)."""
+def read_packaged_json(path: Path) -> dict:
+    """A JSON file shipped beside the models: ``{}`` when it is absent, ModelError when it cannot be read."""
     try:
-        data = json.loads(CHECKSUMS_FILE.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read {CHECKSUMS_FILE}: {exc}") from exc
-    digests = data.get("sha256", {}) if isinstance(data, dict) else {}
+        raise ModelError(f"cannot read {path}: {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _recorded_checksums() -> dict[str, str]:
+    """``{"big.onnx": "<hex sha256>", ...}`` from checksums.json (``{}`` when the file is absent)."""
+    digests = read_packaged_json(CHECKSUMS_FILE).get("sha256", {})
     return {str(k): str(v).lower() for k, v in digests.items() if v}
 
 

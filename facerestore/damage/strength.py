@@ -9,7 +9,6 @@ left as it is (status ``unchanged``). An explicit ``--strength X`` is used as gi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facerestore.errors import ModelError
-from facerestore.registry import MODELS_DIR, SHIPPED
+from facerestore.registry import MODELS_DIR, SHIPPED, read_packaged_json
 
 if TYPE_CHECKING:
     from facerestore.session import OnnxModel
@@ -56,14 +55,8 @@ class Decision:
 
 @lru_cache(maxsize=1)
 def _fitted() -> dict[str, Curve]:
-    try:
-        data = json.loads(STRENGTH_FILE.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read {STRENGTH_FILE}: {exc}") from exc
     curves = {}
-    for name, row in data.get("curves", {}).items():
+    for name, row in read_packaged_json(STRENGTH_FILE).get("curves", {}).items():
         levels, strengths = tuple(map(float, row["levels"])), tuple(map(float, row["strengths"]))
         if len(levels) != len(strengths) or len(levels) < 2 or list(levels) != sorted(levels):
             raise ModelError(f"{STRENGTH_FILE}: the curve of {name!r} is malformed")
