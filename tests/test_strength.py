@@ -80,3 +80,28 @@ def test_every_shipped_model_has_a_fitted_curve():
         curve = fitted[name]
         assert all(0.0 <= s <= 1.0 for s in curve.strengths)
         assert curve(0.0) < strength_mod.MIN_STRENGTH, f"{name} would change a photo with no damage found"
+
+
+@pytest.mark.parametrize("content, error", [
+    (None, None),  # absent: every model falls back to the default curve of its kind
+    ("{not json", "cannot read"),
+    ('{"curves": {"big": {"levels": [0.0, 0.5], "strengths": [0.1]}}}', "malformed"),
+])
+def test_a_missing_or_broken_curve_file(tmp_path, monkeypatch, content, error):
+    from facerestore.errors import ModelError
+
+    path = tmp_path / "strength.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    monkeypatch.setattr(strength_mod, "STRENGTH_FILE", path)
+    strength_mod._fitted.cache_clear()
+    try:
+        if error is None:
+            assert strength_mod.curve_for("big", conditioned=False) is strength_mod.DEFAULT_PLAIN
+            assert strength_mod.curve_for("darn", conditioned=True) is strength_mod.DEFAULT_CONDITIONED
+        else:
+            with pytest.raises(ModelError, match=error) as info:
+                strength_mod.curve_for("big", conditioned=False)
+            assert str(path) in str(info.value)
+    finally:
+        strength_mod._fitted.cache_clear()
