@@ -119,6 +119,11 @@ class DarnSpec:
     # Peak CPU working memory per input pixel, which the runtime sizes tiles with: measured 269-283 bytes for 6
     # blocks and 280-290 for 8 (whole 512 and 1024 px images, ONNX Runtime), against BigCNN's 1,540-1,567.
     bytes_per_pixel: int = 320
+    # Shift the pixels and the level plane to [-0.5, 0.5] before the head and give the head He-initialised
+    # weights. With inputs all positive, Adam moves a head unit's weights in lockstep, and at a 4x4 fold (441
+    # inputs per unit) the default init leaves pre-activations too narrow (std 0.1) for that drift: every head
+    # ReLU died within the first epoch and the model never left the identity (runs/darnf4-uncentered).
+    centered: bool = False
 
     @property
     def description(self) -> str:
@@ -144,7 +149,7 @@ class DarnSpec:
 DARN_SIZES: dict[str, DarnSpec] = {
     "darn": DarnSpec(),
     "darn8": DarnSpec(blocks=8, name="darn8"),
-    "darnf4": DarnSpec(width=96, blocks=8, fold=4, name="darnf4"),
+    "darnf4": DarnSpec(width=96, blocks=8, fold=4, name="darnf4", centered=True),
 }
 # What `python -m export train --arch` accepts: the report's three and facerestore's own.
 TRAINABLE = ("basic", "big", "gan", *DARN_SIZES)
@@ -171,6 +176,9 @@ class Darn(nn.Module):
         self.body = nn.ModuleList(ResBlock(w) for _ in range(spec.blocks))
         self.film = nn.Sequential(nn.Linear(1, 32), nn.ReLU(), nn.Linear(32, 2 * w * spec.blocks))
         self.tail = nn.Conv2d(w, 3 * f2, 3, padding=1)
+        if spec.centered:
+            nn.init.kaiming_normal_(self.head.weight, nonlinearity="relu")
+            nn.init.zeros_(self.head.bias)
         # Start as the identity map: each block's last conv and the tail at zero, so the first steps already
         # train a correction on top of an output equal to the input.
         for block in self.body:
@@ -183,8 +191,9 @@ class Darn(nn.Module):
 
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         n, fold, w = x.shape[0], self.spec.fold, self.spec.width
-        folded = F.pixel_unshuffle(x, fold)  # (N, 3 f^2, H/f, W/f)
-        plane = level.reshape(n, 1, 1, 1).expand(n, 1, folded.shape[2], folded.shape[3])
+        shift = 0.5 if self.spec.centered else 0.0
+        folded = F.pixel_unshuffle(x - shift, fold)  # (N, 3 f^2, H/f, W/f)
+        plane = (level - shift).reshape(n, 1, 1, 1).expand(n, 1, folded.shape[2], folded.shape[3])
         feat = torch.relu(self.head(torch.cat([folded, plane], dim=1)))
         film = self.film(level.reshape(n, 1)).reshape(n, self.spec.blocks, 2, w, 1, 1)
         for i, block in enumerate(self.body):
@@ -201,7 +210,8 @@ def deepen(shallow: Darn, deep: Darn) -> None:
     model's level instead of from scratch.
     """
     a, b = shallow.spec, deep.spec
-    if (a.width, a.fold, a.in_channels) != (b.width, b.fold, b.in_channels) or b.blocks < a.blocks:
+    same_shape = all(getattr(a, k) == getattr(b, k) for k in ("width", "fold", "in_channels", "centered"))
+    if not same_shape or b.blocks < a.blocks:
         raise ValueError(f"cannot deepen {a.name} ({a.blocks} blocks of width {a.width}) into "
                          f"{b.name} ({b.blocks} blocks of width {b.width})")
     deep.head.load_state_dict(shallow.head.state_dict())

@@ -264,6 +264,26 @@ def test_a_deeper_run_starts_from_a_trained_darn(faces_dir, tmp_path):
         train(_config(faces_dir, tmp_path / "back", epochs=1, init=str(tmp_path / "deep" / "last")), progress=False)
 
 
+def _live_head_units(run: Path, photo: np.ndarray) -> float:
+    """The share of a run's head ReLUs that fire on a real photo (trained without an average: its own weights)."""
+    model = archs.build(checkpoint.load_meta(run / "last")["arch"])
+    checkpoint.load(run / "last", {"model": model})
+    x = torch.from_numpy(photo.transpose(2, 0, 1).copy())[None]
+    with torch.no_grad():
+        shift = 0.5 if model.spec.centered else 0.0
+        folded = torch.nn.functional.pixel_unshuffle(x - shift, model.spec.fold)
+        plane = torch.full_like(folded[:, :1], 0.6 - shift)
+        return float((model.head(torch.cat([folded, plane], 1)) > 0).float().mean())
+
+
+def test_the_wide_folded_size_keeps_its_head_alive_while_it_learns(faces_dir, tmp_path, hopper_rgb):
+    """Uncentred, a run like this one leaves 0.1 % of the 4x4 fold's head ReLUs alive (and a real run never left
+    the identity); centred and He-initialised, about a quarter still fire here, half in the real run."""
+    train(_config(faces_dir, tmp_path / "f4", arch="darnf4", epochs=1, steps_per_epoch=60, batch=4, patch=64,
+                  lr=5e-4, lr_min=5e-4), progress=False)
+    assert _live_head_units(tmp_path / "f4", hopper_rgb[:128, :128].astype(np.float32) / 255.0) > 0.1
+
+
 def test_a_patch_that_does_not_fold_is_refused(faces_dir, tmp_path):
     from export.train import ConfigError
 
