@@ -38,13 +38,15 @@ def font(size: int = 13) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def save_image(image: Image.Image, path: Path) -> Path:
-    """Write a chart or preview: JPEG (quality 85) for ``.jpg``, fast-compressed PNG otherwise."""
+    """Write a chart or preview: JPEG (quality 85) for ``.jpg``, fast-compressed (lossless) PNG otherwise."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in (".jpg", ".jpeg"):
         image.convert("RGB").save(path, quality=85, optimize=False)
     else:
-        image.save(path, compress_level=3)  # charts are flat colours: fast, still small
+        # zlib level 1: a 1024 px photo preview encodes in 0.047 s instead of 0.068 s at level 3 (8 % larger);
+        # the report's PNGs are most of its per-image cost, which shows beside a fast model.
+        image.save(path, compress_level=1)
     return path
 
 
