@@ -102,10 +102,10 @@ def identity_init(model: ConvStack, scale: float = 0.1) -> None:
 class DarnSpec:
     """DARN, the damage-aware residual network: facerestore's own model (darning: mending a fabric's holes).
 
-    The image is folded to half resolution (pixel-unshuffle: each 2x2 block of RGB becomes 12 channels), so
-    every 3x3 conv sees 6x6 px for a quarter of the full-resolution cost. A head conv, ``blocks`` residual
-    blocks and a tail conv give a receptive radius of 2 * (2 + 2 * blocks) + 1 px: more than a 16x16 colour
-    block of a 4:2:0 JPEG and its neighbours. The network predicts a correction that is added to its input.
+    The image is folded to half resolution (pixel-unshuffle: each 2x2 block of RGB becomes 12 channels; ``fold``
+    4 folds 4x4 blocks), so every 3x3 conv sees 6x6 px for a quarter of the full-resolution cost. A head conv,
+    ``blocks`` residual blocks and a tail conv give a receptive radius of fold * (2 + 2 * blocks) + fold - 1 px:
+    more than a 16x16 colour block of a 4:2:0 JPEG and its neighbours. The network predicts a correction that is added to its input.
     The damage level (facerestore.damage.levels) enters twice: as a constant input plane and as a per-block
     scale and shift of the features, so one set of weights restores JPEG 5 hard and JPEG 90 gently.
     """
