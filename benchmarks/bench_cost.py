@@ -24,8 +24,6 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-MODELS = ROOT / "facerestore" / "models"
 SIZE = 1024
 
 
@@ -55,11 +53,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "cost.json")
     args = parser.parse_args(argv)
     from benchmarks.flops import conv_cost
+    from facerestore.registry import MODELS_DIR
 
     files = {}
     for name in args.models:
         for suffix in ("", ".fp16", ".int8"):
-            path = MODELS / f"{name}{suffix}.onnx"
+            path = MODELS_DIR / f"{name}{suffix}.onnx"
             if path.is_file():
                 files[f"{name}{suffix}"] = path
     context = multiprocessing.get_context("spawn")

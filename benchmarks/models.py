@@ -14,7 +14,7 @@ import numpy as np
 
 from facerestore import registry
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "facerestore" / "models"
+SHIPPED_DIR = registry.MODELS_DIR
 SHIPPED = tuple(registry.SHIPPED)
 
 

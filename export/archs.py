@@ -191,9 +191,9 @@ class Darn(nn.Module):
 
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         n, fold, w = x.shape[0], self.spec.fold, self.spec.width
-        shift = 0.5 if self.spec.centered else 0.0
-        folded = F.pixel_unshuffle(x - shift, fold)  # (N, 3 f^2, H/f, W/f)
-        plane = (level - shift).reshape(n, 1, 1, 1).expand(n, 1, folded.shape[2], folded.shape[3])
+        pixels, plane_level = (x - 0.5, level - 0.5) if self.spec.centered else (x, level)
+        folded = F.pixel_unshuffle(pixels, fold)  # (N, 3 f^2, H/f, W/f)
+        plane = plane_level.reshape(n, 1, 1, 1).expand(n, 1, folded.shape[2], folded.shape[3])
         feat = torch.relu(self.head(torch.cat([folded, plane], dim=1)))
         film = self.film(level.reshape(n, 1)).reshape(n, self.spec.blocks, 2, w, 1, 1)
         for i, block in enumerate(self.body):

@@ -257,28 +257,27 @@ def _check_contract(session: Any, path: Path, condition: str | None = None
     return int(in_c), fixed_hw, (int(batch) if isinstance(batch, int) else None)
 
 
-def _size_multiple(metadata: dict[str, str], path: Path) -> int:
-    raw = metadata.get(contract.META_MULTIPLE, "1")
-    try:
-        multiple = int(raw)
-    except ValueError:
-        multiple = 0
-    if not 1 <= multiple <= 64:
-        raise ModelError(f"{path}: {contract.META_MULTIPLE} must be a whole number 1..64, found {raw!r}")
-    return multiple
-
-
-def _bytes_per_pixel(metadata: dict[str, str], path: Path) -> int | None:
-    raw = metadata.get(contract.META_BYTES_PER_PIXEL)
+def _whole_number(metadata: dict[str, str], key: str, path: Path, wanted: str, low: int,
+                  high: int | None = None) -> int | None:
+    """An optional whole-number metadata value in [low, high]; None when absent, ModelError when out of range."""
+    raw = metadata.get(key)
     if raw is None:
         return None
     try:
         value = int(raw)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise ModelError(f"{path}: {contract.META_BYTES_PER_PIXEL} must be a positive whole number, found {raw!r}")
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        raise ModelError(f"{path}: {key} must be {wanted}, found {raw!r}")
     return value
+
+
+def _size_multiple(metadata: dict[str, str], path: Path) -> int:
+    return _whole_number(metadata, contract.META_MULTIPLE, path, "a whole number 1..64", 1, 64) or 1
+
+
+def _bytes_per_pixel(metadata: dict[str, str], path: Path) -> int | None:
+    return _whole_number(metadata, contract.META_BYTES_PER_PIXEL, path, "a positive whole number", 1)
 
 
 def _receptive_radius(metadata: dict[str, str], path: Path) -> int:

@@ -140,19 +140,26 @@ def test_export_declares_the_damage_input_and_its_range(exported_darn):
     assert meta[contract.META_ARCH] == "darn" and meta[contract.META_PARAMS] == "279340"
 
 
+def _assert_matches_torch_and_tiles(runtime, model: archs.Darn, pixels: np.ndarray, strength: float,
+                                    tiles: tuple[int, ...]) -> None:
+    """The runtime's whole-image result equals torch on the same edge-padded image (cut back to the odd size),
+    and every tile size gives the same pixels."""
+    height, width = pixels.shape[:2]
+    m = model.spec.fold
+    whole = restore_pixels(runtime, pixels, tile=4096, strength=strength)
+    padded = np.pad(pixels, ((0, -height % m), (0, -width % m), (0, 0)), mode="edge")
+    with torch.no_grad():
+        ref = model(torch.from_numpy(padded.transpose(2, 0, 1).copy())[None], torch.tensor([[strength]]))
+    np.testing.assert_allclose(whole, np.clip(ref[0].numpy().transpose(1, 2, 0)[:height, :width], 0, 1), atol=1e-4)
+    for tile in tiles:
+        np.testing.assert_allclose(restore_pixels(runtime, pixels, tile=tile, strength=strength), whole, atol=1e-5)
+
+
 def test_runtime_matches_torch_and_tiles_exactly_at_odd_sizes(exported_darn, hopper_rgb):
     model, path = exported_darn
     runtime = open_model(path, device="cpu")
     pixels = hopper_rgb[60:60 + 143, 80:80 + 101].astype(np.float32) / 255.0  # odd height and width
-    whole = restore_pixels(runtime, pixels, tile=4096, strength=0.6)
-    # torch on the same edge-padded image the runtime builds, cut back to the odd size.
-    padded = np.pad(pixels, ((0, 1), (0, 1), (0, 0)), mode="edge")
-    with torch.no_grad():
-        ref = model(torch.from_numpy(padded.transpose(2, 0, 1).copy())[None], torch.tensor([[0.6]]))
-    ref = np.clip(ref[0].numpy().transpose(1, 2, 0)[:143, :101], 0, 1)
-    np.testing.assert_allclose(whole, ref, atol=1e-4)
-    for tile in (24, 37, 64):
-        np.testing.assert_allclose(restore_pixels(runtime, pixels, tile=tile, strength=0.6), whole, atol=1e-5)
+    _assert_matches_torch_and_tiles(runtime, model, pixels, 0.6, (24, 37, 64))
 
 
 def test_the_deeper_size_exports_its_reach_and_tiles_exactly(tmp_path, hopper_rgb):
@@ -181,13 +188,7 @@ def test_the_wide_folded_size_exports_its_fold_and_tiles_exactly(tmp_path, hoppe
     assert runtime.size_multiple == 4
     assert runtime.metadata[contract.META_RECEPTIVE] == "75"
     pixels = hopper_rgb[13:13 + 163, 21:21 + 141].astype(np.float32) / 255.0  # neither side a multiple of 4
-    whole = restore_pixels(runtime, pixels, tile=4096, strength=0.7)
-    padded = np.pad(pixels, ((0, 1), (0, 3), (0, 0)), mode="edge")
-    with torch.no_grad():
-        ref = model(torch.from_numpy(padded.transpose(2, 0, 1).copy())[None], torch.tensor([[0.7]]))
-    np.testing.assert_allclose(whole, np.clip(ref[0].numpy().transpose(1, 2, 0)[:163, :141], 0, 1), atol=1e-4)
-    for tile in (36, 61):  # tiles smaller than the reach
-        np.testing.assert_allclose(restore_pixels(runtime, pixels, tile=tile, strength=0.7), whole, atol=1e-5)
+    _assert_matches_torch_and_tiles(runtime, model, pixels, 0.7, (36, 61))  # tiles smaller than the reach
 
 
 CROP = 64
@@ -268,12 +269,12 @@ def _live_head_units(run: Path, photo: np.ndarray) -> float:
     """The share of a run's head ReLUs that fire on a real photo (trained without an average: its own weights)."""
     model = archs.build(checkpoint.load_meta(run / "last")["arch"])
     checkpoint.load(run / "last", {"model": model})
-    x = torch.from_numpy(photo.transpose(2, 0, 1).copy())[None]
+    seen = []
+    hook = model.head.register_forward_hook(lambda module, inputs, output: seen.append(output))
     with torch.no_grad():
-        shift = 0.5 if model.spec.centered else 0.0
-        folded = torch.nn.functional.pixel_unshuffle(x - shift, model.spec.fold)
-        plane = torch.full_like(folded[:, :1], 0.6 - shift)
-        return float((model.head(torch.cat([folded, plane], 1)) > 0).float().mean())
+        model(torch.from_numpy(photo.transpose(2, 0, 1).copy())[None], torch.tensor([[0.6]]))
+    hook.remove()
+    return float((seen[0] > 0).float().mean())
 
 
 def test_the_wide_folded_size_keeps_its_head_alive_while_it_learns(faces_dir, tmp_path, hopper_rgb):
