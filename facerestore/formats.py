@@ -17,12 +17,13 @@ class OutputFormat:
     names: tuple[str, ...]      # what ``fmt`` arguments accept (lower case); the first is its usual name
     suffixes: tuple[str, ...]   # file suffixes that stand for it (lower case)
     offered: bool = True        # listed by ``--format``
+    browser: bool = False       # every web browser shows it in an <img> (the report links such files as they are)
 
 
 OUTPUT_FORMATS = (
-    OutputFormat("PNG", ".png", ("png",), (".png",)),
-    OutputFormat("JPEG", ".jpg", ("jpeg", "jpg"), (".jpg", ".jpeg")),
-    OutputFormat("WEBP", ".webp", ("webp",), (".webp",)),
+    OutputFormat("PNG", ".png", ("png",), (".png",), browser=True),
+    OutputFormat("JPEG", ".jpg", ("jpeg", "jpg"), (".jpg", ".jpeg"), browser=True),
+    OutputFormat("WEBP", ".webp", ("webp",), (".webp",), browser=True),
     OutputFormat("TIFF", ".tif", ("tiff", "tif"), (".tif", ".tiff")),
     # Written for BMP inputs, which keep their format; too poor a container to offer for others.
     OutputFormat("BMP", ".bmp", ("bmp",), (".bmp",), offered=False),
@@ -32,6 +33,7 @@ WRITABLE_FORMATS = tuple(f.pillow for f in OUTPUT_FORMATS)
 
 _BY_NAME = {name: f for f in OUTPUT_FORMATS for name in f.names}
 _BY_SUFFIX = {suffix: f for f in OUTPUT_FORMATS for suffix in f.suffixes}
+_BY_PILLOW = {f.pillow: f for f in OUTPUT_FORMATS}
 
 
 def output_format(name: str) -> OutputFormat:
@@ -45,3 +47,8 @@ def output_format(name: str) -> OutputFormat:
 def format_for_suffix(suffix: str) -> OutputFormat | None:
     """The format a file suffix stands for (``".JPG"`` -> JPEG), or None."""
     return _BY_SUFFIX.get(suffix.lower())
+
+
+def format_for_pillow(pillow: str) -> OutputFormat | None:
+    """The format Pillow calls ``pillow`` (a decoded file's ``format``: ``"JPEG"``), or None (``"GIF"``)."""
+    return _BY_PILLOW.get(pillow)

@@ -57,6 +57,7 @@ class LoadedImage:
     dpi: tuple[float, float] | None
     notes: tuple[str, ...]      # e.g. "multi-frame file: used the first frame"
     jpeg: JpegInfo | None = None  # a JPEG file's quantisation tables and chroma subsampling
+    orientation: int = 1        # the EXIF orientation the decoded pixels were turned by (1: as stored)
 
     @property
     def width(self) -> int:
@@ -291,7 +292,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
         alpha = apply_orientation(alpha, orientation) if alpha is not None else None
     return LoadedImage(src=path, format=fmt, pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha,
                        bit_depth=bit_depth, mode=source_mode, exif=exif, icc_profile=icc, dpi=dpi,
-                       notes=tuple(notes), jpeg=jpeg)
+                       notes=tuple(notes), jpeg=jpeg, orientation=orientation)
 
 
 NOT_AN_IMAGE = "not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)"

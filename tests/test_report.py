@@ -15,6 +15,7 @@ from PIL import Image
 
 from facerestore import degrade, metrics
 from facerestore.discovery import Job
+from facerestore.imageio import read_image, write_image
 from facerestore.report import REPORT_DIR_NAME, as_float, report_files
 from facerestore.report.image import COMPARISON_SIDE, PREVIEW_SIDE, THUMB_SIDE, match_reference, write_image_report
 from facerestore.report.run import read_summary, write_run_report
@@ -58,6 +59,71 @@ def test_image_report_files_and_metrics(tmp_path, hopper_rgb, banded):
     assert m["ssim_out"] == pytest.approx(metrics.ssim(restored, hopper_rgb), abs=1e-6)
     assert m["w1_out"] < m["w1_in"]  # blurring the bands spreads the levels back toward the original
     json.dumps(m, allow_nan=False)
+
+
+def _report_of_files(tmp_path: Path, src: Path, out_name: str, restored: np.ndarray | None = None) -> tuple[Path, Job]:
+    """Write ``src`` restored (or as decoded) to ``OUT/out_name`` and its report, as a run does; the output folder."""
+    out = tmp_path / "out"
+    loaded = read_image(src)
+    pixels = loaded.pixels if restored is None else restored
+    job = Job(src=src, rel=Path(src.name), dst=out / out_name)
+    write_image(job.dst, pixels, loaded)
+    write_image_report(job, loaded, pixels, None, out / REPORT_DIR_NAME)
+    return out, job
+
+
+def _page_files(out: Path, job: Job) -> dict[str, str]:
+    record = Record(str(job.src), str(job.dst), "restored", None, 1, 1, 0.1, "CPUExecutionProvider", "big")
+    return _page_data(write_run_report(out, [record], {"model": "big"}))["images"][0]["files"]
+
+
+def test_a_browser_ready_jpeg_is_its_own_preview(tmp_path, hopper_path):
+    # An 8-bit JPEG within the preview size: the slider shows the input file (copied byte for byte) and the output
+    # file itself, so no lossless preview is encoded.
+    restored = degrade.blur(np.asarray(Image.open(hopper_path).convert("RGB")), 1.0).astype(np.float32) / 255
+    out, job = _report_of_files(tmp_path, hopper_path, "hopper.jpg", restored)
+    files = report_files(job.dst, out)
+    assert (out / files.input_copy(".jpg")).read_bytes() == hopper_path.read_bytes()
+    assert not (out / files.before).exists() and not (out / files.after).exists()
+    assert (out / files.thumbnail).is_file() and (out / files.comparison).is_file()
+    linked = _page_files(out, job)
+    assert linked["before"] == str(files.input_copy(".jpg")) and linked["after"] == "hopper.jpg"
+
+
+@pytest.mark.parametrize("case", ["turned by EXIF", "larger than the preview", "TIFF output", "16-bit PNG"])
+def test_files_that_a_browser_would_not_show_as_decoded_get_drawn_previews(tmp_path, hopper_rgb, case):
+    src, out_name = tmp_path / "in.jpg", "in.jpg"
+    image = Image.fromarray(hopper_rgb)
+    if case == "turned by EXIF":
+        exif = Image.Exif()
+        exif[0x0112] = 6  # stored sideways: the decoded pixels are turned, a copy's stored ones are not
+        image.save(src, exif=exif)
+    elif case == "larger than the preview":
+        image.resize((PREVIEW_SIDE + 8, PREVIEW_SIDE + 8)).save(src)
+    elif case == "TIFF output":
+        image.save(src)
+        out_name = "in.tif"
+    else:
+        src, out_name = tmp_path / "in.png", "in.png"
+        Image.fromarray(hopper_rgb[..., 1].astype(np.uint16) * 257).save(src)
+    out, job = _report_of_files(tmp_path, src, out_name)
+    files = report_files(job.dst, out)
+    assert (out / files.before).is_file() and (out / files.after).is_file()
+    assert not (out / files.input_copy(".jpg")).exists()
+    assert {_page_files(out, job)[k] for k in ("before", "after")} == {str(files.before), str(files.after)}
+
+
+def test_previews_of_an_earlier_run_of_the_other_kind_are_removed(tmp_path, hopper_path):
+    out, job = _report_of_files(tmp_path, hopper_path, "hopper.jpg")
+    files = report_files(job.dst, out)
+    # The same output rebuilt from pixels alone (no input file to copy) draws its previews and drops the copy...
+    write_image_report(job, read_image(job.dst).pixels, read_image(job.dst).pixels, None, out / REPORT_DIR_NAME)
+    assert (out / files.before).is_file() and (out / files.after).is_file()
+    assert not (out / files.input_copy(".jpg")).exists()
+    # ...and back: the drawn previews go, so the page cannot link a stale one.
+    write_image_report(job, read_image(hopper_path), read_image(job.dst).pixels, None, out / REPORT_DIR_NAME)
+    assert not (out / files.before).exists() and not (out / files.after).exists()
+    assert _page_files(out, job)["after"] == "hopper.jpg"
 
 
 def test_identical_output_gives_inf_psnr_as_string(tmp_path, hopper_rgb):

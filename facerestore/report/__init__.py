@@ -48,6 +48,10 @@ class ReportFiles:
     def after(self) -> PurePosixPath:
         return self._named(".out.png")
 
+    def input_copy(self, suffix: str) -> PurePosixPath:
+        """The slider's "before" when it is the input file itself, copied under its format's suffix."""
+        return self._named(".in" + suffix)
+
     @property
     def thumbnail(self) -> PurePosixPath:
         return self._named(".thumb.jpg")

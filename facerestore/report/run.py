@@ -19,9 +19,10 @@ from urllib.parse import quote
 
 from facerestore.atomic import write_atomic, write_csv, write_json
 from facerestore.errors import OutputError
+from facerestore.formats import OUTPUT_FORMATS
 from facerestore.summary import RECORD_FIELDS
 
-from . import REPORT_DIR_NAME, as_float, json_number, report_files
+from . import REPORT_DIR_NAME, ReportFiles, as_float, json_number, report_files
 
 REPORT_HTML, SUMMARY_CSV, SUMMARY_JSON = "report.html", "summary.csv", "summary.json"
 # Held while a run reads, merges and rewrites the summary: --shard jobs writing into one folder finish close
@@ -228,10 +229,24 @@ def _html_image(record: dict[str, Any], output_dir: Path, roots: list[PurePath])
                 entry["files"][kind] = _link(rel)
         if os.path.isfile(output):
             entry["output_link"] = _link(os.path.relpath(os.path.abspath(output), os.path.abspath(output_dir)))
+        _link_file_previews(entry, files, output_dir)
     entry["name"] = name
     if source:
         entry["input"] = source
     return entry
+
+
+def _link_file_previews(entry: dict[str, Any], files: ReportFiles, output_dir: Path) -> None:
+    """Where the slider shows the files themselves (:func:`facerestore.report.image.input_as_preview`): the
+    input's copy as "before" and the output file as "after"."""
+    if "after" in entry["files"] or "output_link" not in entry:
+        return
+    for fmt in OUTPUT_FORMATS:
+        rel = str(files.input_copy(fmt.suffix))
+        if fmt.browser and (output_dir / rel).is_file():
+            entry["files"]["before"] = _link(rel)
+            entry["files"]["after"] = entry["output_link"]
+            return
 
 
 def damage_label(damage: Mapping[str, Any] | None) -> str | None:
