@@ -252,7 +252,9 @@ def build_metadata(model: torch.nn.Module, meta: dict[str, Any],
                                     + (", luminance" if spec.in_channels == 1 else ", RGB")),
     }
     if conditioned:
-        props[contract.META_DEGRADATION] = DAMAGE_MIXTURE
+        banding = float(cfg.get("banding_only", 0.0))
+        props[contract.META_DEGRADATION] = DAMAGE_MIXTURE + (
+            f"; last trained with {banding:.0%} more patches banded only" if banding else "")
         props[contract.META_CONDITION_INPUT] = spec.condition
         props[contract.META_CONDITION_RANGE] = "0 1"
         props[contract.META_MULTIPLE] = str(spec.fold)

@@ -61,6 +61,9 @@ class TrainConfig:
     ema: float = 0.0
     # "mse" (the report's loss) or "l1"; l1 is the usual choice for restoration networks trained on PSNR.
     loss: str = "mse"
+    # Damage-conditioned models: a further share of patches banded only (the intensity collapse alone), on top of
+    # the mixture's own, for a model that restores banding less well than the rest.
+    banding_only: float = 0.0
 
 
 def _load_init(path: Path, arch: str, modules: dict[str, torch.nn.Module]) -> None:
@@ -89,6 +92,10 @@ def _check(cfg: TrainConfig) -> None:
     if archs.is_conditioned(cfg.arch) and (cfg.chain != "random" or is_pairs_folder(Path(cfg.data))):
         raise ConfigError(f"--arch {cfg.arch} is told each patch's damage level, so it trains on clean photos "
                           "degraded on the fly by the random mixture (--chain random, no pairs folder)")
+    if not 0.0 <= cfg.banding_only < 1.0:
+        raise ConfigError(f"--banding-only must be a share in [0, 1), got {cfg.banding_only:g}")
+    if cfg.banding_only and not archs.is_conditioned(cfg.arch):
+        raise ConfigError(f"--banding-only changes the damage mixture, which --arch {cfg.arch} does not train on")
     if not 0.0 <= cfg.ema < 1.0:
         raise ConfigError(f"--ema must be a decay in [0, 1), got {cfg.ema:g}")
     fold = archs.DARN_SIZES[cfg.arch].fold if archs.is_conditioned(cfg.arch) else 1
@@ -202,7 +209,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         images = _load_training_images(cfg, split.train)
         chain = None if cfg.chain == "random" else parse_chain(cfg.chain)
         conditioned = archs.is_conditioned(cfg.arch)
-        sampler = PatchSampler(images, cfg.patch, chain=chain, gray=gray, conditioned=conditioned)
+        sampler = PatchSampler(images, cfg.patch, chain=chain, gray=gray, conditioned=conditioned,
+                               banding_only=cfg.banding_only)
         val = eval_pairs(split.val, CONDITIONED_EVAL_DEGRADATIONS if conditioned else EVAL_DEGRADATIONS)
     (out / "split.json").write_text(
         json.dumps({k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}, indent=1))

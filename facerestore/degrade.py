@@ -258,13 +258,16 @@ def _jpeg_quality(rng: np.random.Generator) -> int:
     return int(rng.integers(5, 51)) if rng.random() < 0.6 else int(rng.integers(51, 96))
 
 
-def random_damage(rng: np.random.Generator) -> Chain:
+def random_damage(rng: np.random.Generator, banding_only: float = 0.0) -> Chain:
     """The wider mixture a damage-conditioned model trains on: everything an archive holds, clean photos included.
 
     JPEG 5-95 single or double (second grid shifted), 4:2:0 / 4:2:2 / 4:4:4; the report's intensity collapse;
     down-and-up scaling and pixelation; blur; sensor noise and film grain; and about one patch in ten left clean
-    (an empty chain, level 0), so the model learns to leave good photos alone.
+    (an empty chain, level 0), so the model learns to leave good photos alone. ``banding_only`` is a further share
+    of patches that get the intensity collapse alone (12-64 levels); at 0 the draws are exactly the mixture's.
     """
+    if banding_only > 0 and rng.random() < banding_only:
+        return Chain((Step("posterize", (str(int(rng.integers(12, 65))),)),))
     if rng.random() < 0.1:
         return Chain(())
     steps: list[Step] = []

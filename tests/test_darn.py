@@ -297,3 +297,35 @@ def test_a_pairs_folder_or_a_fixed_chain_is_refused_for_the_conditioned_model(fa
 
     with pytest.raises(ConfigError, match="damage level"):
         train(_config(faces_dir, tmp_path / "x", chain="jpeg:20"), progress=False)
+
+
+def _banded_only_share(banding_only: float, draws: int = 4000) -> float:
+    from facerestore.degrade import random_damage
+
+    rng = np.random.default_rng(5)
+    chains = [random_damage(rng, banding_only) for _ in range(draws)]
+    alone = [c.steps[0] for c in chains if len(c.steps) == 1 and c.steps[0].name == "posterize"]
+    assert all(12 <= int(step.args[0]) <= 64 for step in alone)
+    return len(alone) / draws
+
+
+def test_banding_only_adds_that_share_of_banded_patches():
+    own = _banded_only_share(0.0)  # the mixture's own banding-only patches
+    assert 0.02 < own < 0.2
+    assert _banded_only_share(0.3) == pytest.approx(0.3 + 0.7 * own, abs=0.03)
+
+
+def test_banding_only_is_a_share_for_the_conditioned_models_only(faces_dir, tmp_path):
+    from export.train import ConfigError
+
+    with pytest.raises(ConfigError, match="--banding-only must be a share in \\[0, 1\\), got 1"):
+        train(_config(faces_dir, tmp_path / "x", banding_only=1.0), progress=False)
+    with pytest.raises(ConfigError, match="--arch big does not train on"):
+        train(_config(faces_dir, tmp_path / "x", arch="big", banding_only=0.2), progress=False)
+
+
+def test_the_metadata_says_when_the_mixture_had_more_banding(tmp_path):
+    model = _trained_like("darn")
+    checkpoint.save(tmp_path / "best", {"model": model}, {}, _checkpoint_meta("darn", tmp_path, banding_only=0.25))
+    runtime = open_model(export_checkpoint(tmp_path / "best", tmp_path / "darn.onnx"), device="cpu")
+    assert runtime.metadata[contract.META_DEGRADATION].endswith("; last trained with 25% more patches banded only")
