@@ -135,6 +135,23 @@ def test_ssim_single_window_matches_the_direct_weighted_formula():
     assert metrics.gaussian_window().size == 11 and g.sum() == pytest.approx(1.0)
 
 
+def test_ssim_over_many_windows_is_the_mean_of_the_direct_formula(hopper_rgb):
+    # Taller than several of the passes SSIM makes over rows, and not a multiple of one: every window counts once.
+    x = metrics.luminance(hopper_rgb[200:200 + 2 * metrics.SSIM_STRIP + 27, 150:190]).astype(np.float64) / 255
+    y = metrics.luminance(degrade.posterize(hopper_rgb, 10)[200:200 + 2 * metrics.SSIM_STRIP + 27, 150:190]) / 255
+    g = metrics.gaussian_window()
+    w = np.outer(g, g)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    scores = []
+    for i in range(x.shape[0] - 10):
+        for j in range(x.shape[1] - 10):
+            a, b = x[i:i + 11, j:j + 11], y[i:i + 11, j:j + 11]
+            mx, my = (w * a).sum(), (w * b).sum()
+            vx, vy, cxy = (w * a * a).sum() - mx ** 2, (w * b * b).sum() - my ** 2, (w * a * b).sum() - mx * my
+            scores.append((2 * mx * my + c1) * (2 * cxy + c2) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2)))
+    assert metrics.ssim(x, y, data_range=1.0) == pytest.approx(np.mean(scores), abs=1e-5)
+
+
 def test_ssim_is_symmetric_and_falls_with_noise(hopper_rgb):
     rng = np.random.default_rng(0)
     crop = hopper_rgb[100:228, 100:228]
