@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from facerestore.discovery import REPORT_DIR_NAME
+from facerestore.formats import OUTPUT_FORMATS
 from facerestore.summary import as_float, json_number
 
 __all__ = ["REPORT_DIR_NAME", "ReportFiles", "report_files", "json_number", "as_float"]
@@ -51,6 +52,11 @@ class ReportFiles:
     def input_copy(self, suffix: str) -> PurePosixPath:
         """The slider's "before" when it is the input file itself, copied under its format's suffix."""
         return self._named(".in" + suffix)
+
+    @property
+    def input_copies(self) -> tuple[PurePosixPath, ...]:
+        """Every name :meth:`input_copy` may give: one per format a browser shows."""
+        return tuple(self.input_copy(f.suffix) for f in OUTPUT_FORMATS if f.browser)
 
     @property
     def thumbnail(self) -> PurePosixPath:

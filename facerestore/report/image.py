@@ -17,7 +17,7 @@ import numpy as np
 from facerestore import charts, metrics
 from facerestore.discovery import IMAGE_SUFFIXES
 from facerestore.errors import FaceRestoreError, OutputError
-from facerestore.formats import OUTPUT_FORMATS, format_for_pillow, format_for_suffix
+from facerestore.formats import format_for_pillow, format_for_suffix
 
 from facerestore.summary import json_number
 
@@ -147,9 +147,8 @@ def input_as_preview(job: Any, loaded: Any, files: ReportFiles) -> str | None:
     BasicCNN's time). A browser shows the input file as the model saw it, and the output file as the user gets it,
     when both are 8-bit RGB or gray without alpha, one frame, not turned by EXIF, within ``PREVIEW_SIDE`` and in a
     format every browser shows; the output must also lie in the output folder so the page's link survives moving
-    the folder. Both sides
-    or neither: a browser colour-manages a file with an ICC profile, which a drawn preview does not carry, and
-    a slider between the two kinds would show that as a change.
+    the folder. Both sides or neither: a browser colour-manages a file with an ICC profile, which a drawn preview
+    does not carry, and a slider between the two kinds would show that as a change.
     """
     source = format_for_pillow(getattr(loaded, "format", ""))
     output = format_for_suffix(Path(job.dst).suffix)
@@ -161,13 +160,6 @@ def input_as_preview(job: Any, loaded: Any, files: ReportFiles) -> str | None:
     if files.key.parts[0] == "_external" or not os.path.isfile(job.dst):
         return None
     return source.suffix
-
-
-def _preview_files(files: ReportFiles) -> set[Path]:
-    """Every name a slider preview of this image may have: drawn, or a copy of the input."""
-    names = {files.before, files.after}
-    names.update(files.input_copy(f.suffix) for f in OUTPUT_FORMATS if f.browser)
-    return {Path(name) for name in names}
 
 
 def write_image_report(job: Any, loaded: Any, restored: np.ndarray, reference: Any,
@@ -202,13 +194,14 @@ def write_image_report(job: Any, loaded: Any, restored: np.ndarray, reference: A
             panels.append(("Reference", charts.fit(charts.to_display(levels_ref), PREVIEW_SIDE)))
         charts.comparison_image(panels, out_root / files.comparison, max_side=COMPARISON_SIDE)
         if copy_suffix is not None:
-            written = {Path(files.input_copy(copy_suffix))}
+            written = {files.input_copy(copy_suffix)}
             shutil.copyfile(job.src, out_root / files.input_copy(copy_suffix))
         else:
-            written = {Path(files.before), Path(files.after)}
+            written = {files.before, files.after}
             charts.save_image(before, out_root / files.before)
             charts.save_image(after, out_root / files.after)
-        for stale in _preview_files(files) - written:  # an earlier run's previews of another kind
+        # An earlier run's previews of the other kind would otherwise be what the page links.
+        for stale in {files.before, files.after, *files.input_copies} - written:
             (out_root / stale).unlink(missing_ok=True)
         charts.save_image(charts.fit(after, THUMB_SIDE), out_root / files.thumbnail)
     except OSError as exc:

@@ -19,7 +19,6 @@ from urllib.parse import quote
 
 from facerestore.atomic import write_atomic, write_csv, write_json
 from facerestore.errors import OutputError
-from facerestore.formats import OUTPUT_FORMATS
 from facerestore.summary import RECORD_FIELDS
 
 from . import REPORT_DIR_NAME, ReportFiles, as_float, json_number, report_files
@@ -241,10 +240,9 @@ def _link_file_previews(entry: dict[str, Any], files: ReportFiles, output_dir: P
     input's copy as "before" and the output file as "after"."""
     if "after" in entry["files"] or "output_link" not in entry:
         return
-    for fmt in OUTPUT_FORMATS:
-        rel = str(files.input_copy(fmt.suffix))
-        if fmt.browser and (output_dir / rel).is_file():
-            entry["files"]["before"] = _link(rel)
+    for copy in files.input_copies:
+        if (output_dir / copy).is_file():
+            entry["files"]["before"] = _link(str(copy))
             entry["files"]["after"] = entry["output_link"]
             return
 
