@@ -188,27 +188,73 @@ def _filter_valid(planes: np.ndarray, taps: np.ndarray) -> np.ndarray:
     return out
 
 
-SSIM_STRIP = 32  # output rows per pass: the strip's five filtered planes stay in cache (2x faster at 1024 px)
+SSIM_STRIP = 32  # output rows per pass: the strip's filtered planes stay in cache (2x faster at 1024 px)
 
 
-def _ssim_plane(x: np.ndarray, y: np.ndarray, taps: np.ndarray, peak: float) -> float:
-    # Work in float32 on [0, 1] centred at 0.5: variances are differences of nearly equal numbers, and
-    # centring keeps them small (covariances are shift invariant; the means are shifted back).
-    xc = (x.astype(np.float32) / np.float32(peak)) - np.float32(0.5)
-    yc = (y.astype(np.float32) / np.float32(peak)) - np.float32(0.5)
-    c1, c2 = SSIM_K1 ** 2, SSIM_K2 ** 2
-    n = taps.size
-    rows, cols = xc.shape[0] - n + 1, xc.shape[1] - n + 1
-    total = 0.0
-    for r0 in range(0, rows, SSIM_STRIP):
-        sx, sy = xc[r0:r0 + SSIM_STRIP + n - 1], yc[r0:r0 + SSIM_STRIP + n - 1]
-        mxc, myc, mxx, myy, mxy = _filter_valid(np.stack([sx, sy, sx * sx, sy * sy, sx * sy]), taps)
-        vx, vy, cxy = mxx - mxc * mxc, myy - myc * myc, mxy - mxc * myc
-        mx, my = mxc + np.float32(0.5), myc + np.float32(0.5)
-        num = (2 * mx * my + c1) * (2 * cxy + c2)
-        den = (mx * mx + my * my + c1) * (vx + vy + c2)
-        total += float(np.sum(num / den, dtype=np.float64))
-    return total / (rows * cols)
+class SsimReference:
+    """A reference image that several images are scored against with :func:`ssim`.
+
+    The reference's own local means and mean squares are filtered once, here; each score then filters only the
+    image's mean, mean square and product with the reference: three planes instead of five, so a report that
+    scores its input and its output spends 8/10 of the filtering two separate calls would.
+    """
+
+    def __init__(self, reference: np.ndarray, data_range: float | None = None):
+        if min(reference.shape[0], reference.shape[1]) < 1:
+            raise ValueError("cannot compute SSIM of an empty image")
+        self.shape = reference.shape
+        self.peak = default_range(reference.dtype) if data_range is None else float(data_range)
+        radius = min(SSIM_RADIUS, (min(reference.shape[0], reference.shape[1]) - 1) // 2)
+        self.taps = gaussian_window(SSIM_SIGMA, radius).astype(np.float32)
+        self._y = self._centred(reference)
+        n = self.taps.size
+        rows, cols = self._y.shape[0] - n + 1, self._y.shape[1] - n + 1
+        # Per window: the centred mean, the mean, mean^2 + C1 and variance + C2, the reference's parts of SSIM.
+        # Filtered in strips like the scores: whole-image passes would not stay in cache.
+        self._parts = np.empty((4, rows, cols), dtype=np.float32)
+        for r0 in range(0, rows, SSIM_STRIP):
+            sy = self._y[r0:r0 + SSIM_STRIP + n - 1]
+            myc, myy = _filter_valid(np.stack([sy, sy * sy]), self.taps)
+            my = myc + np.float32(0.5)
+            self._parts[:, r0:r0 + SSIM_STRIP] = myc, my, my * my + SSIM_K1 ** 2, myy - myc * myc + SSIM_K2 ** 2
+
+    def _centred(self, image: np.ndarray) -> np.ndarray:
+        # Float32 on [0, 1] centred at 0.5: variances are differences of nearly equal numbers, and centring keeps
+        # them small (covariances are shift invariant; the means are shifted back).
+        return (_luma_plane(image) / np.float32(self.peak)) - np.float32(0.5)
+
+    def score(self, image: np.ndarray) -> float:
+        """The mean SSIM of ``image`` (the reference's shape) against the reference."""
+        if image.shape != self.shape:
+            raise ValueError(f"images differ in shape: {image.shape} vs {self.shape}")
+        xc, yc = self._centred(image), self._y
+        c1, c2 = np.float32(SSIM_K1 ** 2), np.float32(SSIM_K2 ** 2)
+        n = self.taps.size
+        rows, cols = self._parts.shape[1:]
+        total = 0.0
+        for r0 in range(0, rows, SSIM_STRIP):
+            sx, sy = xc[r0:r0 + SSIM_STRIP + n - 1], yc[r0:r0 + SSIM_STRIP + n - 1]
+            mxc, mxx, mxy = _filter_valid(np.stack([sx, sx * sx, sx * sy]), self.taps)
+            myc, my, my2_c1, vy_c2 = self._parts[:, r0:r0 + SSIM_STRIP]
+            # In place, one temporary: SSIM = (2 mx my + C1)(2 cov + C2) / ((mx^2 + my^2 + C1)(vx + vy + C2)).
+            tmp = mxc * mxc
+            mxx -= tmp  # the variance of x
+            np.multiply(mxc, myc, out=tmp)
+            mxy -= tmp  # the covariance
+            mxc += np.float32(0.5)  # the mean of x
+            num = mxc * my
+            num *= 2
+            num += c1
+            mxy *= 2
+            mxy += c2
+            num *= mxy
+            np.multiply(mxc, mxc, out=tmp)
+            tmp += my2_c1
+            mxx += vy_c2
+            tmp *= mxx
+            num /= tmp
+            total += float(np.sum(num, dtype=np.float64))
+        return total / (rows * cols)
 
 
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None) -> float:
@@ -218,14 +264,10 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None) -> float
     where it fits inside the image; images smaller than 11 pixels use the largest odd window that fits.
     Colour (3-channel) images are reduced to BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B (unrounded) first:
     the usual choice in restoration papers, and a third of the cost of averaging the three channels.
+    To score several images against one reference, :class:`SsimReference` filters the reference once.
     """
     _check_pair(a, b)
-    if min(a.shape[0], a.shape[1]) < 1:
-        raise ValueError("cannot compute SSIM of an empty image")
-    peak = default_range(a.dtype) if data_range is None else float(data_range)
-    radius = min(SSIM_RADIUS, (min(a.shape[0], a.shape[1]) - 1) // 2)
-    taps = gaussian_window(SSIM_SIGMA, radius).astype(np.float32)
-    return _ssim_plane(_luma_plane(a), _luma_plane(b), taps, peak)
+    return SsimReference(b, default_range(a.dtype) if data_range is None else data_range).score(a)
 
 
 def _luma_plane(image: np.ndarray) -> np.ndarray:

@@ -152,6 +152,19 @@ def test_ssim_over_many_windows_is_the_mean_of_the_direct_formula(hopper_rgb):
     assert metrics.ssim(x, y, data_range=1.0) == pytest.approx(np.mean(scores), abs=1e-5)
 
 
+def test_a_reference_scores_many_images_as_separate_calls_would(hopper_rgb):
+    ref = hopper_rgb[:70, :90]
+    images = [degrade.posterize(ref, 6), ref, 255 - ref, degrade.posterize(ref, 30)]
+    reference = metrics.SsimReference(ref)
+    first = [reference.score(x) for x in images]
+    assert [reference.score(x) for x in reversed(images)] == first[::-1]  # scoring leaves the reference as it was
+    for x, score in zip(images, first):
+        assert score == pytest.approx(metrics.ssim(x, ref), abs=1e-7)
+    assert first[1] == pytest.approx(1.0) and first[2] < 0 < first[0] < first[3] < 1
+    with pytest.raises(ValueError, match="differ in shape"):
+        reference.score(ref[:-1])
+
+
 def test_ssim_is_symmetric_and_falls_with_noise(hopper_rgb):
     rng = np.random.default_rng(0)
     crop = hopper_rgb[100:228, 100:228]

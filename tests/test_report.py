@@ -17,7 +17,8 @@ from facerestore import degrade, metrics
 from facerestore.discovery import Job
 from facerestore.imageio import read_image, write_image
 from facerestore.report import REPORT_DIR_NAME, as_float, report_files
-from facerestore.report.image import COMPARISON_SIDE, PREVIEW_SIDE, THUMB_SIDE, match_reference, write_image_report
+from facerestore.report.image import (COMPARISON_SIDE, PREVIEW_SIDE, THUMB_SIDE, Reference, match_reference,
+                                      state_metrics, write_image_report)
 from facerestore.report.run import read_summary, write_run_report
 from facerestore.summary import Record
 
@@ -140,6 +141,22 @@ def test_gray_input_without_reference(tmp_path, hopper_rgb):
     m = write_image_report(job, gray, gray, None, tmp_path / "out" / REPORT_DIR_NAME)
     assert "psnr_in" not in m and m["levels_in"] == m["levels_out"]
     assert _size(tmp_path / "out" / report_files(job.dst, tmp_path / "out").histogram) == (2 * 380, 250)
+
+
+def test_one_reference_scores_colour_and_gray_images_each_as_a_fresh_pair_would(hopper_rgb):
+    # compare scores a colour input and a gray model's output against one colour original: the gray one on luma.
+    ref = hopper_rgb[:96, :120]
+    colour = degrade.posterize(ref, 12)
+    gray = metrics.luminance(colour)[..., None]
+    reference = Reference(ref)
+    for _ in range(2):  # a second round reads the cached forms: scoring must not change them
+        for image, paired_ref in ((colour, ref), (gray, metrics.luminance(ref)[..., None]), (ref, ref)):
+            got = state_metrics(image, reference)
+            assert got["psnr"] == metrics.psnr(image, paired_ref)
+            assert got["ssim"] == pytest.approx(metrics.ssim(image, paired_ref), abs=1e-6)
+            assert got["w1"] == pytest.approx(metrics.mean_wasserstein(metrics.channel_histograms(image),
+                                                                       metrics.channel_histograms(paired_ref)))
+    assert got["psnr"] == math.inf and got["ssim"] == pytest.approx(1.0) and got["w1"] == 0.0
 
 
 def test_mismatched_reference_is_ignored(tmp_path, hopper_rgb, caplog):

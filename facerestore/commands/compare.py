@@ -68,7 +68,7 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
     from facerestore.discovery import Found, iter_inputs
     from facerestore.errors import FaceRestoreError, UsageError
     from facerestore.imageio import read_image
-    from facerestore.report.image import as_levels, match_reference, reference_levels, state_metrics
+    from facerestore.report.image import Reference, as_levels, match_reference, reference_levels, state_metrics
     from facerestore.summary import json_number
     from facerestore.damage.analysis import analyze
     from facerestore.damage.strength import decide, model_curve
@@ -107,10 +107,10 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
             restored = loaded.pixels if decision.unchanged else restore_pixels(model, loaded.pixels, tile=tile,
                                                                                 strength=decision.strength)
             outputs.append((label, as_levels(restored), time.perf_counter() - start))
-        ref_hists: dict[int, list[np.ndarray]] = {}
+        scored_against = Reference(levels_ref) if levels_ref is not None else None
         for label, levels, seconds in outputs:
             row: dict[str, Any] = {"image": item.rel.as_posix(), "model": label, "seconds": seconds}
-            row.update(state_metrics(levels, levels_ref, ref_hists=ref_hists))
+            row.update(state_metrics(levels, scored_against))
             rows.append(row)
         stem = output / item.rel.with_suffix("")
         grid = [("Input", levels_in)] + [(label, levels) for label, levels, _ in outputs[1:]]

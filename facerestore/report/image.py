@@ -79,27 +79,48 @@ def comparable(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return metrics.luminance(a)[..., None], metrics.luminance(b)[..., None]
 
 
-def state_metrics(levels: np.ndarray, levels_ref: np.ndarray | None = None,
-                  hists: list[np.ndarray] | None = None,
-                  ref_hists: dict[int, list[np.ndarray]] | None = None) -> dict[str, float]:
+class Reference:
+    """The original that a photo's input and outputs are scored against (8-bit levels).
+
+    What scoring against it needs of the reference alone (its histograms, SSIM's filtered planes) is computed
+    once, on first use, for each form it is compared in: itself, or its luminance for a mixed colour/gray pair.
+    """
+
+    def __init__(self, levels: np.ndarray):
+        self.levels = levels
+        self._forms: dict[int, tuple[np.ndarray, list[np.ndarray], metrics.SsimReference]] = {}
+
+    def _form(self, ref: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], metrics.SsimReference]:
+        channels = ref.shape[-1]
+        if channels not in self._forms:
+            self._forms[channels] = (ref, metrics.channel_histograms(ref), metrics.SsimReference(ref))
+        return self._forms[channels]
+
+    def histograms(self) -> list[np.ndarray]:
+        """The reference's own channel histograms."""
+        return self._form(self.levels)[1]
+
+    def scores(self, levels: np.ndarray, hists: list[np.ndarray]) -> dict[str, float]:
+        """``psnr``, ``ssim`` and ``w1`` of an image (with its channel histograms ``hists``) against the reference."""
+        a, ref = comparable(levels, self.levels)
+        ref, ref_hists, ssim = self._form(ref)
+        h_a = hists if a is levels else metrics.channel_histograms(a)
+        return {"psnr": metrics.psnr(a, ref), "ssim": ssim.score(a), "w1": metrics.mean_wasserstein(h_a, ref_hists)}
+
+
+def state_metrics(levels: np.ndarray, reference: Reference | None = None,
+                  hists: list[np.ndarray] | None = None) -> dict[str, float]:
     """The metrics of one image (8-bit levels), the same for a run's input and output and for each model of
     ``facerestore compare``; an infinite PSNR stays ``inf`` (JSON writers turn it into ``"inf"``).
 
     Keys: ``gaps``, ``levels``, ``spikiness``, ``peak_ratio``, ``entropy`` (means over channels), and with a
     reference of the same size ``psnr``, ``ssim`` and ``w1`` against it. ``hists`` are the image's channel
-    histograms when already counted; ``ref_hists`` keeps the reference's between calls (by channel count).
+    histograms when already counted.
     """
     hists = hists if hists is not None else metrics.channel_histograms(levels)
     result = metrics.mean_stats(hists)
-    if levels_ref is not None:
-        a, ref = comparable(levels, levels_ref)
-        h_a = hists if a is levels else metrics.channel_histograms(a)
-        ref_hists = ref_hists if ref_hists is not None else {}
-        if ref.shape[-1] not in ref_hists:
-            ref_hists[ref.shape[-1]] = metrics.channel_histograms(ref)
-        result["psnr"] = metrics.psnr(a, ref)
-        result["ssim"] = metrics.ssim(a, ref)
-        result["w1"] = metrics.mean_wasserstein(h_a, ref_hists[ref.shape[-1]])
+    if reference is not None:
+        result.update(reference.scores(levels, hists))
     return result
 
 
@@ -110,15 +131,14 @@ def image_metrics(levels_in: np.ndarray, levels_out: np.ndarray, levels_ref: np.
     ``hists`` receives the channel histograms of ``"in"``, ``"out"`` and ``"ref"`` (for the chart).
     """
     hists = hists if hists is not None else {}
-    ref_hists: dict[int, list[np.ndarray]] = {}
+    reference = Reference(levels_ref) if levels_ref is not None else None
     result: dict[str, float] = {}
     for tag, levels in (("in", levels_in), ("out", levels_out)):
         hists[tag] = metrics.channel_histograms(levels)
-        for key, value in state_metrics(levels, levels_ref, hists[tag], ref_hists).items():
+        for key, value in state_metrics(levels, reference, hists[tag]).items():
             result[f"{key}_{tag}"] = value
-    if levels_ref is not None:
-        channels = levels_ref.shape[-1]
-        hists["ref"] = ref_hists[channels] if channels in ref_hists else metrics.channel_histograms(levels_ref)
+    if reference is not None:
+        hists["ref"] = reference.histograms()
     return result
 
 
