@@ -3,9 +3,9 @@
 ``python -m export archive-eval NAME=MODEL.onnx ... --json docs/archive_eval.json --markdown docs/archive_eval.md``
 
 Each test face is damaged into a file (``export.archive``), read and analysed by the runtime, and restored by
-each model twice: at full strength (what every version before the damage analysis did) and with
-``--strength auto`` (the fitted curve, unchanged below ``MIN_STRENGTH``), output rounded to 8 bits as a PNG
-stores it. Beside them: the input, and the best classical filter for that damage (each filter's parameter
+each model twice: at full strength (what every version before the damage analysis did: the network alone) and
+as ``enhance --strength auto`` restores it (the fitted curve, unchanged below ``MIN_STRENGTH``; a JPEG file's
+quantisation constraint applied), output rounded to 8 bits as a PNG stores it. Beside them: the input, and the best classical filter for that damage (each filter's parameter
 tuned on the validation faces for that very damage: a generous baseline that knows what it is fixing).
 Reported per damage: mean RGB PSNR, mean luminance (BT.601 Y) PSNR, and how many faces came out worse than
 their input. A clean photo's "PSNR" is to itself: infinite when it comes back unchanged.
@@ -21,7 +21,7 @@ import numpy as np
 
 from facerestore.damage.strength import curve_for, decide
 from facerestore.metrics import luminance, psnr
-from facerestore.restore import restore_pixels
+from facerestore.restore import restore_image, restore_pixels
 from facerestore.summary import as_float, json_number
 from facerestore.session import open_model
 
@@ -80,12 +80,11 @@ def evaluate(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT,
             row.setdefault("best filter", []).append(_scores(filt.run(lq, param), case.hq, lq))
         for name, model in runners.items():
             conditioned = model.condition is not None
-            if not conditioned:  # the report's models at full strength: every photo restored the same
+            if not conditioned:  # the report's models as they ran before `auto`: the network alone, full strength
                 full = to_uint8(restore_pixels(model, case.loaded.pixels))
                 row.setdefault(f"{name} (full)", []).append(_scores(full, case.hq, lq))
             decision = decide(case.damage.level, curve_for(name, conditioned))
-            out = lq if decision.unchanged else to_uint8(restore_pixels(model, case.loaded.pixels,
-                                                                         strength=decision.strength))
+            out = lq if decision.unchanged else to_uint8(restore_image(model, case.loaded, strength=decision.strength))
             row.setdefault(f"{name} (auto)", []).append(_scores(out, case.hq, lq))
         log.info("%s %s done", case.face, case.degradation)
 

@@ -4,10 +4,10 @@
 
 For every validation face damaged every way of ``archive.FIT_DEGRADATIONS`` (JPEG files at 14 qualities, banding,
 pixelation, the report's preset, clean photos), the runtime reads and analyses the file, and the model restores it
-at each strength of ``GRID``. The curve is piecewise linear over ``KNOTS`` of the analysed damage level; its
-values are chosen by coordinate descent to maximise the mean PSNR over all cases, under the promise the runtime
-makes: for no degradation may the mean PSNR fall below the input's, nor more than ``MAX_WORSE_SHARE`` of its faces
-come out worse. Only validation faces are read: the test faces stay for the model card.
+at each strength of ``GRID`` as ``enhance`` would (``restore.restore_image``, a JPEG file's constraint included).
+The curve is piecewise linear over ``KNOTS`` of the analysed damage level; its values are chosen by coordinate
+descent to maximise the mean PSNR over all cases, under the promise the runtime makes: for no degradation may the
+mean PSNR fall below the input's, nor more than ``MAX_WORSE_SHARE`` of its faces come out worse. Only validation faces are read: the test faces stay for the model card.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 
 from facerestore.atomic import write_json
 from facerestore.damage.strength import MIN_STRENGTH
+from facerestore.jpeg_constraint import JpegConstraint
 from facerestore.metrics import psnr
 from facerestore.restore import restore_pixels
 from facerestore.session import open_model
@@ -59,12 +60,16 @@ def score_grid(model_path: Path, cases: list[Case], threads: int | None = None) 
     for case in cases:
         pixels = case.loaded.pixels
         inputs.append(_psnr(to_uint8(pixels), case.hq))
+        # What restore_image returns at each strength, the file's constraint found once per case.
+        constraint = JpegConstraint.of(case.loaded)
+        finish = constraint.enforce if constraint is not None else (lambda out: out)
         if model.condition is None:
             # Blends of one full run: the same arithmetic restore_pixels applies for a strength below 1.
             full = restore_pixels(model, pixels)
-            rows.append([_psnr(to_uint8(np.clip(pixels + s * (full - pixels), 0, 1)), case.hq) for s in GRID])
+            outs = (np.clip(pixels + s * (full - pixels), 0, 1) for s in GRID)
         else:
-            rows.append([_psnr(to_uint8(restore_pixels(model, pixels, strength=s)), case.hq) for s in GRID])
+            outs = (restore_pixels(model, pixels, strength=s) for s in GRID)
+        rows.append([_psnr(to_uint8(finish(out)), case.hq) for out in outs])
     return Table(cases, np.array(rows), np.array(inputs))
 
 

@@ -113,6 +113,18 @@ def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def undo_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
+    """The inverse of :func:`apply_orientation`: oriented pixels back to the file's stored layout."""
+    transpose, turns, flip = _orientation_ops(orientation)
+    if flip:
+        array = array[:, ::-1]
+    if turns:
+        array = np.rot90(array, -turns)
+    if transpose:
+        array = array.swapaxes(0, 1)
+    return np.ascontiguousarray(array)
+
+
 def _clean_exif(im: Image.Image, fmt: str) -> tuple[int, bytes | None]:
     """(orientation, EXIF bytes with Orientation reset to 1), tolerating broken EXIF blocks."""
     try:

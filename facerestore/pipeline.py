@@ -26,7 +26,7 @@ from facerestore.damage.analysis import Damage, analyze
 from facerestore.damage.strength import Decision, decide, model_curve
 from facerestore.discovery import Job, printable
 from facerestore.errors import FaceRestoreError, ImageError, OutputError
-from facerestore.restore import restore_pixels
+from facerestore.restore import restore_image
 from facerestore.session import OnnxModel
 from facerestore.summary import FAILED, RESTORED, SKIPPED, UNCHANGED, Record
 
@@ -123,7 +123,7 @@ def _infer(item: Item, ctx: Context) -> None:
     assert item.loaded is not None and item.decision is not None
     if item.decision.unchanged:
         return  # nothing worth restoring: the model does not run
-    item.restored = restore_pixels(ctx.model, item.loaded.pixels, ctx.tile, strength=item.decision.strength)
+    item.restored = restore_image(ctx.model, item.loaded, ctx.tile, strength=item.decision.strength)
 
 
 def _write(item: Item, ctx: Context) -> None:

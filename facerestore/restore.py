@@ -16,6 +16,9 @@ A model that folds pixels into channels needs heights and widths that are multip
 the whole image is edge-padded once to that multiple and every tile is cut on that grid, so tiles still see what a
 whole run sees, and the padding is cut off the result.
 
+JPEG files: :func:`restore_image` clips the result's block DCT coefficients into the intervals the file's
+quantisation tables allow (:mod:`facerestore.jpeg_constraint`), after the strength is applied.
+
 Strength: a model told the damage level (``model.condition``) gets ``strength`` as that level; for the report's
 models, which take the image alone, ``strength`` blends their output with the input (0 keeps the input, 1 is the
 model's full output).
@@ -33,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facerestore.imageio import LoadedImage
+from facerestore.jpeg_constraint import JpegConstraint
 from facerestore.metrics import luminance
 from facerestore.session import OnnxModel
 
@@ -139,6 +144,14 @@ def restore_pixels(model: OnnxModel, pixels: np.ndarray, tile: int | None = None
         # A blend of two images in [0, 1] stays in [0, 1].
         out = pixels + np.float32(strength) * (out - pixels)
     return out
+
+
+def restore_image(model: OnnxModel, loaded: LoadedImage, tile: int | None = None, strength: float = 1.0) -> np.ndarray:
+    """What every command restores: :func:`restore_pixels` of a decoded file, kept within its quantisation
+    intervals when it is a JPEG (:mod:`facerestore.jpeg_constraint`)."""
+    out = restore_pixels(model, loaded.pixels, tile, strength)
+    constraint = JpegConstraint.of(loaded)
+    return out if constraint is None else constraint.enforce(out)
 
 
 def _restore(model: OnnxModel, pixels: np.ndarray, tile: int | None, strength: float) -> np.ndarray:

@@ -120,7 +120,7 @@ def test_a_conditioned_model_runs_at_the_decided_strength(photos, tiny_condition
     """Without a fitted curve a conditioned model is told the damage level itself; the written output is exactly
     a restoration at the strength the record reports."""
     from facerestore.imageio import read_image
-    from facerestore.restore import restore_pixels
+    from facerestore.restore import restore_image
     from facerestore.session import open_model
 
     out = tmp_path / "out"
@@ -129,8 +129,8 @@ def test_a_conditioned_model_runs_at_the_decided_strength(photos, tiny_condition
     assert result.exit_code == 0, result.stderr
     damage = _records(result.stdout)["q10.jpg"]["damage"]
     assert damage["strength"] == pytest.approx(damage["level"], abs=1e-3) and 0.5 < damage["strength"] < 1
-    expected = restore_pixels(open_model(tiny_conditioned_model, device="cpu"), read_image(photos / "q10.jpg").pixels,
-                              strength=damage["strength"])
+    expected = restore_image(open_model(tiny_conditioned_model, device="cpu"), read_image(photos / "q10.jpg"),
+                             strength=damage["strength"])
     with Image.open(out / "q10.png") as im:
         np.testing.assert_allclose(np.asarray(im) / 255.0, expected, atol=1 / 255 + 1e-6)
 

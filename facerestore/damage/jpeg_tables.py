@@ -96,6 +96,8 @@ class JpegInfo:
     subsampling: str | None               # "4:4:4", "4:2:2", "4:2:0", "4:4:0", "4:1:1"; None for gray files
     grid: tuple[int, int]                 # (rows, columns) offset of the file's 8 px block grid in the
     #                                       oriented pixels (not 0 when an EXIF rotation moved it)
+    ycbcr: bool = False                   # three components Y, Cb, Cr (not RGB or CMYK), Cb and Cr with one
+    #                                       table and one sampling: what the decoded pixels can be matched against
 
     @property
     def luma_table(self) -> np.ndarray | None:
@@ -139,6 +141,18 @@ def _grid_offset(width: int, height: int, orientation: int) -> tuple[int, int]:
     return int(rows.min()) % 8, int(cols.min()) % 8
 
 
+def _is_ycbcr(im: Any, layers: list) -> bool:
+    """Whether the three components are Y, Cb, Cr sharing one chroma table and sampling (libjpeg's own reading
+    of the colour space: JFIF means YCbCr, else an Adobe marker's transform flag, else component ids R, G, B)."""
+    if len(layers) != 3 or layers[1][1:] != layers[2][1:]:
+        return False
+    if "jfif" in im.info:
+        return True
+    if "adobe_transform" in im.info:
+        return im.info["adobe_transform"] != 0
+    return tuple(layer[0] for layer in layers) != (82, 71, 66)  # "R", "G", "B"
+
+
 def read_jpeg_info(im: Any, orientation: int = 1) -> JpegInfo | None:
     """The header facts of an opened Pillow JPEG image; None when it has no usable tables."""
     try:
@@ -155,6 +169,7 @@ def read_jpeg_info(im: Any, orientation: int = 1) -> JpegInfo | None:
         if len(layers) >= 3:
             ratio = (layers[0][1] // max(1, layers[1][1]), layers[0][2] // max(1, layers[1][2]))
             subsampling = _SUBSAMPLING_NAMES.get(ratio, f"{ratio[0]}x{ratio[1]}")
-        return JpegInfo(tables, luma, chroma, subsampling, _grid_offset(im.size[0], im.size[1], orientation))
+        return JpegInfo(tables, luma, chroma, subsampling, _grid_offset(im.size[0], im.size[1], orientation),
+                        _is_ycbcr(im, layers))
     except (ValueError, TypeError, IndexError, KeyError):
         return None  # a malformed header costs the analysis its tables, never the image

@@ -1,0 +1,206 @@
+"""Keep a restored JPEG consistent with its own file: the quantisation constraint.
+
+A JPEG stores every 8x8 block of its Y, Cb and Cr planes as DCT coefficients divided by the file's quantisation
+steps and rounded: the original's coefficient ``c`` was stored as ``k = round(c / q)``, so it lies in
+``[(k - 1/2) q, (k + 1/2) q]``. The indices ``k`` come back from the decoded pixels (their block DCT divided by
+``q`` and rounded; the decoder's rounding is far below half a step except for the finest steps of the best
+qualities). Clipping the restored image's coefficients into those intervals is the projection onto a convex
+set that holds the original, so it moves every block of the restoration nearer to the original, never farther
+(in YCbCr, before the 8-bit rounding of the output). It takes back what a model invents beyond what the file
+allows, which matters most at high qualities, where the intervals are narrow and the photo good.
+
+Chroma stored at half resolution (4:2:0, 4:2:2, 4:4:0) was averaged over 2x2 (2x1, 1x2) pixels before its DCT, and
+the decoder spreads it back with libjpeg's "fancy" triangle filter (Pillow's default): the box average of decoded
+chroma is the stored plane smoothed by [1/8, 3/4, 1/8] along each halved axis, which is undone here before the
+indices are read. A correction of a half-resolution plane is spread back by repetition: the smallest change at
+full resolution whose box average is that correction.
+
+It applies to the pixels of a JPEG file as decoded (after any EXIF turn, which is undone for it), in YCbCr or gray,
+to the blocks the image covers completely: edge blocks were padded with pixels the file does not keep. 4:1:1
+chroma is left alone (its luma is kept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facerestore.imageio import LoadedImage, apply_orientation, undo_orientation
+
+BLOCK = 8
+
+
+def _dct_matrix() -> np.ndarray:
+    """The orthonormal 8-point DCT-II: JPEG's forward transform along one axis."""
+    k = np.arange(BLOCK)
+    d = np.cos((2 * k[None, :] + 1) * k[:, None] * np.pi / (2 * BLOCK)) * np.sqrt(2 / BLOCK)
+    d[0] /= np.sqrt(2)
+    return d
+
+
+# The 2-D DCT of a block flattened row by row, as one 64 x 64 matrix: all blocks of a plane in one product.
+_DCT2 = np.kron(_dct_matrix(), _dct_matrix()).astype(np.float32)
+_DCT2_T = np.ascontiguousarray(_DCT2.T)
+_CHUNK = 64  # blocks per product
+# JFIF's full-range BT.601 YCbCr, as libjpeg converts: rows Y, Cb, Cr (chroma centred on 128), and its inverse.
+_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+_FROM_YCC = np.linalg.inv(_TO_YCC).astype(np.float32)
+_TO_YCC = _TO_YCC.astype(np.float32)
+# Chroma sampling -> (rows, columns) of full-resolution pixels per stored chroma sample.
+_FACTORS = {"4:4:4": (1, 1), "4:2:2": (1, 2), "4:2:0": (2, 2), "4:4:0": (2, 1)}
+# The inverse of [1/8, 3/4, 1/8]: taps sqrt(2) r^|n| with r = 2 sqrt(2) - 3, cut where they fall below 1e-5.
+_R = 2 * np.sqrt(2) - 3
+_UNSMOOTH = np.sqrt(2) * _R ** np.abs(np.arange(-7, 8))
+_UNSMOOTH = (_UNSMOOTH / _UNSMOOTH.sum()).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class _Plane:
+    channel: int  # 0 Y (or gray), 1 Cb, 2 Cr
+    factors: tuple[int, int]  # full-resolution pixels per stored sample, rows and columns
+    blocks: tuple[int, int]  # whole blocks, rows and columns
+    steps: np.ndarray  # the 64 quantisation steps, float32
+    indices: np.ndarray  # (blocks, 64) stored indices k, int16
+
+
+def _flatten_blocks(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The first ``rows`` x ``cols`` whole blocks of a plane, one flattened block per row."""
+    cut = plane[:rows * BLOCK, :cols * BLOCK]
+    return cut.reshape(rows, BLOCK, cols, BLOCK).swapaxes(1, 2).reshape(rows * cols, BLOCK * BLOCK)
+
+
+def _transform(blocks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``blocks @ matrix`` in products of 64 blocks: BLAS runs those on the calling thread, where one large product
+    wakes its own threads, which fight ONNX Runtime's for the cores (a 20x slowdown at times, measured)."""
+    out = np.empty((blocks.shape[0], matrix.shape[1]), dtype=np.float32)
+    for start in range(0, blocks.shape[0], _CHUNK):
+        np.matmul(blocks[start:start + _CHUNK], matrix, out=out[start:start + _CHUNK])
+    return out
+
+
+def _coefficients(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """DCT coefficients of the whole blocks of a plane in 0..255 levels (level-shifted by 128, as JPEG does)."""
+    coefficients = _transform(_flatten_blocks(plane, rows, cols), _DCT2_T)
+    coefficients[:, 0] -= np.float32(128 * BLOCK)  # the shift only moves the DC term: 128 x 8
+    return coefficients
+
+
+def _pixels_of(coefficients: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The inverse of :func:`_coefficients` without the shift: a change of coefficients as a change of pixels."""
+    blocks = _transform(coefficients, _DCT2)
+    return blocks.reshape(rows, cols, BLOCK, BLOCK).swapaxes(1, 2).reshape(rows * BLOCK, cols * BLOCK)
+
+
+def _shrink(plane: np.ndarray, factors: tuple[int, int]) -> np.ndarray:
+    """Box average over ``factors`` pixels, the plane edge-padded to whole samples (as the encoder pads)."""
+    fy, fx = factors
+    if factors == (1, 1):
+        return plane
+    if plane.shape[0] % fy or plane.shape[1] % fx:
+        plane = np.pad(plane, ((0, -plane.shape[0] % fy), (0, -plane.shape[1] % fx)), mode="edge")
+    if fy == 2:
+        plane = plane[0::2] + plane[1::2]
+    if fx == 2:
+        plane = plane[:, 0::2] + plane[:, 1::2]
+    return plane * np.float32(1 / (fy * fx))
+
+
+def _unsmooth(plane: np.ndarray, axis: int) -> np.ndarray:
+    """Undo [1/8, 3/4, 1/8] along one axis (edges repeated): the stored chroma from its decoded box average."""
+    r = _UNSMOOTH.size // 2
+    padded = np.pad(plane, [(r, r) if a == axis else (0, 0) for a in range(plane.ndim)], mode="edge")
+    n = plane.shape[axis]
+
+    def shifted(offset: int) -> np.ndarray:
+        return padded[r + offset:r + offset + n] if axis == 0 else padded[:, r + offset:r + offset + n]
+
+    out = shifted(0) * _UNSMOOTH[r]
+    for k in range(1, r + 1):
+        out += (shifted(-k) + shifted(k)) * _UNSMOOTH[r + k]
+    return out
+
+
+def _planes(pixels: np.ndarray, chroma: tuple[int, int] | None) -> list[np.ndarray]:
+    """Y (or gray) at full resolution in 0..255 levels, then Cb and Cr box-averaged by ``chroma`` (if given)."""
+    levels = pixels * np.float32(255)
+    if pixels.shape[2] == 1:
+        return [levels[..., 0]]
+    planes = [levels @ _TO_YCC[0]]
+    if chroma is not None:
+        # Box averaging commutes with the colour transform: average R, G, B first, at full size only once.
+        small = np.stack([_shrink(levels[..., c], chroma) for c in range(3)], axis=-1)
+        planes += [small @ _TO_YCC[1] + np.float32(128), small @ _TO_YCC[2] + np.float32(128)]
+    return planes
+
+
+class JpegConstraint:
+    """The quantisation intervals of one decoded JPEG file, to clip restorations of its pixels into."""
+
+    def __init__(self, planes: list[_Plane], orientation: int):
+        self._planes = planes
+        self._orientation = orientation
+
+    @classmethod
+    def of(cls, loaded: LoadedImage) -> JpegConstraint | None:
+        """The constraint of a decoded JPEG file, or None when its pixels cannot be matched to its blocks."""
+        info = loaded.jpeg
+        if info is None or info.luma_table is None or loaded.bit_depth != 8 or loaded.mode not in ("RGB", "L"):
+            return None
+        colour = loaded.pixels.shape[2] == 3
+        if colour and not info.ycbcr:
+            return None  # RGB or CMYK components: the decoded pixels are not its YCbCr planes
+        factors = _FACTORS.get(info.subsampling or "") if colour and info.chroma_table is not None else None
+        stored = undo_orientation(loaded.pixels, loaded.orientation)
+        height, width = stored.shape[:2]
+        tables = [info.luma_table] + ([info.chroma_table] * 2 if factors else [])
+        planes = []
+        for channel, (plane, table) in enumerate(zip(_planes(stored, factors), tables)):
+            sampling = factors if channel else (1, 1)
+            for axis in (0, 1):
+                if sampling[axis] == 2:
+                    plane = _unsmooth(plane, axis)
+            rows, cols = height // (BLOCK * sampling[0]), width // (BLOCK * sampling[1])
+            if rows == 0 or cols == 0:
+                continue
+            steps = np.asarray(table, dtype=np.float32)
+            indices = np.rint(_coefficients(plane, rows, cols) / steps).astype(np.int16)
+            planes.append(_Plane(channel, sampling, (rows, cols), steps, indices))
+        return cls(planes, loaded.orientation) if planes else None
+
+    def enforce(self, restored: np.ndarray) -> np.ndarray:
+        """``restored`` (H x W x C floats in [0, 1], the decoded image's shape) with every whole block's
+        coefficients clipped into the file's intervals, clamped to [0, 1]."""
+        out = undo_orientation(restored, self._orientation).astype(np.float32)  # a copy: changed in place
+        chroma = next((p.factors for p in self._planes if p.channel), None)
+        planes = _planes(out, chroma)
+        changes: dict[int, np.ndarray] = {}
+        for plane in self._planes:
+            rows, cols = plane.blocks
+            # Offset from each interval's centre, in steps; the part beyond half a step is taken back.
+            excess = _coefficients(planes[plane.channel], rows, cols) / plane.steps - plane.indices
+            excess -= np.clip(excess, -0.5, 0.5)
+            if excess.any():
+                excess *= -plane.steps
+                changes[plane.channel] = _pixels_of(excess, rows, cols) * np.float32(1 / 255)
+        if 0 in changes:
+            luma = changes[0]
+            # With Cb and Cr held, a change of Y is the same change of R, G and B (and of a gray plane).
+            out[:luma.shape[0], :luma.shape[1]] += luma[..., None]
+        if 1 in changes or 2 in changes:
+            self._add_chroma(out, changes.get(1), changes.get(2), chroma)
+        np.clip(out, 0.0, 1.0, out=out)
+        return apply_orientation(out, self._orientation)
+
+    @staticmethod
+    def _add_chroma(out: np.ndarray, cb: np.ndarray | None, cr: np.ndarray | None, factors: tuple[int, int]) -> None:
+        """Add changes of the (subsampled) Cb and Cr planes to R, G, B, each sample repeated over its pixels."""
+        shape = (cb if cb is not None else cr).shape
+        rgb = np.zeros(shape + (3,), dtype=np.float32)
+        for plane, column in ((cb, 1), (cr, 2)):
+            if plane is not None:
+                rgb += plane[..., None] * _FROM_YCC[:, column]
+        fy, fx = factors
+        for dy in range(fy):
+            for dx in range(fx):
+                out[dy:shape[0] * fy:fy, dx:shape[1] * fx:fx] += rgb
