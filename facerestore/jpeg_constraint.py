@@ -43,10 +43,11 @@ def _dct_matrix() -> np.ndarray:
 _DCT2 = np.kron(_dct_matrix(), _dct_matrix()).astype(np.float32)
 _DCT2_T = np.ascontiguousarray(_DCT2.T)
 _CHUNK = 64  # blocks per product
+BAND = 256  # image rows per pass: whole blocks of every sampling (a multiple of 16)
 # JFIF's full-range BT.601 YCbCr, as libjpeg converts: rows Y, Cb, Cr (chroma centred on 128), and its inverse.
 _TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 _FROM_YCC = np.linalg.inv(_TO_YCC).astype(np.float32)
-_TO_YCC = _TO_YCC.astype(np.float32)
+_TO_YCC_LEVELS = (_TO_YCC * 255).astype(np.float32)  # from pixels in [0, 1]
 # Chroma sampling -> (rows, columns) of full-resolution pixels per stored chroma sample.
 _FACTORS = {"4:4:4": (1, 1), "4:2:2": (1, 2), "4:2:0": (2, 2), "4:4:0": (2, 1)}
 # The inverse of [1/8, 3/4, 1/8]: taps sqrt(2) r^|n| with r = 2 sqrt(2) - 3, cut where they fall below 1e-5.
@@ -121,25 +122,40 @@ def _unsmooth(plane: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
+def _luma(pixels: np.ndarray) -> np.ndarray:
+    """Y (or the gray plane) in 0..255 levels."""
+    return pixels[..., 0] * np.float32(255) if pixels.shape[2] == 1 else pixels @ _TO_YCC_LEVELS[0]
+
+
+def _chroma(pixels: np.ndarray, factors: tuple[int, int]) -> list[np.ndarray]:
+    """Cb and Cr in 0..255 levels, box-averaged by ``factors``."""
+    # Box averaging commutes with the colour transform: average R, G, B first, at full size only once.
+    small = np.stack([_shrink(pixels[..., c], factors) for c in range(3)], axis=-1)
+    return [small @ _TO_YCC_LEVELS[1] + np.float32(128), small @ _TO_YCC_LEVELS[2] + np.float32(128)]
+
+
 def _planes(pixels: np.ndarray, chroma: tuple[int, int] | None) -> list[np.ndarray]:
-    """Y (or gray) at full resolution in 0..255 levels, then Cb and Cr box-averaged by ``chroma`` (if given)."""
-    levels = pixels * np.float32(255)
-    if pixels.shape[2] == 1:
-        return [levels[..., 0]]
-    planes = [levels @ _TO_YCC[0]]
-    if chroma is not None:
-        # Box averaging commutes with the colour transform: average R, G, B first, at full size only once.
-        small = np.stack([_shrink(levels[..., c], chroma) for c in range(3)], axis=-1)
-        planes += [small @ _TO_YCC[1] + np.float32(128), small @ _TO_YCC[2] + np.float32(128)]
-    return planes
+    """Y (or gray) at full resolution, then Cb and Cr at the file's chroma sampling when it is kept."""
+    return [_luma(pixels)] + (_chroma(pixels, chroma) if chroma is not None else [])
+
+
+def _band_rows(plane: _Plane, y0: int, y1: int) -> tuple[int, int]:
+    """The block rows of ``plane`` whose pixels lie in image rows [y0, y1) (bands start on block rows)."""
+    height = BLOCK * plane.factors[0]
+    return y0 // height, min(y1 // height, plane.blocks[0])
 
 
 class JpegConstraint:
-    """The quantisation intervals of one decoded JPEG file, to clip restorations of its pixels into."""
+    """The quantisation intervals of one decoded JPEG file, to clip restorations of its pixels into.
+
+    Both steps work through the image in bands of ``BAND`` rows, so their working memory stays a few bands'
+    worth whatever the image size (the intervals themselves take 2 bytes per stored sample).
+    """
 
     def __init__(self, planes: list[_Plane], orientation: int):
         self._planes = planes
         self._orientation = orientation
+        self._chroma = next((p.factors for p in planes if p.channel), None)
 
     @classmethod
     def of(cls, loaded: LoadedImage) -> JpegConstraint | None:
@@ -155,52 +171,73 @@ class JpegConstraint:
         height, width = stored.shape[:2]
         tables = [info.luma_table] + ([info.chroma_table] * 2 if factors else [])
         planes = []
-        for channel, (plane, table) in enumerate(zip(_planes(stored, factors), tables)):
+        for channel, table in enumerate(tables):
             sampling = factors if channel else (1, 1)
-            for axis in (0, 1):
-                if sampling[axis] == 2:
-                    plane = _unsmooth(plane, axis)
             rows, cols = height // (BLOCK * sampling[0]), width // (BLOCK * sampling[1])
-            if rows == 0 or cols == 0:
-                continue
-            steps = np.asarray(table, dtype=np.float32)
-            indices = np.rint(_coefficients(plane, rows, cols) / steps).astype(np.int16)
-            planes.append(_Plane(channel, sampling, (rows, cols), steps, indices))
-        return cls(planes, loaded.orientation) if planes else None
+            if rows and cols:
+                planes.append(_Plane(channel, sampling, (rows, cols), np.asarray(table, dtype=np.float32),
+                                     np.empty((rows * cols, BLOCK * BLOCK), dtype=np.int16)))
+        if not planes:
+            return None
+        constraint = cls(planes, loaded.orientation)
+        # Chroma is unsmoothed across band edges, so it is read whole (a quarter of the pixels under 4:2:0).
+        chroma = _chroma(stored, factors) if factors else []
+        for axis in (0, 1):
+            if factors and factors[axis] == 2:
+                chroma = [_unsmooth(plane, axis) for plane in chroma]
+        for y0 in range(0, height, BAND):
+            luma = _luma(stored[y0:y0 + BAND])
+            for plane in constraint._planes:
+                r0, r1 = _band_rows(plane, y0, y0 + BAND)
+                if r1 <= r0:
+                    continue
+                cols = plane.blocks[1]
+                source = luma if plane.channel == 0 else chroma[plane.channel - 1][r0 * BLOCK:r1 * BLOCK]
+                coefficients = _coefficients(source, r1 - r0, cols) / plane.steps
+                plane.indices[r0 * cols:r1 * cols] = np.rint(coefficients)
+        return constraint
 
     def enforce(self, restored: np.ndarray) -> np.ndarray:
         """``restored`` (H x W x C floats in [0, 1], the decoded image's shape) with every whole block's
         coefficients clipped into the file's intervals, clamped to [0, 1]."""
         out = undo_orientation(restored, self._orientation).astype(np.float32)  # a copy: changed in place
-        chroma = next((p.factors for p in self._planes if p.channel), None)
-        planes = _planes(out, chroma)
-        changes: dict[int, np.ndarray] = {}
-        for plane in self._planes:
-            rows, cols = plane.blocks
-            # Offset from each interval's centre, in steps; the part beyond half a step is taken back.
-            excess = _coefficients(planes[plane.channel], rows, cols) / plane.steps - plane.indices
-            excess -= np.clip(excess, -0.5, 0.5)
-            if excess.any():
-                excess *= -plane.steps
-                changes[plane.channel] = _pixels_of(excess, rows, cols) * np.float32(1 / 255)
-        if 0 in changes:
-            luma = changes[0]
-            # With Cb and Cr held, a change of Y is the same change of R, G and B (and of a gray plane).
-            out[:luma.shape[0], :luma.shape[1]] += luma[..., None]
-        if 1 in changes or 2 in changes:
-            self._add_chroma(out, changes.get(1), changes.get(2), chroma)
+        for y0 in range(0, out.shape[0], BAND):
+            self._enforce_band(out[y0:y0 + BAND], y0)
         np.clip(out, 0.0, 1.0, out=out)
         return apply_orientation(out, self._orientation)
 
-    @staticmethod
-    def _add_chroma(out: np.ndarray, cb: np.ndarray | None, cr: np.ndarray | None, factors: tuple[int, int]) -> None:
-        """Add changes of the (subsampled) Cb and Cr planes to R, G, B, each sample repeated over its pixels."""
-        shape = (cb if cb is not None else cr).shape
-        rgb = np.zeros(shape + (3,), dtype=np.float32)
-        for plane, column in ((cb, 1), (cr, 2)):
-            if plane is not None:
-                rgb += plane[..., None] * _FROM_YCC[:, column]
-        fy, fx = factors
-        for dy in range(fy):
-            for dx in range(fx):
-                out[dy:shape[0] * fy:fy, dx:shape[1] * fx:fx] += rgb
+    def _enforce_band(self, band: np.ndarray, y0: int) -> None:
+        """Clip the blocks of image rows [y0, y0 + len(band)), changing ``band`` (a view of the output) in place."""
+        planes = _planes(band, self._chroma)
+        changes: dict[int, np.ndarray] = {}
+        for plane in self._planes:
+            r0, r1 = _band_rows(plane, y0, y0 + band.shape[0])
+            if r1 <= r0:
+                continue
+            cols = plane.blocks[1]
+            # Offset from each interval's centre, in steps; the part beyond half a step is taken back.
+            excess = _coefficients(planes[plane.channel], r1 - r0, cols) / plane.steps
+            excess -= plane.indices[r0 * cols:r1 * cols]
+            excess -= np.clip(excess, -0.5, 0.5)
+            if excess.any():
+                excess *= -plane.steps
+                changes[plane.channel] = _pixels_of(excess, r1 - r0, cols) * np.float32(1 / 255)
+        if 0 in changes:
+            luma = changes[0]
+            # With Cb and Cr held, a change of Y is the same change of R, G and B (and of a gray plane).
+            band[:luma.shape[0], :luma.shape[1]] += luma[..., None]
+        if 1 in changes or 2 in changes:
+            _add_chroma(band, changes.get(1), changes.get(2), self._chroma)
+
+
+def _add_chroma(out: np.ndarray, cb: np.ndarray | None, cr: np.ndarray | None, factors: tuple[int, int]) -> None:
+    """Add changes of the (subsampled) Cb and Cr planes to R, G, B, each sample repeated over its pixels."""
+    shape = (cb if cb is not None else cr).shape
+    rgb = np.zeros(shape + (3,), dtype=np.float32)
+    for plane, column in ((cb, 1), (cr, 2)):
+        if plane is not None:
+            rgb += plane[..., None] * _FROM_YCC[:, column]
+    fy, fx = factors
+    for dy in range(fy):
+        for dx in range(fx):
+            out[dy:shape[0] * fy:fy, dx:shape[1] * fx:fx] += rgb

@@ -147,3 +147,20 @@ def test_restoring_a_jpeg_file_keeps_the_shipped_models_output_within_its_interv
     Image.fromarray(np.rint(loaded.pixels * 255).astype(np.uint8)).save(tmp_path / "a.png")
     png = read_image(tmp_path / "a.png")
     assert np.array_equal(restore_image(model, png, strength=0.5), restore_pixels(model, png.pixels, strength=0.5))
+
+
+def test_bands_of_rows_give_the_whole_image_result(astronaut_path, tmp_path, monkeypatch):
+    # Both steps go through the image in bands to bound their memory; where the bands fall must not matter.
+    import facerestore.jpeg_constraint as jc
+
+    with Image.open(astronaut_path) as im:
+        photo = np.asarray(im.convert("RGB"))[:509, :331].copy()
+    loaded = read_image(_jpeg(photo, tmp_path / "a.jpg", 60, orientation=6))
+    guess = np.clip(loaded.pixels + np.random.default_rng(3).normal(0, 0.04, loaded.pixels.shape), 0, 1)
+    results = []
+    for band in (16, 48, 4096):
+        monkeypatch.setattr(jc, "BAND", band)
+        results.append(jc.JpegConstraint.of(loaded).enforce(guess.astype(np.float32)))
+    np.testing.assert_allclose(results[0], results[2], atol=1e-6)
+    np.testing.assert_allclose(results[1], results[2], atol=1e-6)
+    assert psnr(results[2], _float(photo), data_range=1.0) > psnr(guess, _float(photo), data_range=1.0) + 0.1
