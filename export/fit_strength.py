@@ -157,8 +157,9 @@ def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: 
                         "made_worse_at_full_strength": broken_promises(table, levels, full)}
     return {"curves": curves,
             "fitted_on": (f"{len(split.val)} validation faces (export.data.split_faces, at most 256 px) damaged "
-                          f"{len(FIT_DEGRADATIONS)} ways: {', '.join(FIT_DEGRADATIONS)}; read and analysed by the "
-                          "runtime; PSNR capped at 60 dB; no degradation may lose PSNR on average or on more than "
+                          f"{len(FIT_DEGRADATIONS)} ways: {', '.join(FIT_DEGRADATIONS)}; read, analysed and restored "
+                          "as enhance does (JPEG files within their quantisation intervals); PSNR capped at 60 dB; "
+                          "no degradation may lose PSNR on average or on more than "
                           f"{MAX_WORSE_SHARE:.0%} of faces"),
             "grid": list(GRID), "min_strength": MIN_STRENGTH}
 

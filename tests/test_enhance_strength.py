@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from PIL import Image, PngImagePlugin
 
 from facerestore import degrade
+from facerestore.metrics import psnr
 from facerestore.cli import cli
 from facerestore.summary import FAILED, RESTORED, SKIPPED, UNCHANGED, Record, RunSummary
 
@@ -93,7 +94,10 @@ def test_a_clean_jpeg_is_left_unchanged_or_barely_touched_and_q10_gets_the_full_
     if fine["status"] == UNCHANGED:
         assert (out / "fine.jpg").read_bytes() == (src / "fine.jpg").read_bytes()
     else:
-        assert fine["status"] == RESTORED and fine["damage"]["strength"] <= 0.3
+        # A light touch, kept within the file's quantisation intervals: pixels within about a level of the input.
+        assert fine["status"] == RESTORED and fine["damage"]["strength"] <= 0.5
+        with Image.open(out / "fine.jpg") as got, Image.open(src / "fine.jpg") as was:
+            assert psnr(np.asarray(got), np.asarray(was)) > 40
     assert q10["status"] == RESTORED and q10["damage"]["jpeg_quality"] == 10
     assert q10["damage"]["strength"] > fine["damage"]["strength"]
 
