@@ -26,6 +26,7 @@ from facerestore.damage.analysis import Damage, analyze
 from facerestore.damage.strength import Decision, decide, model_curve
 from facerestore.discovery import Job, printable
 from facerestore.errors import FaceRestoreError, ImageError, OutputError
+from facerestore.jpeg_constraint import JpegConstraint
 from facerestore.restore import restore_image
 from facerestore.session import OnnxModel
 from facerestore.summary import FAILED, RESTORED, SKIPPED, UNCHANGED, Record
@@ -59,6 +60,7 @@ class Item:
     loaded: imageio.LoadedImage | None = None
     damage: Damage | None = None
     decision: Decision | None = None  # the strength to restore with, or unchanged
+    constraint: JpegConstraint | None = None  # a JPEG's quantisation intervals, read with the file
     restored: np.ndarray | None = None
     seconds: float = 0.0  # time spent in this image's stages (not queue waits)
     record: Record | None = None  # set once the item is finished (skipped, failed or written)
@@ -117,13 +119,17 @@ def _load(item: Item, ctx: Context) -> None:
     item.loaded = imageio.read_image(item.job.src, ctx.max_pixels)
     item.damage = analyze(item.loaded)
     item.decision = decide(item.damage.level, model_curve(ctx.model), ctx.strength)
+    if not item.decision.unchanged:
+        # Read here, beside the decoding, while the previous photo is being restored.
+        item.constraint = JpegConstraint.of(item.loaded)
 
 
 def _infer(item: Item, ctx: Context) -> None:
     assert item.loaded is not None and item.decision is not None
     if item.decision.unchanged:
         return  # nothing worth restoring: the model does not run
-    item.restored = restore_image(ctx.model, item.loaded, ctx.tile, strength=item.decision.strength)
+    item.restored = restore_image(ctx.model, item.loaded, ctx.tile, strength=item.decision.strength,
+                                  constraint=item.constraint)
 
 
 def _write(item: Item, ctx: Context) -> None:

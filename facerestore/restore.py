@@ -146,11 +146,13 @@ def restore_pixels(model: OnnxModel, pixels: np.ndarray, tile: int | None = None
     return out
 
 
-def restore_image(model: OnnxModel, loaded: LoadedImage, tile: int | None = None, strength: float = 1.0) -> np.ndarray:
+def restore_image(model: OnnxModel, loaded: LoadedImage, tile: int | None = None, strength: float = 1.0,
+                  constraint: JpegConstraint | None = None) -> np.ndarray:
     """What every command restores: :func:`restore_pixels` of a decoded file, kept within its quantisation
-    intervals when it is a JPEG (:mod:`facerestore.jpeg_constraint`)."""
+    intervals when it is a JPEG (:mod:`facerestore.jpeg_constraint`). ``constraint`` is
+    ``JpegConstraint.of(loaded)`` where the caller has read it already (the pipeline reads it with the file)."""
     out = restore_pixels(model, loaded.pixels, tile, strength)
-    constraint = JpegConstraint.of(loaded)
+    constraint = constraint or JpegConstraint.of(loaded)
     return out if constraint is None else constraint.enforce(out)
 
 
