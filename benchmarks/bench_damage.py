@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
                     "analyze_jpeg": t_jpeg, "analyze_png": t_png, "jpeg_constraint": t_constraint,
                     "inference_darn": t_darn, "per_image_darn": per_image_darn},
         "overhead": {"analyze_jpeg": t_jpeg / per_image, "analyze_png": t_png / per_image,
-                     "jpeg_constraint": t_constraint / per_image, "jpeg_constraint_darn": t_constraint / per_image_darn},
+                     "jpeg_constraint": t_constraint / per_image,
+                     "jpeg_constraint_darn": t_constraint / per_image_darn},
         "target": TARGET,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

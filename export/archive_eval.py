@@ -5,8 +5,9 @@
 Each test face is damaged into a file (``export.archive``), read and analysed by the runtime, and restored by
 each model twice: at full strength (what every version before the damage analysis did: the network alone) and
 as ``enhance --strength auto`` restores it (the fitted curve, unchanged below ``MIN_STRENGTH``; a JPEG file's
-quantisation constraint applied), output rounded to 8 bits as a PNG stores it. Beside them: the input, and the best classical filter for that damage (each filter's parameter
-tuned on the validation faces for that very damage: a generous baseline that knows what it is fixing).
+quantisation constraint applied), output rounded to 8 bits as a PNG stores it. Beside them: the input, and the
+best classical filter for that damage (each filter's parameter tuned on the validation faces for that very damage:
+a generous baseline that knows what it is fixing).
 Reported per damage: mean RGB PSNR, mean luminance (BT.601 Y) PSNR, and how many faces came out worse than
 their input. A clean photo's "PSNR" is to itself: infinite when it comes back unchanged.
 """
