@@ -86,6 +86,13 @@ def test_the_decoded_file_is_kept_and_edge_blocks_are_untouched(original, tmp_pa
     assert not np.allclose(kept[:192, :176], guess[:192, :176])
 
 
+def test_a_progressive_jpeg_has_the_same_intervals(original, tmp_path):
+    # Progressive and optimised files code the same quantised coefficients in another order.
+    Image.fromarray(original).save(tmp_path / "p.jpg", quality=50, progressive=True, optimize=True)
+    kept = JpegConstraint.of(read_image(tmp_path / "p.jpg")).enforce(_float(original))
+    assert psnr(np.rint(kept * 255).astype(np.uint8), original) > 55
+
+
 @pytest.mark.parametrize("orientation", [3, 6, 8])
 def test_an_exif_turned_jpeg_is_matched_in_its_stored_layout(original, tmp_path, orientation):
     loaded = read_image(_jpeg(original, tmp_path / "a.jpg", 30, orientation=orientation))
