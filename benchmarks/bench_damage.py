@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> dict:
     t_encode = sample(lambda: write_image(scratch / "out.jpg", restored, loaded), args.repeats * 2, warmup=0).median
     t_jpeg = sample(lambda: analyze(loaded), args.repeats * 10, warmup=0).median
     t_png = sample(lambda: analyze(png), args.repeats * 10, warmup=0).median
-    t_constraint = sample(lambda: JpegConstraint.of(loaded).enforce(restored), args.repeats * 10, warmup=1).median
+    damage = analyze(loaded)
+    t_constraint = sample(lambda: JpegConstraint.of(loaded, damage).enforce(restored), args.repeats * 10,
+                          warmup=1).median
     restore_pixels(darn, loaded.pixels)  # warm-up
     t_darn = sample(lambda: restore_pixels(darn, loaded.pixels), args.repeats, warmup=0).median
 

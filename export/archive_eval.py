@@ -85,7 +85,8 @@ def evaluate(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT,
                 full = to_uint8(restore_pixels(model, case.loaded.pixels))
                 row.setdefault(f"{name} (full)", []).append(_scores(full, case.hq, lq))
             decision = decide(case.damage.level, curve_for(name, conditioned))
-            out = lq if decision.unchanged else to_uint8(restore_image(model, case.loaded, strength=decision.strength))
+            out = lq if decision.unchanged else to_uint8(restore_image(model, case.loaded, case.damage,
+                                                                        strength=decision.strength))
             row.setdefault(f"{name} (auto)", []).append(_scores(out, case.hq, lq))
         log.info("%s %s done", case.face, case.degradation)
 

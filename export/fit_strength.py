@@ -62,7 +62,7 @@ def score_grid(model_path: Path, cases: list[Case], threads: int | None = None) 
         pixels = case.loaded.pixels
         inputs.append(_psnr(to_uint8(pixels), case.hq))
         # What restore_image returns at each strength, the file's constraint found once per case.
-        constraint = JpegConstraint.of(case.loaded)
+        constraint = JpegConstraint.of(case.loaded, case.damage)
         finish = constraint.enforce if constraint is not None else (lambda out: out)
         if model.condition is None:
             # Blends of one full run: the same arithmetic restore_pixels applies for a strength below 1.

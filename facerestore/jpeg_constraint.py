@@ -17,7 +17,9 @@ full resolution whose box average is that correction.
 
 It applies to the pixels of a JPEG file as decoded (after any EXIF turn, which is undone for it), in YCbCr or gray,
 to the blocks the image covers completely: edge blocks were padded with pixels the file does not keep. 4:1:1
-chroma is left alone (its luma is kept).
+chroma is left alone (its luma is kept). It does not apply where the damage analysis finds an earlier, harsher
+compression than the file's own (a quality 10 photo re-saved at 95): the file's intervals then surround that
+damage, and clipping into them would undo the restoration.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facerestore.damage.analysis import Damage
 from facerestore.imageio import LoadedImage, apply_orientation, undo_orientation
 
 BLOCK = 8
@@ -163,10 +166,14 @@ class JpegConstraint:
         self._chroma = next((p.factors for p in planes if p.channel), None)
 
     @classmethod
-    def of(cls, loaded: LoadedImage) -> JpegConstraint | None:
-        """The constraint of a decoded JPEG file, or None when its pixels cannot be matched to its blocks."""
+    def of(cls, loaded: LoadedImage, damage: Damage) -> JpegConstraint | None:
+        """The constraint of a decoded JPEG file (``damage``: its analysis), or None where it does not hold: pixels
+        that cannot be matched to the file's blocks, or a file whose pixels show an earlier, harsher compression
+        than its own (a re-saved JPEG: its intervals hold that damage, not the original)."""
         info = loaded.jpeg
         if info is None or info.luma_table is None or loaded.bit_depth != 8 or loaded.mode not in ("RGB", "L"):
+            return None
+        if damage.double_compression:
             return None
         colour = loaded.pixels.shape[2] == 3
         if colour and not info.ycbcr:

@@ -121,14 +121,15 @@ def _load(item: Item, ctx: Context) -> None:
     item.decision = decide(item.damage.level, model_curve(ctx.model), ctx.strength)
     if not item.decision.unchanged:
         # Read here, beside the decoding, while the previous photo is being restored.
-        item.constraint = JpegConstraint.of(item.loaded)
+        item.constraint = JpegConstraint.of(item.loaded, item.damage)
 
 
 def _infer(item: Item, ctx: Context) -> None:
     assert item.loaded is not None and item.decision is not None
     if item.decision.unchanged:
         return  # nothing worth restoring: the model does not run
-    item.restored = restore_image(ctx.model, item.loaded, ctx.tile, strength=item.decision.strength,
+    assert item.damage is not None
+    item.restored = restore_image(ctx.model, item.loaded, item.damage, ctx.tile, strength=item.decision.strength,
                                   constraint=item.constraint)
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facerestore.damage.analysis import Damage
 from facerestore.imageio import LoadedImage
 from facerestore.jpeg_constraint import JpegConstraint
 from facerestore.metrics import luminance
@@ -146,13 +147,14 @@ def restore_pixels(model: OnnxModel, pixels: np.ndarray, tile: int | None = None
     return out
 
 
-def restore_image(model: OnnxModel, loaded: LoadedImage, tile: int | None = None, strength: float = 1.0,
-                  constraint: JpegConstraint | None = None) -> np.ndarray:
-    """What every command restores: :func:`restore_pixels` of a decoded file, kept within its quantisation
-    intervals when it is a JPEG (:mod:`facerestore.jpeg_constraint`). ``constraint`` is
-    ``JpegConstraint.of(loaded)`` where the caller has read it already (the pipeline reads it with the file)."""
+def restore_image(model: OnnxModel, loaded: LoadedImage, damage: Damage, tile: int | None = None,
+                  strength: float = 1.0, constraint: JpegConstraint | None = None) -> np.ndarray:
+    """What every command restores: :func:`restore_pixels` of a decoded file (``damage``: its analysis), kept within
+    its quantisation intervals when it is a JPEG they hold for (:mod:`facerestore.jpeg_constraint`). ``constraint``
+    is ``JpegConstraint.of(loaded, damage)`` where the caller has read it already (the pipeline reads it with the
+    file)."""
     out = restore_pixels(model, loaded.pixels, tile, strength)
-    constraint = constraint or JpegConstraint.of(loaded)
+    constraint = constraint or JpegConstraint.of(loaded, damage)
     return out if constraint is None else constraint.enforce(out)
 
 

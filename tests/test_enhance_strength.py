@@ -124,6 +124,7 @@ def test_a_conditioned_model_runs_at_the_decided_strength(photos, tiny_condition
     """Without a fitted curve a conditioned model is told the damage level itself; the written output is exactly
     a restoration at the strength the record reports."""
     from facerestore.imageio import read_image
+    from facerestore.damage.analysis import analyze
     from facerestore.restore import restore_image
     from facerestore.session import open_model
 
@@ -133,7 +134,8 @@ def test_a_conditioned_model_runs_at_the_decided_strength(photos, tiny_condition
     assert result.exit_code == 0, result.stderr
     damage = _records(result.stdout)["q10.jpg"]["damage"]
     assert damage["strength"] == pytest.approx(damage["level"], abs=1e-3) and 0.5 < damage["strength"] < 1
-    expected = restore_image(open_model(tiny_conditioned_model, device="cpu"), read_image(photos / "q10.jpg"),
+    loaded = read_image(photos / "q10.jpg")
+    expected = restore_image(open_model(tiny_conditioned_model, device="cpu"), loaded, analyze(loaded),
                              strength=damage["strength"])
     with Image.open(out / "q10.png") as im:
         np.testing.assert_allclose(np.asarray(im) / 255.0, expected, atol=1 / 255 + 1e-6)

@@ -3,12 +3,14 @@ brings a restoration nearer to it, and it applies exactly where the file's block
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from facerestore.damage.analysis import analyze
 from facerestore.imageio import apply_orientation, read_image
 from facerestore.jpeg_constraint import JpegConstraint
 from facerestore.metrics import psnr
@@ -36,6 +38,10 @@ def _jpeg(pixels: np.ndarray, path: Path, quality: int, subsampling: int = 2, or
     return path
 
 
+def _constraint(loaded) -> JpegConstraint | None:
+    return JpegConstraint.of(loaded, analyze(loaded))
+
+
 def _float(pixels: np.ndarray) -> np.ndarray:
     return pixels.astype(np.float32) / 255
 
@@ -46,7 +52,7 @@ def test_the_original_lies_within_its_files_intervals(original, tmp_path, qualit
     # What the projection is for: the original's blocks fit the intervals read back from the decoded file, so
     # clipping the original into them changes it by no more than the decoder's rounding.
     loaded = read_image(_jpeg(original, tmp_path / "a.jpg", quality, subsampling))
-    constraint = JpegConstraint.of(loaded)
+    constraint = _constraint(loaded)
     assert constraint is not None
     kept = np.rint(constraint.enforce(_float(original)) * 255).astype(np.uint8)
     # 57.6-71.9 dB here. Misread intervals move it further: chroma read 128 levels off gives 48 dB at quality 30;
@@ -60,7 +66,7 @@ def test_clipping_brings_a_restoration_nearer_to_the_original(original, tmp_path
     # Two stand-ins for a model's output: too smooth (a blur of the decoded file) and too noisy (the original
     # with invented detail). Both leave the intervals; clipped back, both are nearer to the original.
     loaded = read_image(_jpeg(original, tmp_path / "a.jpg", quality, subsampling))
-    constraint = JpegConstraint.of(loaded)
+    constraint = _constraint(loaded)
     decoded = Image.fromarray(np.rint(loaded.pixels * 255).astype(np.uint8))
     blurred = np.asarray(decoded.filter(ImageFilter.GaussianBlur(1.5)), dtype=np.float32) / 255
     noisy = np.clip(_float(original) + np.random.default_rng(0).normal(0, 0.03, original.shape), 0, 1)
@@ -74,7 +80,7 @@ def test_clipping_brings_a_restoration_nearer_to_the_original(original, tmp_path
 
 def test_the_decoded_file_is_kept_and_edge_blocks_are_untouched(original, tmp_path):
     loaded = read_image(_jpeg(original, tmp_path / "a.jpg", 50))
-    constraint = JpegConstraint.of(loaded)
+    constraint = _constraint(loaded)
     # The file's own pixels are inside its intervals: nothing to take back but rounding.
     assert np.abs(constraint.enforce(loaded.pixels) - loaded.pixels).max() < 1.5 / 255
     # Blocks the image covers only in part (rows from 200, columns from 184) were padded by the encoder with
@@ -89,7 +95,7 @@ def test_the_decoded_file_is_kept_and_edge_blocks_are_untouched(original, tmp_pa
 def test_a_progressive_jpeg_has_the_same_intervals(original, tmp_path):
     # Progressive and optimised files code the same quantised coefficients in another order.
     Image.fromarray(original).save(tmp_path / "p.jpg", quality=50, progressive=True, optimize=True)
-    kept = JpegConstraint.of(read_image(tmp_path / "p.jpg")).enforce(_float(original))
+    kept = _constraint(read_image(tmp_path / "p.jpg")).enforce(_float(original))
     assert psnr(np.rint(kept * 255).astype(np.uint8), original) > 55
 
 
@@ -97,7 +103,7 @@ def test_a_progressive_jpeg_has_the_same_intervals(original, tmp_path):
 def test_an_exif_turned_jpeg_is_matched_in_its_stored_layout(original, tmp_path, orientation):
     loaded = read_image(_jpeg(original, tmp_path / "a.jpg", 30, orientation=orientation))
     assert loaded.orientation == orientation and loaded.pixels.shape[:2] == original.shape[:2]
-    kept = JpegConstraint.of(loaded).enforce(_float(original))
+    kept = _constraint(loaded).enforce(_float(original))
     assert psnr(np.rint(kept * 255).astype(np.uint8), original) > 44
 
 
@@ -106,7 +112,7 @@ def test_a_gray_jpeg_is_constrained_on_its_one_plane(original, tmp_path):
     Image.fromarray(gray).save(tmp_path / "g.jpg", quality=40)
     loaded = read_image(tmp_path / "g.jpg")
     noisy = np.clip(_float(gray)[..., None] + np.random.default_rng(2).normal(0, 0.03, gray.shape + (1,)), 0, 1)
-    kept = JpegConstraint.of(loaded).enforce(noisy.astype(np.float32))
+    kept = _constraint(loaded).enforce(noisy.astype(np.float32))
     assert kept.shape == noisy.shape
     assert psnr(kept[..., 0], _float(gray), data_range=1.0) > psnr(noisy[..., 0], _float(gray), data_range=1.0) + 0.3
 
@@ -114,12 +120,12 @@ def test_a_gray_jpeg_is_constrained_on_its_one_plane(original, tmp_path):
 def test_files_whose_pixels_are_not_their_blocks_get_none(original, tmp_path, hopper_path):
     Image.fromarray(original).save(tmp_path / "a.png")
     Image.fromarray(original).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=50)
-    assert JpegConstraint.of(read_image(hopper_path)) is not None  # a JPEG from elsewhere, with its own tables
-    assert JpegConstraint.of(read_image(tmp_path / "a.png")) is None
-    assert JpegConstraint.of(read_image(tmp_path / "cmyk.jpg")) is None
+    assert _constraint(read_image(hopper_path)) is not None  # a JPEG from elsewhere, with its own tables
+    assert _constraint(read_image(tmp_path / "a.png")) is None
+    assert _constraint(read_image(tmp_path / "cmyk.jpg")) is None
     tiny = tmp_path / "tiny.jpg"
     Image.fromarray(original[:7, :7]).save(tiny, quality=50)
-    assert JpegConstraint.of(read_image(tiny)) is None  # not one whole block
+    assert _constraint(read_image(tiny)) is None  # not one whole block
 
 
 def test_an_rgb_coded_jpeg_is_not_read_as_ycbcr(original, tmp_path):
@@ -135,7 +141,7 @@ def test_an_rgb_coded_jpeg_is_not_read_as_ycbcr(original, tmp_path):
         if "adobe_transform" not in im.info and "jfif" in im.info:
             pytest.skip("this Pillow wrote a YCbCr JPEG")
         assert read_jpeg_info(im).ycbcr is False
-    assert JpegConstraint.of(read_image(path)) is None
+    assert _constraint(read_image(path)) is None
 
 
 def test_restoring_a_jpeg_file_keeps_the_shipped_models_output_within_its_intervals(original, tmp_path):
@@ -148,12 +154,13 @@ def test_restoring_a_jpeg_file_keeps_the_shipped_models_output_within_its_interv
     model = open_model(MODELS_DIR / "big.onnx", device="cpu")
     loaded = read_image(_jpeg(original, tmp_path / "a.jpg", 75))
     network = restore_pixels(model, loaded.pixels)
-    kept = restore_image(model, loaded)
-    assert np.array_equal(kept, JpegConstraint.of(loaded).enforce(network))
+    kept = restore_image(model, loaded, analyze(loaded))
+    assert np.array_equal(kept, _constraint(loaded).enforce(network))
     assert psnr(kept, _float(original), data_range=1.0) > psnr(network, _float(original), data_range=1.0) + 0.1
     Image.fromarray(np.rint(loaded.pixels * 255).astype(np.uint8)).save(tmp_path / "a.png")
     png = read_image(tmp_path / "a.png")
-    assert np.array_equal(restore_image(model, png, strength=0.5), restore_pixels(model, png.pixels, strength=0.5))
+    assert np.array_equal(restore_image(model, png, analyze(png), strength=0.5),
+                          restore_pixels(model, png.pixels, strength=0.5))
 
 
 def test_bands_of_rows_give_the_whole_image_result(astronaut_path, tmp_path, monkeypatch):
@@ -167,7 +174,30 @@ def test_bands_of_rows_give_the_whole_image_result(astronaut_path, tmp_path, mon
     results = []
     for band in (16, 48, 4096):
         monkeypatch.setattr(jc, "BAND", band)
-        results.append(jc.JpegConstraint.of(loaded).enforce(guess.astype(np.float32)))
+        results.append(jc.JpegConstraint.of(loaded, analyze(loaded)).enforce(guess.astype(np.float32)))
     np.testing.assert_allclose(results[0], results[2], atol=1e-6)
     np.testing.assert_allclose(results[1], results[2], atol=1e-6)
     assert psnr(results[2], _float(photo), data_range=1.0) > psnr(guess, _float(photo), data_range=1.0) + 0.1
+
+
+def test_a_resaved_jpeg_is_not_held_to_its_last_saves_intervals(original, tmp_path):
+    """A quality 10 photo re-saved at 95: the file's narrow intervals surround the quality 10 damage, and clipping
+    into them would take the restoration back. The analysis sees the earlier compression; the constraint stands
+    aside, so `enhance` writes what the model restores."""
+    from facerestore.registry import MODELS_DIR
+    from facerestore.restore import restore_image, restore_pixels
+    from facerestore.session import open_model
+
+    damaged = np.asarray(Image.open(_jpeg(original, tmp_path / "q10.jpg", 10)).convert("RGB"))
+    Image.fromarray(damaged).save(tmp_path / "resaved.jpg", quality=95)
+    loaded = read_image(tmp_path / "resaved.jpg")
+    damage = analyze(loaded)
+    assert damage.double_compression and damage.table_quality >= 90 and damage.jpeg_quality <= 20
+    assert JpegConstraint.of(loaded, damage) is None
+    # What clipping would have done: held the model's output next to the damaged file.
+    held = JpegConstraint.of(loaded, replace(damage, double_compression=False))
+    model = open_model(MODELS_DIR / "big.onnx", device="cpu")
+    network = restore_pixels(model, loaded.pixels)
+    near_input = psnr(held.enforce(network), loaded.pixels, data_range=1.0)
+    assert near_input > 38 > psnr(network, loaded.pixels, data_range=1.0)
+    assert np.array_equal(restore_image(model, loaded, damage), network)

@@ -100,14 +100,15 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
         levels_in = as_levels(loaded.pixels)
         levels_ref = reference_levels(match_reference(item, reference), levels_in.shape, str(item.rel))
         outputs: list[tuple[str, np.ndarray, float | None]] = [(INPUT_ROW, levels_in, None)]
-        level = analyze(loaded).level
-        constraint = JpegConstraint.of(loaded)  # read once for every model
+        damage = analyze(loaded)
+        level = damage.level
+        constraint = JpegConstraint.of(loaded, damage)  # read once for every model
         for label, model in zip(labels, models):
             start = time.perf_counter()
             # Each model restores as `enhance --strength auto` would: as much as this photo's damage calls for.
             decision = decide(level, model_curve(model))
             restored = loaded.pixels if decision.unchanged else restore_image(
-                model, loaded, tile=tile, strength=decision.strength, constraint=constraint)
+                model, loaded, damage, tile=tile, strength=decision.strength, constraint=constraint)
             outputs.append((label, as_levels(restored), time.perf_counter() - start))
         scored_against = Reference(levels_ref) if levels_ref is not None else None
         for label, levels, seconds in outputs:
