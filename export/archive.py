@@ -4,10 +4,11 @@ What ``enhance`` sees is a file, not an array: a JPEG carries its quantisation t
 carries only its pixels. So the strength fit (``export.fit_strength``) and the archive table of the model card
 (``export.archive_eval``) both build real files here and send them through the runtime's own reader, damage
 analysis and restoration (``facerestore.imageio.read_image``, ``facerestore.damage.analysis.analyze``,
-``facerestore.restore.restore_pixels``), output rounded to 8 bits as a PNG would store it.
+``facerestore.restore.restore_image``), output rounded to 8 bits as a PNG would store it.
 
 Degradation names: ``jpegQ`` is the original saved as a JPEG file at quality Q (Pillow: IJG tables, 4:2:0);
-``clean`` the original as a PNG; any other name or chain (``paper``, ``pixelate``, ``posterize:24``) is applied
+``jpegQ>R`` saved at quality Q, decoded and saved again at R (a photo re-posted or re-edited: its tables tell the
+last save only); ``clean`` the original as a PNG; any other name or chain (``paper``, ``pixelate``, ``posterize:24``) is applied
 with ``facerestore.degrade`` and saved as a PNG (a converted or edited file: only its pixels tell its history).
 """
 
@@ -28,15 +29,15 @@ from facerestore.imageio import LoadedImage, read_image
 
 from .data import EVAL_SIDE, _stable_key, load_rgb
 
-_JPEG_FILE = re.compile(r"jpeg(\d+)$")
+_JPEG_FILE = re.compile(r"jpeg(\d+)(?:>(\d+))?$")
 
-# What the model card reports: every JPEG quality an archive holds, the report's preset, banding, pixelation and
-# clean photos. The fit uses a denser set of qualities (FIT_DEGRADATIONS) on the validation faces.
-ARCHIVE_DEGRADATIONS = ("jpeg5", "jpeg10", "jpeg20", "jpeg30", "jpeg50", "jpeg75", "jpeg90", "jpeg95", "paper",
-                        "posterize:24", "pixelate", "clean")
+# What the model card reports: every JPEG quality an archive holds, a re-saved one, the report's preset, banding,
+# pixelation and clean photos. The fit uses a denser set of qualities (FIT_DEGRADATIONS) on the validation faces.
+ARCHIVE_DEGRADATIONS = ("jpeg5", "jpeg10", "jpeg20", "jpeg30", "jpeg50", "jpeg75", "jpeg90", "jpeg95", "jpeg10>95",
+                        "paper", "posterize:24", "pixelate", "clean")
 FIT_DEGRADATIONS = ("jpeg5", "jpeg10", "jpeg15", "jpeg20", "jpeg30", "jpeg40", "jpeg50", "jpeg60", "jpeg70",
-                    "jpeg75", "jpeg80", "jpeg85", "jpeg90", "jpeg95", "paper", "posterize:16", "posterize:32",
-                    "posterize:64", "pixelate", "jpeg:30,posterize:40", "clean")
+                    "jpeg75", "jpeg80", "jpeg85", "jpeg90", "jpeg95", "jpeg10>95", "jpeg30>90", "paper",
+                    "posterize:16", "posterize:32", "posterize:64", "pixelate", "jpeg:30,posterize:40", "clean")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,14 @@ def encode(hq: np.ndarray, degradation: str, seed: int) -> tuple[bytes, str]:
     buf = io.BytesIO()
     match = _JPEG_FILE.match(degradation)
     if match:
-        Image.fromarray(hq).save(buf, format="JPEG", quality=int(match.group(1)))
+        first, resave = match.groups()
+        pixels = hq
+        if resave is not None:
+            Image.fromarray(hq).save(buf, format="JPEG", quality=int(first))
+            with Image.open(io.BytesIO(buf.getvalue())) as im:
+                pixels = np.asarray(im.convert("RGB"))
+            buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="JPEG", quality=int(resave or first))
         return buf.getvalue(), ".jpg"
     pixels = hq if degradation == "clean" else parse_chain(degradation).apply(hq, np.random.default_rng(seed))
     Image.fromarray(pixels).save(buf, format="PNG")

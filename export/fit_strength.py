@@ -2,13 +2,13 @@
 
 ``python -m export fit-strength big=facerestore/models/big.onnx ... -o facerestore/models/strength.json``
 
-For every validation face damaged every way of ``archive.FIT_DEGRADATIONS`` (JPEG files at 14 qualities, banding,
-pixelation, the report's preset, clean photos), the runtime reads and analyses the file, and the model restores it
-at each strength of ``GRID`` as ``enhance`` would (``restore.restore_image``, a JPEG file's constraint included).
-The curve is piecewise linear over ``KNOTS`` of the analysed damage level; its values are chosen by coordinate
-descent to maximise the mean PSNR over all cases, under the promise the runtime makes: for no degradation may the
-mean PSNR fall below the input's, nor more than ``MAX_WORSE_SHARE`` of its faces come out worse. Only validation
-faces are read: the test faces stay for the model card.
+For every validation face damaged every way of ``archive.FIT_DEGRADATIONS`` (JPEG files at 14 qualities and two
+re-saved ones, banding, pixelation, the report's preset, clean photos), the runtime reads and analyses the file,
+and the model restores it at each strength of ``GRID`` as ``enhance`` would (``restore.restore_image``, a JPEG
+file's constraint included). The curve is piecewise linear over ``KNOTS`` of the analysed damage level; its values
+are chosen by coordinate descent to maximise the mean PSNR over all cases, under the promise the runtime makes:
+for no degradation may the mean PSNR fall below the input's, nor more than ``MAX_WORSE_SHARE`` of its faces come
+out worse. Only validation faces are read: the test faces stay for the model card.
 """
 
 from __future__ import annotations

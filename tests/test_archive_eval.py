@@ -76,3 +76,21 @@ def test_validation_faces_can_be_scored_for_a_selection_rule(faces, models):
     assert on_val["results"]["jpeg10"]["input"]["per_face_psnr"] != on_test["results"]["jpeg10"]["input"]["per_face_psnr"]
     with pytest.raises(ValueError, match="different"):
         archive_eval.merge(on_test, on_val)
+
+
+def test_a_resaved_case_is_a_jpeg_whose_pixels_show_its_first_save(hopper_rgb, tmp_path):
+    """``jpeg10>95``: saved at 10, decoded and saved again at 95, as a re-posted photo is; the runtime reads the
+    last save's tables and the first save's damage."""
+    from export.archive import encode
+    from facerestore.damage.analysis import analyze
+    from facerestore.imageio import read_image
+
+    face = np.ascontiguousarray(hopper_rgb[100:292, 140:332])
+    once, suffix = encode(face, "jpeg10", seed=0)
+    twice, suffix_twice = encode(face, "jpeg10>95", seed=0)
+    assert suffix == suffix_twice == ".jpg" and len(twice) > 2 * len(once)  # the fine save keeps the blocks' edges
+    (tmp_path / "once.jpg").write_bytes(once)
+    (tmp_path / "twice.jpg").write_bytes(twice)
+    first, resaved = analyze(read_image(tmp_path / "once.jpg")), analyze(read_image(tmp_path / "twice.jpg"))
+    assert (first.table_quality, first.double_compression) == (10, False)
+    assert resaved.table_quality == 95 and resaved.double_compression and abs(resaved.jpeg_quality - 10) <= 5
