@@ -29,7 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from facerestore.damage.analysis import Damage
+from facerestore.damage.jpeg_pixels import luma255
 from facerestore.imageio import LoadedImage, apply_orientation, undo_orientation
+from facerestore.metrics import LUMA_WEIGHTS
 
 BLOCK = 8
 
@@ -47,10 +49,11 @@ _DCT2 = np.kron(_dct_matrix(), _dct_matrix()).astype(np.float32)
 _DCT2_T = np.ascontiguousarray(_DCT2.T)
 _CHUNK = 64  # blocks per product
 BAND = 256  # image rows per pass: whole blocks of every sampling (a multiple of 16)
-# JFIF's full-range BT.601 YCbCr, as libjpeg converts: rows Y, Cb, Cr (chroma centred on 128), and its inverse.
-_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+# JFIF's full-range BT.601 YCbCr, as libjpeg converts: rows Y (the runtime's luma), Cb, Cr (chroma centred on 128),
+# and its inverse.
+_TO_YCC = np.vstack([LUMA_WEIGHTS, [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]).astype(np.float64)
 _FROM_YCC = np.linalg.inv(_TO_YCC).astype(np.float32)
-_TO_YCC_LEVELS = (_TO_YCC * 255).astype(np.float32)  # from pixels in [0, 1]
+_TO_CHROMA_LEVELS = (_TO_YCC[1:] * 255).astype(np.float32)  # Cb, Cr from pixels in [0, 1]
 # Chroma sampling -> (rows, columns) of full-resolution pixels per stored chroma sample.
 _FACTORS = {"4:4:4": (1, 1), "4:2:2": (1, 2), "4:2:0": (2, 2), "4:4:0": (2, 1)}
 # The inverse of [1/8, 3/4, 1/8]: taps sqrt(2) r^|n| with r = 2 sqrt(2) - 3, cut where they fall below 1e-4
@@ -130,21 +133,16 @@ def _unsmooth(planes: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
-def _luma(pixels: np.ndarray) -> np.ndarray:
-    """Y (or the gray plane) in 0..255 levels."""
-    return pixels[..., 0] * np.float32(255) if pixels.shape[2] == 1 else pixels @ _TO_YCC_LEVELS[0]
-
-
 def _chroma(pixels: np.ndarray, factors: tuple[int, int]) -> list[np.ndarray]:
     """Cb and Cr in 0..255 levels, box-averaged by ``factors``."""
     # Box averaging commutes with the colour transform: average R, G, B first, at full size only once.
     small = np.stack([_shrink(pixels[..., c], factors) for c in range(3)], axis=-1)
-    return [small @ _TO_YCC_LEVELS[1] + np.float32(128), small @ _TO_YCC_LEVELS[2] + np.float32(128)]
+    return [small @ _TO_CHROMA_LEVELS[0] + np.float32(128), small @ _TO_CHROMA_LEVELS[1] + np.float32(128)]
 
 
 def _planes(pixels: np.ndarray, chroma: tuple[int, int] | None) -> list[np.ndarray]:
     """Y (or gray) at full resolution, then Cb and Cr at the file's chroma sampling when it is kept."""
-    return [_luma(pixels)] + (_chroma(pixels, chroma) if chroma is not None else [])
+    return [luma255(pixels)] + (_chroma(pixels, chroma) if chroma is not None else [])
 
 
 def _band_rows(plane: _Plane, y0: int, y1: int) -> tuple[int, int]:
@@ -198,7 +196,7 @@ class JpegConstraint:
             if factors and factors[axis] == 2:
                 chroma = _unsmooth(chroma, axis + 1)
         for y0 in range(0, height, BAND):
-            luma = _luma(stored[y0:y0 + BAND])
+            luma = luma255(stored[y0:y0 + BAND])
             for plane in constraint._planes:
                 r0, r1 = _band_rows(plane, y0, y0 + BAND)
                 if r1 <= r0:
