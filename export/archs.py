@@ -144,11 +144,12 @@ class DarnSpec:
 
 
 # facerestore's own model in the sizes `--arch` accepts, each within half of BigCNN's multiply-adds: the first
-# one; a deeper one, which starts from a trained "darn" (deepen); and one folded 4x4 and twice as wide, which
-# for about darn8's multiply-adds has four times its weights per conv and twice its reach (75 px).
+# one; deeper ones, which start from a trained shallower one (deepen); and one folded 4x4 and twice as wide,
+# which for about darn8's multiply-adds has four times its weights per conv and twice its reach (75 px).
 DARN_SIZES: dict[str, DarnSpec] = {
     "darn": DarnSpec(),
     "darn8": DarnSpec(blocks=8, name="darn8"),
+    "darn10": DarnSpec(blocks=10, name="darn10"),
     "darnf4": DarnSpec(width=96, blocks=8, fold=4, name="darnf4", centered=True),
 }
 # What `python -m export train --arch` accepts: the report's three and facerestore's own.

@@ -63,6 +63,15 @@ def test_the_deeper_size_sees_further_and_stays_within_the_cost_goal():
     assert archs.is_conditioned("darn8") and archs.build("darn8").spec == spec
 
 
+def test_the_ten_block_size_stays_within_the_cost_goal():
+    spec = archs.DARN_SIZES["darn10"]
+    assert (spec.blocks, spec.width, spec.fold) == (10, 48, 2)
+    assert spec.receptive_radius == 45
+    assert spec.macs_per_pixel == 106_380
+    assert 2 * spec.macs_per_pixel <= _bigcnn_macs()
+    assert archs.is_conditioned("darn10")
+
+
 def test_the_wide_folded_size_sees_twice_as_far_for_the_same_cost():
     spec = archs.DARN_SIZES["darnf4"]
     assert (spec.blocks, spec.width, spec.fold) == (8, 96, 4)
