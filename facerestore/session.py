@@ -13,8 +13,8 @@ import logging
 import os
 import tempfile
 import threading
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ import numpy as np
 
 from facerestore import contract
 from facerestore.errors import DeviceUnavailableError, ModelError
+from facerestore.onnx_wire import external_tensor_found, with_constant_input
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,15 @@ class OnnxModel:
     size_multiple: int = 1  # height and width must be multiples of this (contract.META_MULTIPLE)
     bytes_per_pixel: int | None = None  # measured CPU working memory per input pixel (contract.META_BYTES_PER_PIXEL)
     _session: Any = field(default=None, repr=False)
+    _by_level: LevelSessions | None = field(default=None, repr=False, compare=False)  # a conditioned model on the CPU
     _pool: list[ThreadPoolExecutor] = field(default_factory=list, repr=False, compare=False)
     _pool_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def run(self, batch: np.ndarray, strength: float = 1.0) -> np.ndarray:
         """NCHW float32 -> NCHW float32 (not clamped). A conditioned model is told ``strength`` as its damage
         level; the report's models take the image alone (their strength is a blend, applied by the caller)."""
+        if self._by_level is not None:
+            return self._by_level.run(batch, strength)
         feeds = {contract.INPUT_NAME: batch}
         if self.condition is not None:
             feeds[self.condition] = np.full((batch.shape[0], 1), strength, np.float32)
@@ -95,6 +99,45 @@ class OnnxModel:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+class LevelSessions:
+    """Sessions of a conditioned model with its damage level made a constant of the graph, the latest few kept.
+
+    ONNX Runtime then folds what the level computes into the weights: a DARN's per-block scale and shift, which
+    the shipped graph applies as elementwise passes over every feature map after a convolution, become that
+    convolution's own weights and bias. On the CPU that took darn from 0.41-0.43x to 0.34-0.36x BigCNN's time per
+    megapixel (benchmarks/README.md). A session takes about 10 ms to make, and with the shared arena its first run
+    is as fast as later ones, so one per image costs little; an image's tiles and the images that share a level
+    reuse it.
+    """
+
+    KEEP = 4  # the images in flight at once and a few recurring levels; each holds only its folded weights
+
+    def __init__(self, model_bytes: bytes, condition: str, make: Callable[[bytes], Any]):
+        self._bytes, self._condition, self._make = model_bytes, condition, make
+        self._sessions: OrderedDict[float, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def session(self, level: float) -> Any:
+        key = float(np.float32(level))
+        with self._lock:
+            found = self._sessions.pop(key, None)
+            if found is None:
+                constant = np.full((1, 1), key, np.float32)
+                found = self._make(with_constant_input(self._bytes, self._condition, constant))
+            self._sessions[key] = found
+            while len(self._sessions) > self.KEEP:
+                self._sessions.popitem(last=False)
+            return found
+
+    def run(self, batch: np.ndarray, level: float) -> np.ndarray:
+        """``OnnxModel.run`` for one level. The constant holds one level, so a batch runs one image at a time
+        (batching gained nothing on the CPU: benchmarks/README.md)."""
+        session = self.session(level)
+        outs = [session.run([contract.OUTPUT_NAME], {contract.INPUT_NAME: batch[i:i + 1]})[0]
+                for i in range(batch.shape[0])]
+        return np.asarray(outs[0] if len(outs) == 1 else np.concatenate(outs), dtype=np.float32)
 
 
 def open_model(path: str | Path, device: str = "auto", threads: int | None = None, verbose: bool = False,
@@ -131,10 +174,16 @@ def open_model(path: str | Path, device: str = "auto", threads: int | None = Non
     bytes_per_pixel = _bytes_per_pixel(metadata, path)
     log.debug("model %s (%s): %d channel(s), radius %d, provider %s, %d stream(s) of %s thread(s)", name, path,
               channels, radius, provider, run_streams, intra or "default")
+    # On a card the elementwise passes are cheap and each new session would search its convolution algorithms
+    # again: the level stays an input there.
+    by_level = None
+    if condition is not None and provider == CPU:
+        by_level = LevelSessions(model_bytes, condition,
+                                 lambda data: _create_session(data, path, [CPU], intra, verbose))
     return OnnxModel(name=name, path=path, channels=channels, receptive_radius=radius, metadata=metadata,
                      provider=provider, fixed_hw=fixed_hw, max_batch=max_batch, streams=run_streams,
                      condition=condition, size_multiple=multiple, bytes_per_pixel=bytes_per_pixel,
-                     _session=session)
+                     _session=session, _by_level=by_level)
 
 
 def usable_cpus() -> int:
@@ -168,7 +217,7 @@ def _read_model_bytes(path: Path) -> bytes:
     except OSError as exc:
         raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from exc
     try:
-        external = _external_tensor_found(data)
+        external = external_tensor_found(data)
     except ValueError as exc:
         raise ModelError(f"{path} is not an ONNX model (unreadable protobuf: {exc})") from exc
     if external:
@@ -207,6 +256,8 @@ def _create_session(model_bytes: bytes, path: Path, providers: list[str], thread
     # Spinning workers pick up the next conv at once (measured 7 % faster end to end for BigCNN at 1024 px with
     # two threads per run). With one thread per run, the engine's CPU default, there are no workers to spin.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    if providers == [CPU]:
+        _share_cpu_arena(options)
 
     # Loading from bytes plus an empty folder for external initializers: even if the scan above missed a
     # reference, ONNX Runtime has nothing on disk it could be pointed at.
@@ -216,6 +267,27 @@ def _create_session(model_bytes: bytes, path: Path, providers: list[str], thread
             return ort.InferenceSession(model_bytes, sess_options=options, providers=providers)
         except Exception as exc:  # ORT raises its own pybind exception types
             raise ModelError(f"ONNX Runtime cannot load {path}: {_first_line(exc)}") from exc
+
+
+_arena_lock = threading.Lock()
+_arena_registered = False
+
+
+def _share_cpu_arena(options: Any) -> None:
+    """Allocate from the one CPU arena of the process instead of one per session.
+
+    A conditioned model makes a session per damage level (``LevelSessions``). With an arena each, every new
+    session faulted in fresh memory on its first run (about 0.07 s per 1024 px photo, and 1.2 GB peak for
+    darn where the shared arena kept 0.5 GB); from the shared one it reuses what earlier runs left."""
+    global _arena_registered
+    import onnxruntime as ort
+
+    with _arena_lock:
+        if not _arena_registered:
+            memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+            ort.create_and_register_allocator(memory, ort.OrtArenaCfg(0, -1, -1, -1))  # ORT's defaults
+            _arena_registered = True
+    options.add_session_config_entry("session.use_env_allocators", "1")
 
 
 def _check_contract(session: Any, path: Path, condition: str | None = None
@@ -296,68 +368,3 @@ def _receptive_radius(metadata: dict[str, str], path: Path) -> int:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-# --- External-data scan ------------------------------------------------------------------------------
-# A minimal walk of the protobuf wire format (the runtime does not depend on the ``onnx`` package).
-# It follows every path by which a TensorProto can sit in a model and reports whether one of them has
-# ``data_location = EXTERNAL`` or ``external_data`` entries. Field numbers are those of onnx.proto.
-
-_MODEL, _GRAPH, _FUNCTION, _NODE, _ATTRIBUTE, _SPARSE, _TENSOR = range(7)
-_CHILDREN: dict[int, dict[int, int]] = {
-    _MODEL: {7: _GRAPH, 25: _FUNCTION},
-    _GRAPH: {1: _NODE, 5: _TENSOR, 15: _SPARSE},
-    _FUNCTION: {7: _NODE},
-    _NODE: {5: _ATTRIBUTE},
-    _ATTRIBUTE: {5: _TENSOR, 6: _GRAPH, 10: _TENSOR, 11: _GRAPH, 22: _SPARSE, 23: _SPARSE},
-    _SPARSE: {1: _TENSOR, 2: _TENSOR},
-    _TENSOR: {},
-}
-_TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION, _LOCATION_EXTERNAL = 13, 14, 1
-
-
-def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise ValueError("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-
-
-def _external_tensor_found(buf: bytes | memoryview, kind: int = _MODEL, depth: int = 0) -> bool:
-    buf = memoryview(buf)  # slices of a memoryview share memory: no copies of the weights
-    if depth > 64:
-        raise ValueError("nesting too deep")
-    children = _CHILDREN[kind]
-    pos, end = 0, len(buf)
-    while pos < end:
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-            if kind == _TENSOR and number == _TENSOR_DATA_LOCATION and value == _LOCATION_EXTERNAL:
-                return True
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        elif wire == 2:
-            length, pos = _varint(buf, pos)
-            if pos + length > end:
-                raise ValueError("truncated field")
-            if kind == _TENSOR and number == _TENSOR_EXTERNAL_DATA:
-                return True
-            child = children.get(number)
-            if child is not None and _external_tensor_found(buf[pos:pos + length], child, depth + 1):
-                return True
-            pos += length
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-        if pos > end:
-            raise ValueError("truncated field")
-    return False

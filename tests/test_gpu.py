@@ -133,3 +133,17 @@ def test_for_device_binds_and_sizes_tiles_on_cuda(tiny_rgb_model, monkeypatch):
     assert tile == tile_for_memory(8 * 2**30, model.receptive_radius)
     assert for_device(model, 128)[1] == 128  # the user's --tile wins
 
+
+
+def test_a_conditioned_model_on_cuda_is_fed_its_level(tiny_conditioned_model, face_pair):
+    """On the card the level stays an input (a session per level would search its conv algorithms again)."""
+    try:
+        model = open_model(str(tiny_conditioned_model), device="cuda")
+    except DeviceUnavailableError as exc:
+        pytest.skip(f"no usable CUDA device here ({exc})")
+    assert model._by_level is None
+    lq, _ = face_pair
+    x = np.stack([lq.transpose(2, 0, 1)] * 2)
+    cpu = open_model(str(tiny_conditioned_model), device="cpu")
+    assert cpu._by_level is not None
+    np.testing.assert_allclose(BoundModel.wrap(model).run(x, 0.7), cpu.run(x, 0.7), atol=1e-3, rtol=0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facerestore import contract, registry, session
+from facerestore import contract, onnx_wire, registry, session
 from facerestore.errors import DeviceUnavailableError, ModelError
 from facerestore.model_choice import ModelRequest
 from facerestore.session import open_model
@@ -131,11 +131,11 @@ def test_external_scan_sees_tensors_nested_in_attributes():
     node = helper.make_node("Constant", [], ["out"], value=inner)
     graph = helper.make_graph([node], "g", [], [_vi("out", [3])])
     data = helper.make_model(graph).SerializeToString()
-    assert session._external_tensor_found(data)
+    assert onnx_wire.external_tensor_found(data)
     inner.data_location = TensorProto.DEFAULT
     clean = helper.make_model(helper.make_graph([helper.make_node("Constant", [], ["out"], value=inner)], "g", [],
                                                 [_vi("out", [3])])).SerializeToString()
-    assert not session._external_tensor_found(clean)
+    assert not onnx_wire.external_tensor_found(clean)
 
 
 @pytest.mark.parametrize("case, message", [
