@@ -112,7 +112,9 @@ class LevelSessions:
     reuse it.
     """
 
-    KEEP = 4  # the images in flight at once and a few recurring levels; each holds only its folded weights
+    # The images in flight, recurring levels (photos saved at one quality) and a strength sweep (fit-strength
+    # tries 11 per photo, `compare` several): about 5 MB each for darn, its weights and their packed copy.
+    KEEP = 16
 
     def __init__(self, model_bytes: bytes, condition: str, make: Callable[[bytes], Any]):
         self._bytes, self._condition, self._make = model_bytes, condition, make

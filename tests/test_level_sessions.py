@@ -100,12 +100,13 @@ def test_sessions_are_made_once_per_level_and_only_the_latest_are_kept(tiny_cond
     sessions = LevelSessions(tiny_conditioned_model.read_bytes(), "level", make)
     first = sessions.session(0.5)
     assert sessions.session(0.5) is first and len(made) == 1
-    for level in (0.1, 0.2, 0.3, 0.4, 0.6):
+    others = [i / 100 for i in range(1, LevelSessions.KEEP + 1)]
+    for level in others:
         sessions.session(level)
-    assert len(made) == 6 and len(sessions._sessions) == LevelSessions.KEEP
-    assert sessions.session(0.6) is sessions.session(np.float32(0.6))
-    sessions.session(0.5)  # evicted earlier: made again
-    assert len(made) == 7
+    assert len(made) == 1 + len(others) and len(sessions._sessions) == LevelSessions.KEEP
+    assert sessions.session(others[-1]) is sessions.session(np.float32(others[-1]))
+    sessions.session(0.5)  # the oldest, pushed out by the others: made again
+    assert len(made) == 2 + len(others)
 
 
 def test_the_report_models_keep_their_one_session(tiny_rgb_model):
