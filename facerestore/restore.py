@@ -30,9 +30,11 @@ tile; the memory budget is then shared between the concurrent runs.
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -147,14 +149,20 @@ def restore_pixels(model: OnnxModel, pixels: np.ndarray, tile: int | None = None
     return out
 
 
+class _Unread(enum.Enum):
+    UNREAD = "unread"
+
+
 def restore_image(model: OnnxModel, loaded: LoadedImage, damage: Damage, tile: int | None = None,
-                  strength: float = 1.0, constraint: JpegConstraint | None = None) -> np.ndarray:
+                  strength: float = 1.0,
+                  constraint: JpegConstraint | None | Literal[_Unread.UNREAD] = _Unread.UNREAD) -> np.ndarray:
     """What every command restores: :func:`restore_pixels` of a decoded file (``damage``: its analysis), kept within
     its quantisation intervals when it is a JPEG they hold for (:mod:`facerestore.jpeg_constraint`). ``constraint``
-    is ``JpegConstraint.of(loaded, damage)`` where the caller has read it already (the pipeline reads it with the
-    file)."""
+    is ``JpegConstraint.of(loaded, damage)`` where the caller has read it already, None included (the pipeline reads
+    it with the file)."""
     out = restore_pixels(model, loaded.pixels, tile, strength)
-    constraint = constraint or JpegConstraint.of(loaded, damage)
+    if constraint is _Unread.UNREAD:
+        constraint = JpegConstraint.of(loaded, damage)
     return out if constraint is None else constraint.enforce(out)
 
 

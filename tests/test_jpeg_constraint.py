@@ -156,6 +156,8 @@ def test_restoring_a_jpeg_file_keeps_the_shipped_models_output_within_its_interv
     network = restore_pixels(model, loaded.pixels)
     kept = restore_image(model, loaded, analyze(loaded))
     assert np.array_equal(kept, _constraint(loaded).enforce(network))
+    # A caller that read the file and found no constraint (None) is not second-guessed.
+    assert np.array_equal(restore_image(model, loaded, analyze(loaded), constraint=None), network)
     assert psnr(kept, _float(original), data_range=1.0) > psnr(network, _float(original), data_range=1.0) + 0.1
     Image.fromarray(np.rint(loaded.pixels * 255).astype(np.uint8)).save(tmp_path / "a.png")
     png = read_image(tmp_path / "a.png")
