@@ -108,6 +108,11 @@ class DarnSpec:
     more than a 16x16 colour block of a 4:2:0 JPEG and its neighbours. The network predicts a correction that is added to its input.
     The damage level (facerestore.damage.levels) enters twice: as a constant input plane and as a per-block
     scale and shift of the features, so one set of weights restores JPEG 5 hard and JPEG 90 gently.
+
+    ``low_blocks`` > 0 adds a branch at a further half of the resolution (a U-Net level) after the first half of
+    the body: a stride-2 conv down to ``low_width`` channels, that many residual blocks, and a conv up whose
+    output is unshuffled back and added to the features. A conv there costs a quarter of one at the body's
+    resolution and reaches twice as far, so the branch buys reach and weights for little time.
     """
 
     width: int = 48
@@ -124,23 +129,37 @@ class DarnSpec:
     # inputs per unit) the default init leaves pre-activations too narrow (std 0.1) for that drift: every head
     # ReLU died within the first epoch and the model never left the identity (runs/darnf4-uncentered).
     centered: bool = False
+    low_blocks: int = 0
+    low_width: int = 48
 
     @property
     def description(self) -> str:
+        low = (f", a half-resolution branch of {self.low_blocks} residual blocks of width {self.low_width}"
+               if self.low_blocks else "")
         return (f"DARN damage-aware residual network: pixel-unshuffle x{self.fold}, {self.blocks} residual blocks "
-                f"of width {self.width} with the damage level as an input plane and per-block scale/shift, "
+                f"of width {self.width}{low} with the damage level as an input plane and per-block scale/shift, "
                 f"global residual")
 
     @property
+    def multiple(self) -> int:
+        """What height and width must be multiples of: the fold, twice over with the low branch."""
+        return self.fold * (2 if self.low_blocks else 1)
+
+    @property
     def receptive_radius(self) -> int:
-        return self.fold * (2 + 2 * self.blocks) + self.fold - 1
+        # In folded pixels: head and tail 1 each, 2 per block; the branch's stride-2 conv, its 2 * low_blocks
+        # convs and its up conv, counted at the low resolution, reach 4 * low_blocks + 4 folded pixels (the +1
+        # of landing anywhere in a 2x2 cell included).
+        folded = 2 + 2 * self.blocks + (4 * self.low_blocks + 4 if self.low_blocks else 0)
+        return self.fold * folded + self.fold - 1
 
     @property
     def macs_per_pixel(self) -> int:
         """Multiply-adds per full-resolution pixel (convolutions; the level's tiny MLP is per image)."""
-        f2, w = self.fold * self.fold, self.width
+        f2, w, lw = self.fold * self.fold, self.width, self.low_width
         convs = (3 * f2 + 1) * w + 2 * self.blocks * w * w + w * 3 * f2
-        return convs * 9 // f2
+        low = (w * lw + 2 * self.low_blocks * lw * lw + lw * 4 * w) if self.low_blocks else 0
+        return convs * 9 // f2 + low * 9 // (4 * f2)
 
 
 # facerestore's own model in the sizes `--arch` accepts, each within half of BigCNN's multiply-adds: the first
@@ -151,6 +170,7 @@ DARN_SIZES: dict[str, DarnSpec] = {
     "darn8": DarnSpec(blocks=8, name="darn8"),
     "darn10": DarnSpec(blocks=10, name="darn10"),
     "darnf4": DarnSpec(width=96, blocks=8, fold=4, name="darnf4", centered=True),
+    "darn8u": DarnSpec(blocks=8, low_blocks=4, name="darn8u"),
 }
 # What `python -m export train --arch` accepts: the report's three and facerestore's own.
 TRAINABLE = ("basic", "big", "gan", *DARN_SIZES)
@@ -175,14 +195,22 @@ class Darn(nn.Module):
         w, f2 = spec.width, spec.fold * spec.fold
         self.head = nn.Conv2d(3 * f2 + 1, w, 3, padding=1)
         self.body = nn.ModuleList(ResBlock(w) for _ in range(spec.blocks))
-        self.film = nn.Sequential(nn.Linear(1, 32), nn.ReLU(), nn.Linear(32, 2 * w * spec.blocks))
+        lw = spec.low_width
+        self.film = nn.Sequential(nn.Linear(1, 32), nn.ReLU(),
+                                  nn.Linear(32, 2 * w * spec.blocks + 2 * lw * spec.low_blocks))
         self.tail = nn.Conv2d(w, 3 * f2, 3, padding=1)
+        if spec.low_blocks:
+            self.down = nn.Conv2d(w, lw, 3, stride=2, padding=1)
+            self.low = nn.ModuleList(ResBlock(lw) for _ in range(spec.low_blocks))
+            self.up = nn.Conv2d(lw, 4 * w, 3, padding=1)
+            nn.init.zeros_(self.up.weight)  # the branch starts silent: a grown model is the model it grew from
+            nn.init.zeros_(self.up.bias)
         if spec.centered:
             nn.init.kaiming_normal_(self.head.weight, nonlinearity="relu")
             nn.init.zeros_(self.head.bias)
         # Start as the identity map: each block's last conv and the tail at zero, so the first steps already
         # train a correction on top of an output equal to the input.
-        for block in self.body:
+        for block in [*self.body, *getattr(self, "low", [])]:
             nn.init.zeros_(block.conv2.weight)
             nn.init.zeros_(block.conv2.bias)
         nn.init.zeros_(self.tail.weight)
@@ -196,10 +224,22 @@ class Darn(nn.Module):
         folded = F.pixel_unshuffle(pixels, fold)  # (N, 3 f^2, H/f, W/f)
         plane = plane_level.reshape(n, 1, 1, 1).expand(n, 1, folded.shape[2], folded.shape[3])
         feat = torch.relu(self.head(torch.cat([folded, plane], dim=1)))
-        film = self.film(level.reshape(n, 1)).reshape(n, self.spec.blocks, 2, w, 1, 1)
+        rows = self.film(level.reshape(n, 1))
+        body_rows = 2 * w * self.spec.blocks
+        film = rows[:, :body_rows].reshape(n, self.spec.blocks, 2, w, 1, 1)
         for i, block in enumerate(self.body):
+            if self.spec.low_blocks and i == self.spec.blocks // 2:
+                feat = feat + self._low(feat, rows[:, body_rows:])
             feat = block(feat, film[:, i, 0], film[:, i, 1])
         return x + F.pixel_shuffle(self.tail(feat), fold)
+
+    def _low(self, feat: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        n, lw = feat.shape[0], self.spec.low_width
+        film = rows.reshape(n, self.spec.low_blocks, 2, lw, 1, 1)
+        low = torch.relu(self.down(feat))
+        for i, block in enumerate(self.low):
+            low = block(low, film[:, i, 0], film[:, i, 1])
+        return F.pixel_shuffle(self.up(low), 2)
 
 
 @torch.no_grad()
@@ -212,7 +252,7 @@ def deepen(shallow: Darn, deep: Darn) -> None:
     """
     a, b = shallow.spec, deep.spec
     same_shape = all(getattr(a, k) == getattr(b, k) for k in ("width", "fold", "in_channels", "centered"))
-    if not same_shape or b.blocks < a.blocks:
+    if not same_shape or b.blocks < a.blocks or a.low_blocks:
         raise ValueError(f"cannot deepen {a.name} ({a.blocks} blocks of width {a.width}) into "
                          f"{b.name} ({b.blocks} blocks of width {b.width})")
     deep.head.load_state_dict(shallow.head.state_dict())
@@ -223,6 +263,9 @@ def deepen(shallow: Darn, deep: Darn) -> None:
     for block in deep.body[a.blocks:]:
         nn.init.zeros_(block.conv2.weight)
         nn.init.zeros_(block.conv2.bias)
+    if b.low_blocks:
+        nn.init.zeros_(deep.up.weight)
+        nn.init.zeros_(deep.up.bias)
     # The scale/shift rows are laid out block by block (see Darn.forward): the shallow rows are a prefix.
     rows = shallow.film[2].weight.shape[0]
     deep.film[2].weight.zero_()

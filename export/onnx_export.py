@@ -98,9 +98,10 @@ def _to_proto(model: torch.nn.Module, opset: int):
     args: tuple[torch.Tensor, ...] = (example,)
     input_names = [contract.INPUT_NAME]
     if isinstance(model, archs.Darn):
-        # Height and width are multiples of the fold; the level is one number per image.
-        fold = model.spec.fold
-        dims = {0: batch, 2: fold * torch.export.Dim("half_height"), 3: fold * torch.export.Dim("half_width")}
+        # Height and width are multiples of what the model folds; the level is one number per image.
+        multiple = model.spec.multiple
+        dims = {0: batch, 2: multiple * torch.export.Dim("folded_height"),
+                3: multiple * torch.export.Dim("folded_width")}
         args = (example, torch.rand(1, 1))
         input_names.append(model.spec.condition)
         dynamic_shapes: dict[str, Any] = {"x": dims, "level": {0: batch}}
@@ -136,12 +137,12 @@ def _check_arrays(model: torch.nn.Module, check_images: Iterable[str | Path]) ->
         # A second, odd size (crop then resize) so the dynamic axes are really exercised.
         h, w = full.shape[:2]
         crop = full[h // 8: h - h // 8, w // 10: w - w // 10]
-        # Odd for the report's models; even for a model that needs multiples of its fold.
-        odd = (222, 188) if isinstance(model, archs.Darn) else (221, 187)
+        # Odd for the report's models; a multiple of 2 but not of 4 for a model that folds pixels.
+        odd = (222, 186) if isinstance(model, archs.Darn) else (221, 187)
         images = [full, np.asarray(Image.fromarray(crop).resize(odd, Image.Resampling.LANCZOS))]
     if isinstance(model, archs.Darn):
-        fold = model.spec.fold
-        images = [im[:im.shape[0] - im.shape[0] % fold, :im.shape[1] - im.shape[1] % fold] for im in images]
+        multiple = model.spec.multiple
+        images = [im[:im.shape[0] - im.shape[0] % multiple, :im.shape[1] - im.shape[1] % multiple] for im in images]
     return [to_nchw(to_gray(im) if gray else im)[None] for im in images]
 
 
@@ -257,7 +258,7 @@ def build_metadata(model: torch.nn.Module, meta: dict[str, Any],
             f"; last trained with {banding:.0%} more patches banded only" if banding else "")
         props[contract.META_CONDITION_INPUT] = spec.condition
         props[contract.META_CONDITION_RANGE] = "0 1"
-        props[contract.META_MULTIPLE] = str(spec.fold)
+        props[contract.META_MULTIPLE] = str(spec.multiple)
         props[contract.META_BYTES_PER_PIXEL] = str(spec.bytes_per_pixel)
     props.update({k: str(v) for k, v in (extra_meta or {}).items()})
     return props

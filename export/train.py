@@ -98,10 +98,10 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError(f"--banding-only changes the damage mixture, which --arch {cfg.arch} does not train on")
     if not 0.0 <= cfg.ema < 1.0:
         raise ConfigError(f"--ema must be a decay in [0, 1), got {cfg.ema:g}")
-    fold = archs.DARN_SIZES[cfg.arch].fold if archs.is_conditioned(cfg.arch) else 1
-    if cfg.patch % fold:
-        raise ConfigError(f"--arch {cfg.arch} folds {fold}x{fold} pixels into channels: --patch must be a multiple "
-                          f"of {fold}, got {cfg.patch}")
+    multiple = archs.DARN_SIZES[cfg.arch].multiple if archs.is_conditioned(cfg.arch) else 1
+    if cfg.patch % multiple:
+        raise ConfigError(f"--arch {cfg.arch} folds pixels into channels: --patch must be a multiple "
+                          f"of {multiple}, got {cfg.patch}")
 
 
 def _device() -> torch.device:
@@ -131,12 +131,12 @@ def ema_update(average: torch.nn.Module, model: torch.nn.Module, decay: float) -
 def run_model(model: torch.nn.Module, lq: np.ndarray, device: torch.device, level: float | None = None) -> np.ndarray:
     """Restore one uint8 image (HxWx3, or HxW for a gray model) whole; returns uint8 of the same shape.
 
-    A damage-conditioned model is given ``level``; its input is edge-padded to a multiple of its fold first."""
+    A damage-conditioned model is given ``level``; its input is edge-padded to the multiple it needs first."""
     x = torch.from_numpy(to_nchw(lq))[None].to(device)
     if isinstance(model, archs.Darn):
         h, w = x.shape[2:]
-        fold = model.spec.fold
-        x = F.pad(x, (0, -w % fold, 0, -h % fold), mode="replicate")
+        multiple = model.spec.multiple
+        x = F.pad(x, (0, -w % multiple, 0, -h % multiple), mode="replicate")
         y = model(x, torch.tensor([[level]], dtype=torch.float32, device=device))[..., :h, :w]
     else:
         y = model(x)

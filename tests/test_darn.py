@@ -13,6 +13,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from PIL import Image  # noqa: E402
 
+from benchmarks.flops import conv_cost  # noqa: E402
 from conftest import crop_folder  # noqa: E402
 from export import archs, checkpoint  # noqa: E402
 from export.onnx_export import export_checkpoint  # noqa: E402
@@ -81,6 +82,31 @@ def test_the_wide_folded_size_sees_twice_as_far_for_the_same_cost():
     assert 2 * spec.macs_per_pixel <= _bigcnn_macs()
 
 
+def test_the_branched_size_sees_twice_as_far_within_the_cost_goal():
+    spec = archs.DARN_SIZES["darn8u"]
+    assert (spec.blocks, spec.width, spec.fold, spec.low_blocks, spec.low_width) == (8, 48, 2, 4, 48)
+    assert spec.multiple == 4  # the branch halves the folded resolution again
+    assert spec.receptive_radius == 77
+    assert spec.macs_per_pixel == 102_492
+    assert archs.count_params(archs.build("darn8u")) == 651_676
+    assert 2 * spec.macs_per_pixel <= _bigcnn_macs()
+
+
+def test_growing_a_branch_keeps_what_the_model_computes_and_the_branch_learns():
+    shallow = _trained_like("darn8")
+    grown = archs.build("darn8u")
+    archs.deepen(shallow, grown)
+    x, level = torch.rand(2, 3, 40, 36), torch.tensor([[0.15], [0.8]])
+    with torch.no_grad():
+        np.testing.assert_allclose(grown(x, level), shallow(x, level), atol=1e-6)
+    grown.train()
+    (grown(x, level) - x).square().mean().backward()
+    assert grown.up.weight.grad.abs().sum() > 0
+    assert grown.down.weight.abs().sum() > 0
+    with pytest.raises(ValueError, match="cannot deepen"):
+        archs.deepen(grown, archs.build("darn10"))
+
+
 def test_deepening_a_trained_model_keeps_what_it_computes():
     shallow = _trained_like()
     deep = archs.build("darn8")
@@ -102,19 +128,22 @@ def test_a_fresh_model_is_the_identity():
     np.testing.assert_array_equal(archs.Darn()(x, torch.tensor([[0.2], [0.9]])).detach(), x)
 
 
-@pytest.mark.parametrize("arch", ["darn", "darnf4"])
+@pytest.mark.parametrize("arch", ["darn", "darnf4", "darn8u"])
 def test_receptive_field_is_exactly_the_declared_radius(arch):
-    """The gradient of one output pixel reaches input pixels at most ``receptive_radius`` away, and does reach
-    that far (so tiling with that overlap is exact and not wasteful)."""
+    """The gradient of one output pixel reaches input pixels at most ``receptive_radius`` away, and from some
+    place within the folding grid reaches that far (so tiling with that overlap is exact and not wasteful)."""
     model = _trained_like(arch)
-    radius, fold = model.spec.receptive_radius, model.spec.fold
-    side = 4 * (radius + fold)
+    radius, multiple = model.spec.receptive_radius, model.spec.multiple
+    side = 8 * (radius + multiple)  # its centre sits on the grid
     x = torch.rand(1, 3, side, side, requires_grad=True)
-    y0, x0 = side // 2, side // 2 + fold - 1  # the pixel sits on the far side of its fold
-    model(x, torch.tensor([[0.5]]))[0, :, y0, x0].sum().backward()
-    ys, xs = np.nonzero(x.grad.abs().sum(1)[0].numpy())
-    reach = max(np.abs(ys - y0).max(), np.abs(xs - x0).max())
-    assert reach <= radius and reach >= radius - 1
+    reaches = []
+    for offset in range(multiple):
+        x.grad = None
+        y0 = x0 = side // 2 + offset
+        model(x, torch.tensor([[0.5]]))[0, :, y0, x0].sum().backward()
+        ys, xs = np.nonzero(x.grad.abs().sum(1)[0].numpy())
+        reaches.append(max(np.abs(ys - y0).max(), np.abs(xs - x0).max()))
+    assert max(reaches) == radius
 
 
 def test_the_level_changes_the_output():
@@ -154,7 +183,7 @@ def _assert_matches_torch_and_tiles(runtime, model: archs.Darn, pixels: np.ndarr
     """The runtime's whole-image result equals torch on the same edge-padded image (cut back to the odd size),
     and every tile size gives the same pixels."""
     height, width = pixels.shape[:2]
-    m = model.spec.fold
+    m = model.spec.multiple
     whole = restore_pixels(runtime, pixels, tile=4096, strength=strength)
     padded = np.pad(pixels, ((0, -height % m), (0, -width % m), (0, 0)), mode="edge")
     with torch.no_grad():
@@ -196,6 +225,19 @@ def test_the_wide_folded_size_exports_its_fold_and_tiles_exactly(tmp_path, hoppe
     runtime = open_model(path, device="cpu")
     assert runtime.size_multiple == 4
     assert runtime.metadata[contract.META_RECEPTIVE] == "75"
+    pixels = hopper_rgb[13:13 + 163, 21:21 + 141].astype(np.float32) / 255.0  # neither side a multiple of 4
+    _assert_matches_torch_and_tiles(runtime, model, pixels, 0.7, (36, 61))  # tiles smaller than the reach
+
+
+def test_the_branched_size_exports_its_reach_and_cost_and_tiles_exactly(tmp_path, hopper_rgb):
+    model = _trained_like("darn8u")
+    checkpoint.save(tmp_path / "best", {"model": model}, {}, _checkpoint_meta("darn8u", tmp_path, patch=192))
+    path = export_checkpoint(tmp_path / "best", tmp_path / "darn8u.onnx")
+    runtime = open_model(path, device="cpu")
+    assert runtime.size_multiple == 4
+    assert runtime.metadata[contract.META_RECEPTIVE] == "77"
+    # The branch's convs run on a sixteenth of the pixels, the body's on a quarter: the graph's cost says so.
+    assert conv_cost(path).macs_per_pixel == model.spec.macs_per_pixel
     pixels = hopper_rgb[13:13 + 163, 21:21 + 141].astype(np.float32) / 255.0  # neither side a multiple of 4
     _assert_matches_torch_and_tiles(runtime, model, pixels, 0.7, (36, 61))  # tiles smaller than the reach
 
