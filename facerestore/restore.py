@@ -150,6 +150,8 @@ def restore_pixels(model: OnnxModel, pixels: np.ndarray, tile: int | None = None
 
 
 class _Unread(enum.Enum):
+    """restore_image's default: the caller has not read the file's constraint (None means it has, and there is none)."""
+
     UNREAD = "unread"
 
 
