@@ -210,7 +210,7 @@ class Darn(nn.Module):
             nn.init.zeros_(self.head.bias)
         # Start as the identity map: each block's last conv and the tail at zero, so the first steps already
         # train a correction on top of an output equal to the input.
-        for block in [*self.body, *getattr(self, "low", [])]:
+        for block in [*self.body, *(self.low if spec.low_blocks else [])]:
             nn.init.zeros_(block.conv2.weight)
             nn.init.zeros_(block.conv2.bias)
         nn.init.zeros_(self.tail.weight)

@@ -92,15 +92,21 @@ def test_the_branched_size_sees_twice_as_far_within_the_cost_goal():
     assert 2 * spec.macs_per_pixel <= _bigcnn_macs()
 
 
-def test_growing_a_branch_keeps_what_the_model_computes_and_the_branch_learns():
-    shallow = _trained_like("darn8")
-    grown = archs.build("darn8u")
-    archs.deepen(shallow, grown)
-    x, level = torch.rand(2, 3, 40, 36), torch.tensor([[0.15], [0.8]])
+def _grown(shallow_arch: str, deep_arch: str, height: int, width: int) -> archs.Darn:
+    """``deep_arch`` grown from a trained-like ``shallow_arch``: checked to compute the same, then given one
+    training gradient."""
+    shallow, deep = _trained_like(shallow_arch), archs.build(deep_arch)
+    archs.deepen(shallow, deep)
+    x, level = torch.rand(2, 3, height, width), torch.tensor([[0.15], [0.8]])
     with torch.no_grad():
-        np.testing.assert_allclose(grown(x, level), shallow(x, level), atol=1e-6)
-    grown.train()
-    (grown(x, level) - x).square().mean().backward()
+        np.testing.assert_allclose(deep(x, level), shallow(x, level), atol=1e-6)
+    deep.train()
+    (deep(x, level) - x).square().mean().backward()
+    return deep
+
+
+def test_growing_a_branch_keeps_what_the_model_computes_and_the_branch_learns():
+    grown = _grown("darn8", "darn8u", 40, 36)
     assert grown.up.weight.grad.abs().sum() > 0
     assert grown.down.weight.abs().sum() > 0
     with pytest.raises(ValueError, match="cannot deepen"):
@@ -108,15 +114,8 @@ def test_growing_a_branch_keeps_what_the_model_computes_and_the_branch_learns():
 
 
 def test_deepening_a_trained_model_keeps_what_it_computes():
-    shallow = _trained_like()
-    deep = archs.build("darn8")
-    archs.deepen(shallow, deep)
-    x, level = torch.rand(2, 3, 40, 34), torch.tensor([[0.15], [0.8]])
-    with torch.no_grad():
-        np.testing.assert_allclose(deep(x, level), shallow(x, level), atol=1e-6)
+    deep = _grown("darn", "darn8", 40, 34)
     # The new blocks are free to learn: their first conv is not zero, and their last conv gets a gradient.
-    deep.train()
-    (deep(x, level) - x).square().mean().backward()
     assert deep.body[7].conv1.weight.abs().sum() > 0
     assert deep.body[7].conv2.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="cannot deepen"):
@@ -218,25 +217,17 @@ def test_the_deeper_size_exports_its_reach_and_tiles_exactly(tmp_path, hopper_rg
         np.testing.assert_allclose(restore_pixels(runtime, pixels, tile=tile, strength=0.5), whole, atol=1e-5)
 
 
-def test_the_wide_folded_size_exports_its_fold_and_tiles_exactly(tmp_path, hopper_rgb):
-    model = _trained_like("darnf4")
-    checkpoint.save(tmp_path / "best", {"model": model}, {}, _checkpoint_meta("darnf4", tmp_path, patch=192))
-    path = export_checkpoint(tmp_path / "best", tmp_path / "darnf4.onnx")
+@pytest.mark.parametrize("arch, radius", [("darnf4", 75), ("darn8u", 77)])
+def test_the_sizes_that_need_multiples_of_4_export_their_reach_and_cost_and_tile_exactly(arch, radius, tmp_path,
+                                                                                         hopper_rgb):
+    """darnf4 folds 4x4 pixels; darn8u folds 2x2 and its branch halves that again."""
+    model = _trained_like(arch)
+    checkpoint.save(tmp_path / "best", {"model": model}, {}, _checkpoint_meta(arch, tmp_path, patch=192))
+    path = export_checkpoint(tmp_path / "best", tmp_path / f"{arch}.onnx")
     runtime = open_model(path, device="cpu")
     assert runtime.size_multiple == 4
-    assert runtime.metadata[contract.META_RECEPTIVE] == "75"
-    pixels = hopper_rgb[13:13 + 163, 21:21 + 141].astype(np.float32) / 255.0  # neither side a multiple of 4
-    _assert_matches_torch_and_tiles(runtime, model, pixels, 0.7, (36, 61))  # tiles smaller than the reach
-
-
-def test_the_branched_size_exports_its_reach_and_cost_and_tiles_exactly(tmp_path, hopper_rgb):
-    model = _trained_like("darn8u")
-    checkpoint.save(tmp_path / "best", {"model": model}, {}, _checkpoint_meta("darn8u", tmp_path, patch=192))
-    path = export_checkpoint(tmp_path / "best", tmp_path / "darn8u.onnx")
-    runtime = open_model(path, device="cpu")
-    assert runtime.size_multiple == 4
-    assert runtime.metadata[contract.META_RECEPTIVE] == "77"
-    # The branch's convs run on a sixteenth of the pixels, the body's on a quarter: the graph's cost says so.
+    assert runtime.metadata[contract.META_RECEPTIVE] == str(radius)
+    # Each conv counted at its own resolution (darn8u's branch on a sixteenth of the pixels, its body on a quarter).
     assert conv_cost(path).macs_per_pixel == model.spec.macs_per_pixel
     pixels = hopper_rgb[13:13 + 163, 21:21 + 141].astype(np.float32) / 255.0  # neither side a multiple of 4
     _assert_matches_torch_and_tiles(runtime, model, pixels, 0.7, (36, 61))  # tiles smaller than the reach
