@@ -93,7 +93,9 @@ def _quiet_loggers(names: tuple[str, ...] = ("onnxscript", "onnx_ir", "torch.onn
 
 def _to_proto(model: torch.nn.Module, opset: int):
     """Trace ``model`` to an in-memory ONNX ``ModelProto`` with dynamic batch, height and width."""
-    example = torch.rand(1, model.spec.in_channels, 64, 48)  # non-square so H and W cannot be confused
+    # Non-square so H and W cannot be confused; a batch of 2, since from a batch of 1 the exporter may fix the
+    # batch at 1 (it did for darn8u), which breaks batched tiles on CUDA.
+    example = torch.rand(2, model.spec.in_channels, 64, 48)
     batch = torch.export.Dim("batch")
     args: tuple[torch.Tensor, ...] = (example,)
     input_names = [contract.INPUT_NAME]
@@ -102,7 +104,7 @@ def _to_proto(model: torch.nn.Module, opset: int):
         multiple = model.spec.multiple
         dims = {0: batch, 2: multiple * torch.export.Dim("folded_height"),
                 3: multiple * torch.export.Dim("folded_width")}
-        args = (example, torch.rand(1, 1))
+        args = (example, torch.rand(2, 1))
         input_names.append(model.spec.condition)
         dynamic_shapes: dict[str, Any] = {"x": dims, "level": {0: batch}}
     else:
@@ -143,7 +145,10 @@ def _check_arrays(model: torch.nn.Module, check_images: Iterable[str | Path]) ->
     if isinstance(model, archs.Darn):
         multiple = model.spec.multiple
         images = [im[:im.shape[0] - im.shape[0] % multiple, :im.shape[1] - im.shape[1] % multiple] for im in images]
-    return [to_nchw(to_gray(im) if gray else im)[None] for im in images]
+    arrays = [to_nchw(to_gray(im) if gray else im)[None] for im in images]
+    # The first check is a batch of two (the photo and its mirror image), so a graph that only takes one fails here.
+    arrays[0] = np.concatenate([arrays[0], arrays[0][..., ::-1]])
+    return arrays
 
 
 def _levels(model: torch.nn.Module) -> tuple[float | None, ...]:

@@ -231,6 +231,15 @@ def test_the_sizes_that_need_multiples_of_4_export_their_reach_and_cost_and_tile
     assert conv_cost(path).macs_per_pixel == model.spec.macs_per_pixel
     pixels = hopper_rgb[13:13 + 163, 21:21 + 141].astype(np.float32) / 255.0  # neither side a multiple of 4
     _assert_matches_torch_and_tiles(runtime, model, pixels, 0.7, (36, 61))  # tiles smaller than the reach
+    # A batch of tiles, as CUDA runs them, gives each tile what it gives alone (the exporter once fixed darn8u's
+    # batch at 1).
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    tiles = np.stack([pixels[:64, :64], pixels[64:128, 32:96]]).transpose(0, 3, 1, 2).copy()
+    levels = np.array([[0.2], [0.9]], np.float32)
+    both = sess.run(None, {contract.INPUT_NAME: tiles, "level": levels})[0]
+    for i in range(2):
+        alone = sess.run(None, {contract.INPUT_NAME: tiles[i:i + 1], "level": levels[i:i + 1]})[0]
+        np.testing.assert_allclose(both[i:i + 1], alone, atol=1e-6)
 
 
 CROP = 64
