@@ -6,7 +6,8 @@ decoded image against the per-image time of the default model's path (decode, in
 model is used when present, else a stand-in with the same architecture (same FLOPs). Target: analysis at most
 5 % of the image time, and about 40 ms. Also timed: the JPEG file's quantisation constraint
 (``facerestore.jpeg_constraint``: its intervals read, a restoration clipped into them), against the default
-model's image time and against ``darn``'s, the fastest shipped colour model.
+model's image time and against ``darn``'s, the fastest shipped colour model, and the level constraint of a PNG
+banded to 24 levels (``facerestore.level_constraint``: its grid found, a restoration clipped into the bins).
 
 Prints a table and writes ``benchmarks/results/damage.json``.
 """
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
     from facerestore.damage.analysis import analyze
     from facerestore.imageio import read_image, write_image
     from facerestore.jpeg_constraint import JpegConstraint
+    from facerestore.level_constraint import LevelConstraint
     from facerestore.registry import DEFAULT_MODEL
     from facerestore.restore import restore_pixels
     from facerestore.session import open_model
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> dict:
     jpeg_path, png_path = scratch / "input.jpg", scratch / "was_jpeg.png"
     Image.fromarray(original).save(jpeg_path, quality=30)
     Image.fromarray(degrade.jpeg(original, 30)[3:, 5:]).save(png_path)  # cropped: the grid is searched
+    banded_path = scratch / "banded.png"
+    Image.fromarray(degrade.posterize(original, 24)).save(banded_path)
 
     loaded = read_image(jpeg_path)
     png = read_image(png_path)
@@ -64,6 +68,10 @@ def main(argv: list[str] | None = None) -> dict:
     damage = analyze(loaded)
     t_constraint = sample(lambda: JpegConstraint.of(loaded, damage).enforce(restored), args.repeats * 10,
                           warmup=1).median
+    banded = read_image(banded_path)
+    banded_damage = analyze(banded)
+    t_levels = sample(lambda: LevelConstraint.of(banded, banded_damage).enforce(restored), args.repeats * 10,
+                      warmup=1).median
     restore_pixels(darn, loaded.pixels)  # warm-up
     t_darn = sample(lambda: restore_pixels(darn, loaded.pixels), args.repeats, warmup=0).median
 
@@ -75,10 +83,12 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": args.threads, "repeats": args.repeats,
         "seconds": {"decode": t_decode, "inference": t_infer, "encode": t_encode, "per_image": per_image,
                     "analyze_jpeg": t_jpeg, "analyze_png": t_png, "jpeg_constraint": t_constraint,
+                    "level_constraint": t_levels,
                     "inference_darn": t_darn, "per_image_darn": per_image_darn},
         "overhead": {"analyze_jpeg": t_jpeg / per_image, "analyze_png": t_png / per_image,
                      "jpeg_constraint": t_constraint / per_image,
-                     "jpeg_constraint_darn": t_constraint / per_image_darn},
+                     "jpeg_constraint_darn": t_constraint / per_image_darn,
+                     "level_constraint_darn": t_levels / per_image_darn},
         "target": TARGET,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"   (target <= {TARGET * 100:.0f} %)")
     print(f"  JPEG constraint (read + clip): {s['jpeg_constraint'] * 1000:6.1f} ms = {o['jpeg_constraint'] * 100:.2f} %"
           f" ({o['jpeg_constraint_darn'] * 100:.2f} % of darn's {per_image_darn:.3f} s)")
+    print(f"  level constraint, 24 levels (read + clip): {s['level_constraint'] * 1000:6.1f} ms"
+          f" = {o['level_constraint_darn'] * 100:.2f} % of darn's {per_image_darn:.3f} s")
     print(f"written: {args.out}")
     return result
 

@@ -4,11 +4,12 @@
 
 For every validation face damaged every way of ``archive.FIT_DEGRADATIONS`` (JPEG files at 14 qualities and two
 re-saved ones, banding, pixelation, the report's preset, clean photos), the runtime reads and analyses the file,
-and the model restores it at each strength of ``GRID`` as ``enhance`` would (``restore.restore_image``, a JPEG
-file's constraint included). The curve is piecewise linear over ``KNOTS`` of the analysed damage level; its values
-are chosen by coordinate descent to maximise the mean PSNR over all cases, under the promise the runtime makes:
-for no degradation may the mean PSNR fall below the input's, nor more than ``MAX_WORSE_SHARE`` of its faces come
-out worse. Only validation faces are read: the test faces stay for the model card.
+and the model restores it at each strength of ``GRID`` as ``enhance`` would (``restore.restore_image``, the
+file's constraint included: a JPEG's intervals, a banded image's level bins). The curve is piecewise linear over
+``KNOTS`` of the analysed damage level; its values are chosen by coordinate descent to maximise the mean PSNR over
+all cases, under the promise the runtime makes: for no degradation may the mean PSNR fall below the input's, nor
+more than ``MAX_WORSE_SHARE`` of its faces come out worse. Only validation faces are read: the test faces stay
+for the model card.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from facerestore.atomic import write_json
+from facerestore.constraints import read_constraint
 from facerestore.damage.strength import MIN_STRENGTH
-from facerestore.jpeg_constraint import JpegConstraint
 from facerestore.metrics import psnr
 from facerestore.restore import restore_pixels
 from facerestore.session import open_model
@@ -62,7 +63,7 @@ def score_grid(model_path: Path, cases: list[Case], threads: int | None = None) 
         pixels = case.loaded.pixels
         inputs.append(_psnr(to_uint8(pixels), case.hq))
         # What restore_image returns at each strength, the file's constraint found once per case.
-        constraint = JpegConstraint.of(case.loaded, case.damage)
+        constraint = read_constraint(case.loaded, case.damage)
         finish = constraint.enforce if constraint is not None else (lambda out: out)
         if model.condition is None:
             # Blends of one full run: the same arithmetic restore_pixels applies for a strength below 1.

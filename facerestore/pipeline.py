@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from facerestore import imageio
+from facerestore.constraints import Constraint, read_constraint
 from facerestore.damage.analysis import Damage, analyze
 from facerestore.damage.strength import Decision, decide, model_curve
 from facerestore.discovery import Job, printable
 from facerestore.errors import FaceRestoreError, ImageError, OutputError
-from facerestore.jpeg_constraint import JpegConstraint
 from facerestore.restore import restore_image
 from facerestore.session import OnnxModel
 from facerestore.summary import FAILED, RESTORED, SKIPPED, UNCHANGED, Record
@@ -60,7 +60,7 @@ class Item:
     loaded: imageio.LoadedImage | None = None
     damage: Damage | None = None
     decision: Decision | None = None  # the strength to restore with, or unchanged
-    constraint: JpegConstraint | None = None  # a JPEG's quantisation intervals, read with the file
+    constraint: Constraint | None = None  # what the file says its original could have been, read with the file
     restored: np.ndarray | None = None
     seconds: float = 0.0  # time spent in this image's stages (not queue waits)
     record: Record | None = None  # set once the item is finished (skipped, failed or written)
@@ -121,7 +121,7 @@ def _load(item: Item, ctx: Context) -> None:
     item.decision = decide(item.damage.level, model_curve(ctx.model), ctx.strength)
     if not item.decision.unchanged:
         # Read here, beside the decoding, while the previous photo is being restored.
-        item.constraint = JpegConstraint.of(item.loaded, item.damage)
+        item.constraint = read_constraint(item.loaded, item.damage)
 
 
 def _infer(item: Item, ctx: Context) -> None:

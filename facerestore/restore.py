@@ -16,8 +16,9 @@ A model that folds pixels into channels needs heights and widths that are multip
 the whole image is edge-padded once to that multiple and every tile is cut on that grid, so tiles still see what a
 whole run sees, and the padding is cut off the result.
 
-JPEG files: :func:`restore_image` clips the result's block DCT coefficients into the intervals the file's
-quantisation tables allow (:mod:`facerestore.jpeg_constraint`), after the strength is applied.
+Constraints: :func:`restore_image` keeps the result within what the file says its original could have been, after
+the strength is applied (:mod:`facerestore.constraints`): a JPEG's block DCT coefficients within the intervals its
+quantisation tables allow, a banded image's values within the bins of their levels.
 
 Strength: a model told the damage level (``model.condition``) gets ``strength`` as that level; for the report's
 models, which take the image alone, ``strength`` blends their output with the input (0 keeps the input, 1 is the
@@ -38,9 +39,9 @@ from typing import Literal
 
 import numpy as np
 
+from facerestore.constraints import Constraint, read_constraint
 from facerestore.damage.analysis import Damage
 from facerestore.imageio import LoadedImage
-from facerestore.jpeg_constraint import JpegConstraint
 from facerestore.metrics import luminance
 from facerestore.session import OnnxModel
 
@@ -157,14 +158,14 @@ class _Unread(enum.Enum):
 
 def restore_image(model: OnnxModel, loaded: LoadedImage, damage: Damage, tile: int | None = None,
                   strength: float = 1.0,
-                  constraint: JpegConstraint | None | Literal[_Unread.UNREAD] = _Unread.UNREAD) -> np.ndarray:
+                  constraint: Constraint | None | Literal[_Unread.UNREAD] = _Unread.UNREAD) -> np.ndarray:
     """What every command restores: :func:`restore_pixels` of a decoded file (``damage``: its analysis), kept within
-    its quantisation intervals when it is a JPEG they hold for (:mod:`facerestore.jpeg_constraint`). ``constraint``
-    is ``JpegConstraint.of(loaded, damage)`` where the caller has read it already, None included (the pipeline reads
-    it with the file)."""
+    the file's constraint where one holds (:mod:`facerestore.constraints`). ``constraint`` is
+    ``read_constraint(loaded, damage)`` where the caller has read it already, None included (the pipeline reads it
+    with the file)."""
     out = restore_pixels(model, loaded.pixels, tile, strength)
     if constraint is _Unread.UNREAD:
-        constraint = JpegConstraint.of(loaded, damage)
+        constraint = read_constraint(loaded, damage)
     return out if constraint is None else constraint.enforce(out)
 
 

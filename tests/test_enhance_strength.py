@@ -72,6 +72,10 @@ def test_auto_leaves_a_clean_original_byte_identical_and_restores_the_damaged(ph
     assert (q10["damage"]["jpeg_quality"], q10["damage"]["jpeg_quality_source"]) == (10, "tables")
     assert q10["damage"]["strength"] == 1.0  # the default curve: full strength from level 0.5 on
     assert records["banded.png"]["status"] == RESTORED and records["banded.png"]["damage"]["banding"] > 0.5
+    # Restored within its level bins: banding the output again gives the file back.
+    with Image.open(out / "banded.png") as got, Image.open(photos / "banded.png") as was:
+        restored, banded = np.asarray(got), np.asarray(was)
+    assert not np.array_equal(restored, banded) and np.array_equal(degrade.posterize(restored, 12), banded)
     assert "unchanged" in result.stderr and "0 failed" in result.stderr
 
     # The report still covers the unchanged image: its output equals its input, so no metric changes.

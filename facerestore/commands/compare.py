@@ -72,7 +72,7 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
     from facerestore.summary import json_number
     from facerestore.damage.analysis import analyze
     from facerestore.damage.strength import decide, model_curve
-    from facerestore.jpeg_constraint import JpegConstraint
+    from facerestore.constraints import read_constraint
     from facerestore.restore import restore_image
     from facerestore.gpu import for_device
     from facerestore.model_choice import ModelRequest
@@ -102,7 +102,7 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
         outputs: list[tuple[str, np.ndarray, float | None]] = [(INPUT_ROW, levels_in, None)]
         damage = analyze(loaded)
         level = damage.level
-        constraint = JpegConstraint.of(loaded, damage)  # read once for every model
+        constraint = read_constraint(loaded, damage)  # read once for every model
         for label, model in zip(labels, models):
             start = time.perf_counter()
             # Each model restores as `enhance --strength auto` would: as much as this photo's damage calls for.

@@ -1,0 +1,30 @@
+"""What a file itself says its undamaged original could have been, to keep every restoration of it within.
+
+A JPEG's quantisation intervals (:mod:`facerestore.jpeg_constraint`) or a banded image's level bins
+(:mod:`facerestore.level_constraint`). Each is a set that holds the original, so clipping into it never takes
+a pixel further from the original. Every command reads a file's constraint here, once, and
+:func:`facerestore.restore.restore_image` applies it after the strength.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from facerestore.damage.analysis import Damage
+from facerestore.imageio import LoadedImage
+from facerestore.jpeg_constraint import JpegConstraint
+from facerestore.level_constraint import LevelConstraint
+
+
+class Constraint(Protocol):
+    def enforce(self, restored: np.ndarray) -> np.ndarray:
+        """``restored`` (H x W x C floats in [0, 1], the decoded image's shape) kept within the set."""
+        ...
+
+
+def read_constraint(loaded: LoadedImage, damage: Damage) -> Constraint | None:
+    """The constraint of a decoded file (``damage``: its analysis), or None where none holds."""
+    jpeg = JpegConstraint.of(loaded, damage)
+    return jpeg if jpeg is not None else LevelConstraint.of(loaded, damage)
