@@ -38,7 +38,7 @@ def _float(pixels: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("levels", [4, 12, 24, 40, 64])
-def test_each_originals_value_lies_in_the_bin_of_its_level(original, levels):
+def test_each_original_value_lies_in_the_bin_of_its_level(original, levels):
     banded = posterize(original, levels)
     assert grid_levels(np.bincount(banded[..., 0].ravel(), minlength=256)) == levels
     low, high = bins(levels)
@@ -51,7 +51,7 @@ def test_clipping_brings_a_restoration_nearer_to_the_original_and_rebanding_give
     loaded = read_image(_png(posterize(original, levels), tmp_path / "banded.png"))
     constraint = _of(loaded)
     assert constraint is not None and constraint.levels == levels
-    # A restoration that overshoots: the original's detail, plus a smooth error of about 6 grey levels.
+    # A restoration that overshoots: the original plus noise of 6 grey levels (SD), some of it past the bins.
     rng = np.random.default_rng(levels)
     restored = np.clip(_float(original) + rng.normal(0, 6 / 255, original.shape).astype(np.float32), 0, 1)
     kept = constraint.enforce(restored)
