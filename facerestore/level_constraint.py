@@ -12,7 +12,10 @@ them, and clipping there took 0.25-0.35 dB off what the models restore. So the c
 damage analysis finds no JPEG history and no pixelation in the pixels, in 8-bit files that are not JPEGs (a JPEG's
 decoded values lie on no grid; its own constraint covers it), and only when every channel fits the same grid. A
 channel collapsed some other way, such as keeping the top bits of each value (levels 0, 16, ..., 240), fits no such
-grid past a few levels and is left alone: its originals need not lie in the bins.
+grid past a few levels and is left alone: its originals need not lie in the bins. A dithered collapse (levels
+chosen with noise or error diffusion) puts some originals in a neighbouring bin; on a real photo `darn` still
+gained 0.1 dB from the clip under the web palette's error diffusion, and 0.3 dB under noise dither at 16 and 32
+levels, and lost 0.06 dB at 8.
 """
 
 from __future__ import annotations
