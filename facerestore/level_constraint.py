@@ -24,8 +24,12 @@ import numpy as np
 
 from facerestore.damage.analysis import Damage
 from facerestore.imageio import LoadedImage
+from facerestore.metrics import channel_histograms, to_uint8
 
 MAX_LEVELS = 64  # beyond this the bins are 4 grey levels wide or less: too narrow to matter
+# The analysis's count of levels in use (scaled to each channel's own range) reads up to about twice a grid's level
+# count where a channel uses only a few of its levels; above this no grid of MAX_LEVELS can hold the image.
+MAX_EFFECTIVE_LEVELS = 2 * MAX_LEVELS
 
 
 def grid_levels(counts: np.ndarray) -> int | None:
@@ -57,6 +61,8 @@ class LevelConstraint:
     def __init__(self, levels: int, values: np.ndarray):
         self.levels = levels
         self._values = values  # H x W x C uint8: the level each pixel was collapsed to
+        low, high = bins(levels)
+        self._low, self._high = low / 255.0, high / 255.0
 
     @classmethod
     def of(cls, loaded: LoadedImage, damage: Damage) -> LevelConstraint | None:
@@ -66,8 +72,10 @@ class LevelConstraint:
             return None
         if damage.jpeg_quality is not None or damage.pixelation > 1.0:
             return None
-        values = np.rint(loaded.pixels * 255.0).astype(np.uint8)
-        fits = {grid_levels(np.bincount(values[..., c].ravel(), minlength=256)) for c in range(values.shape[2])}
+        if damage.effective_levels > MAX_EFFECTIVE_LEVELS:
+            return None  # a photo's own range of intensities: no pass over its pixels needed
+        values = to_uint8(loaded.pixels)
+        fits = {grid_levels(counts) for counts in channel_histograms(values)}
         if len(fits) != 1 or None in fits:
             return None
         return cls(fits.pop(), values)
@@ -75,10 +83,8 @@ class LevelConstraint:
     def enforce(self, restored: np.ndarray) -> np.ndarray:
         """``restored`` (H x W x C floats in [0, 1], the decoded image's shape) with every value clipped into the
         bin of its pixel's level."""
-        low, high = bins(self.levels)
-        low, high = low / 255.0, high / 255.0
         out = np.array(restored, dtype=np.float32)  # a copy: clipped in place, a channel at a time
         for c in range(out.shape[2]):
             values = self._values[..., c]
-            np.clip(out[..., c], low[values], high[values], out=out[..., c])
+            np.clip(out[..., c], self._low[values], self._high[values], out=out[..., c])
         return out
