@@ -15,7 +15,7 @@ import click
 
 from facerestore.formats import FORMAT_CHOICES
 from facerestore.model_choice import DEFAULT_PRECISION, PRECISIONS
-from facerestore.registry import DEFAULT_MODEL
+from facerestore.registry import DEFAULT_MODEL, SHIPPED
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +31,7 @@ def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
 
 
 model_options = _apply([
-    click.option("--model", "model", default=DEFAULT_MODEL, show_default=True, metavar="basic|big|gan|PATH.onnx",
+    click.option("--model", "model", default=DEFAULT_MODEL, show_default=True, metavar="|".join([*SHIPPED, "PATH.onnx"]),
                  help="Shipped model name or path to an ONNX file that follows the model contract."),
     click.option("--device", type=click.Choice(DEVICE_CHOICES, case_sensitive=False), default="auto",
                  show_default=True, help="auto tries CUDA then CPU; cuda fails (exit 3) when CUDA is unusable."),

@@ -98,3 +98,12 @@ def test_real_registry_reports_each_shipped_model():
         assert e["status"] in ("ok", "not installed", "unverified", "corrupt")
         assert (e["status"] == "not installed") == (not e["installed"])
     assert result.exit_code == (0 if all(e["status"] == "ok" for e in entries) else 1)
+
+
+def test_model_option_help_names_every_shipped_model():
+    """The --model help is where a user learns the names: none of the shipped models may be missing from it."""
+    result = CliRunner().invoke(cli, ["enhance", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    line = next(ln for ln in result.stdout.splitlines() if ln.lstrip().startswith("--model "))
+    for name in registry.SHIPPED:
+        assert name in line.split()[1].split("|")
