@@ -6,6 +6,7 @@ and none after the last; no skip connections. Inputs and targets are in [0, 1].
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -217,13 +218,17 @@ class Darn(nn.Module):
         nn.init.zeros_(self.tail.bias)
         nn.init.zeros_(self.film[2].weight)
         nn.init.zeros_(self.film[2].bias)
+        self.head_zeros = 0  # zero planes after the level plane: see padded_for_onnx
 
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         n, fold, w = x.shape[0], self.spec.fold, self.spec.width
         pixels, plane_level = (x - 0.5, level - 0.5) if self.spec.centered else (x, level)
         folded = F.pixel_unshuffle(pixels, fold)  # (N, 3 f^2, H/f, W/f)
         plane = plane_level.reshape(n, 1, 1, 1).expand(n, 1, folded.shape[2], folded.shape[3])
-        feat = torch.relu(self.head(torch.cat([folded, plane], dim=1)))
+        planes = [folded, plane]
+        if self.head_zeros:
+            planes.append(folded.new_zeros(n, self.head_zeros, folded.shape[2], folded.shape[3]))
+        feat = torch.relu(self.head(torch.cat(planes, dim=1)))
         rows = self.film(level.reshape(n, 1))
         body_rows = 2 * w * self.spec.blocks
         film = rows[:, :body_rows].reshape(n, self.spec.blocks, 2, w, 1, 1)
@@ -240,6 +245,30 @@ class Darn(nn.Module):
         for i, block in enumerate(self.low):
             low = block(low, film[:, i, 0], film[:, i, 1])
         return F.pixel_shuffle(self.up(low), 2)
+
+
+# ONNX Runtime's CPU convolutions run in a blocked channel layout (8 channels a block with AVX2, 16 with AVX-512)
+# only where a convolution's input channels fill whole blocks. DARN's head takes 3 * fold^2 + 1 channels (13 at
+# fold 2): left in plain layout, its output kept every residual add of the body in plain layout too, with a
+# layout reorder before and after each (benchmarks/README.md).
+CHANNEL_BLOCK = 16
+
+
+@torch.no_grad()
+def padded_for_onnx(model: Darn) -> Darn:
+    """A copy of ``model`` computing the same function whose head takes a multiple of ``CHANNEL_BLOCK`` channels:
+    zero planes after the level plane, with zero weights. What export traces; checkpoints keep the trained
+    shape."""
+    padded = copy.deepcopy(model)
+    head = padded.head
+    zeros = -head.in_channels % CHANNEL_BLOCK
+    if zeros:
+        wide = nn.Conv2d(head.in_channels + zeros, head.out_channels, 3, padding=1)
+        wide.weight.zero_()
+        wide.weight[:, :head.in_channels] = head.weight
+        wide.bias.copy_(head.bias)
+        padded.head, padded.head_zeros = wide, zeros
+    return padded
 
 
 @torch.no_grad()

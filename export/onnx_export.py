@@ -106,6 +106,7 @@ def _to_proto(model: torch.nn.Module, opset: int):
                 3: multiple * torch.export.Dim("folded_width")}
         args = (example, torch.rand(2, 1))
         input_names.append(model.spec.condition)
+        model = archs.padded_for_onnx(model)
         dynamic_shapes: dict[str, Any] = {"x": dims, "level": {0: batch}}
     else:
         dims = {0: batch, 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}

@@ -230,6 +230,11 @@ def to_fp16(fp32: Path, out: Path) -> Path:
             init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
     inputs, outp = [i.name for i in graph.input], graph.output[0].name  # the image, and a damage level if any
     for node in graph.node:
+        if node.op_type == "ConstantOfShape" and not node.attribute:  # its fill value defaults to a float32 zero
+            node.attribute.append(helper.make_attribute("value", numpy_helper.from_array(np.zeros(1, np.float16))))
+        for attr in node.attribute:  # tensors inside nodes too: Constant, and ConstantOfShape's fill value
+            if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == TensorProto.FLOAT:
+                attr.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(attr.t).astype(np.float16), attr.t.name))
         node.input[:] = [f"{n}_fp16" if n in inputs else n for n in node.input]
         node.output[:] = [f"{outp}_fp16" if n == outp else n for n in node.output]
     del graph.value_info[:]  # intermediate types changed: let ONNX Runtime infer them again

@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
 
 from PIL import Image  # noqa: E402
 
@@ -177,6 +178,35 @@ def test_export_declares_the_damage_input_and_its_range(exported_darn):
     assert meta[contract.META_ARCH] == "darn" and meta[contract.META_PARAMS] == "279340"
 
 
+def test_padding_the_head_to_whole_channel_blocks_keeps_the_function_and_the_model():
+    model = _trained_like()
+    padded = archs.padded_for_onnx(model)
+    assert (model.head.in_channels, padded.head.in_channels) == (13, 16)
+    x, level = torch.rand(1, 3, 40, 36), torch.tensor([[0.3]])
+    with torch.no_grad():
+        torch.testing.assert_close(padded(x, level), model(x, level), atol=1e-6, rtol=0)
+
+
+def test_the_exported_head_takes_whole_channel_blocks(exported_darn):
+    # ONNX Runtime runs a CPU conv in its blocked layout only when its input channels fill whole blocks; the
+    # parity with the unpadded model is the next test's.
+    _, path = exported_darn
+    weights = {t.name: list(t.dims) for t in onnx.load(str(path)).graph.initializer}
+    assert weights["head.weight"] == [48, 16, 3, 3]
+
+
+def test_its_fp16_build_converts_the_zero_planes_too(exported_darn, hopper_rgb, tmp_path):
+    from export.quantize import to_fp16
+
+    _, path = exported_darn  # the zero planes come from a ConstantOfShape whose fill value defaults to float32
+    fp16 = to_fp16(path, tmp_path / "darn.fp16.onnx")
+    feed = {contract.INPUT_NAME: hopper_rgb[40:136, 60:140].transpose(2, 0, 1)[None].astype(np.float32) / 255.0,
+            "level": np.array([[0.6]], np.float32)}
+    out32, out16 = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+                    for p in (path, fp16))
+    assert not np.array_equal(out32, out16) and np.abs(out32 - out16).max() < 1e-2  # really fp16, and close
+
+
 def _assert_matches_torch_and_tiles(runtime, model: archs.Darn, pixels: np.ndarray, strength: float,
                                     tiles: tuple[int, ...]) -> None:
     """The runtime's whole-image result equals torch on the same edge-padded image (cut back to the odd size),
@@ -227,8 +257,11 @@ def test_the_sizes_that_need_multiples_of_4_export_their_reach_and_cost_and_tile
     runtime = open_model(path, device="cpu")
     assert runtime.size_multiple == 4
     assert runtime.metadata[contract.META_RECEPTIVE] == str(radius)
-    # Each conv counted at its own resolution (darn8u's branch on a sixteenth of the pixels, its body on a quarter).
-    assert conv_cost(path).macs_per_pixel == model.spec.macs_per_pixel
+    # Each conv counted at its own resolution (darn8u's branch on a sixteenth of the pixels, its body on a quarter),
+    # the head's zero planes included: ONNX Runtime multiplies them too.
+    spec = model.spec
+    zero_planes = -(3 * spec.fold ** 2 + 1) % archs.CHANNEL_BLOCK
+    assert conv_cost(path).macs_per_pixel == spec.macs_per_pixel + zero_planes * spec.width * 9 // spec.fold ** 2
     pixels = hopper_rgb[13:13 + 163, 21:21 + 141].astype(np.float32) / 255.0  # neither side a multiple of 4
     _assert_matches_torch_and_tiles(runtime, model, pixels, 0.7, (36, 61))  # tiles smaller than the reach
     # A batch of tiles, as CUDA runs them, gives each tile what it gives alone (the exporter once fixed darn8u's
