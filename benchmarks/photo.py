@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "examples" / "originals" / "astronaut.png"
 
 
-def astronaut(size: int = 1024) -> np.ndarray:
-    """The portrait as uint8 RGB, size x size (Lanczos)."""
+def astronaut(size: int = 1024, height: int | None = None) -> np.ndarray:
+    """The portrait as uint8 RGB, ``size`` wide and ``height`` (default: as wide) high (Lanczos)."""
     with Image.open(SOURCE) as im:
-        return np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.LANCZOS))
+        return np.asarray(im.convert("RGB").resize((size, height or size), Image.Resampling.LANCZOS))
