@@ -10,6 +10,7 @@ three functions.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -124,13 +125,13 @@ def _load(item: Item, ctx: Context) -> None:
         item.constraint = read_constraint(item.loaded, item.damage)
 
 
-def _infer(item: Item, ctx: Context) -> None:
+def _infer(item: Item, ctx: Context, spread: bool = True) -> None:
     assert item.loaded is not None and item.decision is not None
     if item.decision.unchanged:
         return  # nothing worth restoring: the model does not run
     assert item.damage is not None
     item.restored = restore_image(ctx.model, item.loaded, item.damage, ctx.tile, strength=item.decision.strength,
-                                  constraint=item.constraint)
+                                  constraint=item.constraint, spread=spread)
 
 
 def _write(item: Item, ctx: Context) -> None:
@@ -173,10 +174,11 @@ def load_stage(job: Job, ctx: Context) -> Item:
     return _guarded(_load, Item(job), ctx)
 
 
-def infer_stage(item: Item, ctx: Context) -> Item:
+def infer_stage(item: Item, ctx: Context, alongside: bool = False) -> Item:
     """Restore the decoded pixels at the decided strength (tiled, on the model's provider); an image left
-    unchanged passes through."""
-    return _guarded(_infer, item, ctx)
+    unchanged passes through. ``alongside``: other images keep the model's other streams busy meanwhile, so
+    this one is not cut just to give each stream a tile (``restore.restore_pixels``'s ``spread``)."""
+    return _guarded(functools.partial(_infer, spread=not alongside), item, ctx)
 
 
 def write_stage(item: Item, ctx: Context) -> Record:

@@ -26,7 +26,10 @@ model's full output).
 
 Concurrency: a model with several CPU ``streams`` (one single-threaded run per core) gets at least that
 many tiles per image, a multiple of it where the image is tall enough, so every core works on its own
-tile; the memory budget is then shared between the concurrent runs.
+tile; the memory budget is then shared between the concurrent runs. A caller that keeps the other streams busy
+with other images (the local engine, with the next image queued) passes ``spread=False``: an image that fits
+the budget then runs whole, without the context rows a cut costs twice (for darn's 77 px reach, 16 % more pixels
+on a 1024 px photo).
 """
 
 from __future__ import annotations
@@ -83,13 +86,14 @@ def run_budget(streams: int, budget: int = MEMORY_BUDGET) -> int:
 
 
 def plan_cores(height: int, width: int, radius: int, tile: int | None = None, streams: int = 1,
-               bytes_per_pixel: int = BYTES_PER_PIXEL) -> tuple[int, int]:
-    """Core (height, width) of the tiles for one image: at most ``tile`` (default: the memory budget's), equal
-    sizes rather than full tiles plus a sliver, and at least ``streams`` tiles (a multiple of it) where the
-    image is tall enough, so concurrent runs finish together."""
+               bytes_per_pixel: int = BYTES_PER_PIXEL, spread: bool = True) -> tuple[int, int]:
+    """Core (height, width) of the tiles for one image: at most ``tile`` (default: the memory budget's share of
+    one of ``streams`` concurrent runs), equal sizes rather than full tiles plus a sliver, and with ``spread`` at
+    least ``streams`` tiles (a multiple of it) where the image is tall enough, so concurrent runs finish
+    together."""
     limit = tile or auto_tile(radius, run_budget(streams), bytes_per_pixel)
     rows, cols = math.ceil(height / limit), math.ceil(width / limit)
-    if streams > 1:
+    if streams > 1 and spread:
         # More rows (never rows shorter than MIN_SPLIT) until the tile count is a multiple of the streams.
         step = streams // math.gcd(cols, streams)
         balanced = math.ceil(max(rows, math.ceil(streams / cols)) / step) * step
@@ -130,11 +134,13 @@ def batches(tiles: list[Tile], max_pixels: int, max_batch: int | None = None) ->
         yield group
 
 
-def restore_pixels(model: OnnxModel, pixels: np.ndarray, tile: int | None = None, strength: float = 1.0) -> np.ndarray:
+def restore_pixels(model: OnnxModel, pixels: np.ndarray, tile: int | None = None, strength: float = 1.0,
+                   spread: bool = True) -> np.ndarray:
     """H x W x C float32 in [0, 1] -> same shape, clamped to [0, 1].
 
     A 1-channel model on colour input works on luminance and keeps the original chroma; a 3-channel model
-    on gray input runs on the gray replicated to RGB and returns the luma of its output.
+    on gray input runs on the gray replicated to RGB and returns the luma of its output. ``spread``: cut the
+    image so every stream gets a tile (False where other images keep them busy; the pixels are the same).
     """
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 3):
         raise ValueError(f"expected H x W x 1 or H x W x 3 pixels, got shape {pixels.shape}")
@@ -143,7 +149,7 @@ def restore_pixels(model: OnnxModel, pixels: np.ndarray, tile: int | None = None
     pixels = np.asarray(pixels, dtype=np.float32)
     if strength == 0.0 and model.condition is None:
         return pixels.copy()
-    out = np.clip(_restore(model, pixels, tile, strength), 0.0, 1.0)
+    out = np.clip(_restore(model, pixels, tile, strength, spread), 0.0, 1.0)
     if model.condition is None and strength < 1.0:
         # A blend of two images in [0, 1] stays in [0, 1].
         out = pixels + np.float32(strength) * (out - pixels)
@@ -158,30 +164,31 @@ class _Unread(enum.Enum):
 
 def restore_image(model: OnnxModel, loaded: LoadedImage, damage: Damage, tile: int | None = None,
                   strength: float = 1.0,
-                  constraint: Constraint | None | Literal[_Unread.UNREAD] = _Unread.UNREAD) -> np.ndarray:
+                  constraint: Constraint | None | Literal[_Unread.UNREAD] = _Unread.UNREAD,
+                  spread: bool = True) -> np.ndarray:
     """What every command restores: :func:`restore_pixels` of a decoded file (``damage``: its analysis), kept within
     the file's constraint where one holds (:mod:`facerestore.constraints`). ``constraint`` is
     ``read_constraint(loaded, damage)`` where the caller has read it already, None included (the pipeline reads it
-    with the file)."""
-    out = restore_pixels(model, loaded.pixels, tile, strength)
+    with the file); ``spread`` as for :func:`restore_pixels`."""
+    out = restore_pixels(model, loaded.pixels, tile, strength, spread)
     if constraint is _Unread.UNREAD:
         constraint = read_constraint(loaded, damage)
     return out if constraint is None else constraint.enforce(out)
 
 
-def _restore(model: OnnxModel, pixels: np.ndarray, tile: int | None, strength: float) -> np.ndarray:
+def _restore(model: OnnxModel, pixels: np.ndarray, tile: int | None, strength: float, spread: bool) -> np.ndarray:
     channels = pixels.shape[2]
     if model.channels == 1 and channels == 3:
         luma = luminance(pixels, keepdims=True)  # BT.601 Y, the Y of JPEG's YCbCr
-        restored_luma = _restore_plane(model, luma, tile, strength)
+        restored_luma = _restore_plane(model, luma, tile, strength, spread)
         # Adding the luma change to R, G and B is the exact inverse of YCbCr with Cb, Cr held fixed.
         out = pixels + (restored_luma - luma)
     elif model.channels == 3 and channels == 1:
         # Luma of the clamped colour result: the gray a colour run of the same picture would show.
-        rgb = _restore_plane(model, np.repeat(pixels, 3, axis=2), tile, strength)
+        rgb = _restore_plane(model, np.repeat(pixels, 3, axis=2), tile, strength, spread)
         out = luminance(np.clip(rgb, 0.0, 1.0), keepdims=True)
     else:
-        out = _restore_plane(model, pixels, tile, strength)
+        out = _restore_plane(model, pixels, tile, strength, spread)
     return out
 
 
@@ -189,7 +196,8 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def _restore_plane(model: OnnxModel, image: np.ndarray, tile: int | None, strength: float = 1.0) -> np.ndarray:
+def _restore_plane(model: OnnxModel, image: np.ndarray, tile: int | None, strength: float = 1.0,
+                   spread: bool = True) -> np.ndarray:
     """Run the model over ``image`` (H x W x model.channels) tile by tile; unclamped result."""
     height, width, _ = image.shape
     radius = model.receptive_radius
@@ -198,11 +206,11 @@ def _restore_plane(model: OnnxModel, image: np.ndarray, tile: int | None, streng
     m = model.size_multiple
     if height % m or width % m:
         padded = np.pad(image, ((0, -height % m), (0, -width % m), (0, 0)), mode="edge")
-        return _restore_plane(model, padded, tile, strength)[:height, :width]
+        return _restore_plane(model, padded, tile, strength, spread)[:height, :width]
     streams = max(1, model.streams)
     # A model that declares its memory figure gets tiles to match: fewer, larger tiles recompute less context.
     bytes_per_pixel = model.bytes_per_pixel or BYTES_PER_PIXEL
-    core_h, core_w = plan_cores(height, width, radius, tile, streams, bytes_per_pixel)
+    core_h, core_w = plan_cores(height, width, radius, tile, streams, bytes_per_pixel, spread)
     # Cores and context on the model's grid, so every window starts where a whole run's pixels fold together.
     core_h, core_w, overlap = _round_up(core_h, m), _round_up(core_w, m), _round_up(radius, m)
     tiles = plan_tiles(height, width, core_h, overlap, tile_w=core_w)

@@ -164,6 +164,26 @@ def test_concurrent_streams_give_the_whole_image_pixels(tmp_path, hopper_float, 
     assert np.abs(out - whole_image_run(recorder.model, hopper_float)).max() < 1e-5
 
 
+def test_an_image_not_spread_over_the_streams_runs_whole_with_the_same_pixels(tmp_path, hopper_float):
+    pytest.importorskip("onnx")
+    path = build_tiny_onnx(tmp_path / "deep.onnx", channels=3, layers=5, seed=3)
+    model = open_model(str(path), device="cpu", threads=2)
+    runs = []
+
+    def counting_run(batch, strength=1.0):
+        runs.append(batch.shape)
+        return type(model).run(model, batch, strength)
+
+    object.__setattr__(model, "run", counting_run)
+    photo = hopper_float[:400, :360]  # within one run's share of the memory budget
+    spread = restore_pixels(model, photo)
+    assert len(runs) >= 2  # one tile per stream at least
+    runs.clear()
+    whole = restore_pixels(model, photo, spread=False)
+    assert runs == [(1, 3, 400, 360)]  # one run, no context rows recomputed
+    assert np.abs(whole - spread).max() < 1e-5
+
+
 @settings(max_examples=80, deadline=None)
 @given(h=st.integers(1, 3000), w=st.integers(1, 3000), streams=st.integers(1, 8),
        tile=st.one_of(st.none(), st.integers(16, 700)))

@@ -29,7 +29,10 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
 
     With several CPU streams, two images are in inference at once: the next image's tiles start on a core as
     soon as it is free, instead of that core idling until the other one finishes the current image's last tile
-    (which any decoding or encoding on its core delays).
+    (which any decoding or encoding on its core delays). An image with another one queued behind it is not cut
+    into tiles just to give each stream one (``infer_stage``'s ``alongside``): the next image keeps the other
+    stream busy, and an image that fits the memory budget runs whole, without recomputing context rows. The
+    last image is cut, so both streams finish it.
 
     On KeyboardInterrupt: no new file is started, decoded-but-unrestored files are dropped, files being
     written are finished (their records delivered), then the interrupt propagates.
@@ -66,7 +69,8 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
             if item.record is None:
                 if on_start is not None:
                     on_start(item.job)
-                inferring.append(inferer.submit(pipeline.infer_stage, item, ctx))
+                alongside = max_inferring > 1 and bool(loading)
+                inferring.append(inferer.submit(pipeline.infer_stage, item, ctx, alongside))
             else:  # skipped or failed to decode: passes through in its place in the order
                 done: Future[Item] = Future()
                 done.set_result(item)
