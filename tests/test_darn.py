@@ -189,7 +189,7 @@ def test_padding_the_head_to_whole_channel_blocks_keeps_the_function_and_the_mod
 
 def test_the_exported_head_takes_whole_channel_blocks(exported_darn):
     # ONNX Runtime runs a CPU conv in its blocked layout only when its input channels fill whole blocks; the
-    # parity with the unpadded model is the next test's.
+    # export's parity with the unpadded model is test_runtime_matches_torch_and_tiles_exactly_at_odd_sizes's.
     _, path = exported_darn
     weights = {t.name: list(t.dims) for t in onnx.load(str(path)).graph.initializer}
     assert weights["head.weight"] == [48, 16, 3, 3]
