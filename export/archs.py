@@ -218,7 +218,6 @@ class Darn(nn.Module):
         nn.init.zeros_(self.tail.bias)
         nn.init.zeros_(self.film[2].weight)
         nn.init.zeros_(self.film[2].bias)
-        self.head_zeros = 0  # zero planes after the level plane: see padded_for_onnx
 
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         n, fold, w = x.shape[0], self.spec.fold, self.spec.width
@@ -226,8 +225,9 @@ class Darn(nn.Module):
         folded = F.pixel_unshuffle(pixels, fold)  # (N, 3 f^2, H/f, W/f)
         plane = plane_level.reshape(n, 1, 1, 1).expand(n, 1, folded.shape[2], folded.shape[3])
         planes = [folded, plane]
-        if self.head_zeros:
-            planes.append(folded.new_zeros(n, self.head_zeros, folded.shape[2], folded.shape[3]))
+        zeros = self.head.in_channels - folded.shape[1] - 1  # zero planes after the level: see padded_for_onnx
+        if zeros:
+            planes.append(folded.new_zeros(n, zeros, folded.shape[2], folded.shape[3]))
         feat = torch.relu(self.head(torch.cat(planes, dim=1)))
         rows = self.film(level.reshape(n, 1))
         body_rows = 2 * w * self.spec.blocks
@@ -267,7 +267,7 @@ def padded_for_onnx(model: Darn) -> Darn:
         wide.weight.zero_()
         wide.weight[:, :head.in_channels] = head.weight
         wide.bias.copy_(head.bias)
-        padded.head, padded.head_zeros = wide, zeros
+        padded.head = wide
     return padded
 
 
