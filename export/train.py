@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from facerestore.degrade import parse_chain
 from facerestore.metrics import channel_histograms, mean_wasserstein, psnr
 
-from . import archs, checkpoint
+from . import archs, checkpoint, qat
 from .data import (CONDITIONED_EVAL_DEGRADATIONS, EVAL_DEGRADATIONS, BatchStream, EvalPair, PairPatchSampler,
                    PatchSampler, eval_pairs, is_pairs_folder, list_images, load_pair, load_rgb, pair_eval_pairs,
                    split_faces, split_pairs, to_gray, to_nchw)
@@ -64,6 +64,9 @@ class TrainConfig:
     # Damage-conditioned models: a further share of patches banded only (the intensity collapse alone), on top of
     # the mixture's own, for a model that restores banding less well than the rest.
     banding_only: float = 0.0
+    # Damage-conditioned models: train with the int8 build's rounding in the forward pass (export.qat), so that
+    # build keeps the accuracy; validation then scores the rounded model too.
+    qat: bool = False
 
 
 def _load_init(path: Path, arch: str, modules: dict[str, torch.nn.Module]) -> None:
@@ -96,6 +99,11 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError(f"--banding-only must be a share in [0, 1), got {cfg.banding_only:g}")
     if cfg.banding_only and not archs.is_conditioned(cfg.arch):
         raise ConfigError(f"--banding-only changes the damage mixture, which --arch {cfg.arch} does not train on")
+    if cfg.qat and not archs.is_conditioned(cfg.arch):
+        raise ConfigError(f"--qat simulates the int8 build of a DARN's inner convs; --arch {cfg.arch} has none")
+    if cfg.qat and not cfg.init:
+        # A fresh DARN's zero convs give zero ranges, whose rounding passes no gradient: nothing would train.
+        raise ConfigError("--qat fine-tunes trained weights for their int8 build: give them with --init")
     if not 0.0 <= cfg.ema < 1.0:
         raise ConfigError(f"--ema must be a decay in [0, 1), got {cfg.ema:g}")
     multiple = archs.DARN_SIZES[cfg.arch].multiple if archs.is_conditioned(cfg.arch) else 1
@@ -231,6 +239,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     # trained weights as "raw" (what the optimiser state belongs to, for --resume).
     average = archs.build(cfg.arch).to(device) if cfg.ema > 0 else None
     saved = modules if average is None else {**modules, "model": average, "raw": model}
+    if cfg.qat:
+        for m in (model, average):
+            if m is not None:
+                qat.enable(m)
 
     step, epoch, history, best = 0, 0, [], -float("inf")
     last = out / "last"
@@ -238,6 +250,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     if resuming:
         meta = checkpoint.load(last, saved, optimizers)
         step, epoch, history = meta["step"], meta["epoch"], meta["history"]
+        if cfg.qat:
+            for m in (model, average):
+                if m is not None:
+                    qat.set_ranges(m, meta["qat_ranges"])
         best = max((h["val_psnr"] for h in history), default=-float("inf"))
         if cfg.minutes > 0:  # the length a wall-clock budget resolved to, not the placeholder on the command line
             cfg.epochs = meta["config"]["epochs"]
@@ -323,6 +339,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             meta = {"config": asdict(cfg), "arch": cfg.arch, "step": step, "epoch": epoch, "history": history,
                     "params": archs.count_params(model),
                     "split": {k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}}
+            if cfg.qat:
+                meta["qat_ranges"] = qat.ranges(model)
             checkpoint.save(last, saved, optimizers, meta)
             if cfg.keep_epochs:
                 checkpoint.save(out / "epochs" / f"{epoch:03d}", saved, {}, meta)

@@ -94,3 +94,19 @@ def test_a_resaved_case_is_a_jpeg_whose_pixels_show_its_first_save(hopper_rgb, t
     first, resaved = analyze(read_image(tmp_path / "once.jpg")), analyze(read_image(tmp_path / "twice.jpg"))
     assert (first.table_quality, first.double_compression) == (10, False)
     assert resaved.table_quality == 95 and resaved.double_compression and abs(resaved.jpeg_quality - 10) <= 5
+
+
+def test_a_row_named_for_a_build_follows_its_models_curve(faces, models, monkeypatch):
+    """darn.int8 is restored with darn's fitted curve, as enhance restores with darn.int8.onnx."""
+    asked = []
+    real = archive_eval.curve_for
+
+    def curve_for(name, conditioned):
+        asked.append(name)
+        return real(name, conditioned)
+
+    monkeypatch.setattr(archive_eval, "curve_for", curve_for)
+    report = archive_eval.evaluate(faces, {"big.int8": models["one"], "two": models["two"]}, n_eval=2,
+                                   degradations=("jpeg10",), threads=1, filters=False)
+    assert set(asked) == {"big", "two"}
+    assert {"big.int8 (auto)", "two (auto)"} <= set(report["results"]["jpeg10"])

@@ -306,11 +306,42 @@ def test_a_short_real_training_run_lowers_the_validation_loss(faces_dir, tmp_pat
     assert last["val_clean_psnr"] > 40
 
 
-def test_resume_continues_exactly(faces_dir, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def float_run(faces_dir, tmp_path_factory) -> Path:
+    """Two epochs of float training: what a quantisation-aware run fine-tunes."""
+    out = tmp_path_factory.mktemp("float")
+    train(_config(faces_dir, out, epochs=2), progress=False)
+    return out / "last"
+
+
+def test_quantisation_aware_fine_tuning_lowers_the_validation_loss_of_the_rounded_model(faces_dir, float_run,
+                                                                                        tmp_path):
+    rows = []
+    for epochs in (1, 3):  # the rounded start, scored by a run that does not train, then a real run
+        lr = 5e-4 if epochs > 1 else 0.0
+        train(_config(faces_dir, tmp_path / str(epochs), epochs=epochs, qat=True, init=str(float_run), lr=lr,
+                      lr_min=lr / 10), progress=False)
+        with (tmp_path / str(epochs) / "curves.csv").open() as fh:
+            rows.append([float(r["val_loss"]) for r in csv.DictReader(fh)])
+    (start,), losses = rows
+    # Its first steps already undo part of what the rounding cost; later ones go on from there.
+    assert losses[2] < losses[0] < start
+
+
+def test_quantisation_aware_training_needs_trained_weights(faces_dir, tmp_path):
+    from export.train import ConfigError
+
+    with pytest.raises(ConfigError, match="--init"):
+        train(_config(faces_dir, tmp_path / "q", qat=True), progress=False)
+
+
+@pytest.mark.parametrize("qat", [False, True], ids=["float", "quantisation-aware"])
+def test_resume_continues_exactly(faces_dir, tmp_path, monkeypatch, qat, float_run):
     import export.train as train_mod
 
     whole = tmp_path / "whole"
-    train(_config(faces_dir, whole, epochs=2), progress=False)
+    init = str(float_run) if qat else ""
+    train(_config(faces_dir, whole, epochs=2, qat=qat, init=init), progress=False)
     cut = tmp_path / "cut"
     real = train_mod.write_curves
 
@@ -321,8 +352,8 @@ def test_resume_continues_exactly(faces_dir, tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(train_mod, "write_curves", interrupt)
         with pytest.raises(KeyboardInterrupt):
-            train(_config(faces_dir, cut, epochs=2), progress=False)
-    train(_config(faces_dir, cut, epochs=2), resume=True, progress=False)
+            train(_config(faces_dir, cut, epochs=2, qat=qat, init=init), progress=False)
+    train(_config(faces_dir, cut, epochs=2, qat=qat, init=init), resume=True, progress=False)
     a = checkpoint.load_meta(whole / "last")
     b = checkpoint.load_meta(cut / "last")
     assert a["step"] == b["step"] == 24
