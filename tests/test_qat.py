@@ -71,12 +71,22 @@ def test_inner_convs_round_inputs_weights_and_outputs_to_the_int8_grid(hopper_rg
             assert steps.min() >= -1e-3 and steps.max() <= 255 + 1e-3
         else:  # the input arrives unrounded; the conv rounds it itself
             assert not torch.allclose(steps, steps.round(), atol=1e-2)
-    # Weights: per output channel, symmetric 7-bit multiples of max|w| / 64.
+    # The whole conv, rebuilt by hand: input rounded onto its grid, weights onto multiples of max|w| / 64 per
+    # output channel, the result rounded onto the output's grid. That is what it computed, and not the float conv.
+    def onto_grid(t, row):
+        low, high = min(conv.ranges[row, 0].item(), 0.0), max(conv.ranges[row, 1].item(), 0.0)
+        scale = (high - low) / 255
+        zero = round(-low / scale)
+        return (torch.clamp(torch.round(t / scale) + zero, 0, 255) - zero) * scale
+
     w = conv.weight.detach()
-    scale = w.abs().amax(dim=(1, 2, 3), keepdim=True) / qat.WEIGHT_LEVELS
-    q = torch.fake_quantize_per_channel_affine(w, scale.flatten(), torch.zeros(w.shape[0], dtype=torch.int32),
-                                               0, -64, 64)
-    assert len(torch.unique(torch.round(q[0] / scale[0]))) <= 129
+    step = w.abs().amax(dim=(1, 2, 3), keepdim=True) / 64
+    w7 = torch.clamp(torch.round(w / step), -64, 64) * step
+    assert all(len(torch.unique(torch.round(w7[c] / step[c]))) <= 129 for c in range(w.shape[0]))
+    by_hand = onto_grid(torch.nn.functional.conv2d(onto_grid(seen["x"], 0), w7, conv.bias, padding=1), 1)
+    assert torch.allclose(by_hand, seen["y"], atol=1e-5)
+    in_float = torch.nn.functional.conv2d(seen["x"], w, conv.bias, padding=1)
+    assert not torch.allclose(in_float, seen["y"], atol=1e-3)
 
 
 def test_the_weights_file_stays_a_plain_darn_and_the_rounding_costs_little(hopper_rgb, tmp_path):
