@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
 import threading
 from pathlib import Path
 
@@ -141,6 +143,19 @@ def crop_folder(folder: Path, sources: list[np.ndarray], crop: int, count: int, 
                     n += 1
     assert n == count, f"the photos hold {n} crops, not {count}"
     return folder
+
+
+def start_interruptible(args: list[str]) -> subprocess.Popen:
+    """``args`` started with stdout and stderr piped and Ctrl-C as a fresh terminal would deliver it.
+
+    A child inherits an ignored SIGINT (what a shell gives a job started in the background, nohup included), and
+    Python then installs no handler for it: a test sending SIGINT to the run would see it ignored. A handler the
+    parent installs is reset to the default in the child, and Python's default raises KeyboardInterrupt."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def whole_image_run(model, pixels: np.ndarray) -> np.ndarray:

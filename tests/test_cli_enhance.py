@@ -286,7 +286,7 @@ def test_ctrl_c_finishes_written_files_and_exits_130(tmp_path, hopper_path):
     """SIGINT mid-run: exit 130, summary printed, no temporary or half-written file left behind."""
     import signal
 
-    from conftest import build_tiny_onnx
+    from conftest import build_tiny_onnx, start_interruptible
 
     pytest.importorskip("onnx")
     model = build_tiny_onnx(tmp_path / "slow.onnx", layers=6)
@@ -296,9 +296,8 @@ def test_ctrl_c_finishes_written_files_and_exits_130(tmp_path, hopper_path):
         for i in range(40):
             im.save(src / f"img{i:02d}.jpg", quality=90)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "facerestore", "enhance", str(src), "-o", str(out),
-                             "--model", str(model), "--json", "--no-report", "--threads", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_interruptible([sys.executable, "-m", "facerestore", "enhance", str(src), "-o", str(out),
+                                "--model", str(model), "--json", "--no-report", "--threads", "1"])
     first = proc.stdout.readline()  # one image done: the run is in full swing
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=120)

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from conftest import start_interruptible
+
 pytest.importorskip("onnx")
 
 COUNT = 24
@@ -24,9 +26,8 @@ WRITTEN = ("restored", "unchanged")  # an unchanged image's output is written li
 
 
 def _start(src: Path, out: Path, model: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "facerestore", "enhance", str(src), "-o", str(out),
-                             "--model", str(model), "--json", "--no-report", "--threads", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_interruptible([sys.executable, "-m", "facerestore", "enhance", str(src), "-o", str(out),
+                                "--model", str(model), "--json", "--no-report", "--threads", "1"])
 
 
 def _finished_outputs(out: Path) -> dict[str, tuple[int, int, str]]:
