@@ -143,8 +143,8 @@ def test_the_int8_build_for_these_weights_rounds_what_the_training_rounds(hopper
 
     x, _ = _damaged(hopper_rgb, 256, 128, 128, 9)
     feed = {"input": x, "level": np.array([[0.5]], np.float32)}
-    run = lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(["output"], feed)[0]  # noqa: E731
-    out_float, out_int8 = run(fp32), run(int8)
+    out_float, out_int8 = (ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["output"], feed)[0]
+                           for path in (fp32, int8))
     assert not np.array_equal(out_float, out_int8)
     assert psnr(np.clip(out_int8, 0, 1), np.clip(out_float, 0, 1), 1.0) > 40.0
 
