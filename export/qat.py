@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .archs import Darn
+from .quantize import QAT_RECIPE
 
 RANGE_MOMENTUM = 0.01  # the weight of each training batch's extremes in the running range
 WEIGHT_LEVELS = 64  # 7-bit weights, symmetric: -64..64, ONNX Runtime's reduce_range for int8
@@ -63,8 +64,6 @@ class FakeQuantConv2d(nn.Conv2d):
 def inner_convs(model: Darn) -> list[nn.Conv2d]:
     """The convs the int8 build quantises: all but the head, the tail (they carry the image itself) and those
     whose weights the recipe keeps in float (their names are the exported graph's)."""
-    from .quantize import QAT_RECIPE
-
     kept = {name.removesuffix(".weight") for name, _ in model.named_parameters()
             if any(fnmatch.fnmatchcase(name, pattern) for pattern in QAT_RECIPE.keep_float)}
     return [m for name, m in model.named_modules()

@@ -144,31 +144,32 @@ def quantize(fp32: Path, out: Path, inputs: list[dict[str, np.ndarray]], recipe:
     return out
 
 
-def _session(path: Path, threads: int | None = None):
+def _session(model: Path | bytes, threads: int | None = None):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     if threads:
         opts.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def _session_with_level(path: Path, condition: str, level: float):
-    import onnxruntime as ort
-
     from facerestore.onnx_wire import with_constant_input
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    model = with_constant_input(path.read_bytes(), condition, np.full((1, 1), level, np.float32))
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    return _session(with_constant_input(path.read_bytes(), condition, np.full((1, 1), level, np.float32)))
+
+
+def _level_input(sess) -> str | None:
+    """The damage-level input of an open conditioned model, else None."""
+    names = [i.name for i in sess.get_inputs()]
+    return names[1] if len(names) > 1 else None
 
 
 def _condition(path: Path) -> str | None:
-    """The damage-level input of a conditioned model, else None."""
-    names = [i.name for i in _session(path).get_inputs()]
-    return names[1] if len(names) > 1 else None
+    """The damage-level input of a conditioned model file, else None."""
+    return _level_input(_session(path))
 
 
 def validation_scores(model: Path, faces: Path, channels: int) -> dict[str, float]:
@@ -177,7 +178,7 @@ def validation_scores(model: Path, faces: Path, channels: int) -> dict[str, floa
 
     Clean photos are left out: the runtime returns them unchanged without running the model."""
     sess = _session(model)
-    condition = _condition(model)
+    condition = _level_input(sess)
     scores: dict[str, list[float]] = {}
     for pair in eval_pairs(split_faces(faces).val, CONDITIONED_EVAL_DEGRADATIONS if condition else EVAL_DEGRADATIONS):
         if pair.degradation == "clean":
@@ -235,8 +236,9 @@ def build_int8(fp32: Path, faces: Path, out: Path | None = None, recipes: tuple[
     """
     out = out or fp32.with_name(f"{fp32.stem}.int8.onnx")
     source = weights or fp32
-    channels = int(_session(fp32).get_inputs()[0].shape[1])
-    inputs = calibration_inputs(faces, channels, condition=_condition(fp32))
+    sess = _session(fp32)
+    channels, condition = int(sess.get_inputs()[0].shape[1]), _level_input(sess)
+    inputs = calibration_inputs(faces, channels, condition=condition)
     base = validation_scores(fp32, faces, channels)
     tried = []
     with tempfile.TemporaryDirectory(prefix="facerestore-int8-") as tmp:
@@ -251,7 +253,7 @@ def build_int8(fp32: Path, faces: Path, out: Path | None = None, recipes: tuple[
                 out.write_bytes(candidate.read_bytes())
                 record = {"model": fp32.name, **judged, "budget_db": PSNR_BUDGET_DB, "recipe": asdict(recipe),
                           "calibration": {"images": len(inputs), "side": CALIB_SIDE, "split": "train",
-                                          "degradation": "random_damage" if _condition(fp32) else "random_chain"},
+                                          "degradation": "random_damage" if condition else "random_chain"},
                           "validation": "split_faces(...).val, per degradation, mean PSNR", "tried": tried}
                 if weights is not None:
                     record["weights"] = str(weights)

@@ -239,10 +239,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     # trained weights as "raw" (what the optimiser state belongs to, for --resume).
     average = archs.build(cfg.arch).to(device) if cfg.ema > 0 else None
     saved = modules if average is None else {**modules, "model": average, "raw": model}
-    if cfg.qat:
-        for m in (model, average):
-            if m is not None:
-                qat.enable(m)
+    # With --qat both round as the int8 build does; their ranges travel in the checkpoint's metadata.
+    rounded = [m for m in (model, average) if m is not None] if cfg.qat else []
+    for m in rounded:
+        qat.enable(m)
 
     step, epoch, history, best = 0, 0, [], -float("inf")
     last = out / "last"
@@ -250,10 +250,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     if resuming:
         meta = checkpoint.load(last, saved, optimizers)
         step, epoch, history = meta["step"], meta["epoch"], meta["history"]
-        if cfg.qat:
-            for m in (model, average):
-                if m is not None:
-                    qat.set_ranges(m, meta["qat_ranges"])
+        for m in rounded:
+            qat.set_ranges(m, meta["qat_ranges"])
         best = max((h["val_psnr"] for h in history), default=-float("inf"))
         if cfg.minutes > 0:  # the length a wall-clock budget resolved to, not the placeholder on the command line
             cfg.epochs = meta["config"]["epochs"]
