@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import time
+from time import perf_counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -283,7 +284,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         stream = stack.enter_context(BatchStream(sampler, cfg.batch, cfg.seed, cfg.workers))
         while epoch < cfg.epochs:
             t0, run_loss = time.time(), 0.0
+            # Time spent waiting for batches: the per-step loss read below syncs the device, so what is left
+            # between steps is the degrading processes falling behind (a GPU run's pace, measured).
+            waited, ready = 0.0, perf_counter()
             for lq_np, hq_np, *level_np in stream.steps(step, (epoch + 1) * cfg.steps_per_epoch):
+                waited += perf_counter() - ready
                 lr = _lr_at(cfg, step)
                 for o in optimizers.values():
                     for g in o.param_groups:
@@ -320,6 +325,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 run_loss += float(content.detach())
                 step += 1
                 bar.update(task, advance=1, info=f"epoch {epoch + 1} mse {run_loss / (step - epoch * cfg.steps_per_epoch):.5f}")
+                ready = perf_counter()
             epoch += 1
             metrics = evaluate(scored, val, device, gray)
             if cfg.minutes > 0 and epoch == 1 and not resuming:
@@ -329,11 +335,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 bar.update(task, total=cfg.epochs * cfg.steps_per_epoch)
                 log.info("%.1f minutes allow %d epochs of %d steps", cfg.minutes, cfg.epochs, cfg.steps_per_epoch)
             row = {"epoch": epoch, "step": step, "train_loss": run_loss / cfg.steps_per_epoch, **metrics,
-                   "lr": lr, "seconds": time.time() - t0}
+                   "lr": lr, "seconds": time.time() - t0, "data_wait_seconds": waited}
             history.append(row)
-            log.info("epoch %d: train %.5f val %.5f psnr %.2f (input %.2f, gain %+.2f dB) W %.3f (input %.3f)", epoch,
-                     row["train_loss"], metrics["val_loss"], metrics["val_psnr"], metrics["val_input_psnr"],
-                     metrics["val_gain_db"], metrics["val_w"], metrics["val_input_w"])
+            log.info("epoch %d: train %.5f val %.5f psnr %.2f (input %.2f, gain %+.2f dB) W %.3f (input %.3f); "
+                     "%.0f s, %.0f of them waiting for batches", epoch, row["train_loss"], metrics["val_loss"],
+                     metrics["val_psnr"], metrics["val_input_psnr"], metrics["val_gain_db"], metrics["val_w"],
+                     metrics["val_input_w"], row["seconds"], waited)
             meta = {"config": asdict(cfg), "arch": cfg.arch, "step": step, "epoch": epoch, "history": history,
                     "params": archs.count_params(model),
                     "split": {k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}}
@@ -353,8 +360,10 @@ def write_curves(out: Path, history: list[dict[str, float]]) -> None:
     """Learning curves as CSV and as a PNG chart like the report's figure."""
     if not history:
         return
+    # Columns from every row, first seen first: a resumed run's older rows may lack a newer column.
+    fields = list(dict.fromkeys(key for row in history for key in row))
     with (out / "curves.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(history[0]))
+        w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(history)
     try:

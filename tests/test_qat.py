@@ -20,7 +20,7 @@ from facerestore.degrade import parse_chain  # noqa: E402
 from facerestore.metrics import psnr  # noqa: E402
 
 
-SHIPPED_RUN = Path(__file__).resolve().parents[1] / "runs" / "darn8u2" / "best"  # the weights of darn.onnx
+SHIPPED_RUN = Path(__file__).resolve().parents[1] / "runs" / "darn8u-g2" / "best"  # the weights of darn.onnx
 
 
 def _shipped_darn() -> archs.Darn:

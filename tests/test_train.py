@@ -17,7 +17,7 @@ from safetensors.torch import load_file  # noqa: E402
 from conftest import crop_folder  # noqa: E402
 from export import archs, checkpoint  # noqa: E402
 from export.data import DataError, eval_pairs, split_faces  # noqa: E402
-from export.train import TrainConfig, evaluate, train  # noqa: E402
+from export.train import TrainConfig, evaluate, train, write_curves  # noqa: E402
 
 CROP = 48
 N_IMAGES = 26  # the split holds out 20 test + VAL validation photos; the rest train
@@ -70,10 +70,22 @@ def test_short_training_run_lowers_the_loss(faces_dir, tmp_path):
         rows = list(csv.DictReader(fh))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert {"train_loss", "val_loss", "val_psnr"} <= set(rows[0])
+    # Batches are made in the training loop here (no worker processes), so every epoch waits for them.
+    for r in rows:
+        assert 0 < float(r["data_wait_seconds"]) < float(r["seconds"])
     meta = checkpoint.load_meta(run / "last")
     assert meta["step"] == 30 and meta["epoch"] == 3 and meta["params"] == 40_451
     assert set(json.loads((run / "split.json").read_text())) == {"train", "val", "test"}
     assert (run / "best.safetensors").is_file()
+
+
+def test_curves_of_a_resumed_run_keep_a_column_its_older_epochs_lack(tmp_path):
+    # A run resumed from a checkpoint written before a column existed: its old rows lack it.
+    history = [{"epoch": 1, "val_psnr": 30.0}, {"epoch": 2, "val_psnr": 30.5, "data_wait_seconds": 4.0}]
+    write_curves(tmp_path, history)
+    with (tmp_path / "curves.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["epoch"], r["val_psnr"], r["data_wait_seconds"]) for r in rows] == [("1", "30.0", ""), ("2", "30.5", "4.0")]
 
 
 def test_checkpoint_round_trip_restores_model_and_optimizer(tmp_path, hopper_rgb):
