@@ -105,6 +105,9 @@ def _check(cfg: TrainConfig) -> None:
     if cfg.qat and not cfg.init:
         # A fresh DARN's zero convs give zero ranges, whose rounding passes no gradient: nothing would train.
         raise ConfigError("--qat fine-tunes trained weights for their int8 build: give them with --init")
+    if cfg.lr_min > cfg.lr:  # the cosine "decay" would climb to lr_min
+        raise ConfigError(f"--lr-min {cfg.lr_min:g} is above --lr {cfg.lr:g}: the rate decays from --lr to "
+                          "--lr-min, so give a --lr-min at most --lr")
     if not 0.0 <= cfg.ema < 1.0:
         raise ConfigError(f"--ema must be a decay in [0, 1), got {cfg.ema:g}")
     multiple = archs.DARN_SIZES[cfg.arch].multiple if archs.is_conditioned(cfg.arch) else 1

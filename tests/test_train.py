@@ -88,6 +88,16 @@ def test_curves_of_a_resumed_run_keep_a_column_its_older_epochs_lack(tmp_path):
     assert [(r["epoch"], r["val_psnr"], r["data_wait_seconds"]) for r in rows] == [("1", "30.0", ""), ("2", "30.5", "4.0")]
 
 
+def test_a_rate_floor_above_the_rate_is_refused_before_training(faces_dir, tmp_path):
+    from export.train import ConfigError
+
+    # --lr below the default --lr-min (2e-5): the schedule would rise to twice the rate asked for.
+    with pytest.raises(ConfigError, match="--lr-min 2e-05 is above --lr 1e-05"):
+        train(_config(faces_dir, tmp_path / "run", lr=1e-5, lr_min=2e-5), progress=False)
+    assert not (tmp_path / "run").exists()
+    train(_config(faces_dir, tmp_path / "run", epochs=1, lr=1e-5, lr_min=1e-5), progress=False)
+
+
 def test_checkpoint_round_trip_restores_model_and_optimizer(tmp_path, hopper_rgb):
     torch.manual_seed(0)
     model = archs.build("big")
