@@ -99,6 +99,30 @@ def test_the_fit_reads_only_validation_faces(monkeypatch, shared_faces):
     assert set(seen) == set(split.val) and not set(seen) & set(split.test)
 
 
+def test_the_fit_scores_the_curve_a_model_follows_now_as_the_runtime_applies_it(monkeypatch, tmp_path):
+    """A refit is judged against the shipped curve on the same table: that score must be what enhance's decision
+    for each case's level earns, read off the table."""
+    from facerestore.damage.strength import curve_for, decide
+
+    shipped = curve_for("darn", conditioned=True)
+    assert shipped.source == "fitted"
+    cases = [_Case(f"d{i}", level) for i, level in enumerate(shipped.levels) for _ in range(3)]
+    rng = np.random.default_rng(0)
+    table = Table(cases, 30 + rng.random((len(cases), len(GRID))), np.full(len(cases), 30.5), conditioned=True)
+    monkeypatch.setattr(fit_strength, "split_faces", lambda *a, **k: type("S", (), {"val": (), "test": ()})())
+    monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs: cases)
+    monkeypatch.setattr(fit_strength, "score_grid", lambda *a, **k: table)
+
+    expected = []
+    for i, case in enumerate(cases):
+        decision = decide(case.damage.level, shipped)
+        expected.append(table.input_psnr[i] if decision.unchanged else
+                        table.psnr[i, GRID.index(round(decision.strength, 2))])  # shipped strengths lie on the grid
+    result = fit_strength.fit(tmp_path, {"darn": tmp_path / "darn.onnx"})["curves"]["darn"]
+    assert result["validation_mean_psnr_current_curve"] == pytest.approx(np.mean(expected), abs=1e-4)
+    assert result["validation_mean_psnr"] >= result["validation_mean_psnr_full_strength"]
+
+
 def test_one_face_in_twenty_made_worse_is_the_margin():
     """Of 20 validation faces one may come out slightly worse where the rest gain; two may not."""
     for worse, restored in ((1, True), (2, False)):
