@@ -88,7 +88,8 @@ def _at(table: Table, strengths: np.ndarray) -> np.ndarray:
     return np.where(strengths < MIN_STRENGTH, table.input_psnr, value)
 
 
-def _psnr_at(table: Table, levels: np.ndarray, knot_values: np.ndarray, knots=KNOTS) -> np.ndarray:
+def _psnr_at(table: Table, levels: np.ndarray, knot_values: np.ndarray,
+             knots: tuple[float, ...] = KNOTS) -> np.ndarray:
     return _at(table, np.interp(levels, knots, knot_values))
 
 
