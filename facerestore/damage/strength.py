@@ -69,11 +69,17 @@ def curve_for(model_name: str, conditioned: bool) -> Curve:
     return _fitted().get(model_name) or (DEFAULT_CONDITIONED if conditioned else DEFAULT_PLAIN)
 
 
+def model_of(name: str) -> str:
+    """The model a file or report row named for one of its builds belongs to: ``big`` for big.fp16.onnx, ``darn``
+    for darn.int8."""
+    return name.split(".", 1)[0]
+
+
 def curve_key(model: OnnxModel) -> str | None:
     """The shipped model a file is (``big`` for big.onnx and for its builds such as big.fp16.onnx), whose fitted
     curve it follows; None for a user's own file."""
     path = Path(model.path).resolve()
-    name = path.name.split(".", 1)[0]
+    name = model_of(path.name)
     return name if path.parent == MODELS_DIR and name in SHIPPED else None
 
 
