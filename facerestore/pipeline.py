@@ -119,7 +119,7 @@ def _load(item: Item, ctx: Context) -> None:
         return
     item.loaded = imageio.read_image(item.job.src, ctx.max_pixels)
     item.damage = analyze(item.loaded)
-    item.decision = decide(item.damage.level, model_curve(ctx.model), ctx.strength)
+    item.decision = decide(item.damage.level, model_curve(ctx.model, item.damage.kind), ctx.strength)
     if not item.decision.unchanged:
         # Read here, beside the decoding, while the previous photo is being restored.
         item.constraint = read_constraint(item.loaded, item.damage)

@@ -171,12 +171,14 @@ def test_banded_image(tmp_path, faces):
     assert 13 <= damage.effective_levels <= 19
     assert damage.banding == pytest.approx(levels.banding_level(damage.effective_levels))
     assert damage.banding > 0.4 and damage.level >= damage.banding
+    assert damage.kind == "banding"
 
 
 def test_pixelated_image(tmp_path, faces):
     damage = _analyze(_save(degrade.pixelate(faces[0], 2), tmp_path / "pix.png"))
     assert 1.8 <= damage.pixelation <= 2.3
     assert damage.level >= levels.pixelation_level(1.8)
+    assert damage.kind == "pixelation"
 
 
 def test_posterized_smooth_photo_is_not_read_as_pixelated(tmp_path, faces):
@@ -198,6 +200,17 @@ def test_levels_grow_with_damage_and_start_at_zero():
         assert found == sorted(found) and found[-1] > 0.9
 
 
+def test_the_kind_is_the_damage_that_dominates_the_level(tmp_path, faces):
+    """Compressed at quality 15 and then banded to 40 levels, a photo shows both, and the JPEG damage dominates;
+    banded to 8 levels it is a banded photo."""
+    for chain, kind in (("jpeg:15,posterize:40", "jpeg"), ("posterize:8", "banding")):
+        damaged = degrade.parse_chain(chain).apply(faces[0], np.random.default_rng(0))
+        damage = _analyze(_save(damaged, tmp_path / "damaged.png"))
+        parts = damage.parts
+        assert damage.kind == kind and parts[kind] == max(parts.values()) and parts["banding"] > 0.1
+        assert damage.level == pytest.approx(levels.combine(parts.values()))
+
+
 def test_level_orders_damage(tmp_path, faces):
     rgb = faces[0]
     worst = _analyze(_save(rgb, tmp_path / "q10.jpg", quality=10)).level
@@ -209,7 +222,7 @@ def test_level_orders_damage(tmp_path, faces):
 def test_to_json_is_plain_json(tmp_path, faces):
     data = _analyze(_save(faces[1], tmp_path / "j.jpg", quality=35)).to_json()
     assert json.loads(json.dumps(data, allow_nan=False)) == data
-    assert data["jpeg_quality"] == 35 and data["jpeg_quality_source"] == "tables"
+    assert data["jpeg_quality"] == 35 and data["jpeg_quality_source"] == "tables" and data["kind"] == "jpeg"
     assert 0.0 <= data["level"] <= 1.0
 
 
@@ -237,6 +250,7 @@ def test_cli_analyze_table_and_missing_input(tmp_path, faces):
     header, row = result.stdout.splitlines()
     assert header.split("\t")[:2] == ["input", "jpeg_quality"]
     assert row.split("\t")[:3] == [str(path), "60", "tables"]
+    assert dict(zip(header.split("\t"), row.split("\t")))["kind"] == "jpeg"
     missing = CliRunner().invoke(cli, ["analyze", str(tmp_path / "nope.png")])
     assert missing.exit_code == 2 and "nope.png" in missing.stderr and missing.stdout == ""
 

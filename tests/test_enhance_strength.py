@@ -200,6 +200,7 @@ def test_summary_files_and_page_carry_the_damage(photos, tiny_rgb_model, tmp_pat
     assert rows["q10.jpg"]["jpeg_quality"] == "10" and rows["q10.jpg"]["jpeg_quality_source"] == "tables"
     assert float(rows["q10.jpg"]["strength"]) == 1.0 and rows["q10.jpg"]["unchanged_reason"] == ""
     assert float(rows["banded.png"]["banding"]) > 0.5 and float(rows["banded.png"]["damage_level"]) > 0.5
+    assert rows["banded.png"]["damage_kind"] == "banding"
     assert rows["clean.png"]["status"] == UNCHANGED and rows["clean.png"]["unchanged_reason"].startswith("no damage")
     assert rows["broken.png"]["damage_level"] == "" and rows["broken.png"]["strength"] == ""
     assert "damage" not in rows["q10.jpg"]  # flat columns, no dict cell
@@ -249,6 +250,7 @@ def test_run_summary_counts_unchanged_as_success():
 
 
 def test_shipped_files_follow_their_model_curve_and_user_files_the_default(tmp_path, tiny_rgb_model):
+    from facerestore.damage.analysis import KINDS
     from facerestore.damage.strength import DEFAULT_PLAIN, curve_for, curve_key, model_curve
     from facerestore.registry import MODELS_DIR
     from facerestore.session import open_model
@@ -257,6 +259,33 @@ def test_shipped_files_follow_their_model_curve_and_user_files_the_default(tmp_p
     assert curve_key(open_model(MODELS_DIR / "basic.fp16.onnx", device="cpu")) == "basic"
     copy = shutil.copy(MODELS_DIR / "basic.onnx", tmp_path / "basic.onnx")  # a user's file, whatever its name
     user = open_model(copy, device="cpu")
-    assert curve_key(user) is None and model_curve(user) == DEFAULT_PLAIN
-    assert model_curve(open_model(MODELS_DIR / "basic.onnx", device="cpu")) == curve_for("basic", False)
-    assert model_curve(open_model(tiny_rgb_model, device="cpu")) == DEFAULT_PLAIN
+    for kind in KINDS:
+        assert curve_key(user) is None and model_curve(user, kind) == DEFAULT_PLAIN
+        assert model_curve(open_model(MODELS_DIR / "basic.onnx", device="cpu"), kind) == curve_for("basic", False, kind)
+        assert model_curve(open_model(tiny_rgb_model, device="cpu"), kind) == DEFAULT_PLAIN
+
+
+def test_each_kind_of_damage_follows_its_own_curve(photos, tmp_path, monkeypatch):
+    """A banded photo and a JPEG read at comparable levels get the strengths their kinds' curves give: what
+    enhance records is the curve of the kind the analysis names, at the level it reads."""
+    from facerestore.damage import strength as strength_mod
+
+    curves = {"jpeg": [0.0, 0.3, 0.3], "banding": [0.0, 0.9, 1.0], "pixelation": [0.0, 0.5, 0.5]}
+    path = tmp_path / "strength.json"
+    path.write_text(json.dumps({"curves": {"basic": {"levels": [0.0, 0.5, 1.0], "strengths": curves}}}),
+                    encoding="utf-8")
+    monkeypatch.setattr(strength_mod, "STRENGTH_FILE", path)
+    strength_mod._fitted.cache_clear()
+    try:
+        result = _run(["enhance", str(photos / "banded.png"), str(photos / "q10.jpg"), "-o", str(tmp_path / "out"),
+                       "--model", "basic", "--json", "--no-report"])
+    finally:
+        strength_mod._fitted.cache_clear()
+    assert result.exit_code == 0, result.stderr
+    records = _records(result.stdout)
+    for name, kind in (("banded.png", "banding"), ("q10.jpg", "jpeg")):
+        damage = records[name]["damage"]
+        assert damage["kind"] == kind
+        expected = float(np.interp(damage["level"], [0.0, 0.5, 1.0], curves[kind]))
+        assert damage["strength"] == pytest.approx(expected, abs=2e-3)
+    assert records["banded.png"]["damage"]["strength"] > 0.85 > 0.35 > records["q10.jpg"]["damage"]["strength"]

@@ -9,18 +9,19 @@ import numpy as np
 import pytest
 
 from export import archive, fit_strength
-from export.fit_strength import GRID, KNOTS, Table, broken_promises, fit_curve, mean_psnr, objective
+from export.fit_strength import (GRID, KNOTS, Table, broken_promises, cross_validate, fit_curve, fit_curves,
+                                 mean_psnr, objective)
 from facerestore.damage.strength import MIN_STRENGTH
 
 
 class _Damage:
-    def __init__(self, level: float):
-        self.level = level
+    def __init__(self, level: float, kind: str):
+        self.level, self.kind = level, kind
 
 
 class _Case:
-    def __init__(self, degradation: str, level: float):
-        self.degradation, self.damage = degradation, _Damage(level)
+    def __init__(self, degradation: str, level: float, kind: str = "jpeg", face: str = "face"):
+        self.degradation, self.damage, self.face = degradation, _Damage(level, kind), face
 
 
 def _table(cases: list[_Case], best: dict[str, float], input_psnr: float = 30.0, gain: float = 2.0) -> Table:
@@ -54,14 +55,13 @@ def test_a_damage_made_worse_breaks_the_promise_and_is_left_alone():
     table = _table(cases, {"risky": 1.0})
     table.psnr[2:] = table.input_psnr[2:, None] - np.array(GRID) * 0.2
     table.psnr[:2] = table.input_psnr[:2, None] + np.array(GRID) * 5.0
-    levels = np.full(10, 0.5)
-    assert objective(table, levels, np.ones(len(KNOTS))) < objective(table, levels, np.zeros(len(KNOTS)))
+    assert objective(table, np.ones(len(KNOTS))) < objective(table, np.zeros(len(KNOTS)))
     values, _ = fit_curve(table)
     assert float(np.interp(0.5, KNOTS, values)) < MIN_STRENGTH
     # What the model card records beside the curve: the damages full strength makes worse, none for the fit.
-    assert broken_promises(table, levels, np.ones(len(KNOTS))) == ["risky"]
-    assert broken_promises(table, levels, np.array(values)) == []
-    assert mean_psnr(table, levels, np.array(values)) == pytest.approx(30.0)  # unchanged: the input's PSNR
+    assert broken_promises(table, np.ones(len(KNOTS))) == ["risky"]
+    assert broken_promises(table, np.array(values)) == []
+    assert mean_psnr(table, np.array(values)) == pytest.approx(30.0)  # unchanged: the input's PSNR
 
 
 def test_encode_writes_real_files_as_an_archive_holds_them(hopper_rgb):
@@ -92,9 +92,10 @@ def test_the_fit_reads_only_validation_faces(monkeypatch, shared_faces):
     split = split_faces(shared_faces)
     seen: list[Path] = []
     monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs: seen.extend(paths) or [])
-    monkeypatch.setattr(fit_strength, "score_grid", lambda *a, **k: Table([], np.zeros((0, len(GRID))), np.zeros(0)))
-    monkeypatch.setattr(fit_strength, "fit_curve", lambda table: ([0.0] * len(KNOTS), 0.0))
-    monkeypatch.setattr(fit_strength, "objective", lambda *a: 0.0)
+    scored = _table([_Case("jpeg50", 0.5, face=f"f{i}") for i in range(4)], {"jpeg50": 0.8})
+    monkeypatch.setattr(fit_strength, "score_grid", lambda *a, **k: scored)
+    monkeypatch.setattr(fit_strength, "fit_curve", lambda table, sweeps=4: ([0.0] * len(KNOTS), 0.0))
+    monkeypatch.setattr(fit_strength, "cross_validate", lambda table: {"one_curve": 0.0, "per_kind": 0.0})
     fit_strength.fit(shared_faces, {"m": Path("m.onnx")})
     assert set(seen) == set(split.val) and not set(seen) & set(split.test)
 
@@ -102,11 +103,13 @@ def test_the_fit_reads_only_validation_faces(monkeypatch, shared_faces):
 def test_the_fit_scores_the_curve_a_model_follows_now_as_the_runtime_applies_it(monkeypatch, tmp_path):
     """A refit is judged against the shipped curve on the same table: that score must be what enhance's decision
     for each case's level earns, read off the table."""
+    from facerestore.damage.analysis import KINDS
     from facerestore.damage.strength import curve_for, decide
 
-    shipped = curve_for("darn", conditioned=True)
-    assert shipped.source == "fitted"
-    cases = [_Case(f"d{i}", level) for i, level in enumerate(shipped.levels) for _ in range(3)]
+    shipped = {kind: curve_for("darn", True, kind) for kind in KINDS}
+    assert {c.source for c in shipped.values()} == {"fitted"}
+    cases = [_Case(f"d{i}", level, kind, face=f"f{j}") for kind in KINDS
+             for i, level in enumerate(shipped[kind].levels) for j in range(3)]
     rng = np.random.default_rng(0)
     table = Table(cases, 30 + rng.random((len(cases), len(GRID))), np.full(len(cases), 30.5), conditioned=True)
     monkeypatch.setattr(fit_strength, "split_faces", lambda *a, **k: type("S", (), {"val": (), "test": ()})())
@@ -115,7 +118,7 @@ def test_the_fit_scores_the_curve_a_model_follows_now_as_the_runtime_applies_it(
 
     expected = []
     for i, case in enumerate(cases):
-        decision = decide(case.damage.level, shipped)
+        decision = decide(case.damage.level, shipped[case.damage.kind])
         expected.append(table.input_psnr[i] if decision.unchanged else
                         table.psnr[i, GRID.index(round(decision.strength, 2))])  # shipped strengths lie on the grid
     result = fit_strength.fit(tmp_path, {"darn": tmp_path / "darn.onnx"})["curves"]["darn"]
@@ -132,3 +135,44 @@ def test_one_face_in_twenty_made_worse_is_the_margin():
         values, _ = fit_curve(table)
         assert (float(np.interp(0.5, KNOTS, values)) >= MIN_STRENGTH) is restored
 
+
+
+def _two_kinds(faces: int = 10) -> Table:
+    """JPEG and banded photos read at the same damage level: the JPEG ones gain most at strength 0.5, the banded
+    ones at full strength."""
+    cases = [_Case(name, 0.6, kind, face=f"f{i:02d}") for i in range(faces)
+             for name, kind in (("jpeg", "jpeg"), ("banded", "banding"))]
+    return _table(cases, {"jpeg": 0.5, "banded": 1.0})
+
+
+def test_a_curve_per_kind_gives_each_kind_its_strength_at_the_same_level():
+    table = _two_kinds()
+    one, one_score = fit_curve(table)
+    per_kind, score = fit_curves(table)
+    at = lambda values: float(np.interp(0.6, KNOTS, values))  # noqa: E731
+    assert 0.5 < at(one) < 1.0  # one curve can only split the difference
+    assert at(per_kind["jpeg"]) == pytest.approx(0.5) and at(per_kind["banding"]) == pytest.approx(1.0)
+    assert score > one_score + 0.1
+    assert per_kind["pixelation"] == one  # no pixelated case: that kind keeps the one curve
+
+
+def test_curves_per_kind_are_kept_only_where_they_win_on_faces_they_were_not_fitted_on():
+    held_out = cross_validate(_two_kinds())
+    assert held_out["per_kind"] > held_out["one_curve"] + 0.1
+    # Where every kind wants the same strength the curves per kind have nothing to add.
+    same = _table([_Case("a", 0.6, kind, face=f"f{i}") for i in range(6) for kind in ("jpeg", "banding")],
+                  {"a": 0.7})
+    held_out = cross_validate(same)
+    assert held_out["per_kind"] == pytest.approx(held_out["one_curve"])
+
+
+def test_fit_writes_a_list_per_kind_only_when_it_generalises(monkeypatch, tmp_path):
+    for table, per_kind in ((_two_kinds(), True), (_table([_Case("a", 0.6, "jpeg", face=f"f{i}") for i in range(6)]
+                                                         + [_Case("a", 0.6, "banding", face=f"f{i}") for i in range(6)],
+                                                         {"a": 0.7}), False)):
+        monkeypatch.setattr(fit_strength, "split_faces", lambda *a, **k: type("S", (), {"val": (), "test": ()})())
+        monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs, t=table: t.cases)
+        monkeypatch.setattr(fit_strength, "score_grid", lambda *a, t=table, **k: t)
+        row = fit_strength.fit(tmp_path, {"m": tmp_path / "m.onnx"})["curves"]["m"]
+        assert isinstance(row["strengths"], dict) is per_kind
+        assert row["validation_mean_psnr"] >= row["validation_mean_psnr_one_curve"] - 1e-9

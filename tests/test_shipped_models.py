@@ -77,7 +77,8 @@ def test_our_model_told_the_damage_it_reads_raises_psnr(astronaut_path, kind):
     model = ModelRequest("darn", device="cpu").open()
     assert model.bytes_per_pixel == 320  # its measured memory figure: tiles sized for it, not for BigCNN
     loaded = read_image(DEGRADED[kind])
-    decision = decide(analyze(loaded).level, model_curve(model))
+    damage = analyze(loaded)
+    decision = decide(damage.level, model_curve(model, damage.kind))
     assert not decision.unchanged and 0.5 < decision.strength < 1.0
     original, degraded = _rgb(astronaut_path), to_uint8(loaded.pixels)
     output = to_uint8(restore_pixels(model, loaded.pixels, strength=decision.strength))

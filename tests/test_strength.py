@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from facerestore.damage import strength as strength_mod
+from facerestore.damage.analysis import KINDS
 from facerestore.restore import restore_pixels
 from facerestore.session import open_model
 
@@ -77,15 +80,20 @@ def test_every_shipped_model_has_a_fitted_curve():
     fitted = strength_mod._fitted()
     for name in registry.SHIPPED:
         assert name in fitted, f"{name} has no fitted strength curve in {strength_mod.STRENGTH_FILE}"
-        curve = fitted[name]
-        assert all(0.0 <= s <= 1.0 for s in curve.strengths)
-        assert curve(0.0) < strength_mod.MIN_STRENGTH, f"{name} would change a photo with no damage found"
+        assert sorted(fitted[name]) == sorted(KINDS), f"{name} lacks a curve for some kind of damage"
+        for kind, curve in fitted[name].items():
+            assert all(0.0 <= s <= 1.0 for s in curve.strengths)
+            assert list(curve.strengths) == sorted(curve.strengths), f"{name} ({kind}): more damage, less restoration"
+            assert curve(0.0) < strength_mod.MIN_STRENGTH, f"{name} ({kind}) would change a photo with no damage found"
 
 
 @pytest.mark.parametrize("content, error", [
     (None, None),  # absent: every model falls back to the default curve of its kind
     ("{not json", "cannot read"),
     ('{"curves": {"big": {"levels": [0.0, 0.5], "strengths": [0.1]}}}', "malformed"),
+    ('{"curves": {"big": {"levels": [0.0, 1.0], "strengths": {"jpeg": [0.0, 1.0]}}}}', "one per kind"),
+    ('{"curves": {"big": {"levels": [0.0, 1.0], "strengths": {"jpeg": [0.0, 1.0], "banding": [0.0, 1.0], '
+     '"pixelation": [0.0]}}}}', "malformed"),
 ])
 def test_a_missing_or_broken_curve_file(tmp_path, monkeypatch, content, error):
     from facerestore.errors import ModelError
@@ -97,11 +105,28 @@ def test_a_missing_or_broken_curve_file(tmp_path, monkeypatch, content, error):
     strength_mod._fitted.cache_clear()
     try:
         if error is None:
-            assert strength_mod.curve_for("big", conditioned=False) is strength_mod.DEFAULT_PLAIN
-            assert strength_mod.curve_for("darn", conditioned=True) is strength_mod.DEFAULT_CONDITIONED
+            assert strength_mod.curve_for("big", False, "jpeg") is strength_mod.DEFAULT_PLAIN
+            assert strength_mod.curve_for("darn", True, "banding") is strength_mod.DEFAULT_CONDITIONED
         else:
             with pytest.raises(ModelError, match=error) as info:
-                strength_mod.curve_for("big", conditioned=False)
+                strength_mod.curve_for("big", False, "jpeg")
             assert str(path) in str(info.value)
+    finally:
+        strength_mod._fitted.cache_clear()
+
+
+def test_a_curve_per_kind_or_one_for_every_kind(tmp_path, monkeypatch):
+    """strength.json gives a model one list of strengths (every kind of damage follows it) or a list per kind."""
+    path = tmp_path / "strength.json"
+    path.write_text(json.dumps({"curves": {
+        "big": {"levels": [0.0, 1.0], "strengths": [0.0, 0.6]},
+        "darn": {"levels": [0.0, 0.5, 1.0], "strengths": {"jpeg": [0.0, 0.5, 0.9], "banding": [0.0, 1.0, 1.0],
+                                                           "pixelation": [0.0, 0.2, 0.4]}}}}), encoding="utf-8")
+    monkeypatch.setattr(strength_mod, "STRENGTH_FILE", path)
+    strength_mod._fitted.cache_clear()
+    try:
+        assert [strength_mod.curve_for("big", False, kind)(0.5) for kind in KINDS] == pytest.approx([0.3] * 3)
+        at_half = {kind: strength_mod.curve_for("darn", True, kind)(0.5) for kind in KINDS}
+        assert at_half == {"jpeg": 0.5, "banding": 1.0, "pixelation": 0.2}
     finally:
         strength_mod._fitted.cache_clear()

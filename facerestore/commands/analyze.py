@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from facerestore.damage.analysis import Damage
 
 COLUMNS = ("jpeg_quality", "jpeg_quality_source", "double_compression", "subsampling", "blockiness",
-           "effective_levels", "pixelation", "level")
+           "effective_levels", "pixelation", "level", "kind")
 
 
 @click.command(short_help="Measure each image's damage (JPEG quality, banding, pixelation); no model runs.")

@@ -28,6 +28,8 @@ PIXELATION_MIN_LEVELS = 128
 PIXELATION_MIN_QUALITY = 40
 # Banding and pixelation are read from every 4th line: histograms and neighbour counts need no more.
 LINE_STRIDE = 4
+# The damages the level adds up, each on the level scale: the kinds a model's strength curve can tell apart.
+KINDS = ("jpeg", "banding", "pixelation")
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,20 @@ class Damage:
     pixelation: float                   # size in px of uniform blocks (1: none)
     level: float                        # the damage level in [0, 1] these add up to (levels.combine)
 
+    @property
+    def parts(self) -> dict[str, float]:
+        """The level of each kind of damage found (KINDS), before ``levels.combine`` adds them up."""
+        return _parts(self.jpeg_quality, self.banding, self.pixelation)
+
+    @property
+    def kind(self) -> str:
+        """The damage that dominates the level: the kind with the largest part (JPEG where none shows)."""
+        parts = self.parts
+        return max(KINDS, key=lambda k: parts[k])  # the first of KINDS on a tie
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        out["kind"] = self.kind
         out["grid_offset"] = list(self.grid_offset) if self.grid_offset is not None else None
         for key in ("blockiness", "effective_levels", "banding", "pixelation", "level"):
             out[key] = round(float(out[key]), 4)
@@ -110,13 +124,17 @@ def analyze(loaded: LoadedImage) -> Damage:
     factor = pixelation_factor(rows, columns)
     if n_levels < PIXELATION_MIN_LEVELS or (quality is not None and quality < PIXELATION_MIN_QUALITY):
         factor = 1.0
-    level = levels.combine([levels.jpeg_level(quality) if quality is not None else 0.0, banding,
-                            levels.pixelation_level(factor)])
+    level = levels.combine(_parts(quality, banding, factor).values())
     return Damage(jpeg_quality=quality, jpeg_quality_source=source, table_quality=table_q,
                   chroma_quality=chroma_q, standard_tables=standard,
                   subsampling=info.subsampling if info is not None else None, double_compression=double,
                   pixel_quality=pixel_q, grid_offset=grid, blockiness=blocking.strength,
                   effective_levels=n_levels, banding=banding, pixelation=factor, level=level)
+
+
+def _parts(jpeg_quality: int | None, banding: float, pixelation: float) -> dict[str, float]:
+    return {"jpeg": levels.jpeg_level(jpeg_quality) if jpeg_quality is not None else 0.0, "banding": banding,
+            "pixelation": levels.pixelation_level(pixelation)}
 
 
 def _levels8(pixels: np.ndarray) -> np.ndarray:

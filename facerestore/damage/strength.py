@@ -1,10 +1,11 @@
 """How strongly to restore an image: from its damage level, through a curve fitted per model.
 
-``--strength auto`` maps the damage analysis's level through the model's curve, fitted on validation faces by
-``python -m export fit-strength`` to maximise PSNR over JPEG 5-95, banding, pixelation and clean photos, and
-recorded beside the shipped models in ``strength.json``. A conditioned model is then told that strength as its
-damage level; the report's models blend their output with the input by it. Below ``MIN_STRENGTH`` the image is
-left as it is (status ``unchanged``). An explicit ``--strength X`` is used as given and always runs the model.
+``--strength auto`` maps the damage analysis's level through the model's curve for the kind of damage that dominates
+it (``Damage.kind``: JPEG, banding or pixelation; a model restores each best at its own strength), fitted on
+validation faces by ``python -m export fit-strength`` to maximise PSNR over JPEG 5-95, banding, pixelation and clean
+photos, and recorded beside the shipped models in ``strength.json``. A conditioned model is then told that strength
+as its damage level; the report's models blend their output with the input by it. Below ``MIN_STRENGTH`` the image
+is left as it is (status ``unchanged``). An explicit ``--strength X`` is used as given and always runs the model.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facerestore.damage.analysis import KINDS
 from facerestore.errors import ModelError
 from facerestore.registry import MODELS_DIR, SHIPPED, read_packaged_json
 
@@ -54,19 +56,32 @@ class Decision:
 
 
 @lru_cache(maxsize=1)
-def _fitted() -> dict[str, Curve]:
+def _fitted() -> dict[str, dict[str, Curve]]:
+    """Each shipped model's curve per kind of damage. A model's ``strengths`` are one list (the same curve for
+    every kind) or a list per kind, all at its ``levels``."""
     curves = {}
     for name, row in read_packaged_json(STRENGTH_FILE).get("curves", {}).items():
-        levels, strengths = tuple(map(float, row["levels"])), tuple(map(float, row["strengths"]))
-        if len(levels) != len(strengths) or len(levels) < 2 or list(levels) != sorted(levels):
-            raise ModelError(f"{STRENGTH_FILE}: the curve of {name!r} is malformed")
-        curves[name] = Curve(levels, strengths, "fitted")
+        levels, strengths = tuple(map(float, row["levels"])), row["strengths"]
+        per_kind = strengths if isinstance(strengths, dict) else dict.fromkeys(KINDS, strengths)
+        if sorted(per_kind) != sorted(KINDS):
+            raise ModelError(f"{STRENGTH_FILE}: the curves of {name!r} are not one per kind of damage {KINDS}")
+        curves[name] = {kind: _curve(name, levels, values) for kind, values in per_kind.items()}
     return curves
 
 
-def curve_for(model_name: str, conditioned: bool) -> Curve:
-    """The fitted curve of a shipped model, else the default for its kind."""
-    return _fitted().get(model_name) or (DEFAULT_CONDITIONED if conditioned else DEFAULT_PLAIN)
+def _curve(name: str, levels: tuple[float, ...], values: list[float]) -> Curve:
+    strengths = tuple(map(float, values))
+    if len(levels) != len(strengths) or len(levels) < 2 or list(levels) != sorted(levels):
+        raise ModelError(f"{STRENGTH_FILE}: the curve of {name!r} is malformed")
+    return Curve(levels, strengths, "fitted")
+
+
+def curve_for(model_name: str, conditioned: bool, kind: str) -> Curve:
+    """The fitted curve of a shipped model for a kind of damage (KINDS), else the default for its kind of model."""
+    fitted = _fitted().get(model_name)
+    if fitted is not None:
+        return fitted[kind]
+    return DEFAULT_CONDITIONED if conditioned else DEFAULT_PLAIN
 
 
 def model_of(name: str) -> str:
@@ -83,13 +98,14 @@ def curve_key(model: OnnxModel) -> str | None:
     return name if path.parent == MODELS_DIR and name in SHIPPED else None
 
 
-def model_curve(model: OnnxModel) -> Curve:
-    """The curve ``auto`` follows for an open model: its shipped model's, else the default for its kind."""
+def model_curve(model: OnnxModel, kind: str) -> Curve:
+    """The curve ``auto`` follows for an open model and a kind of damage: its shipped model's, else the default
+    for its kind of model."""
     conditioned = model.condition is not None
     key = curve_key(model)
     if key is None:
         return DEFAULT_CONDITIONED if conditioned else DEFAULT_PLAIN
-    return curve_for(key, conditioned)
+    return curve_for(key, conditioned, kind)
 
 
 def decide(level: float, curve: Curve, override: float | None = None) -> Decision:

@@ -57,7 +57,8 @@ METRIC_COLUMNS = (
 # summary.csv's flat columns for a record's ``damage`` dict: (column, key in the dict). Always present, empty where
 # an image was not analysed (skipped, failed, or from a run before the analysis existed).
 DAMAGE_CSV_COLUMNS = (
-    ("damage_level", "level"), ("jpeg_quality", "jpeg_quality"), ("jpeg_quality_source", "jpeg_quality_source"),
+    ("damage_level", "level"), ("damage_kind", "kind"), ("jpeg_quality", "jpeg_quality"),
+    ("jpeg_quality_source", "jpeg_quality_source"),
     ("table_quality", "table_quality"), ("chroma_quality", "chroma_quality"), ("subsampling", "subsampling"),
     ("double_compression", "double_compression"), ("pixel_quality", "pixel_quality"),
     ("blockiness", "blockiness"), ("effective_levels", "effective_levels"), ("banding", "banding"),
