@@ -174,14 +174,18 @@ def fit_curve(table: Table, sweeps: int = 4) -> tuple[list[float], float]:
     return [float(v) for v in values], best
 
 
-def fit_curves(table: Table, sweeps: int = 4) -> tuple[dict[str, list[float]], float]:
-    """A curve per kind of damage (KINDS), each set in turn from the one-curve fit.
+def fit_curves(table: Table, sweeps: int = 4,
+               one: list[float] | None = None) -> tuple[dict[str, list[float]], float]:
+    """A curve per kind of damage (KINDS), each set in turn from the one-curve fit (``one``, fitted here if not
+    given).
 
     A kind's curve moves only at the knots its cases inform (a case's level lies between the knot's neighbours),
     never at level 0, where the clean photos set the one curve: a kind with no case keeps the one curve, and
     pixelation, which reads 0.56 at its faintest, keeps it below that."""
-    shared, best = fit_curve(table, sweeps)
-    values = np.tile(shared, (len(KINDS), 1))
+    if one is None:
+        one, _ = fit_curve(table, sweeps)
+    values = np.tile(one, (len(KINDS), 1))
+    best = objective(table, values)
     for _ in range(sweeps):
         changed = False
         for k in range(len(KINDS)):
@@ -212,7 +216,7 @@ def cross_validate(table: Table, folds: int = 2) -> dict[str, float]:
         train, test = np.flatnonzero(of_case != fold), np.flatnonzero(of_case == fold)
         fitted, test_table = table.subset(train), table.subset(test)
         one, _ = fit_curve(fitted)
-        per_kind, _ = fit_curves(fitted)
+        per_kind, _ = fit_curves(fitted, one=one)
         held_out["one_curve"][test] = _psnr_at(test_table, np.array(one))
         held_out["per_kind"][test] = _psnr_at(test_table, np.array([per_kind[k] for k in KINDS]))
     return {name: round(float(np.mean(got)), 4) for name, got in held_out.items()}
@@ -226,7 +230,7 @@ def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: 
     for name, path in models.items():
         table = score_grid(path, cases, threads)
         one, one_score = fit_curve(table)
-        per_kind, _ = fit_curves(table)
+        per_kind, _ = fit_curves(table, one=one)
         held_out = cross_validate(table)
         # Curves per kind only where they generalise to faces they were not fitted on.
         by_kind = held_out["per_kind"] > held_out["one_curve"]

@@ -145,6 +145,12 @@ def _two_kinds(faces: int = 10) -> Table:
     return _table(cases, {"jpeg": 0.5, "banded": 1.0})
 
 
+def _one_strength_for_all() -> Table:
+    """JPEG and banded photos read at the same level that both gain most at strength 0.7."""
+    return _table([_Case("a", 0.6, kind, face=f"f{i}") for i in range(6) for kind in ("jpeg", "banding")],
+                  {"a": 0.7})
+
+
 def test_a_curve_per_kind_gives_each_kind_its_strength_at_the_same_level():
     table = _two_kinds()
     one, one_score = fit_curve(table)
@@ -160,16 +166,12 @@ def test_curves_per_kind_are_kept_only_where_they_win_on_faces_they_were_not_fit
     held_out = cross_validate(_two_kinds())
     assert held_out["per_kind"] > held_out["one_curve"] + 0.1
     # Where every kind wants the same strength the curves per kind have nothing to add.
-    same = _table([_Case("a", 0.6, kind, face=f"f{i}") for i in range(6) for kind in ("jpeg", "banding")],
-                  {"a": 0.7})
-    held_out = cross_validate(same)
+    held_out = cross_validate(_one_strength_for_all())
     assert held_out["per_kind"] == pytest.approx(held_out["one_curve"])
 
 
 def test_fit_writes_a_list_per_kind_only_when_it_generalises(monkeypatch, tmp_path):
-    for table, per_kind in ((_two_kinds(), True), (_table([_Case("a", 0.6, "jpeg", face=f"f{i}") for i in range(6)]
-                                                         + [_Case("a", 0.6, "banding", face=f"f{i}") for i in range(6)],
-                                                         {"a": 0.7}), False)):
+    for table, per_kind in ((_two_kinds(), True), (_one_strength_for_all(), False)):
         monkeypatch.setattr(fit_strength, "split_faces", lambda *a, **k: type("S", (), {"val": (), "test": ()})())
         monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs, t=table: t.cases)
         monkeypatch.setattr(fit_strength, "score_grid", lambda *a, t=table, **k: t)
