@@ -158,6 +158,23 @@ def start_interruptible(args: list[str]) -> subprocess.Popen:
         signal.signal(signal.SIGINT, previous)
 
 
+def interrupt_after_first_epoch(cfg, monkeypatch) -> None:
+    """Train ``cfg`` and stop it with a Ctrl-C right after its first epoch's checkpoint (curves come after
+    saving), as a resumed run finds it."""
+    import export.train as train_mod
+
+    real_write_curves = train_mod.write_curves
+
+    def interrupt(out, history):
+        real_write_curves(out, history)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(train_mod, "write_curves", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train_mod.train(cfg, progress=False)
+
+
 def whole_image_run(model, pixels: np.ndarray) -> np.ndarray:
     """The reference every tiling must match: one model run over the whole H x W x C image, clamped."""
     out = model.run(np.ascontiguousarray(pixels.transpose(2, 0, 1))[None])[0].transpose(1, 2, 0)

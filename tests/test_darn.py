@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx")
 from PIL import Image  # noqa: E402
 
 from benchmarks.flops import conv_cost  # noqa: E402
-from conftest import crop_folder  # noqa: E402
+from conftest import crop_folder, interrupt_after_first_epoch  # noqa: E402
 from export import archs, checkpoint  # noqa: E402
 from export.onnx_export import export_checkpoint  # noqa: E402
 from export.train import TrainConfig, train  # noqa: E402
@@ -337,22 +337,11 @@ def test_quantisation_aware_training_needs_trained_weights(faces_dir, tmp_path):
 
 @pytest.mark.parametrize("qat", [False, True], ids=["float", "quantisation-aware"])
 def test_resume_continues_exactly(faces_dir, tmp_path, monkeypatch, qat, float_run):
-    import export.train as train_mod
-
     whole = tmp_path / "whole"
     init = str(float_run) if qat else ""
     train(_config(faces_dir, whole, epochs=2, qat=qat, init=init), progress=False)
     cut = tmp_path / "cut"
-    real = train_mod.write_curves
-
-    def interrupt(out, history):
-        real(out, history)
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(train_mod, "write_curves", interrupt)
-        with pytest.raises(KeyboardInterrupt):
-            train(_config(faces_dir, cut, epochs=2, qat=qat, init=init), progress=False)
+    interrupt_after_first_epoch(_config(faces_dir, cut, epochs=2, qat=qat, init=init), monkeypatch)
     train(_config(faces_dir, cut, epochs=2, qat=qat, init=init), resume=True, progress=False)
     a = checkpoint.load_meta(whole / "last")
     b = checkpoint.load_meta(cut / "last")

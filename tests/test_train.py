@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from safetensors.torch import load_file  # noqa: E402
 
-from conftest import crop_folder  # noqa: E402
+from conftest import crop_folder, interrupt_after_first_epoch  # noqa: E402
 from export import archs, checkpoint  # noqa: E402
 from export.data import DataError, eval_pairs, split_faces  # noqa: E402
 from export.train import TrainConfig, evaluate, train, write_curves  # noqa: E402
@@ -127,28 +127,12 @@ def test_checkpoint_round_trip_restores_model_and_optimizer(tmp_path, hopper_rgb
     _assert_same(model.state_dict(), model2.state_dict())
 
 
-def _interrupt_after_first_epoch(cfg: TrainConfig, monkeypatch) -> None:
-    """Run ``cfg`` and stop it with a Ctrl-C right after its first epoch's checkpoint (curves come after saving)."""
-    import export.train as train_mod
-
-    real_write_curves = train_mod.write_curves
-
-    def interrupt(out, history):
-        real_write_curves(out, history)
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(train_mod, "write_curves", interrupt)
-        with pytest.raises(KeyboardInterrupt):
-            train(cfg, progress=False)
-
-
 def test_resume_continues_an_interrupted_run_exactly(faces_dir, tmp_path, monkeypatch):
     whole = tmp_path / "whole"
     train(_config(faces_dir, whole), progress=False)
 
     cut = tmp_path / "cut"
-    _interrupt_after_first_epoch(_config(faces_dir, cut), monkeypatch)
+    interrupt_after_first_epoch(_config(faces_dir, cut), monkeypatch)
     assert checkpoint.load_meta(cut / "last")["step"] == 10
 
     train(_config(faces_dir, cut), resume=True, progress=False)
@@ -335,7 +319,7 @@ def test_an_ema_run_scores_checkpoints_and_exports_the_average(faces_dir, tmp_pa
 
     # A run cut after its first epoch and resumed ends on the same average and trained weights.
     cut = tmp_path / "cut"
-    _interrupt_after_first_epoch(_config(faces_dir, cut, ema=0.9), monkeypatch)
+    interrupt_after_first_epoch(_config(faces_dir, cut, ema=0.9), monkeypatch)
     train(_config(faces_dir, cut, ema=0.9), resume=True, progress=False)
     _assert_same(_weights(cut), weights)
 
