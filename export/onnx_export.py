@@ -227,10 +227,12 @@ def build_metadata(model: torch.nn.Module, meta: dict[str, Any],
     row = _best_row(meta)
     chain = cfg.get("chain", "random")
     extra = list(cfg.get("extra", []))
-    training_data = (f"face crops from {cfg.get('data', '?')} ({len(split.get('train', []))} train, "
+    # Folders by name only: where the data lay on the training machine (a packed copy on a GPU host) is no
+    # description of it.
+    training_data = (f"face crops from {Path(cfg.get('data', '?')).name} ({len(split.get('train', []))} train, "
                      f"{len(split.get('val', []))} validation, {len(split.get('test', []))} test; split by "
-                     f"source photo)" + (f" + photos from {', '.join(extra)}" if extra else "") +
-                     f"; random {cfg.get('patch', '?')}px patches with flips and rescaling")
+                     f"source photo)" + (f" + photos from {', '.join(Path(e).name for e in extra)}" if extra else "")
+                     + f"; random {cfg.get('patch', '?')}px patches with flips and rescaling")
     conditioned = isinstance(model, archs.Darn)
     # A conditioned model validates on a wider set in training; the card's figures use the report's three.
     val_psnr = None if conditioned else row.get("val_psnr")

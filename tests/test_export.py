@@ -36,7 +36,7 @@ def _fake_trained_checkpoint(folder: Path, arch: str, hopper_rgb: np.ndarray) ->
     for i, (y, x) in enumerate(((120, 160), (300, 220))):
         Image.fromarray(hopper_rgb[y:y + 40, x:x + 48]).save(data / f"v{i}.png")
     meta = {"arch": arch, "step": 1200, "epoch": 8, "params": archs.count_params(model),
-            "config": {"arch": arch, "data": str(data), "extra": ["natural"], "chain": "random", "patch": 64},
+            "config": {"arch": arch, "data": str(data), "extra": [str(folder / "natural")], "chain": "random", "patch": 64},
             "history": [{"epoch": 7, "val_psnr": 30.25}, {"epoch": 8, "val_psnr": 31.5}],
             "split": {"train": ["a.png", "b.png"], "val": ["v0.png", "v1.png"], "test": ["t.png"]}}
     base = folder / arch / "best"
@@ -127,6 +127,9 @@ def test_metadata_is_complete_and_read_back(exported):
     assert float(meta[contract.META_VAL_PSNR]) == pytest.approx(31.5)  # the checkpoint's own history row
     assert 0.3 < float(meta[contract.META_VAL_SSIM]) <= 1.0  # measured on the checkpoint's val photos
     assert "JPEG" in meta[contract.META_DEGRADATION] and "natural" in meta[contract.META_TRAINING_DATA]
+    # The data folders by name: the checkpoint's path to them (a temporary folder here) is not recorded.
+    assert meta[contract.META_TRAINING_DATA].startswith("face crops from faces (")
+    assert str(base.parent.parent) not in meta[contract.META_TRAINING_DATA]
     gan = _session(exported["gan"][1]).get_modelmeta().custom_metadata_map
     assert (gan[contract.META_CHANNELS], gan[contract.META_PARAMS]) == ("1", "38145")
     assert "luminance" in gan[contract.META_DESCRIPTION] and "RGB" in meta[contract.META_DESCRIPTION]
