@@ -2,8 +2,9 @@
 
 Inputs are any mix of files and folders, plus an optional ``--files-from`` list. Folders are walked in sorted
 order, skipping hidden entries and OS junk, following symbolic links while never walking the same real folder
-twice. Nothing here opens a file for reading: special files (FIFOs, sockets, devices) are only ``stat``-ed and
-come back as :class:`Rejected` entries, so the run can name them with a reason.
+twice; a walk picks files by suffix (``IMAGE_SUFFIXES``), and decoding later decides by content. Nothing here
+decodes a file, and special files (FIFOs, sockets, devices) are only ``stat``-ed and come back as
+:class:`Rejected` entries, so the run can name them with a reason.
 
 Output mapping (``plan_jobs``):
 
@@ -18,7 +19,10 @@ Output mapping (``plan_jobs``):
   filtered like walked ones, since such lists usually come from a broad ``find``.
 * ``fmt`` changes the suffix (``.png .jpg .webp .tif``); GIF inputs become PNG (restored photos do not survive
   a 256-colour palette). Two inputs that would share an output are never both written: the first in order
-  wins, the others are rejected with a reason.
+  wins, the others are rejected with a reason. Only then are files read, their first bytes (the magic number
+  of a regular file): one that is not an image claims no output, so ``b.gif`` holding text cannot keep the
+  real ``b.png`` from ``b.png``'s output.
+* An output path taken by a folder (or a special file) is no finished output to skip: that input is rejected.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from facerestore.errors import UsageError
+from facerestore.errors import ImageError, UsageError
 from facerestore.formats import output_format
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+# What a folder walk picks (the content decides later): JPEG's and TIFF's other usual suffixes included.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".jfi", ".jif", ".png", ".webp", ".bmp", ".tif",
+                            ".tiff", ".gif"})
 REPORT_DIR_NAME = "_facerestore_report"
 # Names never restored nor walked: macOS/Windows/Synology droppings and our own report folder.
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "@eaDir", "__MACOSX", REPORT_DIR_NAME})
@@ -153,6 +159,14 @@ def _special_kind(mode: int) -> str:
     return "special file"
 
 
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """``entry.is_dir()`` (following links), False where it cannot tell: a link that loops raises ELOOP there."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False  # neither an image nor a folder to walk; one with an image suffix is classified below
+
+
 def _classify(path: Path) -> tuple[os.stat_result | None, Rejected | None]:
     """``stat`` following links; a dangling link or an unreadable entry becomes a Rejected."""
     try:
@@ -213,7 +227,7 @@ def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: b
             continue
         if is_junk(entry.name):
             continue
-        if not has_image_suffix(entry.name) and not entry.is_dir():
+        if not has_image_suffix(entry.name) and not _is_dir(entry):
             continue  # sidecars, raw files...: no stat needed (is_dir() uses the cached d_type)
         path = Path(entry.path)
         rel = rel_dir / entry.name
@@ -364,7 +378,8 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
 
     plan = Plan()
     cwd = os.getcwd()
-    by_dst: dict[str, Found] = {}
+    by_dst: dict[str, tuple[Found, int]] = {}  # output key -> the input claiming it, its index in jobs
+    jobs: list[Job | None] = []  # None: a claim given up to a real image (see _not_an_image)
     src_inodes: set[tuple[int, int] | None] = set()
     out_roots: dict[tuple[Path, bool], Path] = {}  # restored_sibling() per root is not free: once each
     out_real = os.path.realpath(output) if output is not None else None
@@ -382,19 +397,48 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
             out_roots[root_key] = _output_root(item, output, per_root)
         dst = out_roots[root_key] / rel
         key = os.path.normcase(os.path.normpath(os.path.join(cwd, dst)))
-        first = by_dst.get(key)
-        if first is not None:
-            if first.inode != item.inode:  # the same file reached twice is simply planned once
+        if key in by_dst:
+            first, index = by_dst[key]
+            if first.inode == item.inode:  # the same file reached twice is simply planned once
+                continue
+            # Rare, so only here are files read: a file that is no image must not cost a real one its output.
+            reason = _not_an_image(item.path)
+            if reason is not None:
+                plan.rejected.append(Rejected(item.path, reason))
+                continue
+            reason = _not_an_image(first.path)
+            if reason is None:
                 plan.rejected.append(Rejected(item.path, f"output {dst} is already the output of {first.path}"))
-            continue
-        by_dst[key] = item
+                continue
+            plan.rejected.append(Rejected(first.path, reason))
+            jobs[index] = None
+        by_dst[key] = (item, len(jobs))
         src_inodes.add(item.inode)
-        plan.jobs.append(Job(item.path, item.rel, dst))
-    for job in plan.jobs:
+        jobs.append(Job(item.path, item.rel, dst))
+    for job in jobs:
+        if job is None:
+            continue
         try:
             st = os.stat(job.dst)  # almost always missing: one cheap failing call
         except OSError:
+            plan.jobs.append(job)
             continue
         if (st.st_dev, st.st_ino) in src_inodes:
             raise UsageError(f"the output {job.dst} would overwrite an input file; choose another output folder")
+        if not stat.S_ISREG(st.st_mode):  # else it would be skipped as done, though no image is there
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else f"a {_special_kind(st.st_mode)}"
+            plan.rejected.append(Rejected(job.src, f"output {job.dst} is {kind}, not an image file"))
+            continue
+        plan.jobs.append(job)
     return plan
+
+
+def _not_an_image(path: Path) -> str | None:
+    """Why ``path`` is no image we read (from its magic number, nothing decoded), or None for one that may be."""
+    from facerestore.imageio import sniff_format  # Pillow and numpy: only for the rare output collision
+
+    try:
+        sniff_format(path)
+    except ImageError as exc:
+        return str(exc)
+    return None

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from facerestore.discovery import Found, Job, Rejected, Skipped, iter_inputs, plan_jobs, read_files_from
 from facerestore.errors import UsageError
@@ -94,12 +95,47 @@ def test_two_folders_with_the_same_name_under_one_output(tmp_path, monkeypatch):
     assert [job.dst for job in plan.jobs] == [Path("x/photos-restored/a.jpg"), Path("y/photos-restored/a.jpg")]
 
 
+def _image(path: Path) -> None:
+    """A real (tiny) image file: what only a collision makes discovery look at."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (4, 4), (200, 100, 50)).save(path)
+
+
 def test_format_change_collision_rejects_the_second(tree):
-    _touch(tree, "dup/p.jpg", "dup/p.png")
+    _image(tree / "dup" / "p.jpg")
+    _image(tree / "dup" / "p.png")
     plan = plan_jobs([tree / "dup"], None, "png")
     assert [job.src.name for job in plan.jobs] == ["p.jpg"]
     assert len(plan.rejected) == 1 and plan.rejected[0].path.name == "p.png"
     assert "already the output of" in plan.rejected[0].reason
+
+
+def test_a_file_that_is_no_image_claims_no_output(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "b.gif").write_text("hello")  # sorted first: it used to take b.png's output
+    _image(tmp_path / "in" / "b.png")
+    _image(tmp_path / "in" / "c.gif")
+    (tmp_path / "in" / "c.png").write_text("hello")  # sorted second: refused for what it is, not a collision
+    plan = plan_jobs([tmp_path / "in"])
+    assert [(job.src.name, job.dst.name) for job in plan.jobs] == [("b.png", "b.png"), ("c.gif", "c.png")]
+    assert [r.path.name for r in plan.rejected] == ["b.gif", "c.png"]
+    assert all("not a supported image" in r.reason for r in plan.rejected)
+
+
+def test_the_other_jpeg_suffixes_are_walked(tmp_path):
+    _touch(tmp_path, "in/a.jfif", "in/b.JPE", "in/c.jif", "in/d.jfi", "in/e.txt")
+    plan = plan_jobs([tmp_path / "in"])
+    assert _rels(plan) == ["a.jfif", "b.JPE", "c.jif", "d.jfi"]
+    assert plan.jobs[0].dst == tmp_path / "in-restored" / "a.jfif"  # the suffix is kept, as for .jpeg
+
+
+def test_a_folder_at_an_output_path_is_rejected_not_skipped(tmp_path):
+    _touch(tmp_path, "in/a.jpg", "in/b.jpg")
+    (tmp_path / "out" / "a.jpg").mkdir(parents=True)
+    plan = plan_jobs([tmp_path / "in"], tmp_path / "out")
+    assert _rels(plan) == ["b.jpg"]
+    assert plan.rejected == [Rejected(tmp_path / "in" / "a.jpg",
+                                      f"output {tmp_path / 'out' / 'a.jpg'} is a folder, not an image file")]
 
 
 def test_output_inside_input_is_a_usage_error(tree):
@@ -168,6 +204,18 @@ def test_mutual_symlink_loop(tmp_path):
     plan = plan_jobs([tmp_path / "in"])
     assert _rels(plan) == ["x/a.jpg", "y/b.jpg"]  # each folder once, under its real name
     assert [s.path.name for s in plan.skipped] == ["to_y", "to_x"]
+
+
+def test_links_that_loop_on_themselves_are_skipped_or_named(tmp_path):
+    _touch(tmp_path, "in/a.jpg")
+    os.symlink("x", tmp_path / "in" / "y")  # no image suffix: neither image nor folder, so not our business
+    os.symlink("y", tmp_path / "in" / "x")  # (stat-ing these raised ELOOP out of the walk)
+    os.symlink("loop2.jpg", tmp_path / "in" / "loop1.jpg")
+    os.symlink("loop1.jpg", tmp_path / "in" / "loop2.jpg")
+    plan = plan_jobs([tmp_path / "in"])
+    assert _rels(plan) == ["a.jpg"]
+    assert [(r.path.name, r.reason) for r in plan.rejected] == [("loop1.jpg", "symbolic link loop"),
+                                                                ("loop2.jpg", "symbolic link loop")]
 
 
 def test_link_out_of_the_tree_looping_back_is_walked_once(tmp_path):
