@@ -158,8 +158,19 @@ def _header_checks(im: Image.Image, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise ImageError(f"invalid size {width}x{height}")
     if width * height > max_pixels:
-        raise ImageError(f"too many pixels: {width}x{height} = {width * height / 1e6:.1f} megapixels, "
-                         f"over the limit of {max_pixels / 1e6:.1f} (--max-pixels)")
+        count, limit = _pixel_counts(width * height, max_pixels)
+        raise ImageError(f"too many pixels: {width}x{height} = {count}, over the limit of {limit} (--max-pixels)")
+
+
+def _pixel_counts(*counts: int) -> list[str]:
+    """Pixel counts for a message, in megapixels to one decimal where that tells them apart, else exactly.
+
+    ``--max-pixels 100`` is not "0.0 megapixels", and an image just over a limit must not read as equal to it.
+    """
+    megapixels = [f"{count / 1e6:.1f}" for count in counts]
+    if min(counts) < 100_000 or len(set(megapixels)) < len(megapixels):
+        return [f"{count:,} pixels" for count in counts]
+    return [f"{text} megapixels" for text in megapixels]
 
 
 def _float_gray(values: np.ndarray, notes: list[str]) -> np.ndarray:
@@ -256,7 +267,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
         try:
             im = Image.open(fp, formats=SUPPORTED_FORMATS)
         except Image.DecompressionBombError:
-            raise ImageError(f"too many pixels: over the limit of {max_pixels / 1e6:.1f} megapixels "
+            raise ImageError(f"too many pixels: over the limit of {_pixel_counts(max_pixels)[0]} "
                              "(--max-pixels)") from None
         except Image.UnidentifiedImageError:
             kind = _signature(fp)

@@ -265,6 +265,15 @@ def test_pixel_limit_is_an_option(tmp_path, astronaut_path):
     assert read_image(astronaut_path, max_pixels=512 * 512).width == 512
 
 
+def test_pixel_limit_message_tells_the_counts_apart(astronaut_path):
+    with pytest.raises(ImageError, match=r"512x512 = 262,144 pixels, over the limit of 100 pixels"):
+        read_image(astronaut_path, max_pixels=100)  # not "0.0 megapixels, over the limit of 0.0"
+    with pytest.raises(ImageError, match=r"= 262,144 pixels, over the limit of 261,632 pixels"):
+        read_image(astronaut_path, max_pixels=512 * 511)  # both 0.3 megapixels: exact counts instead
+    with pytest.raises(ImageError, match=r"= 0\.3 megapixels, over the limit of 0\.2 megapixels"):
+        read_image(astronaut_path, max_pixels=200_000)
+
+
 def test_fifo_is_never_opened(tmp_path):
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
