@@ -34,7 +34,10 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_commands and cmd_name not in self.commands:
-            self.add_command(self._load(cmd_name), cmd_name)
+            command = self._load(cmd_name)
+            if ctx.auto_envvar_prefix is not None:
+                name_envvars(command, f"{ctx.auto_envvar_prefix}_{cmd_name.upper().replace('-', '_')}")
+            self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -63,6 +66,20 @@ class LazyGroup(click.Group):
         if not isinstance(command, click.Command):
             raise TypeError(f"{self.lazy_commands[name]} is not a click command")
         return command
+
+
+def name_envvars(command: click.Command, prefix: str) -> None:
+    """Name each option's environment variable after its long option, as README documents.
+
+    click's automatic name follows the Python parameter (``--json`` stored as ``json_lines`` would read
+    ``PREFIX_JSON_LINES``); that name still works as a fallback, so nothing set before stops working.
+    """
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.envvar is not None or not param.expose_value:
+            continue  # arguments, options given their own variable, and --help
+        long_names = [opt for opt in param.opts if opt.startswith("--")]
+        if long_names:
+            param.envvar = f"{prefix}_{long_names[0][2:].upper().replace('-', '_')}"
 
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "FACERESTORE",

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -166,6 +167,91 @@ def test_dry_run_marks_existing_outputs_and_lists_only_images(photos, tiny_rgb_m
     redo = _run(args + ["--overwrite", "--json"])
     statuses = {Path(r["input"]).name: r["status"] for r in _records(redo.stdout)}
     assert set(statuses.values()) == {"planned", "failed"} and statuses["notes.txt"] == "failed"
+
+
+def test_dry_run_gives_one_line_per_image_whatever_its_name(photos, tiny_rgb_model, tmp_path):
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    for name in ("a\nb.jpg", "t\tab.jpg"):
+        (odd / name).write_bytes((photos / "gray.jpg").read_bytes())
+    result = _run(["enhance", str(odd), "--dry-run", "--model", str(tiny_rgb_model)])
+    assert result.exit_code == 0, result.stderr
+    assert [line.split("\t") for line in result.stdout.splitlines()] == [
+        [f"{odd}/a\\nb.jpg", f"{odd}-restored/a\\nb.jpg", "run"],  # escaped as analyze's table escapes them
+        [f"{odd}/t\\tab.jpg", f"{odd}-restored/t\\tab.jpg", "run"]]
+    as_json = _run(["enhance", str(odd), "--dry-run", "--json", "--model", str(tiny_rgb_model)])
+    assert [Path(r["input"]).name for r in _records(as_json.stdout)] == ["a\nb.jpg", "t\tab.jpg"]  # exact
+
+
+def test_relative_and_absolute_inputs_mix(photos, tiny_rgb_model, monkeypatch):
+    monkeypatch.chdir(photos)  # a bare name goes beside `.` (an absolute folder), a relative path beside its own
+    result = _run(["enhance", "gray.jpg", "2019/face.jpg", "--model", str(tiny_rgb_model), "--strength", "1"])
+    assert result.exit_code == 0, result.stderr
+    assert (photos.parent / "photos-restored" / "gray.jpg").is_file()
+    assert (photos / "2019-restored" / "face.jpg").is_file()
+    assert (photos.parent / "report.html").is_file()  # the folder both outputs lie under
+
+    monkeypatch.chdir(photos.parent)
+    result = _run(["enhance", "photos/cutout.png", str(photos / "deep16.png"), "--model", str(tiny_rgb_model),
+                   "--strength", "1"])
+    assert result.exit_code == 0, result.stderr
+    assert f"report: {photos.parent / 'photos-restored' / 'report.html'}" in result.stderr.splitlines()
+    assert (photos.parent / "photos-restored" / "cutout.png").is_file()
+
+
+def test_a_text_file_does_not_cost_an_image_its_output(photos, tiny_rgb_model):
+    (photos / "cutout.gif").write_text("hello")  # sorted before cutout.png; a GIF's output is a PNG
+    result = _run(["enhance", str(photos), "--model", str(tiny_rgb_model), "--json", "--no-report",
+                   "--include", "cutout.*", "--strength", "1"])
+    assert result.exit_code == 1
+    statuses = {Path(r["input"]).name: r["status"] for r in _records(result.stdout)}
+    assert statuses == {"cutout.gif": "failed", "cutout.png": "restored"}
+    assert (photos.parent / "photos-restored" / "cutout.png").is_file()
+    assert [line for line in result.stderr.splitlines() if line.startswith("error")] == [
+        f"error: {photos / 'cutout.gif'}: not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)"]
+
+
+def test_a_folder_at_an_output_path_fails_that_image(photos, tiny_rgb_model, tmp_path):
+    out = tmp_path / "out"
+    (out / "gray.jpg").mkdir(parents=True)
+    args = ["enhance", str(photos), "-o", str(out), "--model", str(tiny_rgb_model), "--include", "gray.jpg"]
+    for extra in (["--dry-run"], ["--json", "--no-report"], ["--json", "--no-report", "--overwrite"]):
+        result = _run(args + extra)
+        assert result.exit_code == 1, extra
+        assert f"error: {photos / 'gray.jpg'}: output {out / 'gray.jpg'} is a folder, not an image file" \
+            in result.stderr.splitlines()
+        assert "skip" not in result.stdout
+    assert (out / "gray.jpg").is_dir() and not any((out / "gray.jpg").iterdir())
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("FACERESTORE_ENHANCE_JSON", "1", '{"input": '),        # stored as json_lines
+    ("FACERESTORE_ENHANCE_FORMAT", "png", "gray.png\trun"),  # stored as fmt
+    ("FACERESTORE_ENHANCE_JSON_LINES", "1", '{"input": '),  # the name click derived before still works
+])
+def test_environment_variables_follow_the_long_option_names(photos, tiny_rgb_model, name, value, expected):
+    result = _run(["enhance", str(photos / "gray.jpg"), "--dry-run", "--model", str(tiny_rgb_model)],
+                  env={name: value})
+    assert result.exit_code == 0, result.stderr
+    assert expected in result.stdout
+
+
+def test_every_option_of_every_command_reads_its_long_name_from_the_environment(monkeypatch):
+    group_ctx = cli.make_context("facerestore", ["models"])
+    checked = 0
+    for command_name in cli.list_commands(group_ctx):
+        command = cli.get_command(group_ctx, command_name)
+        ctx = click.Context(command, parent=group_ctx, info_name=command_name)
+        for param in command.params:
+            longs = [opt for opt in param.opts if opt.startswith("--")]
+            if not isinstance(param, click.Option) or not longs:
+                continue
+            variable = f"FACERESTORE_{command_name.upper()}_{longs[0][2:].upper().replace('-', '_')}"
+            monkeypatch.setenv(variable, "from-env")
+            assert param.resolve_envvar_value(ctx) == "from-env", variable
+            monkeypatch.delenv(variable)
+            checked += 1
+    assert checked > 40  # every command took part
 
 
 def test_no_named_input_exists_is_a_usage_error(tmp_path, tiny_rgb_model, monkeypatch):

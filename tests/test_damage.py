@@ -255,6 +255,34 @@ def test_cli_analyze_table_and_missing_input(tmp_path, faces):
     assert missing.exit_code == 2 and "nope.png" in missing.stderr and missing.stdout == ""
 
 
+def test_cli_analyze_prints_no_header_without_rows(tmp_path):
+    (tmp_path / "empty").mkdir()
+    empty = CliRunner().invoke(cli, ["analyze", str(tmp_path / "empty")])
+    assert empty.exit_code == 0 and empty.stdout == ""  # as enhance: nothing to do is no usage error
+    assert "no images found" in empty.stderr
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    bad = CliRunner().invoke(cli, ["analyze", str(tmp_path / "bad")])
+    assert bad.exit_code == 1 and bad.stdout == "" and "broken.jpg" in bad.stderr
+
+
+def test_cli_analyze_walks_past_a_looping_link(tmp_path, faces):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _save(faces[0], folder / "a.jpg", quality=30)
+    os.symlink("x", folder / "y")
+    os.symlink("y", folder / "x")
+    result = CliRunner().invoke(cli, ["analyze", "--json", str(folder)])
+    assert result.exit_code == 0, result.stderr
+    assert [Path(json.loads(line)["input"]).name for line in result.stdout.splitlines()] == ["a.jpg"]
+
+
+def test_cli_analyze_json_from_the_environment(tmp_path, faces):
+    path = _save(faces[0], tmp_path / "a.jpg", quality=40)
+    result = CliRunner().invoke(cli, ["analyze", str(path)], env={"FACERESTORE_ANALYZE_JSON": "1"})
+    assert result.exit_code == 0 and json.loads(result.stdout)["damage"]["jpeg_quality"] == 40
+
+
 def test_cli_analyze_files_from(tmp_path, faces):
     a = _save(faces[0], tmp_path / "a.jpg", quality=45)
     listing = tmp_path / "list"

@@ -1,8 +1,8 @@
 """``facerestore analyze PATHS...``: how damaged each image is (JPEG history, banding, pixelation), without a model.
 
 Finds images exactly as ``enhance`` does and decodes them with the same reader. stdout gets one row per image
-(a tab-separated table with a header), or with ``--json`` one JSON object per image; files that cannot be read
-get one line each on stderr.
+(a tab-separated table with a header, left out when there is no row), or with ``--json`` one JSON object per
+image; files that cannot be read get one line each on stderr.
 """
 
 from __future__ import annotations
@@ -78,8 +78,6 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
                       markup=False, highlight=False)
         return EXIT_USAGE
     failed = analysed = 0
-    if not json_lines:
-        click.echo("\t".join(("input",) + COLUMNS))
     for item in iter_inputs(inputs, recursive=recursive, files_from=files_from, null_separated=null_separated):
         if isinstance(item, Skipped):
             continue
@@ -93,11 +91,13 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
             failed += 1
             _error_line(console, str(item.path), str(exc))
             continue
+        if not analysed and not json_lines:
+            click.echo("\t".join(("input",) + COLUMNS))  # the header heads rows: none without them
         analysed += 1
         click.echo(_json_line(item.path, damage) if json_lines else _row(item.path, damage))
     if not analysed and not failed:
-        console.print("error: no images found in the given inputs", markup=False, highlight=False)
-        return EXIT_USAGE
+        # As enhance: an empty folder is nothing to do, not a mistake (exit 2 is for inputs that do not exist).
+        console.print("no images found in the given inputs", markup=False, highlight=False)
     return EXIT_FAILED if failed else 0
 
 

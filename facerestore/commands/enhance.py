@@ -230,8 +230,9 @@ def _print_plan(plan: Plan, opts: EnhanceOptions, console: Console) -> int:
             click.echo(_json_text(json.dumps({"input": str(job.src), "output": str(job.dst),
                                               "status": "skipped" if exists else "planned"}, ensure_ascii=False)))
         else:
-            # The names' own bytes, for scripts; the third column says whether the run would do the image.
-            click.echo(os.fsencode(f"{job.src}\t{job.dst}\t{'skip' if exists else 'run'}"))
+            # One line per image whatever the names hold, escaped as analyze's table does (--json keeps them
+            # exact); the third column says whether the run would do the image.
+            click.echo(f"{printable(str(job.src))}\t{printable(str(job.dst))}\t{'skip' if exists else 'run'}")
     for rejected in refused:
         if opts.stream.json_lines:
             click.echo(_json_text(json.dumps({"input": str(rejected.path), "output": None, "status": "failed",
@@ -270,7 +271,11 @@ def _report_root(opts: EnhanceOptions, plan: Plan) -> Path | None:
         return restored_sibling(Path.cwd())
     if not plan.jobs:
         return None
-    return Path(os.path.commonpath([str(job.dst.parent) for job in plan.jobs]))
+    # Output folders come absolute (beside `.`, or beside an absolute input) or relative as given; commonpath
+    # refuses a mix and misreads `..`, so it compares absolute paths. Shown relative when every one was.
+    folders = [job.dst.parent for job in plan.jobs]
+    common = os.path.commonpath([os.path.abspath(folder) for folder in folders])
+    return Path(common if any(folder.is_absolute() for folder in folders) else os.path.relpath(common))
 
 
 def _run_info(opts: EnhanceOptions, model: Any, summary: Any, started: float) -> dict[str, Any]:
