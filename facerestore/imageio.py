@@ -23,7 +23,7 @@ from PIL import Image
 from facerestore.atomic import write_atomic
 from facerestore.damage.jpeg_tables import JpegInfo, read_jpeg_info
 from facerestore.errors import ImageError, OutputError
-from facerestore.formats import WRITABLE_FORMATS, format_for_suffix, output_format
+from facerestore.formats import format_for_suffix, kept_format, output_format
 
 # Enough for 100-megapixel camera files (GFX100: 11648 x 8736); a colour float32 copy of such an image is 1.2 GB.
 DEFAULT_MAX_PIXELS = 120_000_000
@@ -288,8 +288,10 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
                 except Exception as exc:  # noqa: BLE001
                     raise ImageError(f"cannot decode: {_reason(exc)}") from None
             if im.mode in ("RGB", "RGBA", "LA") and "16" in _rawmode(im):
-                # Pillow has no 16-bit colour modes: say so rather than pretend the depth was kept.
-                notes.append("16-bit colour image: Pillow decodes it to 8 bits per channel")
+                # Pillow has no 16-bit colour modes (nor gray with alpha): say so rather than pretend the depth
+                # was kept. Shown only where the output is encoded from these pixels, not for a byte copy.
+                kind = "grayscale image with alpha" if im.mode == "LA" else "colour image"
+                notes.append(f"16-bit {kind}: Pillow decodes it to 8 bits per channel, so the output is 8-bit")
             try:
                 im.load()
             except Exception as exc:  # noqa: BLE001 - truncated/corrupt data: refuse, never half an image
@@ -384,6 +386,11 @@ def _alpha8(alpha: np.ndarray) -> np.ndarray:
     return np.rint(alpha.astype(np.float32) / 257.0).astype(np.uint8)
 
 
+def _opaque(alpha: np.ndarray) -> bool:
+    """Every alpha value at its maximum for the plane's depth (255, or 65535 for 16 bits): no transparency."""
+    return bool(np.all(alpha == np.iinfo(alpha.dtype).max))
+
+
 def _build_image(pixels: np.ndarray, like: LoadedImage, fmt: str, notes: list[str]) -> Image.Image:
     if pixels.ndim == 2:
         pixels = pixels[..., None]
@@ -393,7 +400,10 @@ def _build_image(pixels: np.ndarray, like: LoadedImage, fmt: str, notes: list[st
     if alpha is not None and alpha.shape != pixels.shape[:2]:
         raise OutputError(f"alpha plane {alpha.shape} does not match the image {pixels.shape[:2]}")
     if alpha is not None and fmt == "JPEG":
-        raise OutputError("JPEG cannot hold the alpha channel; use --format png, webp or tiff")
+        if not _opaque(alpha):
+            raise OutputError("JPEG cannot hold transparency; use --format png, webp or tiff")
+        notes.append("fully opaque alpha channel: written without it (JPEG has none)")
+        alpha = None
     gray = pixels.shape[2] == 1
     if gray and alpha is None and like.bit_depth == 16:
         if fmt in ("PNG", "TIFF"):
@@ -430,16 +440,21 @@ def _save_options(fmt: str, like: LoadedImage, quality: int | None) -> dict[str,
 
 
 def resolve_format(dst: Path, like: LoadedImage, fmt: str | None) -> str:
-    """The output's Pillow format: ``fmt`` if given, else what the destination's suffix says, else the source's.
+    """The output's Pillow format: ``fmt`` if given; else the source's own (by content) when ``dst`` carries the
+    source's suffix or none we know; else what ``dst``'s suffix says.
 
-    An unknown ``fmt`` raises :class:`facerestore.errors.UsageError`, as it does wherever a format is named.
+    An output named after its input (``enhance`` without ``--format``) has only the input's name for a suffix,
+    and a name never decides a format: a PNG called ``x.jpg`` stays a PNG called ``x.jpg`` (and, left unchanged,
+    a byte copy). A suffix unlike the input's was chosen for the output, and is followed. An unknown ``fmt``
+    raises :class:`facerestore.errors.UsageError`, as it does wherever a format is named.
     """
     if fmt is not None:
         return output_format(fmt).pillow
-    by_suffix = format_for_suffix(Path(dst).suffix)
-    if by_suffix is not None:
-        return by_suffix.pillow
-    return like.format if like.format in WRITABLE_FORMATS else "PNG"
+    suffix = Path(dst).suffix.lower()
+    by_suffix = format_for_suffix(suffix)
+    if by_suffix is None or suffix == Path(like.src).suffix.lower():
+        return kept_format(like.format).pillow
+    return by_suffix.pillow
 
 
 def _write_reason(exc: BaseException) -> str:
@@ -460,9 +475,9 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
                 quality: int | None = None, mtime: float | None = None) -> tuple[str, ...]:
     """Encode ``pixels`` (float32 H x W x C in [0, 1]) to ``dst`` atomically, carrying ``like``'s metadata.
 
-    The format is ``fmt`` (png, jpeg, webp, tiff, bmp), else the one ``dst``'s suffix names, else the source's.
-    16-bit grayscale sources give 16-bit PNG/TIFF; the alpha plane is re-attached untouched (JPEG cannot hold it:
-    ``OutputError``). The file's modification time is set to ``mtime`` when given. Returns notes about anything
+    The format is :func:`resolve_format`'s. 16-bit grayscale sources give 16-bit PNG/TIFF; the alpha plane is
+    re-attached untouched (JPEG cannot hold transparency: ``OutputError``; a fully opaque plane is dropped, with
+    a note). The file's modification time is set to ``mtime`` when given. Returns notes about anything
     the format could not keep. Raises :class:`OutputError` (:class:`UsageError` for an unknown ``fmt``); no
     temporary file survives a failure (:func:`facerestore.atomic.write_atomic`).
     """

@@ -46,13 +46,13 @@ def test_compare_two_models_with_reference(tmp_path, pairs, tiny_rgb_model, tiny
     assert float(rows[1]["psnr"]) == pytest.approx(means["tiny_rgb"]["psnr"])
     # Grid: input | two models | reference, each panel 160 px high (never upscaled) under a label bar, lossless:
     # the input panel is the input's pixels and the reference panel the original's, exactly.
-    with Image.open(out / "hopper.grid.png") as grid:
+    with Image.open(out / "hopper.jpg.grid.png") as grid:
         assert grid.size == (4 * 128 + 3 * 6, 160 + 26)
         panels = np.asarray(grid.convert("RGB"))[26:]
     with Image.open(inputs / "hopper.jpg") as src, Image.open(originals / "hopper.png") as ref:
         assert np.array_equal(panels[:, :128], np.asarray(src.convert("RGB")))
         assert np.array_equal(panels[:, 3 * (128 + 6):], np.asarray(ref.convert("RGB")))
-    with Image.open(out / "hopper.hist.png") as hist:
+    with Image.open(out / "hopper.jpg.hist.png") as hist:
         assert hist.size == (4 * 380, 250)  # original, input, two models
 
 
@@ -67,7 +67,7 @@ def test_large_images_are_cropped_to_their_centre_not_downscaled(tmp_path, hoppe
     result = CliRunner().invoke(compare, [str(tmp_path / "wide.png"), "--models", str(tiny_rgb_model), "-o", str(out),
                                           "--device", "cpu"], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
-    with Image.open(out / "wide.grid.png") as grid:
+    with Image.open(out / "wide.png.grid.png") as grid:
         assert grid.size == (2 * GRID_SIDE + 6, GRID_SIDE + 26)
         first = np.asarray(grid.convert("RGB"))[26:, :GRID_SIDE]
     top, left = (600 - GRID_SIDE) // 2, (1024 - GRID_SIDE) // 2
@@ -79,3 +79,65 @@ def test_compare_rejects_duplicate_models(tmp_path, pairs, tiny_rgb_model):
     result = CliRunner().invoke(compare, [str(inputs), "--models", f"{tiny_rgb_model},{tiny_rgb_model}",
                                           "-o", str(tmp_path / "o")])
     assert result.exit_code == 2 and "twice" in result.stderr
+
+
+def _compare(args: list[str]):
+    return CliRunner().invoke(compare, [*args, "--device", "cpu"], catch_exceptions=False)
+
+
+def test_ctrl_c_exits_130_and_leaves_no_broken_chart(tmp_path, pairs, tiny_rgb_model, monkeypatch):
+    """Interrupted while the grid is being encoded: exit 130 as enhance, and no part of the PNG under its name."""
+    inputs, _ = pairs
+    out = tmp_path / "cmp"
+
+    def interrupted(self, fp, format=None, **params):  # noqa: A002 - Pillow's own parameter name
+        with open(fp, "wb") if isinstance(fp, (str, Path)) else open(fp.fileno(), "wb", closefd=False) as fh:
+            fh.write(b"\x89PNG\r\n\x1a\n" + bytes(25))  # the first 33 bytes of a PNG, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", interrupted)
+    result = _compare([str(inputs), "--models", str(tiny_rgb_model), "-o", str(out)])
+    assert result.exit_code == 130, result.output
+    assert "Interrupted" in result.stderr and "Aborted" not in result.output and result.stdout == ""
+    assert [p.name for p in out.rglob("*") if p.is_file()] == []
+
+
+def test_an_output_folder_inside_an_input_folder_is_refused_as_by_enhance(tmp_path, pairs, tiny_rgb_model):
+    inputs, _ = pairs
+    result = _compare([str(inputs), "--models", str(tiny_rgb_model), "-o", str(inputs / "cmp")])
+    assert result.exit_code == 2
+    assert f"the output folder {inputs / 'cmp'} is inside the input folder {inputs}" in result.stderr
+    assert sorted(p.name for p in inputs.iterdir()) == ["hopper.jpg"]  # nothing written there
+
+
+def test_each_input_gets_its_own_files_as_enhance_maps_outputs(tmp_path, pairs, tiny_rgb_model):
+    """a.jpg and a.png in one folder keep apart (named with their suffix, as enhance's outputs and the report's
+    files are); folders of one name under -o are refused, and two files of one name name each other."""
+    inputs, _ = pairs
+    with Image.open(inputs / "hopper.jpg") as im:
+        im.save(inputs / "hopper.png")
+        flipped = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    out = tmp_path / "cmp"
+    result = _compare([str(inputs), "--models", str(tiny_rgb_model), "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads((out / "compare.json").read_text())
+    assert data["images"] == 2 and sorted({r["image"] for r in data["per_image"]}) == ["hopper.jpg", "hopper.png"]
+    for name, source in (("hopper.jpg", inputs / "hopper.jpg"), ("hopper.png", inputs / "hopper.png")):
+        with Image.open(out / f"{name}.grid.png") as grid, Image.open(source) as src:
+            assert np.array_equal(np.asarray(grid.convert("RGB"))[26:, :128], np.asarray(src.convert("RGB")))
+        assert (out / f"{name}.hist.png").is_file()
+
+    x, y = tmp_path / "x" / "in", tmp_path / "y" / "in"
+    for folder, image in ((x, Image.open(inputs / "hopper.png")), (y, flipped)):
+        folder.mkdir(parents=True)
+        image.save(folder / "a.png")
+    shared = _compare([str(x), str(y), "--models", str(tiny_rgb_model), "-o", str(tmp_path / "two")])
+    assert shared.exit_code == 2 and f"input folders {x} and {y} would share" in shared.stderr
+    assert not (tmp_path / "two").exists()
+
+    files = _compare([str(x / "a.png"), str(y / "a.png"), "--models", str(tiny_rgb_model), "-o", str(tmp_path / "f")])
+    assert files.exit_code == 1
+    lines = [line for line in files.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and str(y / "a.png") in lines[0] and str(x / "a.png") in lines[0], files.stderr
+    data = json.loads((tmp_path / "f" / "compare.json").read_text())
+    assert data["images"] == 1 and len(data["failed"]) == 1

@@ -190,6 +190,25 @@ def test_another_output_format_writes_the_unchanged_pixels(photos, tiny_rgb_mode
         np.testing.assert_array_equal(np.asarray(got), np.asarray(was.convert("RGB")))
 
 
+def test_a_png_named_jpg_keeps_its_name_and_its_format(photos, tiny_rgb_model, tmp_path):
+    """Formats go by content: left unchanged, such a file is a byte copy; restored, it stays a (lossless) PNG."""
+    named = tmp_path / "named"
+    named.mkdir()
+    shutil.copyfile(photos / "clean.png", named / "clean.jpg")
+    shutil.copyfile(photos / "banded.png", named / "banded.jpg")
+    out = tmp_path / "out"
+    result = _run(["enhance", str(named), "-o", str(out), "--model", str(tiny_rgb_model), "--json"])
+    assert result.exit_code == 0, result.stderr
+    records = _records(result.stdout)
+    assert records["clean.jpg"]["status"] == UNCHANGED
+    assert (out / "clean.jpg").read_bytes() == (named / "clean.jpg").read_bytes()
+    assert records["banded.jpg"]["status"] == RESTORED
+    with Image.open(out / "banded.jpg") as got, Image.open(named / "banded.jpg") as was:
+        assert got.format == "PNG"
+        restored, banded = np.asarray(got), np.asarray(was)
+    assert np.array_equal(degrade.posterize(restored, 12), banded)  # within its level bins: no JPEG loss
+
+
 def test_summary_files_and_page_carry_the_damage(photos, tiny_rgb_model, tmp_path):
     out = tmp_path / "out"
     (photos / "broken.png").write_bytes(b"not an image")

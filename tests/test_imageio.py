@@ -391,6 +391,49 @@ def test_jpeg_cannot_take_alpha(tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "a.png"]
 
 
+def test_jpeg_takes_a_fully_opaque_alpha_plane_by_dropping_it(tmp_path):
+    """Only transparency is refused: an alpha plane at its maximum everywhere is written without, with a note."""
+    rgb = _gradient_rgb()
+    for mode, pixels in (("RGBA", rgb), ("LA", rgb[..., 0])):
+        planes = np.dstack([pixels, np.full((24, 40), 255, np.uint8)])
+        loaded = read_image(_save(tmp_path / f"{mode}.png", Image.fromarray(planes, mode), "PNG"))
+        assert loaded.alpha is not None
+        notes = write_image(tmp_path / f"{mode}.jpg", loaded.pixels, loaded, fmt="jpeg")
+        assert any("opaque alpha" in note for note in notes)
+        with Image.open(tmp_path / f"{mode}.jpg") as im:
+            assert im.format == "JPEG" and im.mode == ("RGB" if mode == "RGBA" else "L")
+    # 16 bits: the maximum is 65535; one value below it is transparency.
+    deep = LoadedImage(**{**loaded.__dict__, "alpha": np.full((24, 40), 65535, np.uint16)})
+    assert any("opaque alpha" in note for note in write_image(tmp_path / "deep.jpg", deep.pixels, deep, fmt="jpeg"))
+    deep.alpha[3, 5] = 65534
+    with pytest.raises(OutputError, match="transparency"):
+        write_image(tmp_path / "almost.jpg", deep.pixels, deep, fmt="jpeg")
+    assert not (tmp_path / "almost.jpg").exists()
+
+
+def test_an_output_named_after_its_input_keeps_the_inputs_real_format(tmp_path):
+    """A PNG called x.jpg: its output, called x.jpg too, is a PNG (lossless), as no name decides a format. A suffix
+    chosen for the output, unlike the input's, and --format still decide."""
+    from facerestore.imageio import resolve_format
+
+    src = _save(tmp_path / "x.jpg", Image.fromarray(_gradient_rgb()), "PNG")
+    loaded = read_image(src)
+    assert loaded.format == "PNG"
+    restored = 1.0 - loaded.pixels
+    write_image(tmp_path / "out" / "x.jpg", restored, loaded)
+    with Image.open(tmp_path / "out" / "x.jpg") as im:
+        assert im.format == "PNG"
+        np.testing.assert_array_equal(np.asarray(im), np.rint(restored * 255).astype(np.uint8))
+    assert resolve_format(tmp_path / "out" / "x.JPG", loaded, None) == "PNG"
+    assert resolve_format(tmp_path / "out" / "x.webp", loaded, None) == "WEBP"
+    assert resolve_format(tmp_path / "out" / "x.jpg", loaded, "jpeg") == "JPEG"
+    # A camera's MPO (a JPEG with more frames) stays a JPEG; a GIF becomes a PNG.
+    mpo = LoadedImage(**{**loaded.__dict__, "format": "MPO"})
+    gif = LoadedImage(**{**loaded.__dict__, "format": "GIF", "src": tmp_path / "x.gif"})
+    assert resolve_format(tmp_path / "out" / "x.jpg", mpo, None) == "JPEG"
+    assert resolve_format(tmp_path / "out" / "x.gif", gif, None) == "PNG"
+
+
 # --------------------------------------------------------------------------------------------- atomic writes
 
 def _any_loaded(tmp_path: Path) -> LoadedImage:
@@ -494,8 +537,27 @@ def test_48bit_colour_is_read_with_an_honest_note(tmp_path, name, build):
     (tmp_path / name).write_bytes(build(5, 4, 40000))
     loaded = read_image(tmp_path / name)
     assert loaded.pixels.shape == (4, 5, 3) and loaded.bit_depth == 8
-    assert any("16-bit colour" in note for note in loaded.notes)
+    assert any("16-bit colour" in note and "output is 8-bit" in note for note in loaded.notes)
     np.testing.assert_allclose(loaded.pixels, 40000 / 65535, atol=1 / 255)
+
+
+def test_a_restored_48bit_image_is_named_in_a_warning_that_its_output_is_8bit(tmp_path, tiny_rgb_model):
+    """Pillow cannot decode 16-bit colour at full depth; the run says which file loses it (README says which
+    16-bit inputs keep 16 bits: grayscale PNG and TIFF)."""
+    from click.testing import CliRunner
+
+    from facerestore.cli import cli
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "deep.png").write_bytes(_png_rgb48(16, 16, 40000))
+    result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(tmp_path / "out"), "--model",
+                                      str(tiny_rgb_model), "--strength", "1", "--no-report"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith(f"warning: {photos / 'deep.png'}: ")]
+    assert len(lines) == 1 and "16-bit colour" in lines[0] and "output is 8-bit" in lines[0], result.stderr
+    with Image.open(tmp_path / "out" / "deep.png") as im:
+        assert im.mode == "RGB"  # 8 bits per channel, as the warning says
 
 
 def test_tiff_orientation_and_descriptive_tags(tmp_path):

@@ -146,3 +146,52 @@ def test_full_disk_stops_the_run_instead_of_failing_every_file(tmp_path, hopper_
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert 1 <= len(records) < 16, len(records)  # stopped with files never attempted
     _no_leftovers(out)
+
+
+def _fill(filler: Path, leave: int) -> None:
+    """Fill ``filler``'s file system, then give back ``leave`` bytes (whole pages on a tmpfs)."""
+    with open(filler, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+        except OSError:
+            pass
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+
+
+def test_a_full_disk_leaves_no_truncated_report_preview_for_a_later_run_to_show(hopper_path, mounted, monkeypatch):
+    """The disk fills while the report copies the input as the slider's "before": the copy is not left cut short,
+    and once there is room again the next run's page does not show one."""
+    from facerestore import charts
+    from facerestore.discovery import Job
+    from facerestore.errors import OutputError
+    from facerestore.imageio import read_image, write_image
+    from facerestore.report import REPORT_DIR_NAME, report_files
+    from facerestore.report.image import write_image_report
+    from facerestore.report.run import write_run_report
+    from facerestore.summary import Record
+    from test_report import _page_data
+
+    out = mounted("report", "size=1m")
+    loaded = read_image(hopper_path)  # 61 kB, browser-ready: the report copies it rather than drawing previews
+    job = Job(src=hopper_path, rel=Path("c2.jpg"), dst=out / "c2.jpg")
+    write_image(job.dst, loaded.pixels, loaded)
+    filler = out / "filler"
+    drawn = charts.comparison_image
+
+    def then_the_disk_fills(*args, **kwargs):  # the last file the report writes before the copy
+        result = drawn(*args, **kwargs)
+        _fill(filler, leave=16384)
+        return result
+
+    monkeypatch.setattr(charts, "comparison_image", then_the_disk_fills)
+    with pytest.raises(OutputError, match="(?i)no space left on device"):
+        write_image_report(job, loaded, loaded.pixels, None, out / REPORT_DIR_NAME)
+    files = report_files(job.dst, out)
+    assert not (out / files.input_copy(".jpg")).exists()
+    assert not list(out.rglob("*.tmp"))
+
+    filler.unlink()  # room made; the rerun skips c2.jpg and rewrites the page
+    record = Record(str(hopper_path), str(job.dst), "skipped", None, None, None, 0.0, None, None)
+    linked = _page_data(write_run_report(out, [record], {}))["images"][0]["files"]
+    assert "before" not in linked and "after" not in linked

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -125,6 +126,43 @@ def test_previews_of_an_earlier_run_of_the_other_kind_are_removed(tmp_path, hopp
     write_image_report(job, read_image(hopper_path), read_image(job.dst).pixels, None, out / REPORT_DIR_NAME)
     assert not (out / files.before).exists() and not (out / files.after).exists()
     assert _page_files(out, job)["after"] == "hopper.jpg"
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_an_input_copy_cut_short_is_not_shown_as_the_input(tmp_path, hopper_path, suffix):
+    """A copy an earlier run left truncated (a full disk, before copies went through a temporary) is not what a
+    later page links as the slider's "before", and a PNG input's copy, named like a drawn preview, neither."""
+    src = tmp_path / f"face{suffix}"
+    with Image.open(hopper_path) as im:
+        im.save(src)
+    out, job = _report_of_files(tmp_path, src, src.name)
+    copy = out / report_files(job.dst, out).input_copy(suffix)
+    assert copy.read_bytes() == src.read_bytes()
+    assert _page_files(out, job)["before"] == str(report_files(job.dst, out).input_copy(suffix))
+    copy.write_bytes(src.read_bytes()[:16384])  # what the rerun found
+    linked = _page_files(out, job)
+    assert "before" not in linked and "after" not in linked
+    assert {"thumbnail", "comparison", "histogram"} <= set(linked)
+
+
+def test_names_that_are_not_utf8_are_shown_escaped_and_linked_by_their_bytes(tmp_path, hopper_path):
+    from urllib.parse import unquote_to_bytes
+
+    src = tmp_path / os.fsdecode(b"caf\xe9.jpg")
+    shutil.copyfile(hopper_path, src)
+    out, job = _report_of_files(tmp_path, src, src.name)
+    failed = tmp_path / os.fsdecode(b"bad\xff.jpg")
+    records = [Record(str(job.src), str(job.dst), "restored", None, 1, 1, 0.1, None, None),
+               Record(str(failed), None, "failed", f"cannot decode {failed.name}", None, None, 0.0, None, None)]
+    page = write_run_report(out, records, {"command": f"facerestore enhance {src}"})
+    page.read_bytes().decode("utf-8")  # valid UTF-8 throughout
+    image, bad = _page_data(page)["images"]
+    assert image["name"] == "caf\\xe9.jpg" and image["input"] == str(tmp_path / "caf\\xe9.jpg")
+    assert bad["name"] == "bad\\xff.jpg" and bad["error"] == "cannot decode bad\\xff.jpg"  # under its input folder
+    assert set(image["files"]) == {"thumbnail", "comparison", "histogram", "before", "after"}
+    for link in image["files"].values():
+        assert "%E9" in link and (out / os.fsdecode(unquote_to_bytes(link))).is_file(), link
+    assert os.fsdecode(unquote_to_bytes(image["output_link"])) == job.dst.name
 
 
 def test_identical_output_gives_inf_psnr_as_string(tmp_path, hopper_rgb):

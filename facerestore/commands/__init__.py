@@ -11,7 +11,7 @@ import click
 
 from facerestore.errors import (DegradationSpecError, DeviceUnavailableError, FaceRestoreError, ModelError,
                                 UsageError)
-from facerestore.summary import EXIT_DEVICE, EXIT_FAILED, EXIT_USAGE
+from facerestore.summary import EXIT_DEVICE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,9 +19,13 @@ if TYPE_CHECKING:
 
 @contextmanager
 def exit_on_error(console: Console) -> Iterator[None]:
-    """Turn a project exception that ends the whole command into one stderr line and its exit code."""
+    """Turn a project exception that ends the whole command into one stderr line and its exit code, and a
+    Ctrl-C into exit code 130 (click's own handling would print "Aborted!" and exit 1, as if a file failed)."""
     try:
         yield
+    except KeyboardInterrupt as exc:
+        console.print("Interrupted", markup=False)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from exc
     except DeviceUnavailableError as exc:
         _say(console, exc)
         raise click.exceptions.Exit(EXIT_DEVICE) from exc

@@ -2,9 +2,10 @@
 
 Runs every model on the same inputs and writes, per image, a labelled grid (input | each model | reference;
 lossless, pixels 1:1, the centre of larger images) and one histogram chart with a panel per state (original,
-input, each model's output, same axes), plus one table of mean PSNR, SSIM, histogram distance, histogram gaps
-and time per model: on stderr, and as ``DIR/compare.csv`` and ``DIR/compare.json`` (whose path is printed on
-stdout).
+input, each model's output, same axes), named after the output path ``enhance`` would give the image
+(``DIR/a.jpg.grid.png``, ``DIR/a.jpg.hist.png``), plus one table of mean PSNR, SSIM, histogram distance,
+histogram gaps and time per model: on stderr, and as ``DIR/compare.csv`` and ``DIR/compare.json`` (whose path
+is printed on stdout).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
 
     from facerestore import charts
     from facerestore.atomic import write_json
-    from facerestore.discovery import Found, iter_inputs
+    from facerestore.discovery import plan_jobs, printable
     from facerestore.errors import FaceRestoreError, UsageError
     from facerestore.imageio import read_image
     from facerestore.report.image import Reference, as_levels, match_reference, reference_levels, state_metrics
@@ -81,24 +82,34 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
     labels = [_label(s) for s in specs]
     if len(set(labels)) != len(labels):
         raise UsageError(f"--models names a model twice: {', '.join(specs)}")
+    # enhance's walk and output mapping: the output folder outside every input folder, and one name per input
+    # (a.jpg and a.png stay apart; same-named input folders are refused), each image's files named after it.
+    plan = plan_jobs(images, output)
+    if not plan.jobs and not plan.rejected:
+        raise UsageError("no images found in the given inputs")
     # IO binding on CUDA; the tile stays the user's (or the default) so every model runs the same tiles.
     models = [for_device(ModelRequest(spec, device=device, threads=threads).open(), tile)[0] for spec in specs]
-    found = [f for f in iter_inputs(images) if isinstance(f, Found)]
-    if not found:
-        raise UsageError("no images found in the given inputs")
     output.mkdir(parents=True, exist_ok=True)
 
     rows: list[dict[str, Any]] = []
     failed: list[str] = []
-    for item in found:
+    compared = 0
+
+    def fail(path: Path, reason: str) -> None:
+        failed.append(f"{path}: {reason}")
+        log.error("%s: %s", printable(str(path)), printable(reason))
+
+    for rejected in plan.rejected:
+        fail(rejected.path, rejected.reason)
+    for job in plan.jobs:
         try:
-            loaded = read_image(item.path)
+            loaded = read_image(job.src)
         except FaceRestoreError as exc:
-            failed.append(f"{item.path}: {exc}")
-            log.warning("%s: %s", item.path, exc)
+            fail(job.src, str(exc))
             continue
+        key = job.dst.relative_to(output)  # the image's name in the table and its files' under -o
         levels_in = as_levels(loaded.pixels)
-        levels_ref = reference_levels(match_reference(item, reference), levels_in.shape, str(item.rel))
+        levels_ref = reference_levels(match_reference(job, reference), levels_in.shape, str(key))
         outputs: list[tuple[str, np.ndarray, float | None]] = [(INPUT_ROW, levels_in, None)]
         damage = analyze(loaded)
         level = damage.level
@@ -112,22 +123,22 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
             outputs.append((label, as_levels(restored), time.perf_counter() - start))
         scored_against = Reference(levels_ref) if levels_ref is not None else None
         for label, levels, seconds in outputs:
-            row: dict[str, Any] = {"image": item.rel.as_posix(), "model": label, "seconds": seconds}
+            row: dict[str, Any] = {"image": key.as_posix(), "model": label, "seconds": seconds}
             row.update(state_metrics(levels, scored_against))
             rows.append(row)
-        stem = output / item.rel.with_suffix("")
         grid = [("Input", levels_in)] + [(label, levels) for label, levels, _ in outputs[1:]]
         states = [("Degraded input", levels_in)] + [(label, levels) for label, levels, _ in outputs[1:]]
         if levels_ref is not None:
             grid.append(("Reference", levels_ref))
             states.insert(0, ("Original", levels_ref))
         # Lossless and 1:1 (the centre of a larger image): the differences between models are pixel-sized.
-        charts.comparison_image(grid, stem.with_name(stem.name + ".grid.png"), max_side=GRID_SIDE, crop=True)
-        charts.histogram_panels(states, stem.with_name(stem.name + ".hist.png"))
+        charts.comparison_image(grid, job.dst.with_name(job.dst.name + ".grid.png"), max_side=GRID_SIDE, crop=True)
+        charts.histogram_panels(states, job.dst.with_name(job.dst.name + ".hist.png"))
+        compared += 1
 
     table = _means(rows, [INPUT_ROW] + labels)
     result = {"models": dict(zip(labels, specs)), "reference": str(reference) if reference else None,
-              "images": len(found) - len(failed), "failed": failed, "means": table,
+              "images": compared, "failed": failed, "means": table,
               "per_image": [{k: json_number(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows]}
     write_json(output / "compare.json", result)
     _write_csv(output / "compare.csv", table)

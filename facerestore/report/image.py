@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ import numpy as np
 from facerestore import charts, metrics
 from facerestore.discovery import IMAGE_SUFFIXES
 from facerestore.errors import FaceRestoreError, OutputError
-from facerestore.formats import format_for_pillow, format_for_suffix
-
+from facerestore.formats import format_for_pillow
+from facerestore.imageio import copy_image, sniff_format
 from facerestore.summary import json_number
 
 from . import ReportFiles, report_files
@@ -171,15 +170,25 @@ def input_as_preview(job: Any, loaded: Any, files: ReportFiles) -> str | None:
     does not carry, and a slider between the two kinds would show that as a change.
     """
     source = format_for_pillow(getattr(loaded, "format", ""))
-    output = format_for_suffix(Path(job.dst).suffix)
-    if source is None or output is None or not (source.browser and output.browser):
+    if source is None or not source.browser:
         return None
     if (loaded.mode not in ("RGB", "L") or loaded.bit_depth != 8 or loaded.alpha is not None or loaded.notes
             or loaded.orientation != 1 or max(loaded.width, loaded.height) > PREVIEW_SIDE):
         return None
     if files.key.parts[0] == "_external" or not os.path.isfile(job.dst):
         return None
+    output = format_for_pillow(_content_format(Path(job.dst)))  # by content: the name need not say it
+    if output is None or not output.browser:
+        return None
     return source.suffix
+
+
+def _content_format(path: Path) -> str:
+    """The Pillow name of the format ``path`` holds by its first bytes ("" when none we read)."""
+    try:
+        return sniff_format(path).upper()  # "WebP" -> "WEBP"
+    except FaceRestoreError:
+        return ""
 
 
 def write_image_report(job: Any, loaded: Any, restored: np.ndarray, reference: Any,
@@ -215,7 +224,7 @@ def write_image_report(job: Any, loaded: Any, restored: np.ndarray, reference: A
         charts.comparison_image(panels, out_root / files.comparison, max_side=COMPARISON_SIDE)
         if copy_suffix is not None:
             written = {files.input_copy(copy_suffix)}
-            shutil.copyfile(job.src, out_root / files.input_copy(copy_suffix))
+            copy_image(job.src, out_root / files.input_copy(copy_suffix))  # atomic: never half a preview
         else:
             written = {files.before, files.after}
             charts.save_image(before, out_root / files.before)

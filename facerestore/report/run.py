@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import quote
 
 from facerestore.atomic import write_atomic, write_csv, write_json
+from facerestore.discovery import printable
 from facerestore.errors import OutputError
 from facerestore.summary import RECORD_FIELDS
 
@@ -181,7 +182,9 @@ def _damage_cells(damage: Mapping[str, Any] | None) -> list[Any]:
 
 
 def _link(rel: str) -> str:
-    return quote(rel.replace(os.sep, "/"), safe="/")
+    """A relative URL to a file: its name's own bytes percent-encoded, so a name that is not UTF-8 (kept by
+    ``os.fsdecode`` as surrogates) still leads to its file."""
+    return quote(os.fsencode(rel.replace(os.sep, "/")), safe="/")
 
 
 def _input_roots(records: list[dict[str, Any]], output_dir: Path) -> list[PurePath]:
@@ -214,38 +217,54 @@ def _html_image(record: dict[str, Any], output_dir: Path, roots: list[PurePath])
     """One image's entry in the page's data: numbers plus relative links to the files that exist."""
     output = record.get("output")
     source = record.get("input")
+    error = record.get("error")
     name = _name_under_roots(source, roots) if source else output or "?"
     entry: dict[str, Any] = {
-        "status": record.get("status") or "?", "error": record.get("error"), "seconds": _finite(record.get("seconds")),
+        "status": record.get("status") or "?", "error": printable(error) if error else error,
+        "seconds": _finite(record.get("seconds")),
         "width": record.get("width"), "height": record.get("height"), "metrics": record["metrics"], "files": {},
         "damage": record.get("damage"), "damage_label": damage_label(record.get("damage")),
     }
     if output:
         files = report_files(output, output_dir)
         name = str(files.key)
-        for kind in ("thumbnail", "before", "after", "comparison", "histogram"):
+        for kind in ("thumbnail", "comparison", "histogram"):
             rel = str(getattr(files, kind))
             if (output_dir / rel).is_file():  # link only what exists: no broken images in the page
                 entry["files"][kind] = _link(rel)
         if os.path.isfile(output):
             entry["output_link"] = _link(os.path.relpath(os.path.abspath(output), os.path.abspath(output_dir)))
-        _link_file_previews(entry, files, output_dir)
-    entry["name"] = name
+        _link_slider(entry, files, output_dir, source)
+    # Shown as text: a name's undecodable bytes as \xNN, as on stderr (the links above keep the real bytes).
+    entry["name"] = printable(name)
     if source:
-        entry["input"] = source
+        entry["input"] = printable(source)
     return entry
 
 
-def _link_file_previews(entry: dict[str, Any], files: ReportFiles, output_dir: Path) -> None:
-    """Where the slider shows the files themselves (:func:`facerestore.report.image.input_as_preview`): the
-    input's copy as "before" and the output file as "after"."""
-    if "after" in entry["files"] or "output_link" not in entry:
+def _link_slider(entry: dict[str, Any], files: ReportFiles, output_dir: Path, source: str | None) -> None:
+    """The slider's two sides: the drawn previews, else the input's copy and the output file itself
+    (:func:`facerestore.report.image.input_as_preview`)."""
+    if (output_dir / files.before).is_file() and (output_dir / files.after).is_file():
+        entry["files"]["before"], entry["files"]["after"] = _link(str(files.before)), _link(str(files.after))
+        return
+    if "output_link" not in entry:
         return
     for copy in files.input_copies:
-        if (output_dir / copy).is_file():
+        if _is_copy_of(output_dir / copy, source):
             entry["files"]["before"] = _link(str(copy))
             entry["files"]["after"] = entry["output_link"]
             return
+
+
+def _is_copy_of(copy: Path, source: str | None) -> bool:
+    """Whether ``copy`` can stand for the input file: it has the input's size. A copy cut short (a full disk
+    while an older version copied without a temporary) is not shown as the input, in this run or a later one;
+    neither is one whose input cannot be found to vouch for it."""
+    try:
+        return source is not None and os.path.getsize(copy) == os.path.getsize(source)
+    except OSError:
+        return False
 
 
 def damage_label(damage: Mapping[str, Any] | None) -> str | None:
@@ -291,8 +310,10 @@ def render_html(records: list[dict[str, Any]], run_info: Mapping[str, Any], outp
         "metrics": columns,
         "images": [_html_image(r, output_dir, roots) for r in records],
     }
-    # "<" escaped so no file name can close the <script> element that carries the data.
+    # "<" escaped so no file name can close the <script> element that carries the data; undecodable name bytes
+    # left elsewhere (the command line) become \udcXX escapes, which keep the page valid UTF-8.
     blob = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
+    blob = blob.encode("utf-8", "backslashreplace").decode("utf-8")
     template = resources.files("facerestore.report").joinpath("assets/report.html").read_text(encoding="utf-8")
     return template.replace("__FACERESTORE_DATA__", blob)
 
