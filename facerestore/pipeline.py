@@ -25,7 +25,7 @@ import numpy as np
 from facerestore import imageio
 from facerestore.constraints import Constraint, read_constraint
 from facerestore.damage.analysis import Damage, analyze
-from facerestore.damage.strength import Decision, decide, model_curve
+from facerestore.damage.strength import Decision, decide, model_curve, resave_loses
 from facerestore.discovery import Job, printable
 from facerestore.errors import FaceRestoreError, ImageError, OutputError
 from facerestore.restore import restore_image
@@ -119,10 +119,24 @@ def _load(item: Item, ctx: Context) -> None:
         return
     item.loaded = imageio.read_image(item.job.src, ctx.max_pixels)
     item.damage = analyze(item.loaded)
-    item.decision = decide(item.damage.level, model_curve(ctx.model, item.damage.kind), ctx.strength)
+    item.decision = _decide(item, ctx)
     if not item.decision.unchanged:
         # Read here, beside the decoding, while the previous photo is being restored.
         item.constraint = read_constraint(item.loaded, item.damage)
+
+
+def _decide(item: Item, ctx: Context) -> Decision:
+    """The strength from the image's damage (or ``--strength``); under ``auto``, a JPEG whose restoration a JPEG
+    output would undo is left unchanged, its bytes copied."""
+    assert item.loaded is not None and item.damage is not None
+    decision = decide(item.damage.level, model_curve(ctx.model, item.damage.kind), ctx.strength)
+    if decision.unchanged or ctx.strength is not None or item.loaded.format != "JPEG":
+        return decision
+    if imageio.resolve_format(item.job.dst, item.loaded, ctx.fmt) != "JPEG":
+        return decision
+    quality = ctx.quality if ctx.quality is not None else imageio.DEFAULT_QUALITY["JPEG"]
+    reason = resave_loses(item.damage, quality)
+    return decision if reason is None else Decision(0.0, True, reason)
 
 
 def _infer(item: Item, ctx: Context, spread: bool = True) -> None:
