@@ -138,6 +138,28 @@ def test_clean_png_has_no_jpeg_history(tmp_path):
     assert damage.level < 0.05
 
 
+@pytest.mark.parametrize("name, pixels", [
+    ("one pixel", np.array([[[200, 100, 50]]], np.uint8)),
+    ("flat grey", np.full((64, 64, 3), 128, np.uint8)),
+    ("flat orange", np.full((64, 48, 3), (240, 140, 20), np.uint8)),
+    ("faint gradient", np.tile(np.arange(64, 74, dtype=np.uint8).repeat(8)[None, :, None], (64, 1, 3))),
+])
+def test_an_image_too_flat_to_show_damage_is_clean(tmp_path, name, pixels):
+    """A channel spanning a handful of intensities says nothing of collapse: any photo of it uses few levels."""
+    damage = _analyze(_save(pixels, tmp_path / "flat.png"))
+    assert damage.effective_levels == 256 and damage.jpeg_quality is None and damage.level == 0, (name, damage)
+
+
+def test_one_edge_on_the_grid_is_not_jpeg_blocking(tmp_path, faces):
+    """Blocking lifts the 8 px grid both ways; a single vertical edge that lies on it lifts one axis only."""
+    halves = np.zeros((64, 64, 3), np.uint8)
+    halves[:, 32:] = 255
+    assert _analyze(_save(halves, tmp_path / "halves.png")).jpeg_quality is None
+    # A real JPEG of the same size still shows its blocking from the pixels.
+    small = np.ascontiguousarray(faces[0][100:164, 180:244])
+    assert _analyze(_save(degrade.jpeg(small, 10), tmp_path / "q10.png")).jpeg_quality is not None
+
+
 def test_high_quality_jpeg_saved_as_png_is_not_damaged(tmp_path, faces):
     # The astronaut only: the Hopper original is itself a quality 80 JPEG, whose lattice rightly shows through.
     for q in (95, 98):

@@ -91,9 +91,17 @@ def blocking(y: np.ndarray) -> Blocking:
         return Blocking((0, 0), 0.0, 0.0)
     rows, cols = _phase_profile(y, 0), _phase_profile(y, 1)
     kr, kc = int(np.argmax(rows)), int(np.argmax(cols))
-    strength = (_excess(rows, kr) + _excess(cols, kc)) / 2
-    aligned = (_excess(rows, 7) + _excess(cols, 7)) / 2
-    return Blocking(((kr + 1) % 8, (kc + 1) % 8), max(0.0, strength), max(0.0, aligned))
+    strength = _both_axes(_excess(rows, kr), _excess(cols, kc))
+    aligned = _both_axes(_excess(rows, 7), _excess(cols, 7))
+    return Blocking(((kr + 1) % 8, (kc + 1) % 8), strength, aligned)
+
+
+def _both_axes(across_rows: float, across_columns: float) -> float:
+    """The blockiness of a grid: the mean of both axes' excess, and 0 unless both are lifted. JPEG blocks every
+    8 px both ways; one edge or stripe that happens to lie on the grid (a flat two-tone image) lifts one axis."""
+    if across_rows <= 0.0 or across_columns <= 0.0:
+        return 0.0
+    return (across_rows + across_columns) / 2
 
 
 def blockiness_quality(strength: float) -> int | None:

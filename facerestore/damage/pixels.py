@@ -11,6 +11,9 @@ TAIL = 0.001
 # A level is in use when it holds at least this share of the mean count over the used range: the smear a
 # later JPEG spreads between collapsed levels stays below it, a photo's natural histogram stays above.
 LEVEL_SHARE = 0.05
+# A channel spanning fewer intensities than this (a flat colour, a single pixel) shows nothing about collapse: any
+# photo of it would use few levels.
+MIN_SPAN = 16
 # Equal neighbours below this share are what smooth regions of an 8-bit photo give on their own.
 PIXELATION_MIN_FACTOR = 1.5
 # Pixelation is measured where the image is not flat over this many px (blocks up to that size are read true).
@@ -22,7 +25,7 @@ def effective_levels(levels: np.ndarray) -> float:
     photo, N after posterizing to N.
 
     Counted over each channel's own range, so a dark or low-contrast photo is not taken for a collapsed one;
-    the mean over the channels.
+    the mean over the channels that span at least ``MIN_SPAN`` intensities (256 where none does: no evidence).
     """
     values = []
     for counts in channel_histograms(levels):
@@ -33,8 +36,7 @@ def effective_levels(levels: np.ndarray) -> float:
         lo = int(np.searchsorted(cdf, TAIL, side="right"))
         hi = int(np.searchsorted(cdf, 1.0 - TAIL, side="left"))
         span = counts[lo:hi + 1]
-        if span.size < 2:
-            values.append(2.0)
+        if span.size < MIN_SPAN:
             continue
         used = int((span >= LEVEL_SHARE * span.mean()).sum())
         values.append(256.0 * used / span.size)
