@@ -188,6 +188,13 @@ def _float_gray(values: np.ndarray, notes: list[str]) -> np.ndarray:
     return np.clip(values / scale, 0.0, 1.0)
 
 
+def _file_format(im: Image.Image) -> str:
+    """Pillow's name for the file's format, with an MPO named as the JPEG it is: cameras and phones add previews or
+    depth maps as extra frames after a baseline JPEG, whose tables, pixels and bytes are what every JPEG step
+    (the analysis, the quantisation constraint, a byte copy) reads."""
+    return "JPEG" if im.format == "MPO" else (im.format or "?")
+
+
 def _frame_count(im: Image.Image, fmt: str) -> int | None:
     """Frames in the file; None when a later frame is too damaged to count (the first may still be fine).
 
@@ -277,7 +284,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
         except Exception as exc:  # noqa: BLE001 - hostile headers raise all sorts; each becomes one line
             raise ImageError(f"cannot decode: {_reason(exc)}") from None
         with im:
-            fmt = im.format or "?"
+            fmt = _file_format(im)
             _header_checks(im, max_pixels)
             frames = _frame_count(im, fmt)
             if frames != 1:

@@ -189,6 +189,20 @@ def test_animated_gif_uses_first_frame(tmp_path):
     np.testing.assert_allclose(loaded.pixels[4, 4], [1.0, 0.0, 0.0], atol=0.01)
 
 
+def test_a_phones_mpo_is_read_as_the_jpeg_it_is(tmp_path, astronaut_path):
+    """Phones and cameras append previews or depth maps to a JPEG as MPO frames: the first frame, its tables and
+    its bytes are the photo."""
+    with Image.open(astronaut_path) as im:
+        photo = im.convert("RGB").crop((100, 20, 300, 220))
+    path = tmp_path / "phone.jpg"
+    photo.save(path, format="MPO", save_all=True, append_images=[photo.resize((40, 40))], quality=60)
+    with Image.open(path) as im:
+        assert im.format == "MPO"
+    loaded = read_image(path)
+    assert loaded.format == "JPEG" and loaded.jpeg is not None and loaded.jpeg.subsampling == "4:2:0"
+    assert loaded.pixels.shape == (200, 200, 3) and any("2 frames" in n for n in loaded.notes)
+
+
 def test_multipage_tiff_uses_first_page(tmp_path):
     pages = [Image.new("L", (6, 6), v) for v in (10, 200)]
     src = tmp_path / "pages.tif"
@@ -427,10 +441,8 @@ def test_an_output_named_after_its_input_keeps_the_inputs_real_format(tmp_path):
     assert resolve_format(tmp_path / "out" / "x.JPG", loaded, None) == "PNG"
     assert resolve_format(tmp_path / "out" / "x.webp", loaded, None) == "WEBP"
     assert resolve_format(tmp_path / "out" / "x.jpg", loaded, "jpeg") == "JPEG"
-    # A camera's MPO (a JPEG with more frames) stays a JPEG; a GIF becomes a PNG.
-    mpo = LoadedImage(**{**loaded.__dict__, "format": "MPO"})
+    # A GIF becomes a PNG (a camera's MPO is read as a JPEG in the first place).
     gif = LoadedImage(**{**loaded.__dict__, "format": "GIF", "src": tmp_path / "x.gif"})
-    assert resolve_format(tmp_path / "out" / "x.jpg", mpo, None) == "JPEG"
     assert resolve_format(tmp_path / "out" / "x.gif", gif, None) == "PNG"
 
 

@@ -90,3 +90,15 @@ def test_the_rule_follows_the_output_quality_and_the_kind_of_damage(original, tm
     assert restored(75) == []
     # Banding or pixelation dominating a light JPEG gains more than the re-save costs.
     assert resave_loses(replace(damage[95], banding=0.9, level=0.9), 95) is None
+
+
+def test_a_phones_mpo_at_high_quality_is_copied_with_its_extra_frames(original, tmp_path):
+    """Pillow opens many phone photos as MPO (a JPEG with previews or depth maps appended): kept as a JPEG and
+    left unchanged, the file is copied whole, not re-encoded from its first frame."""
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(original).save(src / "phone.jpg", format="MPO", save_all=True, quality=92,
+                                   append_images=[Image.fromarray(original).resize((56, 56))])
+    record = _enhance([str(src), "-o", str(tmp_path / "out")])["phone.jpg"]
+    assert record["status"] == UNCHANGED and record["damage"]["jpeg_quality_source"] == "tables"
+    assert (tmp_path / "out" / "phone.jpg").read_bytes() == (src / "phone.jpg").read_bytes()
