@@ -201,6 +201,13 @@ class Chain:
         return out
 
 
+def _non_finite(arg: str) -> bool:
+    try:
+        return not np.isfinite(float(arg))
+    except ValueError:
+        return False  # not a number at all (a chroma subsampling such as "420"): the operation judges it
+
+
 def parse_chain(spec: str) -> Chain:
     """Parse ``posterize:12,jpeg:20`` or a preset name into a :class:`Chain`."""
     spec = PRESETS.get(spec.strip(), spec)
@@ -214,6 +221,9 @@ def parse_chain(spec: str) -> Chain:
             raise DegradationSpecError(f"unknown degradation {name!r} (known: {', '.join(OPS)})")
         if len(args) > op.arity:
             raise DegradationSpecError(f"{name} takes at most {op.arity} argument(s), got {part!r}")
+        for arg in args:
+            if _non_finite(arg):  # float() takes "nan" and "inf", which would turn every pixel black
+                raise DegradationSpecError(f"{name} arguments must be finite numbers, got {part!r}")
         steps.append(Step(name, tuple(args)))
     if not steps:
         raise DegradationSpecError(f"empty degradation chain {spec!r}")

@@ -161,6 +161,8 @@ def test_chain_text_round_trips():
     ("pixelate:0.5", "factor"),
     ("blur:-1", "sigma"),
     ("noise:-2", "sigma"),
+    ("noise:nan", "finite"),
+    ("blur:inf", "finite"),
     (" , ", "empty"),
 ])
 def test_bad_chains_raise_a_spec_error(spec, message):
