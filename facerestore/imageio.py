@@ -429,14 +429,32 @@ def _build_image(pixels: np.ndarray, like: LoadedImage, fmt: str, notes: list[st
     return Image.fromarray(planes, "RGBA" if alpha is not None else "RGB")
 
 
-def _save_options(fmt: str, like: LoadedImage, quality: int | None) -> dict[str, Any]:
+# EXIF's pointers to its sub-directories: camera settings and dates (ExifIFD), GPS, interoperability.
+_EXIF_SUB_IFDS = (0x8769, 0x8825, 0xA005)
+
+
+def _has_sub_ifds(exif: bytes) -> bool:
+    parsed = Image.Exif()
+    try:
+        parsed.load(exif)
+    except Exception:  # noqa: BLE001 - unparseable EXIF: Pillow writes the bytes as they are
+        return False
+    return any(tag in parsed for tag in _EXIF_SUB_IFDS)
+
+
+def _save_options(fmt: str, like: LoadedImage, quality: int | None, notes: list[str]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if fmt in DEFAULT_QUALITY:
         options["quality"] = int(quality if quality is not None else DEFAULT_QUALITY[fmt])
     if fmt == "JPEG":
         options["subsampling"] = 0  # 4:4:4: restored detail is lost again by halving the chroma
     if fmt == "TIFF":
-        options["compression"] = "tiff_lzw"
+        if like.exif and _has_sub_ifds(like.exif):
+            # libtiff, which Pillow compresses TIFFs with, refuses EXIF's sub-directory pointers ("Error setting
+            # from dictionary"): Pillow's own writer keeps them, uncompressed.
+            notes.append("TIFF written uncompressed to keep its EXIF (camera settings, dates, GPS)")
+        else:
+            options["compression"] = "tiff_lzw"
     if like.exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         options["exif"] = like.exif
     if like.icc_profile and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
@@ -492,7 +510,7 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
     pil_format = resolve_format(dst, like, fmt)
     notes: list[str] = []
     image = _build_image(np.asarray(pixels, dtype=np.float32), like, pil_format, notes)
-    options = _save_options(pil_format, like, quality)
+    options = _save_options(pil_format, like, quality, notes)
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

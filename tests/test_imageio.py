@@ -377,6 +377,33 @@ def test_icc_dpi_and_mtime_carried_over(tmp_path, hopper_path):
                 assert tuple(round(v) for v in im.info["dpi"]) == (300, 300)
 
 
+def test_a_cameras_exif_reaches_every_format_tiff_included(tmp_path, hopper_path):
+    """A camera's EXIF keeps its settings and dates in a sub-directory (and GPS in another), which Pillow's
+    compressed TIFF writer refuses: such a TIFF is written uncompressed, with a note, and keeps them all."""
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif.get_ifd(0x8769)[0x9003] = "2020:01:01 10:00:00"  # DateTimeOriginal
+    exif.get_ifd(0x8825)[0x0001] = "N"  # GPSLatitudeRef
+    with Image.open(hopper_path) as im:
+        src = _save(tmp_path / "cam.jpg", im.resize((96, 120)), "JPEG", quality=40, exif=exif.tobytes())
+    loaded = read_image(src)
+    for fmt, suffix in (("jpeg", ".jpg"), ("png", ".png"), ("tiff", ".tif"), ("webp", ".webp")):
+        out = tmp_path / f"out{suffix}"
+        notes = write_image(out, loaded.pixels, loaded, fmt=fmt)
+        assert any("uncompressed" in n for n in notes) == (fmt == "tiff")
+        with Image.open(out) as im:
+            written = im.getexif()
+            assert written[0x010F] == "Canon", fmt
+            assert written.get_ifd(0x8769)[0x9003] == "2020:01:01 10:00:00", fmt
+            assert written.get_ifd(0x8825)[0x0001] == "N", fmt
+    # Without sub-directories a TIFF stays LZW-compressed.
+    with Image.open(hopper_path) as im:
+        plain = read_image(_save(tmp_path / "plain.jpg", im.resize((96, 120)), "JPEG", quality=40))
+    assert write_image(tmp_path / "plain.tif", plain.pixels, plain) == ()
+    with Image.open(tmp_path / "plain.tif") as im:
+        assert im.info["compression"] == "tiff_lzw"
+
+
 def test_jpeg_quality_and_format_choice(tmp_path, hopper_path):
     loaded = read_image(hopper_path)
     write_image(tmp_path / "q95.jpg", loaded.pixels, loaded)
