@@ -87,6 +87,19 @@ def test_gray_jpeg_has_luma_only(tmp_path, faces):
     assert damage.table_quality == 40 and damage.chroma_quality is None and damage.subsampling is None
 
 
+@pytest.mark.parametrize("coding", ["CMYK", "RGB"])
+def test_colour_coded_without_chroma_has_no_chroma_quality(tmp_path, faces, coding):
+    """In a CMYK or RGB-coded JPEG the second component is magenta or green under the first one's table: it is no
+    chroma table, and reading it as one made standard IJG tables look custom."""
+    path = tmp_path / f"{coding}.jpg"
+    if coding == "CMYK":
+        Image.fromarray(faces[0]).convert("CMYK").save(path, quality=25)
+    else:
+        Image.fromarray(faces[0]).save(path, quality=25, keep_rgb=True)
+    damage = _analyze(path)
+    assert (damage.table_quality, damage.chroma_quality, damage.standard_tables) == (25, None, True)
+
+
 def test_camera_tables_map_to_the_nearest_quality(tmp_path, faces):
     # A camera's own tables: IJG's quality 90 steps, nudged the way firmware tables differ from libjpeg's.
     rng = np.random.default_rng(3)

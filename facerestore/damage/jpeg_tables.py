@@ -153,6 +153,16 @@ def _is_ycbcr(im: Any, layers: list) -> bool:
     return tuple(layer[0] for layer in layers) != (82, 71, 66)  # "R", "G", "B"
 
 
+def _codes_chroma(im: Any, layers: list) -> bool:
+    """Whether the second component is chroma: YCbCr, or Adobe's YCCK (transform 2). In a CMYK or RGB-coded file
+    it is magenta or green, usually under the first component's table, which read as chroma would be misjudged."""
+    if len(layers) == 4:
+        return im.info.get("adobe_transform") == 2
+    if len(layers) != 3 or tuple(layer[0] for layer in layers) == (82, 71, 66):  # component ids "R", "G", "B"
+        return False
+    return "jfif" in im.info or im.info.get("adobe_transform", 1) != 0
+
+
 def read_jpeg_info(im: Any, orientation: int = 1) -> JpegInfo | None:
     """The header facts of an opened Pillow JPEG image; None when it has no usable tables."""
     try:
@@ -164,7 +174,7 @@ def read_jpeg_info(im: Any, orientation: int = 1) -> JpegInfo | None:
         layers = list(getattr(im, "layer", None) or [])
         index = {slot: i for i, slot in enumerate(slots)}
         luma = index.get(layers[0][3], 0) if layers else 0
-        chroma = index.get(layers[1][3]) if len(layers) >= 3 else None
+        chroma = index.get(layers[1][3]) if _codes_chroma(im, layers) else None
         subsampling = None
         if len(layers) >= 3:
             ratio = (layers[0][1] // max(1, layers[1][1]), layers[0][2] // max(1, layers[1][2]))
