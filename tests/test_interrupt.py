@@ -99,3 +99,43 @@ def test_killed_runs_leave_only_complete_files_and_resume(tmp_path, hopper_path)
     now = _finished_outputs(out)
     assert all(now[name] == state for name, state in finished.items())  # untouched by the reruns
     assert {p.name: p.read_bytes() for p in src.iterdir()} == src_before
+
+
+def test_a_run_killed_outright_still_reaches_the_next_runs_report(tmp_path, hopper_path):
+    """Each finished image's record goes to a journal as it finishes: after two runs killed with SIGKILL, the
+    run that completes the folder reports every image as it was restored, not as skipped, and the journals go."""
+    from conftest import build_tiny_onnx
+
+    model = build_tiny_onnx(tmp_path / "slow.onnx", layers=6)
+    src = tmp_path / "photos"
+    src.mkdir()
+    with Image.open(hopper_path) as im:
+        for i in range(10):
+            im.rotate(i * 15).save(src / f"img{i:02d}.jpg", quality=40)
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "facerestore", "enhance", str(src), "-o", str(out), "--model", str(model),
+            "--json", "--threads", "1"]
+
+    done_before_kills: set[str] = set()
+    for _ in range(2):
+        proc = start_interruptible(args)
+        restored = 0
+        while restored < 2:  # the second run skips what the first restored, then restores two more
+            record = json.loads(proc.stdout.readline())
+            if record["status"] == "restored":
+                restored += 1
+                done_before_kills.add(Path(record["output"]).name)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=120)
+    report_dir = out / "_facerestore_report"
+    assert list(report_dir.glob("journal-*.jsonl")), "the killed runs left no journal"
+
+    final = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    by_name = {Path(r["output"]).name: r for r in summary["images"]}
+    assert len(by_name) == 10 and (out / "report.html").is_file()
+    for name in done_before_kills:  # skipped by the final run, reported as the killed run restored it
+        assert by_name[name]["status"] == "restored" and by_name[name]["damage"]["jpeg_quality"] == 40, name
+    assert all(r["status"] == "restored" for r in by_name.values())
+    assert not list(report_dir.glob("journal-*"))

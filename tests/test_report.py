@@ -421,3 +421,24 @@ def test_resumed_and_sharded_runs_keep_every_image_in_the_report(tmp_path, degra
     again = json.loads((out / "summary.json").read_text())["images"]
     assert len(again) == 2 and all(r["status"] == "restored" for r in again)
     assert _page_data(out / "report.html")["mean_seconds_from"] == "this and earlier runs"  # one redone, one kept
+
+
+def test_journals_of_living_runs_are_left_and_a_cut_line_is_dropped(tmp_path):
+    """Only a journal no run holds is folded into a report; the line a kill cut short is not a record."""
+    from facerestore.report.journal import Journal, orphaned, remove
+
+    def record(name: str, status: str = "restored") -> Record:
+        return Record(input=f"/in/{name}", output=f"/out/{name}", status=status, error=None, width=8, height=8,
+                      seconds=0.1, provider="CPUExecutionProvider", model="big")
+
+    living = Journal(tmp_path)
+    living.append(record("busy.jpg"))  # another --shard still running: its journal is locked
+    killed = tmp_path / "journal-1-dead.jsonl"
+    killed.write_text(record("a.jpg").to_json() + "\n" + record("b.jpg").to_json() + "\n"
+                      + record("c.jpg").to_json()[:40], encoding="utf-8")
+
+    records, paths = orphaned(tmp_path)
+    assert [Path(r["output"]).name for r in records] == ["a.jpg", "b.jpg"] and paths == [killed]
+    remove(paths)
+    living.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

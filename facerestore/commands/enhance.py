@@ -124,6 +124,8 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     from facerestore.discovery import REPORT_DIR_NAME, plan_jobs
     from facerestore.engines import check_engine, run_jobs
     from facerestore.gpu import for_device
+    from facerestore.report.journal import Journal, orphaned
+    from facerestore.report.journal import remove as remove_journals
     from facerestore.sharding import parse_shard, shard_plan
     from facerestore.summary import EXIT_USAGE, FAILED, Record, RunSummary
 
@@ -161,11 +163,14 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
         report_dir=report_root / REPORT_DIR_NAME if report_root is not None else None,
         reference_root=opts.reference, strength=opts.strength)
     records: list[Record] = []
+    journal = Journal(ctx.report_dir) if ctx.report_dir is not None else None
 
     with progress(console, len(plan.jobs), opts.stream.show_progress) as bar:
         def on_record(record: Record) -> None:
             summary.add(record)
             records.append(record)
+            if journal is not None:
+                journal.append(record)
             if opts.stream.json_lines:
                 click.echo(_json_text(record.to_json()))
             if record.status == FAILED:
@@ -188,7 +193,14 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
 
     report_written = False
     if report_root is not None and records:
-        report_written = pipeline.write_run_report(report_root, records, _run_info(opts, model, summary, started))
+        # Runs killed outright before this one left their records in journals: they come before this run's.
+        killed, journals = orphaned(report_root / REPORT_DIR_NAME)
+        report_written = pipeline.write_run_report(report_root, [*killed, *records],
+                                                   _run_info(opts, model, summary, started))
+        if report_written:
+            remove_journals(journals)
+    if journal is not None and (report_written or not records):
+        journal.close()
     if not opts.stream.quiet or summary.interrupted:
         console.print(summary.describe(), markup=False)
         _print_locations(console, opts, plan, report_root if report_written else None)
