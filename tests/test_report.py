@@ -393,6 +393,24 @@ def test_enhance_writes_report_and_report_command_rebuilds_it(tmp_path, degraded
     assert (moved / "report.html").is_file()
 
 
+def test_the_report_command_folds_in_the_journal_of_a_killed_run(tmp_path, degraded_set, tiny_rgb_model):
+    """A run killed after the summary was written left a newer record in its journal: a rebuild shows it."""
+    inputs, _ = degraded_set
+    out = tmp_path / "restored"
+    assert _enhance([str(inputs), "-o", str(out), "--model", str(tiny_rgb_model), "--quiet"]).exit_code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    newer = {**summary["images"][0], "seconds": 123.0}
+    journal = out / REPORT_DIR_NAME / "journal-1-dead.jsonl"
+    journal.write_text(json.dumps(newer) + "\n", encoding="utf-8")
+    from facerestore.commands.report import report
+
+    rebuilt = CliRunner().invoke(report, [str(out), "-q"], catch_exceptions=False)
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    again = {r["output"]: r for r in json.loads((out / "summary.json").read_text())["images"]}
+    assert len(again) == len(summary["images"]) and again[newer["output"]]["seconds"] == 123.0
+    assert not journal.exists()
+
+
 def test_report_command_without_summary_is_a_usage_error(tmp_path):
     from facerestore.commands.report import report
 

@@ -83,7 +83,9 @@ def rebuild_report(output_dir: Path, reference: Path | None, console: Any, progr
     from facerestore.imageio import read_image
     from facerestore.report import REPORT_DIR_NAME, report_files
     from facerestore.report.image import write_image_report
-    from facerestore.report.run import WRITTEN, read_summary, record_key, update_run_report
+    from facerestore.report.journal import orphaned
+    from facerestore.report.journal import remove as remove_journals
+    from facerestore.report.run import WRITTEN, merge_records, read_summary, record_key, update_run_report
 
     log = logging.getLogger("facerestore.report")
     try:
@@ -92,6 +94,10 @@ def rebuild_report(output_dir: Path, reference: Path | None, console: Any, progr
         raise UsageError(f"{output_dir} has no summary.json: is it the output folder of a facerestore run?") from exc
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {output_dir / 'summary.json'}: {exc}") from exc
+    # Runs killed outright after this summary was written left their records in journals: newer than it.
+    killed, journals = orphaned(output_dir / REPORT_DIR_NAME)
+    if killed:
+        earlier.records = merge_records(earlier.records, killed, keep_moved=True)
     read_keys = [record_key(r) for r in earlier.records]  # before outputs are re-located below
     run_info = dict(earlier.run_info)
     if reference is None and run_info.get("reference") and Path(run_info["reference"]).is_dir():
@@ -123,5 +129,6 @@ def rebuild_report(output_dir: Path, reference: Path | None, console: Any, progr
             bar.advance()
     # What was read is replaced; a run that wrote into this folder meanwhile keeps its images in the report.
     path = update_run_report(output_dir, earlier.records, run_info, replacing=read_keys)
+    remove_journals(journals)
     console.print(f"Report rebuilt: {len(restored) - len(problems)} of {len(restored)} images, {path}")
     return path, problems

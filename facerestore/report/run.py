@@ -392,15 +392,19 @@ def merge_with_earlier(output_dir: Path, records: Iterable[Any]) -> list[dict[st
     same output; earlier records of images this run did not touch are kept. Keyed by output path. An image
     left unchanged is an output like a restored one.
     """
-    current = [record_dict(r) for r in records]
-    earlier = _earlier_records(output_dir)
+    return merge_records(_earlier_records(output_dir), records)
+
+
+def merge_records(earlier: Iterable[Any], later: Iterable[Any], keep_moved: bool = False) -> list[dict[str, Any]]:
+    """``later`` records over ``earlier`` ones, as :func:`merge_with_earlier` merges a run into its summary;
+    ``keep_moved`` keeps earlier records whose output is not where they say (a rebuild finds moved folders)."""
     merged: dict[str, dict[str, Any]] = {}
-    for record in earlier:
+    for record in map(record_dict, earlier):
         key = record_key(record)
-        if record.get("status") in WRITTEN and not Path(key).exists():
+        if not keep_moved and record.get("status") in WRITTEN and not Path(key).exists():
             continue  # its output is gone: nothing to show
         merged[key] = record
-    for record in current:
+    for record in map(record_dict, later):
         key = record_key(record)
         if record.get("status") == "skipped" and merged.get(key, {}).get("status") in WRITTEN:
             continue
