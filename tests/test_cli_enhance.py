@@ -379,8 +379,10 @@ def test_ctrl_c_finishes_written_files_and_exits_130(tmp_path, hopper_path):
     src = tmp_path / "many"
     src.mkdir()
     with Image.open(hopper_path) as im:
+        # Large enough that the run cannot finish all 40 while this process is descheduled after the first one.
+        big = im.resize((im.width * 2, im.height * 2))
         for i in range(40):
-            im.save(src / f"img{i:02d}.jpg", quality=60)  # damaged enough to be restored as a JPEG again
+            big.save(src / f"img{i:02d}.jpg", quality=60)  # damaged enough to be restored as a JPEG again
     out = tmp_path / "out"
     proc = start_interruptible([sys.executable, "-m", "facerestore", "enhance", str(src), "-o", str(out),
                                 "--model", str(model), "--json", "--no-report", "--threads", "1"])
