@@ -30,9 +30,6 @@ OUTPUT_FORMATS = (
 )
 FORMAT_CHOICES = tuple(f.names[0] for f in OUTPUT_FORMATS if f.offered)  # ("png", "jpeg", "webp", "tiff")
 WRITABLE_FORMATS = tuple(f.pillow for f in OUTPUT_FORMATS)
-# Decoded formats we do not write, and what an output keeps of them: a GIF's 256-colour palette would not hold a
-# restored photo. (An MPO is read as the JPEG it is: imageio.read_image.)
-_KEPT_AS = {"GIF": "PNG"}
 
 _BY_NAME = {name: f for f in OUTPUT_FORMATS for name in f.names}
 _BY_SUFFIX = {suffix: f for f in OUTPUT_FORMATS for suffix in f.suffixes}
@@ -50,12 +47,6 @@ def output_format(name: str) -> OutputFormat:
 def format_for_suffix(suffix: str) -> OutputFormat | None:
     """The format a file suffix stands for (``".JPG"`` -> JPEG), or None."""
     return _BY_SUFFIX.get(suffix.lower())
-
-
-def kept_format(pillow: str) -> OutputFormat:
-    """The format an output keeps when no format is asked, for a source Pillow decoded as ``pillow``: the
-    same where we write it, else its nearest (GIF -> PNG), else PNG."""
-    return _BY_PILLOW.get(_KEPT_AS.get(pillow, pillow)) or _BY_PILLOW["PNG"]
 
 
 def format_for_pillow(pillow: str) -> OutputFormat | None:

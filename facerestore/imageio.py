@@ -23,7 +23,7 @@ from PIL import Image
 from facerestore.atomic import write_atomic
 from facerestore.damage.jpeg_tables import JpegInfo, read_jpeg_info
 from facerestore.errors import ImageError, OutputError
-from facerestore.formats import format_for_suffix, kept_format, output_format
+from facerestore.formats import WRITABLE_FORMATS, format_for_suffix, output_format
 
 # Enough for 100-megapixel camera files (GFX100: 11648 x 8736); a colour float32 copy of such an image is 1.2 GB.
 DEFAULT_MAX_PIXELS = 120_000_000
@@ -442,10 +442,16 @@ def _has_sub_ifds(exif: bytes) -> bool:
     return any(tag in parsed for tag in _EXIF_SUB_IFDS)
 
 
+def output_quality(fmt: str, quality: int | None) -> int:
+    """The quality a lossy output (a Pillow ``fmt`` in ``DEFAULT_QUALITY``) is written at: ``--quality``, else
+    the format's default."""
+    return int(quality if quality is not None else DEFAULT_QUALITY[fmt])
+
+
 def _save_options(fmt: str, like: LoadedImage, quality: int | None, notes: list[str]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if fmt in DEFAULT_QUALITY:
-        options["quality"] = int(quality if quality is not None else DEFAULT_QUALITY[fmt])
+        options["quality"] = output_quality(fmt, quality)
     if fmt == "JPEG":
         options["subsampling"] = 0  # 4:4:4: restored detail is lost again by halving the chroma
     if fmt == "TIFF":
@@ -478,7 +484,7 @@ def resolve_format(dst: Path, like: LoadedImage, fmt: str | None) -> str:
     suffix = Path(dst).suffix.lower()
     by_suffix = format_for_suffix(suffix)
     if by_suffix is None or suffix == Path(like.src).suffix.lower():
-        return kept_format(like.format).pillow
+        return like.format if like.format in WRITABLE_FORMATS else "PNG"  # GIF: its palette would not hold a photo
     return by_suffix.pillow
 
 

@@ -134,8 +134,7 @@ def _decide(item: Item, ctx: Context) -> Decision:
         return decision
     if imageio.resolve_format(item.job.dst, item.loaded, ctx.fmt) != "JPEG":
         return decision
-    quality = ctx.quality if ctx.quality is not None else imageio.DEFAULT_QUALITY["JPEG"]
-    reason = resave_loses(item.damage, quality)
+    reason = resave_loses(item.damage, imageio.output_quality("JPEG", ctx.quality))
     return decision if reason is None else Decision(0.0, True, reason)
 
 

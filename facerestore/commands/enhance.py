@@ -194,7 +194,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     report_written = False
     if report_root is not None and records:
         # Runs killed outright before this one left their records in journals: they come before this run's.
-        killed, journals = orphaned(report_root / REPORT_DIR_NAME)
+        killed, journals = orphaned(ctx.report_dir)
         report_written = pipeline.write_run_report(report_root, [*killed, *records],
                                                    _run_info(opts, model, summary, started))
         if report_written:

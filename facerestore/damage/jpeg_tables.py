@@ -141,26 +141,23 @@ def _grid_offset(width: int, height: int, orientation: int) -> tuple[int, int]:
     return int(rows.min()) % 8, int(cols.min()) % 8
 
 
-def _is_ycbcr(im: Any, layers: list) -> bool:
-    """Whether the three components are Y, Cb, Cr sharing one chroma table and sampling (libjpeg's own reading
-    of the colour space: JFIF means YCbCr, else an Adobe marker's transform flag, else component ids R, G, B)."""
-    if len(layers) != 3 or layers[1][1:] != layers[2][1:]:
+def _codes_chroma(im: Any, layers: list) -> bool:
+    """Whether the components after the first are chroma (YCbCr, or Adobe's YCCK), by libjpeg's own reading of
+    the colour space: JFIF means YCbCr, else an Adobe marker's transform flag, else three components are YCbCr
+    unless their ids are R, G, B. In a CMYK or RGB-coded file the second component is magenta or green, usually
+    under the first component's table, which read as chroma would be misjudged."""
+    if len(layers) < 3:
         return False
-    if "jfif" in im.info:
+    if "jfif" in im.info and len(layers) == 3:
         return True
     if "adobe_transform" in im.info:
         return im.info["adobe_transform"] != 0
-    return tuple(layer[0] for layer in layers) != (82, 71, 66)  # "R", "G", "B"
+    return len(layers) == 3 and tuple(layer[0] for layer in layers) != (82, 71, 66)  # "R", "G", "B"
 
 
-def _codes_chroma(im: Any, layers: list) -> bool:
-    """Whether the second component is chroma: YCbCr, or Adobe's YCCK (transform 2). In a CMYK or RGB-coded file
-    it is magenta or green, usually under the first component's table, which read as chroma would be misjudged."""
-    if len(layers) == 4:
-        return im.info.get("adobe_transform") == 2
-    if len(layers) != 3 or tuple(layer[0] for layer in layers) == (82, 71, 66):  # component ids "R", "G", "B"
-        return False
-    return "jfif" in im.info or im.info.get("adobe_transform", 1) != 0
+def _is_ycbcr(im: Any, layers: list) -> bool:
+    """Whether the three components are Y, Cb, Cr sharing one chroma table and sampling."""
+    return len(layers) == 3 and layers[1][1:] == layers[2][1:] and _codes_chroma(im, layers)
 
 
 def read_jpeg_info(im: Any, orientation: int = 1) -> JpegInfo | None:
