@@ -9,6 +9,7 @@ into place, so a killed run never leaves a half-written image under a real name.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
 import stat
@@ -24,6 +25,7 @@ from facerestore.atomic import write_atomic
 from facerestore.damage.jpeg_tables import JpegInfo, read_jpeg_info
 from facerestore.errors import ImageError, OutputError
 from facerestore.formats import WRITABLE_FORMATS, format_for_suffix, output_format
+from facerestore.jpeg_eoi import closed_copy
 
 # Enough for 100-megapixel camera files (GFX100: 11648 x 8736); a colour float32 copy of such an image is 1.2 GB.
 DEFAULT_MAX_PIXELS = 120_000_000
@@ -302,10 +304,14 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
             try:
                 im.load()
             except Exception as exc:  # noqa: BLE001 - truncated/corrupt data: refuse, never half an image
-                reason = _reason(exc)
-                if reason.startswith("decoder error"):  # Pillow's bare status code ("decoder error -2")
-                    reason = f"damaged image data ({reason})"
-                raise ImageError(f"cannot decode: {reason}") from None
+                closed = _whole_without_eoi(fp) if fmt == "JPEG" else None
+                if closed is None:
+                    reason = _reason(exc)
+                    if reason.startswith("decoder error"):  # Pillow's bare status code ("decoder error -2")
+                        reason = f"damaged image data ({reason})"
+                    raise ImageError(f"cannot decode: {reason}") from None
+                im = closed
+                notes.append("JPEG without its end marker (EOI): its image data is complete")
             source_mode = im.mode
             orientation, exif = _clean_exif(im, fmt)
             jpeg = read_jpeg_info(im, orientation) if fmt == "JPEG" else None
@@ -330,6 +336,17 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
 NOT_AN_IMAGE = "not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)"
 _SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
                (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"), (b"II+\0", "TIFF"), (b"MM\0+", "TIFF"))
+
+
+def _whole_without_eoi(fp: Any) -> Image.Image | None:
+    """The decoded image of a JPEG that lacks only its end marker, or None (see facerestore.jpeg_eoi)."""
+    fp.seek(0)
+    closed = closed_copy(fp.read())
+    if closed is None:
+        return None
+    im = Image.open(io.BytesIO(closed), formats=("JPEG",))
+    im.load()
+    return im
 
 
 def sniff_format(path: Path) -> str:

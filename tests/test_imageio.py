@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import struct
 import threading
@@ -238,6 +239,45 @@ def test_truncated_jpeg_and_png_are_refused(tmp_path, hopper_path, astronaut_pat
         (tmp_path / name).write_bytes(data[: len(data) // 2])
         with pytest.raises(ImageError, match="cannot decode"):
             read_image(tmp_path / name)
+
+
+def _jpeg_bytes(source: Path, **options) -> bytes:
+    buffer = io.BytesIO()
+    with Image.open(source) as im:
+        im.convert("RGB").save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("quality, subsampling, thumbnail", [(90, 1, False), (95, 0, False), (30, 2, True)])
+def test_a_jpeg_missing_only_its_end_marker_reads_whole(tmp_path, astronaut_path, quality, subsampling, thumbnail):
+    # A thumbnail is a second JPEG, with a scan of its own, inside the APP1 segment before the photo's scan.
+    exif = b"Exif\0\0" + _jpeg_bytes(astronaut_path, quality=50) if thumbnail else b""
+    data = _jpeg_bytes(astronaut_path, quality=quality, subsampling=subsampling, exif=exif)
+    assert data.endswith(b"\xff\xd9")
+    (tmp_path / "whole.jpg").write_bytes(data)
+    (tmp_path / "open.jpg").write_bytes(data[:-2])
+    with pytest.raises(OSError, match="truncated"), Image.open(tmp_path / "open.jpg") as im:
+        im.load()  # Pillow alone refuses it
+    whole, unterminated = read_image(tmp_path / "whole.jpg"), read_image(tmp_path / "open.jpg")
+    np.testing.assert_array_equal(unterminated.pixels, whole.pixels)
+    assert unterminated.jpeg == whole.jpeg
+    assert any("end marker" in note for note in unterminated.notes) and not whole.notes
+
+
+@pytest.mark.parametrize("cut", [40, 400])
+def test_a_jpeg_cut_inside_its_scan_is_refused_even_without_its_end_marker(tmp_path, astronaut_path, cut):
+    data = _jpeg_bytes(astronaut_path, quality=60)
+    (tmp_path / "cut.jpg").write_bytes(data[:-cut])
+    with pytest.raises(ImageError, match="truncated"):
+        read_image(tmp_path / "cut.jpg")
+
+
+def test_a_progressive_jpeg_without_its_end_marker_is_refused(tmp_path, astronaut_path):
+    # Cut between two scans, a progressive file decodes without error at a lower quality: never provably whole.
+    data = _jpeg_bytes(astronaut_path, quality=60, progressive=True)
+    (tmp_path / "p.jpg").write_bytes(data[:-2])
+    with pytest.raises(ImageError, match="cannot decode"):
+        read_image(tmp_path / "p.jpg")
 
 
 def test_bad_png_crc_is_refused(tmp_path, astronaut_path):
