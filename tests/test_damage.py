@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from facerestore import degrade
 from facerestore.cli import cli
@@ -207,6 +207,46 @@ def test_banded_image(tmp_path, faces):
     assert damage.banding == pytest.approx(levels.banding_level(damage.effective_levels))
     assert damage.banding > 0.4 and damage.level >= damage.banding
     assert damage.kind == "banding"
+
+
+def _drawings(tmp_path: Path, face: np.ndarray) -> list[Path]:
+    """A bilevel scan of a photo (dithered to black and white) and a logo: flat colours, anti-aliased text."""
+    scan = tmp_path / "scan.png"
+    Image.fromarray(face).convert("1").save(scan)
+    logo = Image.new("RGB", (300, 200), (255, 255, 255))
+    draw = ImageDraw.Draw(logo)
+    draw.ellipse((10, 10, 190, 190), fill=(200, 30, 30))
+    draw.rectangle((120, 60, 290, 140), fill=(20, 40, 160))
+    draw.text((130, 80), "facerestore", fill=(255, 230, 0), font=ImageFont.load_default(size=22))
+    logo.save(tmp_path / "logo.png")
+    return [scan, tmp_path / "logo.png"]
+
+
+def test_a_drawing_of_few_colours_is_not_banding(tmp_path, faces):
+    for path in _drawings(tmp_path, faces[0]):
+        damage = _analyze(path)
+        assert damage.effective_levels < 20, path.name  # as few levels as heavy banding: the colours decide
+        assert damage.banding == 0.0 and damage.level == 0.0 and damage.jpeg_quality is None, (path.name, damage)
+
+
+@pytest.mark.parametrize("gray, n", [(False, 4), (True, 12)])
+def test_a_photo_posterized_to_few_levels_is_still_banding(tmp_path, faces, gray, n):
+    pixels = np.asarray(Image.fromarray(faces[0]).convert("L"))[..., None] if gray else faces[0]
+    Image.fromarray(np.squeeze(degrade.posterize(pixels, n))).save(tmp_path / "p.png")
+    damage = _analyze(tmp_path / "p.png")
+    assert damage.banding > 0.5 and damage.kind == "banding", damage
+
+
+def test_enhance_leaves_a_drawing_unchanged(tmp_path, faces):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    _drawings(inputs, faces[0])
+    result = CliRunner().invoke(cli, ["enhance", str(inputs), "-o", str(tmp_path / "out"), "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["status"] for r in records] == ["unchanged", "unchanged"], records
+    for name in ("scan.png", "logo.png"):
+        assert (tmp_path / "out" / name).read_bytes() == (inputs / name).read_bytes()
 
 
 def test_pixelated_image(tmp_path, faces):

@@ -53,6 +53,13 @@ def _packed(lines: np.ndarray) -> np.ndarray:
     return code
 
 
+def main_colours(lines: np.ndarray, share: float) -> int:
+    """How many of the commonest pixel values (all channels together) of 8-bit ``lines`` (n x length (x C))
+    it takes to cover ``share`` of the pixels."""
+    counts = np.sort(np.unique(_packed(lines), return_counts=True)[1])[::-1]
+    return int(np.searchsorted(np.cumsum(counts), share * counts.sum()) + 1)
+
+
 def pixelation_factor(rows: np.ndarray, columns: np.ndarray) -> float:
     """The size in px of the uniform blocks an image is made of: 1 for a photo, f after a nearest-neighbour
     upscale by f. ``rows`` holds some of its rows and ``columns`` some of its columns laid out as rows (8-bit,
