@@ -227,6 +227,14 @@ def shared_faces() -> Path:
     return faces
 
 
+@pytest.fixture(scope="session")
+def shared_natural() -> Path:
+    natural = SHARED_DATA / "natural"
+    if not natural.is_dir():
+        pytest.skip("../shared/data/natural not present (only in the developers' checkout)")
+    return natural
+
+
 @pytest.fixture(autouse=True)
 def _fresh_facerestore_logging():
     """A CLI run routes the ``facerestore`` loggers to its own console; undo that so caplog works after it."""

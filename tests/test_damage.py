@@ -199,6 +199,17 @@ def test_resaved_jpeg_keeps_its_first_quality(tmp_path, faces):
     assert single.double_compression is False and single.jpeg_quality == 90
 
 
+def test_a_smooth_photo_saved_once_at_a_good_quality_is_not_double_compressed(tmp_path, shared_natural):
+    # A dark, smooth sky: its blocks are so flat inside that the file's own quality 85-95 blocking, a ratio to the
+    # steps inside them, reads like quality 23-51. Only a lattice may show an earlier save on the file's own grid.
+    with Image.open(shared_natural / "mate_Storm.jpg") as im:
+        photo = np.asarray(im.convert("RGB").resize((768, 512), Image.LANCZOS))
+    for q in (85, 90, 95):
+        damage = _analyze(_save(photo, tmp_path / f"storm{q}.jpg", quality=q))
+        assert damage.double_compression is False and damage.jpeg_quality == q, damage
+        assert damage.kind == "jpeg" and damage.level == pytest.approx(levels.jpeg_level(q), abs=0.01), damage
+
+
 # -------------------------------------------------------------------------------------- banding, pixelation
 
 def test_banded_image(tmp_path, faces):
@@ -254,6 +265,20 @@ def test_pixelated_image(tmp_path, faces):
     assert 1.8 <= damage.pixelation <= 2.3
     assert damage.level >= levels.pixelation_level(1.8)
     assert damage.kind == "pixelation"
+
+
+@pytest.mark.parametrize("quality", [None, 85, 95])
+def test_a_smooth_or_upscaled_photo_is_not_read_as_pixelated(tmp_path, faces, quality):
+    # Where a photo is smooth, 8-bit rounding alone makes equal neighbours (more so once a good JPEG flattens its
+    # blocks); only runs of equal pixels between real steps are blocks.
+    hopper = Image.fromarray(faces[1])
+    smooth = hopper.filter(ImageFilter.GaussianBlur(4))
+    upscaled = hopper.resize((hopper.width * 2, hopper.height * 2), Image.BICUBIC)
+    options = {"quality": quality} if quality else {}
+    suffix = ".jpg" if quality else ".png"
+    for name, image in (("smooth", smooth), ("upscaled", upscaled)):
+        damage = _analyze(_save(np.asarray(image), tmp_path / f"{name}{suffix}", **options))
+        assert damage.pixelation == 1.0 and damage.kind == "jpeg", (name, damage)
 
 
 def test_posterized_smooth_photo_is_not_read_as_pixelated(tmp_path, faces):

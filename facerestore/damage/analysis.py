@@ -112,7 +112,10 @@ def analyze(loaded: LoadedImage) -> Damage:
         # The file's own grid first, then wherever blocking is strongest (an earlier save before a crop).
         pixel_q, grid, how = _pixel_quality(y, blocking, [info.grid, blocking.offset])
         margin = LATTICE_MARGIN if how == "lattice" else BLOCKINESS_MARGIN
-        double = pixel_q is not None and pixel_q <= table_q - margin
+        # Blocking on the file's own grid is the file's own: its strength is a ratio to the steps inside blocks,
+        # so a smooth photo saved once at 90 reads like quality 30. There, only a lattice shows an earlier save.
+        own_blocking = how == "blockiness" and grid == info.grid
+        double = pixel_q is not None and pixel_q <= table_q - margin and not own_blocking
         quality, source = (pixel_q, "pixels") if double else (table_q, "tables")
     else:
         # A crop moves the grid where blocking is strongest; where blocking is too faint to place it, an

@@ -18,6 +18,12 @@ MIN_SPAN = 16
 PIXELATION_MIN_FACTOR = 1.5
 # Pixelation is measured where the image is not flat over this many px (blocks up to that size are read true).
 FLAT_WINDOW = 8
+# ... and not flat means a step of at least this many levels in some channel within the window: where a photo is
+# smooth (sky, skin, the blocks a good JPEG or WebP flattens, an interpolated upscale) its 8-bit rounding alone
+# makes equal neighbours. Measured on 55 face and natural photos: counting windows with any step read 9-13 % of
+# the clean ones and of their JPEGs at 85-95 as pixelated (1.5-2 px), and this step none; blocks of 2, 3 and 4 px
+# read 2.1, 2.9 and 4.6 (median; 2.1, 3.1 and 4.1 before), and blocks of 1.5 px are found in 65 % of them (all).
+PIXELATION_MIN_STEP = 4
 
 
 def effective_levels(levels: np.ndarray) -> float:
@@ -66,7 +72,8 @@ def pixelation_factor(rows: np.ndarray, columns: np.ndarray) -> float:
     lines x length (x C)): every 4th line of each is plenty.
 
     From the share of equal neighbours along the lines (1 - 1/f inside blocks of f px), counted only where the
-    line is not flat over ``FLAT_WINDOW`` px: flat backgrounds have equal neighbours at any resolution.
+    line steps by ``PIXELATION_MIN_STEP`` levels within ``FLAT_WINDOW`` px: flat backgrounds and smooth gradients
+    have equal neighbours at any resolution.
     """
     shares = []
     for lines in (rows, columns):
@@ -74,10 +81,13 @@ def pixelation_factor(rows: np.ndarray, columns: np.ndarray) -> float:
             return 1.0
         code = _packed(lines)
         same = code[:, 1:] == code[:, :-1]
+        steps = np.abs(np.diff(lines.astype(np.int16), axis=1))
+        if steps.ndim == 3:
+            steps = steps.max(axis=2)
         pairs = FLAT_WINDOW - 1
-        # differing pairs in each window of FLAT_WINDOW px, from a running count along the line
+        # large steps in each window of FLAT_WINDOW px, from a running count along the line
         count = np.zeros((same.shape[0], same.shape[1] + 1), dtype=np.int32)
-        np.cumsum(~same, axis=1, out=count[:, 1:])
+        np.cumsum(steps >= PIXELATION_MIN_STEP, axis=1, out=count[:, 1:])
         textured = count[:, pairs:] - count[:, :-pairs] > 0                # the window is not flat
         centre = same[:, pairs // 2:pairs // 2 + textured.shape[1]]
         if not textured.any():
