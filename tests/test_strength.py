@@ -74,6 +74,17 @@ def test_decide_leaves_undamaged_photos_alone_and_obeys_an_override():
     assert not forced.unchanged and forced.strength == 0.4
 
 
+def test_faint_damage_is_left_alone_whatever_the_curve_says_between_its_knots():
+    # BigCNN's banding curve rises from 0 at level 0 to 0.45 at 0.1: a clean screenshot whose spiky histogram
+    # reads as 61 intensities in use (level 0.017) would get strength 0.08 from it.
+    curve = strength_mod.curve_for("big", False, "banding")
+    assert curve(0.017) >= strength_mod.MIN_STRENGTH
+    faint = strength_mod.decide(0.017, curve)
+    assert faint.unchanged and faint.strength == 0.0 and "0.02" in faint.reason
+    assert not strength_mod.decide(strength_mod.MIN_LEVEL, curve).unchanged
+    assert not strength_mod.decide(0.017, curve, override=0.3).unchanged
+
+
 def test_every_shipped_model_has_a_fitted_curve():
     from facerestore import registry
 

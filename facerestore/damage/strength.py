@@ -4,9 +4,10 @@
 it (``Damage.kind``: JPEG, banding or pixelation; a model restores each best at its own strength), fitted on
 validation faces by ``python -m export fit-strength`` to maximise PSNR over JPEG 5-95, banding, pixelation and clean
 photos, and recorded beside the shipped models in ``strength.json``. A conditioned model is then told that strength
-as its damage level; the report's models blend their output with the input by it. Below ``MIN_STRENGTH`` the image
-is left as it is (status ``unchanged``), and so is a JPEG whose restoration would not survive being saved as a JPEG
-again (:func:`resave_loses`). An explicit ``--strength X`` is used as given and always runs the model.
+as its damage level; the report's models blend their output with the input by it. Below ``MIN_STRENGTH``, or a
+damage level below ``MIN_LEVEL``, the image is left as it is (status ``unchanged``), and so is a JPEG whose
+restoration would not survive being saved as a JPEG again (:func:`resave_loses`). An explicit ``--strength X`` is
+used as given and always runs the model.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
 STRENGTH_FILE = MODELS_DIR / "strength.json"
 # Below this the restoration would change the photo by less than rounding to 8 bits shows for most pixels.
 MIN_STRENGTH = 0.05
+# Below this damage level (JPEG above quality 96, 48 or more intensities in use per channel) an image is left as
+# it is whatever a curve says: the fitted curves already leave faces posterized to 64 levels (0.01) unchanged, and
+# between their knots at 0 and 0.1 a curve can rise past MIN_STRENGTH for a clean graphic whose spiky histogram
+# reads as faint banding (a screenshot with 61 intensities in use: level 0.017, BigCNN at strength 0.08).
+MIN_LEVEL = 0.05
 AUTO = "auto"
 # Saving a restored JPEG as a JPEG quantises it again, at the output's steps: restoring pays only where the input's
 # steps (IJG scale, % of the base table) exceed RESAVE_SLOPE times the output's plus RESAVE_MARGIN. Measured on the
@@ -124,7 +130,7 @@ def decide(level: float, curve: Curve, override: float | None = None) -> Decisio
     """The strength for an image of damage ``level``: ``override`` when given, else the curve's."""
     if override is not None:
         return Decision(override, False, None)
-    strength = curve(level)
+    strength = curve(level) if level >= MIN_LEVEL else 0.0
     if strength < MIN_STRENGTH:
         return Decision(0.0, True, f"no damage worth restoring found (damage level {level:.2f})")
     return Decision(round(strength, 3), False, None)
