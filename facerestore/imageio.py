@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from facerestore import xmp
 from facerestore.atomic import write_atomic
 from facerestore.damage.jpeg_tables import JpegInfo, read_jpeg_info
 from facerestore.errors import ImageError, OutputError
@@ -60,6 +61,7 @@ class LoadedImage:
     notes: tuple[str, ...]      # e.g. "multi-frame file: used the first frame"
     jpeg: JpegInfo | None = None  # a JPEG file's quantisation tables and chroma subsampling
     orientation: int = 1        # the EXIF orientation the decoded pixels were turned by (1: as stored)
+    xmp: bytes | None = None    # the XMP packet, tiff:Orientation set to 1 where the pixels were turned
 
     @property
     def width(self) -> int:
@@ -316,6 +318,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
             orientation, exif = _clean_exif(im, fmt)
             jpeg = read_jpeg_info(im, orientation) if fmt == "JPEG" else None
             icc = im.info.get("icc_profile") or None
+            packet = xmp.read(im.info)
             dpi = _clean_dpi(im.info.get("dpi"))
             try:
                 pixels, alpha, bit_depth = _to_arrays(im, notes)
@@ -328,9 +331,10 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     if orientation != 1:
         pixels = apply_orientation(pixels, orientation)
         alpha = apply_orientation(alpha, orientation) if alpha is not None else None
+        packet = xmp.upright(packet) if packet is not None else None
     return LoadedImage(src=path, format=fmt, pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha,
                        bit_depth=bit_depth, mode=source_mode, exif=exif, icc_profile=icc, dpi=dpi,
-                       notes=tuple(notes), jpeg=jpeg, orientation=orientation)
+                       notes=tuple(notes), jpeg=jpeg, orientation=orientation, xmp=packet)
 
 
 NOT_AN_IMAGE = "not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)"
@@ -484,6 +488,7 @@ def _save_options(fmt: str, like: LoadedImage, quality: int | None, notes: list[
         options["icc_profile"] = like.icc_profile
     if like.dpi and fmt in ("JPEG", "PNG", "TIFF", "BMP"):
         options["dpi"] = like.dpi
+    options.update(xmp.save_options(fmt, like.xmp, options.get("exif"), notes))
     return options
 
 

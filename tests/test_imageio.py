@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import struct
 import threading
 import zlib
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image, ImageCms, ImageOps
+from PIL import ExifTags, Image, ImageCms, ImageOps, PngImagePlugin
 
 from facerestore.errors import ImageError, OutputError
 from facerestore.formats import output_format
@@ -442,6 +443,51 @@ def test_a_cameras_exif_reaches_every_format_tiff_included(tmp_path, hopper_path
     assert write_image(tmp_path / "plain.tif", plain.pixels, plain) == ()
     with Image.open(tmp_path / "plain.tif") as im:
         assert im.info["compression"] == "tiff_lzw"
+
+_XMP = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:tiff="http://ns.adobe.com/tiff/1.0/" '
+        'xmp:Rating="4" tiff:Orientation="{}"><dc:subject xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        '<rdf:Bag><rdf:li>Großmutter</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>')
+
+
+@pytest.mark.parametrize("source", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_xmp_ratings_and_keywords_reach_every_format_turned_upright(tmp_path, hopper_path, source):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: turn 90 degrees clockwise to view
+    with Image.open(hopper_path) as im:
+        small = im.convert("RGB").resize((96, 120))
+    packet = _XMP.format(6).encode()
+    options: dict = {"exif": exif.tobytes(), "xmp": packet}
+    if source == "PNG":
+        options["pnginfo"] = PngImagePlugin.PngInfo()
+        options["pnginfo"].add_itxt("XML:com.adobe.xmp", packet.decode())
+    elif source == "TIFF":  # XMP is a tag of the TIFF's own, which Pillow takes from exif or tiffinfo, not both
+        tags = Image.Exif()
+        tags.load(options.pop("exif"))
+        tags[700] = options.pop("xmp")
+        options["exif"] = tags
+    src = _save(tmp_path / f"in.{source.lower()}", small, source, **options)
+    loaded = read_image(src)
+    assert (loaded.width, loaded.height) == (120, 96)  # turned upright (Pillow does it itself for a TIFF)
+    for fmt, suffix in (("jpeg", ".jpg"), ("png", ".png"), ("tiff", ".tif"), ("webp", ".webp")):
+        out = tmp_path / f"out{suffix}"
+        assert write_image(out, loaded.pixels, loaded, fmt=fmt) == ()
+        with Image.open(out) as im:
+            written = im.info.get("xmp") or b""
+        assert b'xmp:Rating="4"' in written and "Großmutter".encode() in written, (source, fmt)
+        assert not re.search(rb"tiff:Orientation=\"[2-8]", written), (source, fmt)  # upright, as the pixels
+
+
+def test_an_xmp_packet_too_large_for_a_jpeg_is_dropped_with_a_note(tmp_path, hopper_path):
+    with Image.open(hopper_path) as im:
+        loaded = read_image(_save(tmp_path / "in.png", im.convert("RGB").resize((64, 64)), "PNG"))
+    huge = LoadedImage(**{**loaded.__dict__, "xmp": b"<x:xmpmeta>" + b" " * 70_000 + b"</x:xmpmeta>"})
+    notes = write_image(tmp_path / "out.jpg", huge.pixels, huge, fmt="jpeg")
+    assert any("XMP" in note for note in notes)
+    write_image(tmp_path / "out.png", huge.pixels, huge, fmt="png")
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.info["xmp"] == huge.xmp
+
 
 
 def test_jpeg_quality_and_format_choice(tmp_path, hopper_path):
