@@ -17,6 +17,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeRemainingColumn)
 from rich.text import Text
 
+from facerestore.discovery import printable
+
 
 def make_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
@@ -67,7 +69,7 @@ class RunProgress:
             self._progress = Progress(
                 TextColumn("{task.description}", style="bold"), BarColumn(), MofNCompleteColumn(),
                 _MegapixelsPerSecond(), TimeRemainingColumn(), TextColumn("{task.fields[counts]}", style="dim"),
-                TextColumn("{task.fields[current]}"),
+                TextColumn("{task.fields[current]}", markup=False),  # a file name, never markup
                 console=console, redirect_stdout=False, redirect_stderr=False, transient=False)
             self._task = self._progress.add_task(description, total=total, current="", counts="",
                                                megapixels=0.0)
@@ -84,7 +86,7 @@ class RunProgress:
 
     def current(self, name: str) -> None:
         if self._progress:
-            self._progress.update(self._task, current=name)
+            self._progress.update(self._task, current=printable(name))
 
     def advance(self, megapixels: float = 0.0, counts: str | None = None) -> None:
         if self._progress:

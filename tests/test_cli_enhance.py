@@ -400,3 +400,23 @@ def test_ctrl_c_finishes_written_files_and_exits_130(tmp_path, hopper_path):
     for name in written:
         with Image.open(out / name) as im:
             im.load()  # complete files only
+
+
+def test_the_progress_bar_shows_a_hostile_file_name_as_plain_text():
+    """On a terminal the bar shows the current file: its name is neither markup (``[/]`` made rich raise in its
+    refresh thread) nor terminal control (an OSC title or a clear-screen would reach the terminal)."""
+    import io
+
+    from rich.console import Console
+
+    from facerestore.console import progress
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=240)
+    name = "x[/]y \x1b]0;PWNED\x07\x1b[2J [bold red]z.jpg"
+    with progress(console, 2, True) as bar:
+        bar.current(name)
+        bar.advance(0.1, "1 restored")
+    shown = out.getvalue()
+    assert "x[/]y" in shown and "[bold red]z.jpg" in shown
+    assert "\x1b]0;" not in shown and "\x1b[2J" not in shown and "\\x1b]0;PWNED" in shown
