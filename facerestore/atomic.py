@@ -23,11 +23,15 @@ from typing import Any, BinaryIO, Union
 Content = Union[bytes, str, Callable[[BinaryIO], None]]
 
 _TEMP_ATTEMPTS = 16
+# The longest file name most file systems take (bytes): a temporary of a long name keeps only its start.
+_NAME_MAX = 255
 
 
 def temp_path_for(dst: Path) -> Path:
     """A fresh temporary name beside ``dst``: hidden, ends in ``.tmp`` (so discovery and users can spot it)."""
-    return dst.with_name(f".{dst.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tail = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    name = os.fsencode(dst.name)[:_NAME_MAX - 1 - len(tail)]
+    return dst.with_name(f".{os.fsdecode(name)}{tail}")
 
 
 def _create_temp(dst: Path) -> tuple[int, Path]:

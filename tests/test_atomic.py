@@ -110,3 +110,11 @@ def test_leftovers_of_killed_writers_are_removed_by_the_next_write(tmp_path):
     live.write_text("in progress")
     write_atomic(tmp_path / "summary.csv", "a,b\n")
     assert _names(tmp_path) == sorted([live.name, "summary.csv"])
+
+
+@pytest.mark.parametrize("name", ["x" * 251 + ".jpg", "ä" * 125 + ".png"])
+def test_a_file_name_as_long_as_the_file_system_allows_is_written(tmp_path, name):
+    # Its temporary keeps only the start of the name: the whole of it, plus pid and token, would not fit.
+    assert len(os.fsencode(name)) <= 255
+    write_atomic(tmp_path / name, b"data")
+    assert _names(tmp_path) == [name] and (tmp_path / name).read_bytes() == b"data"
