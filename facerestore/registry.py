@@ -48,8 +48,14 @@ def read_packaged_json(path: Path) -> dict:
 
 
 def _recorded_checksums() -> dict[str, str]:
-    """``{"big.onnx": "<hex sha256>", ...}`` from checksums.json (``{}`` when the file is absent)."""
-    digests = read_packaged_json(CHECKSUMS_FILE).get("sha256", {})
+    """``{"big.onnx": "<hex sha256>", ...}`` from checksums.json (``{}`` when the file is absent or unreadable:
+    every shipped model is then unverified, and refused by :func:`verify` with the reason)."""
+    try:
+        digests = read_packaged_json(CHECKSUMS_FILE).get("sha256", {})
+    except ModelError:
+        return {}
+    if not isinstance(digests, dict):
+        return {}
     return {str(k): str(v).lower() for k, v in digests.items() if v}
 
 
@@ -75,6 +81,15 @@ def build_of(spec: ModelSpec, precision: str) -> ModelSpec:
     return ModelSpec(f"{spec.name} ({precision})", filename, _recorded_checksums().get(filename), spec.summary)
 
 
+def _checksums_problem() -> str:
+    """Why checksums.json gave no checksums, as a clause ('' when it reads fine)."""
+    try:
+        read_packaged_json(CHECKSUMS_FILE)
+    except ModelError as exc:
+        return f" ({exc})"
+    return "" if CHECKSUMS_FILE.is_file() else " (the file is missing)"
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -89,8 +104,8 @@ def verify(spec: ModelSpec) -> Path:
         raise ModelError(f"shipped model {spec.name!r} is not installed (missing {spec.path}); "
                          "reinstall facerestore or pass --model PATH.onnx")
     if spec.sha256 is None:
-        raise ModelError(f"shipped model {spec.name!r} has no recorded checksum in {CHECKSUMS_FILE}; "
-                         "refusing to run an unverified file")
+        raise ModelError(f"shipped model {spec.name!r} has no recorded checksum in {CHECKSUMS_FILE}"
+                         f"{_checksums_problem()}; refusing to run an unverified file; reinstall facerestore")
     actual = sha256_of(spec.path)
     if actual != spec.sha256:
         raise ModelError(f"shipped model {spec.name!r} is corrupt: sha256 of {spec.path} is {actual}, "

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from facerestore import contract, registry
 from facerestore.cli import cli
+from facerestore.errors import ModelError
 
 
 @pytest.fixture
@@ -107,3 +108,23 @@ def test_model_option_help_names_every_shipped_model():
     line = next(ln for ln in result.stdout.splitlines() if ln.lstrip().startswith("--model "))
     for name in registry.SHIPPED:
         assert name in line.split()[1].split("|")
+
+
+def test_a_corrupt_fp16_build_makes_its_model_corrupt(models_dir):
+    """--precision auto runs big.fp16.onnx on a CUDA card: `models` checks it as it checks big.onnx."""
+    (models_dir / "big.fp16.onnx").write_bytes(b"not the exported file")
+    result = CliRunner().invoke(cli, ["models", "--json"])
+    assert result.exit_code == 1
+    big = {e["name"]: e for e in json.loads(result.stdout)}["big"]
+    assert [(b["precision"], b["status"]) for b in big["builds"]] == [("fp16", "corrupt")]
+    assert big["status"] == "corrupt" and big["error"].startswith("big.fp16.onnx: sha256 mismatch")
+
+
+def test_an_unreadable_checksum_file_refuses_each_model_with_its_reason(tmp_path, monkeypatch):
+    broken = tmp_path / "checksums.json"
+    broken.write_text("{not json", encoding="utf-8")
+    monkeypatch.setattr(registry, "CHECKSUMS_FILE", broken)
+    specs = registry._build_registry()  # what importing the package does: it must not raise
+    assert all(spec.sha256 is None for spec in specs.values())
+    with pytest.raises(ModelError, match=r"no recorded checksum .*cannot read .*checksums\.json"):
+        registry.verify(specs["big"])

@@ -141,3 +141,25 @@ def test_a_curve_per_kind_or_one_for_every_kind(tmp_path, monkeypatch):
         assert at_half == {"jpeg": 0.5, "banding": 1.0, "pixelation": 0.2}
     finally:
         strength_mod._fitted.cache_clear()
+
+
+def test_a_broken_curve_file_ends_an_auto_run_before_its_first_image(tmp_path, monkeypatch, hopper_path):
+    from click.testing import CliRunner
+
+    from facerestore.cli import cli
+
+    broken = tmp_path / "strength.json"
+    broken.write_text("{not json", encoding="utf-8")
+    monkeypatch.setattr(strength_mod, "STRENGTH_FILE", broken)
+    strength_mod._fitted.cache_clear()
+    photos = tmp_path / "in"
+    photos.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (photos / name).write_bytes(hopper_path.read_bytes())
+    try:
+        result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(tmp_path / "out"), "--json", "-q"])
+    finally:
+        strength_mod._fitted.cache_clear()
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("error") == 1 and "strength.json" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -121,6 +121,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     """Plan, restore and report; return the exit code. Project errors that end the run propagate."""
     from facerestore import pipeline
     from facerestore.console import progress
+    from facerestore.damage.strength import check_curves
     from facerestore.discovery import REPORT_DIR_NAME, plan_jobs
     from facerestore.engines import check_engine, run_jobs
     from facerestore.gpu import for_device
@@ -151,6 +152,8 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
 
     started = time.time()
     model, tile = for_device(opts.model.open(), opts.tile)  # IO binding and card-sized tiles on CUDA
+    if opts.strength is None:
+        check_curves(model)
     summary = RunSummary(model=model.name, provider=model.provider)
     if not opts.stream.quiet:
         console.print(f"{len(plan.jobs)} image(s), model {model.name} on {model.provider}", markup=False)

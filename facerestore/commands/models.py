@@ -39,37 +39,50 @@ def models(ctx: click.Context, json_out: bool) -> None:
 
 
 def describe_models() -> list[dict[str, Any]]:
-    """One dict per shipped model: name, file, status (ok | not installed | corrupt | unverified), metadata."""
+    """One dict per shipped model: name, file, status (ok | not installed | corrupt | unverified), metadata, and
+    its builds (``big.fp16.onnx``: what ``--precision`` runs), each checked the same way. A model's status is
+    that of its worst file."""
     from facerestore import registry
     from facerestore.errors import ModelError
+    from facerestore.model_choice import PRECISIONS
     from facerestore.session import read_metadata
 
     entries = []
     for spec in registry.SHIPPED.values():
         entry: dict[str, Any] = {"name": spec.name, "default": spec.name == registry.DEFAULT_MODEL,
-                                 "origin": spec.origin, "summary": spec.summary, "file": str(spec.path), "installed": spec.installed,
-                                 "sha256": None, "status": "not installed", "error": None, "metadata": {}}
+                                 "origin": spec.origin, "summary": spec.summary, "file": str(spec.path),
+                                 "installed": spec.installed, "metadata": {}, **_file_check(spec)}
         if spec.installed:
-            digest = registry.sha256_of(spec.path)
-            entry["sha256"] = digest
-            if spec.sha256 is None:
-                entry["status"] = "unverified"
-                entry["error"] = "no checksum recorded in checksums.json"
-            elif digest != spec.sha256:
-                entry["status"] = "corrupt"
-                entry["error"] = f"sha256 mismatch (expected {spec.sha256})"
-            else:
-                entry["status"] = "ok"
             try:
                 raw = read_metadata(spec.path)
                 entry["metadata"] = {key.removeprefix("facerestore."): value for key, value in sorted(raw.items())}
             except ModelError as exc:
-                entry["status"] = "corrupt"
-                entry["error"] = str(exc)
-        else:
-            entry["error"] = f"file missing: {spec.path}"
+                entry["status"], entry["error"] = "corrupt", str(exc)
+        entry["builds"] = []
+        for precision in PRECISIONS:
+            build = registry.build_of(spec, precision)
+            if precision in ("fp32", "auto") or not build.installed:
+                continue
+            check = _file_check(build)
+            entry["builds"].append({"precision": precision, "file": str(build.path), **check})
+            if entry["status"] == "ok" and check["status"] != "ok":
+                entry["status"], entry["error"] = check["status"], f"{build.path.name}: {check['error']}"
         entries.append(entry)
     return entries
+
+
+def _file_check(spec: Any) -> dict[str, Any]:
+    """sha256, status and error of one shipped file against checksums.json."""
+    from facerestore import registry
+
+    if not spec.installed:
+        return {"sha256": None, "status": "not installed", "error": f"file missing: {spec.path}"}
+    digest = registry.sha256_of(spec.path)
+    if spec.sha256 is None:
+        return {"sha256": digest, "status": "unverified", "error": "no checksum recorded in checksums.json"}
+    if digest != spec.sha256:
+        return {"sha256": digest, "status": "corrupt", "error": f"sha256 mismatch (expected {spec.sha256})"}
+    return {"sha256": digest, "status": "ok", "error": None}
 
 
 def _print_table(console: Any, entries: list[dict[str, Any]]) -> None:

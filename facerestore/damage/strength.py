@@ -126,6 +126,13 @@ def model_curve(model: OnnxModel, kind: str) -> Curve:
     return curve_for(key, conditioned, kind)
 
 
+def check_curves(model: OnnxModel) -> None:
+    """Read every curve ``auto`` may follow for ``model`` now, so that a broken strength.json ends a run before
+    its first image (``ModelError``) instead of failing each image."""
+    for kind in KINDS:
+        model_curve(model, kind)
+
+
 def decide(level: float, curve: Curve, override: float | None = None) -> Decision:
     """The strength for an image of damage ``level``: ``override`` when given, else the curve's."""
     if override is not None:
