@@ -383,13 +383,15 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
     src_inodes: set[tuple[int, int] | None] = set()
     out_roots: dict[tuple[Path, bool], Path] = {}  # restored_sibling() per root is not free: once each
     out_real = os.path.realpath(output) if output is not None else None
+    listed_outputs = 0
     for item in iter_inputs(inputs, recursive=recursive, include=include, exclude=exclude,
                             files_from=files_from, null_separated=null_separated):
         if isinstance(item, Rejected):
             (plan.skipped if isinstance(item, Skipped) else plan.rejected).append(item)
             continue
         if item.listed and out_real is not None and _inside(os.path.realpath(item.path), out_real):
-            continue  # a broad `find` also lists earlier outputs: never restore those again
+            listed_outputs += 1  # a broad `find` also lists earlier outputs: never restore those again
+            continue
         stem, suffix = os.path.splitext(item.rel.name)
         rel = item.rel.with_name(stem + output_suffix(suffix, fmt))
         root_key = (item.root, item.explicit or item.listed)
@@ -430,6 +432,9 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
             plan.rejected.append(Rejected(job.src, f"output {job.dst} is {kind}, not an image file"))
             continue
         plan.jobs.append(job)
+    if listed_outputs:  # said once: `-o .` would otherwise leave every listed file out without a word
+        plan.skipped.append(Skipped(output, f"{listed_outputs} listed file(s) inside this output folder left out "
+                                            "(outputs are never restored again)"))
     return plan
 
 

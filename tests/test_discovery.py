@@ -272,6 +272,13 @@ def test_files_from_skips_outputs_of_earlier_runs(tree):
     _touch(Path.cwd(), "out/photos/b.jpg")
     plan = plan_jobs([], Path("out"), files_from=io.StringIO("photos/b.jpg\nout/photos/b.jpg\n"))
     assert [job.src for job in plan.jobs] == [Path("photos/b.jpg")]
+    assert [(s.path, s.reason.split(" ")[0]) for s in plan.skipped] == [(Path("out"), "1")]  # said, once
+
+
+def test_files_from_with_the_output_folder_around_every_entry_says_so(tree):
+    plan = plan_jobs([], Path("."), files_from=io.StringIO("photos/b.jpg\nphotos/A.PNG\n"))
+    assert plan.jobs == [] and len(plan.skipped) == 1
+    assert plan.skipped[0].reason.startswith("2 listed file(s) inside this output folder left out")
 
 
 def test_files_from_folder_entries_and_missing_entries(tree):
