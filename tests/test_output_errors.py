@@ -132,8 +132,12 @@ def test_output_folder_without_write_permission(photos, model, tmp_path):
         out.chmod(0o755)
 
 
-def test_full_disk_stops_the_run_instead_of_failing_every_file(tmp_path, hopper_path, model, mounted):
-    """An archive of thousands of files must not print thousands of 'no space' lines: the run stops."""
+@pytest.mark.parametrize("engine", ["local", pytest.param("ray", marks=pytest.mark.ray)])
+def test_full_disk_stops_the_run_instead_of_failing_every_file(tmp_path, hopper_path, model, mounted, engine):
+    """An archive of thousands of files must not print thousands of 'no space' lines: the run stops (on Ray
+    too, where the images are written by the workers)."""
+    if engine == "ray":
+        pytest.importorskip("ray.data", reason="the Ray engine needs the ray extra")
     src = tmp_path / "many"
     src.mkdir()
     with Image.open(hopper_path) as im:
@@ -141,10 +145,12 @@ def test_full_disk_stops_the_run_instead_of_failing_every_file(tmp_path, hopper_
             im.save(src / f"{i:02d}.png")
     out = mounted("tiny", "size=64k")
     result = CliRunner().invoke(cli, ["enhance", str(src), "-o", str(out), "--model", str(model), "--json",
-                                      "--no-report"])
+                                      "--no-report", "--engine", engine])
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert 1 <= len(records) < 16, len(records)  # stopped with files never attempted
+    stop = [line for line in result.stderr.splitlines() if line.startswith("error: stopped early: ")]
+    assert len(stop) == 1 and "no space left on device" in stop[0], result.stderr
     _no_leftovers(out)
 
 

@@ -144,19 +144,23 @@ class RestoreWorker:
             record = process_job(Job(self._path(src), Path(rel), self._path(dst)), self.ctx)
             # The record names the files as the plan did (relative stays relative), like the local engine.
             record.input, record.output = str(src), (None if record.output is None else str(dst))
-            results.append(json.dumps({"record": asdict(record), "logs": self.capture.take()}))
+            result = {"record": asdict(record), "logs": self.capture.take()}
+            if self.ctx.halt.is_set():  # the output's disk is full or read-only: the driver ends the run
+                result["halt"] = self.ctx.halt_reason[0]
+            results.append(json.dumps(result))
         return {RESULT: np.array(results, dtype=object)}
 
 
-def _decode(text: str) -> Record:
-    """A worker's JSON back into a Record (replaying its log lines here); a worker-wide error is raised."""
+def _decode(text: str) -> tuple[Record, str | None]:
+    """A worker's JSON back into a Record (replaying its log lines here) and why the run must halt, if it must;
+    a worker-wide error is raised."""
     data = json.loads(text)
     if "fatal" in data:
         fatal = data["fatal"]
         raise _FATAL.get(fatal["type"], FaceRestoreError)(fatal["message"])
     for level, name, message in data["logs"]:
         logging.getLogger(name).log(level, "%s", message)
-    return Record(**data["record"])
+    return Record(**data["record"]), data.get("halt")
 
 
 @contextmanager
@@ -307,10 +311,13 @@ def run_ray(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record], Non
         rows_iter = iter(dataset.iter_rows())
         try:
             for row in rows_iter:
-                record = _decode(row[RESULT])
+                record, halt = _decode(row[RESULT])
+                if halt is not None and not ctx.halt.is_set():  # as the local engine's write stage does
+                    ctx.halt_reason.append(halt)
+                    ctx.halt.set()
                 on_record(record)
                 delivered += 1
-                if (fail_fast and record.status == FAILED) or stop.is_set():
+                if (fail_fast and record.status == FAILED) or stop.is_set() or ctx.halt.is_set():
                     stop.set()
                     break
         except RayError as exc:
