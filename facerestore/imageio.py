@@ -524,6 +524,20 @@ def _is_fatal(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
+def output_error(action: str, exc: BaseException) -> OutputError:
+    """``exc`` raised while doing ``action`` ("cannot write X") as an :class:`OutputError` with a plain reason,
+    fatal where no later output could be written either."""
+    return OutputError(f"{action}: {_write_reason(exc)}", fatal=_is_fatal(exc))
+
+
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents if missing; :class:`OutputError` naming it otherwise."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(f"cannot create the folder {folder}", exc) from None
+
+
 def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | None = None,
                 quality: int | None = None, mtime: float | None = None) -> tuple[str, ...]:
     """Encode ``pixels`` (float32 H x W x C in [0, 1]) to ``dst`` atomically, carrying ``like``'s metadata.
@@ -539,11 +553,7 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
     notes: list[str] = []
     image = _build_image(np.asarray(pixels, dtype=np.float32), like, pil_format, notes)
     options = _save_options(pil_format, like, quality, notes)
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create the folder {dst.parent}: {_write_reason(exc)}",
-                          fatal=_is_fatal(exc)) from None
+    make_folder(dst.parent)
 
     def encode(fh: Any) -> None:
         image.save(fh, format=pil_format, **options)
@@ -551,7 +561,7 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
     try:
         write_atomic(dst, encode, fsync=True, mtime=mtime)
     except Exception as exc:  # KeyboardInterrupt & co. keep their meaning (the temporary is gone either way)
-        raise OutputError(f"cannot write {dst}: {_write_reason(exc)}", fatal=_is_fatal(exc)) from None
+        raise output_error(f"cannot write {dst}", exc) from None
     return tuple(notes)
 
 
@@ -569,4 +579,4 @@ def copy_image(src: Path, dst: Path, mtime: float | None = None) -> None:
     try:
         write_atomic(dst, copy, fsync=True, mtime=mtime)
     except Exception as exc:  # as in write_image
-        raise OutputError(f"cannot write {dst}: {_write_reason(exc)}", fatal=_is_fatal(exc)) from None
+        raise output_error(f"cannot write {dst}", exc) from None

@@ -169,3 +169,44 @@ def test_command_module_imports_nothing_heavy():
             "print(sorted(m for m in ('torch', 'onnxruntime', 'numpy', 'PIL') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_1(hq_dir, tmp_path):
+    """As enhance fails on such an -o: one error line naming it, no traceback, inputs untouched."""
+    (tmp_path / "a.jpg").write_bytes(b"a file, not a folder")
+    out = tmp_path / "a.jpg" / "pairs"
+    result = _run(str(hq_dir), "-o", str(out), "--preset", "jpeg20")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: cannot create the folder {out}: Not a directory"]
+    assert result.stdout == ""
+    assert sorted(p.name for p in hq_dir.rglob("*")) == ["astro.png", "gray.png", "hopper.jpg", "sub"]
+
+
+def test_a_negative_seed_is_a_usage_error(hq_dir, tmp_path):
+    result = CliRunner().invoke(degrade, [str(hq_dir), "-o", str(tmp_path / "p"), "--seed", "-1"])
+    assert result.exit_code == 2 and "--seed" in result.stderr and "-1" in result.stderr
+    assert not (tmp_path / "p").exists()  # refused before any image is read
+
+
+def test_ctrl_c_exits_130_with_a_manifest_of_the_pairs_written(hq_dir, tmp_path, monkeypatch):
+    """Interrupted before the second image: the first pair is whole and the manifest lists it (and only it)."""
+    import facerestore.commands.degrade as command
+
+    real = command.degrade_one
+    calls = []
+
+    def interrupted_after_one(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(command, "degrade_one", interrupted_after_one)
+    out = tmp_path / "pairs"
+    result = _run(str(hq_dir), "-o", str(out), "--preset", "jpeg20", "-q")
+    assert result.exit_code == 130, result.output
+    assert "Interrupted" in result.stderr and "1 pair(s) written" in result.stderr and result.stdout == ""
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [p["source"] for p in manifest["pairs"]] == ["hopper.jpg"] and manifest["failed"] == []
+    assert (out / "hq" / "hopper.png").is_file() and (out / "lq" / "hopper.png").is_file()
+    assert not [p for p in out.rglob(".*")]  # no temporary left behind

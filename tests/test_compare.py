@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 from pathlib import Path
 
@@ -141,3 +142,53 @@ def test_each_input_gets_its_own_files_as_enhance_maps_outputs(tmp_path, pairs, 
     assert len(lines) == 1 and str(y / "a.png") in lines[0] and str(x / "a.png") in lines[0], files.stderr
     data = json.loads((tmp_path / "f" / "compare.json").read_text())
     assert data["images"] == 1 and len(data["failed"]) == 1
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_1(tmp_path, pairs, tiny_rgb_model):
+    """As enhance fails on such an -o: one error line naming it, no traceback, nothing on stdout."""
+    inputs, _ = pairs
+    (tmp_path / "a.jpg").write_bytes(b"a file, not a folder")
+    out = tmp_path / "a.jpg" / "cmp"
+    result = _compare([str(inputs), "--models", str(tiny_rgb_model), "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: cannot create the folder {out}: Not a directory"]
+    assert result.stdout == ""
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_while_writing_charts_stops_and_keeps_the_table(tmp_path, pairs, tiny_rgb_model, monkeypatch):
+    """The first chart fails: one line naming it, no later image tried, the numbers still in compare.json."""
+    from facerestore import charts
+
+    inputs, _ = pairs
+    with Image.open(inputs / "hopper.jpg") as im:
+        im.save(inputs / "second.png")
+    monkeypatch.setattr(charts, "write_atomic", _no_space)
+    out = tmp_path / "cmp"
+    result = _compare([str(inputs), "--models", str(tiny_rgb_model), "-o", str(out)])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: {inputs / 'hopper.jpg'}: cannot write {out / 'hopper.jpg.grid.png'}: "
+                      "no space left on device"]
+    assert result.stdout.strip() == str(out / "compare.json")
+    data = json.loads((out / "compare.json").read_text())
+    assert data["images"] == 1 and len(data["failed"]) == 1 and {r["image"] for r in data["per_image"]} == {"hopper.jpg"}
+
+
+def test_a_full_disk_while_writing_compare_json_is_one_line_and_exit_1(tmp_path, pairs, tiny_rgb_model,
+                                                                        monkeypatch):
+    import facerestore.atomic
+
+    inputs, _ = pairs
+    monkeypatch.setattr(facerestore.atomic, "write_atomic", _no_space)  # write_json's, not the charts'
+    out = tmp_path / "cmp"
+    result = _compare([str(inputs), "--models", str(tiny_rgb_model), "-o", str(out)])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: cannot write {out / 'compare.json'}: no space left on device"]
+    assert "Model comparison" in result.stderr  # the means were shown before the write failed
+    assert result.stdout == ""  # no path printed for a file that was not written
+    assert (out / "hopper.jpg.grid.png").is_file()

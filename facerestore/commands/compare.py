@@ -10,6 +10,7 @@ is printed on stdout).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,8 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
     from facerestore import charts
     from facerestore.atomic import write_json
     from facerestore.discovery import plan_jobs, printable
-    from facerestore.errors import FaceRestoreError, UsageError
-    from facerestore.imageio import read_image
+    from facerestore.errors import FaceRestoreError, OutputError, UsageError
+    from facerestore.imageio import make_folder, read_image
     from facerestore.report.image import Reference, as_levels, match_reference, reference_levels, state_metrics
     from facerestore.summary import json_number
     from facerestore.damage.analysis import analyze
@@ -89,7 +90,7 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
         raise UsageError("no images found in the given inputs")
     # IO binding on CUDA; the tile stays the user's (or the default) so every model runs the same tiles.
     models = [for_device(ModelRequest(spec, device=device, threads=threads).open(), tile)[0] for spec in specs]
-    output.mkdir(parents=True, exist_ok=True)
+    make_folder(output)  # one line and exit 1, as enhance fails on an -o it cannot create
 
     rows: list[dict[str, Any]] = []
     failed: list[str] = []
@@ -131,19 +132,36 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
         if levels_ref is not None:
             grid.append(("Reference", levels_ref))
             states.insert(0, ("Original", levels_ref))
-        # Lossless and 1:1 (the centre of a larger image): the differences between models are pixel-sized.
-        charts.comparison_image(grid, job.dst.with_name(job.dst.name + ".grid.png"), max_side=GRID_SIDE, crop=True)
-        charts.histogram_panels(states, job.dst.with_name(job.dst.name + ".hist.png"))
-        compared += 1
+        compared += 1  # its rows are in the table even if its charts cannot be written
+        try:
+            # Lossless and 1:1 (the centre of a larger image): the differences between models are pixel-sized.
+            _write(job.dst.with_name(job.dst.name + ".grid.png"),
+                   lambda path: charts.comparison_image(grid, path, max_side=GRID_SIDE, crop=True))
+            _write(job.dst.with_name(job.dst.name + ".hist.png"), lambda path: charts.histogram_panels(states, path))
+        except OutputError as exc:
+            fail(job.src, str(exc))
+            if exc.fatal:  # disk full or read-only: no later chart could be written either
+                break
 
     table = _means(rows, [INPUT_ROW] + labels)
     result = {"models": dict(zip(labels, specs)), "reference": str(reference) if reference else None,
               "images": compared, "failed": failed, "means": table,
               "per_image": [{k: json_number(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows]}
-    write_json(output / "compare.json", result)
-    _write_csv(output / "compare.csv", table)
-    _print_table(console, table)
+    _print_table(console, table)  # first: the means reach the user even when the files below cannot be written
+    _write(output / "compare.json", lambda path: write_json(path, result))
+    _write(output / "compare.csv", lambda path: _write_csv(path, table))
     return result
+
+
+def _write(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write(path)``, its OSError turned into an OutputError naming ``path`` (fatal as in imageio: no later
+    file could be written either)."""
+    from facerestore.imageio import output_error
+
+    try:
+        write(path)
+    except OSError as exc:
+        raise output_error(f"cannot write {path}", exc) from None
 
 
 COMPARED = ("psnr", "ssim", "w1", "gaps", "spikiness")  # of the report's metric columns, those in the table

@@ -152,7 +152,8 @@ class _PresetChoice(click.Choice):
               help="A named degradation (default: paper, the research report's).")
 @click.option("--chain", "chain_spec", metavar="SPEC",
               help="A chain such as 'posterize:12,jpeg:20', or 'random' for a blind-training mixture per image.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for noise and random chains.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed for noise and random chains.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr (errors still shown).")
 def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str | None, seed: int,
             quiet: bool) -> None:
@@ -163,6 +164,8 @@ def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str |
     from facerestore.console import make_console, progress
     from facerestore.discovery import IMAGE_SUFFIXES, Found, Skipped, iter_inputs, printable
     from facerestore.errors import FaceRestoreError, OutputError
+    from facerestore.imageio import make_folder
+    from facerestore.summary import EXIT_INTERRUPTED
 
     spec = _resolve_spec(preset, chain_spec)
     out = pairs_dir.resolve()
@@ -173,9 +176,10 @@ def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str |
     sources = [item for item in items if isinstance(item, Found)]
     if not sources:
         raise click.UsageError(f"no images found in {hq_dir} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    out.mkdir(parents=True, exist_ok=True)
 
     console = make_console()
+    with exit_on_error(console):  # an -o that cannot be made fails the run as enhance's does: one line, exit 1
+        make_folder(pairs_dir)
     pairs: list[PairResult] = []
     failed: dict[str, str] = {}
 
@@ -190,27 +194,35 @@ def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str |
         elif not isinstance(item, Found):
             fail(item.path, Path(os.path.relpath(item.path, hq_dir)).as_posix(), item.reason)
     claimed: dict[Path, str] = {}  # output name -> source, so a.jpg and a.png cannot overwrite each other
-    with exit_on_error(console), progress(console, len(sources), not quiet, "Degrading") as bar:
-        for item in sources:
-            key = item.rel.as_posix()
-            name = item.rel.with_suffix(".png")
-            bar.current(printable(key))
-            try:
-                if name in claimed:
-                    raise ValueError(f"same output name as {claimed[name]} ({name.as_posix()})")
-                claimed[name] = key
-                pair = degrade_one(item.path, item.rel, out, spec, seed)
-                pairs.append(pair)
-                bar.advance(pair.width * pair.height / 1e6)
-            except (FaceRestoreError, ValueError) as exc:
-                fail(item.path, key, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                bar.advance()
-                if isinstance(exc, OutputError) and exc.fatal:  # no later pair could be written either
-                    break
+    interrupted = False
+    with exit_on_error(console):
+        try:
+            with progress(console, len(sources), not quiet, "Degrading") as bar:
+                for item in sources:
+                    key = item.rel.as_posix()
+                    name = item.rel.with_suffix(".png")
+                    bar.current(printable(key))
+                    try:
+                        if name in claimed:
+                            raise ValueError(f"same output name as {claimed[name]} ({name.as_posix()})")
+                        claimed[name] = key
+                        pair = degrade_one(item.path, item.rel, out, spec, seed)
+                        pairs.append(pair)
+                        bar.advance(pair.width * pair.height / 1e6)
+                    except (FaceRestoreError, ValueError) as exc:
+                        fail(item.path, key, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                        bar.advance()
+                        if isinstance(exc, OutputError) and exc.fatal:  # no later pair could be written either
+                            break
+        except KeyboardInterrupt:  # the pairs written so far are whole: the manifest still lists them
+            interrupted = True
         manifest = write_manifest(out, spec, seed, pairs, failed)
-    if not quiet:
+    if not quiet or interrupted:
         console.print(f"{len(pairs)} pair(s) written to {printable(str(pairs_dir))}"
                       + (f", {len(failed)} failed" if failed else "")
                       + f"; manifest: {printable(str(manifest))}", markup=False)
+    if interrupted:
+        console.print("Interrupted", markup=False)
+        click.get_current_context().exit(EXIT_INTERRUPTED)
     if failed:
         click.get_current_context().exit(1)
