@@ -7,6 +7,9 @@ import json
 import math
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -393,6 +396,17 @@ def test_enhance_writes_report_and_report_command_rebuilds_it(tmp_path, degraded
     assert (moved / "report.html").is_file()
 
 
+def test_the_report_command_names_a_folder_that_looks_like_markup_as_it_is(tmp_path, degraded_set, tiny_rgb_model):
+    inputs, _ = degraded_set
+    out = tmp_path / "rq[" / "]out [draft]"  # "[/]" closed rich's markup, which raised; "[draft]" vanished
+    assert _enhance([str(inputs), "-o", str(out), "--model", str(tiny_rgb_model), "--quiet"]).exit_code == 0
+    from facerestore.commands.report import report
+
+    rebuilt = CliRunner().invoke(report, [str(out), "-q"], catch_exceptions=False)
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    assert f"Report rebuilt: 2 of 2 images, {out / 'report.html'}" in rebuilt.stderr
+
+
 def test_the_report_command_folds_in_the_journal_of_a_killed_run(tmp_path, degraded_set, tiny_rgb_model):
     """A run killed after the summary was written left a newer record in its journal: a rebuild shows it."""
     inputs, _ = degraded_set
@@ -417,6 +431,126 @@ def test_report_command_without_summary_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(report, [str(tmp_path)])
     assert result.exit_code == 2
     assert "summary.json" in result.stderr and result.stdout == ""
+
+
+# `facerestore enhance`, killed with kill -9 by itself right after its journal took its first record: a real run
+# killed outright at a known point (polling the journal from outside would race the run's end).
+_KILLED_AFTER_FIRST_RECORD = """
+import os, signal, sys
+from facerestore.report.journal import Journal
+append = Journal.append
+def append_then_die(self, record):
+    append(self, record)
+    os.kill(os.getpid(), signal.SIGKILL)
+Journal.append = append_then_die
+from facerestore.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_the_report_command_rebuilds_a_first_run_killed_before_any_summary(tmp_path, degraded_set, tiny_rgb_model):
+    from facerestore.commands.report import report
+
+    inputs, _ = degraded_set
+    out = tmp_path / "restored"
+    killed = subprocess.run([sys.executable, "-c", _KILLED_AFTER_FIRST_RECORD, "enhance", str(inputs), "-o", str(out),
+                             "--model", str(tiny_rgb_model), "--strength", "1", "--quiet"],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (out / "summary.json").exists()
+    journals = list((out / REPORT_DIR_NAME).glob("journal-*.jsonl"))
+    journaled = [json.loads(line) for path in journals for line in path.read_text().splitlines()]
+    assert len(journaled) == 1 and journaled[0]["status"] == "restored"
+
+    rebuilt = CliRunner().invoke(report, [str(out), "-q"], catch_exceptions=False)
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    assert rebuilt.stdout.strip() == str(out / "report.html")
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(r["input"], r["output"], r["status"]) for r in summary["images"]] == [
+        (journaled[0]["input"], journaled[0]["output"], "restored")]
+    assert "gaps_out" in summary["images"][0]["metrics"]
+    assert summary["run"]["model"] == journaled[0]["model"]
+    assert _page_data(out / "report.html")["counts"]["restored"] == 1
+    assert not any(path.exists() for path in journals)  # its records are in the summary now
+
+
+def test_the_report_command_names_the_output_that_cannot_be_read(tmp_path, degraded_set, tiny_rgb_model):
+    from facerestore.commands.report import report
+
+    inputs, _ = degraded_set
+    out = tmp_path / "restored"
+    assert _enhance([str(inputs), "-o", str(out), "--model", str(tiny_rgb_model), "--quiet"]).exit_code == 0
+    before = {r["output"]: r for r in json.loads((out / "summary.json").read_text())["images"]}
+    broken = out / "hopper.png"
+    broken.write_text("junk\n")
+
+    result = CliRunner().invoke(report, [str(out), "-q"], catch_exceptions=False)
+    assert result.exit_code == 1
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.stderr  # the output is named, not its input (which is fine)
+    assert warnings[0].startswith(f"warning: {broken}: kept its earlier numbers: not a supported image")
+    after = {r["output"]: r for r in json.loads((out / "summary.json").read_text())["images"]}
+    assert after[str(broken)]["metrics"] == before[str(broken)]["metrics"]  # kept, not lost
+
+
+@pytest.mark.parametrize("summary, problem", [
+    ({"images": [], "run": 5}, 'its "run" is a number, not an object'),
+    ({"images": {}}, "not a facerestore summary"),
+    ([], "not a facerestore summary"),
+])
+def test_a_summary_that_is_not_one_is_a_usage_error_naming_it(tmp_path, summary, problem):
+    from facerestore.commands.report import report
+
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    result = CliRunner().invoke(report, [str(tmp_path)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"error: cannot read {tmp_path / 'summary.json'}: {problem}\n"
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary  # left as it was
+
+
+def test_records_of_summary_json_the_report_cannot_use_are_left_out_each_named(tmp_path, degraded_set,
+                                                                                tiny_rgb_model):
+    """Hand-edited or damaged records: one warning each, exit 1, and every good record still rebuilt."""
+    from facerestore.commands.report import report
+
+    inputs, _ = degraded_set
+    out = tmp_path / "restored"
+    assert _enhance([str(inputs), "-o", str(out), "--model", str(tiny_rgb_model), "--quiet"]).exit_code == 0
+    data = json.loads((out / "summary.json").read_text())
+    good = data["images"]
+    bad = [
+        ({"status": "restored", "output": 5}, 'its "input" is null, not a string'),
+        ({**good[0], "output": 5}, 'its "output" is a number, not a string or null'),
+        ({**good[0], "status": ["restored"]}, 'its "status" is an array, not a string'),
+        ({**good[0], "width": "wide"}, 'its "width" is a string, not a whole number or null'),
+        ({**good[0], "seconds": True}, 'its "seconds" is a boolean, not a number or null'),
+        ({**good[0], "metrics": [1]}, 'its "metrics" is an array, not an object or null'),
+        ({**good[0], "metrics": {"psnr_in": "high"}}, 'its metric "psnr_in" is a string, not a number'),
+        (7, "it is a number, not an object"),
+    ]
+    data["images"] = good + [record for record, _ in bad]
+    (out / "summary.json").write_text(json.dumps(data))
+
+    result = CliRunner().invoke(report, [str(out), "-q"], catch_exceptions=False)
+    assert result.exit_code == 1 and result.stdout.strip() == str(out / "report.html")
+    assert "Traceback" not in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {out / 'summary.json'}: image {len(good) + n} left out of the report: {why}"
+                        for n, (_, why) in enumerate(bad, 1)]
+    again = json.loads((out / "summary.json").read_text())["images"]
+    assert [r["output"] for r in again] == [r["output"] for r in good]
+
+
+def test_journal_records_the_report_cannot_use_are_left_out(tmp_path, caplog):
+    from facerestore.report.journal import orphaned
+
+    good = Record(input="/in/a.jpg", output="/out/a.jpg", status="restored", error=None, width=8, height=8,
+                  seconds=0.1, provider="CPUExecutionProvider", model="big").to_json()
+    damaged = json.dumps({"input": "/in/b.jpg", "output": "/out/b.jpg", "status": ["restored"]})
+    (tmp_path / "journal-1-dead.jsonl").write_text(damaged + "\n" + good + "\n", encoding="utf-8")
+    records, _ = orphaned(tmp_path)
+    assert [r["input"] for r in records] == ["/in/a.jpg"]
+    assert 'line 1 left out of the report: its "status" is an array, not a string' in caplog.text
 
 
 def test_resumed_and_sharded_runs_keep_every_image_in_the_report(tmp_path, degraded_set, tiny_rgb_model):

@@ -19,6 +19,9 @@ from typing import Any, TextIO
 
 from filelock import FileLock, Timeout
 
+from facerestore.discovery import printable
+from facerestore.report.run import record_problem
+
 log = logging.getLogger(__name__)
 
 JOURNAL_PATTERN = "journal-*.jsonl"
@@ -99,13 +102,16 @@ def _read(path: Path) -> list[dict[str, Any]]:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
         return records
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         try:
             record = json.loads(line)
         except ValueError:
             continue  # the line the kill cut short
-        if isinstance(record, dict) and "input" in record and "status" in record:
+        problem = record_problem(record)  # a damaged file: the report must not stop on it
+        if problem is None:
             records.append(record)
+        else:
+            log.warning("%s: line %d left out of the report: %s", printable(str(path)), number, problem)
     return records
 
 

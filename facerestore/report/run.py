@@ -8,9 +8,10 @@ charts fetched when an image is opened), so the output folder can be copied or z
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path, PurePath
@@ -23,6 +24,8 @@ from facerestore.errors import OutputError
 from facerestore.summary import RECORD_FIELDS
 
 from . import REPORT_DIR_NAME, ReportFiles, as_float, json_number, report_files
+
+log = logging.getLogger(__name__)
 
 REPORT_HTML, SUMMARY_CSV, SUMMARY_JSON = "report.html", "summary.csv", "summary.json"
 # Held while a run reads, merges and rewrites the summary: --shard jobs writing into one folder finish close
@@ -372,15 +375,20 @@ def record_key(record: Mapping[str, Any]) -> str:
 
 
 def _written_since(output_dir: Path, known: set[str]) -> list[dict[str, Any]]:
-    return [r for r in _earlier_records(output_dir) if record_key(r) not in known]
+    # The rebuild warned of the records it left out when it read this summary.
+    return [r for r in _earlier_records(output_dir, warn=False) if record_key(r) not in known]
 
 
-def _earlier_records(output_dir: Path) -> list[dict[str, Any]]:
+def _earlier_records(output_dir: Path, warn: bool = True) -> list[dict[str, Any]]:
     """The records of the summary already in ``output_dir``; none when it is missing or not a summary."""
     try:
-        return read_summary(output_dir).records
+        earlier = read_summary(output_dir)
     except (OSError, ValueError):
         return []
+    if warn:
+        for problem in earlier.left_out:
+            log.warning("%s", problem)
+    return earlier.records
 
 
 def merge_with_earlier(output_dir: Path, records: Iterable[Any]) -> list[dict[str, Any]]:
@@ -417,17 +425,65 @@ class EarlierRun:
     records: list[dict[str, Any]]
     run_info: dict[str, Any]
     output_dir: Path | None  # where the outputs were when summary.json was written
+    left_out: list[str] = field(default_factory=list)  # the records that could not be used, each said why
 
 
 def read_summary(output_dir: Path) -> EarlierRun:
     """Records and run information of an earlier run, from its ``summary.json``.
 
-    Raises OSError when the file cannot be read and ValueError when it is not a facerestore summary.
+    Raises OSError when the file cannot be read and ValueError when it is not a facerestore summary. A record
+    the report cannot use (:func:`record_problem`) is left out, and said why in ``left_out``, for the caller
+    to warn of; the others still count.
     """
     path = Path(output_dir) / SUMMARY_JSON
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise ValueError(f"{path} is not a facerestore summary")
+        raise ValueError("not a facerestore summary")
+    run = data.get("run")
+    if run is not None and not isinstance(run, dict):
+        raise ValueError(f'its "run" is {_json_type(run)}, not an object')
+    records, left_out = [], []
+    for number, record in enumerate(data["images"], 1):
+        problem = record_problem(record)
+        if problem is None:
+            records.append(record_dict(record))
+        else:
+            left_out.append(f"{printable(str(path))}: image {number} left out of the report: {problem}")
     then = data.get("output_dir")
-    return EarlierRun([record_dict(r) for r in data["images"] if isinstance(r, dict)], dict(data.get("run") or {}),
-                      Path(then) if isinstance(then, str) else None)
+    return EarlierRun(records, dict(run or {}), Path(then) if isinstance(then, str) else None, left_out)
+
+
+# The fields of a record read back that the report uses, with their types (bool is never one: JSON true is no
+# number here); a hand-edited or damaged file may hold anything, and one wrong type would stop the whole report.
+_TEXT, _NUMBER, _WHOLE, _OBJECT = ((str, "a string"), ((int, float), "a number"), (int, "a whole number"),
+                                   (dict, "an object"))
+_RECORD_TYPES = (  # (field, (types, what they are called), null or missing allowed)
+    ("status", _TEXT, False), ("input", _TEXT, False), ("output", _TEXT, True), ("error", _TEXT, True),
+    ("width", _WHOLE, True), ("height", _WHOLE, True), ("seconds", _NUMBER, True),
+    ("metrics", _OBJECT, True), ("damage", _OBJECT, True),
+)
+_JSON_TYPES = ((bool, "a boolean"), ((int, float), "a number"), (str, "a string"), (list, "an array"),
+               (dict, "an object"))
+
+
+def record_problem(record: Any) -> str | None:
+    """Why a record read back from ``summary.json`` or a journal cannot be reported, or None when it can."""
+    if not isinstance(record, dict):
+        return f"it is {_json_type(record)}, not an object"
+    for name, (types, wanted), nullable in _RECORD_TYPES:
+        value = record.get(name)
+        if value is None and nullable:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            return f'its "{name}" is {_json_type(value)}, not {wanted}' + (" or null" if nullable else "")
+    for name, value in (record.get("metrics") or {}).items():
+        if value is not None and as_float(value) is None:  # numbers, "inf" (JSON has no infinity) or null
+            return f'its metric "{name}" is {_json_type(value)}, not a number'
+    return None
+
+
+def _json_type(value: Any) -> str:
+    """What JSON calls the type of a value it was parsed from, for messages."""
+    if value is None:
+        return "null"
+    return next((name for types, name in _JSON_TYPES if isinstance(value, types)), type(value).__name__)
