@@ -439,11 +439,12 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
 
 
 def _not_an_image(path: Path) -> str | None:
-    """Why ``path`` is no image we read (from its magic number, nothing decoded), or None for one that may be."""
-    from facerestore.imageio import sniff_format  # Pillow and numpy: only for the rare output collision
+    """Why ``path`` is no image we can read (decoded whole: a truncated JPEG has a JPEG's magic number), or None.
+    Only for the rare output collision, where it decides which of two files gets the name."""
+    from facerestore.imageio import read_image  # Pillow and numpy: not for every plan
 
     try:
-        sniff_format(path)
+        read_image(path)
     except ImageError as exc:
         return str(exc)
     return None

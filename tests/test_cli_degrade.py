@@ -119,6 +119,17 @@ def test_bad_file_is_one_stderr_line_and_exit_1(hq_dir, tmp_path):
     assert (hq_dir / "broken.jpg").read_bytes() == original  # inputs are never modified
 
 
+def test_a_damaged_image_leaves_its_pair_name_to_a_readable_one(hq_dir, tmp_path):
+    whole = (hq_dir / "hopper.jpg").read_bytes()
+    (hq_dir / "sub" / "astro.jpg").write_bytes(whole[:len(whole) // 2])  # sorted before astro.png, cut short
+    out = tmp_path / "pairs"
+    result = _run(str(hq_dir), "-o", str(out), "--preset", "jpeg20")
+    assert result.exit_code == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [f["source"] for f in manifest["failed"]] == ["sub/astro.jpg"]
+    assert "sub/astro.png" in [p["source"] for p in manifest["pairs"]]
+
+
 def test_file_names_are_escaped_in_error_lines(hq_dir, tmp_path):
     (hq_dir / "bad\nname\x1b[31m.jpg").write_bytes(b"not an image at all")
     result = _run(str(hq_dir), "-o", str(tmp_path / "pairs"), "--preset", "jpeg20")

@@ -122,6 +122,16 @@ def test_a_file_that_is_no_image_claims_no_output(tmp_path):
     assert all("not a supported image" in r.reason for r in plan.rejected)
 
 
+def test_a_damaged_image_claims_no_output_from_a_readable_one(tmp_path):
+    _image(tmp_path / "in" / "a.jpg")
+    whole = (tmp_path / "in" / "a.jpg").read_bytes()
+    (tmp_path / "in" / "a.jpg").write_bytes(whole[:len(whole) // 2])  # a JPEG's magic number, cut short
+    _image(tmp_path / "in" / "a.png")
+    plan = plan_jobs([tmp_path / "in"], None, "png")
+    assert [(job.src.name, job.dst.name) for job in plan.jobs] == [("a.png", "a.png")]
+    assert [r.path.name for r in plan.rejected] == ["a.jpg"] and "cannot decode" in plan.rejected[0].reason
+
+
 def test_the_other_jpeg_suffixes_are_walked(tmp_path):
     _touch(tmp_path, "in/a.jfif", "in/b.JPE", "in/c.jif", "in/d.jfi", "in/e.txt")
     plan = plan_jobs([tmp_path / "in"])

@@ -205,8 +205,8 @@ def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str |
                     try:
                         if name in claimed:
                             raise ValueError(f"same output name as {claimed[name]} ({name.as_posix()})")
-                        claimed[name] = key
                         pair = degrade_one(item.path, item.rel, out, spec, seed)
+                        claimed[name] = key  # once written: a file that fails leaves the name to the next one
                         pairs.append(pair)
                         bar.advance(pair.width * pair.height / 1e6)
                     except (FaceRestoreError, ValueError) as exc:
