@@ -51,6 +51,9 @@ class Context:
     # Set when an output failure dooms every later file (disk full, read-only): engines stop taking files.
     halt: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
     halt_reason: list[str] = field(default_factory=list, compare=False, repr=False)
+    # Told each written image's record as soon as its output is on disk, from the thread that wrote it (records
+    # reach the engine's caller later, in plan order): the run journal, so a killed run loses none of them.
+    on_written: Callable[[Record], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -198,7 +201,14 @@ def write_stage(item: Item, ctx: Context) -> Record:
     """Write the restored (or unchanged) image atomically, and its report when on; return the image's Record."""
     item = _guarded(_write, item, ctx)
     assert item.record is not None
+    tell_written(item.record, ctx)
     return item.record
+
+
+def tell_written(record: Record, ctx: Context) -> None:
+    """Pass ``record`` to ``ctx.on_written`` if its image was written (Ray's driver does it for its workers)."""
+    if ctx.on_written is not None and record.status in (RESTORED, UNCHANGED):
+        ctx.on_written(record)
 
 
 def process_job(job: Job, ctx: Context) -> Record:

@@ -137,7 +137,7 @@ def test_a_run_killed_outright_still_reaches_the_next_runs_report(tmp_path, hopp
     assert len(by_name) == 10 and (out / "report.html").is_file()
     for name in done_before_kills:  # skipped by the final run, reported as the killed run restored it
         assert by_name[name]["status"] == "restored" and by_name[name]["damage"]["jpeg_quality"] == 40, name
-    # Records reach the journal in input order, as they are delivered: an image written by a killed run while it
-    # waited behind an earlier one has no line there, and is left skipped without a record.
+    # An image reaches the journal as soon as it is written (test_pipeline shows it), so only a kill in the
+    # instant between an output's rename and its journal line can leave an image skipped without a record.
     assert {r["status"] for r in by_name.values()} <= {"restored", "skipped"}
     assert not list(report_dir.glob("journal-*"))

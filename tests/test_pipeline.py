@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +75,30 @@ def test_fail_fast_stops_with_images_in_inference_dropped(jobs, tiny_rgb_model):
     assert [Path(r.input).name for r in records] == [j.src.name for j in jobs][:len(records)]
     written = {j.src.name for j in jobs if j.dst.exists()}
     assert written == {Path(r.input).name for r in records if r.status == "restored"}
+
+
+def test_each_written_image_is_told_as_soon_as_it_is_on_disk(jobs, tiny_rgb_model, monkeypatch):
+    """The run journal hears of an image when its output is written, not when its record's turn comes: an image
+    written while an earlier one is still being written is journalled, so a run killed then loses neither."""
+    events = []
+    second_written = threading.Event()
+
+    def on_written(record):
+        events.append(("written", Path(record.input).name))
+        if Path(record.input).name == jobs[1].src.name:
+            second_written.set()
+
+    model = open_model(str(tiny_rgb_model), device="cpu", threads=2)
+    ctx = pipeline.Context(model=model, strength=1.0, on_written=on_written)
+    real_write = pipeline._write
+
+    def first_waits_for_second(item, ctx):
+        if item.job.src == jobs[0].src:
+            assert second_written.wait(30), "the second image was not written while the first one waited"
+        return real_write(item, ctx)
+
+    monkeypatch.setattr(pipeline, "_write", first_waits_for_second)
+    assert run_local(jobs, ctx, lambda r: events.append(("record", Path(r.input).name))) is True
+    assert events.index(("written", jobs[1].src.name)) < events.index(("record", jobs[0].src.name))
+    written = sorted(name for kind, name in events if kind == "written")
+    assert written == sorted(j.src.name for j in jobs if j.src.name != "broken.png")  # failed: nothing written

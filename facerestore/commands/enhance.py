@@ -159,21 +159,20 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
         console.print(f"{len(plan.jobs)} image(s), model {model.name} on {model.provider}", markup=False)
 
     report_root = _report_root(opts, plan) if opts.report else None
+    report_dir = report_root / REPORT_DIR_NAME if report_root is not None else None
+    journal = Journal(report_dir) if report_dir is not None else None
     ctx = pipeline.Context(
         model=model, tile=tile, fmt=opts.write.fmt, quality=opts.write.quality,
         overwrite=opts.write.overwrite,
         max_pixels=opts.max_pixels if opts.max_pixels is not None else pipeline.imageio.DEFAULT_MAX_PIXELS,
-        report_dir=report_root / REPORT_DIR_NAME if report_root is not None else None,
-        reference_root=opts.reference, strength=opts.strength)
+        report_dir=report_dir, reference_root=opts.reference, strength=opts.strength,
+        on_written=journal.append if journal is not None else None)
     records: list[Record] = []
-    journal = Journal(ctx.report_dir) if ctx.report_dir is not None else None
 
     with progress(console, len(plan.jobs), opts.stream.show_progress) as bar:
         def on_record(record: Record) -> None:
             summary.add(record)
             records.append(record)
-            if journal is not None:
-                journal.append(record)
             if opts.stream.json_lines:
                 click.echo(_json_text(record.to_json()))
             if record.status == FAILED:

@@ -36,7 +36,7 @@ import numpy as np
 from facerestore.engines import RAY_INSTALL_HINT
 from facerestore.errors import DeviceUnavailableError, FaceRestoreError, ModelError, UsageError
 from facerestore.model_choice import ModelRequest
-from facerestore.pipeline import Context
+from facerestore.pipeline import Context, tell_written
 from facerestore.summary import FAILED, Record
 
 if TYPE_CHECKING:
@@ -315,6 +315,7 @@ def run_ray(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record], Non
                 if halt is not None and not ctx.halt.is_set():  # as the local engine's write stage does
                     ctx.halt_reason.append(halt)
                     ctx.halt.set()
+                tell_written(record, ctx)  # the workers' contexts have no journal: the earliest moment is here
                 on_record(record)
                 delivered += 1
                 if (fail_fast and record.status == FAILED) or stop.is_set() or ctx.halt.is_set():

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -33,13 +34,19 @@ class Journal:
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / f"journal-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-        self._lock = FileLock(str(self.path) + _LOCK_SUFFIX)
+        # Taken by the thread that writes the first image, released by the run's: not a per-thread lock.
+        self._lock = FileLock(str(self.path) + _LOCK_SUFFIX, thread_local=False)
         self._file: TextIO | None = None
         self._broken = False
+        self._writing = threading.Lock()  # appended to from the threads that write the images
 
     def append(self, record: Any) -> None:
         """Add one record (``facerestore.summary.Record``). A journal that cannot be written (a full disk) is
         given up with one warning: it only matters if the run is then killed, and the images come first."""
+        with self._writing:
+            self._append(record)
+
+    def _append(self, record: Any) -> None:
         if self._broken:
             return
         try:
