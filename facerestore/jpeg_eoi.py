@@ -4,8 +4,8 @@ Some writers leave off the two-byte end-of-image marker, and some copies lose it
 whole with a warning, so every viewer shows it; Pillow refuses it as truncated. :func:`closed_copy` tells the
 two apart for a sequential JPEG with one scan: the scan is whole when bytes added after it change no pixel,
 since a scan cut short decodes them as image data (a lost last byte that held only padding, or bits too
-small to change a pixel, passes: the pixels are then those of the whole file). Progressive files are left refused: one cut between scans
-decodes without error at a lower quality.
+small to change a pixel, passes: the pixels are then those of the whole file). Progressive files stay
+refused: one cut between scans decodes without error at a lower quality.
 """
 
 from __future__ import annotations

@@ -28,8 +28,9 @@ PIXELATION_MIN_LEVELS = 128
 PIXELATION_MIN_QUALITY = 40
 # An image whose commonest colours, at most this many, cover DRAWING_SHARE of it is a drawing, a chart, a logo or a
 # bilevel scan (anti-aliased edges add many rare colours), not a damaged photo: its few levels are no evidence of
-# banding, nor its edges of pixelation or (in a file without JPEG tables) of blocking. Of the 103 training faces, posterized to 4 levels per channel, none needs fewer than
-# 6 colours to cover 99 %; gray and posterized to 12 levels (the fewest that training draws), none fewer than 7.
+# banding, nor its edges of pixelation or (in a file without JPEG tables) of blocking. Of the 103 training faces
+# posterized to 4 levels per channel, none needs fewer than 6 colours to cover 99 %; gray and posterized to 12
+# levels (the fewest that training draws), none fewer than 7.
 DRAWING_MAX_COLOURS = 5
 DRAWING_SHARE = 0.99
 # Banding and pixelation are read from every 4th line: histograms and neighbour counts need no more.
