@@ -15,7 +15,8 @@ from facerestore import degrade
 from facerestore.cli import cli
 from facerestore.damage import levels
 from facerestore.damage.analysis import analyze
-from facerestore.damage.jpeg_tables import LUMA_BASE, ZIGZAG, ijg_table, read_jpeg_info, table_quality
+from facerestore.damage.jpeg_tables import (CHROMA_BASE, LUMA_BASE, ZIGZAG, ijg_table, read_jpeg_info,
+                                            table_quality)
 from facerestore.imageio import read_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,6 +198,22 @@ def test_resaved_jpeg_keeps_its_first_quality(tmp_path, faces):
     assert damage.level == pytest.approx(levels.jpeg_level(damage.jpeg_quality), abs=0.02)
     single = _analyze(_save(faces[0], tmp_path / "q90.jpg", quality=90))
     assert single.double_compression is False and single.jpeg_quality == 90
+
+
+def _capped_tables(quality: int, cap: int) -> list[list[int]]:
+    """IJG's tables at ``quality`` with no step above ``cap``, as cameras that spare fine detail write them."""
+    return [list(np.minimum(ijg_table(base, quality), cap)) for base in (LUMA_BASE, CHROMA_BASE)]
+
+
+def test_a_cameras_capped_tables_read_as_one_save_and_an_earlier_harsher_one_still_shows(tmp_path, faces):
+    # Its first steps, the ones a lattice of the pixels sees, are IJG 75's; all of its steps together are nearest
+    # IJG 89's. The lattice of 75 is then the file's own, not an earlier save.
+    once = _analyze(_save(faces[0], tmp_path / "camera.jpg", qtables=_capped_tables(75, 12)))
+    assert once.standard_tables is False and once.table_quality == 89
+    assert once.double_compression is False and once.jpeg_quality == 89, once
+    harsher = _rgb(_save(faces[0], tmp_path / "q25.jpg", quality=25))
+    twice = _analyze(_save(harsher, tmp_path / "resaved.jpg", qtables=_capped_tables(75, 12)))
+    assert twice.double_compression is True and abs(twice.jpeg_quality - 25) <= 5, twice
 
 
 def test_a_smooth_photo_saved_once_at_a_good_quality_is_not_double_compressed(tmp_path, shared_natural):

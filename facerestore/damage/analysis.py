@@ -116,7 +116,12 @@ def analyze(loaded: LoadedImage) -> Damage:
         # Blocking on the file's own grid is the file's own: its strength is a ratio to the steps inside blocks,
         # so a smooth photo saved once at 90 reads like quality 30. There, only a lattice shows an earlier save.
         own_blocking = how == "blockiness" and grid == info.grid
-        double = pixel_q is not None and pixel_q <= table_q - margin and not own_blocking
+        # A lattice sees the first steps only: a camera's table that caps its fine steps (IJG 75's first steps,
+        # none above 12: 89 in all) shows the lattice of 75 after one save. It is judged against those steps.
+        if how == "lattice":
+            seen = table_quality(info.luma_table, "luma", first=jpeg_pixels.LATTICE_COEFFICIENTS).quality
+        double = (pixel_q is not None and not own_blocking
+                  and pixel_q <= (seen if how == "lattice" else table_q) - margin)
         quality, source = (pixel_q, "pixels") if double else (table_q, "tables")
     else:
         # A crop moves the grid where blocking is strongest; where blocking is too faint to place it, an

@@ -73,16 +73,18 @@ class TableQuality:
     standard: bool      # the table is exactly IJG's at that quality
 
 
-def table_quality(table: np.ndarray, which: str) -> TableQuality:
-    """The IJG quality of one 64-step table in natural order, ``which`` = "luma" or "chroma"."""
+def table_quality(table: np.ndarray, which: str, first: int = 64) -> TableQuality:
+    """The IJG quality of one 64-step table in natural order, ``which`` = "luma" or "chroma", judged on its
+    ``first`` steps in zigzag order (all by default; fewer: only what a lattice of the pixels can see)."""
     table = np.asarray(table, dtype=np.int64).reshape(64)
+    seen = ZIGZAG[:first]
     for baseline in (True, False):
-        hits = np.flatnonzero((_all_tables(which, baseline) == table).all(axis=1))
+        hits = np.flatnonzero((_all_tables(which, baseline)[:, seen] == table[seen]).all(axis=1))
         if hits.size:
             # Several qualities can share one table where clamping flattens them (q 1-3 luma): the middle one.
-            return TableQuality(int(hits[hits.size // 2]) + 1, True)
-    logs = np.log(np.maximum(_all_tables(which, False), 1).astype(np.float64))
-    error = ((logs - np.log(np.maximum(table, 1))) ** 2).sum(axis=1)
+            return TableQuality(int(hits[hits.size // 2]) + 1, first == 64)
+    logs = np.log(np.maximum(_all_tables(which, False)[:, seen], 1).astype(np.float64))
+    error = ((logs - np.log(np.maximum(table[seen], 1))) ** 2).sum(axis=1)
     return TableQuality(int(np.argmin(error)) + 1, False)
 
 
