@@ -227,6 +227,18 @@ def test_a_smooth_photo_saved_once_at_a_good_quality_is_not_double_compressed(tm
         assert damage.kind == "jpeg" and damage.level == pytest.approx(levels.jpeg_level(q), abs=0.01), damage
 
 
+def test_a_smooth_photo_converted_from_a_good_jpeg_is_not_read_as_a_bad_one(tmp_path, shared_natural):
+    # Without tables or a lattice strong enough, blocking is all there is: a ratio that a smooth sky at quality 80-90
+    # lifts as high as quality 20 does, though its steps across the grid are under a grey level.
+    with Image.open(shared_natural / "mate_Storm.jpg") as im:
+        photo = np.asarray(im.convert("RGB").resize((768, 512), Image.LANCZOS))
+    for q in (80, 85, 90):
+        damage = _analyze(_save(degrade.jpeg(photo, q), tmp_path / f"storm{q}.png"))
+        assert damage.jpeg_quality is None or damage.jpeg_quality >= q - 10, (q, damage)
+    harsh = _analyze(_save(degrade.jpeg(photo, 20), tmp_path / "storm20.png"))
+    assert harsh.jpeg_quality_source == "pixels" and abs(harsh.jpeg_quality - 20) <= 5, harsh
+
+
 # -------------------------------------------------------------------------------------- banding, pixelation
 
 def test_banded_image(tmp_path, faces):

@@ -76,6 +76,7 @@ class Blocking:
     offset: tuple[int, int]     # (rows, columns) where the strongest 8 px grid starts
     strength: float             # blockiness on that grid: excess boundary step over the largest in-block step
     aligned: float              # blockiness on the grid at (0, 0), where an uncropped JPEG has it
+    step: float = 0.0           # that excess in grey levels, the mean of both axes
 
 
 def _excess(profile: np.ndarray, k: int) -> float:
@@ -93,7 +94,13 @@ def blocking(y: np.ndarray) -> Blocking:
     kr, kc = int(np.argmax(rows)), int(np.argmax(cols))
     strength = _both_axes(_excess(rows, kr), _excess(cols, kc))
     aligned = _both_axes(_excess(rows, 7), _excess(cols, 7))
-    return Blocking(((kr + 1) % 8, (kc + 1) % 8), strength, aligned)
+    step = (_step_excess(rows, kr) + _step_excess(cols, kc)) / 2.0
+    return Blocking(((kr + 1) % 8, (kc + 1) % 8), strength, aligned, step)
+
+
+def _step_excess(profile: np.ndarray, k: int) -> float:
+    """How many grey levels phase k's mean step stands above every other phase's."""
+    return float(profile[k] - np.delete(profile, k).max())
 
 
 def _both_axes(across_rows: float, across_columns: float) -> float:
