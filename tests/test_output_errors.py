@@ -151,7 +151,12 @@ def test_full_disk_stops_the_run_instead_of_failing_every_file(tmp_path, hopper_
     assert 1 <= len(records) < 16, len(records)  # stopped with files never attempted
     stop = [line for line in result.stderr.splitlines() if line.startswith("error: stopped early: ")]
     assert len(stop) == 1 and "no space left on device" in stop[0], result.stderr
-    _no_leftovers(out)
+    if engine == "ray":
+        # The run ends Ray, whose workers may be stopped mid-write: what they leave is a hidden temporary of a
+        # process now gone (the next run into the folder removes it), never a file under a real name.
+        assert all(p.name.startswith(".") and p.name.endswith(".tmp") for p in out.rglob("*") if p.is_file())
+    else:
+        _no_leftovers(out)
 
 
 def _fill(filler: Path, leave: int) -> None:
