@@ -508,6 +508,15 @@ def test_a_summary_that_is_not_one_is_a_usage_error_naming_it(tmp_path, summary,
     assert json.loads((tmp_path / "summary.json").read_text()) == summary  # left as it was
 
 
+def test_a_summary_nested_deeper_than_the_parser_goes_is_a_usage_error(tmp_path):
+    from facerestore.commands.report import report
+
+    (tmp_path / "summary.json").write_text("[" * 100_000 + "]" * 100_000)
+    result = CliRunner().invoke(report, [str(tmp_path)])
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: cannot read {tmp_path / 'summary.json'}: not a facerestore summary")
+
+
 def test_records_of_summary_json_the_report_cannot_use_are_left_out_each_named(tmp_path, degraded_set,
                                                                                 tiny_rgb_model):
     """Hand-edited or damaged records: one warning each, exit 1, and every good record still rebuilt."""

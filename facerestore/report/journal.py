@@ -112,7 +112,7 @@ def _read(path: Path) -> list[dict[str, Any]]:
     for number, line in enumerate(text.splitlines(), 1):
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue  # the line the kill cut short
         problem = record_problem(record)  # a damaged file: the report must not stop on it
         if problem is None:

@@ -436,7 +436,10 @@ def read_summary(output_dir: Path) -> EarlierRun:
     to warn of; the others still count.
     """
     path = Path(output_dir) / SUMMARY_JSON
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:  # nested deeper than Python's parser goes: no summary of ours
+        raise ValueError("not a facerestore summary (nested too deeply)") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValueError("not a facerestore summary")
     run = data.get("run")
