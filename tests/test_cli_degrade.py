@@ -221,3 +221,16 @@ def test_ctrl_c_exits_130_with_a_manifest_of_the_pairs_written(hq_dir, tmp_path,
     assert [p["source"] for p in manifest["pairs"]] == ["hopper.jpg"] and manifest["failed"] == []
     assert (out / "hq" / "hopper.png").is_file() and (out / "lq" / "hopper.png").is_file()
     assert not [p for p in out.rglob(".*")]  # no temporary left behind
+
+
+def test_ctrl_c_while_the_photos_are_walked_exits_130(hq_dir, tmp_path, monkeypatch):
+    import facerestore.discovery as discovery
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+        yield  # a generator, as the real walk is
+
+    monkeypatch.setattr(discovery, "iter_inputs", interrupted)
+    result = _run(str(hq_dir), "-o", str(tmp_path / "pairs"))
+    assert result.exit_code == 130 and "Interrupted" in result.stderr and "Aborted" not in result.output
+    assert not (tmp_path / "pairs").exists()

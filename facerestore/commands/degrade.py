@@ -171,13 +171,14 @@ def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str |
     out = pairs_dir.resolve()
     if hq_dir.resolve() in (out / "hq", out / "lq") or out == hq_dir.resolve():
         raise click.UsageError(f"the output folder {pairs_dir} would overwrite the input {hq_dir}")
-    # Pairs written inside HQ_DIR by an earlier run are never read back as clean photos.
-    items = [item for item in iter_inputs([hq_dir]) if not _inside(os.path.realpath(item.path), str(out))]
+    console = make_console()
+    with exit_on_error(console):  # Ctrl-C while a large tree is walked: exit 130, as later
+        # Pairs written inside HQ_DIR by an earlier run are never read back as clean photos.
+        items = [item for item in iter_inputs([hq_dir]) if not _inside(os.path.realpath(item.path), str(out))]
     sources = [item for item in items if isinstance(item, Found)]
     if not sources:
         raise click.UsageError(f"no images found in {hq_dir} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
 
-    console = make_console()
     with exit_on_error(console):  # an -o that cannot be made fails the run as enhance's does: one line, exit 1
         make_folder(pairs_dir)
     pairs: list[PairResult] = []
