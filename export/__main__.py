@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser("fit-strength", help="fit each model's --strength auto curve on the validation faces")
     f.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to fit")
     f.add_argument("-o", "--output", default="facerestore/models/strength.json")
+    f.add_argument("--gray", action="store_true",
+                   help="fit each model's one curve for grayscale photos, on the validation faces in grayscale")
     _face_args(f, tables=False)
     a = sub.add_parser("archive-eval", help="the model card's archive table: gain per JPEG quality, clean photos")
     a.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to score")
@@ -132,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
 
         from . import fit_strength
 
-        result = fit_strength.fit(Path(args.data), {n: Path(p) for n, p in named.items()},
-                                  n_eval=args.eval_count, threads=args.threads)
+        fitter = fit_strength.fit_gray if args.gray else fit_strength.fit
+        result = fitter(Path(args.data), {n: Path(p) for n, p in named.items()},
+                        n_eval=args.eval_count, threads=args.threads)
         fit_strength.write(result, Path(args.output))
         return 0
     from .onnx_export import PACKAGE_MODELS, ExportError, export_checkpoint, write_checksums

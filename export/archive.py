@@ -50,34 +50,48 @@ class Case:
     hq: np.ndarray  # the original, uint8 H x W x 3
 
 
-def encode(hq: np.ndarray, degradation: str, seed: int) -> tuple[bytes, str]:
-    """The file an archive would hold for ``hq`` damaged by ``degradation``: (bytes, suffix)."""
+def encode(hq: np.ndarray, degradation: str, seed: int, gray: bool = False) -> tuple[bytes, str]:
+    """The file an archive would hold for ``hq`` damaged by ``degradation``: (bytes, suffix). ``gray``: a
+    grayscale file (``hq`` with equal channels), as a black-and-white scan is kept."""
+    def image(pixels: np.ndarray) -> Image.Image:
+        im = Image.fromarray(pixels)
+        return im.convert("L") if gray else im
+
     buf = io.BytesIO()
     match = _JPEG_FILE.match(degradation)
     if match:
         first, resave = match.groups()
         pixels = hq
         if resave is not None:
-            Image.fromarray(hq).save(buf, format="JPEG", quality=int(first))
+            image(hq).save(buf, format="JPEG", quality=int(first))
             with Image.open(io.BytesIO(buf.getvalue())) as im:
                 pixels = np.asarray(im.convert("RGB"))
             buf = io.BytesIO()
-        Image.fromarray(pixels).save(buf, format="JPEG", quality=int(resave or first))
+        image(pixels).save(buf, format="JPEG", quality=int(resave or first))
         return buf.getvalue(), ".jpg"
     pixels = hq if degradation == "clean" else parse_chain(degradation).apply(hq, np.random.default_rng(seed))
-    Image.fromarray(pixels).save(buf, format="PNG")
+    image(pixels).save(buf, format="PNG")
     return buf.getvalue(), ".png"
 
 
-def make_cases(paths: tuple[Path, ...], degradations: tuple[str, ...], max_side: int = EVAL_SIDE) -> list[Case]:
-    """Every face damaged every way, as files read back and analysed by the runtime."""
+def as_gray(rgb: np.ndarray) -> np.ndarray:
+    """An 8-bit RGB photo as grayscale (ITU-R 601 luma, as Pillow converts), kept in three equal channels."""
+    return np.repeat(np.asarray(Image.fromarray(rgb).convert("L"))[..., None], 3, axis=2)
+
+
+def make_cases(paths: tuple[Path, ...], degradations: tuple[str, ...], max_side: int = EVAL_SIDE,
+               gray: bool = False) -> list[Case]:
+    """Every face damaged every way, as files read back and analysed by the runtime (``gray``: the faces in
+    grayscale, as grayscale files)."""
     cases = []
     with tempfile.TemporaryDirectory(prefix="facerestore-archive-") as tmp:
         for path in paths:
             hq = load_rgb(path, max_side)
+            if gray:
+                hq = as_gray(hq)
             for degradation in degradations:
                 seed = int(_stable_key(f"{path.name}|{degradation}")[:8], 16)
-                data, suffix = encode(hq, degradation, seed)
+                data, suffix = encode(hq, degradation, seed, gray)
                 file = Path(tmp) / f"case{suffix}"
                 file.write_bytes(data)
                 loaded = read_image(file)

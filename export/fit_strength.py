@@ -261,9 +261,41 @@ def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: 
             "grid": list(GRID), "min_strength": MIN_STRENGTH}
 
 
+def fit_gray(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: int | None = None) -> dict:
+    """One curve per model for grayscale photos, fitted as :func:`fit` fits the one curve, on the validation faces
+    in grayscale kept as grayscale files: the colour curves over-smooth them at light damage (a gray file has no
+    chroma to clean up, and a gray PNG no quantisation intervals to hold the restoration in)."""
+    split = split_faces(data, n_val=n_eval, n_test=n_eval)
+    cases = make_cases(split.val, FIT_DEGRADATIONS, gray=True)
+    log.info("%d grayscale validation cases (%d faces x %d damages)", len(cases), len(split.val),
+             len(FIT_DEGRADATIONS))
+    curves = {}
+    for name, path in models.items():
+        table = score_grid(path, cases, threads)
+        one, score = fit_curve(table)
+        # What a gray photo follows now (its shipped gray curve, else the colour curves), on the same table.
+        now = np.array([curve_for(name, table.conditioned, c.damage.kind, gray=True)(c.damage.level)
+                        for c in table.cases])
+        current = float(np.mean(_at(table, now)))
+        log.info("%s (gray): strengths %s at levels %s; mean PSNR %.4f (its curves now: %.4f)", name, one,
+                 list(KNOTS), score, current)
+        curves[name] = {"levels": list(KNOTS), "strengths": one, "validation_mean_psnr": round(score, 4),
+                        "validation_mean_psnr_current_curve": round(current, 4),
+                        "made_worse": broken_promises(table, np.array(one)),
+                        "made_worse_by_current_curve": _broken(table, _at(table, now))}
+    return {"gray_curves": curves,
+            "gray_fitted_on": (f"the {len(split.val)} validation faces in grayscale (ITU-R 601 luma), kept as "
+                               f"grayscale files, damaged the {len(FIT_DEGRADATIONS)} ways of fitted_on")}
+
+
 def write(result: dict, output: Path, merge: bool = True) -> None:
-    """Write the curves; with ``merge``, keep the curves of models not refitted this time."""
+    """Write the curves; with ``merge``, keep what is not refitted this time (other models' curves, gray curves
+    or colour ones)."""
     if merge and output.is_file():
         old = json.loads(output.read_text(encoding="utf-8"))
-        result = {**result, "curves": {**old.get("curves", {}), **result["curves"]}}
+        merged = {**old, **result}
+        for key in ("curves", "gray_curves"):
+            if key in old or key in result:
+                merged[key] = {**old.get(key, {}), **result.get(key, {})}
+        result = merged
     write_json(output, result)

@@ -312,3 +312,26 @@ def test_each_kind_of_damage_follows_its_own_curve(photos, tmp_path, monkeypatch
         expected = float(np.interp(damage["level"], [0.0, 0.5, 1.0], curves[kind]))
         assert damage["strength"] == pytest.approx(expected, abs=2e-3)
     assert records["banded.png"]["damage"]["strength"] > 0.85 > 0.35 > records["q10.jpg"]["damage"]["strength"]
+
+
+def test_a_gray_photo_follows_the_gray_curve_and_a_colour_one_the_colour_curves(photos, tmp_path, monkeypatch):
+    from facerestore.damage import strength as strength_mod
+
+    with Image.open(photos / "q10.jpg") as im:
+        im.convert("L").save(photos / "gray_q10.jpg", quality=10)
+    path = tmp_path / "strength.json"
+    path.write_text(json.dumps({"curves": {"basic": {"levels": [0.0, 1.0], "strengths": [0.0, 1.0]}},
+                                "gray_curves": {"basic": {"levels": [0.0, 1.0], "strengths": [0.0, 0.5]}}}),
+                    encoding="utf-8")
+    monkeypatch.setattr(strength_mod, "STRENGTH_FILE", path)
+    strength_mod._fitted.cache_clear()
+    try:
+        result = _run(["enhance", str(photos / "q10.jpg"), str(photos / "gray_q10.jpg"), "-o", str(tmp_path / "out"),
+                       "--model", "basic", "--json", "--no-report"])
+    finally:
+        strength_mod._fitted.cache_clear()
+    assert result.exit_code == 0, result.stderr
+    records = _records(result.stdout)
+    colour, gray = records["q10.jpg"]["damage"], records["gray_q10.jpg"]["damage"]
+    assert colour["strength"] == pytest.approx(colour["level"], abs=2e-3)
+    assert gray["strength"] == pytest.approx(0.5 * gray["level"], abs=2e-3)

@@ -3,6 +3,7 @@ validation faces, and the archive cases it scores are real files read back by th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,44 @@ def test_cases_carry_the_runtimes_analysis(hopper_path, tmp_path):
     by = {c.degradation: c for c in cases}
     assert by["jpeg10"].damage.jpeg_quality == 10 and by["jpeg10"].damage.jpeg_quality_source == "tables"
     assert by["jpeg10"].damage.level > by["jpeg90"].damage.level > by["clean"].damage.level
+
+
+def test_gray_cases_are_grayscale_files_of_grayscale_faces(hopper_path):
+    cases = archive.make_cases((hopper_path,), ("jpeg20", "jpeg10>95", "paper", "clean"), max_side=128, gray=True)
+    by = {c.degradation: c for c in cases}
+    for case in cases:
+        assert case.loaded.pixels.shape[2] == 1, case.degradation  # what enhance reads from a gray file
+        assert (case.hq[..., 0] == case.hq[..., 1]).all() and (case.hq[..., 1] == case.hq[..., 2]).all()
+    assert by["jpeg20"].loaded.jpeg.chroma_slot is None and by["jpeg20"].damage.jpeg_quality == 20
+    assert by["jpeg10>95"].damage.double_compression is True
+    assert np.array_equal(archive.to_uint8(by["clean"].loaded.pixels), by["clean"].hq)
+
+
+def test_the_gray_fit_scores_gray_cases_against_what_gray_photos_follow_now(monkeypatch, tmp_path):
+    from facerestore.damage.analysis import KINDS
+    from facerestore.damage.strength import curve_for
+
+    cases = [_Case(f"d{i}", level, kind, face=f"f{j}") for kind in KINDS
+             for i, level in enumerate((0.0, 0.3, 0.6, 0.9)) for j in range(3)]
+    rng = np.random.default_rng(1)
+    table = Table(cases, 30 + rng.random((len(cases), len(GRID))), np.full(len(cases), 30.5), conditioned=True)
+    asked = []
+    monkeypatch.setattr(fit_strength, "split_faces", lambda *a, **k: type("S", (), {"val": (), "test": ()})())
+    monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs, gray=False: asked.append(gray) or cases)
+    monkeypatch.setattr(fit_strength, "score_grid", lambda *a, **k: table)
+    result = fit_strength.fit_gray(tmp_path, {"darn": tmp_path / "darn.onnx"})
+    row = result["gray_curves"]["darn"]
+    assert asked == [True] and row["levels"] == list(KNOTS) and len(row["strengths"]) == len(KNOTS)
+    now = np.array([curve_for("darn", True, c.damage.kind, gray=True)(c.damage.level) for c in cases])
+    assert row["validation_mean_psnr_current_curve"] == pytest.approx(float(np.mean(fit_strength._at(table, now))),
+                                                                      abs=1e-4)
+    assert row["validation_mean_psnr"] >= row["validation_mean_psnr_current_curve"] - 1e-9
+    # Written beside the colour curves, which stay as they were.
+    out = tmp_path / "strength.json"
+    out.write_text('{"curves": {"darn": {"levels": [0.0, 1.0], "strengths": [0.0, 1.0]}}}', encoding="utf-8")
+    fit_strength.write(result, out)
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert written["curves"]["darn"]["strengths"] == [0.0, 1.0] and "darn" in written["gray_curves"]
 
 
 def test_the_fit_reads_only_validation_faces(monkeypatch, shared_faces):

@@ -9,6 +9,7 @@ import pytest
 
 from facerestore.damage import strength as strength_mod
 from facerestore.damage.analysis import KINDS
+from facerestore.errors import ModelError
 from facerestore.restore import restore_pixels
 from facerestore.session import open_model
 
@@ -91,7 +92,7 @@ def test_every_shipped_model_has_a_fitted_curve():
     fitted = strength_mod._fitted()
     for name in registry.SHIPPED:
         assert name in fitted, f"{name} has no fitted strength curve in {strength_mod.STRENGTH_FILE}"
-        assert sorted(fitted[name]) == sorted(KINDS), f"{name} lacks a curve for some kind of damage"
+        assert set(KINDS) <= set(fitted[name]) <= {*KINDS, strength_mod.GRAY}, f"{name}: not a curve per kind"
         for kind, curve in fitted[name].items():
             assert all(0.0 <= s <= 1.0 for s in curve.strengths)
             assert list(curve.strengths) == sorted(curve.strengths), f"{name} ({kind}): more damage, less restoration"
@@ -163,3 +164,27 @@ def test_a_broken_curve_file_ends_an_auto_run_before_its_first_image(tmp_path, m
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.count("error") == 1 and "strength.json" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_gray_photo_follows_its_models_gray_curve_where_one_is_fitted(tmp_path, monkeypatch):
+    path = tmp_path / "strength.json"
+    path.write_text(json.dumps({
+        "curves": {"big": {"levels": [0.0, 1.0], "strengths": [0.0, 1.0]},
+                   "darn": {"levels": [0.0, 1.0], "strengths": [0.0, 0.8]}},
+        "gray_curves": {"big": {"levels": [0.0, 0.5, 1.0], "strengths": [0.0, 0.1, 0.6]}},
+    }), encoding="utf-8")
+    monkeypatch.setattr(strength_mod, "STRENGTH_FILE", path)
+    strength_mod._fitted.cache_clear()
+    try:
+        for kind in KINDS:
+            assert strength_mod.curve_for("big", False, kind, gray=True)(0.5) == pytest.approx(0.1)
+            assert strength_mod.curve_for("big", False, kind)(0.5) == pytest.approx(0.5)  # colour: as before
+            assert strength_mod.curve_for("darn", True, kind, gray=True)(0.5) == pytest.approx(0.4)  # none: colour
+        path.write_text(json.dumps({"curves": {"big": {"levels": [0.0, 1.0], "strengths": [0.0, 1.0]}},
+                                    "gray_curves": {"big": {"levels": [0.0, 1.0], "strengths": [0.5]}}}),
+                        encoding="utf-8")
+        strength_mod._fitted.cache_clear()
+        with pytest.raises(ModelError, match="malformed"):
+            strength_mod.curve_for("big", False, "jpeg", gray=True)
+    finally:
+        strength_mod._fitted.cache_clear()

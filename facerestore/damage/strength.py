@@ -73,17 +73,25 @@ class Decision:
     reason: str | None  # why an image is left unchanged
 
 
+GRAY = "gray"  # the key of a model's curve for grayscale photos, beside its curves per kind of damage
+
+
 @lru_cache(maxsize=1)
 def _fitted() -> dict[str, dict[str, Curve]]:
-    """Each shipped model's curve per kind of damage. A model's ``strengths`` are one list (the same curve for
-    every kind) or a list per kind, all at its ``levels``."""
+    """Each shipped model's curve per kind of damage, and its ``GRAY`` curve where one is fitted
+    (``gray_curves``). A model's ``strengths`` are one list (the same curve for every kind) or a list per kind,
+    all at its ``levels``."""
+    data = read_packaged_json(STRENGTH_FILE)
     curves = {}
-    for name, row in read_packaged_json(STRENGTH_FILE).get("curves", {}).items():
+    for name, row in data.get("curves", {}).items():
         levels, strengths = tuple(map(float, row["levels"])), row["strengths"]
         per_kind = strengths if isinstance(strengths, dict) else dict.fromkeys(KINDS, strengths)
         if sorted(per_kind) != sorted(KINDS):
             raise ModelError(f"{STRENGTH_FILE}: the curves of {name!r} are not one per kind of damage {KINDS}")
         curves[name] = {kind: _curve(name, levels, values) for kind, values in per_kind.items()}
+    for name, row in data.get("gray_curves", {}).items():
+        if name in curves:
+            curves[name][GRAY] = _curve(name, tuple(map(float, row["levels"])), row["strengths"])
     return curves
 
 
@@ -94,11 +102,13 @@ def _curve(name: str, levels: tuple[float, ...], values: list[float]) -> Curve:
     return Curve(levels, strengths, "fitted")
 
 
-def curve_for(model_name: str, conditioned: bool, kind: str) -> Curve:
-    """The fitted curve of a shipped model for a kind of damage (KINDS), else the default for its kind of model."""
+def curve_for(model_name: str, conditioned: bool, kind: str, gray: bool = False) -> Curve:
+    """The fitted curve of a shipped model for a kind of damage (KINDS) in a colour or a ``gray`` photo, else the
+    default for its kind of model. A gray photo follows its model's gray curve where one is fitted, else the
+    colour curves."""
     fitted = _fitted().get(model_name)
     if fitted is not None:
-        return fitted[kind]
+        return fitted[GRAY] if gray and GRAY in fitted else fitted[kind]
     return DEFAULT_CONDITIONED if conditioned else DEFAULT_PLAIN
 
 
@@ -116,21 +126,22 @@ def curve_key(model: OnnxModel) -> str | None:
     return name if path.parent == MODELS_DIR and name in SHIPPED else None
 
 
-def model_curve(model: OnnxModel, kind: str) -> Curve:
-    """The curve ``auto`` follows for an open model and a kind of damage: its shipped model's, else the default
-    for its kind of model."""
+def model_curve(model: OnnxModel, kind: str, gray: bool = False) -> Curve:
+    """The curve ``auto`` follows for an open model, a kind of damage and a colour or ``gray`` photo: its shipped
+    model's, else the default for its kind of model."""
     conditioned = model.condition is not None
     key = curve_key(model)
     if key is None:
         return DEFAULT_CONDITIONED if conditioned else DEFAULT_PLAIN
-    return curve_for(key, conditioned, kind)
+    return curve_for(key, conditioned, kind, gray)
 
 
 def check_curves(model: OnnxModel) -> None:
     """Read every curve ``auto`` may follow for ``model`` now, so that a broken strength.json ends a run before
     its first image (``ModelError``) instead of failing each image."""
     for kind in KINDS:
-        model_curve(model, kind)
+        for gray in (False, True):
+            model_curve(model, kind, gray)
 
 
 def decide(level: float, curve: Curve, override: float | None = None) -> Decision:
