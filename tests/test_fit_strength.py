@@ -116,7 +116,6 @@ def test_the_gray_fit_scores_gray_cases_against_what_gray_photos_follow_now(monk
     now = np.array([curve_for("darn", True, c.damage.kind, gray=True)(c.damage.level) for c in cases])
     assert row["validation_mean_psnr_current_curve"] == pytest.approx(float(np.mean(fit_strength._at(table, now))),
                                                                       abs=1e-4)
-    assert row["validation_mean_psnr"] >= row["validation_mean_psnr_current_curve"] - 1e-9
     # Written beside the colour curves, which stay as they were.
     out = tmp_path / "strength.json"
     out.write_text('{"curves": {"darn": {"levels": [0.0, 1.0], "strengths": [0.0, 1.0]}}}', encoding="utf-8")
