@@ -101,9 +101,9 @@ def test_a_row_named_for_a_build_follows_its_models_curve(faces, models, monkeyp
     asked = []
     real = archive_eval.curve_for
 
-    def curve_for(name, conditioned, kind):
+    def curve_for(name, conditioned, kind, gray=False):
         asked.append(name)
-        return real(name, conditioned, kind)
+        return real(name, conditioned, kind, gray)
 
     monkeypatch.setattr(archive_eval, "curve_for", curve_for)
     report = archive_eval.evaluate(faces, {"big.int8": models["one"], "two": models["two"]}, n_eval=2,
