@@ -288,22 +288,27 @@ def test_shipped_files_follow_their_model_curve_and_user_files_the_default(tmp_p
         assert model_curve(open_model(tiny_rgb_model, device="cpu"), kind) == DEFAULT_PLAIN
 
 
-def test_each_kind_of_damage_follows_its_own_curve(photos, tmp_path, monkeypatch):
-    """A banded photo and a JPEG read at comparable levels get the strengths their kinds' curves give: what
-    enhance records is the curve of the kind the analysis names, at the level it reads."""
+def _enhance_with_curves(document: dict, inputs: list[Path], tmp_path: Path, monkeypatch) -> object:
+    """``enhance --model basic --json`` on ``inputs`` with ``document`` as strength.json."""
     from facerestore.damage import strength as strength_mod
 
-    curves = {"jpeg": [0.0, 0.3, 0.3], "banding": [0.0, 0.9, 1.0], "pixelation": [0.0, 0.5, 0.5]}
     path = tmp_path / "strength.json"
-    path.write_text(json.dumps({"curves": {"basic": {"levels": [0.0, 0.5, 1.0], "strengths": curves}}}),
-                    encoding="utf-8")
+    path.write_text(json.dumps(document), encoding="utf-8")
     monkeypatch.setattr(strength_mod, "STRENGTH_FILE", path)
     strength_mod._fitted.cache_clear()
     try:
-        result = _run(["enhance", str(photos / "banded.png"), str(photos / "q10.jpg"), "-o", str(tmp_path / "out"),
-                       "--model", "basic", "--json", "--no-report"])
+        return _run(["enhance", *map(str, inputs), "-o", str(tmp_path / "out"), "--model", "basic", "--json",
+                     "--no-report"])
     finally:
         strength_mod._fitted.cache_clear()
+
+
+def test_each_kind_of_damage_follows_its_own_curve(photos, tmp_path, monkeypatch):
+    """A banded photo and a JPEG read at comparable levels get the strengths their kinds' curves give: what
+    enhance records is the curve of the kind the analysis names, at the level it reads."""
+    curves = {"jpeg": [0.0, 0.3, 0.3], "banding": [0.0, 0.9, 1.0], "pixelation": [0.0, 0.5, 0.5]}
+    result = _enhance_with_curves({"curves": {"basic": {"levels": [0.0, 0.5, 1.0], "strengths": curves}}},
+                                  [photos / "banded.png", photos / "q10.jpg"], tmp_path, monkeypatch)
     assert result.exit_code == 0, result.stderr
     records = _records(result.stdout)
     for name, kind in (("banded.png", "banding"), ("q10.jpg", "jpeg")):
@@ -315,21 +320,11 @@ def test_each_kind_of_damage_follows_its_own_curve(photos, tmp_path, monkeypatch
 
 
 def test_a_gray_photo_follows_the_gray_curve_and_a_colour_one_the_colour_curves(photos, tmp_path, monkeypatch):
-    from facerestore.damage import strength as strength_mod
-
     with Image.open(photos / "q10.jpg") as im:
         im.convert("L").save(photos / "gray_q10.jpg", quality=10)
-    path = tmp_path / "strength.json"
-    path.write_text(json.dumps({"curves": {"basic": {"levels": [0.0, 1.0], "strengths": [0.0, 1.0]}},
-                                "gray_curves": {"basic": {"levels": [0.0, 1.0], "strengths": [0.0, 0.5]}}}),
-                    encoding="utf-8")
-    monkeypatch.setattr(strength_mod, "STRENGTH_FILE", path)
-    strength_mod._fitted.cache_clear()
-    try:
-        result = _run(["enhance", str(photos / "q10.jpg"), str(photos / "gray_q10.jpg"), "-o", str(tmp_path / "out"),
-                       "--model", "basic", "--json", "--no-report"])
-    finally:
-        strength_mod._fitted.cache_clear()
+    result = _enhance_with_curves({"curves": {"basic": {"levels": [0.0, 1.0], "strengths": [0.0, 1.0]}},
+                                   "gray_curves": {"basic": {"levels": [0.0, 1.0], "strengths": [0.0, 0.5]}}},
+                                  [photos / "q10.jpg", photos / "gray_q10.jpg"], tmp_path, monkeypatch)
     assert result.exit_code == 0, result.stderr
     records = _records(result.stdout)
     colour, gray = records["q10.jpg"]["damage"], records["gray_q10.jpg"]["damage"]
