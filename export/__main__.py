@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 from rich.console import Console
 from rich.logging import RichHandler
+
+from facerestore.errors import ModelError, UsageError
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("-o", "--output", required=True)
     o.add_argument("--opset", type=int, default=17)
     o.add_argument("--check-image", action="append", default=[], help="real photo for the parity check")
+    o.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     e = sub.add_parser("evaluate", help="the model card's table: input vs classical filters vs models")
     e.add_argument("models", nargs="*", metavar="MODEL.onnx", help="exported models (row name = file stem)")
     _face_args(e, tables=True)
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to fit")
     f.add_argument("-o", "--output", default="facerestore/models/strength.json")
     f.add_argument("--gray", action="store_true",
-                   help="fit each model's one curve for grayscale photos, on the validation faces in grayscale")
+                   help="fit each model's curves for grayscale photos, on the validation faces in grayscale")
     _face_args(f, tables=False)
     a = sub.add_parser("archive-eval", help="the model card's archive table: gain per JPEG quality, clean photos")
     a.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to score")
@@ -75,45 +80,83 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s",
                         handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
 
+    from .data import DataError
+
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        # A run's checkpoints are replaced whole, so the last finished epoch is intact for --resume.
+        last = Path(args.out) / "last.safetensors" if args.cmd == "train" else None
+        hint = f": {last} holds the last finished epoch; continue with --resume" if last and last.exists() else ""
+        print(f"interrupted{hint}", file=sys.stderr)
+        return 130
+    except (DataError, ModelError, UsageError) as exc:  # bad input or options; the message names the file
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except _WriteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+class _WriteError(Exception):
+    """An output could not be written (exit 1, as the runtime's output failures)."""
+
+
+def _check_output(path: str | None) -> Path | None:
+    """Refuse, before the work, an output path that cannot take a file."""
+    if path is None:
+        return None
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{out} is a folder: give a file name")
+    folder = next(p for p in out.absolute().parents if p.exists())  # where the missing folders would be made
+    if not folder.is_dir():
+        raise UsageError(f"{out}: {folder} is not a folder")
+    return out
+
+
+@contextlib.contextmanager
+def _writing(path: Path | None):
+    try:
+        yield
+    except OSError as exc:
+        raise _WriteError(f"cannot write {exc.filename or path}: {exc.strerror or exc}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.cmd == "train":
-        from .data import DataError
         from .train import ConfigError, TrainConfig, train
 
         cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
         try:
             train(cfg, resume=args.resume, progress=not args.no_progress and sys.stderr.isatty())
-        except (DataError, ConfigError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
         return 0
     if args.cmd == "evaluate":
-        from pathlib import Path
-
-        from .data import DataError
         from .evaluate import evaluate, write_report
 
-        try:
-            report = evaluate(Path(args.data), {Path(m).stem: Path(m) for m in args.models},
-                              n_eval=args.eval_count, threads=args.threads,
-                              scored_on=args.scored_on)
-        except DataError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        text = write_report(report, Path(args.json_path) if args.json_path else None,
-                            Path(args.markdown_path) if args.markdown_path else None)
+        json_path, markdown_path = _check_output(args.json_path), _check_output(args.markdown_path)
+        report = evaluate(Path(args.data), {Path(m).stem: Path(m) for m in args.models},
+                          n_eval=args.eval_count, threads=args.threads,
+                          scored_on=args.scored_on)
+        with _writing(json_path or markdown_path):
+            text = write_report(report, json_path, markdown_path)
         sys.stdout.write(text)  # the table is the command's data
         return 0
     if args.cmd in ("fit-strength", "archive-eval"):
         pairs = [m.partition("=") for m in args.models]
         if any(not sep or not name for name, sep, _ in pairs):
-            print("error: give each model as NAME=MODEL.onnx", file=sys.stderr)
-            return 2
+            raise UsageError("give each model as NAME=MODEL.onnx")
         named = {name: path for name, _, path in pairs}
-    if args.cmd == "archive-eval":
-        from pathlib import Path
+        from facerestore.session import read_metadata
 
+        for path in named.values():  # a missing or broken model fails at once, not after the others are scored
+            read_metadata(Path(path))
+    if args.cmd == "archive-eval":
         from . import archive_eval
 
+        json_path, markdown_path = _check_output(args.json_path), _check_output(args.markdown_path)
         report = archive_eval.evaluate(Path(args.data), {n: Path(p) for n, p in named.items()},
                                        n_eval=args.eval_count, threads=args.threads,
                                        filters=not (args.add_to or args.no_filters),
@@ -124,26 +167,32 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 report = archive_eval.merge(json.loads(Path(args.add_to).read_text(encoding="utf-8")), report)
             except (OSError, ValueError, KeyError) as exc:
-                print(f"error: cannot add to {args.add_to}: {exc}", file=sys.stderr)
-                return 2
-        sys.stdout.write(archive_eval.write_report(report, Path(args.json_path) if args.json_path else None,
-                                                   Path(args.markdown_path) if args.markdown_path else None))
+                raise UsageError(f"cannot add to {args.add_to}: {exc}") from None
+        with _writing(json_path or markdown_path):
+            text = archive_eval.write_report(report, json_path, markdown_path)
+        sys.stdout.write(text)
         return 0
     if args.cmd == "fit-strength":
-        from pathlib import Path
-
         from . import fit_strength
 
+        output = _check_output(args.output)
         fitter = fit_strength.fit_gray if args.gray else fit_strength.fit
         result = fitter(Path(args.data), {n: Path(p) for n, p in named.items()},
                         n_eval=args.eval_count, threads=args.threads)
-        fit_strength.write(result, Path(args.output))
+        with _writing(output):
+            fit_strength.write(result, output)
         return 0
-    from .onnx_export import PACKAGE_MODELS, ExportError, export_checkpoint, write_checksums
+    from .onnx_export import PACKAGE_MODELS, ExportError, InputError, export_checkpoint, write_checksums
 
+    output = _check_output(args.output)
+    if output.exists() and not args.overwrite:
+        raise UsageError(f"{output} exists: give --overwrite to replace it")
     try:
-        out = export_checkpoint(args.checkpoint, args.output, opset=args.opset, check_images=args.check_image)
-    except ExportError as exc:
+        with _writing(output):
+            out = export_checkpoint(args.checkpoint, output, opset=args.opset, check_images=args.check_image)
+    except InputError as exc:  # the checkpoint or a check photo
+        raise UsageError(str(exc)) from None
+    except ExportError as exc:  # the export failed a check
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if out.resolve().parent == PACKAGE_MODELS:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
@@ -15,6 +15,10 @@ from torch import nn
 from facerestore.atomic import write_atomic
 
 _META_KEY = "facerestore.checkpoint"
+
+
+class CheckpointError(ValueError):
+    """The path names no checkpoint, or one that cannot be read or does not fit the model it is loaded into."""
 
 
 def save(path: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
@@ -44,13 +48,23 @@ def save(path: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.
 
 def load_meta(path: Path) -> dict[str, Any]:
     """The checkpoint's metadata: from the weights file's header, else (older checkpoints) the JSON beside it."""
-    weights = Path(path).with_suffix(".safetensors")
-    if weights.exists():
-        with safe_open(str(weights), framework="pt") as fh:
-            text = (fh.metadata() or {}).get(_META_KEY)
-        if text:
-            return json.loads(text)
-    return json.loads(Path(path).with_suffix(".json").read_text())
+    weights, record = Path(path).with_suffix(".safetensors"), Path(path).with_suffix(".json")
+    if not weights.exists() and not record.exists():
+        raise CheckpointError(f"{weights}: no checkpoint there (train writes NAME.safetensors and NAME.json)")
+    try:
+        if weights.exists():
+            with safe_open(str(weights), framework="pt") as fh:
+                text = (fh.metadata() or {}).get(_META_KEY)
+            if text:
+                meta = json.loads(text)
+                if isinstance(meta, dict):
+                    return meta
+        meta = json.loads(record.read_text())
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{record}: not a checkpoint's record")
+    return meta
 
 
 def arch_of(meta: dict[str, Any]) -> str | None:
@@ -63,13 +77,21 @@ def load(path: Path, modules: dict[str, nn.Module],
     """Restore modules (and optimizers when given) in place; return the JSON metadata."""
     path = Path(path)
     meta = load_meta(path)
-    tensors = load_file(str(path.with_suffix(".safetensors")))
-    for prefix, module in modules.items():
-        sd = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-        module.load_state_dict(sd)
-    for prefix, opt in (optimizers or {}).items():
-        om = meta["optimizers"][prefix]
-        state = {int(pid): {k: tensors[f"optim.{prefix}.{pid}.{k}"] for k in keys}
-                 for pid, keys in om["state_keys"].items()}
-        opt.load_state_dict({"state": state, "param_groups": om["param_groups"]})
+    weights = path.with_suffix(".safetensors")
+    if not weights.exists():  # a run record whose weights were not kept (runs/MANIFEST.md)
+        raise CheckpointError(f"{weights}: missing (only the run record {path.with_suffix('.json')} is there)")
+    try:
+        tensors = load_file(str(weights))
+        for prefix, module in modules.items():
+            sd = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            module.load_state_dict(sd)
+        for prefix, opt in (optimizers or {}).items():
+            om = meta["optimizers"][prefix]
+            state = {int(pid): {k: tensors[f"optim.{prefix}.{pid}.{k}"] for k in keys}
+                     for pid, keys in om["state_keys"].items()}
+            opt.load_state_dict({"state": state, "param_groups": om["param_groups"]})
+    except (OSError, SafetensorError, RuntimeError, KeyError, ValueError) as exc:
+        # load_state_dict lists every mismatched tensor; the first line says what is wrong.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{weights}: does not fit this model ({reason})") from None
     return meta

@@ -28,7 +28,7 @@ from facerestore.atomic import write_atomic, write_json
 from facerestore.registry import sha256_of
 
 from . import archs, checkpoint
-from .data import EVAL_DEGRADATIONS, eval_pairs, load_rgb, to_gray, to_nchw
+from .data import EVAL_DEGRADATIONS, DataError, eval_pairs, load_rgb, to_gray, to_nchw
 
 log = logging.getLogger(__name__)
 
@@ -56,25 +56,32 @@ class ExportError(Exception):
     """The checkpoint cannot be exported, or the exported file fails a check."""
 
 
+class InputError(ExportError):
+    """Bad input, not a failed export: a missing or unreadable checkpoint or check photo, too old an opset."""
+
+
 def _checkpoint_base(path: str | Path) -> Path:
     """Accept ``runs/big/best``, ``runs/big/best.json`` or ``runs/big/best.safetensors``."""
     path = Path(path)
     base = path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
     for suffix in (".json", ".safetensors"):
         if not base.with_suffix(suffix).is_file():
-            raise ExportError(f"{base.with_suffix(suffix)}: checkpoint file missing")
+            raise InputError(f"{base.with_suffix(suffix)}: checkpoint file missing")
     return base
 
 
 def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the generator of a checkpoint in eval mode on the CPU; return it and the JSON metadata."""
     base = _checkpoint_base(path)
-    meta = checkpoint.load_meta(base)
-    arch = checkpoint.arch_of(meta)
-    if arch not in archs.TRAINABLE:
-        raise ExportError(f"{base}: unknown or missing architecture {arch!r}")
-    model = archs.build(arch)
-    checkpoint.load(base, {"model": model})
+    try:
+        meta = checkpoint.load_meta(base)
+        arch = checkpoint.arch_of(meta)
+        if arch not in archs.TRAINABLE:
+            raise InputError(f"{base}: unknown or missing architecture {arch!r}")
+        model = archs.build(arch)
+        checkpoint.load(base, {"model": model})
+    except checkpoint.CheckpointError as exc:
+        raise InputError(str(exc)) from None
     return model.eval(), meta
 
 
@@ -134,7 +141,10 @@ def _check_arrays(model: torch.nn.Module, check_images: Iterable[str | Path]) ->
     paths = [Path(p) for p in check_images]
     images: list[np.ndarray] = []
     if paths:
-        images = [load_rgb(p) for p in paths]
+        try:
+            images = [load_rgb(p) for p in paths]
+        except DataError as exc:
+            raise InputError(str(exc)) from None
     else:
         full = load_rgb(DEFAULT_CHECK_IMAGE)
         # A second, odd size (crop then resize) so the dynamic axes are really exercised.
@@ -279,16 +289,17 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, opset: int = 1
     from onnx import helper
 
     if opset < MIN_OPSET:
-        raise ExportError(f"opset {opset} is too old: the contract needs >= {MIN_OPSET}")
+        raise InputError(f"opset {opset} is too old: the contract needs >= {MIN_OPSET}")
     output = Path(output)
     model, meta = load_model(checkpoint)
+    inputs = _check_arrays(model, check_images)  # before the slow export: a bad photo fails at once
     proto = _to_proto(model, opset)
     props = build_metadata(model, meta, extra_meta)
     helper.set_model_props(proto, props)
     proto.doc_string = props[contract.META_DESCRIPTION]
     onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString()
-    worst = check_parity(model, data, _check_arrays(model, check_images))
+    worst = check_parity(model, data, inputs)
     write_atomic(output, data, fsync=True)
     log.info("wrote %s (%s, %s params, opset %d, parity %.1e)", output, props[contract.META_ARCH],
              props[contract.META_PARAMS], opset, worst)

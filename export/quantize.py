@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from export.data import (CONDITIONED_EVAL_DEGRADATIONS, EVAL_DEGRADATIONS, eval_pairs, load_rgb, split_faces,
-                         to_gray, to_nchw)
+from export.data import (CONDITIONED_EVAL_DEGRADATIONS, EVAL_DEGRADATIONS, DataError, eval_pairs, load_rgb,
+                         split_faces, to_gray, to_nchw)
 from facerestore.degrade import random_chain, random_damage
 from facerestore.metrics import psnr
 from facerestore.model_choice import cpu_isa, sidecar_path
@@ -340,6 +340,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.qat_weights and "," in args.names:
         p.error("--qat-weights belongs to one model: name it with --names")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from facerestore.errors import ModelError
+    from facerestore.session import read_metadata
+
+    try:  # every input first: a missing or broken one is a one-line error, not a traceback after the first model
+        for model in [args.models / f"{name}.onnx" for name in args.names.split(",")] + [args.qat_weights]:
+            if model is not None:
+                read_metadata(model)
+        split_faces(args.faces)
+    except (ModelError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     failed = 0
     for name in args.names.split(","):
         if not args.no_int8:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from facerestore.degrade import parse_chain
+from facerestore.errors import DegradationSpecError
 from facerestore.metrics import channel_histograms, mean_wasserstein, psnr
 
 from . import archs, checkpoint, qat
@@ -72,15 +73,21 @@ class TrainConfig:
 
 def _load_init(path: Path, arch: str, modules: dict[str, torch.nn.Module]) -> None:
     """Start from a checkpoint's weights: the same architecture as is, or a shallower DARN deepened into ours."""
-    init_arch = checkpoint.arch_of(checkpoint.load_meta(path))
-    if init_arch == arch or not (archs.is_conditioned(init_arch) and archs.is_conditioned(arch)):
-        checkpoint.load(path, modules)
-        return
-    shallow = archs.build(init_arch)
-    checkpoint.load(path, {"model": shallow})
     try:
+        init_arch = checkpoint.arch_of(checkpoint.load_meta(path))
+        if init_arch == arch:
+            checkpoint.load(path, modules)
+            return
+        if init_arch not in archs.TRAINABLE:
+            raise ConfigError(f"names no known architecture ({init_arch!r})")
+        if not (archs.is_conditioned(init_arch) and archs.is_conditioned(arch)):
+            raise ConfigError(f"a checkpoint of --arch {init_arch}, which --arch {arch} cannot start from")
+        shallow = archs.build(init_arch)
+        checkpoint.load(path, {"model": shallow})
         archs.deepen(shallow, modules["model"])
-    except ValueError as exc:
+    except checkpoint.CheckpointError as exc:  # its message names the file
+        raise ConfigError(f"--init: {exc}") from None
+    except ValueError as exc:  # the refusals above, or deepen's
         raise ConfigError(f"--init {path}: {exc}") from None
 
 
@@ -91,6 +98,21 @@ class ConfigError(ValueError):
 def _check(cfg: TrainConfig) -> None:
     if cfg.arch not in archs.TRAINABLE:
         raise ConfigError(f"--arch must be one of {', '.join(archs.TRAINABLE)}, got {cfg.arch!r}")
+    for flag, value in (("--epochs", cfg.epochs), ("--steps-per-epoch", cfg.steps_per_epoch), ("--batch", cfg.batch),
+                        ("--patch", cfg.patch), ("--max-val", cfg.max_val)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be at least 1, got {value}")
+    # A negative rate climbs the loss (Adam refuses one only at the start, not from the schedule).
+    for flag, amount in (("--lr", cfg.lr), ("--lr-min", cfg.lr_min), ("--threads", cfg.threads),
+                         ("--workers", cfg.workers), ("--minutes", cfg.minutes), ("--hist-weight", cfg.hist_weight),
+                         ("--content-weight", cfg.content_weight)):
+        if not amount >= 0:  # NaN too
+            raise ConfigError(f"{flag} must be 0 or more, got {amount:g}")
+    if cfg.chain != "random":
+        try:
+            parse_chain(cfg.chain)
+        except DegradationSpecError as exc:  # before the photos are read, not after
+            raise ConfigError(f"--chain: {exc}") from None
     if cfg.loss not in ("mse", "l1"):
         raise ConfigError(f"--loss must be mse or l1, got {cfg.loss!r}")
     if archs.is_conditioned(cfg.arch) and (cfg.chain != "random" or is_pairs_folder(Path(cfg.data))):
@@ -198,36 +220,45 @@ def _load_training_images(cfg: TrainConfig, train_paths: tuple[Path, ...]) -> li
     return [load_rgb(p, max_side=1024) for p in paths]
 
 
+def _check_run_folder(cfg: TrainConfig, resume: bool) -> None:
+    """Before anything is read or written: never train over a run's checkpoints unless continuing it, and
+    continue only a run that is there, of the same model."""
+    out = Path(cfg.out)
+    last = out / "last"
+    held = [p for p in (out / f"{n}{s}" for n in ("last", "best") for s in (".safetensors", ".json")) if p.exists()]
+    if not resume:
+        if held:
+            raise ConfigError(f"{out} already holds a run ({held[0].name}): continue it with --resume, or give "
+                              "another --out")
+        return
+    if not any(last.with_suffix(s).exists() for s in (".safetensors", ".json")):
+        raise ConfigError(f"--resume: {out} holds no run to continue (no {last.name}.safetensors)")
+    try:
+        meta = checkpoint.load_meta(last)
+    except checkpoint.CheckpointError as exc:
+        raise ConfigError(f"--resume: {exc}") from None
+    was = meta.get("config", {})
+    if checkpoint.arch_of(meta) != cfg.arch:
+        raise ConfigError(f"--resume: {last} is a run of --arch {checkpoint.arch_of(meta)}, not --arch {cfg.arch}")
+    # These change what the checkpoint holds (the average beside the weights; the int8 ranges).
+    for flag, now, then in (("--ema", cfg.ema > 0, was.get("ema", 0.0) > 0), ("--qat", cfg.qat, bool(was.get("qat")))):
+        if now != then:
+            raise ConfigError(f"--resume: {last} was trained {'with' if then else 'without'} {flag}; resume it "
+                              f"{'with' if then else 'without'} {flag} too")
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
     _check(cfg)
+    _check_run_folder(cfg, resume)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = _device()
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     gray = cfg.arch == "gan"
 
-    # Data: honest split, training images held in memory, eval pairs fixed. Either clean photos degraded on
-    # the fly, or the hq/ + lq/ pairs a `facerestore degrade` run wrote.
-    data = Path(cfg.data)
-    sampler: PatchSampler
-    if is_pairs_folder(data):
-        split = split_pairs(data, n_val=cfg.max_val)
-        sampler = PairPatchSampler([load_pair(p) for p in split.train], cfg.patch, gray=gray)
-        val = pair_eval_pairs(split.val)
-    else:
-        split = split_faces(data, n_val=cfg.max_val)
-        images = _load_training_images(cfg, split.train)
-        chain = None if cfg.chain == "random" else parse_chain(cfg.chain)
-        conditioned = archs.is_conditioned(cfg.arch)
-        sampler = PatchSampler(images, cfg.patch, chain=chain, gray=gray, conditioned=conditioned,
-                               banding_only=cfg.banding_only)
-        val = eval_pairs(split.val, CONDITIONED_EVAL_DEGRADATIONS if conditioned else EVAL_DEGRADATIONS)
-    (out / "split.json").write_text(
-        json.dumps({k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}, indent=1))
-
-    # Model(s) and optimiser(s).
+    # Model(s) and optimiser(s), and the checkpoint they start from: before the data, so a checkpoint that
+    # does not fit fails at once, not after minutes of reading photos.
     model = archs.build(cfg.arch).to(device)
     if isinstance(model, archs.ConvStack):
         archs.identity_init(model)
@@ -250,9 +281,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
 
     step, epoch, history, best = 0, 0, [], -float("inf")
     last = out / "last"
-    resuming = resume and last.with_suffix(".json").exists()
-    if resuming:
-        meta = checkpoint.load(last, saved, optimizers)
+    if resume:
+        try:
+            meta = checkpoint.load(last, saved, optimizers)
+        except checkpoint.CheckpointError as exc:
+            raise ConfigError(f"--resume: {exc}") from None
         step, epoch, history = meta["step"], meta["epoch"], meta["history"]
         for m in rounded:
             qat.set_ranges(m, meta["qat_ranges"])
@@ -264,9 +297,29 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     elif cfg.init:
         _load_init(Path(cfg.init), cfg.arch, modules)
         log.info("started from the weights of %s", cfg.init)
-    if average is not None and not resuming:
+    if average is not None and not resume:
         average.load_state_dict(model.state_dict())
     scored = average if average is not None else model
+
+    # Data: honest split, training images held in memory, eval pairs fixed. Either clean photos degraded on
+    # the fly, or the hq/ + lq/ pairs a `facerestore degrade` run wrote.
+    data = Path(cfg.data)
+    sampler: PatchSampler
+    if is_pairs_folder(data):
+        split = split_pairs(data, n_val=cfg.max_val)
+        sampler = PairPatchSampler([load_pair(p) for p in split.train], cfg.patch, gray=gray)
+        val = pair_eval_pairs(split.val)
+    else:
+        split = split_faces(data, n_val=cfg.max_val)
+        images = _load_training_images(cfg, split.train)
+        chain = None if cfg.chain == "random" else parse_chain(cfg.chain)
+        conditioned = archs.is_conditioned(cfg.arch)
+        sampler = PatchSampler(images, cfg.patch, chain=chain, gray=gray, conditioned=conditioned,
+                               banding_only=cfg.banding_only)
+        val = eval_pairs(split.val, CONDITIONED_EVAL_DEGRADATIONS if conditioned else EVAL_DEGRADATIONS)
+    out.mkdir(parents=True, exist_ok=True)  # only now: bad data leaves no empty run folder behind
+    (out / "split.json").write_text(
+        json.dumps({k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}, indent=1))
 
     on_cuda = device.type == "cuda"
     use_amp, amp_dtype = on_cuda and not cfg.fp32, torch.bfloat16
@@ -331,7 +384,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 ready = perf_counter()
             epoch += 1
             metrics = evaluate(scored, val, device, gray)
-            if cfg.minutes > 0 and epoch == 1 and not resuming:
+            if cfg.minutes > 0 and epoch == 1 and not resume:
                 # A wall-clock budget: size the run from the first epoch (data start-up and cuDNN tuning
                 # included, so it errs short); the resolved count is what the checkpoint records.
                 cfg.epochs = max(1, int(cfg.minutes * 60 / (time.time() - t0)))

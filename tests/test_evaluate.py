@@ -159,3 +159,32 @@ def test_cli_data_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", "--data", str(tmp_path / "empty")]) == 2
     assert "no images found" in capsys.readouterr().err
+
+
+def test_cli_a_missing_or_broken_model_is_a_one_line_error_with_exit_2(faces_dir, tiny_rgb_model, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from export.__main__ import main
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(np.random.default_rng(0).bytes(500))
+    data = ["--data", str(faces_dir), "--eval-count", "3"]
+    # Each was a ModelError traceback (exit 1); fit-strength and archive-eval only after scoring other models.
+    for model in (tmp_path / "missing.onnx", broken):
+        for args in (["evaluate", str(model)], ["archive-eval", "--no-filters", f"ok={tiny_rgb_model}", f"m={model}"],
+                     ["fit-strength", f"m={model}", "-o", str(tmp_path / "s.json")]):
+            assert main([*args, *data]) == 2, args
+            err = capsys.readouterr().err
+            assert err.startswith("error: ") and model.name in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_cli_a_report_path_that_is_a_folder_is_refused_before_scoring(faces_dir, tiny_rgb_model, tmp_path, capsys,
+                                                                       monkeypatch):
+    pytest.importorskip("torch")
+    from export.__main__ import main
+
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: pytest.fail("scored before checking the outputs"))
+    (tmp_path / "r.json").mkdir()
+    # Was an IsADirectoryError traceback once the whole evaluation had run.
+    assert main(["evaluate", str(tiny_rgb_model), "--data", str(faces_dir), "--json", str(tmp_path / "r.json")]) == 2
+    assert "r.json is a folder" in capsys.readouterr().err

@@ -196,13 +196,34 @@ def test_cli_exports(tmp_path, hopper_rgb, check_images, monkeypatch):
     # Exporting into the package's model folder records the digest the runtime verifies.
     package = tmp_path / "pkg"
     monkeypatch.setattr(onnx_export, "PACKAGE_MODELS", package.resolve())
-    assert main(["onnx", str(base), "-o", str(package / "basic.onnx"), *checks]) == 0
+    package.mkdir()
+    (package / "basic.onnx").write_bytes(b"the shipped model")  # replaced only when asked to
+    assert main(["onnx", str(base), "-o", str(package / "basic.onnx"), *checks, "--overwrite"]) == 0
     digest = hashlib.sha256((package / "basic.onnx").read_bytes()).hexdigest()
     assert json.loads((package / "checksums.json").read_text()) == {"sha256": {"basic.onnx": digest}}
 
 
-def test_cli_export_error_exit_1(tmp_path, capsys):
+def test_cli_bad_input_is_a_one_line_error_with_exit_2(tmp_path, capsys, hopper_rgb, check_images):
     from export.__main__ import main
 
-    assert main(["onnx", str(tmp_path / "missing"), "-o", str(tmp_path / "x.onnx")]) == 1
-    assert "error:" in capsys.readouterr().err
+    base = _fake_trained_checkpoint(tmp_path, "basic", hopper_rgb)
+    noise = tmp_path / "noise"
+    noise.with_suffix(".json").write_text("{}")
+    noise.with_suffix(".safetensors").write_bytes(np.random.default_rng(0).bytes(2000))
+    existing = tmp_path / "existing.onnx"
+    existing.write_bytes(b"an earlier export")
+    (tmp_path / "folder.onnx").mkdir()
+    # Each refused before the (slow) export; before, the ones after the first died in a traceback (exit 1), and
+    # an existing file was silently replaced.
+    for args, words in (([str(tmp_path / "missing")], ("missing",)),
+                        ([str(noise)], ("noise",)),
+                        ([str(base), "--check-image", str(tmp_path / "nope.png")], ("nope.png",)),
+                        ([str(base), "--opset", "13"], ("opset",))):
+        assert main(["onnx", *args, "-o", str(tmp_path / "x.onnx")]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and all(w in err for w in words), err
+    for output, words in ((existing, ("existing.onnx", "--overwrite")), (tmp_path / "folder.onnx", ("folder",))):
+        assert main(["onnx", str(base), "-o", str(output), "--check-image", str(check_images[0])]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and all(w in err for w in words), err
+    assert existing.read_bytes() == b"an earlier export" and not (tmp_path / "x.onnx").exists()

@@ -137,3 +137,20 @@ def test_fp16_build_from_the_command_line_keeps_the_card_measurement(tmp_path, h
     out32 = open_model(str(fp32), device="cpu").run(x)
     out16 = open_model(str(models / "big.fp16.onnx"), device="cpu").run(x)
     assert not np.array_equal(out32, out16) and np.abs(out32 - out16).max() < 1e-2  # really fp16, and close
+
+
+def test_cli_a_missing_or_broken_model_is_a_one_line_error_with_exit_2(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    from export.quantize import main
+
+    models = tmp_path / "models"
+    build_tiny_onnx(models / "big.onnx")
+    (models / "gan.onnx").write_bytes(np.random.default_rng(0).bytes(500))
+    # Each was an ONNX Runtime traceback (exit 1); a missing second model only after the first was built.
+    for names, bad in (("big,basic", "basic.onnx"), ("big,gan", "gan.onnx")):
+        assert main(["--models", str(models), "--names", names, "--faces", str(tmp_path), "--no-speed"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and bad in err and len(err.strip().splitlines()) == 1, err
+    assert main(["--models", str(models), "--names", "big", "--faces", str(tmp_path / "none")]) == 2
+    assert "none: not a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in models.iterdir()) == ["big.onnx", "gan.onnx"]  # nothing built, no checksums

@@ -184,6 +184,7 @@ def test_cli_reports_a_data_error_with_exit_2(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "error:" in err and "no images found" in err
+    assert not (tmp_path / "o").exists()  # bad data leaves no empty run folder behind
 
 
 def test_checkpoint_progress_travels_with_the_weights(tmp_path):
@@ -358,3 +359,96 @@ def test_pack_keeps_the_split_and_the_pixels_and_leaves_the_test_faces_behind(fa
     for copy in packed.test:
         with Image.open(copy) as im:
             assert im.size == (1, 1)  # the test faces never travel
+
+
+def _cli(faces_dir: Path, out: Path, *extra: str) -> list[str]:
+    """A tiny ``python -m export train`` command line (one epoch of two steps)."""
+    return ["train", "--arch", "basic", "--data", str(faces_dir), "--out", str(out), "--chain", "noise:12",
+            "--epochs", "1", "--steps-per-epoch", "2", "--batch", "2", "--patch", "24", "--threads", "1",
+            "--max-val", str(VAL), "--no-progress", *extra]
+
+
+def _one_line_error(capsys, *words: str) -> None:
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert all(w in err for w in words), err
+
+
+@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--epochs", "-1"), ("--steps-per-epoch", "0"),
+                                         ("--batch", "0"), ("--patch", "0"), ("--patch", "-5"),
+                                         ("--lr", "nan"), ("--lr-min", "-0.1"), ("--max-val", "0"),
+                                         ("--workers", "-1"), ("--chain", "bogus:3")])
+def test_impossible_numbers_and_chains_are_refused_before_anything_is_written(faces_dir, tmp_path, capsys, flag,
+                                                                               value):
+    from export.__main__ import main
+
+    # Before: --epochs 0 "succeeded" having trained nothing, the others died in a traceback after reading the data.
+    assert main([*_cli(faces_dir, tmp_path / "o"), flag, value]) == 2
+    _one_line_error(capsys, flag)
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_run_folder_is_never_trained_over_and_resume_needs_the_same_run(faces_dir, tmp_path, capsys):
+    from export.__main__ import main
+
+    run = tmp_path / "run"
+    assert main(_cli(faces_dir, run)) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.suffix in (".safetensors", ".json")}
+    capsys.readouterr()
+    # Without --resume the run's checkpoints were silently replaced by a fresh run's.
+    assert main(_cli(faces_dir, run)) == 2
+    _one_line_error(capsys, str(run), "--resume")
+    for extra, words in ((("--arch", "big"), ("--arch basic", "--arch big")),  # a traceback from load_state_dict
+                         (("--ema", "0.9"), ("--ema",))):  # likewise: no "raw" weights to resume
+        assert main([*_cli(faces_dir, run), "--resume", *extra]) == 2
+        _one_line_error(capsys, "--resume", *words)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.suffix in (".safetensors", ".json")} == before
+
+    # --resume of a run that is not there started a fresh one without a word.
+    assert main([*_cli(faces_dir, tmp_path / "typo"), "--resume"]) == 2
+    _one_line_error(capsys, "--resume", "typo")
+    assert not (tmp_path / "typo").exists()
+    # A run record whose weights were not kept (runs/MANIFEST.md): a traceback from safetensors.
+    (run / "last.safetensors").unlink()
+    assert main([*_cli(faces_dir, run), "--resume"]) == 2
+    _one_line_error(capsys, "last.safetensors", "run record")
+
+
+def test_init_from_what_is_not_a_checkpoint_of_this_model_is_a_one_line_error(faces_dir, tmp_path, capsys,
+                                                                              tiny_rgb_model):
+    from export.__main__ import main
+
+    first = tmp_path / "first"
+    train(_config(faces_dir, first, epochs=1, steps_per_epoch=2), progress=False)
+    (tmp_path / "noise.safetensors").write_bytes(np.random.default_rng(0).bytes(2000))
+    (tmp_path / "record.json").write_text('{"note": "not a checkpoint"}')
+    for init, words in ((tmp_path / "missing", ("missing.safetensors",)), (tmp_path / "noise", ("noise",)),
+                        (tmp_path / "record.json", ("record.json",)), (tiny_rgb_model, (tiny_rgb_model.stem,)),
+                        (first / "last", ("--arch basic", "--arch big"))):
+        arch = "big" if init == first / "last" else "basic"
+        assert main([*_cli(faces_dir, tmp_path / "o"), "--arch", arch, "--init", str(init)]) == 2, init
+        _one_line_error(capsys, "--init", *words)
+        assert not (tmp_path / "o").exists()
+
+
+def test_ctrl_c_exits_130_leaving_a_checkpoint_that_resumes(faces_dir, tmp_path, capsys, monkeypatch):
+    import export.train as train_mod
+    from export.__main__ import main
+
+    real_write_curves = train_mod.write_curves
+
+    def interrupt(out, history):  # Ctrl-C right after the first epoch's checkpoint
+        real_write_curves(out, history)
+        raise KeyboardInterrupt
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(train_mod, "write_curves", interrupt)
+        try:
+            assert main([*_cli(faces_dir, run), "--epochs", "2"]) == 130
+        except KeyboardInterrupt:  # what it did: a traceback (and it would stop pytest itself)
+            pytest.fail("the Ctrl-C escaped main()")
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "last.safetensors" in err and "--resume" in err
+    assert main([*_cli(faces_dir, run), "--epochs", "2", "--resume"]) == 0
+    assert checkpoint.load_meta(run / "last")["epoch"] == 2
