@@ -23,8 +23,13 @@ FACES = ROOT.parent / "shared" / "data" / "faces"
 FALLBACK = ROOT / "examples" / "originals"
 
 
-def build_jpeg_folder(folder: Path, count: int, side: int, quality: int = 90) -> list[Path]:
-    """``count`` real face photos as side x side RGB JPEGs (shared face crops when present, else the examples)."""
+def build_jpeg_folder(folder: Path, count: int, side: int, quality: int = 75) -> list[Path]:
+    """``count`` real face photos as side x side RGB JPEGs (shared face crops when present, else the examples).
+
+    Quality 75: ``enhance`` under ``--strength auto`` restores it when writing a JPEG again at its default 95
+    (quality 80 and up is left unchanged, bytes copied: ``damage.strength.resave_loses``), so the run times the
+    model, not a copy.
+    """
     crops = FACES / "crops" if (FACES / "crops").is_dir() else FALLBACK
     sources = sorted(p for p in crops.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
     # Prefer large crops: upscaling a small one would make an unrealistically smooth photo.
