@@ -176,6 +176,10 @@ def _run(args: argparse.Namespace) -> int:
         from . import fit_strength
 
         output = _check_output(args.output)
+        try:
+            fit_strength.merge_base(output)  # a broken file to merge into fails now, not after the fit
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         fitter = fit_strength.fit_gray if args.gray else fit_strength.fit
         result = fitter(Path(args.data), {n: Path(p) for n, p in named.items()},
                         n_eval=args.eval_count, threads=args.threads)

@@ -222,37 +222,39 @@ def cross_validate(table: Table, folds: int = 2) -> dict[str, float]:
     return {name: round(float(np.mean(got)), 4) for name, got in held_out.items()}
 
 
+def fit_model(name: str, table: Table, gray: bool = False) -> dict:
+    """A model's curves on its table: one for every kind of damage, then one per kind from it, kept only where
+    they generalise to faces they were not fitted on; scored beside what its ``gray`` or colour photos follow now
+    (its shipped curves, else its kind's default), measured like for like."""
+    one, one_score = fit_curve(table)
+    per_kind, _ = fit_curves(table, one=one)
+    held_out = cross_validate(table)
+    by_kind = held_out["per_kind"] > held_out["one_curve"]
+    chosen = np.array([per_kind[k] for k in KINDS]) if by_kind else np.array(one)
+    full = np.ones(len(KNOTS))
+    score, unfitted = mean_psnr(table, chosen), mean_psnr(table, full)
+    now = _at(table, np.array([curve_for(name, table.conditioned, c.damage.kind, gray=gray)(c.damage.level)
+                               for c in table.cases]))
+    current = float(np.mean(now))
+    log.info("%s%s: strengths %s at levels %s; mean PSNR %.4f (one curve for every kind: %.4f; its curves now: "
+             "%.4f; full strength everywhere: %.4f); held out: %s", name, " (gray)" if gray else "",
+             per_kind if by_kind else one, list(KNOTS), score, one_score, current, unfitted, held_out)
+    return {"levels": list(KNOTS), "strengths": per_kind if by_kind else one,
+            "validation_mean_psnr": round(score, 4),
+            "validation_mean_psnr_one_curve": round(one_score, 4),
+            "validation_mean_psnr_held_out": held_out,
+            "validation_mean_psnr_current_curve": round(current, 4),
+            "validation_mean_psnr_full_strength": round(unfitted, 4),
+            "made_worse": broken_promises(table, chosen),
+            "made_worse_by_current_curve": _broken(table, now),
+            "made_worse_at_full_strength": broken_promises(table, full)}
+
+
 def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: int | None = None) -> dict:
     split = split_faces(data, n_val=n_eval, n_test=n_eval)
     cases = make_cases(split.val, FIT_DEGRADATIONS)
     log.info("%d validation cases (%d faces x %d damages)", len(cases), len(split.val), len(FIT_DEGRADATIONS))
-    curves = {}
-    for name, path in models.items():
-        table = score_grid(path, cases, threads)
-        one, one_score = fit_curve(table)
-        per_kind, _ = fit_curves(table, one=one)
-        held_out = cross_validate(table)
-        # Curves per kind only where they generalise to faces they were not fitted on.
-        by_kind = held_out["per_kind"] > held_out["one_curve"]
-        chosen = np.array([per_kind[k] for k in KINDS]) if by_kind else np.array(one)
-        full = np.ones(len(KNOTS))
-        score, unfitted = mean_psnr(table, chosen), mean_psnr(table, full)
-        # The curves this name follows now (shipped, else its kind's default), scored on the same table: what a
-        # refit gains, measured like for like.
-        now = np.array([curve_for(name, table.conditioned, c.damage.kind)(c.damage.level) for c in table.cases])
-        current = float(np.mean(_at(table, now)))
-        log.info("%s: strengths %s at levels %s; mean PSNR %.4f (one curve for every kind: %.4f; its curves now: "
-                 "%.4f; full strength everywhere: %.4f); held out: %s", name,
-                 per_kind if by_kind else one, list(KNOTS), score, one_score, current, unfitted, held_out)
-        curves[name] = {"levels": list(KNOTS), "strengths": per_kind if by_kind else one,
-                        "validation_mean_psnr": round(score, 4),
-                        "validation_mean_psnr_one_curve": round(one_score, 4),
-                        "validation_mean_psnr_held_out": held_out,
-                        "validation_mean_psnr_current_curve": round(current, 4),
-                        "validation_mean_psnr_full_strength": round(unfitted, 4),
-                        "made_worse": broken_promises(table, chosen),
-                        "made_worse_at_full_strength": broken_promises(table, full)}
-    return {"curves": curves,
+    return {"curves": {name: fit_model(name, score_grid(path, cases, threads)) for name, path in models.items()},
             "fitted_on": (f"{len(split.val)} validation faces (export.data.split_faces, at most 256 px) damaged "
                           f"{len(FIT_DEGRADATIONS)} ways: {', '.join(FIT_DEGRADATIONS)}; read, analysed and restored "
                           "as enhance does (JPEG files within their quantisation intervals); PSNR capped at 60 dB; "
@@ -262,37 +264,38 @@ def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: 
 
 
 def fit_gray(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: int | None = None) -> dict:
-    """One curve per model for grayscale photos, fitted as :func:`fit` fits the one curve, on the validation faces
-    in grayscale kept as grayscale files: the colour curves over-smooth them at light damage (a gray file has no
+    """Curves for grayscale photos, fitted as :func:`fit` fits the colour ones, on the validation faces in
+    grayscale kept as grayscale files: the colour curves over-smooth them at light damage (a gray file has no
     chroma to clean up, and a gray PNG no quantisation intervals to hold the restoration in)."""
     split = split_faces(data, n_val=n_eval, n_test=n_eval)
     cases = make_cases(split.val, FIT_DEGRADATIONS, gray=True)
     log.info("%d grayscale validation cases (%d faces x %d damages)", len(cases), len(split.val),
              len(FIT_DEGRADATIONS))
-    curves = {}
-    for name, path in models.items():
-        table = score_grid(path, cases, threads)
-        one, score = fit_curve(table)
-        # What a gray photo follows now (its shipped gray curve, else the colour curves), on the same table.
-        now = np.array([curve_for(name, table.conditioned, c.damage.kind, gray=True)(c.damage.level)
-                        for c in table.cases])
-        current = float(np.mean(_at(table, now)))
-        log.info("%s (gray): strengths %s at levels %s; mean PSNR %.4f (its curves now: %.4f)", name, one,
-                 list(KNOTS), score, current)
-        curves[name] = {"levels": list(KNOTS), "strengths": one, "validation_mean_psnr": round(score, 4),
-                        "validation_mean_psnr_current_curve": round(current, 4),
-                        "made_worse": broken_promises(table, np.array(one)),
-                        "made_worse_by_current_curve": _broken(table, _at(table, now))}
-    return {"gray_curves": curves,
+    return {"gray_curves": {name: fit_model(name, score_grid(path, cases, threads), gray=True)
+                            for name, path in models.items()},
             "gray_fitted_on": (f"the {len(split.val)} validation faces in grayscale (ITU-R 601 luma), kept as "
                                f"grayscale files, damaged the {len(FIT_DEGRADATIONS)} ways of fitted_on")}
+
+
+def merge_base(output: Path) -> dict:
+    """What a fit written to ``output`` merges into: the curves file there, {} where there is none; ValueError
+    (naming it) where it is not one, which the command reports before fitting."""
+    if not output.is_file():
+        return {}
+    try:
+        data = json.loads(output.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{output} is not a strength file to merge into: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k, {}), dict) for k in ("curves", "gray_curves")):
+        raise ValueError(f"{output} is not a strength file to merge into")
+    return data
 
 
 def write(result: dict, output: Path, merge: bool = True) -> None:
     """Write the curves; with ``merge``, keep what is not refitted this time (other models' curves, gray curves
     or colour ones)."""
-    if merge and output.is_file():
-        old = json.loads(output.read_text(encoding="utf-8"))
+    old = merge_base(output) if merge else {}
+    if old:
         merged = {**old, **result}
         for key in ("curves", "gray_curves"):
             if key in old or key in result:

@@ -133,7 +133,8 @@ def _decide(item: Item, ctx: Context) -> Decision:
     output would undo is left unchanged, its bytes copied."""
     assert item.loaded is not None and item.damage is not None
     gray = item.loaded.pixels.shape[2] == 1
-    decision = decide(item.damage.level, model_curve(ctx.model, item.damage.kind, gray), ctx.strength)
+    decision = decide(item.damage.level, model_curve(ctx.model, item.damage.kind, gray), ctx.strength,
+                      item.loaded.pixels.shape)
     if decision.unchanged or ctx.strength is not None or item.loaded.format != "JPEG":
         return decision
     if imageio.resolve_format(item.job.dst, item.loaded, ctx.fmt) != "JPEG":

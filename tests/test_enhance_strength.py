@@ -110,6 +110,30 @@ def test_a_clean_jpeg_is_left_unchanged_or_barely_touched_and_q10_gets_the_full_
         assert psnr(np.asarray(got), np.asarray(was)) > 40
 
 
+def test_a_strip_too_thin_to_restore_safely_is_copied_and_a_tiny_clean_png_is_not_read_as_banding(hopper_rgb,
+                                                                                                     tmp_path):
+    """BigCNN made 1 px JPEG strips 2-5 dB worse, and read the few intensities of a clean 7x7 crop as banding."""
+    src = tmp_path / "small"
+    src.mkdir()
+    Image.fromarray(hopper_rgb[200:201, 100:150]).save(src / "strip.jpg", quality=75)
+    Image.fromarray(hopper_rgb[200:207, 100:107]).save(src / "tiny.png")
+    Image.fromarray(hopper_rgb[200:216, 100:164]).save(src / "thumb.jpg", quality=30)
+    out = tmp_path / "out"
+    result = _run(["enhance", str(src), "-o", str(out), "--model", "big", "--json", "--no-report"])
+    assert result.exit_code == 0, result.stderr
+    records = _records(result.stdout)
+    strip = records["strip.jpg"]
+    assert strip["status"] == UNCHANGED and "too small" in strip["damage"]["reason"]
+    assert strip["damage"]["jpeg_quality"] == 75  # the damage is read, and left alone
+    assert (out / "strip.jpg").read_bytes() == (src / "strip.jpg").read_bytes()
+    tiny = records["tiny.png"]
+    assert tiny["status"] == UNCHANGED and tiny["damage"]["banding"] == 0
+    assert records["thumb.jpg"]["status"] == RESTORED  # 16 px across is restored
+    forced = _run(["enhance", str(src / "strip.jpg"), "-o", str(tmp_path / "forced"), "--model", "big", "--json",
+                   "--no-report", "--strength", "0.5"])
+    assert _records(forced.stdout)["strip.jpg"]["status"] == RESTORED
+
+
 def test_an_explicit_strength_forces_the_model_on_a_clean_photo(photos, tiny_rgb_model, tmp_path):
     out = tmp_path / "out"
     result = _run(["enhance", str(photos / "clean.png"), "-o", str(out), "--model", str(tiny_rgb_model),

@@ -178,6 +178,23 @@ def test_cli_a_missing_or_broken_model_is_a_one_line_error_with_exit_2(faces_dir
     assert not (tmp_path / "s.json").exists()
 
 
+def test_cli_fit_strength_refuses_a_broken_file_to_merge_into_before_fitting(faces_dir, tiny_rgb_model, tmp_path,
+                                                                             capsys, monkeypatch):
+    pytest.importorskip("torch")
+    from export import fit_strength
+    from export.__main__ import main
+
+    monkeypatch.setattr(fit_strength, "fit", lambda *a, **k: pytest.fail("fitted before checking the output"))
+    for text in ("{not json", "[1, 2]", '{"curves": [1]}'):
+        out = tmp_path / "strength.json"
+        out.write_text(text, encoding="utf-8")
+        # Was a traceback from the merge, after the whole fit.
+        assert main(["fit-strength", f"m={tiny_rgb_model}", "-o", str(out), "--data", str(faces_dir)]) == 2
+        err = capsys.readouterr().err
+        assert "strength.json is not a strength file" in err and len(err.strip().splitlines()) == 1, err
+        assert out.read_text(encoding="utf-8") == text
+
+
 def test_cli_a_report_path_that_is_a_folder_is_refused_before_scoring(faces_dir, tiny_rgb_model, tmp_path, capsys,
                                                                        monkeypatch):
     pytest.importorskip("torch")

@@ -112,10 +112,16 @@ def test_the_gray_fit_scores_gray_cases_against_what_gray_photos_follow_now(monk
     monkeypatch.setattr(fit_strength, "score_grid", lambda *a, **k: table)
     result = fit_strength.fit_gray(tmp_path, {"darn": tmp_path / "darn.onnx"})
     row = result["gray_curves"]["darn"]
-    assert asked == [True] and row["levels"] == list(KNOTS) and len(row["strengths"]) == len(KNOTS)
-    now = np.array([curve_for("darn", True, c.damage.kind, gray=True)(c.damage.level) for c in cases])
-    assert row["validation_mean_psnr_current_curve"] == pytest.approx(float(np.mean(fit_strength._at(table, now))),
-                                                                      abs=1e-4)
+    assert asked == [True] and row["levels"] == list(KNOTS)
+    # One curve, or one per kind where those win held out, as for colour photos.
+    per_kind = row["strengths"] if isinstance(row["strengths"], dict) else dict.fromkeys(KINDS, row["strengths"])
+    assert set(per_kind) == set(KINDS) and all(len(values) == len(KNOTS) for values in per_kind.values())
+    assert isinstance(row["strengths"], dict) == (row["validation_mean_psnr_held_out"]["per_kind"]
+                                                  > row["validation_mean_psnr_held_out"]["one_curve"])
+    now = fit_strength._at(table, np.array([curve_for("darn", True, c.damage.kind, gray=True)(c.damage.level)
+                                            for c in cases]))
+    assert row["validation_mean_psnr_current_curve"] == pytest.approx(float(np.mean(now)), abs=1e-4)
+    assert row["made_worse_by_current_curve"] == fit_strength._broken(table, now)
     # Written beside the colour curves, which stay as they were.
     out = tmp_path / "strength.json"
     out.write_text('{"curves": {"darn": {"levels": [0.0, 1.0], "strengths": [0.0, 1.0]}}}', encoding="utf-8")

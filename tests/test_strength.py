@@ -75,6 +75,17 @@ def test_decide_leaves_undamaged_photos_alone_and_obeys_an_override():
     assert not forced.unchanged and forced.strength == 0.4
 
 
+def test_an_image_too_small_to_restore_safely_is_left_alone_unless_a_strength_is_given():
+    curve = strength_mod.Curve((0.0, 1.0), (0.0, 1.0), "fitted")
+    for shape in [(1, 50, 3), (50, 1, 3), (strength_mod.MIN_SIDE - 1, 400, 1)]:
+        small = strength_mod.decide(0.8, curve, shape=shape)
+        assert small.unchanged and small.strength == 0.0 and "too small" in small.reason
+        assert f"{shape[1]}x{shape[0]} px" in small.reason
+        assert not strength_mod.decide(0.8, curve, override=0.5, shape=shape).unchanged
+    side = strength_mod.MIN_SIDE
+    assert strength_mod.decide(0.8, curve, shape=(side, side, 3)).strength == pytest.approx(0.8)
+
+
 def test_faint_damage_is_left_alone_whatever_the_curve_says_between_its_knots():
     # BigCNN's banding curve rises from 0 at level 0 to 0.45 at 0.1: a clean screenshot whose spiky histogram
     # reads as 61 intensities in use (level 0.017) would get strength 0.08 from it.
@@ -92,11 +103,14 @@ def test_every_shipped_model_has_a_fitted_curve():
     fitted = strength_mod._fitted()
     for name in registry.SHIPPED:
         assert name in fitted, f"{name} has no fitted strength curve in {strength_mod.STRENGTH_FILE}"
-        assert set(KINDS) <= set(fitted[name]) <= {*KINDS, strength_mod.GRAY}, f"{name}: not a curve per kind"
-        for kind, curve in fitted[name].items():
-            assert all(0.0 <= s <= 1.0 for s in curve.strengths)
-            assert list(curve.strengths) == sorted(curve.strengths), f"{name} ({kind}): more damage, less restoration"
-            assert curve(0.0) < strength_mod.MIN_STRENGTH, f"{name} ({kind}) would change a photo with no damage found"
+        assert False in fitted[name] and set(fitted[name]) <= {False, True}, f"{name}: no colour curves"
+        for gray, curves in fitted[name].items():
+            assert set(curves) == set(KINDS), f"{name}: not a curve per kind"
+            for kind, curve in curves.items():
+                what = f"{name} ({kind}{', gray' if gray else ''})"
+                assert all(0.0 <= s <= 1.0 for s in curve.strengths)
+                assert list(curve.strengths) == sorted(curve.strengths), f"{what}: more damage, less restoration"
+                assert curve(0.0) < strength_mod.MIN_STRENGTH, f"{what} would change a photo with no damage found"
 
 
 @pytest.mark.parametrize("content, error", [
@@ -180,6 +194,15 @@ def test_a_gray_photo_follows_its_models_gray_curve_where_one_is_fitted(tmp_path
             assert strength_mod.curve_for("big", False, kind, gray=True)(0.5) == pytest.approx(0.1)
             assert strength_mod.curve_for("big", False, kind)(0.5) == pytest.approx(0.5)  # colour: as before
             assert strength_mod.curve_for("darn", True, kind, gray=True)(0.5) == pytest.approx(0.4)  # none: colour
+        # A list per kind, as the colour curves may have.
+        per_kind = {"jpeg": [0.0, 0.2], "banding": [0.0, 0.4], "pixelation": [0.0, 0.6]}
+        path.write_text(json.dumps({"curves": {"big": {"levels": [0.0, 1.0], "strengths": [0.0, 1.0]}},
+                                    "gray_curves": {"big": {"levels": [0.0, 1.0], "strengths": per_kind}}}),
+                        encoding="utf-8")
+        strength_mod._fitted.cache_clear()
+        for kind, values in per_kind.items():
+            assert strength_mod.curve_for("big", False, kind, gray=True)(1.0) == pytest.approx(values[1])
+            assert strength_mod.curve_for("big", False, kind)(1.0) == pytest.approx(1.0)
         path.write_text(json.dumps({"curves": {"big": {"levels": [0.0, 1.0], "strengths": [0.0, 1.0]}},
                                     "gray_curves": {"big": {"levels": [0.0, 1.0], "strengths": [0.5]}}}),
                         encoding="utf-8")

@@ -118,7 +118,8 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
         for label, model in zip(labels, models):
             start = time.perf_counter()
             # Each model restores as `enhance --strength auto` would: as much as this photo's damage calls for.
-            decision = decide(level, model_curve(model, damage.kind, gray=loaded.pixels.shape[2] == 1))
+            decision = decide(level, model_curve(model, damage.kind, gray=loaded.pixels.shape[2] == 1),
+                              shape=loaded.pixels.shape)
             restored = loaded.pixels if decision.unchanged else restore_image(
                 model, loaded, damage, tile=tile, strength=decision.strength, constraint=constraint)
             outputs.append((label, as_levels(restored), time.perf_counter() - start))

@@ -14,6 +14,10 @@ LEVEL_SHARE = 0.05
 # A channel spanning fewer intensities than this (a flat colour, a single pixel) shows nothing about collapse: any
 # photo of it would use few levels.
 MIN_SPAN = 16
+# ... and one holding fewer pixels than this per intensity of its range leaves intensities empty by chance (the 14
+# pixels a 7x7 image gives on every 4th line cannot fill its 31), which is no evidence either. With 16 the chance
+# that an intensity of average use is empty is e^-16.
+MIN_PIXELS_PER_LEVEL = 16
 # Equal neighbours below this share are what smooth regions of an 8-bit photo give on their own.
 PIXELATION_MIN_FACTOR = 1.5
 # Pixelation is measured where the image is not flat over this many px (blocks up to that size are read true).
@@ -31,7 +35,8 @@ def effective_levels(levels: np.ndarray) -> float:
     photo, N after posterizing to N.
 
     Counted over each channel's own range, so a dark or low-contrast photo is not taken for a collapsed one;
-    the mean over the channels that span at least ``MIN_SPAN`` intensities (256 where none does: no evidence).
+    the mean over the channels that span at least ``MIN_SPAN`` intensities with ``MIN_PIXELS_PER_LEVEL`` pixels for
+    each (256 where none does: no evidence).
     """
     values = []
     for counts in channel_histograms(levels):
@@ -42,7 +47,7 @@ def effective_levels(levels: np.ndarray) -> float:
         lo = int(np.searchsorted(cdf, TAIL, side="right"))
         hi = int(np.searchsorted(cdf, 1.0 - TAIL, side="left"))
         span = counts[lo:hi + 1]
-        if span.size < MIN_SPAN:
+        if span.size < MIN_SPAN or total < MIN_PIXELS_PER_LEVEL * span.size:
             continue
         used = int((span >= LEVEL_SHARE * span.mean()).sum())
         values.append(256.0 * used / span.size)

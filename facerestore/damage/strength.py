@@ -5,9 +5,9 @@ it (``Damage.kind``: JPEG, banding or pixelation; a model restores each best at 
 validation faces by ``python -m export fit-strength`` to maximise PSNR over JPEG 5-95, banding, pixelation and clean
 photos, and recorded beside the shipped models in ``strength.json``. A conditioned model is then told that strength
 as its damage level; the report's models blend their output with the input by it. Below ``MIN_STRENGTH``, or a
-damage level below ``MIN_LEVEL``, the image is left as it is (status ``unchanged``), and so is a JPEG whose
-restoration would not survive being saved as a JPEG again (:func:`resave_loses`). An explicit ``--strength X`` is
-used as given and always runs the model.
+damage level below ``MIN_LEVEL``, the image is left as it is (status ``unchanged``), and so is an image under
+``MIN_SIDE`` px across and a JPEG whose restoration would not survive being saved as a JPEG again
+(:func:`resave_loses`). An explicit ``--strength X`` is used as given and always runs the model.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ MIN_STRENGTH = 0.05
 # between their knots at 0 and 0.1 a curve can rise past MIN_STRENGTH for a clean graphic whose spiky histogram
 # reads as faint banding (a screenshot with 61 intensities in use: level 0.017, BigCNN at strength 0.08).
 MIN_LEVEL = 0.05
+# An image narrower than this in either direction is left as it is: strips of 1-12 px cut from validation faces and
+# natural photos, saved as JPEG 50 and 75, came back worse from BigCNN under auto (1-4 px: on average; 8 px: 7 of
+# 24, 12 px: 3 of 24 at quality 75) and from 16 px on none did (runs/README.txt). The models learnt on patches of
+# 96 px and more, and the analysis and the JPEG intervals need whole 8 px blocks.
+MIN_SIDE = 16
 AUTO = "auto"
 # Saving a restored JPEG as a JPEG quantises it again, at the output's steps: restoring pays only where the input's
 # steps (IJG scale, % of the base table) exceed RESAVE_SLOPE times the output's plus RESAVE_MARGIN. Measured on the
@@ -73,26 +78,25 @@ class Decision:
     reason: str | None  # why an image is left unchanged
 
 
-GRAY = "gray"  # the key of a model's curve for grayscale photos, beside its curves per kind of damage
-
-
 @lru_cache(maxsize=1)
-def _fitted() -> dict[str, dict[str, Curve]]:
-    """Each shipped model's curve per kind of damage, and its ``GRAY`` curve where one is fitted
-    (``gray_curves``). A model's ``strengths`` are one list (the same curve for every kind) or a list per kind,
-    all at its ``levels``."""
+def _fitted() -> dict[str, dict[bool, dict[str, Curve]]]:
+    """Each shipped model's curves per kind of damage, for colour photos (``curves``) and, where fitted, for gray
+    ones (``gray_curves``), keyed by ``gray``. A model's ``strengths`` are one list (the same curve for every kind)
+    or a list per kind, all at its ``levels``."""
     data = read_packaged_json(STRENGTH_FILE)
-    curves = {}
-    for name, row in data.get("curves", {}).items():
-        levels, strengths = tuple(map(float, row["levels"])), row["strengths"]
-        per_kind = strengths if isinstance(strengths, dict) else dict.fromkeys(KINDS, strengths)
-        if sorted(per_kind) != sorted(KINDS):
-            raise ModelError(f"{STRENGTH_FILE}: the curves of {name!r} are not one per kind of damage {KINDS}")
-        curves[name] = {kind: _curve(name, levels, values) for kind, values in per_kind.items()}
+    curves = {name: {False: _per_kind(name, row)} for name, row in data.get("curves", {}).items()}
     for name, row in data.get("gray_curves", {}).items():
         if name in curves:
-            curves[name][GRAY] = _curve(name, tuple(map(float, row["levels"])), row["strengths"])
+            curves[name][True] = _per_kind(name, row)
     return curves
+
+
+def _per_kind(name: str, row: dict) -> dict[str, Curve]:
+    levels, strengths = tuple(map(float, row["levels"])), row["strengths"]
+    per_kind = strengths if isinstance(strengths, dict) else dict.fromkeys(KINDS, strengths)
+    if sorted(per_kind) != sorted(KINDS):
+        raise ModelError(f"{STRENGTH_FILE}: the curves of {name!r} are not one per kind of damage {KINDS}")
+    return {kind: _curve(name, levels, values) for kind, values in per_kind.items()}
 
 
 def _curve(name: str, levels: tuple[float, ...], values: list[float]) -> Curve:
@@ -108,7 +112,8 @@ def curve_for(model_name: str, conditioned: bool, kind: str, gray: bool = False)
     colour curves."""
     fitted = _fitted().get(model_name)
     if fitted is not None:
-        return fitted[GRAY] if gray and GRAY in fitted else fitted[kind]
+        curves = fitted[True] if gray and True in fitted else fitted[False]
+        return curves[kind]
     return DEFAULT_CONDITIONED if conditioned else DEFAULT_PLAIN
 
 
@@ -144,10 +149,15 @@ def check_curves(model: OnnxModel) -> None:
             model_curve(model, kind, gray)
 
 
-def decide(level: float, curve: Curve, override: float | None = None) -> Decision:
-    """The strength for an image of damage ``level``: ``override`` when given, else the curve's."""
+def decide(level: float, curve: Curve, override: float | None = None,
+           shape: tuple[int, ...] | None = None) -> Decision:
+    """The strength for an image of damage ``level`` (and of ``shape``, height and width first, where known):
+    ``override`` when given, else the curve's."""
     if override is not None:
         return Decision(override, False, None)
+    if shape is not None and min(shape[:2]) < MIN_SIDE:
+        return Decision(0.0, True, f"too small to restore safely ({shape[1]}x{shape[0]} px; auto restores images of "
+                                   f"{MIN_SIDE} px and more across)")
     strength = curve(level) if level >= MIN_LEVEL else 0.0
     if strength < MIN_STRENGTH:
         return Decision(0.0, True, f"no damage worth restoring found (damage level {level:.2f})")
