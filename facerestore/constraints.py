@@ -1,8 +1,8 @@
 """What a file itself says its undamaged original could have been, to keep every restoration of it within.
 
-A JPEG's quantisation intervals (:mod:`facerestore.jpeg_constraint`) or a banded image's level bins
-(:mod:`facerestore.level_constraint`). Each is a set that holds the original, so clipping into it never takes
-a pixel further from the original. Every command reads a file's constraint here, once, and
+A JPEG's quantisation intervals (:mod:`facerestore.jpeg_constraint`), the luma intervals of a lossless copy of a
+JPEG (:mod:`facerestore.jpeg_copy`) or a banded image's level bins (:mod:`facerestore.level_constraint`). Each is
+a set that holds the original, so clipping into it never takes a pixel further from the original. Every command reads a file's constraint here, once, and
 :func:`facerestore.restore.restore_image` applies it after the strength.
 """
 
@@ -15,6 +15,7 @@ import numpy as np
 from facerestore.damage.analysis import Damage
 from facerestore.imageio import LoadedImage
 from facerestore.jpeg_constraint import JpegConstraint
+from facerestore.jpeg_copy import JpegCopyConstraint
 from facerestore.level_constraint import LevelConstraint
 
 
@@ -26,5 +27,8 @@ class Constraint(Protocol):
 
 def read_constraint(loaded: LoadedImage, damage: Damage) -> Constraint | None:
     """The constraint of a decoded file (``damage``: its analysis), or None where none holds."""
-    jpeg = JpegConstraint.of(loaded, damage)
-    return jpeg if jpeg is not None else LevelConstraint.of(loaded, damage)
+    for kind in (JpegConstraint, JpegCopyConstraint, LevelConstraint):
+        constraint = kind.of(loaded, damage)
+        if constraint is not None:
+            return constraint
+    return None

@@ -87,7 +87,7 @@ def _transform(blocks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def _coefficients(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
+def block_coefficients(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """DCT coefficients of the whole blocks of a plane in 0..255 levels (level-shifted by 128, as JPEG does)."""
     coefficients = _transform(_flatten_blocks(plane, rows, cols), _DCT2_T)
     coefficients[:, 0] -= np.float32(128 * BLOCK)  # the shift only moves the DC term: 128 x 8
@@ -95,7 +95,7 @@ def _coefficients(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def _pixels_of(coefficients: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """The inverse of :func:`_coefficients` without the shift: a change of coefficients as a change of pixels."""
+    """The inverse of :func:`block_coefficients` without the shift: a change of coefficients as a change of pixels."""
     blocks = _transform(coefficients, _DCT2)
     return blocks.reshape(rows, cols, BLOCK, BLOCK).swapaxes(1, 2).reshape(rows * BLOCK, cols * BLOCK)
 
@@ -195,17 +195,37 @@ class JpegConstraint:
         for axis in (0, 1):
             if factors and factors[axis] == 2:
                 chroma = _unsmooth(chroma, axis + 1)
-        for y0 in range(0, height, BAND):
+        constraint._read_centres(stored, chroma)
+        return constraint
+
+    @classmethod
+    def of_luma(cls, pixels: np.ndarray, steps: np.ndarray) -> JpegConstraint | None:
+        """The intervals of the luma of decoded JPEG pixels (H x W x C in [0, 1], upright, blocks from the top-left
+        corner) quantised with ``steps`` (64, row by row): a copy of a JPEG that kept its pixels but not its
+        tables. A step of 0 is not known: that frequency is left free. None where no whole block fits."""
+        rows, cols = pixels.shape[0] // BLOCK, pixels.shape[1] // BLOCK
+        if not rows or not cols:
+            return None
+        half_steps = np.where(steps > 0, np.asarray(steps, dtype=np.float32) / 2, np.inf).astype(np.float32)
+        plane = _Plane(0, (1, 1), (rows, cols), half_steps, np.empty((rows * cols, BLOCK * BLOCK), np.float32))
+        constraint = cls([plane], orientation=1)
+        constraint._read_centres(pixels, None)
+        return constraint
+
+    def _read_centres(self, stored: np.ndarray, chroma: np.ndarray | None) -> None:
+        """Each stored coefficient's interval centre, from the decoded pixels in the file's orientation and their
+        unsmoothed chroma planes."""
+        for y0 in range(0, stored.shape[0], BAND):
             luma = luma255(stored[y0:y0 + BAND])
-            for plane in constraint._planes:
+            for plane in self._planes:
                 r0, r1 = _band_rows(plane, y0, y0 + BAND)
                 if r1 <= r0:
                     continue
                 cols = plane.blocks[1]
                 source = luma if plane.channel == 0 else chroma[plane.channel - 1][r0 * BLOCK:r1 * BLOCK]
-                steps = 2 * plane.half_steps
-                plane.centres[r0 * cols:r1 * cols] = np.rint(_coefficients(source, r1 - r0, cols) / steps) * steps
-        return constraint
+                # A free frequency (an infinite step) is centred on its own coefficient.
+                steps = np.where(np.isfinite(plane.half_steps), 2 * plane.half_steps, np.float32(1))
+                plane.centres[r0 * cols:r1 * cols] = np.rint(block_coefficients(source, r1 - r0, cols) / steps) * steps
 
     def enforce(self, restored: np.ndarray) -> np.ndarray:
         """``restored`` (H x W x C floats in [0, 1], the decoded image's shape) with every whole block's
@@ -226,7 +246,7 @@ class JpegConstraint:
                 continue
             cols = plane.blocks[1]
             # Offset from each interval's centre; the part beyond half a step is taken back.
-            offset = _coefficients(planes[plane.channel], r1 - r0, cols)
+            offset = block_coefficients(planes[plane.channel], r1 - r0, cols)
             offset -= plane.centres[r0 * cols:r1 * cols]
             taken_back = np.clip(offset, -plane.half_steps, plane.half_steps)
             taken_back -= offset

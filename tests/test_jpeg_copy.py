@@ -1,0 +1,111 @@
+"""A lossless copy of a JPEG, on real photos: its luma steps are read back exactly where they show, a clean original
+shows none, and clipping a restoration into the copy's intervals only brings its luma nearer to the original."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facerestore.constraints import read_constraint
+from facerestore.damage.analysis import analyze
+from facerestore.damage.jpeg_pixels import luma255
+from facerestore.imageio import read_image
+from facerestore.jpeg_constraint import block_coefficients
+from facerestore.jpeg_copy import MIN_FREQUENCIES, JpegCopyConstraint, luma_steps
+from facerestore.metrics import psnr
+
+
+@pytest.fixture(scope="module")
+def original(astronaut_path) -> np.ndarray:
+    with Image.open(astronaut_path) as im:
+        return np.asarray(im.convert("RGB"))[16:16 + 400, 40:40 + 384].copy()
+
+
+def _jpeg(pixels: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
+    """The decoded pixels of a JPEG of ``pixels`` and its luma table (row by row)."""
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality)
+    with Image.open(buf) as im:
+        table = np.array(im.quantization[0])
+        return np.asarray(im), table
+
+
+def _copy(pixels: np.ndarray, path: Path) -> Path:
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def _float(pixels: np.ndarray) -> np.ndarray:
+    return pixels.astype(np.float32) / 255
+
+
+@pytest.mark.parametrize("quality", [30, 50, 75, 85])
+@pytest.mark.parametrize("gray", [False, True])
+def test_the_steps_read_from_a_copy_are_the_files_own(original, quality, gray):
+    pixels = np.asarray(Image.fromarray(original).convert("L")) if gray else original
+    decoded, table = _jpeg(pixels, quality)
+    steps = luma_steps(_float(decoded if not gray else decoded[..., None]))
+    found = steps > 0
+    assert found.sum() >= MIN_FREQUENCIES
+    assert np.array_equal(steps[found], table[found]), (steps, table)
+
+
+def test_a_clean_original_shows_no_steps_and_gets_no_copy_constraint(original, tmp_path):
+    assert np.count_nonzero(luma_steps(_float(original))) < MIN_FREQUENCIES
+    loaded = read_image(_copy(original, tmp_path / "clean.png"))
+    assert JpegCopyConstraint.of(loaded, analyze(loaded)) is None
+
+
+def test_an_image_without_whole_blocks_or_with_faint_coefficients_shows_no_steps():
+    for size in [(5, 300), (300, 7)]:
+        assert not luma_steps(np.full(size + (3,), 0.5, dtype=np.float32)).any()
+    # Faint noise on a flat grey: every coefficient within rounding of zero, so no step could be told apart.
+    faint = 0.5 + np.random.default_rng(3).normal(0, 0.4 / 255, (256, 256, 1)).astype(np.float32)
+    assert not luma_steps(np.round(faint * 255) / 255).any()
+
+
+@pytest.mark.parametrize("crop", [(0, 0), (3, 5)])
+def test_clipping_a_restoration_into_a_copys_intervals_brings_its_luma_nearer_to_the_original(original, tmp_path,
+                                                                                              crop):
+    """A copy of a JPEG (cropped after decoding: its grid no longer starts at the corner) stands for the JPEG: the
+    restoration's coefficients end within its intervals, and its luma moves nearer to the original's."""
+    decoded, table = _jpeg(original, 50)
+    oy, ox = crop
+    copy = read_image(_copy(decoded[oy:, ox:], tmp_path / "copy.png"))
+    damage = analyze(copy)
+    constraint = read_constraint(copy, damage)
+    assert isinstance(constraint, JpegCopyConstraint)
+    assert constraint.offset == (-oy % 8, -ox % 8) == tuple(damage.grid_offset)
+    truth = original[oy:, ox:].astype(np.float32) / 255
+    # A restoration that overshoots: the original plus noise of 12 grey levels (SD), much of it past the intervals.
+    rng = np.random.default_rng(7)
+    restored = np.clip(truth + rng.normal(0, 12 / 255, truth.shape).astype(np.float32), 0, 1)
+    kept = constraint.enforce(restored)
+    assert kept.shape == restored.shape and kept.min() >= 0 and kept.max() <= 1
+    assert psnr(luma255(kept), luma255(truth), data_range=255) > psnr(luma255(restored), luma255(truth),
+                                                                      data_range=255) + 0.3
+    # Each whole block's luma coefficients now lie within half a step of the copy's own, where a step was read
+    # (but in blocks the final clamp to [0, 1] moved).
+    gy, gx = constraint.offset
+    steps = luma_steps(copy.pixels[gy:, gx:])
+    found = steps > 0
+    assert np.array_equal(steps[found], table[found])
+    rows, cols = (truth.shape[0] - gy) // 8, (truth.shape[1] - gx) // 8
+    blocks = kept[gy:gy + rows * 8, gx:gx + cols * 8]
+    clamped = ((blocks <= 0) | (blocks >= 1)).any(axis=2).reshape(rows, 8, cols, 8).any(axis=(1, 3)).ravel()
+    assert 0.2 < np.mean(~clamped) < 1
+    before = block_coefficients(luma255(copy.pixels[gy:, gx:]), rows, cols)[~clamped][:, found]
+    after = block_coefficients(luma255(blocks), rows, cols)[~clamped][:, found]
+    centres = np.rint(before / steps[found]) * steps[found]
+    assert np.all(np.abs(after - centres) <= steps[found] / 2 + 0.05)
+
+
+def test_a_jpeg_file_keeps_its_own_intervals(original, tmp_path):
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(original).save(path, quality=50)
+    loaded = read_image(path)
+    assert not isinstance(read_constraint(loaded, analyze(loaded)), JpegCopyConstraint)
