@@ -2,8 +2,8 @@
 
 A JPEG's quantisation intervals (:mod:`facerestore.jpeg_constraint`), the luma intervals of a lossless copy of a
 JPEG (:mod:`facerestore.jpeg_copy`) or a banded image's level bins (:mod:`facerestore.level_constraint`). Each is
-a set that holds the original, so clipping into it never takes a pixel further from the original. Every command reads a file's constraint here, once, and
-:func:`facerestore.restore.restore_image` applies it after the strength.
+a set that holds the original, so clipping into it never takes a pixel further from the original. Every command
+reads a file's constraint here, once, and :func:`facerestore.restore.restore_image` applies it after the strength.
 """
 
 from __future__ import annotations
