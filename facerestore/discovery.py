@@ -167,6 +167,13 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False  # neither an image nor a folder to walk; one with an image suffix is classified below
 
 
+def _path_max() -> int:
+    try:
+        return int(os.pathconf("/", "PC_PATH_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 4096
+
+
 def _classify(path: Path) -> tuple[os.stat_result | None, Rejected | None]:
     """``stat`` following links; a dangling link or an unreadable entry becomes a Rejected."""
     try:
@@ -174,6 +181,9 @@ def _classify(path: Path) -> tuple[os.stat_result | None, Rejected | None]:
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # before the link check below, which would only say "symbolic link"
             return None, Rejected(path, "symbolic link loop")
+        if exc.errno == errno.ENAMETOOLONG:  # a very deep tree: no path call reaches it, so none can read it
+            return None, Rejected(path, f"path too long ({len(os.fsencode(str(path)))} bytes, over the "
+                                        f"system's limit of {_path_max()}): not read")
         try:
             if stat.S_ISLNK(os.lstat(path).st_mode):
                 return None, Rejected(path, f"broken symbolic link (target {os.readlink(path)!r} is missing)"
@@ -204,9 +214,54 @@ class _Filters:
         return not self.include or self._matches(self.include, rel)
 
 
+class _Avoid:
+    """Output folders a walk must not enter, however it reaches them (a link inside the input tree pointing at
+    the output folder would otherwise have every rerun restore the outputs again, or refuse to run)."""
+
+    def __init__(self, folders: Iterable[Path] = ()) -> None:
+        self.reals = tuple(dict.fromkeys(os.path.realpath(f) for f in folders))
+        self.keys: set[tuple[int, int]] = set()
+        for real in self.reals:
+            try:
+                st = os.stat(real)
+            except OSError:
+                continue  # not made yet: only a link can lead there, and links are checked by their target
+            self.keys.add((st.st_dev, st.st_ino))
+
+    def holds(self, path: Path) -> bool:
+        """``path`` (a link: its target, existing or not) lies in an output folder."""
+        if not self.reals:
+            return False
+        real = os.path.realpath(path)
+        return any(_inside(real, out) for out in self.reals)
+
+
+_NO_AVOID = _Avoid()
+_OUTPUT_NOTE = "leads into the output folder: outputs are never restored again"
+
+
+def _is_link(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_symlink()
+    except OSError:
+        return False
+
+
+def _is_real_dir(entry: os.DirEntry[str]) -> bool:
+    """A folder itself (not a link to one), from the cached d_type: no stat, which may be what failed."""
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
 def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: bool,
-          seen: set[tuple[int, int]]) -> Iterator[Found | Rejected]:
-    """Depth-first walk of ``start`` in sorted name order; ``rel`` paths are taken relative to ``root``."""
+          seen: set[tuple[int, int]], avoid: _Avoid = _NO_AVOID) -> Iterator[Found | Rejected]:
+    """Depth-first walk of ``start`` in sorted name order; ``rel`` paths are taken relative to ``root``.
+
+    Folders are entered once each: not again through a link (to a folder of the tree, or to one that holds
+    the tree, which would be a loop, ``/`` included), and never an output folder in ``avoid``.
+    """
     # An explicit stack (not recursion) so a very deep tree cannot exhaust Python's recursion limit.
     stack: list[tuple[Iterator[os.DirEntry[str]], Path]] = []  # (entries, their folder's rel)
     try:
@@ -233,20 +288,35 @@ def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: b
         rel = rel_dir / entry.name
         st, problem = _classify(path)
         if problem is not None:
-            if has_image_suffix(entry.name):  # a dangling `notes.txt` link is not our business
+            if _is_link(entry) and avoid.holds(path):  # a link to an output folder not made yet
+                yield Skipped(path, _OUTPUT_NOTE)
+            elif has_image_suffix(entry.name) or _is_real_dir(entry):
+                # A dangling `notes.txt` link is not our business; a folder that cannot be reached (a path
+                # over the system's limit, deep in a tree) would otherwise leave all it holds out unsaid.
                 yield problem
             continue
         assert st is not None
         if stat.S_ISDIR(st.st_mode):
             if not recursive or filters.excluded(rel):
                 continue
-            if entry.is_symlink() and _inside(os.path.realpath(path), real_start):
-                # Reached anyway at its real place, under its real name: walking it here would repeat it.
-                yield Skipped(path, "symbolic link to a folder inside the same tree: walked at its real place")
-                continue
             key = (st.st_dev, st.st_ino)
+            if key in avoid.keys:
+                yield Skipped(path, "the output folder: outputs are never restored again")
+                continue
+            if _is_link(entry):
+                real = os.path.realpath(path)
+                if _inside(real, real_start):
+                    # Reached anyway at its real place, under its real name: walking it here would repeat it.
+                    yield Skipped(path, "symbolic link to a folder inside the same tree: walked at its real place")
+                    continue
+                if _inside(real_start, real):  # `up -> ..`, `root -> /`: the whole disk, this tree again in it
+                    yield Skipped(path, f"symbolic link loop: it leads to {real}, which holds the folder walked")
+                    continue
+                if any(_inside(real, out) for out in avoid.reals):
+                    yield Skipped(path, _OUTPUT_NOTE)
+                    continue
             if key in seen:
-                yield Skipped(path, "folder already walked (symbolic link loop)")
+                yield Skipped(path, "folder already walked (reached again through a symbolic link)")
                 continue
             seen.add(key)
             try:
@@ -261,6 +331,9 @@ def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: b
             continue
         if not stat.S_ISREG(st.st_mode):
             yield Rejected(path, f"not a regular file ({_special_kind(st.st_mode)})")
+            continue
+        if _is_link(entry) and avoid.holds(path):
+            yield Skipped(path, _OUTPUT_NOTE)
             continue
         yield Found(path, root, rel, listed=listed, inode=(st.st_dev, st.st_ino))
 
@@ -288,13 +361,28 @@ def _clean_listed(path: Path, cwd: Path) -> tuple[Path, Path]:
 
 def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequence[str] = (),
                 exclude: Sequence[str] = (), files_from: TextIO | BinaryIO | None = None,
-                null_separated: bool = False) -> Iterator[Found | Rejected]:
+                null_separated: bool = False, avoid: Sequence[Path] = ()) -> Iterator[Found | Rejected]:
     """Every candidate file, in order: command-line inputs first (as given), then the ``--files-from`` list.
 
     Yields :class:`Found` for regular files to restore and :class:`Rejected` for inputs that cannot be
     (missing, dangling link, special file, unreadable folder), and :class:`Skipped` for folders reached again
-    through a symbolic link loop (never walked twice).
+    through a symbolic link loop (never walked twice) and for links into the folders in ``avoid`` (the output
+    folders: walks never enter them). A path rejected or skipped is said once, however often it is reached
+    (``enhance photos/pipe.jpg photos``); a file found twice is yielded each time (its outputs may differ).
     """
+    said: set[str] = set()
+    for item in _iter_inputs(inputs, recursive, include, exclude, files_from, null_separated, _Avoid(avoid)):
+        if not isinstance(item, Found):
+            key = os.path.normpath(os.path.abspath(item.path))
+            if key in said:
+                continue
+            said.add(key)
+        yield item
+
+
+def _iter_inputs(inputs: Sequence[Path], recursive: bool, include: Sequence[str], exclude: Sequence[str],
+                 files_from: TextIO | BinaryIO | None, null_separated: bool,
+                 avoid: _Avoid) -> Iterator[Found | Rejected]:
     filters = _Filters(include, exclude)
     for given in inputs:
         given = Path(given)
@@ -302,7 +390,7 @@ def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequ
         if problem is not None:
             yield problem
         elif stat.S_ISDIR(st.st_mode):
-            yield from _walk(given, given, filters, recursive, False, set())
+            yield from _walk(given, given, filters, recursive, False, set(), avoid)
         elif stat.S_ISREG(st.st_mode):
             yield Found(given, given.parent, Path(given.name), explicit=True, inode=(st.st_dev, st.st_ino))
         else:
@@ -320,7 +408,7 @@ def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequ
                 yield problem
         elif stat.S_ISDIR(st.st_mode):
             if not filters.excluded(rel):
-                yield from _walk(listed, root, filters, recursive, True, set())
+                yield from _walk(listed, root, filters, recursive, True, set(), avoid)
         elif not filters.wanted_file(rel):
             continue
         elif stat.S_ISREG(st.st_mode):
@@ -372,9 +460,12 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
                                  "run them separately or rename one")
             names[name] = folder
     if output is not None:
-        _check_output_roots(folder_inputs, [output])
+        avoid = [output]
     else:
-        _check_output_roots(folder_inputs, [restored_sibling(f) for f in folder_inputs])
+        avoid = [restored_sibling(f) for f in folder_inputs]
+        if files_from is not None and Path.cwd().parent != Path.cwd():
+            avoid.append(restored_sibling(Path.cwd()))
+    _check_output_roots(folder_inputs, avoid)
 
     plan = Plan()
     cwd = os.getcwd()
@@ -385,7 +476,7 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
     out_real = os.path.realpath(output) if output is not None else None
     listed_outputs = 0
     for item in iter_inputs(inputs, recursive=recursive, include=include, exclude=exclude,
-                            files_from=files_from, null_separated=null_separated):
+                            files_from=files_from, null_separated=null_separated, avoid=avoid):
         if isinstance(item, Rejected):
             (plan.skipped if isinstance(item, Skipped) else plan.rejected).append(item)
             continue

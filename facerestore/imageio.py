@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import shutil
 import stat
 import warnings
 from dataclasses import dataclass
@@ -62,6 +61,7 @@ class LoadedImage:
     jpeg: JpegInfo | None = None  # a JPEG file's quantisation tables and chroma subsampling
     orientation: int = 1        # the EXIF orientation the decoded pixels were turned by (1: as stored)
     xmp: bytes | None = None    # the XMP packet, tiff:Orientation set to 1 where the pixels were turned
+    source: tuple[int, int, int, int] | None = None  # the file decoded: (st_dev, st_ino, st_size, st_mtime_ns)
 
     @property
     def width(self) -> int:
@@ -74,8 +74,17 @@ class LoadedImage:
 
 # ---------------------------------------------------------------------------------------------------- reading
 
-def _open_regular(path: Path) -> Any:
-    """Open for reading without ever blocking on a FIFO or touching a device (checked on the open descriptor)."""
+def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells a file's content apart from what it held when read: the same inode, size and mtime."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _open_regular(path: Path, expect: tuple[int, int, int, int] | None = None) -> Any:
+    """Open for reading without ever blocking on a FIFO or touching a device (checked on the open descriptor).
+
+    ``expect``: the file's :func:`file_identity` when it was decoded; a file replaced, truncated or rewritten
+    since is refused (:class:`ImageError`), so a copy of it can never pass for the image that was read.
+    """
     try:
         st = os.stat(path)
     except OSError as exc:
@@ -91,10 +100,22 @@ def _open_regular(path: Path) -> Any:
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise ImageError("not a regular file")
+    if expect is not None and file_identity(st) != expect:
+        os.close(fd)
+        raise ImageError(_changed(expect, st))
     if st.st_size == 0:
         os.close(fd)
         raise ImageError("empty file (0 bytes)")
     return os.fdopen(fd, "rb")
+
+
+def _changed(expect: tuple[int, int, int, int], st: os.stat_result) -> str:
+    """Why a file is no longer the one decoded (a sync client or another program wrote it meanwhile)."""
+    if (st.st_dev, st.st_ino) != expect[:2]:
+        return "the file was replaced since it was read"
+    if st.st_size != expect[2]:
+        return f"the file changed from {expect[2]} to {st.st_size} bytes since it was read"
+    return "the file was rewritten since it was read"
 
 
 def _orientation_ops(orientation: int) -> tuple[bool, int, bool]:
@@ -275,6 +296,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
         Image.MAX_IMAGE_PIXELS = max_pixels  # let our own (checked) limit be the one that decides
     notes: list[str] = []
     with _open_regular(path) as fp:
+        source = file_identity(os.fstat(fp.fileno()))
         try:
             im = Image.open(fp, formats=SUPPORTED_FORMATS)
         except Image.DecompressionBombError:
@@ -334,7 +356,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
         packet = xmp.upright(packet) if packet is not None else None
     return LoadedImage(src=path, format=fmt, pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha,
                        bit_depth=bit_depth, mode=source_mode, exif=exif, icc_profile=icc, dpi=dpi,
-                       notes=tuple(notes), jpeg=jpeg, orientation=orientation, xmp=packet)
+                       notes=tuple(notes), jpeg=jpeg, orientation=orientation, xmp=packet, source=source)
 
 
 NOT_AN_IMAGE = "not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)"
@@ -514,7 +536,7 @@ def _write_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         known = {errno.ENOSPC: "no space left on device", errno.EROFS: "read-only file system",
                  errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-                 errno.EDQUOT: "disk quota exceeded"}
+                 errno.EDQUOT: "disk quota exceeded", errno.ENAMETOOLONG: "path too long for the file system"}
         return known.get(exc.errno, exc.strerror or _reason(exc))
     return _reason(exc)
 
@@ -565,18 +587,31 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
     return tuple(notes)
 
 
-def copy_image(src: Path, dst: Path, mtime: float | None = None) -> None:
+def copy_image(src: Path, dst: Path, mtime: float | None = None,
+               expect: tuple[int, int, int, int] | None = None) -> None:
     """Copy ``src``'s bytes to ``dst`` atomically: an output identical to its input, metadata and all.
 
-    Raises :class:`OutputError` like :func:`write_image` (a source that vanished since it was read included).
+    ``expect`` is the source's :func:`file_identity` when it was decoded (``LoadedImage.source``): a source
+    that vanished, became a FIFO or other special file, or was replaced, truncated or rewritten since is an
+    :class:`ImageError` naming that (never blocking, never a copy of other bytes under the output's name).
+    Raises :class:`OutputError` like :func:`write_image` for the output's side.
     """
     dst = Path(dst)
+    source = _open_regular(Path(src), expect)  # ImageError: the input's fault, said as such
 
     def copy(fh: Any) -> None:
-        with open(src, "rb") as source:
-            shutil.copyfileobj(source, fh, 1 << 20)
+        copied = 0
+        while chunk := source.read(1 << 20):
+            fh.write(chunk)
+            copied += len(chunk)
+        st = os.fstat(source.fileno())
+        if expect is not None and (copied != expect[2] or file_identity(st) != expect):
+            raise ImageError(_changed(expect, st))  # changed while being copied: the temporary is removed
 
     try:
-        write_atomic(dst, copy, fsync=True, mtime=mtime)
+        with source:
+            write_atomic(dst, copy, fsync=True, mtime=mtime)
+    except ImageError:
+        raise
     except Exception as exc:  # as in write_image
         raise output_error(f"cannot write {dst}", exc) from None

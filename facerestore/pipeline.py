@@ -181,7 +181,8 @@ def _write_unchanged(item: Item, ctx: Context, mtime: float | None) -> tuple[str
     loaded = item.loaded
     assert loaded is not None
     if imageio.resolve_format(item.job.dst, loaded, ctx.fmt) == loaded.format:
-        imageio.copy_image(item.job.src, item.job.dst, mtime)
+        # Only the bytes that were decoded: a file changed since (a sync client mid-write) fails, named.
+        imageio.copy_image(item.job.src, item.job.dst, mtime, expect=loaded.source)
         return ()
     return (*loaded.notes, *imageio.write_image(item.job.dst, loaded.pixels, loaded, ctx.fmt, ctx.quality, mtime))
 

@@ -420,3 +420,53 @@ def test_the_progress_bar_shows_a_hostile_file_name_as_plain_text():
     shown = out.getvalue()
     assert "x[/]y" in shown and "[bold red]z.jpg" in shown
     assert "\x1b]0;" not in shown and "\x1b[2J" not in shown and "\\x1b]0;PWNED" in shown
+
+
+def test_a_link_to_the_output_folder_inside_the_inputs_does_not_stop_a_rerun(tmp_path, hopper_rgb,
+                                                                              tiny_rgb_model):
+    # photos/restored -> ../photos-restored (a shortcut to the results): the rerun that resumes walked the
+    # outputs as inputs and exited 2 ("would overwrite an input file") without restoring anything.
+    root = tmp_path / "photos"
+    root.mkdir()
+    Image.fromarray(hopper_rgb[:96, :96]).save(root / "a.jpg", quality=30)
+    Image.fromarray(hopper_rgb[96:192, :96]).save(root / "b.jpg", quality=30)
+    os.symlink("../photos-restored", root / "restored")
+    args = ["enhance", str(root), "--model", str(tiny_rgb_model), "--json", "--no-report"]
+    first = _run(args)
+    assert first.exit_code == 0, first.stderr
+    assert [r["status"] for r in _records(first.stdout)] == ["restored", "restored"]
+    (tmp_path / "photos-restored" / "b.jpg").unlink()  # as if the first run had been cut short
+    again = _run(args)
+    assert again.exit_code == 0, again.stderr
+    assert [(Path(r["input"]).name, r["status"]) for r in _records(again.stdout)] == [
+        ("a.jpg", "skipped"), ("b.jpg", "restored")]
+    assert "restored: leads into the output folder" not in again.stderr  # a folder: said as such
+    assert f"note: {root / 'restored'}: the output folder" in again.stderr
+    assert sorted(p.name for p in (tmp_path / "photos-restored").iterdir()) == ["a.jpg", "b.jpg"]
+
+
+def test_an_unchanged_input_rewritten_while_it_was_restored_is_not_copied(tmp_path, astronaut_path,
+                                                                          tiny_rgb_model, monkeypatch):
+    # A clean photo is left unchanged: its bytes are copied after it was decoded. A file truncated in between
+    # (a sync client still writing it) came out as a truncated "unchanged" output, exit 0, skipped by reruns.
+    from facerestore import pipeline
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    with Image.open(astronaut_path) as im:
+        im.convert("RGB").crop((100, 50, 228, 178)).save(root / "clean.png")
+    size = (root / "clean.png").stat().st_size
+    real_load = pipeline._load
+
+    def load_then_truncate(item, ctx):
+        real_load(item, ctx)
+        os.truncate(item.job.src, 100)
+
+    monkeypatch.setattr(pipeline, "_load", load_then_truncate)
+    result = _run(["enhance", str(root), "--model", str(tiny_rgb_model), "--json", "--no-report"])
+    assert result.exit_code == 1
+    (record,) = _records(result.stdout)
+    assert record["status"] == "failed" and record["output"] is None
+    assert f"changed from {size} to 100 bytes since it was read" in record["error"]
+    assert f"error: {root / 'clean.png'}: the file changed" in result.stderr
+    assert not (tmp_path / "photos-restored" / "clean.png").exists()

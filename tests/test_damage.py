@@ -419,3 +419,19 @@ def test_cli_analyze_files_from(tmp_path, faces):
     result = CliRunner().invoke(cli, ["analyze", "--json", "--files-from", str(listing), "-0"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["damage"]["jpeg_quality"] == 45
+
+
+def test_cli_analyze_lists_each_file_once_however_often_it_is_named(tmp_path, faces, monkeypatch):
+    # `analyze photos photos/sub`, a file named twice or listed twice gave the same row (and error) repeatedly.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos" / "sub").mkdir(parents=True)
+    _save(faces[0], tmp_path / "photos" / "a.jpg", quality=30)
+    _save(faces[1], tmp_path / "photos" / "sub" / "b.jpg", quality=50)
+    os.mkfifo(tmp_path / "photos" / "pipe.jpg")
+    (tmp_path / "list").write_text("photos/a.jpg\n./photos/a.jpg\n\nphotos/sub/b.jpg\n")
+    result = CliRunner().invoke(cli, ["analyze", "photos/pipe.jpg", "photos", "./photos/", "photos/sub",
+                                      "photos/a.jpg", "--files-from", "list"])
+    assert result.exit_code == 1
+    assert [row.split("\t")[0] for row in result.stdout.splitlines()] == ["input", "photos/a.jpg",
+                                                                          "photos/sub/b.jpg"]
+    assert result.stderr.splitlines() == ["error: photos/pipe.jpg: not a regular file (FIFO)"]

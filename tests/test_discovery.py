@@ -336,3 +336,68 @@ def test_folder_that_cannot_be_listed_is_reported_not_raised(tmp_path, monkeypat
     plan = plan_jobs([tmp_path / "in"])
     assert _rels(plan) == ["ok.jpg"]
     assert plan.rejected == [Rejected(tmp_path / "in" / "locked", "cannot read folder: Permission denied")]
+
+
+def test_a_link_to_the_output_folder_is_never_walked(tmp_path):
+    # photos/outdir -> ../photos-restored: once the first run made the folder, a rerun walked the outputs as
+    # inputs and refused to run at all ("would overwrite an input file"); with -o it restored them again.
+    root = tmp_path / "photos"
+    _touch(root, "a.jpg", "sub/b.jpg")
+    _touch(tmp_path, "out/a.jpg")
+    os.symlink("../photos-restored", root / "outdir")
+    os.symlink("../photos-restored", root / "out.jpg")     # named like an image, dangling until the first run
+    os.symlink("../out/a.jpg", root / "again.jpg")        # a file link into the -o folder
+    for made in (False, True):
+        if made:
+            _touch(tmp_path, "photos-restored/a.jpg", "photos-restored/sub/b.jpg")
+        plan = plan_jobs([root])
+        assert _rels(plan) == ["a.jpg", "again.jpg", "sub/b.jpg"] and plan.rejected == []
+        assert [s.path.name for s in plan.skipped] == (["out.jpg", "outdir"] if made else ["out.jpg"])
+        assert all("output folder" in s.reason for s in plan.skipped)
+    plan = plan_jobs([root], tmp_path / "out")
+    assert _rels(plan) == ["a.jpg", "out.jpg/a.jpg", "out.jpg/sub/b.jpg", "sub/b.jpg"]  # not this run's output
+    assert [(s.path.name, "output folder" in s.reason) for s in plan.skipped] == [
+        ("again.jpg", True), ("outdir", False)]  # outdir: the same folder as out.jpg, walked once
+
+
+def test_a_link_to_a_folder_holding_the_tree_is_a_loop_not_walked(tmp_path):
+    # `up -> ..` or `root -> /` walked everything above the input folder (the whole disk for `/`).
+    _touch(tmp_path, "top/photos/a.jpg", "top/other/o.jpg")
+    root = tmp_path / "top" / "photos"
+    os.symlink("..", root / "up")
+    os.symlink("/", root / "root")
+    os.symlink(tmp_path / "top" / "other", root / "side")   # a sibling, not an ancestor: walked as before
+    plan = plan_jobs([root])
+    assert _rels(plan) == ["a.jpg", "side/o.jpg"] and plan.rejected == []
+    assert [s.path.name for s in plan.skipped] == ["root", "up"]
+    assert all(s.reason.startswith("symbolic link loop") for s in plan.skipped)
+
+
+def test_a_folder_past_the_path_length_limit_is_named_not_dropped(tmp_path):
+    # A tree deeper than PATH_MAX (4096 bytes): its folders cannot be stat-ed by path; the walk left them out
+    # without a word and exited 0.
+    _touch(tmp_path, "in/top.jpg")
+    fd = os.open(tmp_path / "in", os.O_RDONLY)
+    length = len(os.fsencode(str(tmp_path / "in")))
+    try:
+        while length < 4200:
+            os.mkdir("d" * 200, dir_fd=fd)
+            deeper = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = deeper
+            length += 201
+        os.close(os.open("deep.jpg", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+    plan = plan_jobs([tmp_path / "in"])
+    assert _rels(plan) == ["top.jpg"]
+    assert len(plan.rejected) == 1 and "path too long" in plan.rejected[0].reason
+    assert len(os.fsencode(str(plan.rejected[0].path))) > 4096 - 200
+
+
+def test_an_input_rejected_twice_is_named_once(tmp_path):
+    _touch(tmp_path, "in/ok.jpg")
+    os.mkfifo(tmp_path / "in" / "pipe.jpg")
+    plan = plan_jobs([tmp_path / "in" / "pipe.jpg", tmp_path / "in", tmp_path / "nope.jpg", tmp_path / "nope.jpg"])
+    assert _rels(plan) == ["ok.jpg"]
+    assert [r.path.name for r in plan.rejected] == ["pipe.jpg", "nope.jpg"]

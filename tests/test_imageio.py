@@ -731,3 +731,53 @@ def test_non_finite_and_out_of_range_model_output_is_written_clamped(tmp_path, h
         levels = np.asarray(im.convert("RGB"))
     assert levels[0, 0].tolist() == [0, 255, 0] and levels[1, 0].tolist() == [0, 255, 128]
     np.testing.assert_array_equal(levels[2:], np.rint(np.clip(pixels[2:], 0, 1) * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("change", ["truncated", "rewritten", "replaced", "fifo", "gone"])
+def test_copy_image_copies_only_the_file_that_was_read(tmp_path, hopper_rgb, change):
+    # An input left unchanged is copied byte for byte after it was decoded; a file truncated meanwhile (a sync
+    # client mid-write) was copied as a truncated "unchanged" output, and one swapped for a FIFO hung the run.
+    from facerestore.imageio import copy_image
+
+    src, dst = tmp_path / "in.png", tmp_path / "out" / "in.png"
+    Image.fromarray(hopper_rgb[:64, :64]).save(src)
+    loaded = read_image(src)
+    size = src.stat().st_size
+    if change == "truncated":
+        os.truncate(src, size // 2)
+    elif change == "rewritten":
+        Image.fromarray(hopper_rgb[64:128, :64]).save(src)
+    elif change == "replaced":
+        Image.fromarray(hopper_rgb[:64, :64]).save(tmp_path / "new.png")  # the same bytes, another file
+        os.replace(tmp_path / "new.png", src)
+    elif change == "fifo":
+        src.unlink()
+        os.mkfifo(src)
+    else:
+        src.unlink()
+    done = threading.Event()
+    caught: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            copy_image(src, dst, expect=loaded.source)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            caught.append(exc)
+        done.set()
+
+    threading.Thread(target=attempt, daemon=True).start()
+    assert done.wait(10), "copy_image blocked on the changed input"
+    assert len(caught) == 1 and isinstance(caught[0], ImageError), caught
+    reason = str(caught[0])
+    assert {"truncated": f"from {size} to {size // 2} bytes", "rewritten": "since it was read",
+            "replaced": "replaced", "fifo": "not a regular file", "gone": "No such file"}[change] in reason
+    assert not dst.exists() and not any((tmp_path / "out").glob(".*.tmp"))
+
+
+def test_copy_image_of_the_file_as_read_is_byte_identical(tmp_path, hopper_rgb):
+    from facerestore.imageio import copy_image
+
+    src, dst = tmp_path / "in.png", tmp_path / "out.png"
+    Image.fromarray(hopper_rgb[:64, :64]).save(src)
+    copy_image(src, dst, expect=read_image(src).source)
+    assert dst.read_bytes() == src.read_bytes()

@@ -8,6 +8,7 @@ image; files that cannot be read get one line each on stderr.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -78,6 +79,7 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
                       markup=False, highlight=False)
         return EXIT_USAGE
     failed = analysed = 0
+    done: set[str] = set()  # each file once, however often it is named (`a.jpg a.jpg`, `photos photos/sub`)
     for item in iter_inputs(inputs, recursive=recursive, files_from=files_from, null_separated=null_separated):
         if isinstance(item, Skipped):
             continue
@@ -85,6 +87,10 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
             failed += 1
             _error_line(console, str(item.path), item.reason)
             continue
+        key = os.path.normpath(os.path.abspath(item.path))
+        if key in done:
+            continue
+        done.add(key)
         try:
             damage = analyze_image(read_image(item.path, limit))
         except FaceRestoreError as exc:
