@@ -19,6 +19,7 @@ from PIL import Image
 
 from facerestore import degrade, metrics
 from facerestore.discovery import Job
+from facerestore.errors import OutputError
 from facerestore.imageio import read_image, write_image
 from facerestore.report import REPORT_DIR_NAME, as_float, report_files
 from facerestore.report.image import (COMPARISON_SIDE, PREVIEW_SIDE, THUMB_SIDE, Reference, match_reference,
@@ -244,6 +245,19 @@ def test_run_report_summary_files(tmp_path):
     page = html.read_text()
     assert "http://" not in page and "https://" not in page  # self-contained: no network
     assert read_summary(out).records[1]["metrics"]["gaps_in"] == 100.0
+
+
+@pytest.mark.parametrize("blocked", ["summary.json", "report.html"])
+def test_a_run_report_that_cannot_be_written_says_why_in_one_line_naming_it(tmp_path, blocked):
+    out = tmp_path / "out"
+    (out / blocked).mkdir(parents=True)  # a folder where the file goes: the rename onto it fails
+    record = Record("/in/a.jpg", str(out / "a.jpg"), "restored", None, 10, 8, 0.5, "CPUExecutionProvider", "big", {})
+    with pytest.raises(OutputError) as info:
+        write_run_report(out, [record], {"model": "big"})
+    message = str(info.value)
+    # Was the OSError's own text, naming the temporary file ('.summary.json.PID.TOKEN.tmp').
+    assert ".tmp" not in message and "\n" not in message and str(out) in message, message
+    assert message.endswith(": is a directory") or message.endswith("Is a directory"), message
 
 
 def _restored(out: Path, name: str) -> Record:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from facerestore.atomic import write_atomic, write_csv, write_json
 from facerestore.discovery import printable
 from facerestore.errors import OutputError
+from facerestore.imageio import output_error
 from facerestore.summary import RECORD_FIELDS
 
 from . import REPORT_DIR_NAME, ReportFiles, as_float, json_number, report_files
@@ -170,8 +171,8 @@ def write_summary_files(output_dir: Path, records: Iterable[Any], run_info: Mapp
         write_csv(output_dir / SUMMARY_CSV, list(RECORD_FIELDS) + damage_columns + keys,
                   ([_csv_cell(r.get(f)) for f in RECORD_FIELDS] + _damage_cells(r.get("damage"))
                    + [_csv_cell(r["metrics"].get(k)) for k in keys] for r in rows))
-    except OSError as exc:
-        raise OutputError(f"cannot write the run summary in {output_dir}: {exc}") from exc
+    except OSError as exc:  # the reason alone: the exception names the temporary file, not the summary
+        raise output_error(f"cannot write the run summary in {output_dir}", exc) from None
     return rows
 
 
@@ -334,7 +335,7 @@ def write_run_report(output_dir: Path, records: Iterable[Any], run_info: Mapping
     try:
         write_atomic(path, render_html(rows, run_info, output_dir))
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from exc
+        raise output_error(f"cannot write {path}", exc) from None
     return path
 
 
