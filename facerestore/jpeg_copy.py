@@ -93,7 +93,10 @@ class JpegCopyConstraint:
     def enforce(self, restored: np.ndarray) -> np.ndarray:
         """``restored`` (H x W x C floats in [0, 1]) with the luma of every whole block on the copy's grid clipped
         into its intervals; the rows and columns before the grid's first block only clamped to [0, 1]."""
-        out = np.clip(restored, 0.0, 1.0).astype(np.float32)
         oy, ox = self.offset
-        out[oy:, ox:] = self.intervals.enforce(restored[oy:, ox:])
+        inside = self.intervals.enforce(restored[oy:, ox:])  # a new array, clamped
+        if not oy and not ox:
+            return inside  # the usual copy, uncropped: no second image-sized array
+        out = np.clip(restored, 0.0, 1.0).astype(np.float32)
+        out[oy:, ox:] = inside
         return out
