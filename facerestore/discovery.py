@@ -359,6 +359,11 @@ def _clean_listed(path: Path, cwd: Path) -> tuple[Path, Path]:
     return cwd, rel
 
 
+def path_key(path: Path) -> str:
+    """One key for every spelling of a path as given (``photos/a.jpg``, ``./photos//a.jpg``), links not followed."""
+    return os.path.normpath(os.path.abspath(path))
+
+
 def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequence[str] = (),
                 exclude: Sequence[str] = (), files_from: TextIO | BinaryIO | None = None,
                 null_separated: bool = False, avoid: Sequence[Path] = ()) -> Iterator[Found | Rejected]:
@@ -373,7 +378,7 @@ def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequ
     said: set[str] = set()
     for item in _iter_inputs(inputs, recursive, include, exclude, files_from, null_separated, _Avoid(avoid)):
         if not isinstance(item, Found):
-            key = os.path.normpath(os.path.abspath(item.path))
+            key = path_key(item.path)
             if key in said:
                 continue
             said.add(key)

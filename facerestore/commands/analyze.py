@@ -8,7 +8,6 @@ image; files that cannot be read get one line each on stderr.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -68,7 +67,7 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
                 json_lines: bool, max_pixels: int | None, console: Console) -> int:
     """Analyse every image found; return the exit code."""
     from facerestore.damage.analysis import analyze as analyze_image
-    from facerestore.discovery import Found, Skipped, iter_inputs
+    from facerestore.discovery import Found, Skipped, iter_inputs, path_key
     from facerestore.errors import FaceRestoreError
     from facerestore.imageio import DEFAULT_MAX_PIXELS, read_image
 
@@ -87,7 +86,7 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
             failed += 1
             _error_line(console, str(item.path), item.reason)
             continue
-        key = os.path.normpath(os.path.abspath(item.path))
+        key = path_key(item.path)
         if key in done:
             continue
         done.add(key)
