@@ -262,6 +262,20 @@ def _drawings(tmp_path: Path, face: np.ndarray) -> list[Path]:
     return [scan, tmp_path / "logo.png"]
 
 
+@pytest.mark.parametrize("side", [7, 16, 64, 96])
+def test_a_small_image_shows_banding_only_where_it_has_it(tmp_path, astronaut_path, side):
+    """A tiny clean image cannot fill its intensities (a clean 7x7 PNG read as banding, level 0.28), while a
+    posterized 64 or 96 px one still reads as banded (a minimum sample of 16 pixels per intensity had hidden it)."""
+    with Image.open(astronaut_path) as im:
+        small = np.asarray(im.convert("RGB").resize((side, side), Image.LANCZOS))
+    Image.fromarray(small).save(tmp_path / "clean.png")
+    assert analyze(read_image(tmp_path / "clean.png")).banding == 0
+    Image.fromarray(degrade.posterize(small, 16)).save(tmp_path / "banded.png")
+    banded = analyze(read_image(tmp_path / "banded.png"))
+    if side >= 64:
+        assert 14 <= banded.effective_levels <= 18 and banded.banding > 0.4
+
+
 def test_a_drawing_of_few_colours_is_not_banding(tmp_path, faces):
     for path in _drawings(tmp_path, faces[0]):
         damage = _analyze(path)

@@ -14,10 +14,6 @@ LEVEL_SHARE = 0.05
 # A channel spanning fewer intensities than this (a flat colour, a single pixel) shows nothing about collapse: any
 # photo of it would use few levels.
 MIN_SPAN = 16
-# ... and one holding fewer pixels than this per intensity of its range leaves intensities empty by chance (the 14
-# pixels a 7x7 image gives on every 4th line cannot fill its 31), which is no evidence either. With 16 the chance
-# that an intensity of average use is empty is e^-16.
-MIN_PIXELS_PER_LEVEL = 16
 # Equal neighbours below this share are what smooth regions of an 8-bit photo give on their own.
 PIXELATION_MIN_FACTOR = 1.5
 # Pixelation is measured where the image is not flat over this many px (blocks up to that size are read true).
@@ -35,8 +31,10 @@ def effective_levels(levels: np.ndarray) -> float:
     photo, N after posterizing to N.
 
     Counted over each channel's own range, so a dark or low-contrast photo is not taken for a collapsed one;
-    the mean over the channels that span at least ``MIN_SPAN`` intensities with ``MIN_PIXELS_PER_LEVEL`` pixels for
-    each (256 where none does: no evidence).
+    the mean over the channels that span at least ``MIN_SPAN`` intensities (256 where none does: no evidence).
+    A small image leaves intensities empty by chance (the 14 pixels a 7x7 image gives on every 4th line cannot
+    fill its 31), so the share in use is measured against the share a smooth spread of that many pixels would
+    fill, ``1 - e^-(pixels per intensity)``: for photos of a few hundred pixels across that is 1, as before.
     """
     values = []
     for counts in channel_histograms(levels):
@@ -47,10 +45,11 @@ def effective_levels(levels: np.ndarray) -> float:
         lo = int(np.searchsorted(cdf, TAIL, side="right"))
         hi = int(np.searchsorted(cdf, 1.0 - TAIL, side="left"))
         span = counts[lo:hi + 1]
-        if span.size < MIN_SPAN or total < MIN_PIXELS_PER_LEVEL * span.size:
+        if span.size < MIN_SPAN:
             continue
         used = int((span >= LEVEL_SHARE * span.mean()).sum())
-        values.append(256.0 * used / span.size)
+        chance_fill = -np.expm1(-span.sum() / span.size)
+        values.append(min(256.0, 256.0 * used / span.size / chance_fill))
     return float(np.clip(np.mean(values), 2.0, 256.0)) if values else 256.0
 
 
