@@ -464,13 +464,13 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
                 raise UsageError(f"input folders {names[name]} and {folder} would share {output / name}; "
                                  "run them separately or rename one")
             names[name] = folder
-    if output is not None:
-        avoid = [output]
-    else:
-        avoid = [restored_sibling(f) for f in folder_inputs]
-        if files_from is not None and Path.cwd().parent != Path.cwd():
-            avoid.append(restored_sibling(Path.cwd()))
-    _check_output_roots(folder_inputs, avoid)
+    roots = [output] if output is not None else [restored_sibling(f) for f in folder_inputs]
+    _check_output_roots(folder_inputs, roots)
+    avoid = list(roots)
+    if output is None and files_from is not None and Path.cwd().parent != Path.cwd():
+        # Where listed files of the current folder go: never walked, but no reason to refuse the run, since no
+        # listed file need lie there.
+        avoid.append(restored_sibling(Path.cwd()))
 
     plan = Plan()
     cwd = os.getcwd()

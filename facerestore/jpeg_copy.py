@@ -1,13 +1,14 @@
-"""A lossless copy of a JPEG (a PNG, TIFF or BMP of its decoded pixels): its luma quantisation steps, read back.
+"""A lossless copy of a JPEG (a PNG, TIFF, BMP or lossless WebP of its decoded pixels): its luma steps, read back.
 
 A JPEG stored each 8x8 block's DCT coefficients as multiples of the file's steps; a copy keeps the decoded pixels,
 so their block DCT still lies near those multiples, off by the decoder's rounding and the colour conversion's (a
 fraction of a level), except in blocks where the conversion to RGB clipped, which are not read. A frequency's step
 is read where enough of its coefficients lie near its multiples, beyond what chance puts there; steps below
-``MIN_STEP`` are not read (they are the finest, at qualities the analysis calls clean), nor is the DC step (a
-block's mean carries the decoder's rounding eightfold). With the steps, a restoration of the copy is held within
-the file's luma intervals as the JPEG's own would be (:class:`facerestore.jpeg_constraint.JpegConstraint`);
-frequencies without a step, and chroma, which a copy gives no steps for, are left free.
+``MIN_STEP`` are not read (the finest, at high qualities, where chance and rounding hide a lattice), nor is the DC
+step (a block's mean carries the decoder's rounding eightfold). With the steps, a restoration of the copy is held
+within the file's luma intervals as the JPEG's own would be (:class:`facerestore.jpeg_constraint.JpegConstraint`);
+frequencies without a step, and chroma, which a copy gives no steps for, are left free. A copy of a JPEG that was
+itself saved again on another grid cannot be told from a single save: its intervals are the last save's.
 """
 
 from __future__ import annotations
@@ -97,6 +98,6 @@ class JpegCopyConstraint:
         inside = self.intervals.enforce(restored[oy:, ox:])  # a new array, clamped
         if not oy and not ox:
             return inside  # the usual copy, uncropped: no second image-sized array
-        out = np.clip(restored, 0.0, 1.0).astype(np.float32)
+        out = np.clip(restored, 0.0, 1.0).astype(np.float32, copy=False)  # clip made the copy
         out[oy:, ox:] = inside
         return out

@@ -263,6 +263,14 @@ def test_files_from_newlines_mirrors_relative_paths(tree):
     assert with_output.jobs[0].dst == Path("out/photos/b/face.jpg")
 
 
+def test_files_from_inside_a_folder_input_is_not_refused_for_the_current_folders_outputs(tree, monkeypatch):
+    """Run from inside photos/a with photos as an input and a list: photos/a-restored would lie inside photos, but
+    no listed file need go there, so the run is planned (it was refused as an output inside an input)."""
+    monkeypatch.chdir(tree / "a")
+    plan = plan_jobs([tree], files_from=io.StringIO(str(tree / "b" / "face.jpg") + "\n"))
+    assert "b/face.jpg" in _rels(plan) and not plan.rejected
+
+
 def test_files_from_nul_separated_with_non_utf8_names(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     os.mkdir(b"in")
