@@ -8,7 +8,9 @@
 # and back here: copy the returned files into runs/darn8u-g1/ and apply the rule.
 set -euo pipefail
 : "${OUT:?the device machine sets OUT}"
-RUN=runs/darn8u-g1
+# Its run folder now holds the stage's records, and train refuses to train over a run: to repeat the stage,
+# give a fresh one (RUN=runs/darn8u-g1-again bash runs/gpu_darn_g1.sh).
+RUN=${RUN:-runs/darn8u-g1}
 export PYTHONUNBUFFERED=1
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$OUT/gpu.txt" 2>&1 || true

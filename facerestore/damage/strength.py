@@ -37,7 +37,7 @@ MIN_STRENGTH = 0.05
 MIN_LEVEL = 0.05
 # An image narrower than this in either direction is left as it is: strips of 1-12 px cut from validation faces and
 # natural photos, saved as JPEG 50 and 75, came back worse from BigCNN under auto (1-4 px: on average; 8 px: 7 of
-# 24, 12 px: 3 of 24 at quality 75) and from 16 px on none did (runs/README.txt). The models learnt on patches of
+# 24, 12 px: 3 of 24 at quality 75), at 16 and 24 px none did (runs/README.txt). The models learnt on patches of
 # 96 px and more, and the analysis and the JPEG intervals need whole 8 px blocks.
 MIN_SIDE = 16
 AUTO = "auto"
