@@ -103,11 +103,12 @@ def test_every_shipped_model_has_a_fitted_curve():
     fitted = strength_mod._fitted()
     for name in registry.SHIPPED:
         assert name in fitted, f"{name} has no fitted strength curve in {strength_mod.STRENGTH_FILE}"
-        assert False in fitted[name] and set(fitted[name]) <= {False, True}, f"{name}: no colour curves"
-        for gray, curves in fitted[name].items():
+        assert strength_mod.COLOUR in fitted[name] and set(fitted[name]) <= {strength_mod.COLOUR, strength_mod.GRAY}, \
+            f"{name}: no colour curves"
+        for photos, curves in fitted[name].items():
             assert set(curves) == set(KINDS), f"{name}: not a curve per kind"
             for kind, curve in curves.items():
-                what = f"{name} ({kind}{', gray' if gray else ''})"
+                what = f"{name} ({kind}, {photos})"
                 assert all(0.0 <= s <= 1.0 for s in curve.strengths)
                 assert list(curve.strengths) == sorted(curve.strengths), f"{what}: more damage, less restoration"
                 assert curve(0.0) < strength_mod.MIN_STRENGTH, f"{what} would change a photo with no damage found"

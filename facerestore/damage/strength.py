@@ -78,16 +78,19 @@ class Decision:
     reason: str | None  # why an image is left unchanged
 
 
+COLOUR, GRAY = "colour", "gray"  # the photos a model's curves are for
+
+
 @lru_cache(maxsize=1)
-def _fitted() -> dict[str, dict[bool, dict[str, Curve]]]:
+def _fitted() -> dict[str, dict[str, dict[str, Curve]]]:
     """Each shipped model's curves per kind of damage, for colour photos (``curves``) and, where fitted, for gray
-    ones (``gray_curves``), keyed by ``gray``. A model's ``strengths`` are one list (the same curve for every kind)
+    ones (``gray_curves``), keyed by ``COLOUR`` and ``GRAY``. A model's ``strengths`` are one list (the same curve for every kind)
     or a list per kind, all at its ``levels``."""
     data = read_packaged_json(STRENGTH_FILE)
-    curves = {name: {False: _per_kind(name, row)} for name, row in data.get("curves", {}).items()}
+    curves = {name: {COLOUR: _per_kind(name, row)} for name, row in data.get("curves", {}).items()}
     for name, row in data.get("gray_curves", {}).items():
         if name in curves:
-            curves[name][True] = _per_kind(name, row)
+            curves[name][GRAY] = _per_kind(name, row)
     return curves
 
 
@@ -112,7 +115,7 @@ def curve_for(model_name: str, conditioned: bool, kind: str, gray: bool = False)
     colour curves."""
     fitted = _fitted().get(model_name)
     if fitted is not None:
-        curves = fitted[True] if gray and True in fitted else fitted[False]
+        curves = fitted[GRAY] if gray and GRAY in fitted else fitted[COLOUR]
         return curves[kind]
     return DEFAULT_CONDITIONED if conditioned else DEFAULT_PLAIN
 
