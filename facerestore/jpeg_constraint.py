@@ -195,37 +195,29 @@ class JpegConstraint:
         for axis in (0, 1):
             if factors and factors[axis] == 2:
                 chroma = _unsmooth(chroma, axis + 1)
-        constraint._read_centres(stored, chroma)
-        return constraint
-
-    @classmethod
-    def of_luma(cls, pixels: np.ndarray, steps: np.ndarray) -> JpegConstraint | None:
-        """The intervals of the luma of decoded JPEG pixels (H x W x C in [0, 1], upright, blocks from the top-left
-        corner) quantised with ``steps`` (64, row by row): a copy of a JPEG that kept its pixels but not its
-        tables. A step of 0 is not known: that frequency is left free. None where no whole block fits."""
-        rows, cols = pixels.shape[0] // BLOCK, pixels.shape[1] // BLOCK
-        if not rows or not cols:
-            return None
-        half_steps = np.where(steps > 0, np.asarray(steps, dtype=np.float32) / 2, np.inf).astype(np.float32)
-        plane = _Plane(0, (1, 1), (rows, cols), half_steps, np.empty((rows * cols, BLOCK * BLOCK), np.float32))
-        constraint = cls([plane], orientation=1)
-        constraint._read_centres(pixels, None)
-        return constraint
-
-    def _read_centres(self, stored: np.ndarray, chroma: np.ndarray | None) -> None:
-        """Each stored coefficient's interval centre, from the decoded pixels in the file's orientation and their
-        unsmoothed chroma planes."""
-        for y0 in range(0, stored.shape[0], BAND):
+        for y0 in range(0, height, BAND):
             luma = luma255(stored[y0:y0 + BAND])
-            for plane in self._planes:
+            for plane in constraint._planes:
                 r0, r1 = _band_rows(plane, y0, y0 + BAND)
                 if r1 <= r0:
                     continue
                 cols = plane.blocks[1]
                 source = luma if plane.channel == 0 else chroma[plane.channel - 1][r0 * BLOCK:r1 * BLOCK]
-                # A free frequency (an infinite step) is centred on its own coefficient.
-                steps = np.where(np.isfinite(plane.half_steps), 2 * plane.half_steps, np.float32(1))
+                steps = 2 * plane.half_steps
                 plane.centres[r0 * cols:r1 * cols] = np.rint(block_coefficients(source, r1 - r0, cols) / steps) * steps
+        return constraint
+
+    @classmethod
+    def of_luma(cls, coefficients: np.ndarray, blocks: tuple[int, int], steps: np.ndarray) -> JpegConstraint:
+        """The intervals of upright decoded pixels' luma quantised with ``steps`` (64, row by row), from the
+        :func:`block_coefficients` of their ``blocks`` (rows, columns) of whole blocks from the top-left corner: a
+        copy of a JPEG that kept its pixels but not its tables. A step of 0 is not known: that frequency is left
+        free (an infinite half step around its own coefficient)."""
+        known = steps > 0
+        step = np.where(known, steps, 1).astype(np.float32)
+        half_steps = np.where(known, step / 2, np.inf).astype(np.float32)
+        centres = np.rint(coefficients / step) * step
+        return cls([_Plane(0, (1, 1), blocks, half_steps, centres.astype(np.float32, copy=False))], orientation=1)
 
     def enforce(self, restored: np.ndarray) -> np.ndarray:
         """``restored`` (H x W x C floats in [0, 1], the decoded image's shape) with every whole block's

@@ -42,13 +42,24 @@ def luma_steps(pixels: np.ndarray) -> np.ndarray:
     is near 1; one step more or less moves its multiples off them, and a multiple of it misses its odd multiples,
     but its divisors do as well as it give or take chance, so where the best share is at least ``MIN_SHARE`` the
     step is the largest whose share is near the best."""
+    blocks = _luma_blocks(pixels)
+    return _steps(blocks[0][~blocks[1]]) if blocks is not None else np.zeros(BLOCK * BLOCK, dtype=np.int64)
+
+
+def _luma_blocks(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The luma DCT coefficients of the whole blocks of ``pixels`` (one row per block, rows of blocks in order) and
+    which blocks hold a clipped value; None where no whole block fits."""
     rows, cols = pixels.shape[0] // BLOCK, pixels.shape[1] // BLOCK
-    steps = np.zeros(BLOCK * BLOCK, dtype=np.int64)
     if not rows or not cols:
-        return steps
+        return None
     whole = pixels[:rows * BLOCK, :cols * BLOCK]
     clipped = ((whole <= 0) | (whole >= 1)).any(axis=2).reshape(rows, BLOCK, cols, BLOCK).any(axis=(1, 3))
-    coefficients = block_coefficients(luma255(whole), rows, cols)[~clipped.ravel()]
+    return block_coefficients(luma255(whole), rows, cols), clipped.ravel()
+
+
+def _steps(coefficients: np.ndarray) -> np.ndarray:
+    """:func:`luma_steps` from the coefficients of the blocks it may read."""
+    steps = np.zeros(BLOCK * BLOCK, dtype=np.int64)
     for f in range(1, BLOCK * BLOCK):  # not DC
         values = np.abs(coefficients[:, f])
         values = values[values > MIN_STEP / 2]
@@ -85,11 +96,15 @@ class JpegCopyConstraint:
             return None
         oy, ox = damage.grid_offset
         pixels = loaded.pixels[oy:, ox:]
-        steps = luma_steps(pixels)
+        blocks = _luma_blocks(pixels)
+        if blocks is None:
+            return None
+        coefficients, clipped = blocks
+        steps = _steps(coefficients[~clipped])
         if np.count_nonzero(steps) < MIN_FREQUENCIES:
             return None
-        intervals = JpegConstraint.of_luma(pixels, steps)
-        return cls(intervals, (oy, ox)) if intervals is not None else None
+        grid = (pixels.shape[0] // BLOCK, pixels.shape[1] // BLOCK)
+        return cls(JpegConstraint.of_luma(coefficients, grid, steps), (oy, ox))
 
     def enforce(self, restored: np.ndarray) -> np.ndarray:
         """``restored`` (H x W x C floats in [0, 1]) with the luma of every whole block on the copy's grid clipped
