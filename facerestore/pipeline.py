@@ -25,7 +25,7 @@ import numpy as np
 from facerestore import imageio
 from facerestore.constraints import Constraint, read_constraint
 from facerestore.damage.analysis import Damage, analyze
-from facerestore.damage.strength import Decision, decide, model_curve, resave_loses
+from facerestore.damage.strength import Decision, decide_image, resave_loses
 from facerestore.discovery import Job, printable
 from facerestore.errors import FaceRestoreError, ImageError, OutputError
 from facerestore.restore import restore_image
@@ -132,9 +132,7 @@ def _decide(item: Item, ctx: Context) -> Decision:
     """The strength from the image's damage (or ``--strength``); under ``auto``, a JPEG whose restoration a JPEG
     output would undo is left unchanged, its bytes copied."""
     assert item.loaded is not None and item.damage is not None
-    gray = item.loaded.pixels.shape[2] == 1
-    decision = decide(item.damage.level, model_curve(ctx.model, item.damage.kind, gray), ctx.strength,
-                      item.loaded.pixels.shape)
+    decision = decide_image(ctx.model, item.damage, item.loaded.pixels.shape, ctx.strength)
     if decision.unchanged or ctx.strength is not None or item.loaded.format != "JPEG":
         return decision
     if imageio.resolve_format(item.job.dst, item.loaded, ctx.fmt) != "JPEG":

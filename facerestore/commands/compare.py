@@ -73,7 +73,7 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
     from facerestore.report.image import Reference, as_levels, match_reference, reference_levels, state_metrics
     from facerestore.summary import json_number
     from facerestore.damage.analysis import analyze
-    from facerestore.damage.strength import decide, model_curve
+    from facerestore.damage.strength import decide_image
     from facerestore.constraints import read_constraint
     from facerestore.restore import restore_image
     from facerestore.gpu import for_device
@@ -113,13 +113,11 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
         levels_ref = reference_levels(match_reference(job, reference), levels_in.shape, str(key))
         outputs: list[tuple[str, np.ndarray, float | None]] = [(INPUT_ROW, levels_in, None)]
         damage = analyze(loaded)
-        level = damage.level
         constraint = read_constraint(loaded, damage)  # read once for every model
         for label, model in zip(labels, models):
             start = time.perf_counter()
             # Each model restores as `enhance --strength auto` would: as much as this photo's damage calls for.
-            decision = decide(level, model_curve(model, damage.kind, gray=loaded.pixels.shape[2] == 1),
-                              shape=loaded.pixels.shape)
+            decision = decide_image(model, damage, loaded.pixels.shape)
             restored = loaded.pixels if decision.unchanged else restore_image(
                 model, loaded, damage, tile=tile, strength=decision.strength, constraint=constraint)
             outputs.append((label, as_levels(restored), time.perf_counter() - start))

@@ -84,8 +84,8 @@ COLOUR, GRAY = "colour", "gray"  # the photos a model's curves are for
 @lru_cache(maxsize=1)
 def _fitted() -> dict[str, dict[str, dict[str, Curve]]]:
     """Each shipped model's curves per kind of damage, for colour photos (``curves``) and, where fitted, for gray
-    ones (``gray_curves``), keyed by ``COLOUR`` and ``GRAY``. A model's ``strengths`` are one list (the same curve for every kind)
-    or a list per kind, all at its ``levels``."""
+    ones (``gray_curves``), keyed by ``COLOUR`` and ``GRAY``. A model's ``strengths`` are one list (the same curve
+    for every kind) or a list per kind, all at its ``levels``."""
     data = read_packaged_json(STRENGTH_FILE)
     curves = {name: {COLOUR: _per_kind(name, row)} for name, row in data.get("curves", {}).items()}
     for name, row in data.get("gray_curves", {}).items():
@@ -165,6 +165,12 @@ def decide(level: float, curve: Curve, override: float | None = None,
     if strength < MIN_STRENGTH:
         return Decision(0.0, True, f"no damage worth restoring found (damage level {level:.2f})")
     return Decision(round(strength, 3), False, None)
+
+
+def decide_image(model: OnnxModel, damage: Damage, shape: tuple[int, ...], override: float | None = None) -> Decision:
+    """:func:`decide` for an image of ``shape`` (height, width, channels) and ``damage`` restored by an open
+    ``model``: the curve it follows for that kind of damage, gray or colour, as every command decides."""
+    return decide(damage.level, model_curve(model, damage.kind, gray=shape[2] == 1), override, shape)
 
 
 def resave_loses(damage: Damage, output_quality: int) -> str | None:
