@@ -359,26 +359,28 @@ def _clean_listed(path: Path, cwd: Path) -> tuple[Path, Path]:
     return cwd, rel
 
 
-def path_key(path: Path) -> str:
+def _path_key(path: Path) -> str:
     """One key for every spelling of a path as given (``photos/a.jpg``, ``./photos//a.jpg``), links not followed."""
     return os.path.normpath(os.path.abspath(path))
 
 
 def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequence[str] = (),
                 exclude: Sequence[str] = (), files_from: TextIO | BinaryIO | None = None,
-                null_separated: bool = False, avoid: Sequence[Path] = ()) -> Iterator[Found | Rejected]:
+                null_separated: bool = False, avoid: Sequence[Path] = (),
+                unique: bool = False) -> Iterator[Found | Rejected]:
     """Every candidate file, in order: command-line inputs first (as given), then the ``--files-from`` list.
 
     Yields :class:`Found` for regular files to restore and :class:`Rejected` for inputs that cannot be
     (missing, dangling link, special file, unreadable folder), and :class:`Skipped` for folders reached again
     through a symbolic link loop (never walked twice) and for links into the folders in ``avoid`` (the output
     folders: walks never enter them). A path rejected or skipped is said once, however often it is reached
-    (``enhance photos/pipe.jpg photos``); a file found twice is yielded each time (its outputs may differ).
+    (``enhance photos/pipe.jpg photos``); a file found twice is yielded each time (its outputs may differ), or
+    once with ``unique`` (``analyze``: one row per file).
     """
     said: set[str] = set()
     for item in _iter_inputs(inputs, recursive, include, exclude, files_from, null_separated, _Avoid(avoid)):
-        if not isinstance(item, Found):
-            key = path_key(item.path)
+        if unique or not isinstance(item, Found):
+            key = _path_key(item.path)
             if key in said:
                 continue
             said.add(key)

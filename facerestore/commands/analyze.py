@@ -67,7 +67,7 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
                 json_lines: bool, max_pixels: int | None, console: Console) -> int:
     """Analyse every image found; return the exit code."""
     from facerestore.damage.analysis import analyze as analyze_image
-    from facerestore.discovery import Found, Skipped, iter_inputs, path_key
+    from facerestore.discovery import Found, Skipped, iter_inputs
     from facerestore.errors import FaceRestoreError
     from facerestore.imageio import DEFAULT_MAX_PIXELS, read_image
 
@@ -78,18 +78,15 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
                       markup=False, highlight=False)
         return EXIT_USAGE
     failed = analysed = 0
-    done: set[str] = set()  # each file once, however often it is named (`a.jpg a.jpg`, `photos photos/sub`)
-    for item in iter_inputs(inputs, recursive=recursive, files_from=files_from, null_separated=null_separated):
+    # Each file once, however often it is named (`a.jpg a.jpg`, `photos photos/sub`).
+    for item in iter_inputs(inputs, recursive=recursive, files_from=files_from, null_separated=null_separated,
+                            unique=True):
         if isinstance(item, Skipped):
             continue
         if not isinstance(item, Found):
             failed += 1
             _error_line(console, str(item.path), item.reason)
             continue
-        key = path_key(item.path)
-        if key in done:
-            continue
-        done.add(key)
         try:
             damage = analyze_image(read_image(item.path, limit))
         except FaceRestoreError as exc:
