@@ -90,7 +90,7 @@ class JpegCopyConstraint:
     def of(cls, loaded: LoadedImage, damage: Damage) -> JpegCopyConstraint | None:
         """The constraint of an image that is not a JPEG file but whose pixels the analysis read a single JPEG
         save in (``damage``), or None where its steps do not show."""
-        if loaded.jpeg is not None or damage.jpeg_quality_source != "pixels" or damage.double_compression:
+        if loaded.jpeg is not None or damage.jpeg_quality_source != "pixels":
             return None
         if loaded.bit_depth != 8 or damage.grid_offset is None:
             return None
