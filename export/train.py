@@ -245,6 +245,35 @@ def _check_run_folder(cfg: TrainConfig, resume: bool) -> None:
         if now != then:
             raise ConfigError(f"--resume: {last} was trained {'with' if then else 'without'} {flag}; resume it "
                               f"{'with' if then else 'without'} {flag} too")
+    # These choose what it trains on: another value would go on training the run's weights, optimiser state and
+    # schedule on other photos, patches or damage (or score it on another validation split) without a word.
+    folders = meta.get("folders") or {}  # as resolved when the run started; older runs keep only the spelling
+    for name in _DATA_OPTIONS:
+        now, then = getattr(cfg, name), was.get(name, getattr(TrainConfig(), name))
+        if name in ("data", "extra"):
+            now = _resolved(now)
+            then = folders.get(name, _resolved(then))
+        if now != then:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"--resume: {last} was trained with {_spelled(flag, then)}, not {_spelled(flag, now)}; "
+                              "resume it with the data options it started with")
+
+
+# The options that choose the training data, patches and validation split: a resumed run keeps them.
+_DATA_OPTIONS = ("data", "extra", "chain", "patch", "batch", "max_val", "banding_only")
+
+
+def _resolved(folders: str | list[str]) -> str | list[str]:
+    """A --data folder (or the --extra list) as one spelling: absolute, links resolved."""
+    if isinstance(folders, list):
+        return [str(Path(f).resolve()) for f in folders]
+    return str(Path(folders).resolve())
+
+
+def _spelled(flag: str, value: object) -> str:
+    if isinstance(value, list):
+        return " ".join(f"{flag} {v}" for v in value) if value else f"no {flag}"
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
@@ -398,6 +427,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                      metrics["val_psnr"], metrics["val_input_psnr"], metrics["val_gain_db"], metrics["val_w"],
                      metrics["val_input_w"], row["seconds"], waited)
             meta = {"config": asdict(cfg), "arch": cfg.arch, "step": step, "epoch": epoch, "history": history,
+                    "folders": {"data": _resolved(cfg.data), "extra": _resolved(cfg.extra)},  # for --resume's check
                     "params": archs.count_params(model),
                     "split": {k: [p.name for p in getattr(split, k)] for k in ("train", "val", "test")}}
             if cfg.qat:

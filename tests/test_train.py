@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -412,6 +413,30 @@ def test_a_run_folder_is_never_trained_over_and_resume_needs_the_same_run(faces_
     (run / "last.safetensors").unlink()
     assert main([*_cli(faces_dir, run), "--resume"]) == 2
     _one_line_error(capsys, "last.safetensors", "run record")
+
+
+def test_resume_refuses_other_data_than_the_run_was_started_with(faces_dir, tmp_path, capsys, monkeypatch):
+    from export.__main__ import main
+
+    run = tmp_path / "run"
+    assert main(_cli(faces_dir, run)) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.suffix in (".safetensors", ".json")}
+    other = shutil.copytree(faces_dir, tmp_path / "other")  # the same photos, but another folder of them
+    capsys.readouterr()
+    # Each was accepted without a word: the run went on training on other photos, patches or damage.
+    for flag, value, was in (("--data", str(other), str(faces_dir)), ("--patch", "16", "24"), ("--batch", "4", "2"),
+                             ("--chain", "jpeg:20", "noise:12"), ("--max-val", "3", str(VAL)),
+                             ("--extra", str(other), "no --extra")):
+        assert main([*_cli(faces_dir, run), "--resume", flag, value]) == 2, flag
+        _one_line_error(capsys, "--resume", flag, value, was)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.suffix in (".safetensors", ".json")} == before
+
+    # The same folder spelled another way, from another working folder, is the same data; and what does not change
+    # the data (a longer run, more threads) may change.
+    monkeypatch.chdir(faces_dir.parent)
+    assert main([*_cli(faces_dir, run), "--data", f"./{faces_dir.name}/", "--resume", "--epochs", "2",
+                 "--threads", "2"]) == 0
+    assert checkpoint.load_meta(run / "last")["epoch"] == 2
 
 
 def test_init_from_what_is_not_a_checkpoint_of_this_model_is_a_one_line_error(faces_dir, tmp_path, capsys,
