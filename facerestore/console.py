@@ -7,6 +7,8 @@ default; it is created with ``redirect_stdout=False`` so ``--json`` lines pass t
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -21,7 +23,63 @@ from facerestore.discovery import printable
 
 
 def make_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(file=_Stderr(), highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+
+
+class _Stderr:
+    """``sys.stderr`` (whichever it is at each write) for messages that must never end the run.
+
+    When stderr cannot be written (its reader has gone: ``2> >(head -c 1)``, a dead log collector; a closed
+    descriptor), the messages are lost, not the work: the descriptor is pointed at /dev/null, so what follows
+    (and Python's last flush at exit, which would otherwise turn the exit status into 120) writes nowhere.
+    """
+
+    def write(self, text: str) -> int:
+        stream = sys.stderr
+        if stream is None:
+            return len(text)
+        try:
+            return stream.write(text)
+        except (OSError, ValueError):
+            _discard(stream)
+            return len(text)
+
+    def flush(self) -> None:
+        stream = sys.stderr
+        if stream is None:
+            return
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            _discard(stream)
+
+    def isatty(self) -> bool:
+        try:
+            return sys.stderr is not None and sys.stderr.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        if sys.stderr is None:
+            raise OSError("stderr is closed")
+        return sys.stderr.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(sys.stderr, "encoding", None) or "utf-8"
+
+
+def _discard(stream: object) -> None:
+    """Point ``stream``'s descriptor at /dev/null, so its buffered text and everything after go nowhere."""
+    try:
+        fd = stream.fileno()  # type: ignore[attr-defined]
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError, AttributeError):
+        return  # no descriptor (an in-memory stream in tests): nothing outlives the process
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def setup_logging(console: Console, verbose: bool = False) -> None:

@@ -1,0 +1,66 @@
+"""facerestore in shell pipelines: the real entry point with its standard streams closed, cut short or
+redirected, as ``| head -1``, ``2>&-``, ``<&-``, a CI log and a read-only home give them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("onnx")
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+COUNT = 24
+
+
+@pytest.fixture
+def photos(tmp_path, hopper_rgb) -> Path:
+    """``COUNT`` distinct JPEG crops of a real photo, damaged enough to be restored."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(COUNT):
+        y, x = 8 * i, 5 * i
+        Image.fromarray(hopper_rgb[y:y + 96, x:x + 96]).save(root / f"img{i:02d}.jpg", quality=20)
+    return root
+
+
+def _facerestore(*args: str) -> list[str]:
+    return [sys.executable, "-m", "facerestore", *args]
+
+
+def _outputs(out: Path) -> list[str]:
+    return sorted(p.name for p in out.glob("*.jpg"))
+
+
+def _leftovers(out: Path) -> list[str]:
+    """Temporaries, journals and their locks: what a run that ended properly does not leave."""
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*")
+                  if p.name.endswith(".tmp") or "journal-" in p.name)
+
+
+def _summary_outputs(out: Path) -> list[str]:
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    return sorted(Path(image["output"]).name for image in summary["images"] if image["status"] == "restored")
+
+
+def test_a_stderr_nobody_reads_does_not_stop_the_run(photos, tiny_rgb_model, tmp_path):
+    """``2> >(head -c 1)``, a log reader that died: messages are lost, the work is not. The run went on to
+    exit 1 ("some files failed") after its first line to stderr, having written nothing."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_facerestore("enhance", str(photos), "-o", str(out), "--model", str(tiny_rgb_model),
+                                         "--json", "--threads", "1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    proc.stderr.close()  # long before the child's first message: it is still importing
+    proc.stderr = None
+    stdout, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0
+    records = [json.loads(line) for line in stdout.decode("utf-8").splitlines()]
+    assert [r["status"] for r in records] == ["restored"] * COUNT
+    assert _outputs(out) == sorted(f"img{i:02d}.jpg" for i in range(COUNT))
+    assert _summary_outputs(out) == _outputs(out) and not _leftovers(out)
