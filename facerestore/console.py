@@ -23,7 +23,12 @@ from facerestore.discovery import printable
 
 
 def make_console() -> Console:
-    return Console(file=_Stderr(), highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+    # A stderr that is not a terminal (a log, a pipe) gets plain lines: no progress bar, colour or 80-column
+    # layout, whatever FORCE_COLOR or TTY_COMPATIBLE say (CI sets them for colour, and rich would then draw the
+    # bar into the log as a new line at every refresh, all run long).
+    stderr = _Stderr()
+    return Console(file=stderr, force_terminal=None if stderr.isatty() else False,  # type: ignore[arg-type]
+                   highlight=False, soft_wrap=True)
 
 
 class _Stderr:

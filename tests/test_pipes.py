@@ -64,3 +64,17 @@ def test_a_stderr_nobody_reads_does_not_stop_the_run(photos, tiny_rgb_model, tmp
     assert [r["status"] for r in records] == ["restored"] * COUNT
     assert _outputs(out) == sorted(f"img{i:02d}.jpg" for i in range(COUNT))
     assert _summary_outputs(out) == _outputs(out) and not _leftovers(out)
+
+
+@pytest.mark.parametrize("variable", ["FORCE_COLOR", "TTY_COMPATIBLE"])
+def test_no_progress_bar_in_a_log_that_asks_for_colour(photos, tiny_rgb_model, tmp_path, variable):
+    """CI sets FORCE_COLOR=1 (or TTY_COMPATIBLE=1) for coloured logs. rich then calls stderr a terminal, and the
+    bar that redraws in place became a line in the log at every refresh, the whole run long (about 1 kB a
+    second: 3.6 MB an hour). A stderr that is not a terminal gets plain lines."""
+    proc = subprocess.run(_facerestore("enhance", str(photos), "-o", str(tmp_path / "out"), "--model",
+                                       str(tiny_rgb_model), "--threads", "1"),
+                          capture_output=True, text=True, timeout=300, env={**ENV, variable: "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr and "Restoring" not in proc.stderr and "\x1b[" not in proc.stderr, \
+        proc.stderr[:500]
+    assert f"{COUNT} restored" in proc.stderr
