@@ -23,6 +23,8 @@ Output mapping (``plan_jobs``):
   of a regular file): one that is not an image claims no output, so ``b.gif`` holding text cannot keep the
   real ``b.png`` from ``b.png``'s output.
 * An output path taken by a folder (or a special file) is no finished output to skip: that input is rejected.
+  So is one holding another input's output, where an earlier run's record says so (``written_from``: a run
+  that switched ``--format`` maps ``a.png`` to the ``a.png`` an earlier run wrote from ``a.jpg``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -448,8 +450,14 @@ def _check_output_roots(folders: Iterable[Path], out_roots: Iterable[Path]) -> N
 
 def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | None = None, *,
               recursive: bool = True, include: Sequence[str] = (), exclude: Sequence[str] = (),
-              files_from: TextIO | BinaryIO | None = None, null_separated: bool = False) -> Plan:
+              files_from: TextIO | BinaryIO | None = None, null_separated: bool = False,
+              written_from: Callable[[Path], str | None] | None = None) -> Plan:
     """Walk the inputs and map each image to its output path (rules in the module docstring).
+
+    ``written_from`` (a run that skips existing outputs): the input an earlier run wrote an existing output from,
+    as its record names it, or None. An output is then never taken for another input's: of two inputs claiming
+    it, the one it was written from keeps it (and is skipped), and an input whose output path holds another
+    input's output is rejected, naming both, instead of skipped as if that output were its own.
 
     Raises :class:`UsageError` when an output folder would lie inside an input folder, when two input folders
     sharing ``-o`` have the same name, or for an unknown ``fmt``. Per-file problems go to ``Plan.rejected``.
@@ -501,6 +509,14 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
             first, index = by_dst[key]
             if first.inode == item.inode:  # the same file reached twice is simply planned once
                 continue
+            if _written_from(dst, item, written_from) is True:
+                # An earlier run wrote it from this one (under another --format, the first did not map there).
+                plan.rejected.append(Rejected(first.path, _taken(dst, item.path)))
+                jobs[index] = None
+                by_dst[key] = (item, len(jobs))
+                src_inodes.add(item.inode)
+                jobs.append(Job(item.path, item.rel, dst))
+                continue
             # Rare, so only here are files read: a file that is no image must not cost a real one its output.
             reason = _not_an_image(item.path)
             if reason is not None:
@@ -529,11 +545,39 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
             kind = "a folder" if stat.S_ISDIR(st.st_mode) else f"a {_special_kind(st.st_mode)}"
             plan.rejected.append(Rejected(job.src, f"output {job.dst} is {kind}, not an image file"))
             continue
+        owner = written_from(job.dst) if written_from is not None else None
+        if owner is not None and _same_file(owner, job.src) is False:
+            # Else it would be skipped as done, its record naming another input's output as its own.
+            plan.rejected.append(Rejected(job.src, _taken(job.dst, Path(owner))))
+            continue
         plan.jobs.append(job)
     if listed_outputs:  # said once: `-o .` would otherwise leave every listed file out without a word
         plan.skipped.append(Skipped(output, f"{listed_outputs} listed file(s) inside this output folder left out "
                                             "(outputs are never restored again)"))
     return plan
+
+
+def _taken(dst: Path, owner: Path) -> str:
+    return f"output {dst} is already the output of {owner}, written by an earlier run (--overwrite replaces it)"
+
+
+def _written_from(dst: Path, item: Found, written_from: Callable[[Path], str | None] | None) -> bool | None:
+    """Whether an earlier run wrote ``dst`` from ``item``'s file (None: no record of it, or no output there)."""
+    if written_from is None or not os.path.isfile(dst):
+        return None
+    owner = written_from(dst)
+    return None if owner is None else _same_file(owner, item.path)
+
+
+def _same_file(recorded: str, path: Path) -> bool | None:
+    """Whether the input a record names is ``path``'s file; None where it cannot tell (the recorded path leads
+    nowhere from here: a file since removed, or a relative path written from another folder)."""
+    if _path_key(Path(recorded)) == _path_key(path):
+        return True
+    try:
+        return os.path.samefile(recorded, path)
+    except OSError:
+        return None
 
 
 def _not_an_image(path: Path) -> str | None:

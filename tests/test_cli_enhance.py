@@ -470,3 +470,80 @@ def test_an_unchanged_input_rewritten_while_it_was_restored_is_not_copied(tmp_pa
     assert f"changed from {size} to 100 bytes since it was read" in record["error"]
     assert f"error: {root / 'clean.png'}: the file changed" in result.stderr
     assert not (tmp_path / "photos-restored" / "clean.png").exists()
+
+
+def _outcomes(records: list[dict]) -> list[tuple[str, str | None, str]]:
+    """(input name, output name, status) of each record, sorted."""
+    return sorted(((Path(r["input"]).name, r["output"] and Path(r["output"]).name, r["status"]) for r in records),
+                  key=str)
+
+
+def _summary(out: Path) -> list[tuple[str, str | None, str]]:
+    return _outcomes(json.loads((out / "summary.json").read_text())["images"])
+
+
+def test_switching_format_never_takes_another_inputs_output_for_its_own(tmp_path, hopper_path, astronaut_path,
+                                                                      tiny_rgb_model):
+    """A run into a folder an earlier run wrote with another --format may map an input to the name of another
+    input's output. It was skipped as done, its record naming that output as its own (and the report then showed
+    the other input's record for it), and the input it really came from was refused as a duplicate of it."""
+    root, out = tmp_path / "photos", tmp_path / "out"
+    root.mkdir()
+    with Image.open(hopper_path) as im:
+        im.convert("RGB").resize((96, 112)).save(root / "a.PNG", format="PNG")  # a PNG with a capital suffix
+    with Image.open(astronaut_path) as im:
+        im.convert("RGB").resize((80, 80)).save(root / "a.png")
+    args = ["enhance", str(root), "-o", str(out), "--model", str(tiny_rgb_model), "--strength", "1", "--json"]
+    assert _run(args).exit_code == 0
+    written = (out / "a.png").read_bytes()
+
+    # --format png maps both to a.png, which holds what a.png was restored to.
+    result = _run([*args, "--format", "png"])
+    assert result.exit_code == 1
+    assert _outcomes(_records(result.stdout)) == [("a.PNG", None, "failed"), ("a.png", "a.png", "skipped")]
+    assert (f"error: {root / 'a.PNG'}: output {out / 'a.png'} is already the output of {root / 'a.png'}, "
+            "written by an earlier run") in result.stderr
+    assert (out / "a.png").read_bytes() == written
+    assert _summary(out) == sorted([("a.PNG", None, "failed"), ("a.PNG", "a.PNG", "restored"),
+                                    ("a.png", "a.png", "restored")], key=str)
+    # The dry run plans the same.
+    dry = _run([*args, "--format", "png", "--dry-run"])
+    assert [(Path(r["input"]).name, r["status"]) for r in _records(dry.stdout)] == [
+        ("a.png", "skipped"), ("a.PNG", "failed")]
+
+
+def test_an_input_whose_output_name_holds_another_inputs_output_is_not_skipped(tmp_path, hopper_path, astronaut_path,
+                                                                              tiny_rgb_model):
+    root, out = tmp_path / "photos", tmp_path / "out"
+    root.mkdir()
+    with Image.open(hopper_path) as im:
+        im.convert("RGB").resize((96, 112)).save(root / "a.jpg", quality=30)
+    args = ["enhance", str(root), "-o", str(out), "--model", str(tiny_rgb_model), "--strength", "1", "--json"]
+    assert _run([*args, "--format", "png"]).exit_code == 0  # a.jpg -> a.png
+    written = (out / "a.png").read_bytes()
+    with Image.open(astronaut_path) as im:
+        im.convert("RGB").resize((80, 80)).save(root / "a.png")  # a new input, whose output name that is
+
+    # The summary says who wrote a.png; so does the journal of a run killed before it wrote one.
+    summary = out / "summary.json"
+    for source in ("summary", "journal"):
+        if source == "journal":
+            records = json.loads(summary.read_text())["images"]
+            summary.unlink()
+            (out / "_facerestore_report" / "journal-1-dead.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in records if Path(r["input"]).name == "a.jpg"))
+        result = _run(args)
+        assert result.exit_code == 1, source
+        by_input = {Path(r["input"]).name: r for r in _records(result.stdout)}
+        assert by_input["a.png"]["status"] == "failed" and by_input["a.png"]["output"] is None, source
+        assert (f"error: {root / 'a.png'}: output {out / 'a.png'} is already the output of {root / 'a.jpg'}"
+                in result.stderr), source
+        assert by_input["a.jpg"]["output"] == str(out / "a.jpg"), source
+        assert (out / "a.png").read_bytes() == written
+        assert ("a.jpg", "a.png", "restored") in _summary(out), source
+
+    # --overwrite replaces it with a.png's own restoration, and the report says so.
+    result = _run([*args, "--overwrite"])
+    assert result.exit_code == 0
+    assert (out / "a.png").read_bytes() != written
+    assert ("a.png", "a.png", "restored") in _summary(out)

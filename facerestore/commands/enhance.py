@@ -127,6 +127,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     from facerestore.gpu import for_device
     from facerestore.report.journal import Journal, orphaned
     from facerestore.report.journal import remove as remove_journals
+    from facerestore.report.run import EarlierOutputs
     from facerestore.sharding import parse_shard, shard_plan
     from facerestore.summary import EXIT_USAGE, FAILED, Record, RunSummary
 
@@ -138,9 +139,11 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
             _error_line(console, str(path), reason)
         return EXIT_USAGE
     shard = parse_shard(opts.engine.shard) if opts.engine.shard is not None else None
+    # Existing outputs are skipped as done: only those written from the same input (an earlier run's record).
+    written_from = None if opts.write.overwrite else EarlierOutputs().input_of
     plan = plan_jobs(list(opts.inputs), opts.output, opts.write.fmt, recursive=opts.recursive,
                      include=opts.include, exclude=opts.exclude, files_from=opts.files_from,
-                     null_separated=opts.null_separated)
+                     null_separated=opts.null_separated, written_from=written_from)
     if shard is not None:
         plan = shard_plan(plan, shard)
     for notice in plan.skipped:

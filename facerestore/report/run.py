@@ -421,6 +421,48 @@ def merge_records(earlier: Iterable[Any], later: Iterable[Any], keep_moved: bool
     return list(merged.values())
 
 
+class EarlierOutputs:
+    """Which input each existing output was written from, as the summaries of earlier runs (and the journals of
+    runs killed outright) record it: read from the folders above the output, nearest first, once each.
+
+    A run into a folder that earlier runs wrote with another ``--format`` may map an input to the name of another
+    input's output (``a.jpg`` restored as ``a.png``, then the input ``a.png``): the path alone cannot tell."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, dict[str, str]] = {}
+
+    def input_of(self, output: str | os.PathLike[str]) -> str | None:
+        """The input recorded for ``output``, or None where no record names it."""
+        path = os.path.abspath(output)
+        folder = os.path.dirname(path)
+        while True:
+            found = self._records(folder).get(path)
+            if found is not None:
+                return found
+            above = os.path.dirname(folder)
+            if above == folder:
+                return None
+            folder = above
+
+    def _records(self, folder: str) -> dict[str, str]:
+        if folder not in self._folders:
+            self._folders[folder] = _outputs_recorded_in(Path(folder))
+        return self._folders[folder]
+
+
+def _outputs_recorded_in(folder: Path) -> dict[str, str]:
+    """{absolute output: input} of the written images recorded in ``folder``'s summary and unclaimed journals."""
+    from .journal import orphaned
+
+    records: list[dict[str, Any]] = []
+    if (folder / SUMMARY_JSON).is_file():
+        records += _earlier_records(folder, warn=False)
+    if (folder / REPORT_DIR_NAME).is_dir():
+        records += orphaned(folder / REPORT_DIR_NAME)[0]  # killed runs: newer than the summary
+    return {os.path.abspath(r["output"]): r["input"] for r in records
+            if r.get("status") in WRITTEN and r.get("output")}
+
+
 @dataclass
 class EarlierRun:
     records: list[dict[str, Any]]
