@@ -40,6 +40,18 @@ class LazyGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # stdout's reader has gone (`facerestore analyze . | head -1`): stop quietly with 141, as a command that
+        # SIGPIPE ended, not click's exit 1, which reads as "some files failed". (enhance stops a run itself.)
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            from facerestore.console import discard_stdout
+            from facerestore.summary import EXIT_STDOUT_CLOSED
+
+            discard_stdout()
+            raise click.exceptions.Exit(EXIT_STDOUT_CLOSED) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # A command whose module is not installed is left out of --help instead of breaking it.
         rows = []

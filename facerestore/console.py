@@ -6,6 +6,7 @@ default; it is created with ``redirect_stdout=False`` so ``--json`` lines pass t
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -29,6 +30,18 @@ def make_console() -> Console:
     stderr = _Stderr()
     return Console(file=stderr, force_terminal=None if stderr.isatty() else False,  # type: ignore[arg-type]
                    highlight=False, soft_wrap=True)
+
+
+def make_data_console() -> Console:
+    """A console for data on stdout (the ``models`` table)."""
+    return _DataConsole(highlight=False, soft_wrap=True)
+
+
+class _DataConsole(Console):
+    def on_broken_pipe(self) -> None:
+        # rich's own exits 1; raised on, it ends the command as any write to a closed stdout does (exit 141)
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "stdout closed")
 
 
 class _Stderr:
@@ -72,6 +85,14 @@ class _Stderr:
     @property
     def encoding(self) -> str:
         return getattr(sys.stderr, "encoding", None) or "utf-8"
+
+
+def discard_stdout() -> None:
+    """stdout's reader has gone (``| head -1``): what is still buffered, and anything written after, goes to
+    /dev/null, so the last flush at exit neither prints "Exception ignored ... BrokenPipeError" nor turns the
+    exit status into 120."""
+    if sys.stdout is not None:
+        _discard(sys.stdout)
 
 
 def _discard(stream: object) -> None:

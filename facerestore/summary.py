@@ -12,6 +12,8 @@ from typing import Any
 RESTORED, UNCHANGED, SKIPPED, FAILED = "restored", "unchanged", "skipped", "failed"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DEVICE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# stdout's reader went away (`| head -1`): 128 + SIGPIPE, what a shell reports for a command SIGPIPE ended.
+EXIT_STDOUT_CLOSED = 141
 
 
 @dataclass
@@ -83,6 +85,7 @@ class RunSummary:
     seconds: float = 0.0  # wall-clock time of the run
     megapixels: float = 0.0  # of restored images
     interrupted: bool = False
+    stdout_closed: bool = False  # the run stopped because nobody reads its --json lines any more
 
     def add(self, record: Record) -> None:
         if record.status == RESTORED:
@@ -107,6 +110,8 @@ class RunSummary:
     def exit_code(self) -> int:
         if self.interrupted:
             return EXIT_INTERRUPTED
+        if self.stdout_closed:
+            return EXIT_STDOUT_CLOSED
         return EXIT_FAILED if self.failed else EXIT_OK
 
     def counts(self) -> str:
@@ -121,5 +126,5 @@ class RunSummary:
                  f"{self.seconds:.1f} s", f"{self.megapixels_per_second:.2f} MP/s"]
         if self.provider:
             parts.append(f"on {self.provider}")
-        prefix = "Interrupted: " if self.interrupted else ""
+        prefix = "Interrupted: " if self.interrupted else "Stopped, stdout closed: " if self.stdout_closed else ""
         return prefix + ", ".join(parts)

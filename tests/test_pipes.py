@@ -78,3 +78,47 @@ def test_no_progress_bar_in_a_log_that_asks_for_colour(photos, tiny_rgb_model, t
     assert "\r" not in proc.stderr and "Restoring" not in proc.stderr and "\x1b[" not in proc.stderr, \
         proc.stderr[:500]
     assert f"{COUNT} restored" in proc.stderr
+
+
+def _read_one_line_and_close(args: list[str]) -> tuple[bytes, int, str]:
+    """``args | head -1``: the first stdout line, then stdout's reader goes away; (line, exit code, stderr)."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    line = proc.stdout.readline()
+    proc.stdout.close()
+    proc.stdout = None
+    _, stderr = proc.communicate(timeout=300)
+    return line, proc.returncode, stderr.decode("utf-8", "replace")
+
+
+def test_enhance_json_cut_short_by_head_stops_cleanly(photos, tiny_rgb_model, tmp_path):
+    """``enhance --json | head -1``: the run stops as after a Ctrl-C, quietly. It died with exit 1 ("some files
+    failed"), no summary, no report and its journal left behind; now the images being written are finished, the
+    report lists exactly the outputs on disk, nothing temporary stays, and the exit status is 141, what a shell
+    reports for a command that SIGPIPE ended."""
+    out = tmp_path / "out"
+    line, code, stderr = _read_one_line_and_close(_facerestore(
+        "enhance", str(photos), "-o", str(out), "--model", str(tiny_rgb_model), "--json", "--threads", "1"))
+    assert json.loads(line)["status"] == "restored"
+    assert code == 141, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert "stdout closed" in stderr
+    written = _outputs(out)
+    assert 1 <= len(written) < COUNT  # stopped, not run to the end for nobody
+    assert _summary_outputs(out) == written and not _leftovers(out)
+    for name in written:
+        with Image.open(out / name) as im:
+            im.load()  # whole files only
+
+
+@pytest.mark.parametrize("command", [["analyze"], ["analyze", "--json"], ["enhance", "--dry-run"], ["models"],
+                                     ["models", "--json"]])
+def test_output_nobody_reads_ends_quietly(photos, tiny_rgb_model, command):
+    """``facerestore analyze photos | true``: exit 141 and nothing on stderr (it was click's exit 1, which reads
+    as "some files failed")."""
+    args = [*command] + ([str(photos)] if command[0] != "models" else []) + \
+        (["--model", str(tiny_rgb_model)] if command[0] == "enhance" else [])
+    proc = subprocess.Popen(_facerestore(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    proc.stdout.close()  # before the child has written anything: it is still importing
+    proc.stdout = None
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 141 and stderr == b""

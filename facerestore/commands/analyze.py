@@ -48,7 +48,8 @@ def analyze(ctx: click.Context, inputs: tuple[Path, ...], recursive: bool, files
     level, 0 clean .. 1 as damaged as training goes.
 
     \b
-    Exit codes: 0 all analysed, 1 some files failed, 2 usage error (or none of INPUTS exists).
+    Exit codes: 0 all analysed, 1 some files failed, 2 usage error (or none of INPUTS exists),
+    141 stdout closed before the end (| head).
     """
     if not inputs and files_from is None:
         raise click.UsageError("give at least one file or folder, or --files-from FILE")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,7 @@ def enhance(ctx: click.Context, **params: Any) -> None:
 
     \b
     Exit codes: 0 all restored, unchanged or skipped, 1 some files failed, 2 usage error,
-    3 requested device unavailable, 130 interrupted.
+    3 requested device unavailable, 130 interrupted, 141 stdout closed (--json | head: the run stops).
     """
     if not params["inputs"] and params["files_from"] is None:
         raise click.UsageError("give at least one file or folder, or --files-from FILE")
@@ -120,7 +121,7 @@ def enhance(ctx: click.Context, **params: Any) -> None:
 def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     """Plan, restore and report; return the exit code. Project errors that end the run propagate."""
     from facerestore import pipeline
-    from facerestore.console import progress
+    from facerestore.console import discard_stdout, progress
     from facerestore.damage.strength import check_curves
     from facerestore.discovery import REPORT_DIR_NAME, plan_jobs
     from facerestore.engines import check_engine, run_jobs
@@ -171,13 +172,19 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
         report_dir=report_dir, reference_root=opts.reference, strength=opts.strength,
         on_written=journal.append if journal is not None else None)
     records: list[Record] = []
+    stop = threading.Event()  # set once nobody reads the --json lines
 
     with progress(console, len(plan.jobs), opts.stream.show_progress) as bar:
         def on_record(record: Record) -> None:
             summary.add(record)
             records.append(record)
-            if opts.stream.json_lines:
-                click.echo(_json_text(record.to_json()))
+            if opts.stream.json_lines and not summary.stdout_closed:
+                try:
+                    click.echo(_json_text(record.to_json()))
+                except BrokenPipeError:  # `| head -1`: stop as after a Ctrl-C (the images being written finish)
+                    discard_stdout()
+                    summary.stdout_closed = True
+                    stop.set()
             if record.status == FAILED:
                 _error_line(console, record.input, record.error or "failed")
             megapixels = (record.width or 0) * (record.height or 0) / 1e6 if record.status != FAILED else 0.0
@@ -188,7 +195,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
                              width=None, height=None, seconds=0.0, provider=model.provider, model=model.name))
         try:
             run_jobs(opts.engine, plan.jobs, ctx, on_record, request=opts.model, fail_fast=opts.fail_fast,
-                     on_start=lambda job: bar.current(str(job.rel)))
+                     on_start=lambda job: bar.current(str(job.rel)), stop=stop)
         except KeyboardInterrupt:
             summary.interrupted = True
     summary.seconds = time.time() - started
@@ -206,7 +213,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
             remove_journals(journals)
     if journal is not None and (report_written or not records):
         journal.close()
-    if not opts.stream.quiet or summary.interrupted:
+    if not opts.stream.quiet or summary.interrupted or summary.stdout_closed:
         console.print(summary.describe(), markup=False)
         _print_locations(console, opts, plan, report_root if report_written else None)
     return summary.exit_code()

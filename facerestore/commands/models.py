@@ -21,7 +21,7 @@ def models(ctx: click.Context, json_out: bool) -> None:
     """
     import json
 
-    from facerestore.console import make_console
+    from facerestore.console import make_console, make_data_console
 
     console = make_console()
     with exit_on_error(console):
@@ -29,9 +29,7 @@ def models(ctx: click.Context, json_out: bool) -> None:
     if json_out:
         click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
     else:
-        from rich.console import Console
-
-        _print_table(Console(highlight=False, soft_wrap=True), entries)  # the listing is data: stdout
+        _print_table(make_data_console(), entries)  # the listing is data: stdout
         for e in entries:
             if e["error"]:
                 console.print(f"error: {e['name']}: {e['error']}", markup=False, highlight=False)
