@@ -74,6 +74,18 @@ write_options = _apply([
 
 
 
+class FileList(click.File):
+    """``--files-from FILE``, read as bytes; ``-`` is stdin, which must be open."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except RuntimeError:  # click cannot find a stdin to read ('-' with stdin closed: a daemon, `<&-`)
+            if value != "-":
+                raise
+            self.fail("'-' is stdin, which is closed: pipe the list in or name a file", param, ctx)
+
+
 def _parse_strength(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
     from facerestore.damage.strength import parse_strength  # numpy: not for --help
 

@@ -122,3 +122,16 @@ def test_output_nobody_reads_ends_quietly(photos, tiny_rgb_model, command):
     proc.stdout = None
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 141 and stderr == b""
+
+
+@pytest.mark.parametrize("command", ["enhance", "analyze"])
+def test_files_from_a_closed_stdin_is_a_usage_error(photos, tiny_rgb_model, tmp_path, command):
+    """``facerestore enhance --files-from - <&-`` (a cron job or daemon without stdin) gave click's traceback
+    "RuntimeError: Was not able to determine binary stream for sys.stdin" (exit 1)."""
+    args = [command, "--files-from", "-"] + (["-o", str(tmp_path / "out"), "--model", str(tiny_rgb_model)]
+                                             if command == "enhance" else [])
+    proc = subprocess.run(_facerestore(*args), capture_output=True, text=True, timeout=120, env=ENV,
+                          preexec_fn=lambda: os.close(0))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "stdin" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -15,6 +15,7 @@ import click
 
 from facerestore.commands import EXIT_FAILED, EXIT_USAGE, exit_on_error
 from facerestore.discovery import printable
+from facerestore.options import FileList
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,7 +29,7 @@ COLUMNS = ("jpeg_quality", "jpeg_quality_source", "double_compression", "subsamp
 @click.command(short_help="Measure each image's damage (JPEG quality, banding, pixelation); no model runs.")
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Walk sub-folders.")
-@click.option("--files-from", type=click.File("rb"), default=None, metavar="FILE",
+@click.option("--files-from", type=FileList("rb"), default=None, metavar="FILE",
               help="Read input paths from FILE, one per line ('-' = stdin).")
 @click.option("-0", "--null", "null_separated", is_flag=True,
               help="--files-from entries are NUL-separated (find -print0).")

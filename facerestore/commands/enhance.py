@@ -15,7 +15,7 @@ import click
 from facerestore.commands import exit_on_error
 from facerestore.discovery import printable
 from facerestore.model_choice import ModelRequest
-from facerestore.options import EngineOptions, StreamOptions, WriteOptions, engine_options, model_options, \
+from facerestore.options import EngineOptions, FileList, StreamOptions, WriteOptions, engine_options, model_options, \
     strength_option, stream_options, write_options
 from facerestore.summary import EXIT_INTERRUPTED
 
@@ -54,7 +54,7 @@ class EnhanceOptions:
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Walk sub-folders.")
 @click.option("--include", multiple=True, metavar="GLOB", help="Only files matching GLOB (repeatable).")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files and folders matching GLOB (repeatable).")
-@click.option("--files-from", type=click.File("rb"), default=None, metavar="FILE",
+@click.option("--files-from", type=FileList("rb"), default=None, metavar="FILE",
               help="Read input paths from FILE, one per line ('-' = stdin).")
 @click.option("-0", "--null", "null_separated", is_flag=True,
               help="--files-from entries are NUL-separated (find -print0).")
