@@ -56,12 +56,17 @@ def write_atomic(dst: str | os.PathLike[str], content: Content, *, fsync: bool =
     The parent folder is created when missing. ``fsync`` flushes the data to the disk before the rename (for
     files whose loss after a power cut would cost more than the wait); ``mtime`` sets the file's modification
     time. Whatever fails (the writer, the disk, a Ctrl-C), the temporary is removed and the exception
-    propagates; ``dst`` then still holds its previous content.
+    propagates, an OS error naming ``dst`` (never the temporary); ``dst`` then still holds its previous content.
     """
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     _clean_folder_once(dst.parent)
-    fd, tmp = _create_temp(dst)
+    try:
+        fd, tmp = _create_temp(dst)
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        raise _naming(exc, dst) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             if callable(content):
@@ -74,12 +79,26 @@ def write_atomic(dst: str | os.PathLike[str], content: Content, *, fsync: bool =
         if mtime is not None:
             os.utime(tmp, (mtime, mtime))
         os.replace(tmp, dst)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.errno is not None and tmp.name in (_name(exc.filename),
+                                                                                _name(exc.filename2)):
+            raise _naming(exc, dst) from exc
         raise
+
+
+def _name(filename: object) -> str | None:
+    return os.path.basename(os.fsdecode(filename)) if isinstance(filename, (str, bytes, os.PathLike)) else None
+
+
+def _naming(exc: OSError, dst: Path) -> OSError:
+    """``exc`` naming ``dst``, not the temporary it was about: that name is gone, and means nothing to the user
+    (``[Errno 21] Is a directory: '.summary.json.4242.0a1b2c3d.tmp' -> 'summary.json'``). Same class (OSError
+    picks it by errno), same errno and reason."""
+    return OSError(exc.errno, exc.strerror, os.fspath(dst))
 
 
 def write_json(dst: str | os.PathLike[str], document: Any, *, indent: int | None = 1, sort_keys: bool = False,

@@ -118,3 +118,33 @@ def test_a_file_name_as_long_as_the_file_system_allows_is_written(tmp_path, name
     assert len(os.fsencode(name)) <= 255
     write_atomic(tmp_path / name, b"data")
     assert _names(tmp_path) == [name] and (tmp_path / name).read_bytes() == b"data"
+
+
+def test_a_failed_write_names_its_destination_not_its_temporary(tmp_path):
+    """The OS error of the rename (or of the temporary's creation) named the temporary: a message built from it
+    ('cannot write ...: [Errno 21] Is a directory: '.summary.json.4242.0a1b2c3d.tmp' -> ...') named a file the
+    user never sees and that no longer exists."""
+    dst = tmp_path / "summary.json"
+    dst.mkdir()  # a folder where the file goes: the rename onto it fails
+    with pytest.raises(IsADirectoryError) as info:
+        write_json(dst, {"images": []})
+    assert info.value.filename == str(dst) and info.value.filename2 is None
+    assert str(info.value) == f"[Errno 21] Is a directory: '{dst}'"
+    assert _names(tmp_path) == ["summary.json"]
+
+
+def test_a_temporary_that_cannot_be_made_names_the_destination(tmp_path):
+    import shutil
+
+    where = tmp_path / "ro"
+    where.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(where)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with pytest.raises(OSError) as info:
+            write_atomic(where / "report.html", "<html>")
+        assert info.value.errno == 30 and info.value.filename == str(where / "report.html"), info.value
+    finally:
+        subprocess.run(["umount", str(where)], check=False)

@@ -206,3 +206,21 @@ def test_a_full_disk_leaves_no_truncated_report_preview_for_a_later_run_to_show(
     record = Record(str(hopper_path), str(job.dst), "skipped", None, None, None, 0.0, None, None)
     linked = _page_data(write_run_report(out, [record], {}))["images"][0]["files"]
     assert "before" not in linked and "after" not in linked
+
+
+def test_report_files_that_cannot_be_written_are_named_not_their_temporaries(photos, model, tmp_path):
+    """The images are written; their report files are not (a folder where each goes). The warnings named the
+    temporary ('.a.png.hist.png.PID.TOKEN.tmp'), and the run summary only by its folder."""
+    out = tmp_path / "out"
+    hist, summary = out / "_facerestore_report" / "a.png.hist.png", out / "summary.json"
+    hist.mkdir(parents=True)
+    summary.mkdir()
+    result = CliRunner().invoke(cli, ["enhance", str(photos), "-o", str(out), "--model", str(model), "--json",
+                                      "--strength", "1"])
+    assert result.exit_code == 0, result.stderr
+    assert {json.loads(line)["status"] for line in result.stdout.splitlines()} == {"restored"}
+    assert ".tmp" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert f"warning: report for {photos / 'a.png'} failed: cannot write {hist}: Is a directory" in lines, lines
+    assert f"warning: run report in {out} failed: cannot write {summary}: Is a directory" in lines, lines
+    assert not list(out.rglob("*.tmp"))

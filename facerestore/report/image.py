@@ -15,9 +15,9 @@ import numpy as np
 
 from facerestore import charts, metrics
 from facerestore.discovery import IMAGE_SUFFIXES
-from facerestore.errors import FaceRestoreError, OutputError
+from facerestore.errors import FaceRestoreError
 from facerestore.formats import format_for_pillow
-from facerestore.imageio import copy_image, sniff_format
+from facerestore.imageio import copy_image, output_error, sniff_format
 from facerestore.summary import json_number
 
 from . import ReportFiles, report_files
@@ -234,6 +234,7 @@ def write_image_report(job: Any, loaded: Any, restored: np.ndarray, reference: A
         for stale in {files.before, files.after, *files.input_copies} - written:
             (out_root / stale).unlink(missing_ok=True)
         charts.save_image(charts.fit(after, THUMB_SIDE), out_root / files.thumbnail)
-    except OSError as exc:
-        raise OutputError(f"cannot write the report of {name}: {exc}") from exc
+    except OSError as exc:  # the file (write_atomic names the destination, not its temporary) and the reason
+        raise output_error(f"cannot write {exc.filename}" if exc.filename else f"cannot write the report of {name}",
+                           exc) from exc
     return {key: json_number(value) for key, value in values.items()}

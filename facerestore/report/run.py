@@ -164,15 +164,17 @@ def write_summary_files(output_dir: Path, records: Iterable[Any], run_info: Mapp
     """Write ``summary.json`` and ``summary.csv`` (every per-image number); returns the record dicts."""
     output_dir = Path(output_dir)
     rows = [record_dict(r) for r in records]
+    path = output_dir / SUMMARY_JSON
     try:
-        write_json(output_dir / SUMMARY_JSON, summary_payload(rows, run_info, output_dir))
+        write_json(path, summary_payload(rows, run_info, output_dir))
         keys = _metric_keys(rows)
         damage_columns = [column for column, _ in DAMAGE_CSV_COLUMNS]
-        write_csv(output_dir / SUMMARY_CSV, list(RECORD_FIELDS) + damage_columns + keys,
+        path = output_dir / SUMMARY_CSV
+        write_csv(path, list(RECORD_FIELDS) + damage_columns + keys,
                   ([_csv_cell(r.get(f)) for f in RECORD_FIELDS] + _damage_cells(r.get("damage"))
                    + [_csv_cell(r["metrics"].get(k)) for k in keys] for r in rows))
-    except OSError as exc:  # the reason alone: the exception names the temporary file, not the summary
-        raise output_error(f"cannot write the run summary in {output_dir}", exc) from None
+    except OSError as exc:  # the file and the reason in plain words, not the OS error's text
+        raise output_error(f"cannot write {path}", exc) from None
     return rows
 
 
@@ -363,7 +365,7 @@ def update_run_report(output_dir: Path, records: Iterable[Any], run_info: Mappin
         raise OutputError(f"{lock_path}: another run held it for {LOCK_TIMEOUT_S:.0f} s; "
                           f"rebuild the report later with 'facerestore report {output_dir}'") from exc
     except OSError as exc:
-        raise OutputError(f"cannot lock {lock_path}: {exc}") from exc
+        raise output_error(f"cannot lock {lock_path}", exc) from exc
 
 
 def summary_lock_path(output_dir: Path) -> Path:
