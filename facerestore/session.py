@@ -228,9 +228,22 @@ def _read_model_bytes(path: Path) -> bytes:
     return data
 
 
+def _onnxruntime() -> Any:
+    """``import onnxruntime``, its telemetry off unless the environment says otherwise (ORT_DISABLE_TELEMETRY=0).
+
+    Since 1.2x the import keeps a device ID under ~/.cache (XDG_CACHE_HOME), and where that cannot be written (a
+    read-only home, a cron job's HOME=/) prints a warning before any log severity can be set. facerestore writes
+    nothing but its outputs, and ONNX Runtime's messages reach stderr with -v only.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    return onnxruntime
+
+
 def _providers(device: str) -> list[str]:
     """The execution providers for ``--device``, best first; raises when CUDA is demanded but absent."""
-    import onnxruntime as ort
+    ort = _onnxruntime()
 
     available = ort.get_available_providers()
     if device == "cpu":
@@ -245,7 +258,7 @@ def _providers(device: str) -> list[str]:
 
 def _create_session(model_bytes: bytes, path: Path, providers: list[str], threads: int | None,
                     verbose: bool) -> Any:
-    import onnxruntime as ort
+    ort = _onnxruntime()
 
     severity = _VERBOSE_SEVERITY if verbose else _QUIET_SEVERITY
     ort.set_default_logger_severity(severity)
@@ -282,7 +295,7 @@ def _share_cpu_arena(options: Any) -> None:
     session faulted in fresh memory on its first run (about 0.07 s per 1024 px photo, and 1.2 GB peak for
     darn where the shared arena kept 0.5 GB); from the shared one it reuses what earlier runs left."""
     global _arena_registered
-    import onnxruntime as ort
+    ort = _onnxruntime()
 
     with _arena_lock:
         if not _arena_registered:

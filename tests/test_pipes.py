@@ -135,3 +135,24 @@ def test_files_from_a_closed_stdin_is_a_usage_error(photos, tiny_rgb_model, tmp_
     assert proc.returncode == 2 and proc.stdout == ""
     assert "stdin" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unwritable_home_adds_nothing_to_stderr(photos, tiny_rgb_model, tmp_path):
+    """onnxruntime 1.2x keeps a telemetry device ID under ~/.cache (XDG_CACHE_HOME); where that cannot be
+    written (a read-only home in a container, a cron job's HOME=/) its import printed a yellow
+    "[W:onnxruntime:Default, telemetry_1ds.cc] Failed to persist telemetry device ID" on every run, ANSI codes in
+    a log included, which -v alone is meant to show. A cache path that is a file fails even for root."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_bytes(b"")
+    proc = subprocess.run(_facerestore("enhance", str(photos), "-o", str(tmp_path / "out"), "--model",
+                                       str(tiny_rgb_model), "--threads", "1"),
+                          capture_output=True, text=True, timeout=300, env={**ENV, "XDG_CACHE_HOME": str(blocker)})
+    assert proc.returncode == 0, proc.stderr
+    assert "onnxruntime" not in proc.stderr.lower() and "\x1b[" not in proc.stderr, proc.stderr
+    cache = tmp_path / "cache"  # and where it could be written, nothing is: the run's only files are its outputs
+    cache.mkdir()
+    proc = subprocess.run(_facerestore("enhance", str(photos), "-o", str(tmp_path / "out2"), "--model",
+                                       str(tiny_rgb_model), "--threads", "1"),
+                          capture_output=True, text=True, timeout=300, env={**ENV, "XDG_CACHE_HOME": str(cache)})
+    assert proc.returncode == 0, proc.stderr
+    assert list(cache.iterdir()) == []
