@@ -156,3 +156,35 @@ def test_an_unwritable_home_adds_nothing_to_stderr(photos, tiny_rgb_model, tmp_p
                           capture_output=True, text=True, timeout=300, env={**ENV, "XDG_CACHE_HOME": str(cache)})
     assert proc.returncode == 0, proc.stderr
     assert list(cache.iterdir()) == []
+
+
+def _in_deleted_folder(folder: Path):
+    """For preexec_fn: start the command in ``folder``, deleted under it (a temporary folder cleaned meanwhile)."""
+    def enter_and_delete() -> None:
+        os.chdir(folder)
+        os.rmdir(folder)
+    return enter_and_delete
+
+
+@pytest.mark.parametrize("command", ["enhance", "report", "compare"])
+def test_a_deleted_current_folder_is_a_usage_error(photos, tiny_rgb_model, tmp_path, command):
+    """Every path absolute, yet enhance, compare and report died with a FileNotFoundError traceback from
+    os.getcwd() (exit 1) when the shell's current folder had been deleted."""
+    out = tmp_path / "out"
+    args = {"enhance": ["enhance", str(photos), "-o", str(out), "--model", str(tiny_rgb_model)],
+            "report": ["report", str(out)],
+            "compare": ["compare", str(photos / "img00.jpg"), "--models", str(tiny_rgb_model), "-o", str(out)]}
+    if command == "report":  # a run's folder to rebuild the report of, its records relative as given
+        done = subprocess.run(_facerestore("enhance", "photos/img00.jpg", "-o", "out", "--model", str(tiny_rgb_model)),
+                              capture_output=True, text=True, timeout=120, env=ENV, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    else:
+        out.mkdir()
+    before = sorted(out.rglob("*"))
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    proc = subprocess.run(_facerestore(*args[command]), capture_output=True, text=True, timeout=120, env=ENV,
+                          preexec_fn=_in_deleted_folder(gone))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "current folder" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert sorted(out.rglob("*")) == before

@@ -3,6 +3,7 @@ time; the heavy work is imported inside the command function so ``--help`` stays
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -35,6 +36,16 @@ def exit_on_error(console: Console) -> Iterator[None]:
     except FaceRestoreError as exc:
         _say(console, exc)
         raise click.exceptions.Exit(EXIT_FAILED) from exc
+
+
+def require_current_folder() -> None:
+    """Refuse to start where the current folder was deleted (a temporary folder cleaned under the shell):
+    relative paths, and the default output folders, start from it. Raises UsageError (exit 2)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise UsageError("the current folder no longer exists (deleted since the shell entered it): cd to one "
+                         "that does") from None
 
 
 def _say(console: Console, exc: Exception) -> None:

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from facerestore.commands import exit_on_error
+from facerestore.commands import exit_on_error, require_current_folder
 from facerestore.discovery import printable
 from facerestore.model_choice import ModelRequest
 from facerestore.options import EngineOptions, FileList, StreamOptions, WriteOptions, engine_options, model_options, \
@@ -111,6 +111,7 @@ def enhance(ctx: click.Context, **params: Any) -> None:
     setup_logging(console, opts.stream.verbose)
     try:
         with exit_on_error(console):
+            require_current_folder()
             code = run_enhance(opts, console)
     except KeyboardInterrupt:  # before or after the restore loop, which handles its own
         console.print("Interrupted", markup=False)
