@@ -188,3 +188,19 @@ def test_a_deleted_current_folder_is_a_usage_error(photos, tiny_rgb_model, tmp_p
     assert proc.returncode == 2 and proc.stdout == ""
     assert "current folder" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert sorted(out.rglob("*")) == before
+
+
+@pytest.mark.parametrize("command", [["analyze"], ["enhance", "--dry-run"]])
+def test_a_table_tells_a_backslash_from_an_escape(photos, tiny_rgb_model, tmp_path, command):
+    r"""The tables escape a newline in a name as ``\n``; a name holding a backslash and an n (legal, and what a
+    Windows path pasted into a name gives) came out the same, so no script could tell the two files apart."""
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    for name in ("a\nb.jpg", "a\\nb.jpg", "c\\xff.jpg", os.fsdecode(b"c\xff.jpg")):
+        (odd / name).write_bytes((photos / "img00.jpg").read_bytes())
+    args = [*command, str(odd)] + (["--model", str(tiny_rgb_model)] if command[0] == "enhance" else [])
+    proc = subprocess.run(_facerestore(*args), capture_output=True, timeout=120, env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    rows = proc.stdout.decode("utf-8").splitlines()[1 if command == ["analyze"] else 0:]
+    names = sorted(row.split("\t")[0][len(str(odd)) + 1:] for row in rows)
+    assert names == sorted(["a\\nb.jpg", "a\\\\nb.jpg", "c\\\\xff.jpg", "c\\xff.jpg"])

@@ -38,6 +38,15 @@ def exit_on_error(console: Console) -> Iterator[None]:
         raise click.exceptions.Exit(EXIT_FAILED) from exc
 
 
+def table_cell(name: str) -> str:
+    r"""A name as a cell of a tab-separated table on stdout (``analyze``, ``--dry-run``): on one line whatever it
+    holds, and unambiguous: a backslash is doubled before ``printable`` escapes newlines, tabs and bytes that
+    are not UTF-8 with one (the cell ``a\\nb.jpg`` is a backslash and an n, ``a\nb.jpg`` a newline)."""
+    from facerestore.discovery import printable
+
+    return printable(name.replace("\\", "\\\\"))
+
+
 def require_current_folder() -> None:
     """Refuse to start where the current folder was deleted (a temporary folder cleaned under the shell):
     relative paths, and the default output folders, start from it. Raises UsageError (exit 2)."""

@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from facerestore.commands import EXIT_FAILED, EXIT_USAGE, exit_on_error
+from facerestore.commands import EXIT_FAILED, EXIT_USAGE, exit_on_error, table_cell
 from facerestore.discovery import printable
 from facerestore.options import FileList
 
@@ -122,7 +122,7 @@ def _cell(value: Any) -> str:
 
 def _row(path: Path, damage: Damage) -> str:
     data = damage.to_json()
-    return "\t".join([printable(str(path))] + [_cell(data[key]) for key in COLUMNS])
+    return "\t".join([table_cell(str(path))] + [_cell(data[key]) for key in COLUMNS])
 
 
 def _error_line(console: Console, path: str, reason: str) -> None:

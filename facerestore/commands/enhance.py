@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from facerestore.commands import exit_on_error, require_current_folder
+from facerestore.commands import exit_on_error, require_current_folder, table_cell
 from facerestore.discovery import printable
 from facerestore.model_choice import ModelRequest
 from facerestore.options import EngineOptions, FileList, StreamOptions, WriteOptions, engine_options, model_options, \
@@ -257,7 +257,7 @@ def _print_plan(plan: Plan, opts: EnhanceOptions, console: Console) -> int:
         else:
             # One line per image whatever the names hold, escaped as analyze's table does (--json keeps them
             # exact); the third column says whether the run would do the image.
-            click.echo(f"{printable(str(job.src))}\t{printable(str(job.dst))}\t{'skip' if exists else 'run'}")
+            click.echo(f"{table_cell(str(job.src))}\t{table_cell(str(job.dst))}\t{'skip' if exists else 'run'}")
     for rejected in refused:
         if opts.stream.json_lines:
             click.echo(_json_text(json.dumps({"input": str(rejected.path), "output": None, "status": "failed",
