@@ -9,6 +9,7 @@ into place, so a killed run never leaves a half-written image under a real name.
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
 import stat
@@ -62,6 +63,7 @@ class LoadedImage:
     orientation: int = 1        # the EXIF orientation the decoded pixels were turned by (1: as stored)
     xmp: bytes | None = None    # the XMP packet, tiff:Orientation set to 1 where the pixels were turned
     source: tuple[int, int, int, int] | None = None  # the file decoded: (st_dev, st_ino, st_size, st_mtime_ns)
+    digest: bytes | None = None  # sha256 of its bytes as decoded (read_image(digest=True)), for copy_image
 
     @property
     def width(self) -> int:
@@ -79,11 +81,13 @@ def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _open_regular(path: Path, expect: tuple[int, int, int, int] | None = None) -> Any:
+def _open_regular(path: Path, expect: tuple[int, int, int, int] | None = None, by_content: bool = False) -> Any:
     """Open for reading without ever blocking on a FIFO or touching a device (checked on the open descriptor).
 
     ``expect``: the file's :func:`file_identity` when it was decoded; a file replaced, truncated or rewritten
     since is refused (:class:`ImageError`), so a copy of it can never pass for the image that was read.
+    ``by_content``: the caller compares the bytes it reads with those decoded, so the same file of the same size
+    passes whatever its modification time (``touch``, a sync client setting it again).
     """
     try:
         st = os.stat(path)
@@ -100,7 +104,7 @@ def _open_regular(path: Path, expect: tuple[int, int, int, int] | None = None) -
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise ImageError("not a regular file")
-    if expect is not None and file_identity(st) != expect:
+    if expect is not None and file_identity(st) != expect and not (by_content and file_identity(st)[:3] == expect[:3]):
         os.close(fd)
         raise ImageError(_changed(expect, st))
     if st.st_size == 0:
@@ -286,8 +290,10 @@ def _to_arrays(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarra
     raise ImageError(f"unsupported image mode {mode}")
 
 
-def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, digest: bool = False) -> LoadedImage:
     """Decode ``path`` by content (JPEG, PNG, WebP, TIFF, BMP, GIF) into a :class:`LoadedImage`.
+
+    ``digest``: also hash the bytes decoded (``LoadedImage.digest``), for :func:`copy_image` to copy only those.
 
     Raises :class:`ImageError` with a one-line reason for anything that is not a readable image within limits.
     """
@@ -348,6 +354,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
                 raise
             except Exception as exc:  # noqa: BLE001
                 raise ImageError(f"cannot convert {source_mode} pixels: {_reason(exc)}") from None
+        content = _digest(fp, source) if digest else None
     if source_mode == "CMYK":
         icc = None  # a CMYK profile would mislabel the RGB pixels we now hold
     if orientation != 1:
@@ -355,8 +362,17 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
         alpha = apply_orientation(alpha, orientation) if alpha is not None else None
         packet = xmp.upright(packet) if packet is not None else None
     return LoadedImage(src=path, format=fmt, pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha,
-                       bit_depth=bit_depth, mode=source_mode, exif=exif, icc_profile=icc, dpi=dpi,
+                       bit_depth=bit_depth, mode=source_mode, exif=exif, icc_profile=icc, dpi=dpi, digest=content,
                        notes=tuple(notes), jpeg=jpeg, orientation=orientation, xmp=packet, source=source)
+
+
+def _digest(fp: Any, source: tuple[int, int, int, int]) -> bytes | None:
+    """sha256 of the open file's bytes, as decoded; None where the file changed while it was decoded."""
+    fp.seek(0)
+    hashed = hashlib.sha256()
+    while chunk := fp.read(1 << 20):
+        hashed.update(chunk)
+    return hashed.digest() if file_identity(os.fstat(fp.fileno())) == source else None
 
 
 NOT_AN_IMAGE = "not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)"
@@ -588,25 +604,33 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
 
 
 def copy_image(src: Path, dst: Path, mtime: float | None = None,
-               expect: tuple[int, int, int, int] | None = None) -> None:
+               expect: tuple[int, int, int, int] | None = None, digest: bytes | None = None) -> None:
     """Copy ``src``'s bytes to ``dst`` atomically: an output identical to its input, metadata and all.
 
     ``expect`` is the source's :func:`file_identity` when it was decoded (``LoadedImage.source``): a source
     that vanished, became a FIFO or other special file, or was replaced, truncated or rewritten since is an
     :class:`ImageError` naming that (never blocking, never a copy of other bytes under the output's name).
-    Raises :class:`OutputError` like :func:`write_image` for the output's side.
+    ``digest`` (``LoadedImage.digest``): the bytes copied are compared with those decoded, so a file whose
+    modification time alone changed (``touch``) is still copied, and one rewritten within the same timestamp is
+    not. Raises :class:`OutputError` like :func:`write_image` for the output's side.
     """
     dst = Path(dst)
-    source = _open_regular(Path(src), expect)  # ImageError: the input's fault, said as such
+    source = _open_regular(Path(src), expect, by_content=digest is not None)  # ImageError: the input's fault
 
     def copy(fh: Any) -> None:
         copied = 0
+        hashed = hashlib.sha256() if digest is not None else None
         while chunk := source.read(1 << 20):
             fh.write(chunk)
             copied += len(chunk)
+            if hashed is not None:
+                hashed.update(chunk)
         st = os.fstat(source.fileno())
-        if expect is not None and (copied != expect[2] or file_identity(st) != expect):
-            raise ImageError(_changed(expect, st))  # changed while being copied: the temporary is removed
+        # Changed while being copied, or before: the temporary is removed.
+        if hashed is not None and hashed.digest() != digest:
+            raise ImageError(_changed(expect, st) if expect is not None else "the file changed since it was read")
+        if hashed is None and expect is not None and (copied != expect[2] or file_identity(st) != expect):
+            raise ImageError(_changed(expect, st))
 
     try:
         with source:

@@ -120,7 +120,7 @@ def _load(item: Item, ctx: Context) -> None:
     if not ctx.overwrite and os.path.lexists(item.job.dst):
         _finish(item, ctx, SKIPPED)
         return
-    item.loaded = imageio.read_image(item.job.src, ctx.max_pixels)
+    item.loaded = imageio.read_image(item.job.src, ctx.max_pixels, digest=True)  # hashed for a copy, if left unchanged
     item.damage = analyze(item.loaded)
     item.decision = _decide(item, ctx)
     if not item.decision.unchanged:
@@ -179,8 +179,9 @@ def _write_unchanged(item: Item, ctx: Context, mtime: float | None) -> tuple[str
     loaded = item.loaded
     assert loaded is not None
     if imageio.resolve_format(item.job.dst, loaded, ctx.fmt) == loaded.format:
-        # Only the bytes that were decoded: a file changed since (a sync client mid-write) fails, named.
-        imageio.copy_image(item.job.src, item.job.dst, mtime, expect=loaded.source)
+        # Only the bytes that were decoded: a file changed since (a sync client mid-write) fails, named; one only
+        # touched (its modification time alone changed) is still copied.
+        imageio.copy_image(item.job.src, item.job.dst, mtime, expect=loaded.source, digest=loaded.digest)
         return ()
     return (*loaded.notes, *imageio.write_image(item.job.dst, loaded.pixels, loaded, ctx.fmt, ctx.quality, mtime))
 

@@ -547,3 +547,46 @@ def test_an_input_whose_output_name_holds_another_inputs_output_is_not_skipped(t
     assert result.exit_code == 0
     assert (out / "a.png").read_bytes() != written
     assert ("a.png", "a.png", "restored") in _summary(out)
+
+
+@pytest.mark.parametrize("change", ["touched", "rewritten"])
+def test_an_unchanged_input_only_touched_meanwhile_is_still_copied(tmp_path, astronaut_path, tiny_rgb_model,
+                                                                   monkeypatch, change):
+    # Its modification time changed between decoding and copying (`touch`, a sync client setting it again), its
+    # bytes did not: the image failed ("the file was rewritten since it was read"). Bytes of the same length
+    # rewritten, with the old time set back, are still refused.
+    from facerestore import pipeline
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    with Image.open(astronaut_path) as im:
+        im.convert("RGB").crop((100, 50, 228, 178)).save(root / "clean.png")
+    original = (root / "clean.png").read_bytes()
+    real_load = pipeline._load
+
+    def load_then_change(item, ctx):
+        real_load(item, ctx)
+        st = os.stat(item.job.src)
+        if change == "rewritten":
+            with open(item.job.src, "r+b") as fh:  # one byte of the image data, in place: same size
+                fh.seek(len(original) // 2)
+                fh.write(bytes([original[len(original) // 2] ^ 0xFF]))
+            os.utime(item.job.src, ns=(st.st_atime_ns, st.st_mtime_ns))  # within one timestamp tick
+        else:
+            os.utime(item.job.src, ns=(st.st_atime_ns, st.st_mtime_ns + 5 * 10**9))
+
+    monkeypatch.setattr(pipeline, "_load", load_then_change)
+    result = _run(["enhance", str(root), "--model", str(tiny_rgb_model), "--json"])
+    (record,) = _records(result.stdout)
+    out = tmp_path / "photos-restored" / "clean.png"
+    if change == "touched":
+        assert result.exit_code == 0, result.stderr
+        assert record["status"] == "unchanged" and record["output"] == str(out)
+        assert out.read_bytes() == original
+        assert out.stat().st_mtime == pytest.approx((root / "clean.png").stat().st_mtime, abs=1e-3)  # as touched
+        before = out.parent / "_facerestore_report" / "clean.png.in.png"  # the report's copy too
+        assert before.read_bytes() == original
+    else:
+        assert result.exit_code == 1
+        assert record["status"] == "failed" and "the file was rewritten since it was read" in record["error"]
+        assert not out.exists()

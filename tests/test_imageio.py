@@ -733,15 +733,16 @@ def test_non_finite_and_out_of_range_model_output_is_written_clamped(tmp_path, h
     np.testing.assert_array_equal(levels[2:], np.rint(np.clip(pixels[2:], 0, 1) * 255).astype(np.uint8))
 
 
+@pytest.mark.parametrize("by_content", [False, True], ids=["identity", "digest"])
 @pytest.mark.parametrize("change", ["truncated", "rewritten", "replaced", "fifo", "gone"])
-def test_copy_image_copies_only_the_file_that_was_read(tmp_path, hopper_rgb, change):
+def test_copy_image_copies_only_the_file_that_was_read(tmp_path, hopper_rgb, change, by_content):
     # An input left unchanged is copied byte for byte after it was decoded; a file truncated meanwhile (a sync
     # client mid-write) was copied as a truncated "unchanged" output, and one swapped for a FIFO hung the run.
     from facerestore.imageio import copy_image
 
     src, dst = tmp_path / "in.png", tmp_path / "out" / "in.png"
     Image.fromarray(hopper_rgb[:64, :64]).save(src)
-    loaded = read_image(src)
+    loaded = read_image(src, digest=by_content)
     size = src.stat().st_size
     if change == "truncated":
         os.truncate(src, size // 2)
@@ -760,7 +761,7 @@ def test_copy_image_copies_only_the_file_that_was_read(tmp_path, hopper_rgb, cha
 
     def attempt() -> None:
         try:
-            copy_image(src, dst, expect=loaded.source)
+            copy_image(src, dst, expect=loaded.source, digest=loaded.digest)
         except BaseException as exc:  # noqa: BLE001 - checked below
             caught.append(exc)
         done.set()
@@ -772,6 +773,33 @@ def test_copy_image_copies_only_the_file_that_was_read(tmp_path, hopper_rgb, cha
     assert {"truncated": f"from {size} to {size // 2} bytes", "rewritten": "since it was read",
             "replaced": "replaced", "fifo": "not a regular file", "gone": "No such file"}[change] in reason
     assert not dst.exists() and not any((tmp_path / "out").glob(".*.tmp"))
+
+
+def test_copy_image_compares_content_not_only_the_modification_time(tmp_path, hopper_rgb):
+    # A file only touched since it was decoded was refused as "rewritten"; one rewritten in place at the same
+    # size within one timestamp tick (coarse file-system clocks) was copied as the image that was read.
+    from facerestore.imageio import copy_image
+
+    src, dst = tmp_path / "in.png", tmp_path / "out.png"
+    Image.fromarray(hopper_rgb[:64, :64]).save(src)
+    original = src.read_bytes()
+    loaded = read_image(src, digest=True)
+    assert loaded.digest is not None and read_image(src).digest is None  # hashed only when asked
+    st = src.stat()
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched
+    copy_image(src, dst, expect=loaded.source, digest=loaded.digest)
+    assert dst.read_bytes() == original
+    with pytest.raises(ImageError, match="rewritten since it was read"):  # without the digest: by identity, as before
+        copy_image(src, tmp_path / "other.png", expect=loaded.source)
+
+    middle = len(original) // 2
+    with open(src, "r+b") as fh:
+        fh.seek(middle)
+        fh.write(bytes([original[middle] ^ 0xFF]))
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))  # the very time it was decoded with
+    with pytest.raises(ImageError, match="rewritten since it was read"):
+        copy_image(src, tmp_path / "again.png", expect=loaded.source, digest=loaded.digest)
+    assert not (tmp_path / "again.png").exists() and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_copy_image_of_the_file_as_read_is_byte_identical(tmp_path, hopper_rgb):

@@ -225,7 +225,8 @@ def write_image_report(job: Any, loaded: Any, restored: np.ndarray, reference: A
         if copy_suffix is not None:
             written = {files.input_copy(copy_suffix)}
             # Atomic: never half a preview; and never another file's bytes, should the input change meanwhile.
-            copy_image(job.src, out_root / files.input_copy(copy_suffix), expect=getattr(loaded, "source", None))
+            copy_image(job.src, out_root / files.input_copy(copy_suffix), expect=getattr(loaded, "source", None),
+                       digest=getattr(loaded, "digest", None))
         else:
             written = {files.before, files.after}
             charts.save_image(before, out_root / files.before)
