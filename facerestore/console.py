@@ -6,7 +6,6 @@ default; it is created with ``redirect_stdout=False`` so ``--json`` lines pass t
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import sys
@@ -30,18 +29,6 @@ def make_console() -> Console:
     stderr = _Stderr()
     return Console(file=stderr, force_terminal=None if stderr.isatty() else False,  # type: ignore[arg-type]
                    highlight=False, soft_wrap=True)
-
-
-def make_data_console() -> Console:
-    """A console for data on stdout (the ``models`` table)."""
-    return _DataConsole(highlight=False, soft_wrap=True)
-
-
-class _DataConsole(Console):
-    def on_broken_pipe(self) -> None:
-        # rich's own exits 1; raised on, it ends the command as any write to a closed stdout does (exit 141)
-        self.quiet = True
-        raise BrokenPipeError(errno.EPIPE, "stdout closed")
 
 
 class _Stderr:

@@ -20,6 +20,10 @@ class OutputError(FaceRestoreError):
         self.fatal = fatal
 
 
+class StdoutError(FaceRestoreError):
+    """stdout cannot take the command's data (a full disk under ``> results.jsonl``): the command stops."""
+
+
 class ModelError(FaceRestoreError):
     """A model file is missing, corrupt, or does not fit the model contract."""
 

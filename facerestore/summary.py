@@ -86,6 +86,7 @@ class RunSummary:
     megapixels: float = 0.0  # of restored images
     interrupted: bool = False
     stdout_closed: bool = False  # the run stopped because nobody reads its --json lines any more
+    stdout_failed: bool = False  # the run stopped because its --json lines could not be written (a full disk)
 
     def add(self, record: Record) -> None:
         if record.status == RESTORED:
@@ -112,7 +113,7 @@ class RunSummary:
             return EXIT_INTERRUPTED
         if self.stdout_closed:
             return EXIT_STDOUT_CLOSED
-        return EXIT_FAILED if self.failed else EXIT_OK
+        return EXIT_FAILED if self.failed or self.stdout_failed else EXIT_OK
 
     def counts(self) -> str:
         """The outcomes so far that are not plain restorations, for the progress bar ("2 unchanged, 1 failed")."""
@@ -126,5 +127,6 @@ class RunSummary:
                  f"{self.seconds:.1f} s", f"{self.megapixels_per_second:.2f} MP/s"]
         if self.provider:
             parts.append(f"on {self.provider}")
-        prefix = "Interrupted: " if self.interrupted else "Stopped, stdout closed: " if self.stdout_closed else ""
+        prefix = "Interrupted: " if self.interrupted else "Stopped, stdout closed: " if self.stdout_closed else \
+            "Stopped, stdout could not be written: " if self.stdout_failed else ""
         return prefix + ", ".join(parts)

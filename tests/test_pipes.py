@@ -204,3 +204,22 @@ def test_a_table_tells_a_backslash_from_an_escape(photos, tiny_rgb_model, tmp_pa
     rows = proc.stdout.decode("utf-8").splitlines()[1 if command == ["analyze"] else 0:]
     names = sorted(row.split("\t")[0][len(str(odd)) + 1:] for row in rows)
     assert names == sorted(["a\\nb.jpg", "a\\\\nb.jpg", "c\\\\xff.jpg", "c\\xff.jpg"])
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("command", [["enhance", "--json"], ["analyze"], ["analyze", "--json"], ["models", "--json"]])
+def test_a_stdout_on_a_full_disk_is_one_error_line(photos, tiny_rgb_model, tmp_path, command):
+    """``--json > results.jsonl`` on a disk that fills up: each command died with an OSError traceback, enhance
+    without its report. Now: one error line naming stdout, exit 1, and enhance stops as for a closed stdout."""
+    out = tmp_path / "out"
+    args = [*command] + {"enhance": [str(photos), "-o", str(out), "--model", str(tiny_rgb_model), "--threads", "1"],
+                         "analyze": [str(photos)], "models": []}[command[0]]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(_facerestore(*args), stdout=full, stderr=subprocess.PIPE, text=True, timeout=300,
+                              env=ENV)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
+    assert "error: cannot write to stdout: No space left on device" in proc.stderr.splitlines()
+    if command[0] == "enhance":
+        written = _outputs(out)
+        assert 1 <= len(written) < COUNT and _summary_outputs(out) == written and not _leftovers(out)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from facerestore.errors import (DegradationSpecError, DeviceUnavailableError, FaceRestoreError, ModelError,
-                                UsageError)
+                                StdoutError, UsageError)
 from facerestore.summary import EXIT_DEVICE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -36,6 +36,22 @@ def exit_on_error(console: Console) -> Iterator[None]:
     except FaceRestoreError as exc:
         _say(console, exc)
         raise click.exceptions.Exit(EXIT_FAILED) from exc
+
+
+def emit(text: str) -> None:
+    """``text`` and a newline on stdout, the data channel, flushed. A stdout that cannot take it ends the
+    command: its reader gone (``| head``) raises BrokenPipeError (exit 141, quietly: ``cli.LazyGroup.invoke``),
+    any other failure (a full disk) StdoutError (one error line, exit 1). stdout is pointed at /dev/null first,
+    so Python's last flush at exit does not fail on what is still buffered."""
+    try:
+        click.echo(text)
+    except OSError as exc:
+        from facerestore.console import discard_stdout
+
+        discard_stdout()
+        if isinstance(exc, BrokenPipeError):
+            raise
+        raise StdoutError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
 def table_cell(name: str) -> str:

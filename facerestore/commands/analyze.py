@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from facerestore.commands import EXIT_FAILED, EXIT_USAGE, exit_on_error, table_cell
+from facerestore.commands import EXIT_FAILED, EXIT_USAGE, emit, exit_on_error, table_cell
 from facerestore.discovery import printable
 from facerestore.options import FileList
 
@@ -96,9 +96,9 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
             _error_line(console, str(item.path), str(exc))
             continue
         if not analysed and not json_lines:
-            click.echo("\t".join(("input",) + COLUMNS))  # the header heads rows: none without them
+            emit("\t".join(("input",) + COLUMNS))  # the header heads rows: none without them
         analysed += 1
-        click.echo(_json_line(item.path, damage) if json_lines else _row(item.path, damage))
+        emit(_json_line(item.path, damage) if json_lines else _row(item.path, damage))
     if not analysed and not failed:
         # As enhance: an empty folder is nothing to do, not a mistake (exit 2 is for inputs that do not exist).
         console.print("no images found in the given inputs", markup=False, highlight=False)

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from facerestore.commands import exit_on_error, require_current_folder
+from facerestore.commands import emit, exit_on_error, require_current_folder
 
 INPUT_ROW = "input (no model)"
 GRID_SIDE = 512  # each grid panel: the image's own pixels, its centre when larger
@@ -50,7 +50,7 @@ def compare(ctx: click.Context, images: tuple[Path, ...], model_specs: str, refe
     with exit_on_error(console):
         require_current_folder()
         result = run_compare(list(images), specs, reference, output, device, threads, tile, console)
-    click.echo(str(output / "compare.json"))
+        emit(str(output / "compare.json"))
     ctx.exit(1 if result["failed"] else 0)
 
 

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from facerestore.commands import exit_on_error, require_current_folder, table_cell
+from facerestore.commands import emit, exit_on_error, require_current_folder, table_cell
 from facerestore.discovery import printable
 from facerestore.model_choice import ModelRequest
 from facerestore.options import EngineOptions, FileList, StreamOptions, WriteOptions, engine_options, model_options, \
@@ -122,7 +122,8 @@ def enhance(ctx: click.Context, **params: Any) -> None:
 def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     """Plan, restore and report; return the exit code. Project errors that end the run propagate."""
     from facerestore import pipeline
-    from facerestore.console import discard_stdout, progress
+    from facerestore.console import progress
+    from facerestore.errors import StdoutError
     from facerestore.damage.strength import check_curves
     from facerestore.discovery import REPORT_DIR_NAME, plan_jobs
     from facerestore.engines import check_engine, run_jobs
@@ -179,12 +180,15 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
         def on_record(record: Record) -> None:
             summary.add(record)
             records.append(record)
-            if opts.stream.json_lines and not summary.stdout_closed:
+            if opts.stream.json_lines and not (summary.stdout_closed or summary.stdout_failed):
                 try:
-                    click.echo(_json_text(record.to_json()))
+                    emit(_json_text(record.to_json()))
                 except BrokenPipeError:  # `| head -1`: stop as after a Ctrl-C (the images being written finish)
-                    discard_stdout()
                     summary.stdout_closed = True
+                    stop.set()
+                except StdoutError as exc:  # a full disk: the same, and say so
+                    console.print(f"error: {exc}", markup=False, highlight=False)
+                    summary.stdout_failed = True
                     stop.set()
             if record.status == FAILED:
                 _error_line(console, record.input, record.error or "failed")
@@ -214,7 +218,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
             remove_journals(journals)
     if journal is not None and (report_written or not records):
         journal.close()
-    if not opts.stream.quiet or summary.interrupted or summary.stdout_closed:
+    if not opts.stream.quiet or summary.interrupted or summary.stdout_closed or summary.stdout_failed:
         console.print(summary.describe(), markup=False)
         _print_locations(console, opts, plan, report_root if report_written else None)
     return summary.exit_code()
@@ -252,16 +256,16 @@ def _print_plan(plan: Plan, opts: EnhanceOptions, console: Console) -> int:
                 refused.append(Rejected(job.src, str(exc)))
                 continue
         if opts.stream.json_lines:
-            click.echo(_json_text(json.dumps({"input": str(job.src), "output": str(job.dst),
-                                              "status": "skipped" if exists else "planned"}, ensure_ascii=False)))
+            emit(_json_text(json.dumps({"input": str(job.src), "output": str(job.dst),
+                                        "status": "skipped" if exists else "planned"}, ensure_ascii=False)))
         else:
             # One line per image whatever the names hold, escaped as analyze's table does (--json keeps them
             # exact); the third column says whether the run would do the image.
-            click.echo(f"{table_cell(str(job.src))}\t{table_cell(str(job.dst))}\t{'skip' if exists else 'run'}")
+            emit(f"{table_cell(str(job.src))}\t{table_cell(str(job.dst))}\t{'skip' if exists else 'run'}")
     for rejected in refused:
         if opts.stream.json_lines:
-            click.echo(_json_text(json.dumps({"input": str(rejected.path), "output": None, "status": "failed",
-                                              "error": rejected.reason}, ensure_ascii=False)))
+            emit(_json_text(json.dumps({"input": str(rejected.path), "output": None, "status": "failed",
+                                        "error": rejected.reason}, ensure_ascii=False)))
         _error_line(console, str(rejected.path), rejected.reason)
     return 1 if refused else 0
 

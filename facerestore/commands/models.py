@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from facerestore.commands import exit_on_error
+from facerestore.commands import emit, exit_on_error
 
 
 @click.command(short_help="List the shipped models with their metadata and file checks.")
@@ -21,15 +21,13 @@ def models(ctx: click.Context, json_out: bool) -> None:
     """
     import json
 
-    from facerestore.console import make_console, make_data_console
+    from facerestore.console import make_console
 
     console = make_console()
     with exit_on_error(console):
         entries = describe_models()
-    if json_out:
-        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
-    else:
-        _print_table(make_data_console(), entries)  # the listing is data: stdout
+        emit(json.dumps(entries, indent=2, ensure_ascii=False) if json_out else _table_text(entries))
+    if not json_out:
         for e in entries:
             if e["error"]:
                 console.print(f"error: {e['name']}: {e['error']}", markup=False, highlight=False)
@@ -81,6 +79,20 @@ def _file_check(spec: Any) -> dict[str, Any]:
     if digest != spec.sha256:
         return {"sha256": digest, "status": "corrupt", "error": f"sha256 mismatch (expected {spec.sha256})"}
     return {"sha256": digest, "status": "ok", "error": None}
+
+
+def _table_text(entries: list[dict[str, Any]]) -> str:
+    """The table and its notes for stdout: sized for it, coloured where it is a terminal (rendered in memory, so
+    that a stdout that cannot take it fails in ``emit``)."""
+    import io
+
+    from rich.console import Console
+
+    stdout = Console()
+    console = Console(file=io.StringIO(), width=stdout.width, force_terminal=stdout.is_terminal,
+                      color_system=stdout.color_system, no_color=stdout.no_color, highlight=False, soft_wrap=True)
+    _print_table(console, entries)
+    return console.file.getvalue().rstrip("\n")  # type: ignore[attr-defined]
 
 
 def _print_table(console: Any, entries: list[dict[str, Any]]) -> None:

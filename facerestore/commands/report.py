@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from facerestore.commands import exit_on_error, require_current_folder
+from facerestore.commands import emit, exit_on_error, require_current_folder
 
 
 @click.command(short_help="Rebuild report.html and the summaries of an earlier run (no models run).")
@@ -36,7 +36,7 @@ def report(ctx: click.Context, output_dir: Path, reference: Path | None, quiet: 
     with exit_on_error(console):
         require_current_folder()
         path, problems = rebuild_report(output_dir, reference, console, progress=not quiet)
-    click.echo(str(path))
+        emit(str(path))
     ctx.exit(1 if problems else 0)
 
 
