@@ -51,8 +51,11 @@ class Context:
     # Set when an output failure dooms every later file (disk full, read-only): engines stop taking files.
     halt: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
     halt_reason: list[str] = field(default_factory=list, compare=False, repr=False)
-    # Told each written image's record as soon as its output is on disk, from the thread that wrote it (records
-    # reach the engine's caller later, in plan order): the run journal, so a killed run loses none of them.
+    # Each written image's record is appended to it as soon as its output is on disk, from the thread (or the Ray
+    # worker) that wrote it (records reach the engine's caller later, in plan order), so a killed run loses none:
+    # the run's report.journal.Journal; a Ray worker's JournalPart of it.
+    journal: Any = field(default=None, compare=False, repr=False)
+    # Told each written image's record as soon as its output is on disk too (after the journal).
     on_written: Callable[[Record], None] | None = field(default=None, compare=False, repr=False)
 
 
@@ -207,9 +210,14 @@ def write_stage(item: Item, ctx: Context) -> Record:
     return item.record
 
 
-def tell_written(record: Record, ctx: Context) -> None:
-    """Pass ``record`` to ``ctx.on_written`` if its image was written (Ray's driver does it for its workers)."""
-    if ctx.on_written is not None and record.status in (RESTORED, UNCHANGED):
+def tell_written(record: Record, ctx: Context, journaled: bool = False) -> None:
+    """Append ``record`` to ``ctx.journal`` (unless ``journaled`` already: a Ray worker did) and pass it to
+    ``ctx.on_written``, if its image was written (Ray's driver does it for its workers)."""
+    if record.status not in (RESTORED, UNCHANGED):
+        return
+    if ctx.journal is not None and not journaled:
+        ctx.journal.append(record)
+    if ctx.on_written is not None:
         ctx.on_written(record)
 
 

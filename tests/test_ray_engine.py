@@ -273,3 +273,94 @@ def test_an_unreachable_cluster_fails_fast_with_exit_3(tmp_path, tiny_rgb_model)
                                       "--engine", "ray", "--ray-address", f"127.0.0.1:{port}", "--json"])
     assert result.exit_code == 3 and f"127.0.0.1:{port}" in result.stderr and result.stdout == ""
     assert not (tmp_path.parent / f"{tmp_path.name}-restored").exists()
+
+
+def _batch(job) -> dict:
+    import numpy as np
+
+    return {"src": np.array([str(job.src)], dtype=object), "rel": np.array([job.rel.as_posix()], dtype=object),
+            "dst": np.array([str(job.dst)], dtype=object)}
+
+
+def test_workers_journal_each_image_they_write_and_an_early_end_delivers_the_rest(tmp_path, hopper_path,
+                                                                                   tiny_rgb_model):
+    """Ctrl-C under --engine ray dropped the records of the images the workers had written but the driver had not
+    received yet (held back for plan order behind a slower image, or on their way): neither the journal nor the
+    report had them. Each worker now journals its images as it writes them, into a part of the run's journal,
+    and the driver delivers those it did not receive, in plan order. No Ray needed: the worker is called as Ray
+    Data calls it."""
+    from facerestore.discovery import plan_jobs
+    from facerestore.engines.ray_engine import RestoreWorker, WorkerSettings, deliver_journaled
+    from facerestore.model_choice import ModelRequest
+    from facerestore.pipeline import Context
+    from facerestore.report.journal import Journal, orphaned
+
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    with Image.open(hopper_path) as im:
+        for i in range(3):
+            im.convert("RGB").crop((60 * i, 80, 60 * i + 96, 176)).save(photos / f"face{i}.png")
+    jobs = plan_jobs([photos], out).jobs
+    report_dir = out / "_facerestore_report"
+    request = ModelRequest(str(tiny_rgb_model), device="cpu")
+    journal = Journal(report_dir)
+    ctx = Context(model=request.open(), strength=1.0, report_dir=report_dir, journal=journal)
+    worker = RestoreWorker(WorkerSettings.from_context(ctx, request, threads=1, journal=journal.hold()))
+
+    # A worker restores the last two images while another still has the first: the driver has received nothing.
+    sent = [json.loads(worker(_batch(job))["result"][0])["record"] for job in jobs[1:]]
+    assert [r["status"] for r in sent] == ["restored", "restored"]
+    assert orphaned(report_dir) == ([], [])  # the run's parts: no other run takes them while it lives
+    on_disk = [json.loads(line) for path in report_dir.glob("journal-*.jsonl.part-*")
+               for line in path.read_text().splitlines()]
+    assert [(r["input"], r["output"]) for r in on_disk] == [(str(j.src), str(j.dst)) for j in jobs[1:]]
+
+    # The run ends (Ctrl-C): what the workers wrote reaches the run, in plan order, as the workers made it.
+    delivered: list = []
+    deliver_journaled(jobs, ctx, delivered.append, {str(jobs[2].dst)})  # the last one had reached it
+    assert [(r.input, r.output, r.status) for r in delivered] == [(str(jobs[1].src), str(jobs[1].dst), "restored")]
+    assert delivered[0].metrics == pytest.approx(sent[0]["metrics"]) and delivered[0].metrics
+    assert delivered[0].damage == sent[0]["damage"] and delivered[0].width == 96
+    assert [r["output"] for r in journal.records()] == [str(j.dst) for j in jobs[1:]]
+    journal.close()
+    assert not list(report_dir.glob("journal-*"))
+
+
+@pytest.mark.ray
+def test_ctrl_c_keeps_the_records_of_every_image_the_workers_wrote(tmp_path, hopper_path):
+    """A large first image holds the records of the small ones behind it (plan order) while the other worker
+    writes them; Ctrl-C then. Those images were on disk with no record anywhere: not on stdout, not in the
+    journal, not in the report (no summary at all when none had reached the driver)."""
+    _require_ray()
+    from conftest import build_tiny_onnx, start_interruptible
+
+    model = build_tiny_onnx(tmp_path / "slow.onnx", layers=6)
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    with Image.open(hopper_path) as im:
+        im = im.convert("RGB")
+        im.resize((2400, 2800)).save(photos / "a00.jpg", quality=40)  # seconds per run of the model
+        for i in range(1, 12):
+            im.rotate(i * 15).resize((128, 150)).save(photos / f"a{i:02d}.jpg", quality=40)
+    proc = start_interruptible([sys.executable, "-m", "facerestore", "enhance", str(photos), "-o", str(out),
+                                "--model", str(model), "--json", "--threads", "1", "--strength", "1",
+                                "--engine", "ray"])
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("a*.jpg"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    first_done = (out / "a00.jpg").exists()
+    proc.send_signal(2)  # SIGINT, as Ctrl-C
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    if first_done:
+        pytest.skip("the large image was done before the Ctrl-C: nothing was held back (a much faster machine)")
+    written = sorted(p.name for p in out.glob("a*.jpg"))
+    assert len(written) >= 3 and "a00.jpg" not in written
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert sorted(Path(r["output"]).name for r in records) == written
+    assert {r["status"] for r in records} == {"restored"}
+    images = json.loads((out / "summary.json").read_text())["images"]
+    assert sorted(Path(r["output"]).name for r in images) == written
+    assert all(r["status"] == "restored" and r["damage"]["jpeg_quality"] == 40 for r in images)
+    assert f"Interrupted: {len(written)} restored" in stderr
+    assert not list((out / "_facerestore_report").glob("journal-*"))

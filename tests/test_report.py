@@ -597,6 +597,52 @@ def test_resumed_and_sharded_runs_keep_every_image_in_the_report(tmp_path, degra
     assert _page_data(out / "report.html")["mean_seconds_from"] == "this and earlier runs"  # one redone, one kept
 
 
+def test_worker_parts_of_a_journal_go_with_their_run(tmp_path):
+    """--engine ray's workers journal their images into parts of the run's journal: a living run's parts are no
+    other run's to take; stopping the workers waits for the image being written and lets none start after; a
+    dead run's parts (even with no journal of its own) reach the next report and go."""
+    import threading
+    import time
+
+    from facerestore.report.journal import Journal, JournalPart, orphaned, remove
+
+    def record(name: str) -> Record:
+        return Record(input=f"/in/{name}", output=f"/out/{name}", status="restored", error=None, width=8, height=8,
+                      seconds=0.1, provider="CPUExecutionProvider", model="big")
+
+    run = Journal(tmp_path / "report")
+    held = run.hold()
+    part = JournalPart(held)  # as a worker makes it
+    part.append(record("a.jpg"))
+    assert orphaned(tmp_path / "report") == ([], [])
+    writing = threading.Event()
+
+    def worker() -> None:
+        with part.writing() as allowed:
+            assert allowed
+            writing.set()
+            time.sleep(0.3)  # the run stops its workers meanwhile: it waits for this image
+            part.append(record("b.jpg"))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert writing.wait(10)
+    run.stop_parts(timeout=30)
+    assert [Path(r["output"]).name for r in run.records()] == ["a.jpg", "b.jpg"]
+    with part.writing() as allowed:
+        assert not allowed  # no image written once the run has read its journal
+    thread.join()
+    run.close()
+    assert not (tmp_path / "report").exists()  # it made the folder and left nothing in it
+
+    dead = JournalPart(tmp_path / "journal-1-dead.jsonl")  # its workers wrote every record
+    dead.append(record("c.jpg"))
+    records, paths = orphaned(tmp_path)
+    assert [Path(r["output"]).name for r in records] == ["c.jpg"] and paths
+    remove(paths)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_journals_of_living_runs_are_left_and_a_cut_line_is_dropped(tmp_path):
     """Only a journal no run holds is folded into a report; the line a kill cut short is not a record."""
     from facerestore.report.journal import Journal, orphaned, remove

@@ -171,8 +171,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
         model=model, tile=tile, fmt=opts.write.fmt, quality=opts.write.quality,
         overwrite=opts.write.overwrite,
         max_pixels=opts.max_pixels if opts.max_pixels is not None else pipeline.imageio.DEFAULT_MAX_PIXELS,
-        report_dir=report_dir, reference_root=opts.reference, strength=opts.strength,
-        on_written=journal.append if journal is not None else None)
+        report_dir=report_dir, reference_root=opts.reference, strength=opts.strength, journal=journal)
     records: list[Record] = []
     stop = threading.Event()  # set once nobody reads the --json lines
 
@@ -209,14 +208,17 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
                       "and run the same command again to resume.", markup=False, highlight=False)
 
     report_written = False
-    if report_root is not None and records:
+    # What this run wrote, as its journal has it: the records of every image written, whatever reached on_record
+    # (a Ray run ended early leaves some only there).
+    journaled = journal.records() if journal is not None else []
+    if report_root is not None and (records or journaled):
         # Runs killed outright before this one left their records in journals: they come before this run's.
         killed, journals = orphaned(ctx.report_dir)
-        report_written = pipeline.write_run_report(report_root, [*killed, *records],
+        report_written = pipeline.write_run_report(report_root, [*killed, *journaled, *records],
                                                    _run_info(opts, model, summary, started))
         if report_written:
             remove_journals(journals)
-    if journal is not None and (report_written or not records):
+    if journal is not None and (report_written or not (records or journaled)):
         journal.close()
     if not opts.stream.quiet or summary.interrupted or summary.stdout_closed or summary.stdout_failed:
         console.print(summary.describe(), markup=False)

@@ -13,6 +13,13 @@ terminal) and shut down in all cases; with one, the driver connects to that clus
 Workers on other machines must have facerestore installed and see the input and output paths at the same
 place (a shared file system); relative paths are resolved against the driver's working folder.
 
+Each worker appends the record of every image it writes to its own part of the run's journal as soon as the image
+is on disk (:class:`facerestore.report.journal.JournalPart`, under the lock the driver holds), as the local engine
+journals from its writing threads: records held back for plan order, or on their way to the driver, are not lost
+with the run. A run that ends early (Ctrl-C, ``--fail-fast``, a full disk, a worker lost) lets the images being
+written finish, stops the workers from writing more, and delivers the journalled records the driver had not
+received yet, after the others, still in plan order.
+
 ``ray`` is imported only inside functions: the module is importable without the extra.
 """
 
@@ -27,7 +34,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +44,7 @@ from facerestore.engines import RAY_INSTALL_HINT
 from facerestore.errors import DeviceUnavailableError, FaceRestoreError, ModelError, UsageError
 from facerestore.model_choice import ModelRequest
 from facerestore.pipeline import Context, tell_written
-from facerestore.summary import FAILED, Record
+from facerestore.summary import FAILED, RESTORED, UNCHANGED, Record, as_float
 
 if TYPE_CHECKING:
     from facerestore.discovery import Job
@@ -48,6 +55,7 @@ RESULT = "result"  # the one output column: a JSON object {"record": ..., "logs"
 BATCH_SIZE = 1  # rows per worker call: images take milliseconds to seconds, far above Ray Data's per-row cost
 MAX_ROWS_PER_BLOCK = 64  # blocks are the unit of load balancing between workers: keep them small
 AUTH_MODE_VAR = "RAY_AUTH_MODE"
+WORKER_STOP_TIMEOUT_S = 120.0  # a run ended early waits this long at most for the images being written
 _FATAL = {"DeviceUnavailableError": DeviceUnavailableError, "ModelError": ModelError}
 
 
@@ -75,16 +83,34 @@ class WorkerSettings:
     reference_root: str | None
     strength: float | None  # None: auto
     cwd: str  # the driver's working folder: relative paths in the plan are relative to it
+    journal: str | None = None  # the run's journal (held by the driver): each worker appends to a part of it
 
     @classmethod
-    def from_context(cls, ctx: Context, request: ModelRequest, threads: int | None) -> WorkerSettings:
+    def from_context(cls, ctx: Context, request: ModelRequest, threads: int | None,
+                     journal: Path | None = None) -> WorkerSettings:
         def absolute(path: Path | None) -> str | None:
             return os.path.abspath(path) if path is not None else None
 
         return cls(request=replace(request, threads=threads),
                    tile=ctx.tile, fmt=ctx.fmt, quality=ctx.quality, overwrite=ctx.overwrite,
                    max_pixels=ctx.max_pixels, report_dir=absolute(ctx.report_dir),
-                   reference_root=absolute(ctx.reference_root), strength=ctx.strength, cwd=os.getcwd())
+                   reference_root=absolute(ctx.reference_root), strength=ctx.strength, cwd=os.getcwd(),
+                   journal=absolute(journal))
+
+
+class _AsPlanned:
+    """A worker's journal part, given records that name the files as the plan does (relative stays relative),
+    like those the driver delivers: the report merges both by output path."""
+
+    def __init__(self, journal: str) -> None:
+        from facerestore.report.journal import JournalPart
+
+        self.part = JournalPart(Path(journal))
+        self.names: tuple[str, str] = ("", "")  # the plan's (src, dst) of the image being restored
+
+    def append(self, record: Record) -> None:
+        src, dst = self.names
+        self.part.append(replace(record, input=src, output=None if record.output is None else dst))
 
 
 class _LogCapture(logging.Handler):
@@ -117,6 +143,7 @@ class RestoreWorker:
         # instance), so records and messages match the local engine's; otherwise they are made absolute.
         self.relocate = os.path.realpath(os.getcwd()) != os.path.realpath(settings.cwd)
         self.fatal: dict[str, str] | None = None
+        self.journal = _AsPlanned(settings.journal) if settings.journal else None
         try:
             model, tile = for_device(settings.request.open(), settings.tile)
         except FaceRestoreError as exc:  # reported to the driver with the first batch: it ends the run
@@ -127,21 +154,30 @@ class RestoreWorker:
             overwrite=settings.overwrite, max_pixels=settings.max_pixels,
             report_dir=Path(settings.report_dir) if settings.report_dir else None,
             reference_root=Path(settings.reference_root) if settings.reference_root else None,
-            strength=settings.strength)
+            strength=settings.strength, journal=self.journal)
 
     def _path(self, text: str) -> Path:
         return Path(os.path.join(self.settings.cwd, text)) if self.relocate else Path(text)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from facerestore.discovery import Job
-        from facerestore.pipeline import process_job
+        from facerestore.pipeline import infer_stage, load_stage, write_stage
 
         results = []
         for src, rel, dst in zip(batch["src"], batch["rel"], batch["dst"]):
             if self.fatal is not None:
                 results.append(json.dumps({"fatal": self.fatal}))
                 continue
-            record = process_job(Job(self._path(src), Path(rel), self._path(dst)), self.ctx)
+            item = infer_stage(load_stage(Job(self._path(src), Path(rel), self._path(dst)), self.ctx), self.ctx)
+            if self.journal is None:
+                record = write_stage(item, self.ctx)
+            else:
+                self.journal.names = (str(src), str(dst))
+                with self.journal.part.writing() as allowed:  # the run waits for it when it ends early
+                    if not allowed:  # it has ended: its journal is read, so no image is written any more
+                        results.append(json.dumps({"dropped": True}))
+                        continue
+                    record = write_stage(item, self.ctx)
             # The record names the files as the plan did (relative stays relative), like the local engine.
             record.input, record.output = str(src), (None if record.output is None else str(dst))
             result = {"record": asdict(record), "logs": self.capture.take()}
@@ -151,10 +187,12 @@ class RestoreWorker:
         return {RESULT: np.array(results, dtype=object)}
 
 
-def _decode(text: str) -> tuple[Record, str | None]:
+def _decode(text: str) -> tuple[Record | None, str | None]:
     """A worker's JSON back into a Record (replaying its log lines here) and why the run must halt, if it must;
     a worker-wide error is raised."""
     data = json.loads(text)
+    if "dropped" in data:  # written after the run asked its workers to stop: not written
+        return None, None
     if "fatal" in data:
         fatal = data["fatal"]
         raise _FATAL.get(fatal["type"], FaceRestoreError)(fatal["message"])
@@ -283,12 +321,55 @@ def run_ray(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record], Non
 
     Records reach ``on_record`` in the calling thread, in plan order. A worker that cannot open the model
     raises its ModelError / DeviceUnavailableError here; a Ray failure (a worker process killed, a node lost)
-    raises FaceRestoreError after the records already delivered.
+    raises FaceRestoreError after the records already delivered. A run that ends early, a Ctrl-C included, first
+    delivers the records its workers journalled (``ctx.journal``) that had not reached it yet.
     """
     require_ray()
     if not jobs:
         return True
     stop = stop or threading.Event()
+    delivered: set[str] = set()  # the outputs of the written images whose records were delivered
+    try:
+        complete = _run_dataset(jobs, ctx, on_record, request, address, fail_fast, stop, delivered)
+    except BaseException as exc:
+        try:
+            deliver_journaled(jobs, ctx, on_record, delivered)
+            if not isinstance(exc, KeyboardInterrupt) and ctx.journal is not None and not ctx.journal.records():
+                ctx.journal.close()  # a run ended by an error before any image: no lock file or folder left behind
+        except Exception as problem:  # noqa: BLE001 - what ended the run comes first; the journal keeps them
+            log.warning("the journalled records could not all be delivered: %s", problem)
+        raise
+    if not complete:  # stopped early (--fail-fast, a full disk, stdout closed)
+        deliver_journaled(jobs, ctx, on_record, delivered)
+    return complete
+
+
+def deliver_journaled(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record], None],
+                      delivered: set[str]) -> None:
+    """Deliver, in plan order, the records of written images that the workers journalled and ``on_record`` has
+    not had: those held back for plan order or still on their way when the run ended early."""
+    if ctx.journal is None:
+        return
+    journaled = {r["output"]: r for r in ctx.journal.records()
+                 if r.get("status") in (RESTORED, UNCHANGED) and r.get("output")}
+    for job in jobs:
+        data = journaled.get(str(job.dst))
+        if data is not None and str(job.dst) not in delivered:
+            delivered.add(str(job.dst))
+            on_record(_journaled_record(data))
+
+
+def _journaled_record(data: dict[str, Any]) -> Record:
+    """A record read back from a journal (metrics as JSON carries them: infinity as "inf")."""
+    names = {f.name for f in fields(Record)}
+    record = Record(**{k: v for k, v in data.items() if k in names and k != "metrics"})
+    record.metrics = {k: v for k, v in ((k, as_float(v)) for k, v in (data.get("metrics") or {}).items())
+                      if v is not None}
+    return record
+
+
+def _run_dataset(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record], None], request: ModelRequest,
+                 address: str | None, fail_fast: bool, stop: threading.Event, delivered: set[str]) -> bool:
     import ray.data
     from ray.exceptions import RayError
 
@@ -298,7 +379,9 @@ def run_ray(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record], Non
             # On a private instance a restarted worker would meet the same fate (and Ray warns on stderr
             # about restarts of actors with large constructor arguments): a crash ends the run, as locally.
             resources["max_restarts"] = 0
-        settings = WorkerSettings.from_context(ctx, request, threads)
+        # Held before the workers start, so that no other run takes their parts for those of a dead one.
+        journal = ctx.journal.hold() if ctx.journal is not None else None
+        settings = WorkerSettings.from_context(ctx, request, threads, journal)
         rows = [{"src": str(job.src), "rel": job.rel.as_posix(), "dst": str(job.dst)} for job in jobs]
         blocks = min(len(rows), max(workers * 4, math.ceil(len(rows) / MAX_ROWS_PER_BLOCK)))
         with warnings.catch_warnings():  # max_restarts has no named parameter yet (the extra pins Ray)
@@ -307,27 +390,36 @@ def run_ray(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record], Non
                 RestoreWorker, fn_constructor_kwargs={"settings": settings}, batch_size=BATCH_SIZE,
                 batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), **resources)
         log.debug("ray: %d job(s) in %d block(s) on %d worker(s) with %s", len(rows), blocks, workers, resources)
-        delivered = 0
+        count = 0
         rows_iter = iter(dataset.iter_rows())
         try:
             for row in rows_iter:
                 record, halt = _decode(row[RESULT])
+                if record is None:
+                    continue
                 if halt is not None and not ctx.halt.is_set():  # as the local engine's write stage does
                     ctx.halt_reason.append(halt)
                     ctx.halt.set()
-                tell_written(record, ctx)  # the workers' contexts have no journal: the earliest moment is here
+                # In the journal already where the workers have its parts; else the earliest moment is here.
+                tell_written(record, ctx, journaled=journal is not None)
                 on_record(record)
-                delivered += 1
+                count += 1
+                if record.output is not None:
+                    delivered.add(record.output)
                 if (fail_fast and record.status == FAILED) or stop.is_set() or ctx.halt.is_set():
                     stop.set()
                     break
         except RayError as exc:
-            raise FaceRestoreError(f"the Ray run failed after {delivered} image(s): {_last_line(exc)}") from None
+            raise FaceRestoreError(f"the Ray run failed after {count} image(s): {_last_line(exc)}") from None
         finally:
+            if journal is not None and count < len(jobs):
+                # Before the dataset's execution stops (its workers killed): those writing an image finish it
+                # and journal it, as the local engine finishes its writes, and none starts another.
+                ctx.journal.stop_parts(WORKER_STOP_TIMEOUT_S)
             close = getattr(rows_iter, "close", None)
             if close is not None:
                 close()  # stops the dataset's execution when we leave early
-    return delivered == len(jobs)
+    return count == len(jobs)
 
 
 def _last_line(exc: BaseException) -> str:
