@@ -50,8 +50,8 @@ def _summary_outputs(out: Path) -> list[str]:
 
 
 def test_a_stderr_nobody_reads_does_not_stop_the_run(photos, tiny_rgb_model, tmp_path):
-    """``2> >(head -c 1)``, a log reader that died: messages are lost, the work is not. The run went on to
-    exit 1 ("some files failed") after its first line to stderr, having written nothing."""
+    """``2> >(head -c 1)``, a log reader that died: messages are lost, the work is not. The run died at its first
+    line to stderr (exit 1, "some files failed"), having written nothing."""
     out = tmp_path / "out"
     proc = subprocess.Popen(_facerestore("enhance", str(photos), "-o", str(out), "--model", str(tiny_rgb_model),
                                          "--json", "--threads", "1"),
