@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("-o", "--output", default="facerestore/models/strength.json")
     f.add_argument("--gray", action="store_true",
                    help="fit each model's curves for grayscale photos, on the validation faces in grayscale")
+    f.add_argument("--webp", action="store_true",
+                   help="fit each model's curve for lossy WebP files into its curves in OUTPUT")
     _face_args(f, tables=False)
     a = sub.add_parser("archive-eval", help="the model card's archive table: gain per JPEG quality, clean photos")
     a.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to score")
@@ -176,13 +178,19 @@ def _run(args: argparse.Namespace) -> int:
         from . import fit_strength
 
         output = _check_output(args.output)
+        if args.webp and args.gray:
+            raise UsageError("--webp fits colour curves: a WebP file decodes to colour, so --gray does not apply")
+        models = {n: Path(p) for n, p in named.items()}
         try:
-            fit_strength.merge_base(output)  # a broken file to merge into fails now, not after the fit
+            base = fit_strength.merge_base(output)  # a broken file to merge into fails now, not after the fit
+            if args.webp:
+                result = fit_strength.fit_webp(Path(args.data), models, base, n_eval=args.eval_count,
+                                               threads=args.threads)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        fitter = fit_strength.fit_gray if args.gray else fit_strength.fit
-        result = fitter(Path(args.data), {n: Path(p) for n, p in named.items()},
-                        n_eval=args.eval_count, threads=args.threads)
+        if not args.webp:
+            fitter = fit_strength.fit_gray if args.gray else fit_strength.fit
+            result = fitter(Path(args.data), models, n_eval=args.eval_count, threads=args.threads)
         with _writing(output):
             fit_strength.write(result, output)
         return 0

@@ -8,7 +8,8 @@ analysis and restoration (``facerestore.imageio.read_image``, ``facerestore.dama
 
 Degradation names: ``jpegQ`` is the original saved as a JPEG file at quality Q (Pillow: IJG tables, 4:2:0);
 ``jpegQ>R`` saved at quality Q, decoded and saved again at R (a photo re-posted or re-edited: its tables tell the
-last save only); ``clean`` the original as a PNG; any other name or chain (``paper``, ``pixelate``, ``posterize:24``) is applied
+last save only); ``webpQ`` saved as a lossy WebP file at quality Q (libwebp through Pillow: its header
+states the quantiser); ``clean`` the original as a PNG; any other name or chain (``paper``, ``pixelate``, ``posterize:24``) is applied
 with ``facerestore.degrade`` and saved as a PNG (a converted or edited file: only its pixels tell its history).
 """
 
@@ -30,6 +31,7 @@ from facerestore.imageio import LoadedImage, read_image
 from .data import EVAL_SIDE, _stable_key, load_rgb
 
 _JPEG_FILE = re.compile(r"jpeg(\d+)(?:>(\d+))?$")
+_WEBP_FILE = re.compile(r"webp(\d+)$")
 
 # What the model card reports: every JPEG quality an archive holds, a re-saved one, the report's preset, banding,
 # pixelation and clean photos. The fit uses a denser set of qualities (FIT_DEGRADATIONS) on the validation faces.
@@ -69,6 +71,10 @@ def encode(hq: np.ndarray, degradation: str, seed: int, gray: bool = False) -> t
             buf = io.BytesIO()
         image(pixels).save(buf, format="JPEG", quality=int(resave or first))
         return buf.getvalue(), ".jpg"
+    match = _WEBP_FILE.match(degradation)
+    if match:
+        image(hq).save(buf, format="WEBP", quality=int(match.group(1)))
+        return buf.getvalue(), ".webp"
     pixels = hq if degradation == "clean" else parse_chain(degradation).apply(hq, np.random.default_rng(seed))
     image(pixels).save(buf, format="PNG")
     return buf.getvalue(), ".png"

@@ -2,8 +2,9 @@
 
     python -m export.calibrate_levels [--faces ../shared/data/faces] [--write]
 
-A JPEG's level follows from its quality alone. Posterization, pixelation and down-and-up scaling are given the
-level of the JPEG quality that costs the training faces (at most 256 px, the evaluation size) the same mean PSNR:
+A JPEG's level follows from its quality alone. Posterization, pixelation, down-and-up scaling and lossy WebP are
+given the level of the JPEG quality that costs the training faces (at most 256 px, the evaluation size) the same
+mean PSNR (a WebP by the luma quantiser index its header states, ``facerestore.damage.webp_header``):
 told that level, a damage-conditioned model restores them about as much as they need, where a level read off
 their own parameters told it far too much for banding and too little for pixelation. Only the training split of
 ``export.data.split_faces`` is used. Prints the knots; ``--write`` puts them into levels.py between its markers.
@@ -12,13 +13,16 @@ their own parameters told it far too much for banding and too little for pixelat
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from export.calibrate_damage import constant_rows, write_constants
 from facerestore.degrade import parse_chain
 from facerestore.damage import levels
+from facerestore.damage.webp_header import read_webp_info
 from facerestore.metrics import psnr
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,11 +36,30 @@ KNOTS = (
     ("PIXELATION_KNOTS", "pixelate", 1, (1.25, 1.5, 2, 2.5, 3, 4, 6)),
     ("RESAMPLE_KNOTS", "resample", 1, (1.3, 1.5, 2, 2.5, 3, 4, 6)),
 )
+# libwebp qualities measured for WEBP_KNOTS: its quality 100 is index 0, 0 is 127 (the coarsest).
+WEBP_QUALITIES = (100, 95, 90, 85, 75, 60, 50, 40, 30, 20, 10, 5, 0)
 
 
 def mean_psnr(faces: list[np.ndarray], spec: str) -> float:
     chain, rng = parse_chain(spec), np.random.default_rng(0)
     return float(np.mean([min(psnr(chain.apply(face, rng), face, 255.0), 60.0) for face in faces]))
+
+
+def webp_points(faces: list[np.ndarray]) -> list[tuple[float, float]]:
+    """(mean luma quantiser index, mean PSNR) of the faces saved as lossy WebP at each of WEBP_QUALITIES."""
+    points = []
+    for quality in WEBP_QUALITIES:
+        indices, scores = [], []
+        for face in faces:
+            buf = io.BytesIO()
+            Image.fromarray(face).save(buf, format="WEBP", quality=quality)
+            info = read_webp_info(buf)
+            buf.seek(0)
+            with Image.open(buf) as im:
+                scores.append(min(psnr(np.asarray(im.convert("RGB")), face, 255.0), 60.0))
+            indices.append(info.luma_index if info is not None else 0.0)
+        points.append((float(np.mean(indices)), float(np.mean(scores))))
+    return points
 
 
 def calibrate(faces: list[np.ndarray]) -> str:
@@ -55,6 +78,12 @@ def calibrate(faces: list[np.ndarray]) -> str:
             found = list(np.maximum.accumulate(found))
         knots = sorted([(float(clean), 0.0)] + list(zip(map(float, params), found)))
         lines += [f"{name} = (", constant_rows([f"({p:g}, {lv:.3f})" for p, lv in knots]), ")"]
+    # The index rises with damage; index 0 is the lossless end of the scale.
+    webp = [(index, float(np.interp(score, np.take(jpeg_psnr, order), np.take(jpeg_levels, order))))
+            for index, score in webp_points(faces)]
+    found = np.maximum.accumulate([lv for _, lv in webp])
+    knots = [(0.0, 0.0)] + [(round(index, 1), lv) for (index, _), lv in zip(webp, found) if index > 0]
+    lines += ["WEBP_KNOTS = (", constant_rows([f"({p:g}, {lv:.3f})" for p, lv in knots]), ")"]
     return "\n".join(lines) + "\n"
 
 

@@ -13,6 +13,11 @@ per kind (``Damage.kind``: JPEG, banding, pixelation) from it; the curves per ki
 win when fitted on half of the faces and scored on the other half, both ways (``cross_validate``), since three
 curves from 20 faces could fit the faces rather than the damage. Only validation faces are read: the test faces
 stay for the model card.
+
+``--webp`` fits one more curve per model, for lossy WebP files (``WEBP_DEGRADATIONS``), alone and under the same
+promise, into the model's curves already in the output file: the models were trained on JPEG only, so the curve is
+kept only where it beats leaving WebP photos unchanged on faces it was not fitted on; without it a model leaves them
+alone (``facerestore.damage.strength.FITTED_ONLY``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import numpy as np
 from facerestore.atomic import write_json
 from facerestore.constraints import read_constraint
 from facerestore.damage.analysis import KINDS
-from facerestore.damage.strength import MIN_STRENGTH, curve_for
+from facerestore.damage.strength import FITTED_ONLY, MIN_STRENGTH, curve_for
 from facerestore.metrics import psnr
 from facerestore.restore import restore_pixels
 from facerestore.session import open_model
@@ -46,6 +51,9 @@ KNOTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # damage levels
 # The promise is at most 10 % of photos made worse; 20 validation faces measure a share only roughly, so the fit
 # keeps a margin and allows 1 in 20.
 MAX_WORSE_SHARE = 0.05
+# Lossy WebP files of the validation faces for the WebP curve (libwebp qualities).
+WEBP_DEGRADATIONS = ("webp5", "webp10", "webp20", "webp30", "webp40", "webp50", "webp60", "webp70", "webp75",
+                     "webp80", "webp85", "webp90", "webp95")
 PSNR_CAP = 60.0  # dB: a clean photo returned unchanged scores this instead of infinity
 _PENALTY = 100.0  # dB per broken promise: no trade of mean PSNR buys one
 
@@ -202,7 +210,9 @@ def fit_curves(table: Table, sweeps: int = 4,
             changed |= moved
         if not changed:
             break
-    return {kind: [float(v) for v in row] for kind, row in zip(KINDS, values)}, best
+    seen = set(table.kinds.tolist())
+    return {kind: [float(v) for v in row] for k, (kind, row) in enumerate(zip(KINDS, values))
+            if kind not in FITTED_ONLY or k in seen}, best
 
 
 def cross_validate(table: Table, folds: int = 2) -> dict[str, float]:
@@ -218,7 +228,7 @@ def cross_validate(table: Table, folds: int = 2) -> dict[str, float]:
         one, _ = fit_curve(fitted)
         per_kind, _ = fit_curves(fitted, one=one)
         held_out["one_curve"][test] = _psnr_at(test_table, np.array(one))
-        held_out["per_kind"][test] = _psnr_at(test_table, np.array([per_kind[k] for k in KINDS]))
+        held_out["per_kind"][test] = _psnr_at(test_table, _rows(per_kind, one))
     return {name: round(float(np.mean(got)), 4) for name, got in held_out.items()}
 
 
@@ -230,11 +240,10 @@ def fit_model(name: str, table: Table, gray: bool = False) -> dict:
     per_kind, _ = fit_curves(table, one=one)
     held_out = cross_validate(table)
     by_kind = held_out["per_kind"] > held_out["one_curve"]
-    chosen = np.array([per_kind[k] for k in KINDS]) if by_kind else np.array(one)
+    chosen = _rows(per_kind, one) if by_kind else np.array(one)
     full = np.ones(len(KNOTS))
     score, unfitted = mean_psnr(table, chosen), mean_psnr(table, full)
-    now = _at(table, np.array([curve_for(name, table.conditioned, c.damage.kind, gray=gray)(c.damage.level)
-                               for c in table.cases]))
+    now = _at(table, np.array([_strength_now(name, table.conditioned, c, gray) for c in table.cases]))
     current = float(np.mean(now))
     log.info("%s%s: strengths %s at levels %s; mean PSNR %.4f (one curve for every kind: %.4f; its curves now: "
              "%.4f; full strength everywhere: %.4f); held out: %s", name, " (gray)" if gray else "",
@@ -248,6 +257,72 @@ def fit_model(name: str, table: Table, gray: bool = False) -> dict:
             "made_worse": broken_promises(table, chosen),
             "made_worse_by_current_curve": _broken(table, now),
             "made_worse_at_full_strength": broken_promises(table, full)}
+
+
+def _rows(per_kind: dict[str, list[float]], one: list[float]) -> np.ndarray:
+    """Knot values per kind (KINDS) of curves per kind, a kind without one (of FITTED_ONLY) following ``one``."""
+    return np.array([per_kind.get(kind, one) for kind in KINDS])
+
+
+def _strength_now(name: str, conditioned: bool, case: Case, gray: bool) -> float:
+    """The strength the shipped curves give a case now: 0 where there is none for its kind (left unchanged)."""
+    curve = curve_for(name, conditioned, case.damage.kind, gray=gray)
+    return curve(case.damage.level) if curve is not None else 0.0
+
+
+def fit_webp_model(name: str, table: Table) -> tuple[list[float] | None, dict]:
+    """A model's WebP curve on a table of WebP cases, None where it does not beat leaving them unchanged held out
+    (each half of the faces scored with the curve fitted on the other half) or breaks the promise; and the
+    fit's scores."""
+    row, score = fit_curve(table)
+    row[0] = 0.0  # the clean end stays unchanged, as in every curve; no WebP case lies below the first knot
+    faces = sorted({c.face for c in table.cases})
+    fold_of = {face: i % 2 for i, face in enumerate(faces)}
+    of_case = np.array([fold_of[c.face] for c in table.cases])
+    held_out = np.empty(len(table.cases))
+    for fold in range(2):
+        test = np.flatnonzero(of_case == fold)
+        fold_row, _ = fit_curve(table.subset(np.flatnonzero(of_case != fold)))
+        held_out[test] = _psnr_at(table.subset(test), np.array(fold_row))
+    unchanged = float(np.mean(table.input_psnr))
+    broken = broken_promises(table, np.array(row))
+    keep = float(np.mean(held_out)) > unchanged and not broken
+    log.info("%s (webp): strengths %s at levels %s; mean PSNR %.4f, held out %.4f, unchanged %.4f; %s", name, row,
+             list(KNOTS), mean_psnr(table, np.array(row)), float(np.mean(held_out)), unchanged,
+             "kept" if keep else "not kept: WebP photos are left unchanged")
+    return (row if keep else None), {
+        "fitted_strengths": row, "validation_mean_psnr": round(mean_psnr(table, np.array(row)), 4),
+        "validation_mean_psnr_held_out": round(float(np.mean(held_out)), 4),
+        "validation_mean_psnr_unchanged": round(unchanged, 4), "made_worse": broken}
+
+
+def fit_webp(data: Path, models: dict[str, Path], base: dict, n_eval: int = EVAL_COUNT,
+             threads: int | None = None) -> dict:
+    """Each model's curves in ``base`` (a strength file's contents) with its WebP curve fitted on the validation
+    faces saved as lossy WebP, or without one where it does not pay; ValueError for a model ``base`` has no
+    curves for."""
+    missing = [name for name in models if name not in base.get("curves", {})]
+    if missing:
+        raise ValueError(f"no curves to add a WebP curve to for {', '.join(missing)}: fit them first")
+    split = split_faces(data, n_val=n_eval, n_test=n_eval)
+    cases = make_cases(split.val, WEBP_DEGRADATIONS)
+    log.info("%d WebP validation cases (%d faces x %d qualities)", len(cases), len(split.val),
+             len(WEBP_DEGRADATIONS))
+    curves = {}
+    for name, path in models.items():
+        webp_row, scores = fit_webp_model(name, score_grid(path, cases, threads))
+        row = dict(base["curves"][name])
+        strengths = row["strengths"]
+        strengths = dict(strengths) if isinstance(strengths, dict) else \
+            {kind: list(strengths) for kind in KINDS if kind not in FITTED_ONLY}
+        strengths.pop("webp", None)
+        if webp_row is not None:
+            strengths["webp"] = webp_row
+        row["strengths"], row["webp"] = strengths, scores
+        curves[name] = row
+    return {"curves": curves, "webp_fitted_on": (
+        f"the {len(split.val)} validation faces saved as lossy WebP at libwebp qualities "
+        f"{', '.join(d[4:] for d in WEBP_DEGRADATIONS)}; kept where it beats leaving them unchanged held out")}
 
 
 def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: int | None = None) -> dict:

@@ -24,6 +24,7 @@ from PIL import Image
 from facerestore import xmp
 from facerestore.atomic import write_atomic
 from facerestore.damage.jpeg_tables import JpegInfo, read_jpeg_info
+from facerestore.damage.webp_header import WebpInfo, read_webp_info
 from facerestore.errors import ImageError, OutputError
 from facerestore.formats import WRITABLE_FORMATS, format_for_suffix, output_format
 from facerestore.jpeg_eoi import closed_copy
@@ -64,6 +65,7 @@ class LoadedImage:
     xmp: bytes | None = None    # the XMP packet, tiff:Orientation set to 1 where the pixels were turned
     source: tuple[int, int, int, int] | None = None  # the file decoded: (st_dev, st_ino, st_size, st_mtime_ns)
     digest: bytes | None = None  # sha256 of its bytes as decoded (read_image(digest=True)), for copy_image
+    webp: WebpInfo | None = None  # a lossy WebP file's quantiser index
 
     @property
     def width(self) -> int:
@@ -345,6 +347,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, digest: bool = 
             source_mode = im.mode
             orientation, exif = _clean_exif(im, fmt)
             jpeg = read_jpeg_info(im, orientation) if fmt == "JPEG" else None
+            webp = read_webp_info(fp) if fmt == "WEBP" else None
             icc = im.info.get("icc_profile") or None
             packet = xmp.read(im.info)
             dpi = _clean_dpi(im.info.get("dpi"))
@@ -363,7 +366,8 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, digest: bool = 
         packet = xmp.upright(packet) if packet is not None else None
     return LoadedImage(src=path, format=fmt, pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha,
                        bit_depth=bit_depth, mode=source_mode, exif=exif, icc_profile=icc, dpi=dpi, digest=content,
-                       notes=tuple(notes), jpeg=jpeg, orientation=orientation, xmp=packet, source=source)
+                       notes=tuple(notes), jpeg=jpeg, orientation=orientation, xmp=packet, source=source,
+                       webp=webp)
 
 
 def _digest(fp: Any, source: tuple[int, int, int, int]) -> bytes | None:

@@ -132,15 +132,16 @@ def _load(item: Item, ctx: Context) -> None:
 
 
 def _decide(item: Item, ctx: Context) -> Decision:
-    """The strength from the image's damage (or ``--strength``); under ``auto``, a JPEG whose restoration a JPEG
-    output would undo is left unchanged, its bytes copied."""
+    """The strength from the image's damage (or ``--strength``); under ``auto``, a JPEG or lossy WebP whose
+    restoration an output in its own format would undo is left unchanged, its bytes copied."""
     assert item.loaded is not None and item.damage is not None
     decision = decide_image(ctx.model, item.damage, item.loaded.pixels.shape, ctx.strength)
-    if decision.unchanged or ctx.strength is not None or item.loaded.format != "JPEG":
+    fmt = item.loaded.format
+    if decision.unchanged or ctx.strength is not None or fmt not in imageio.DEFAULT_QUALITY:
         return decision
-    if imageio.resolve_format(item.job.dst, item.loaded, ctx.fmt) != "JPEG":
+    if imageio.resolve_format(item.job.dst, item.loaded, ctx.fmt) != fmt:
         return decision
-    reason = resave_loses(item.damage, imageio.output_quality("JPEG", ctx.quality))
+    reason = resave_loses(item.damage, fmt, imageio.output_quality(fmt, ctx.quality))
     return decision if reason is None else Decision(0.0, True, reason)
 
 

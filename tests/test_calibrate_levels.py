@@ -1,4 +1,4 @@
-"""export.calibrate_levels: banding and scaling placed at the level of the JPEG quality of equal PSNR."""
+"""export.calibrate_levels: banding, scaling and WebP placed at the level of the JPEG quality of equal PSNR."""
 
 from __future__ import annotations
 
@@ -39,7 +39,10 @@ def _mean_psnr(faces, damaged) -> float:
 
 
 def test_knots_start_clean_and_grow_with_damage(knots):
-    assert set(knots) == {"BANDING_KNOTS", "PIXELATION_KNOTS", "RESAMPLE_KNOTS"}
+    assert set(knots) == {"BANDING_KNOTS", "PIXELATION_KNOTS", "RESAMPLE_KNOTS", "WEBP_KNOTS"}
+    webp = knots["WEBP_KNOTS"]
+    assert webp[0] == (0.0, 0.0) and [i for i, _ in webp] == sorted(i for i, _ in webp)
+    assert [lv for _, lv in webp] == sorted(lv for _, lv in webp) and webp[-1][1] > 0.8
     banding = knots["BANDING_KNOTS"]
     assert banding[-1] == (256.0, 0.0) and [lv for _, lv in banding] == sorted((lv for _, lv in banding), reverse=True)
     for name in ("PIXELATION_KNOTS", "RESAMPLE_KNOTS"):

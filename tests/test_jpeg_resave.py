@@ -82,14 +82,16 @@ def test_the_rule_follows_the_output_quality_and_the_kind_of_damage(original, tm
     assert {q: d.jpeg_quality for q, d in damage.items()} == {q: q for q in qualities}
 
     def restored(output_quality: int) -> list[int]:
-        return [q for q in qualities if resave_loses(damage[q], output_quality) is None]
+        return [q for q in qualities if resave_loses(damage[q], "JPEG", output_quality) is None]
 
     assert restored(95) == [50, 60, 75]  # quality 80 and up: the re-save at 95 costs what restoring gains
     assert restored(100) == [50, 60, 75, 80]  # a re-save at 100 still costs about what one at 97-98 does
     assert restored(85) == [50, 60]
     assert restored(75) == []
     # Banding or pixelation dominating a light JPEG gains more than the re-save costs.
-    assert resave_loses(replace(damage[95], banding=0.9, level=0.9), 95) is None
+    assert resave_loses(replace(damage[95], banding=0.9, level=0.9), "JPEG", 95) is None
+    # Another output format re-quantises nothing the JPEG rule knows of.
+    assert resave_loses(damage[95], "PNG", 95) is None
 
 
 def test_a_phones_mpo_at_high_quality_is_copied_with_its_extra_frames(original, tmp_path):

@@ -106,7 +106,10 @@ def test_every_shipped_model_has_a_fitted_curve():
         assert strength_mod.COLOUR in fitted[name] and set(fitted[name]) <= {strength_mod.COLOUR, strength_mod.GRAY}, \
             f"{name}: no colour curves"
         for photos, curves in fitted[name].items():
-            assert set(curves) == set(KINDS), f"{name}: not a curve per kind"
+            # Every model restores WebP photos in colour (a WebP decodes to colour); gray curves follow the kinds
+            # the gray fit covers, and a gray photo of another kind follows the colour curve.
+            expected = set(KINDS) if photos == strength_mod.COLOUR else set(KINDS) - set(strength_mod.FITTED_ONLY)
+            assert set(curves) == expected, f"{name}: not a curve per kind"
             for kind, curve in curves.items():
                 what = f"{name} ({kind}, {photos})"
                 assert all(0.0 <= s <= 1.0 for s in curve.strengths)
@@ -143,7 +146,8 @@ def test_a_missing_or_broken_curve_file(tmp_path, monkeypatch, content, error):
 
 
 def test_a_curve_per_kind_or_one_for_every_kind(tmp_path, monkeypatch):
-    """strength.json gives a model one list of strengths (every kind of damage follows it) or a list per kind."""
+    """strength.json gives a model one list of strengths (every kind of damage but those of FITTED_ONLY follows
+    it) or a list per kind; a kind of FITTED_ONLY without its own list gets no curve (left unchanged)."""
     path = tmp_path / "strength.json"
     path.write_text(json.dumps({"curves": {
         "big": {"levels": [0.0, 1.0], "strengths": [0.0, 0.6]},
@@ -152,9 +156,12 @@ def test_a_curve_per_kind_or_one_for_every_kind(tmp_path, monkeypatch):
     monkeypatch.setattr(strength_mod, "STRENGTH_FILE", path)
     strength_mod._fitted.cache_clear()
     try:
-        assert [strength_mod.curve_for("big", False, kind)(0.5) for kind in KINDS] == pytest.approx([0.3] * 3)
-        at_half = {kind: strength_mod.curve_for("darn", True, kind)(0.5) for kind in KINDS}
+        fitted = [kind for kind in KINDS if kind not in strength_mod.FITTED_ONLY]
+        assert [strength_mod.curve_for("big", False, kind)(0.5) for kind in fitted] == pytest.approx([0.3] * 3)
+        at_half = {kind: strength_mod.curve_for("darn", True, kind)(0.5) for kind in fitted}
         assert at_half == {"jpeg": 0.5, "banding": 1.0, "pixelation": 0.2}
+        assert strength_mod.curve_for("big", False, "webp") is None
+        assert strength_mod.curve_for("darn", True, "webp") is None
     finally:
         strength_mod._fitted.cache_clear()
 
@@ -191,7 +198,7 @@ def test_a_gray_photo_follows_its_models_gray_curve_where_one_is_fitted(tmp_path
     monkeypatch.setattr(strength_mod, "STRENGTH_FILE", path)
     strength_mod._fitted.cache_clear()
     try:
-        for kind in KINDS:
+        for kind in (k for k in KINDS if k not in strength_mod.FITTED_ONLY):
             assert strength_mod.curve_for("big", False, kind, gray=True)(0.5) == pytest.approx(0.1)
             assert strength_mod.curve_for("big", False, kind)(0.5) == pytest.approx(0.5)  # colour: as before
             assert strength_mod.curve_for("darn", True, kind, gray=True)(0.5) == pytest.approx(0.4)  # none: colour
@@ -204,6 +211,8 @@ def test_a_gray_photo_follows_its_models_gray_curve_where_one_is_fitted(tmp_path
         for kind, values in per_kind.items():
             assert strength_mod.curve_for("big", False, kind, gray=True)(1.0) == pytest.approx(values[1])
             assert strength_mod.curve_for("big", False, kind)(1.0) == pytest.approx(1.0)
+        # A gray photo of a kind its gray curves lack follows the colour curve of that kind, here none.
+        assert strength_mod.curve_for("big", False, "webp", gray=True) is None
         path.write_text(json.dumps({"curves": {"big": {"levels": [0.0, 1.0], "strengths": [0.0, 1.0]}},
                                     "gray_curves": {"big": {"levels": [0.0, 1.0], "strengths": [0.5]}}}),
                         encoding="utf-8")

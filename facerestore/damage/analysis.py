@@ -2,8 +2,8 @@
 they add up to on the scale training uses (``facerestore.damage.levels``).
 
 A JPEG file's tables state its last compression; its pixels can show an earlier, harsher one (a quality 20 photo
-re-saved at 90 is still a quality 20 photo, so the lower quality is the one that counts). Files without tables
-are judged from their pixels alone.
+re-saved at 90 is still a quality 20 photo, so the lower quality is the one that counts). A lossy WebP file's
+header states its quantiser (``facerestore.damage.webp_header``). Other files are judged from their pixels alone.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ MIN_BLOCK_STEP = 1.0
 # Banding and pixelation are read from every 4th line: histograms and neighbour counts need no more.
 LINE_STRIDE = 4
 # The damages the level adds up, each on the level scale: the kinds a model's strength curve can tell apart.
-KINDS = ("jpeg", "banding", "pixelation")
+KINDS = ("jpeg", "banding", "pixelation", "webp")
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,13 @@ class Damage:
     effective_levels: float             # intensities in use per channel, of 256 (a posterized image: its N)
     banding: float                      # levels.banding_level(effective_levels): 0 clean .. 1 at 4 levels
     pixelation: float                   # size in px of uniform blocks (1: none)
+    webp_index: float | None            # a lossy WebP file's luma quantiser index (0 finest .. 127), else None
     level: float                        # the damage level in [0, 1] these add up to (levels.combine)
 
     @property
     def parts(self) -> dict[str, float]:
         """The level of each kind of damage found (KINDS), before ``levels.combine`` adds them up."""
-        return _parts(self.jpeg_quality, self.banding, self.pixelation)
+        return _parts(self.jpeg_quality, self.banding, self.pixelation, self.webp_index)
 
     @property
     def kind(self) -> str:
@@ -79,6 +80,8 @@ class Damage:
         out["grid_offset"] = list(self.grid_offset) if self.grid_offset is not None else None
         for key in ("blockiness", "effective_levels", "banding", "pixelation", "level"):
             out[key] = round(float(out[key]), 4)
+        if out["webp_index"] is not None:
+            out["webp_index"] = round(float(out["webp_index"]), 2)
         return out
 
 
@@ -153,17 +156,21 @@ def analyze(loaded: LoadedImage) -> Damage:
         banding, factor = 0.0, 1.0
         if info is None:
             quality = source = pixel_q = grid = None
-    level = levels.combine(_parts(quality, banding, factor).values())
+    webp_index = loaded.webp.luma_index if loaded.webp is not None else None
+    level = levels.combine(_parts(quality, banding, factor, webp_index).values())
     return Damage(jpeg_quality=quality, jpeg_quality_source=source, table_quality=table_q,
                   chroma_quality=chroma_q, standard_tables=standard,
                   subsampling=info.subsampling if info is not None else None, double_compression=double,
                   pixel_quality=pixel_q, grid_offset=grid, blockiness=blocking.strength,
-                  effective_levels=n_levels, banding=banding, pixelation=factor, level=level)
+                  effective_levels=n_levels, banding=banding, pixelation=factor, webp_index=webp_index,
+                  level=level)
 
 
-def _parts(jpeg_quality: int | None, banding: float, pixelation: float) -> dict[str, float]:
+def _parts(jpeg_quality: int | None, banding: float, pixelation: float,
+           webp_index: float | None) -> dict[str, float]:
     return {"jpeg": levels.jpeg_level(jpeg_quality) if jpeg_quality is not None else 0.0, "banding": banding,
-            "pixelation": levels.pixelation_level(pixelation)}
+            "pixelation": levels.pixelation_level(pixelation),
+            "webp": levels.webp_level(webp_index) if webp_index is not None else 0.0}
 
 
 def _levels8(pixels: np.ndarray) -> np.ndarray:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+import numpy as np
+
 LEVEL_MIN, LEVEL_MAX = 0.0, 1.0
 
 
@@ -36,7 +38,7 @@ def jpeg_level(quality: float) -> float:
     return _clip((math.log(scale) - _LOG_CLEAN) / (_LOG_WORST - _LOG_CLEAN))
 
 
-# Banding and scaling sit at the level of the JPEG quality that costs the same PSNR on the training faces: a
+# Banding, scaling and lossy WebP sit at the level of the JPEG quality that costs the same PSNR on the training faces: a
 # damage-conditioned model, told each level by hand, restores best at that level (measured on the validation
 # faces), so one scale serves every kind of damage and the fitted strength curve needs no kind of its own.
 # --- calibrated by export/calibrate_levels.py on the training faces; do not edit by hand ---
@@ -51,6 +53,10 @@ PIXELATION_KNOTS = (
 RESAMPLE_KNOTS = (
     (1, 0.000), (1.3, 0.355), (1.5, 0.453), (2, 0.608), (2.5, 0.707), (3, 0.774), (4, 0.863),
     (6, 0.963),
+)
+WEBP_KNOTS = (
+    (0, 0.000), (4.3, 0.113), (9.3, 0.243), (15, 0.341), (27.7, 0.476), (35.1, 0.526), (40.9, 0.560),
+    (47.2, 0.598), (54.8, 0.648), (64.1, 0.698), (77.3, 0.755), (87.6, 0.794), (127, 0.914),
 )
 # --- end of calibrated levels ---
 
@@ -80,6 +86,13 @@ def pixelation_level(factor: float) -> float:
 def resample_level(factor: float) -> float:
     """Down- and up-scaled by ``factor``: 1 -> 0, larger -> the level of equally costly JPEG."""
     return _on_knots(RESAMPLE_KNOTS, max(1.0, float(factor)))
+
+
+def webp_level(index: float) -> float:
+    """A lossy WebP of luma quantiser ``index`` (0 finest .. 127, its header's): the level of equally costly
+    JPEG, linear between the knots (VP8's steps already grow about geometrically with the index)."""
+    points, values = zip(*WEBP_KNOTS)
+    return _clip(float(np.interp(float(index), points, values))) if len(points) > 1 else 0.0
 
 
 def blur_level(sigma: float) -> float:

@@ -1,13 +1,15 @@
 """How strongly to restore an image: from its damage level, through a curve fitted per model.
 
 ``--strength auto`` maps the damage analysis's level through the model's curve for the kind of damage that dominates
-it (``Damage.kind``: JPEG, banding or pixelation; a model restores each best at its own strength), fitted on
+it (``Damage.kind``: JPEG, banding, pixelation or WebP; a model restores each best at its own strength), fitted on
 validation faces by ``python -m export fit-strength`` to maximise PSNR over JPEG 5-95, banding, pixelation and clean
 photos, and recorded beside the shipped models in ``strength.json``. A conditioned model is then told that strength
 as its damage level; the report's models blend their output with the input by it. Below ``MIN_STRENGTH``, or a
 damage level below ``MIN_LEVEL``, the image is left as it is (status ``unchanged``), and so is an image under
-``MIN_SIDE`` px across and a JPEG whose restoration would not survive being saved as a JPEG again
-(:func:`resave_loses`). An explicit ``--strength X`` is used as given and always runs the model.
+``MIN_SIDE`` px across, a JPEG or lossy WebP whose restoration would not survive being saved in its own format
+again (:func:`resave_loses`), and an image whose kind of damage its model has no curve for (WebP, which no model was
+trained on, is restored only by models whose WebP curve was fitted). An explicit ``--strength X`` is used as given
+and always runs the model.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ RESAVE_MARGIN = 25
 # Pillow's quality 98-100 re-save still cost restored quality 90-95 faces 0.4-0.6 dB: the output's steps count as at
 # least those of quality 97.5 (scale 5 %).
 MIN_RESAVE_SCALE = 5
+# A lossy WebP saved as a lossy WebP again gains less and loses more: on 10 validation faces at 512 px, restored
+# with `big` under auto and saved at WebP 95, inputs at WebP 10-20 (level 0.71 and up) gained +0.17 to +0.19 dB with
+# none worse, WebP 30-60 gained +0.02 to +0.16 with 1-4 of 10 worse, 75 and up lost; saved at 85, none gained
+# more than 0.01 dB. So a WebP kept as a WebP is restored only from this level, and only at WebP quality 95 and up.
+WEBP_RESAVE_LEVEL = 0.70
+WEBP_RESAVE_MIN_QUALITY = 95
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,10 @@ class Curve:
 # restores fully from clearly damaged (level 0.5, about JPEG 60) and fades out towards clean.
 DEFAULT_CONDITIONED = Curve((0.0, 1.0), (0.0, 1.0), "default")
 DEFAULT_PLAIN = Curve((0.0, 0.15, 0.5, 1.0), (0.0, 0.0, 1.0, 1.0), "default")
+# Kinds of damage a model restores under auto only with a curve fitted for it: the models were trained on JPEG, and
+# at the JPEG curves' strengths they make WebP photos worse (`darn` at full strength: -0.2 dB at WebP quality 5 to
+# -3.6 at 75 on the validation faces).
+FITTED_ONLY = ("webp",)
 
 
 @dataclass(frozen=True)
@@ -95,9 +107,12 @@ def _fitted() -> dict[str, dict[str, dict[str, Curve]]]:
 
 
 def _per_kind(name: str, row: dict) -> dict[str, Curve]:
+    """A model's curves by kind: a list per kind (those of FITTED_ONLY may be missing: that damage is left alone),
+    or one list for every kind but those."""
     levels, strengths = tuple(map(float, row["levels"])), row["strengths"]
-    per_kind = strengths if isinstance(strengths, dict) else dict.fromkeys(KINDS, strengths)
-    if sorted(per_kind) != sorted(KINDS):
+    required = [kind for kind in KINDS if kind not in FITTED_ONLY]
+    per_kind = strengths if isinstance(strengths, dict) else dict.fromkeys(required, strengths)
+    if not set(required) <= set(per_kind) <= set(KINDS):
         raise ModelError(f"{STRENGTH_FILE}: the curves of {name!r} are not one per kind of damage {KINDS}")
     return {kind: _curve(name, levels, values) for kind, values in per_kind.items()}
 
@@ -109,14 +124,21 @@ def _curve(name: str, levels: tuple[float, ...], values: list[float]) -> Curve:
     return Curve(levels, strengths, "fitted")
 
 
-def curve_for(model_name: str, conditioned: bool, kind: str, gray: bool = False) -> Curve:
+def curve_for(model_name: str, conditioned: bool, kind: str, gray: bool = False) -> Curve | None:
     """The fitted curve of a shipped model for a kind of damage (KINDS) in a colour or a ``gray`` photo, else the
-    default for its kind of model. A gray photo follows its model's gray curve where one is fitted, else the
-    colour curves."""
+    default for its kind of model; None for a kind of FITTED_ONLY without a fitted curve. A gray photo follows its
+    model's gray curve where one is fitted for the kind, else the colour one."""
     fitted = _fitted().get(model_name)
     if fitted is not None:
-        curves = fitted[GRAY] if gray and GRAY in fitted else fitted[COLOUR]
-        return curves[kind]
+        if gray and kind in fitted.get(GRAY, {}):
+            return fitted[GRAY][kind]
+        return fitted[COLOUR].get(kind)
+    return _default(conditioned, kind)
+
+
+def _default(conditioned: bool, kind: str) -> Curve | None:
+    if kind in FITTED_ONLY:
+        return None
     return DEFAULT_CONDITIONED if conditioned else DEFAULT_PLAIN
 
 
@@ -134,13 +156,13 @@ def curve_key(model: OnnxModel) -> str | None:
     return name if path.parent == MODELS_DIR and name in SHIPPED else None
 
 
-def model_curve(model: OnnxModel, kind: str, gray: bool = False) -> Curve:
+def model_curve(model: OnnxModel, kind: str, gray: bool = False) -> Curve | None:
     """The curve ``auto`` follows for an open model, a kind of damage and a colour or ``gray`` photo: its shipped
-    model's, else the default for its kind of model."""
+    model's, else the default for its kind of model; None where it has none for that kind (FITTED_ONLY)."""
     conditioned = model.condition is not None
     key = curve_key(model)
     if key is None:
-        return DEFAULT_CONDITIONED if conditioned else DEFAULT_PLAIN
+        return _default(conditioned, kind)
     return curve_for(key, conditioned, kind, gray)
 
 
@@ -152,15 +174,21 @@ def check_curves(model: OnnxModel) -> None:
             model_curve(model, kind, gray)
 
 
-def decide(level: float, curve: Curve, override: float | None = None,
-           shape: tuple[int, ...] | None = None) -> Decision:
+def decide(level: float, curve: Curve | None, override: float | None = None,
+           shape: tuple[int, ...] | None = None, kind: str | None = None) -> Decision:
     """The strength for an image of damage ``level`` (and of ``shape``, height and width first, where known):
-    ``override`` when given, else the curve's."""
+    ``override`` when given, else the curve's; unchanged where there is no ``curve`` for its ``kind`` of
+    damage."""
     if override is not None:
         return Decision(override, False, None)
     if shape is not None and min(shape[:2]) < MIN_SIDE:
         return Decision(0.0, True, f"too small to restore safely ({shape[1]}x{shape[0]} px; auto restores images of "
                                    f"{MIN_SIDE} px and more across)")
+    if curve is None:
+        if level < MIN_LEVEL:
+            return Decision(0.0, True, f"no damage worth restoring found (damage level {level:.2f})")
+        return Decision(0.0, True, f"this model has no strength fitted for {kind or 'this'} damage (level "
+                                   f"{level:.2f}); --strength restores it anyway")
     strength = curve(level) if level >= MIN_LEVEL else 0.0
     if strength < MIN_STRENGTH:
         return Decision(0.0, True, f"no damage worth restoring found (damage level {level:.2f})")
@@ -170,21 +198,34 @@ def decide(level: float, curve: Curve, override: float | None = None,
 def decide_image(model: OnnxModel, damage: Damage, shape: tuple[int, ...], override: float | None = None) -> Decision:
     """:func:`decide` for an image of ``shape`` (height, width, channels) and ``damage`` restored by an open
     ``model``: the curve it follows for that kind of damage, gray or colour, as every command decides."""
-    return decide(damage.level, model_curve(model, damage.kind, gray=shape[2] == 1), override, shape)
+    kind = damage.kind
+    return decide(damage.level, model_curve(model, kind, gray=shape[2] == 1), override, shape,
+                  "WebP" if kind == "webp" else kind)
 
 
-def resave_loses(damage: Damage, output_quality: int) -> str | None:
-    """Why restoring a JPEG that is saved as a JPEG again at ``output_quality`` would lose what it gains, or None
-    when the restoration pays. Only JPEG damage counts: banding or pixelation under it still gains more than a
-    re-save costs."""
+def resave_loses(damage: Damage, output_format: str, output_quality: int) -> str | None:
+    """Why restoring a JPEG (or a lossy WebP) that is saved in its own format again, at ``output_quality``, would
+    lose what it gains, or None when the restoration pays. Only the format's own damage counts: banding or
+    pixelation under it still gains more than a re-save costs."""
+    if output_format == "WEBP":
+        return _webp_resave_loses(damage, output_quality)
     quality = damage.jpeg_quality
-    if quality is None or damage.kind != "jpeg":
+    if output_format != "JPEG" or quality is None or damage.kind != "jpeg":
         return None
     output_scale = max(ijg_scale_percent(output_quality), MIN_RESAVE_SCALE)
     if ijg_scale_percent(quality) > RESAVE_SLOPE * output_scale + RESAVE_MARGIN:
         return None
     return (f"a JPEG of quality {quality} saved again as a JPEG at quality {output_quality} would lose what restoring "
             f"gains (--format png keeps the restoration)")
+
+
+def _webp_resave_loses(damage: Damage, output_quality: int) -> str | None:
+    if damage.webp_index is None or damage.kind != "webp":
+        return None
+    if output_quality >= WEBP_RESAVE_MIN_QUALITY and damage.level >= WEBP_RESAVE_LEVEL:
+        return None
+    return (f"a WebP of quantiser index {damage.webp_index:.0f} saved again as a WebP at quality {output_quality} "
+            f"would lose what restoring gains (--format png keeps the restoration)")
 
 
 def parse_strength(text: str) -> float | None:

@@ -68,6 +68,7 @@ DAMAGE_CSV_COLUMNS = (
     ("double_compression", "double_compression"), ("pixel_quality", "pixel_quality"),
     ("blockiness", "blockiness"), ("effective_levels", "effective_levels"), ("banding", "banding"),
     ("pixelation", "pixelation"), ("strength", "strength"), ("unchanged_reason", "reason"),
+    ("webp_index", "webp_index"),
 )
 # The damage column names banding and pixelation from these measures on (weaker ones are within what clean
 # photos show).
@@ -281,6 +282,9 @@ def damage_label(damage: Mapping[str, Any] | None) -> str | None:
     found = []
     if damage.get("jpeg_quality") is not None:
         found.append(f"JPEG q{damage['jpeg_quality']} ({damage.get('jpeg_quality_source') or '?'})")
+    webp = _finite(damage.get("webp_index"))
+    if webp is not None:
+        found.append(f"WebP index {webp:.0f}")
     banding, levels = _finite(damage.get("banding")), _finite(damage.get("effective_levels"))
     if banding is not None and banding >= BANDING_SHOWN and levels is not None:
         found.append(f"banding ({levels:.0f} levels)")
