@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="fit each model's curves for grayscale photos, on the validation faces in grayscale")
     f.add_argument("--webp", action="store_true",
                    help="fit each model's curve for lossy WebP files into its curves in OUTPUT")
+    f.add_argument("--sides", default="256", metavar="PX[,PX...]",
+                   help="fit on the validation faces at each of these sizes (at most PX a side; colour curves)")
     _face_args(f, tables=False)
     a = sub.add_parser("archive-eval", help="the model card's archive table: gain per JPEG quality, clean photos")
     a.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to score")
@@ -178,6 +180,14 @@ def _run(args: argparse.Namespace) -> int:
         from . import fit_strength
 
         output = _check_output(args.output)
+        try:
+            sides = tuple(int(side) for side in args.sides.split(","))
+        except ValueError:
+            raise UsageError(f"--sides takes sizes in px separated by commas, not {args.sides!r}") from None
+        if not sides or min(sides) < 32:
+            raise UsageError(f"--sides takes sizes of 32 px or more, not {args.sides!r}")
+        if args.sides != "256" and (args.gray or args.webp):
+            raise UsageError("--sides applies to the colour curves only")
         if args.webp and args.gray:
             raise UsageError("--webp fits colour curves: a WebP file decodes to colour, so --gray does not apply")
         models = {n: Path(p) for n, p in named.items()}
@@ -188,9 +198,11 @@ def _run(args: argparse.Namespace) -> int:
                                                threads=args.threads)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        if not args.webp:
-            fitter = fit_strength.fit_gray if args.gray else fit_strength.fit
-            result = fitter(Path(args.data), models, n_eval=args.eval_count, threads=args.threads)
+        if not args.webp and args.gray:
+            result = fit_strength.fit_gray(Path(args.data), models, n_eval=args.eval_count, threads=args.threads)
+        elif not args.webp:
+            result = fit_strength.fit(Path(args.data), models, n_eval=args.eval_count, threads=args.threads,
+                                      sides=sides)
         with _writing(output):
             fit_strength.write(result, output)
         return 0

@@ -40,7 +40,7 @@ from facerestore.restore import restore_pixels
 from facerestore.session import open_model
 
 from .archive import FIT_DEGRADATIONS, Case, make_cases, to_uint8
-from .data import EVAL_COUNT, split_faces
+from .data import EVAL_COUNT, EVAL_SIDE, split_faces
 
 log = logging.getLogger(__name__)
 
@@ -325,12 +325,23 @@ def fit_webp(data: Path, models: dict[str, Path], base: dict, n_eval: int = EVAL
         f"{', '.join(d[4:] for d in WEBP_DEGRADATIONS)}; kept where it beats leaving them unchanged held out")}
 
 
-def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: int | None = None) -> dict:
+def fit_cases(data: Path, n_eval: int = EVAL_COUNT, sides: tuple[int, ...] = (EVAL_SIDE,)) -> list[Case]:
+    """The validation faces damaged every way of FIT_DEGRADATIONS, at each of ``sides`` (at most that many px a
+    side): a face keeps its name at every size, so the folds of ``cross_validate`` hold all its sizes."""
     split = split_faces(data, n_val=n_eval, n_test=n_eval)
-    cases = make_cases(split.val, FIT_DEGRADATIONS)
-    log.info("%d validation cases (%d faces x %d damages)", len(cases), len(split.val), len(FIT_DEGRADATIONS))
+    cases = [case for side in sides for case in make_cases(split.val, FIT_DEGRADATIONS, max_side=side)]
+    log.info("%d validation cases (%d faces x %d damages x %d sizes)", len(cases), len(split.val),
+             len(FIT_DEGRADATIONS), len(sides))
+    return cases
+
+
+def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: int | None = None,
+        sides: tuple[int, ...] = (EVAL_SIDE,)) -> dict:
+    cases = fit_cases(data, n_eval, sides)
+    faces = len({c.face for c in cases})
     return {"curves": {name: fit_model(name, score_grid(path, cases, threads)) for name, path in models.items()},
-            "fitted_on": (f"{len(split.val)} validation faces (export.data.split_faces, at most 256 px) damaged "
+            "fitted_on": (f"{faces} validation faces (export.data.split_faces, at most "
+                          f"{' and '.join(map(str, sides))} px) damaged "
                           f"{len(FIT_DEGRADATIONS)} ways: {', '.join(FIT_DEGRADATIONS)}; read, analysed and restored "
                           "as enhance does (JPEG files within their quantisation intervals); PSNR capped at 60 dB; "
                           "no degradation may lose PSNR on average or on more than "
@@ -374,6 +385,25 @@ def write(result: dict, output: Path, merge: bool = True) -> None:
         merged = {**old, **result}
         for key in ("curves", "gray_curves"):
             if key in old or key in result:
-                merged[key] = {**old.get(key, {}), **result.get(key, {})}
+                merged[key] = {**old.get(key, {}), **{name: _keep_fitted_only(row, old.get(key, {}).get(name))
+                                                       for name, row in result.get(key, {}).items()}}
         result = merged
     write_json(output, result)
+
+
+def _keep_fitted_only(row: dict, old: dict | None) -> dict:
+    """A refitted model's curves, with the curves of FITTED_ONLY kinds it had (fitted on their own cases, as
+    ``--webp`` does) carried over where the refit has none."""
+    if not old or not isinstance(old.get("strengths"), dict):
+        return row
+    carried = {kind: old["strengths"][kind] for kind in FITTED_ONLY
+               if kind in old["strengths"] and not (isinstance(row["strengths"], dict) and kind in row["strengths"])}
+    if not carried or list(old["levels"]) != list(row["levels"]):
+        return row
+    strengths = row["strengths"] if isinstance(row["strengths"], dict) else \
+        {kind: list(row["strengths"]) for kind in KINDS if kind not in FITTED_ONLY}
+    kept = {**row, "strengths": {**strengths, **carried}}
+    for kind in carried:
+        if kind in old:
+            kept[kind] = old[kind]  # its fit's scores
+    return kept

@@ -195,6 +195,25 @@ def test_cli_fit_strength_refuses_a_broken_file_to_merge_into_before_fitting(fac
         assert out.read_text(encoding="utf-8") == text
 
 
+def test_cli_fit_strength_checks_sides_webp_and_gray_before_fitting(faces_dir, tiny_rgb_model, tmp_path, capsys,
+                                                                   monkeypatch):
+    pytest.importorskip("torch")
+    from export import fit_strength
+    from export.__main__ import main
+
+    for name in ("fit", "fit_gray", "split_faces"):
+        monkeypatch.setattr(fit_strength, name, lambda *a, **k: pytest.fail("fitted before checking the options"))
+    out = tmp_path / "strength.json"
+    base = ["fit-strength", f"m={tiny_rgb_model}", "-o", str(out), "--data", str(faces_dir)]
+    for extra, message in ((["--sides", "256,big"], "--sides"), (["--sides", "8"], "32 px"),
+                           (["--sides", "512", "--gray"], "colour curves only"), (["--webp", "--gray"], "--gray"),
+                           (["--webp"], "fit them first")):
+        assert main([*base, *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (extra, err)
+    assert not out.exists()
+
+
 def test_cli_a_report_path_that_is_a_folder_is_refused_before_scoring(faces_dir, tiny_rgb_model, tmp_path, capsys,
                                                                        monkeypatch):
     pytest.importorskip("torch")

@@ -135,7 +135,7 @@ def test_the_fit_reads_only_validation_faces(monkeypatch, shared_faces):
 
     split = split_faces(shared_faces)
     seen: list[Path] = []
-    monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs: seen.extend(paths) or [])
+    monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs, **k: seen.extend(paths) or [])
     scored = _table([_Case("jpeg50", 0.5, face=f"f{i}") for i in range(4)], {"jpeg50": 0.8})
     monkeypatch.setattr(fit_strength, "score_grid", lambda *a, **k: scored)
     monkeypatch.setattr(fit_strength, "fit_curve", lambda table, sweeps=4: ([0.0] * len(KNOTS), 0.0))
@@ -157,7 +157,7 @@ def test_the_fit_scores_the_curve_a_model_follows_now_as_the_runtime_applies_it(
     rng = np.random.default_rng(0)
     table = Table(cases, 30 + rng.random((len(cases), len(GRID))), np.full(len(cases), 30.5), conditioned=True)
     monkeypatch.setattr(fit_strength, "split_faces", lambda *a, **k: type("S", (), {"val": (), "test": ()})())
-    monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs: cases)
+    monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs, **k: cases)
     monkeypatch.setattr(fit_strength, "score_grid", lambda *a, **k: table)
 
     expected = []
@@ -217,8 +217,69 @@ def test_curves_per_kind_are_kept_only_where_they_win_on_faces_they_were_not_fit
 def test_fit_writes_a_list_per_kind_only_when_it_generalises(monkeypatch, tmp_path):
     for table, per_kind in ((_two_kinds(), True), (_one_strength_for_all(), False)):
         monkeypatch.setattr(fit_strength, "split_faces", lambda *a, **k: type("S", (), {"val": (), "test": ()})())
-        monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs, t=table: t.cases)
+        monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs, t=table, **k: t.cases)
         monkeypatch.setattr(fit_strength, "score_grid", lambda *a, t=table, **k: t)
         row = fit_strength.fit(tmp_path, {"m": tmp_path / "m.onnx"})["curves"]["m"]
         assert isinstance(row["strengths"], dict) is per_kind
         assert row["validation_mean_psnr"] >= row["validation_mean_psnr_one_curve"] - 1e-9
+
+
+def test_the_fit_can_score_every_validation_face_at_several_sizes(monkeypatch, shared_faces):
+    """--sides 256,512: each validation face at each size, under one name so a fold holds all its sizes."""
+    from export.data import split_faces
+
+    split = split_faces(shared_faces)
+    asked: list[tuple[tuple[Path, ...], int]] = []
+    monkeypatch.setattr(fit_strength, "make_cases",
+                        lambda paths, degs, max_side: asked.append((tuple(paths), max_side)) or [])
+    fit_strength.fit_cases(shared_faces, sides=(256, 512))
+    assert asked == [(tuple(split.val), 256), (tuple(split.val), 512)]
+
+
+def _webp_cases(n_faces: int = 20) -> list[_Case]:
+    return [_Case(f"webp{q}", level, kind="webp", face=f"f{i}")
+            for i in range(n_faces) for q, level in ((20, 0.7), (50, 0.57), (90, 0.25))]
+
+
+def test_a_webp_curve_is_kept_only_where_it_beats_leaving_webp_photos_alone():
+    cases = _webp_cases()
+    helps = _table(cases, {"webp20": 0.8, "webp50": 0.6, "webp90": 0.2}, gain=0.5)
+    row, scores = fit_strength.fit_webp_model("m", helps)
+    assert row is not None and row[0] == 0.0 and scores["made_worse"] == []
+    assert scores["validation_mean_psnr_held_out"] > scores["validation_mean_psnr_unchanged"]
+    assert np.interp(0.7, KNOTS, row) == pytest.approx(0.8, abs=0.1)
+    hurts = _table(cases, {"webp20": 0.0, "webp50": 0.0, "webp90": 0.0})
+    row, scores = fit_strength.fit_webp_model("m", hurts)
+    assert row is None and scores["validation_mean_psnr_held_out"] <= scores["validation_mean_psnr_unchanged"]
+
+
+def test_fit_webp_adds_the_curve_to_the_models_curves_and_refuses_a_model_without_any(monkeypatch, tmp_path):
+    table = _table(_webp_cases(), {"webp20": 0.8, "webp50": 0.6, "webp90": 0.2}, gain=0.5)
+    monkeypatch.setattr(fit_strength, "split_faces", lambda *a, **k: type("S", (), {"val": (), "test": ()})())
+    monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs, **k: table.cases)
+    monkeypatch.setattr(fit_strength, "score_grid", lambda *a, **k: table)
+    one = [0.0, 0.5, 1.0]
+    base = {"curves": {"m": {"levels": [0.0, 0.5, 1.0], "strengths": one, "validation_mean_psnr": 1.0}}}
+    row = fit_strength.fit_webp(tmp_path, {"m": tmp_path / "m.onnx"}, base)["curves"]["m"]
+    assert row["strengths"]["jpeg"] == row["strengths"]["banding"] == row["strengths"]["pixelation"] == one
+    assert "webp" in row["strengths"] and row["validation_mean_psnr"] == 1.0 and "webp" in row
+    with pytest.raises(ValueError, match="other"):
+        fit_strength.fit_webp(tmp_path, {"other": tmp_path / "o.onnx"}, base)
+
+
+def test_a_refit_keeps_the_webp_curve_fitted_on_its_own(tmp_path):
+    """fit-strength refits a model's JPEG, banding and pixelation curves; its WebP curve, fitted on WebP cases
+    alone (--webp), is carried into the written file, not dropped."""
+    levels = [0.0, 0.5, 1.0]
+    old = {"curves": {"m": {"levels": levels, "webp": {"validation_mean_psnr": 35.8},
+                            "strengths": {"jpeg": [0, 0.5, 1], "banding": [0, 1, 1], "pixelation": [0, 0, 1],
+                                          "webp": [0, 0.4, 0.9]}},
+                      "other": {"levels": levels, "strengths": [0, 1, 1]}}}
+    path = tmp_path / "strength.json"
+    path.write_text(json.dumps(old), encoding="utf-8")
+    for refit in ([0, 0.6, 1], {"jpeg": [0, 0.6, 1], "banding": [0, 1, 1], "pixelation": [0, 0.1, 1]}):
+        fit_strength.write({"curves": {"m": {"levels": levels, "strengths": refit}}}, path)
+        written = json.loads(path.read_text(encoding="utf-8"))["curves"]
+        assert written["m"]["strengths"]["webp"] == [0, 0.4, 0.9] and written["m"]["webp"]["validation_mean_psnr"] == 35.8
+        assert written["m"]["strengths"]["jpeg"] == [0, 0.6, 1] and written["other"] == old["curves"]["other"]
+        path.write_text(json.dumps(old), encoding="utf-8")
