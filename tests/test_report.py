@@ -662,3 +662,69 @@ def test_journals_of_living_runs_are_left_and_a_cut_line_is_dropped(tmp_path):
     remove(paths)
     living.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_report_shows_the_latest_outcome_of_each_input(tmp_path, hopper_path, tiny_rgb_model):
+    """A corrupt file fails, is replaced by a good one and restored: the report showed the old failure beside the
+    new success (failures were kept by input, successes by output). The other way round, a file restored, then
+    unreadable and redone with --overwrite, fails: the report shows the failure, and that the output on disk is
+    the earlier run's."""
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    with Image.open(hopper_path) as im:
+        face = im.convert("RGB").resize((96, 112))
+    face.save(photos / "a.jpg", quality=30)
+    (photos / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    args = [str(photos), "-o", str(out), "--model", str(tiny_rgb_model), "--quiet"]
+    assert _enhance(args).exit_code == 1
+
+    def outcomes() -> list[tuple[str, str | None, str]]:
+        images = json.loads((out / "summary.json").read_text())["images"]
+        rows = list(csv.DictReader((out / "summary.csv").open()))
+        page = _page_data(out / "report.html")["images"]
+        assert [(r["input"], r["status"]) for r in rows] == [(r["input"], r["status"]) for r in images]
+        assert [i["status"] for i in page] == [r["status"] for r in images]
+        return sorted(((Path(r["input"]).name, r["output"] and Path(r["output"]).name, r["status"]) for r in images),
+                      key=str)
+
+    face.rotate(20).save(photos / "b.jpg", quality=30)  # the user puts a good file in its place
+    assert _enhance(args).exit_code == 0
+    assert outcomes() == [("a.jpg", "a.jpg", "restored"), ("b.jpg", "b.jpg", "restored")]
+    assert json.loads((out / "summary.json").read_text())["counts"]["failed"] == 0
+    restored = (out / "b.jpg").read_bytes()
+
+    # Restored, then unreadable: the latest outcome is the failure, and the output left on disk is named.
+    (photos / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 damaged since")
+    assert _enhance([*args, "--overwrite"]).exit_code == 1
+    assert (out / "b.jpg").read_bytes() == restored
+    assert outcomes() == [("a.jpg", "a.jpg", "restored"), ("b.jpg", "b.jpg", "failed")]
+    failed = next(r for r in json.loads((out / "summary.json").read_text())["images"] if r["status"] == "failed")
+    assert failed["error"].startswith("cannot decode") and failed["error"].endswith(
+        "; its output from an earlier run is left as it was")
+    assert failed["output"] == str(out / "b.jpg") and failed["metrics"] == {}
+    entry = next(i for i in _page_data(out / "report.html")["images"] if i["status"] == "failed")
+    assert entry["output_link"] == "b.jpg" and entry["error"] == failed["error"]
+    from facerestore.commands.report import report  # a rebuild keeps it so
+
+    assert CliRunner().invoke(report, [str(out), "-q"], catch_exceptions=False).exit_code == 0
+    assert outcomes() == [("a.jpg", "a.jpg", "restored"), ("b.jpg", "b.jpg", "failed")]
+    # A rerun skips that output (an earlier run wrote it from b.jpg): the failure stays its record.
+    assert _enhance(args).exit_code == 0
+    assert outcomes() == [("a.jpg", "a.jpg", "restored"), ("b.jpg", "b.jpg", "failed")]
+    # Once that output is gone, the failure is all there is.
+    (out / "b.jpg").unlink()
+    assert _enhance(args).exit_code == 1
+    assert outcomes() == [("a.jpg", "a.jpg", "restored"), ("b.jpg", None, "failed")]
+    assert "earlier run" not in json.loads((out / "summary.json").read_text())["images"][-1]["error"]
+
+
+def test_a_rerun_clears_the_stale_failure_an_older_summary_kept_beside_the_success(tmp_path):
+    """Summaries written before one outcome per input hold both; the rerun that skips the output keeps the success."""
+    from facerestore.report.run import merge_records
+
+    out = tmp_path / "out"
+    restored = _restored(out, "b.png")
+    failed = Record(restored.input, None, "failed", "cannot decode", None, None, 0.0, None, "big")
+    skipped = Record(restored.input, restored.output, "skipped", None, None, None, 0.0, None, "big")
+    merged = merge_records([failed, restored], [skipped])
+    assert [(r["status"], r["output"]) for r in merged] == [("restored", restored.output)]

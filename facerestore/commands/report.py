@@ -117,6 +117,10 @@ def rebuild_report(output_dir: Path, reference: Path | None, console: Any, progr
         log.warning("%s", problem)
     problems: list[str] = []
     restored = [r for r in earlier.records if r.get("status") in WRITTEN]  # every output, unchanged ones too
+    for record in earlier.records:  # a failure naming the output an earlier run left: found where it is now
+        if record.get("status") == "failed" and record.get("output"):
+            found = _locate(record["output"], earlier.output_dir, output_dir)
+            record["output"] = str(found) if found is not None else record["output"]
     enabled = progress and sys.stderr.isatty()
     with progress_bar(console, len(restored), enabled) as bar:
         for record in restored:

@@ -362,8 +362,8 @@ def update_run_report(output_dir: Path, records: Iterable[Any], run_info: Mappin
         with FileLock(lock_path, timeout=LOCK_TIMEOUT_S):
             if replacing is None:
                 rows = merge_with_earlier(output_dir, records)
-            else:
-                rows = [record_dict(r) for r in records] + _written_since(output_dir, set(replacing))
+            else:  # what was written since is newer than what the rebuild read
+                rows = merge_records(records, _written_since(output_dir, set(replacing)), keep_moved=True)
             return write_run_report(output_dir, rows, run_info)
     except Timeout as exc:
         raise OutputError(f"{lock_path}: another run held it for {LOCK_TIMEOUT_S:.0f} s; "
@@ -404,27 +404,89 @@ def merge_with_earlier(output_dir: Path, records: Iterable[Any]) -> list[dict[st
     A resumed run skips what an earlier run restored, and a later ``--shard`` writes into the same folder:
     the report should still show every image. An image this run skipped keeps the earlier record (with its
     metrics) while its output still exists; any other record of this run replaces the earlier one for the
-    same output; earlier records of images this run did not touch are kept. Keyed by output path. An image
-    left unchanged is an output like a restored one.
+    same output; earlier records of images this run did not touch are kept. Keyed by output path, one outcome
+    per input (:func:`merge_records`). An image left unchanged is an output like a restored one.
     """
     return merge_records(_earlier_records(output_dir), records)
 
 
+# Ends the error of a failed record whose input has an output an earlier run wrote, still on disk (its ``output``).
+KEPT_OUTPUT_NOTE = "; its output from an earlier run is left as it was"
+
+
 def merge_records(earlier: Iterable[Any], later: Iterable[Any], keep_moved: bool = False) -> list[dict[str, Any]]:
     """``later`` records over ``earlier`` ones, as :func:`merge_with_earlier` merges a run into its summary;
-    ``keep_moved`` keeps earlier records whose output is not where they say (a rebuild finds moved folders)."""
-    merged: dict[str, dict[str, Any]] = {}
+    ``keep_moved`` keeps earlier records whose output is not where they say (a rebuild finds moved folders).
+
+    Each input shows its latest outcome. A record with an output (written, or skipped as written) replaces the
+    input's earlier failure: a file that failed, was replaced and then restored no longer shows the failure
+    beside the success. A failure replaces the input's latest record with an output still on disk (a file
+    restored, then unreadable when redone with ``--overwrite``): the record becomes the failure, but keeps
+    naming that output, which the failed run left as it was, and says so (:data:`KEPT_OUTPUT_NOTE`); a skip
+    keeps it, as it keeps a written record. Such a failure whose output has gone since is a failure alone.
+    """
+    merged = _Merged()
     for record in map(record_dict, earlier):
-        key = record_key(record)
-        if not keep_moved and record.get("status") in WRITTEN and not Path(key).exists():
-            continue  # its output is gone: nothing to show
-        merged[key] = record
+        output = record.get("output")
+        if output and not keep_moved and record.get("status") != "skipped" and not Path(output).exists():
+            if record.get("status") in WRITTEN:
+                continue  # its output is gone: nothing to show
+            record["output"], record["error"] = None, _without_note(record.get("error"))
+        merged.put(record)
     for record in map(record_dict, later):
+        if record.get("status") == "failed" and not record.get("output"):
+            kept = merged.kept_output(record, keep_moved)
+            if kept is not None:  # what is on disk for this input came from an earlier run
+                record["output"], record["error"] = kept, f"{record.get('error') or 'failed'}{KEPT_OUTPUT_NOTE}"
+        earlier_record = merged.records.get(record_key(record))
+        if not (record.get("status") == "skipped" and earlier_record is not None
+                and earlier_record.get("status") in (*WRITTEN, "failed")):  # a skip keeps its output's record
+            merged.put(record)
+        if record.get("output"):
+            merged.drop_failures(record)
+    return list(merged.records.values())
+
+
+def _without_note(error: Any) -> Any:
+    if isinstance(error, str) and error.endswith(KEPT_OUTPUT_NOTE):
+        return error[:-len(KEPT_OUTPUT_NOTE)]
+    return error
+
+
+def _input_key(record: Mapping[str, Any]) -> str:
+    """One key for every spelling of a record's input (relative to this run's folder, as the merge's outputs)."""
+    return os.path.normpath(os.path.abspath(str(record.get("input"))))
+
+
+class _Merged:
+    """Records by :func:`record_key`, in order, with the keys of each input's records, latest last."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+        self._by_input: dict[str, dict[str, None]] = {}
+
+    def put(self, record: dict[str, Any]) -> None:
         key = record_key(record)
-        if record.get("status") == "skipped" and merged.get(key, {}).get("status") in WRITTEN:
-            continue
-        merged[key] = record
-    return list(merged.values())
+        old = self.records.get(key)
+        if old is not None:
+            self._by_input.get(_input_key(old), {}).pop(key, None)
+        self.records[key] = record  # a replaced record keeps its place in the report
+        self._by_input.setdefault(_input_key(record), {})[key] = None
+
+    def kept_output(self, record: Mapping[str, Any], keep_moved: bool) -> str | None:
+        """The output of the input's latest record that names one still on disk, or None."""
+        for key in reversed(self._by_input.get(_input_key(record), {})):
+            output = self.records[key].get("output")
+            if output and (keep_moved or os.path.isfile(output)):
+                return output
+        return None
+
+    def drop_failures(self, record: Mapping[str, Any]) -> None:
+        """Remove the input's failures that name no output: ``record``, with one, is newer."""
+        keys = self._by_input.get(_input_key(record), {})
+        for key in [k for k in keys if self.records[k].get("status") == "failed" and not self.records[k].get("output")]:
+            del self.records[key]
+            del keys[key]
 
 
 class EarlierOutputs:
@@ -457,7 +519,8 @@ class EarlierOutputs:
 
 
 def _outputs_recorded_in(folder: Path) -> dict[str, str]:
-    """{absolute output: input} of the written images recorded in ``folder``'s summary and unclaimed journals."""
+    """{absolute output: input} of the outputs recorded in ``folder``'s summary and unclaimed journals: written
+    images, and failures that name the output an earlier run wrote from their input."""
     from .journal import orphaned
 
     records: list[dict[str, Any]] = []
@@ -465,8 +528,9 @@ def _outputs_recorded_in(folder: Path) -> dict[str, str]:
         records += _earlier_records(folder, warn=False)
     if (folder / REPORT_DIR_NAME).is_dir():
         records += orphaned(folder / REPORT_DIR_NAME)[0]  # killed runs: newer than the summary
+    # A failure naming an output: the one an earlier run wrote from that input, which the failed run left.
     return {os.path.abspath(r["output"]): r["input"] for r in records
-            if r.get("status") in WRITTEN and r.get("output")}
+            if r.get("status") in (*WRITTEN, "failed") and r.get("output")}
 
 
 @dataclass
