@@ -12,6 +12,7 @@ import pytest
 from export import archive, fit_strength
 from export.fit_strength import (GRID, KNOTS, Table, broken_promises, cross_validate, fit_curve, fit_curves,
                                  mean_psnr, objective)
+from facerestore.damage import strength as strength_mod
 from facerestore.damage.strength import MIN_STRENGTH
 
 
@@ -258,13 +259,25 @@ def test_fit_webp_adds_the_curve_to_the_models_curves_and_refuses_a_model_withou
     monkeypatch.setattr(fit_strength, "split_faces", lambda *a, **k: type("S", (), {"val": (), "test": ()})())
     monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs, **k: table.cases)
     monkeypatch.setattr(fit_strength, "score_grid", lambda *a, **k: table)
-    one = [0.0, 0.5, 1.0]
-    base = {"curves": {"m": {"levels": [0.0, 0.5, 1.0], "strengths": one, "validation_mean_psnr": 1.0}}}
+    one = [min(1.0, 2 * level) for level in KNOTS]
+    base = {"curves": {"m": {"levels": list(KNOTS), "strengths": one, "validation_mean_psnr": 1.0}}}
     row = fit_strength.fit_webp(tmp_path, {"m": tmp_path / "m.onnx"}, base)["curves"]["m"]
     assert row["strengths"]["jpeg"] == row["strengths"]["banding"] == row["strengths"]["pixelation"] == one
     assert "webp" in row["strengths"] and row["validation_mean_psnr"] == 1.0 and "webp" in row
+    assert strength_mod._per_kind("m", row)["webp"](0.7) == pytest.approx(np.interp(0.7, KNOTS, row["strengths"]["webp"]))
     with pytest.raises(ValueError, match="other"):
         fit_strength.fit_webp(tmp_path, {"other": tmp_path / "o.onnx"}, base)
+
+
+def test_fit_webp_refuses_curves_at_other_levels_than_its_knots(monkeypatch, tmp_path):
+    """The WebP curve is fitted at KNOTS and shares its model's ``levels``: added to curves set at other levels
+    (a file fitted with other knots), it made a strength file every run of that model refused as malformed."""
+    fitted = []
+    monkeypatch.setattr(fit_strength, "split_faces", lambda *a, **k: fitted.append(1))
+    base = {"curves": {"m": {"levels": [0.0, 0.5, 1.0], "strengths": [0.0, 0.5, 1.0]}}}
+    with pytest.raises(ValueError, match="m: its curves are set at other levels"):
+        fit_strength.fit_webp(tmp_path, {"m": tmp_path / "m.onnx"}, base)
+    assert not fitted  # said before the fit, not after it
 
 
 def test_a_refit_keeps_the_webp_curve_fitted_on_its_own(tmp_path):
