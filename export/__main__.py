@@ -194,13 +194,14 @@ def _run(args: argparse.Namespace) -> int:
         try:
             base = fit_strength.merge_base(output)  # a broken file to merge into fails now, not after the fit
             if args.webp:
-                result = fit_strength.fit_webp(Path(args.data), models, base, n_eval=args.eval_count,
-                                               threads=args.threads)
+                fit_strength.check_webp_base(models, base)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        if not args.webp and args.gray:
+        if args.webp:
+            result = fit_strength.fit_webp(Path(args.data), models, base, n_eval=args.eval_count, threads=args.threads)
+        elif args.gray:
             result = fit_strength.fit_gray(Path(args.data), models, n_eval=args.eval_count, threads=args.threads)
-        elif not args.webp:
+        else:
             result = fit_strength.fit(Path(args.data), models, n_eval=args.eval_count, threads=args.threads,
                                       sides=sides)
         with _writing(output):

@@ -296,11 +296,9 @@ def fit_webp_model(name: str, table: Table) -> tuple[list[float] | None, dict]:
         "validation_mean_psnr_unchanged": round(unchanged, 4), "made_worse": broken}
 
 
-def fit_webp(data: Path, models: dict[str, Path], base: dict, n_eval: int = EVAL_COUNT,
-             threads: int | None = None) -> dict:
-    """Each model's curves in ``base`` (a strength file's contents) with its WebP curve fitted on the validation
-    faces saved as lossy WebP, or without one where it does not pay; ValueError, before fitting, for a model
-    ``base`` has no curves for or has them at other levels than KNOTS (the WebP curve shares its model's)."""
+def check_webp_base(models: dict[str, Path], base: dict) -> None:
+    """ValueError for a model ``base`` has no curves for, or has them at other levels than KNOTS: the WebP curve
+    is added to its model's and shares their levels."""
     missing = [name for name in models if name not in base.get("curves", {})]
     if missing:
         raise ValueError(f"no curves to add a WebP curve to for {', '.join(missing)}: fit them first")
@@ -309,6 +307,14 @@ def fit_webp(data: Path, models: dict[str, Path], base: dict, n_eval: int = EVAL
         if levels != list(KNOTS):
             raise ValueError(f"{name}: its curves are set at other levels than the WebP curve's knots "
                              f"({levels} against {list(KNOTS)}): refit them first")
+
+
+def fit_webp(data: Path, models: dict[str, Path], base: dict, n_eval: int = EVAL_COUNT,
+             threads: int | None = None) -> dict:
+    """Each model's curves in ``base`` (a strength file's contents) with its WebP curve fitted on the validation
+    faces saved as lossy WebP, or without one where it does not pay; ValueError, before fitting, where
+    :func:`check_webp_base` refuses ``base``."""
+    check_webp_base(models, base)
     split = split_faces(data, n_val=n_eval, n_test=n_eval)
     cases = make_cases(split.val, WEBP_DEGRADATIONS)
     log.info("%d WebP validation cases (%d faces x %d qualities)", len(cases), len(split.val),

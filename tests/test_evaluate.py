@@ -214,6 +214,26 @@ def test_cli_fit_strength_checks_sides_webp_and_gray_before_fitting(faces_dir, t
     assert not out.exists()
 
 
+def test_cli_fit_strength_webp_reports_a_failure_during_the_fit_as_one_not_as_a_usage_error(
+        faces_dir, tiny_rgb_model, tmp_path, monkeypatch):
+    """Only the checks before the fit are usage errors (exit 2); a ValueError from inside the fit is a bug to
+    surface, not a mistake of the user's options."""
+    pytest.importorskip("torch")
+    from export import fit_strength
+    from export.__main__ import main
+
+    out = tmp_path / "strength.json"
+    out.write_text(json.dumps({"curves": {"m": {"levels": list(fit_strength.KNOTS),
+                                                "strengths": [0.0] * len(fit_strength.KNOTS)}}}), encoding="utf-8")
+
+    def broken_fit(*args, **kwargs):
+        raise ValueError("inside the fit")
+
+    monkeypatch.setattr(fit_strength, "fit_webp", broken_fit)
+    with pytest.raises(ValueError, match="inside the fit"):
+        main(["fit-strength", "--webp", f"m={tiny_rgb_model}", "-o", str(out), "--data", str(faces_dir)])
+
+
 def test_cli_a_report_path_that_is_a_folder_is_refused_before_scoring(faces_dir, tiny_rgb_model, tmp_path, capsys,
                                                                        monkeypatch):
     pytest.importorskip("torch")

@@ -39,8 +39,9 @@ def jpeg_level(quality: float) -> float:
 
 
 # Banding, scaling and lossy WebP sit at the level of the JPEG quality that costs the same PSNR on the training faces: a
-# damage-conditioned model, told each level by hand, restores best at that level (measured on the validation
-# faces), so one scale serves every kind of damage and the fitted strength curve needs no kind of its own.
+# damage-conditioned model, told each level by hand, restores banding and pixelation best near that level
+# (measured on the validation faces), so one scale serves every kind of damage; the strength curves per kind
+# (facerestore.damage.strength) fit what remains between kinds.
 # --- calibrated by export/calibrate_levels.py on the training faces; do not edit by hand ---
 BANDING_KNOTS = (
     (4, 1.000), (6, 0.994), (8, 0.873), (12, 0.684), (16, 0.543), (20, 0.447), (24, 0.362),

@@ -81,6 +81,7 @@ DEFAULT_PLAIN = Curve((0.0, 0.15, 0.5, 1.0), (0.0, 0.0, 1.0, 1.0), "default")
 # at the JPEG curves' strengths they make WebP photos worse (`darn` at full strength: -0.2 dB at WebP quality 5 to
 # -3.6 at 75 on the validation faces).
 FITTED_ONLY = ("webp",)
+_KIND_NAMES = {"jpeg": "JPEG", "webp": "WebP"}  # as a reason names them
 
 
 @dataclass(frozen=True)
@@ -187,8 +188,9 @@ def decide(level: float, curve: Curve | None, override: float | None = None,
     if curve is None:
         if level < MIN_LEVEL:
             return Decision(0.0, True, f"no damage worth restoring found (damage level {level:.2f})")
-        return Decision(0.0, True, f"this model has no strength fitted for {kind or 'this'} damage (level "
-                                   f"{level:.2f}); --strength restores it anyway")
+        name = _KIND_NAMES.get(kind or "", kind or "this")
+        return Decision(0.0, True, f"this model has no strength fitted for {name} damage (level {level:.2f}); "
+                                   f"--strength restores it anyway")
     strength = curve(level) if level >= MIN_LEVEL else 0.0
     if strength < MIN_STRENGTH:
         return Decision(0.0, True, f"no damage worth restoring found (damage level {level:.2f})")
@@ -198,9 +200,7 @@ def decide(level: float, curve: Curve | None, override: float | None = None,
 def decide_image(model: OnnxModel, damage: Damage, shape: tuple[int, ...], override: float | None = None) -> Decision:
     """:func:`decide` for an image of ``shape`` (height, width, channels) and ``damage`` restored by an open
     ``model``: the curve it follows for that kind of damage, gray or colour, as every command decides."""
-    kind = damage.kind
-    return decide(damage.level, model_curve(model, kind, gray=shape[2] == 1), override, shape,
-                  "WebP" if kind == "webp" else kind)
+    return decide(damage.level, model_curve(model, damage.kind, gray=shape[2] == 1), override, shape, damage.kind)
 
 
 def resave_loses(damage: Damage, output_format: str, output_quality: int) -> str | None:
