@@ -30,6 +30,7 @@ Output mapping (``plan_jobs``):
 from __future__ import annotations
 
 import errno
+import filecmp
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -570,12 +571,14 @@ def _written_from(dst: Path, item: Found, written_from: Callable[[Path], str | N
 
 
 def _same_file(recorded: str, path: Path) -> bool | None:
-    """Whether the input a record names is ``path``'s file; None where it cannot tell (the recorded path leads
-    nowhere from here: a file since removed, or a relative path written from another folder)."""
+    """Whether the input a record names is ``path``'s file, or a copy of it byte for byte (a folder copied and run
+    again into the same output: its outputs were made from these very bytes); None where it cannot tell (the
+    recorded path leads nowhere from here: a file since removed, or a relative path written from another
+    folder)."""
     if _path_key(Path(recorded)) == _path_key(path):
         return True
     try:
-        return os.path.samefile(recorded, path)
+        return os.path.samefile(recorded, path) or filecmp.cmp(recorded, path, shallow=False)
     except OSError:
         return None
 

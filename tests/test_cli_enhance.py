@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -510,6 +511,28 @@ def test_switching_format_never_takes_another_inputs_output_for_its_own(tmp_path
     dry = _run([*args, "--format", "png", "--dry-run"])
     assert [(Path(r["input"]).name, r["status"]) for r in _records(dry.stdout)] == [
         ("a.png", "skipped"), ("a.PNG", "failed")]
+
+
+def test_a_copy_of_the_input_folder_run_into_the_same_output_skips_what_is_done(tmp_path, hopper_path,
+                                                                                tiny_rgb_model):
+    """Outputs made from byte-identical files are done: a copied folder run into the same output skips them (the
+    ownership check refused every one of them, exit 1), while a changed photo of the same name is still refused."""
+    root, out = tmp_path / "photos", tmp_path / "out"
+    root.mkdir()
+    with Image.open(hopper_path) as im:
+        small = im.convert("RGB").resize((96, 112))
+    small.save(root / "a.jpg", quality=30)
+    small.rotate(90).save(root / "b.jpg", quality=30)
+    args = ["-o", str(out), "--model", str(tiny_rgb_model), "--strength", "1", "--json", "--format", "png"]
+    assert _run(["enhance", str(root), *args]).exit_code == 0
+    copy = tmp_path / "copy" / "photos"
+    shutil.copytree(root, copy)
+    small.rotate(180).save(copy / "b.jpg", quality=30)  # another photo under b.jpg's name
+    result = _run(["enhance", str(copy), *args])
+    assert result.exit_code == 1, result.output
+    by_input = {Path(r["input"]).name: r["status"] for r in _records(result.stdout)}
+    assert by_input == {"a.jpg": "skipped", "b.jpg": "failed"}, by_input
+    assert f"is already the output of {root / 'b.jpg'}" in result.stderr
 
 
 def test_an_input_whose_output_name_holds_another_inputs_output_is_not_skipped(tmp_path, hopper_path, astronaut_path,
