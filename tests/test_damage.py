@@ -283,6 +283,39 @@ def test_a_drawing_of_few_colours_is_not_banding(tmp_path, faces):
         assert damage.banding == 0.0 and damage.level == 0.0 and damage.jpeg_quality is None, (path.name, damage)
 
 
+def _bar_chart() -> Image.Image:
+    """Four bars, a black axis and a title on white: 6 colours cover 99 % of it, as many as a face posterized to 4
+    levels needs, but picked one by one rather than on one scale of evenly spaced levels."""
+    chart = Image.new("RGB", (640, 400), (255, 255, 255))
+    draw = ImageDraw.Draw(chart)
+    for i, (h, colour) in enumerate(zip((120, 250, 180, 300), ((66, 133, 244), (219, 68, 55), (244, 180, 0),
+                                                               (15, 157, 88)))):
+        draw.rectangle((60 + i * 140, 380 - h, 160 + i * 140, 380), fill=colour)
+    draw.line((40, 380, 620, 380), fill=(0, 0, 0), width=2)
+    draw.text((60, 20), "Quarterly results", fill=(0, 0, 0), font=ImageFont.load_default(size=24))
+    return chart
+
+
+def test_a_chart_of_picked_colours_is_not_banding_and_comes_back_unchanged(tmp_path):
+    """It read as banding (level 0.89) and enhance smoothed it to 33 dB from itself."""
+    _bar_chart().save(tmp_path / "chart.png")
+    damage = _analyze(tmp_path / "chart.png")
+    assert damage.banding == 0.0 and damage.level == 0.0, damage
+    result = CliRunner().invoke(cli, ["enhance", str(tmp_path / "chart.png"), "-o", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["status"] == "unchanged", result.output
+    assert (tmp_path / "out" / "chart.png").read_bytes() == (tmp_path / "chart.png").read_bytes()
+
+
+def test_every_posterized_scale_is_recognised_and_picked_colours_are_not(faces):
+    from facerestore.damage.pixels import on_posterized_scale
+
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (4, 1))[..., None].repeat(3, axis=2)
+    for n in range(2, 65):
+        assert on_posterized_scale(degrade.posterize(ramp, n), 1.0), n
+        assert on_posterized_scale(degrade.posterize(faces[0], n), 0.99), n
+    assert not on_posterized_scale(np.asarray(_bar_chart())[::4], 0.99)
+
+
 @pytest.mark.parametrize("gray, n", [(False, 4), (True, 12)])
 def test_a_photo_posterized_to_few_levels_is_still_banding(tmp_path, faces, gray, n):
     pixels = np.asarray(Image.fromarray(faces[0]).convert("L"))[..., None] if gray else faces[0]

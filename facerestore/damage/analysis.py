@@ -15,7 +15,7 @@ import numpy as np
 
 from facerestore.damage import jpeg_pixels, levels
 from facerestore.damage.jpeg_tables import table_quality
-from facerestore.damage.pixels import effective_levels, main_colours, pixelation_factor
+from facerestore.damage.pixels import effective_levels, main_colours, on_posterized_scale, pixelation_factor
 from facerestore.imageio import LoadedImage
 
 # The pixels show a double compression when their lattice is this many quality points below the file's tables
@@ -33,6 +33,10 @@ PIXELATION_MIN_QUALITY = 40
 # levels (the fewest that training draws), none fewer than 7.
 DRAWING_MAX_COLOURS = 5
 DRAWING_SHARE = 0.99
+# Up to this many, colours that do not all lie on one posterized scale (N evenly spaced levels per channel, what
+# posterizing leaves) are a drawing's too: a bar chart's four colours with black and white read as banding
+# (level 0.89) and came back 33 dB from itself. Posterized photos keep their scale exactly.
+DRAWING_MAX_PICKED_COLOURS = 12
 # Blocking counts as a JPEG's without a lattice only where the steps across the grid exceed those inside blocks by
 # this many grey levels. PNGs of JPEGs at quality 10-50 whose lattice a gamma change erased: 1.28 or more (36 face
 # and natural photos); studio portraits and a sky saved at 80-95, whose smoothness alone lifts the ratio: 0.74 or less.
@@ -150,8 +154,7 @@ def analyze(loaded: LoadedImage) -> Damage:
     factor = pixelation_factor(rows, columns)
     if n_levels < PIXELATION_MIN_LEVELS or (quality is not None and quality < PIXELATION_MIN_QUALITY):
         factor = 1.0
-    if (banding > 0.0 or factor > 1.0 or source == "pixels") and \
-            main_colours(rows, DRAWING_SHARE) <= DRAWING_MAX_COLOURS:
+    if (banding > 0.0 or factor > 1.0 or source == "pixels") and _drawing(rows):
         # A drawing's flat colours and straight edges mimic banding, pixelation and JPEG blocking: none counts.
         banding, factor = 0.0, 1.0
         if info is None:
@@ -164,6 +167,14 @@ def analyze(loaded: LoadedImage) -> Damage:
                   pixel_quality=pixel_q, grid_offset=grid, blockiness=blocking.strength,
                   effective_levels=n_levels, banding=banding, pixelation=factor, webp_index=webp_index,
                   level=level)
+
+
+def _drawing(rows: np.ndarray) -> bool:
+    """Whether 8-bit ``rows`` of an image are a drawing's: few colours, or not many more picked off any
+    posterized scale."""
+    colours = main_colours(rows, DRAWING_SHARE)
+    return colours <= DRAWING_MAX_COLOURS or (colours <= DRAWING_MAX_PICKED_COLOURS
+                                              and not on_posterized_scale(rows, DRAWING_SHARE))
 
 
 def _parts(jpeg_quality: int | None, banding: float, pixelation: float,

@@ -66,8 +66,33 @@ def _packed(lines: np.ndarray) -> np.ndarray:
 def main_colours(lines: np.ndarray, share: float) -> int:
     """How many of the commonest pixel values (all channels together) of 8-bit ``lines`` (n x length (x C))
     it takes to cover ``share`` of the pixels."""
-    counts = np.sort(np.unique(_packed(lines), return_counts=True)[1])[::-1]
-    return int(np.searchsorted(np.cumsum(counts), share * counts.sum()) + 1)
+    return len(_commonest(lines, share))
+
+
+def _commonest(lines: np.ndarray, share: float) -> np.ndarray:
+    """The commonest pixel values (packed, :func:`_packed`) of 8-bit ``lines`` that cover ``share`` of them."""
+    values, counts = np.unique(_packed(lines), return_counts=True)
+    order = np.argsort(counts, kind="stable")[::-1]
+    return values[order[:int(np.searchsorted(np.cumsum(counts[order]), share * counts.sum()) + 1)]]
+
+
+# What posterizing to N levels per channel leaves: round(k * 255 / (N - 1)), k = 0 .. N - 1, for N up to this.
+MAX_POSTERIZED_LEVELS = 64
+
+
+def on_posterized_scale(lines: np.ndarray, share: float) -> bool:
+    """Whether every channel value of the commonest colours of 8-bit ``lines`` covering ``share`` of them lies on
+    one scale of N evenly spaced levels (N <= MAX_POSTERIZED_LEVELS), as a posterized photo's do; a drawing's
+    colours, picked one by one, do not."""
+    channels = 1 if lines.ndim == 2 else lines.shape[2]
+    packed = _commonest(lines, share).astype(np.int64)
+    used = np.unique(np.concatenate([(packed >> (8 * c)) & 0xFF for c in range(channels)]))
+    for n in range(2, MAX_POSTERIZED_LEVELS + 1):
+        step = 255.0 / (n - 1)
+        # Within half a level of a multiple of the step: whichever way the posterizer rounded its halves.
+        if (np.abs(used - np.rint(used / step) * step) <= 0.5 + 1e-9).all():
+            return True
+    return False
 
 
 def pixelation_factor(rows: np.ndarray, columns: np.ndarray) -> float:
