@@ -14,6 +14,9 @@ RESTORED, UNCHANGED, SKIPPED, FAILED = "restored", "unchanged", "skipped", "fail
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DEVICE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # stdout's reader went away (`| head -1`): 128 + SIGPIPE, what a shell reports for a command SIGPIPE ended.
 EXIT_STDOUT_CLOSED = 141
+# SIGTERM (timeout, a SLURM time limit, kill), taken as a Ctrl-C: 128 + SIGTERM, as a shell reports for a command
+# SIGTERM ended.
+EXIT_TERMINATED = 143
 
 
 @dataclass
@@ -85,6 +88,7 @@ class RunSummary:
     seconds: float = 0.0  # wall-clock time of the run
     megapixels: float = 0.0  # of restored images
     interrupted: bool = False
+    terminated: bool = False  # the interrupt was a SIGTERM
     stdout_closed: bool = False  # the run stopped because nobody reads its --json lines any more
     stdout_failed: bool = False  # the run stopped because its --json lines could not be written (a full disk)
 
@@ -110,7 +114,7 @@ class RunSummary:
 
     def exit_code(self) -> int:
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if self.terminated else EXIT_INTERRUPTED
         if self.stdout_closed:
             return EXIT_STDOUT_CLOSED
         return EXIT_FAILED if self.failed or self.stdout_failed else EXIT_OK
@@ -127,6 +131,7 @@ class RunSummary:
                  f"{self.seconds:.1f} s", f"{self.megapixels_per_second:.2f} MP/s"]
         if self.provider:
             parts.append(f"on {self.provider}")
-        prefix = "Interrupted: " if self.interrupted else "Stopped, stdout closed: " if self.stdout_closed else \
+        interrupted = "Terminated: " if self.terminated else "Interrupted: "
+        prefix = interrupted if self.interrupted else "Stopped, stdout closed: " if self.stdout_closed else \
             "Stopped, stdout could not be written: " if self.stdout_failed else ""
         return prefix + ", ".join(parts)

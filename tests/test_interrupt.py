@@ -141,3 +141,64 @@ def test_a_run_killed_outright_still_reaches_the_next_runs_report(tmp_path, hopp
     # instant between an output's rename and its journal line can leave an image skipped without a record.
     assert {r["status"] for r in by_name.values()} <= {"restored", "skipped"}
     assert not list(report_dir.glob("journal-*"))
+
+
+def _slow_folder(tmp_path: Path, hopper_path: Path, count: int, scale: int = 2) -> tuple[Path, Path]:
+    from conftest import build_tiny_onnx
+
+    model = build_tiny_onnx(tmp_path / "slow.onnx", layers=6)
+    src = tmp_path / "photos"
+    src.mkdir()
+    with Image.open(hopper_path) as im:
+        big = im.convert("RGB").resize((im.width * scale, im.height * scale))
+        for i in range(count):
+            big.rotate(i * 15).save(src / f"img{i:02d}.jpg", quality=40)
+    return src, model
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path, hopper_path):
+    """timeout(1), a SLURM time limit or `kill` send SIGTERM: it ended the run outright, with no report and the
+    journal left behind. Now the images being written are finished, the report is written and the exit is 143."""
+    src, model = _slow_folder(tmp_path, hopper_path, 30)
+    out = tmp_path / "out"
+    proc = start_interruptible([sys.executable, "-m", "facerestore", "enhance", str(src), "-o", str(out),
+                                "--model", str(model), "--json", "--threads", "1"])
+    first = proc.stdout.readline()  # one image done: the run is in full swing
+    assert first, proc.stderr.read()
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stdout.read()  # not communicate(), which would drop lines readline() has buffered
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 143, err
+    assert "Terminated: " in err and "Traceback" not in err, err
+    records = [json.loads(line) for line in (first + rest).splitlines()]
+    assert 1 <= len(records) < 30 and {r["status"] for r in records} == {"restored"}, err
+    written = sorted(p.name for p in out.glob("*.jpg"))
+    assert written == sorted(Path(r["output"]).name for r in records)  # finished and reported, nothing half done
+    assert not list(out.rglob("*.tmp"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(Path(r["output"]).name for r in summary["images"]) == written
+    assert summary["run"]["interrupted"] is True and (out / "report.html").is_file()
+    assert not list((out / "_facerestore_report").glob("journal-*"))  # its records are in the summary
+
+
+def test_a_second_sigterm_ends_the_run_at_once(tmp_path, hopper_path):
+    """The first SIGTERM lets the image in hand finish (seconds here); a second one, as `timeout -k` or a repeated
+    `kill` sends, ends the process at once by SIGTERM itself, leaving what a kill leaves: whole files only."""
+    import time
+
+    src, model = _slow_folder(tmp_path, hopper_path, 6, scale=6)  # seconds of inference per image
+    out = tmp_path / "out"
+    proc = start_interruptible([sys.executable, "-m", "facerestore", "enhance", str(src), "-o", str(out),
+                                "--model", str(model), "--json", "--threads", "1"])
+    assert proc.stdout.readline(), proc.stderr.read()  # the next image is in hand now
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGTERM, err
+    assert time.monotonic() - sent < 5, err
+    for path in out.glob("*.jpg"):  # under real names: whole files only
+        with Image.open(path) as im:
+            im.load()
+    assert list((out / "_facerestore_report").glob("journal-*.jsonl"))  # the next run reports what it wrote

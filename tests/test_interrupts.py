@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from facerestore.interrupts import DeferredInterrupts
+from facerestore.interrupts import DeferredInterrupts, TerminateAsInterrupt, Terminated
 
 
 def _ctrl_c() -> None:
@@ -78,3 +78,41 @@ def test_a_custom_handler_and_other_threads_are_left_alone():
     thread.start()
     thread.join()
     assert seen == [signal.default_int_handler]
+
+
+def _sigterm() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.fixture()
+def _default_sigterm():
+    if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        pytest.skip("SIGTERM has a handler in this process already")
+    yield
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_sigterm_is_a_ctrl_c_where_the_command_asks_for_it(_default_sigterm):
+    done: Future[int] = Future()
+    done.set_result(7)
+    with DeferredInterrupts():  # not asked: SIGTERM keeps its default action
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    with TerminateAsInterrupt() as term:
+        with DeferredInterrupts() as interrupts:
+            assert signal.getsignal(signal.SIGTERM) == interrupts._note  # else the next line ends pytest
+            _sigterm()
+            sum(range(1000))  # counted, not raised
+            assert interrupts.count == 1 and term.count == 1
+            with pytest.raises(Terminated):  # a KeyboardInterrupt: whatever handles a Ctrl-C handles it
+                interrupts.wait(done)
+            with pytest.raises(Terminated):  # a Ctrl-C during the clean-up after a SIGTERM aborts it at once
+                _ctrl_c()
+                sum(range(1000))
+        assert signal.getsignal(signal.SIGTERM) == term.handle  # a later SIGTERM would end the process at once
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    with TerminateAsInterrupt() as term:
+        assert signal.getsignal(signal.SIGTERM) == term.handle
+        with pytest.raises(Terminated):  # outside the pools' waits: raised where the main thread is
+            _sigterm()
+            sum(range(1000))
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

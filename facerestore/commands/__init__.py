@@ -12,7 +12,7 @@ import click
 
 from facerestore.errors import (DegradationSpecError, DeviceUnavailableError, FaceRestoreError, ModelError,
                                 StdoutError, UsageError)
-from facerestore.summary import EXIT_DEVICE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from facerestore.summary import EXIT_DEVICE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -21,9 +21,15 @@ if TYPE_CHECKING:
 @contextmanager
 def exit_on_error(console: Console) -> Iterator[None]:
     """Turn a project exception that ends the whole command into one stderr line and its exit code, and a
-    Ctrl-C into exit code 130 (click's own handling would print "Aborted!" and exit 1, as if a file failed)."""
+    Ctrl-C into exit code 130 (click's own handling would print "Aborted!" and exit 1, as if a file failed), a
+    SIGTERM taken as one (``interrupts.Terminated``) into 143."""
+    from facerestore.interrupts import Terminated
+
     try:
         yield
+    except Terminated as exc:
+        console.print("Terminated", markup=False)
+        raise click.exceptions.Exit(EXIT_TERMINATED) from exc
     except KeyboardInterrupt as exc:
         console.print("Interrupted", markup=False)
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from exc

@@ -17,7 +17,7 @@ from facerestore.discovery import printable
 from facerestore.model_choice import ModelRequest
 from facerestore.options import EngineOptions, FileList, StreamOptions, WriteOptions, engine_options, model_options, \
     strength_option, stream_options, write_options
-from facerestore.summary import EXIT_INTERRUPTED
+from facerestore.summary import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -90,7 +90,8 @@ def enhance(ctx: click.Context, **params: Any) -> None:
 
     \b
     Exit codes: 0 all restored, unchanged or skipped, 1 some files failed, 2 usage error,
-    3 requested device unavailable, 130 interrupted, 141 stdout closed (--json | head: the run stops).
+    3 requested device unavailable, 130 interrupted (Ctrl-C), 141 stdout closed (--json | head: the run
+    stops), 143 terminated (SIGTERM: the run stops as after a Ctrl-C).
     """
     if not params["inputs"] and params["files_from"] is None:
         raise click.UsageError("give at least one file or folder, or --files-from FILE")
@@ -106,16 +107,20 @@ def enhance(ctx: click.Context, **params: Any) -> None:
         strength=params["strength"])
 
     from facerestore.console import make_console, setup_logging
+    from facerestore.interrupts import TerminateAsInterrupt, Terminated
 
     console = make_console()
     setup_logging(console, opts.stream.verbose)
-    try:
-        with exit_on_error(console):
-            require_current_folder()
-            code = run_enhance(opts, console)
-    except KeyboardInterrupt:  # before or after the restore loop, which handles its own
-        console.print("Interrupted", markup=False)
-        code = EXIT_INTERRUPTED
+    # SIGTERM (timeout, a SLURM time limit, kill) stops the run as a Ctrl-C does; a second one ends it at once.
+    with TerminateAsInterrupt():
+        try:
+            with exit_on_error(console):
+                require_current_folder()
+                code = run_enhance(opts, console)
+        except KeyboardInterrupt as exc:  # before or after the restore loop, which handles its own
+            terminated = isinstance(exc, Terminated)
+            console.print("Terminated" if terminated else "Interrupted", markup=False)
+            code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     ctx.exit(code)
 
 
@@ -128,6 +133,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     from facerestore.discovery import REPORT_DIR_NAME, plan_jobs
     from facerestore.engines import check_engine, run_jobs
     from facerestore.gpu import for_device
+    from facerestore.interrupts import Terminated
     from facerestore.report.journal import Journal, orphaned
     from facerestore.report.journal import remove as remove_journals
     from facerestore.report.run import EarlierOutputs
@@ -200,8 +206,9 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
         try:
             run_jobs(opts.engine, plan.jobs, ctx, on_record, request=opts.model, fail_fast=opts.fail_fast,
                      on_start=lambda job: bar.current(str(job.rel)), stop=stop)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             summary.interrupted = True
+            summary.terminated = isinstance(exc, Terminated)
     summary.seconds = time.time() - started
     if ctx.halt.is_set():
         console.print(f"error: stopped early: {printable(ctx.halt_reason[0])}. Make room (or choose another -o) "

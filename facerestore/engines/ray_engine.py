@@ -16,9 +16,10 @@ place (a shared file system); relative paths are resolved against the driver's w
 Each worker appends the record of every image it writes to its own part of the run's journal as soon as the image
 is on disk (:class:`facerestore.report.journal.JournalPart`, under the lock the driver holds), as the local engine
 journals from its writing threads: records held back for plan order, or on their way to the driver, are not lost
-with the run. A run that ends early (Ctrl-C, ``--fail-fast``, a full disk, a worker lost) lets the images being
-written finish, stops the workers from writing more, and delivers the journalled records the driver had not
-received yet, after the others, still in plan order.
+with the run. A run that ends early (Ctrl-C, SIGTERM, ``--fail-fast``, a full disk, a worker lost) lets the images
+being written finish, stops the workers from writing more, and delivers the journalled records the driver had not
+received yet, after the others, still in plan order. ``ray.init`` replaces the process's SIGTERM handler; where the
+command takes SIGTERM as a Ctrl-C, its own is put back for the session (:func:`_ray_session`).
 
 ``ray`` is imported only inside functions: the module is importable without the extra.
 """
@@ -29,6 +30,7 @@ import json
 import logging
 import math
 import os
+import signal
 import socket
 import threading
 import warnings
@@ -42,6 +44,7 @@ import numpy as np
 
 from facerestore.engines import RAY_INSTALL_HINT
 from facerestore.errors import DeviceUnavailableError, FaceRestoreError, ModelError, UsageError
+from facerestore.interrupts import TerminateAsInterrupt, Terminated
 from facerestore.model_choice import ModelRequest
 from facerestore.pipeline import Context, tell_written
 from facerestore.summary import FAILED, RESTORED, UNCHANGED, Record, as_float
@@ -212,6 +215,8 @@ def _ray_session(address: str | None, verbose: bool) -> Iterator[Any]:
     quiet = {"include_dashboard": False, "log_to_driver": verbose, "configure_logging": True,
              "logging_level": logging.INFO if verbose else logging.ERROR}
     saved_auth_mode = os.environ.get(AUTH_MODE_VAR)  # ray.init sets it for the whole process: restore it
+    saved_sigterm = _sigterm_handler()  # ray.init replaces it for the whole process too
+    takes_sigterm = isinstance(getattr(saved_sigterm, "__self__", None), TerminateAsInterrupt)
     if address is not None:
         _check_reachable(address)
         _use_token_auth_when_available()
@@ -223,13 +228,39 @@ def _ray_session(address: str | None, verbose: bool) -> Iterator[Any]:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         ray.shutdown()
         _restore_env(AUTH_MODE_VAR, saved_auth_mode)
+        _restore_sigterm(saved_sigterm)
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise DeviceUnavailableError(f"cannot start or reach {where}: {_last_line(exc)}") from None
+    except SystemExit:  # a SIGTERM while Ray started: its handler, the only one in ray.init to call sys.exit
+        _restore_env(AUTH_MODE_VAR, saved_auth_mode)  # Ray shuts itself down at exit, as after its sys.exit
+        _restore_sigterm(saved_sigterm)
+        if takes_sigterm:  # nothing restored yet: the run ends as after a Ctrl-C, and the next SIGTERM is a second
+            saved_sigterm.__self__.count += 1
+            raise Terminated from None
+        raise
+    if takes_sigterm:
+        # The command takes SIGTERM as a Ctrl-C: Ray's handler (sys.exit, or kill Ray's processes and exit 1)
+        # would end the run with no record delivered and no report. Ours stops it as a Ctrl-C does, and the
+        # finally below shuts Ray down; a second SIGTERM still ends the process at once.
+        _restore_sigterm(saved_sigterm)
     try:
         yield ray
     finally:
         ray.shutdown()
         _restore_env(AUTH_MODE_VAR, saved_auth_mode)
+        _restore_sigterm(saved_sigterm)
+
+
+def _sigterm_handler() -> Any:
+    """The SIGTERM handler in place, where this thread may set it (the main thread), else None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.getsignal(signal.SIGTERM)
+
+
+def _restore_sigterm(handler: Any) -> None:
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _use_token_auth_when_available() -> None:
