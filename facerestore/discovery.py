@@ -2,9 +2,10 @@
 
 Inputs are any mix of files and folders, plus an optional ``--files-from`` list. Folders are walked in sorted
 order, skipping hidden entries and OS junk, following symbolic links while never walking the same real folder
-twice; a walk picks files by suffix (``IMAGE_SUFFIXES``), and decoding later decides by content. Nothing here
-decodes a file, and special files (FIFOs, sockets, devices) are only ``stat``-ed and come back as
-:class:`Rejected` entries, so the run can name them with a reason.
+twice nor the output folder of another facerestore run (unless named as the input); a walk picks files by
+suffix (``IMAGE_SUFFIXES``), and decoding later decides by content. Nothing here decodes a file, and special
+files (FIFOs, sockets, devices) are only ``stat``-ed and come back as :class:`Rejected` entries, so the run can
+name them with a reason.
 
 Output mapping (``plan_jobs``):
 
@@ -242,6 +243,102 @@ class _Avoid:
 _NO_AVOID = _Avoid()
 _OUTPUT_NOTE = "leads into the output folder: outputs are never restored again"
 
+# What marks a folder as the report folder of a facerestore run: its summary (report.run.SUMMARY_JSON, whose first
+# key names it), or in its report folder the summary lock every run that wrote a summary leaves
+# (report.run.SUMMARY_LOCK) or the journal of a run killed before it wrote one (report.journal). A folder merely
+# named like the report folder is none of them; a run with --no-report leaves neither.
+_SUMMARY_NAME = "summary.json"
+_SUMMARY_KEY = b'"facerestore_summary"'
+_SUMMARY_LOCK = ".summary.lock"
+_JOURNAL_PREFIX = "journal-"
+_OTHER_RUN_NOTE = ("the output folder of another facerestore run: not restored again "
+                   "(name it as an input to restore it)")
+
+
+def _has_run_marks(folder: str, names: set[str] | None = None) -> bool:
+    """Whether a facerestore run wrote its report in ``folder`` (``names``: its entries, where listed)."""
+    if names is None or _SUMMARY_NAME in names:
+        try:
+            with open(os.path.join(folder, _SUMMARY_NAME), "rb") as fh:
+                if _SUMMARY_KEY in fh.read(64):
+                    return True
+        except OSError:
+            pass
+    if names is not None and REPORT_DIR_NAME not in names:
+        return False
+    report = os.path.join(folder, REPORT_DIR_NAME)
+    if os.path.isfile(os.path.join(report, _SUMMARY_LOCK)):
+        return True
+    try:
+        with os.scandir(report) as entries:
+            return any(entry.name.startswith(_JOURNAL_PREFIX) for entry in entries)
+    except OSError:
+        return False
+
+
+def _output_roots(folder: str, names: set[str] | None = None) -> tuple[str, ...]:
+    """The output folders of the run whose report is in ``folder``: ``folder`` itself as a rule; none where no
+    run reported there.
+
+    A run over several input folders with no ``-o`` (``enhance a b``) writes its report in the folder above
+    their outputs ``a-restored``, ``b-restored``, beside the inputs ``a``, ``b``: that folder is no output
+    folder, and the report's own folders, which mirror the outputs' paths, name the ones that are."""
+    if not _has_run_marks(folder, names):
+        return ()
+    mirrored = []
+    try:
+        with os.scandir(os.path.join(folder, REPORT_DIR_NAME)) as entries:
+            for entry in entries:
+                stem = entry.name[:-len(OUTPUT_SUFFIX)]
+                if entry.name.endswith(OUTPUT_SUFFIX) and stem and _is_real_dir(entry) \
+                        and os.path.isdir(os.path.join(folder, stem)):
+                    mirrored.append(os.path.join(folder, entry.name))
+    except OSError:
+        pass
+    return tuple(sorted(mirrored)) if mirrored else (folder,)
+
+
+class _OtherRuns:
+    """Output folders of other facerestore runs, which a walk leaves out (their outputs would be restored again
+    into this run's tree) unless the user named them, or a folder inside them, as the input."""
+
+    def __init__(self, avoid: _Avoid) -> None:
+        self.avoid = avoid  # this run's own output folders: said otherwise
+        self._roots: dict[str, tuple[str, ...]] = {}  # a folder: the output folders its marks name
+        self._real: dict[str, str] = {}
+
+    def roots(self, folder: str, names: Iterable[str] | None = None) -> tuple[str, ...]:
+        """:func:`_output_roots` of ``folder`` (resolved, or as walked where ``names`` are its entries)."""
+        if folder not in self._roots:
+            self._roots[folder] = _output_roots(folder, set(names) if names is not None else None)
+        return self._roots[folder]
+
+    def holding(self, real: str, start: str) -> str | None:
+        """The output folder of another run that holds ``real`` (a resolved path), as the marks of ``real`` or
+        a folder above it say, unless it also holds ``start`` (the folder walked, or the current folder for
+        listed files) or is this run's own."""
+        folder = real
+        while True:
+            found = next((root for root in self.roots(folder) if _inside(real, root)), None)
+            if found is not None:
+                break
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return None
+            folder = parent
+        if _inside(start, found) or any(_inside(found, out) for out in self.avoid.reals):
+            return None
+        return found
+
+    def holding_file(self, path: Path, start: str) -> str | None:
+        """:meth:`holding` for a file (its folder resolved once for all the files listed in it)."""
+        if os.path.islink(path):
+            return self.holding(os.path.dirname(os.path.realpath(path)), start)
+        folder = os.path.dirname(os.path.abspath(path))
+        if folder not in self._real:
+            self._real[folder] = os.path.realpath(folder)
+        return self.holding(self._real[folder], start)
+
 
 def _is_link(entry: os.DirEntry[str]) -> bool:
     try:
@@ -259,12 +356,16 @@ def _is_real_dir(entry: os.DirEntry[str]) -> bool:
 
 
 def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: bool,
-          seen: set[tuple[int, int]], avoid: _Avoid = _NO_AVOID) -> Iterator[Found | Rejected]:
+          seen: set[tuple[int, int]], avoid: _Avoid = _NO_AVOID,
+          others: _OtherRuns | None = None) -> Iterator[Found | Rejected]:
     """Depth-first walk of ``start`` in sorted name order; ``rel`` paths are taken relative to ``root``.
 
     Folders are entered once each: not again through a link (to a folder of the tree, or to one that holds
-    the tree, which would be a loop, ``/`` included), and never an output folder in ``avoid``.
+    the tree, which would be a loop, ``/`` included), never an output folder in ``avoid``, and not the output
+    folder of another facerestore run (``others``), a folder in it or a file in it reached through a link,
+    unless ``start`` lies in it.
     """
+    others = others if others is not None else _OtherRuns(avoid)
     # An explicit stack (not recursion) so a very deep tree cannot exhaust Python's recursion limit.
     stack: list[tuple[Iterator[os.DirEntry[str]], Path]] = []  # (entries, their folder's rel)
     try:
@@ -318,16 +419,29 @@ def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: b
                 if any(_inside(real, out) for out in avoid.reals):
                     yield Skipped(path, _OUTPUT_NOTE)
                     continue
+                other = others.holding(real, real_start)
+                if other is not None:
+                    yield Skipped(path, _OTHER_RUN_NOTE if other == real else
+                                  f"leads into {other}, {_OTHER_RUN_NOTE}")
+                    continue
             if key in seen:
                 yield Skipped(path, "folder already walked (reached again through a symbolic link)")
                 continue
-            seen.add(key)
             try:
                 with os.scandir(path) as it:
                     children = sorted(it, key=lambda e: e.name)
             except OSError as exc:
+                seen.add(key)
                 yield Rejected(path, f"cannot read folder: {_stat_reason(exc)}")
                 continue
+            if not _is_link(entry):
+                # Its marks (never this run's own output folder: `avoid` said so above), or those of the folder
+                # above it in the walk, naming it.
+                if str(path) in others.roots(str(path), (c.name for c in children)) or \
+                        str(path) in others.roots(str(path.parent)):
+                    yield Skipped(path, _OTHER_RUN_NOTE)
+                    continue
+            seen.add(key)
             stack.append((iter(children), rel))
             continue
         if not filters.wanted_file(rel):
@@ -338,6 +452,11 @@ def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: b
         if _is_link(entry) and avoid.holds(path):
             yield Skipped(path, _OUTPUT_NOTE)
             continue
+        if _is_link(entry):
+            other = others.holding(os.path.dirname(os.path.realpath(path)), real_start)
+            if other is not None:
+                yield Skipped(path, f"leads into {other}, {_OTHER_RUN_NOTE}")
+                continue
         yield Found(path, root, rel, listed=listed, inode=(st.st_dev, st.st_ino))
 
 
@@ -375,10 +494,12 @@ def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequ
 
     Yields :class:`Found` for regular files to restore and :class:`Rejected` for inputs that cannot be
     (missing, dangling link, special file, unreadable folder), and :class:`Skipped` for folders reached again
-    through a symbolic link loop (never walked twice) and for links into the folders in ``avoid`` (the output
-    folders: walks never enter them). A path rejected or skipped is said once, however often it is reached
-    (``enhance photos/pipe.jpg photos``); a file found twice is yielded each time (its outputs may differ), or
-    once with ``unique`` (``analyze``: one row per file).
+    through a symbolic link loop (never walked twice), for links into the folders in ``avoid`` (the output
+    folders: walks never enter them), and for the output folders of other facerestore runs that a walk reaches
+    or that hold listed files (one for all the files listed in each), unless named as an input. A path rejected
+    or skipped is said once, however often it is reached (``enhance photos/pipe.jpg photos``); a file found
+    twice is yielded each time (its outputs may differ), or once with ``unique`` (``analyze``: one row per
+    file).
     """
     said: set[str] = set()
     for item in _iter_inputs(inputs, recursive, include, exclude, files_from, null_separated, _Avoid(avoid)):
@@ -394,13 +515,14 @@ def _iter_inputs(inputs: Sequence[Path], recursive: bool, include: Sequence[str]
                  files_from: TextIO | BinaryIO | None, null_separated: bool,
                  avoid: _Avoid) -> Iterator[Found | Rejected]:
     filters = _Filters(include, exclude)
+    others = _OtherRuns(avoid)
     for given in inputs:
         given = Path(given)
         st, problem = _classify(given)
         if problem is not None:
             yield problem
-        elif stat.S_ISDIR(st.st_mode):
-            yield from _walk(given, given, filters, recursive, False, set(), avoid)
+        elif stat.S_ISDIR(st.st_mode):  # named: walked even where another run's output folder holds it
+            yield from _walk(given, given, filters, recursive, False, set(), avoid, others)
         elif stat.S_ISREG(st.st_mode):
             yield Found(given, given.parent, Path(given.name), explicit=True, inode=(st.st_dev, st.st_ino))
         else:
@@ -408,6 +530,10 @@ def _iter_inputs(inputs: Sequence[Path], recursive: bool, include: Sequence[str]
     if files_from is None:
         return
     cwd = Path(os.getcwd())
+    # Listed entries are left out of other runs' output folders as walked ones are (a broad `find` lists them),
+    # unless the current folder, which the list is relative to, lies in one.
+    real_cwd = os.path.realpath(cwd)
+    left_out: dict[str, int] = {}  # another run's output folder: the listed files in it
     for listed in read_files_from(files_from, null_separated):
         root, rel = _clean_listed(listed, cwd)
         if any(is_junk(part) for part in rel.parts):
@@ -417,14 +543,27 @@ def _iter_inputs(inputs: Sequence[Path], recursive: bool, include: Sequence[str]
             if has_image_suffix(listed.name):
                 yield problem
         elif stat.S_ISDIR(st.st_mode):
-            if not filters.excluded(rel):
-                yield from _walk(listed, root, filters, recursive, True, set(), avoid)
+            if filters.excluded(rel):
+                continue
+            other = others.holding(os.path.realpath(listed), real_cwd)
+            if other is not None:
+                yield Skipped(listed, _OTHER_RUN_NOTE if other == os.path.realpath(listed)
+                              else f"lies in {other}, {_OTHER_RUN_NOTE}")
+                continue
+            yield from _walk(listed, root, filters, recursive, True, set(), avoid, others)
         elif not filters.wanted_file(rel):
             continue
         elif stat.S_ISREG(st.st_mode):
+            other = others.holding_file(listed, real_cwd)
+            if other is not None:
+                left_out[other] = left_out.get(other, 0) + 1
+                continue
             yield Found(listed, root, rel, listed=True, inode=(st.st_dev, st.st_ino))
         else:
             yield Rejected(listed, f"not a regular file ({_special_kind(st.st_mode)})")
+    for folder, count in left_out.items():  # said once per folder: a broad `find` lists every output in it
+        yield Skipped(Path(folder), f"the output folder of another facerestore run: {count} listed file(s) in it "
+                                    "not restored again (name it as an input to restore them)")
 
 
 def _output_root(found: Found, output: Path | None, per_root: bool) -> Path:

@@ -613,3 +613,50 @@ def test_an_unchanged_input_only_touched_meanwhile_is_still_copied(tmp_path, ast
         assert result.exit_code == 1
         assert record["status"] == "failed" and "the file was rewritten since it was read" in record["error"]
         assert not out.exists()
+
+
+def test_a_link_to_another_runs_output_folder_is_not_restored_again(tmp_path, hopper_rgb, tiny_rgb_model):
+    # photos2/old -> ../photos-restored (the results of an earlier run, linked for convenience): a run over
+    # photos2 restored those outputs again, into photos2-restored/old/.
+    first, second = tmp_path / "photos", tmp_path / "photos2"
+    first.mkdir()
+    second.mkdir()
+    Image.fromarray(hopper_rgb[:96, :96]).save(first / "a.jpg", quality=30)
+    Image.fromarray(hopper_rgb[96:192, :96]).save(second / "b.jpg", quality=30)
+    assert _run(["enhance", str(first), "--model", str(tiny_rgb_model), "--quiet"]).exit_code == 0
+    os.symlink("../photos-restored", second / "old")
+
+    result = _run(["enhance", str(second), "--model", str(tiny_rgb_model), "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert [Path(r["input"]).name for r in _records(result.stdout)] == ["b.jpg"]  # no record for what was left
+    notes = [line for line in result.stderr.splitlines() if "old" in line]
+    assert notes == [f"note: {second / 'old'}: the output folder of another facerestore run: not restored "
+                     "again (name it as an input to restore it)"]
+    assert not (tmp_path / "photos2-restored" / "old").exists()
+
+    # Named as an input, it is restored as asked.
+    again = _run(["enhance", str(second / "old"), "-o", str(tmp_path / "twice"), "--model", str(tiny_rgb_model),
+                  "--json", "--strength", "1"])
+    assert again.exit_code == 0, again.stderr
+    assert [(Path(r["input"]).name, r["status"]) for r in _records(again.stdout)] == [("a.jpg", "restored")]
+
+
+def test_the_folder_a_run_over_several_folders_reported_in_is_walked_but_its_outputs_are_not(
+        tmp_path, hopper_rgb, tiny_rgb_model):
+    # `enhance P/a P/b` writes P/a-restored, P/b-restored and its report in P, beside the inputs: P is no output
+    # folder (walking it, or the folder above, restores a and b), but a-restored and b-restored are.
+    top = tmp_path / "top"
+    for name, rows in (("a", slice(0, 96)), ("b", slice(96, 192))):
+        (top / "P" / name).mkdir(parents=True)
+        Image.fromarray(hopper_rgb[rows, :96]).save(top / "P" / name / f"{name}.jpg", quality=30)
+    assert _run(["enhance", str(top / "P" / "a"), str(top / "P" / "b"), "--model", str(tiny_rgb_model),
+                 "--quiet"]).exit_code == 0
+    assert (top / "P" / "summary.json").is_file() and (top / "P" / "a-restored" / "a.jpg").is_file()
+    for walked in (top / "P", top):
+        result = _run(["enhance", str(walked), "-o", str(tmp_path / f"out-{walked.name}"), "--model",
+                       str(tiny_rgb_model), "--dry-run", "--json"])
+        assert result.exit_code == 0, result.stderr
+        assert sorted(Path(r["input"]).relative_to(top / "P").as_posix() for r in _records(result.stdout)) == [
+            "a/a.jpg", "b/b.jpg"]
+        assert sorted(line.split(": ")[1] for line in result.stderr.splitlines() if line.startswith("note:")) == [
+            str(top / "P" / "a-restored"), str(top / "P" / "b-restored")]

@@ -453,6 +453,21 @@ def test_cli_analyze_walks_past_a_looping_link(tmp_path, faces):
     assert [Path(json.loads(line)["input"]).name for line in result.stdout.splitlines()] == ["a.jpg"]
 
 
+def test_cli_analyze_says_what_it_left_out_of_a_walk(tmp_path, faces):
+    # Another run's outputs, linked into the folder walked, are left out as enhance leaves them: said on stderr.
+    folder, done = tmp_path / "photos", tmp_path / "photos-restored"
+    folder.mkdir()
+    (done / "_facerestore_report").mkdir(parents=True)
+    (done / "_facerestore_report" / ".summary.lock").touch()
+    _save(faces[0], folder / "a.jpg", quality=30)
+    _save(faces[1], done / "b.jpg", quality=30)
+    os.symlink("../photos-restored", folder / "old")
+    result = CliRunner().invoke(cli, ["analyze", "--json", str(folder)])
+    assert result.exit_code == 0, result.stderr
+    assert [Path(json.loads(line)["input"]).name for line in result.stdout.splitlines()] == ["a.jpg"]
+    assert f"note: {folder / 'old'}: the output folder of another facerestore run" in result.stderr
+
+
 def test_cli_analyze_json_from_the_environment(tmp_path, faces):
     path = _save(faces[0], tmp_path / "a.jpg", quality=40)
     result = CliRunner().invoke(cli, ["analyze", str(path)], env={"FACERESTORE_ANALYZE_JSON": "1"})

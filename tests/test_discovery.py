@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -409,3 +410,65 @@ def test_an_input_rejected_twice_is_named_once(tmp_path):
     plan = plan_jobs([tmp_path / "in" / "pipe.jpg", tmp_path / "in", tmp_path / "nope.jpg", tmp_path / "nope.jpg"])
     assert _rels(plan) == ["ok.jpg"]
     assert [r.path.name for r in plan.rejected] == ["pipe.jpg", "nope.jpg"]
+
+
+def _run_output(folder: Path, *rels: str, marker: str = "lock") -> Path:
+    """A folder as a facerestore run leaves it: outputs, and its summary.json, the summary lock in its report
+    folder (kept on purpose), or a killed first run's journal there."""
+    _touch(folder, *rels)
+    if marker == "summary":
+        (folder / "summary.json").write_text('{\n "facerestore_summary": 1,\n "images": []\n}\n')
+    else:
+        _touch(folder / "_facerestore_report", ".summary.lock" if marker == "lock" else "journal-1-dead.jsonl")
+    return folder
+
+
+def test_the_marks_of_a_run_output_are_the_ones_the_report_writes():
+    from facerestore import discovery
+    from facerestore.report import journal, run
+
+    assert (discovery._SUMMARY_NAME, discovery._SUMMARY_LOCK) == (run.SUMMARY_JSON, run.SUMMARY_LOCK)
+    assert journal.JOURNAL_PATTERN.startswith(discovery._JOURNAL_PREFIX)
+    assert json.dumps(run.summary_payload([], {})).startswith("{" + discovery._SUMMARY_KEY.decode())
+
+
+@pytest.mark.parametrize("marker", ["lock", "journal", "summary"])
+def test_another_runs_output_folder_is_not_walked_unless_named(tmp_path, marker):
+    # A link inside the inputs to the outputs of an earlier run (photos/old -> ../photos-restored), or those
+    # outputs kept inside the folder walked: each restored the outputs again, into the new output tree.
+    _touch(tmp_path, "photos/a.jpg", "photos/keep/summary.json", "photos/keep/k.jpg")  # its own summary.json: walked
+    done = _run_output(tmp_path / "photos-restored", "a.jpg", "sub/s.jpg", marker=marker)
+    _run_output(tmp_path / "photos" / "kept-restored", "x.jpg", marker=marker)
+    root = tmp_path / "photos"
+    os.symlink("../photos-restored", root / "old")
+    os.symlink("../photos-restored/sub", root / "part")  # a folder inside that output folder
+    os.symlink("../photos-restored/a.jpg", root / "one.jpg")  # a file in it
+    plan = plan_jobs([root], tmp_path / "out")
+    assert _rels(plan) == ["a.jpg", "keep/k.jpg"] and plan.rejected == []
+    assert [s.path.name for s in plan.skipped] == ["kept-restored", "old", "one.jpg", "part"]
+    assert all("output folder of another facerestore run" in s.reason for s in plan.skipped)
+    assert str(done) in next(s.reason for s in plan.skipped if s.path.name == "part")  # which run's, by a link
+
+    # Named as an input (or a folder inside it), it is walked, links inside it too.
+    assert _rels(plan_jobs([root / "old"], tmp_path / "again")) == ["a.jpg", "sub/s.jpg"]
+    os.symlink("../sub", done / "sub" / "up")  # a loop: skipped as such
+    os.symlink(str(tmp_path / "photos-restored" / "a.jpg"), done / "sub" / "link.jpg")
+    plan = plan_jobs([done / "sub"], tmp_path / "again2")
+    assert _rels(plan) == ["link.jpg", "s.jpg"]
+
+
+def test_listed_files_inside_another_runs_output_folder_are_left_out(tmp_path, monkeypatch):
+    # `find . -name '*.jpg' | facerestore enhance --files-from -` writes what `facerestore enhance .` would.
+    monkeypatch.chdir(tmp_path)
+    _touch(tmp_path, "photos/a.jpg")
+    _run_output(tmp_path / "photos-restored", "a.jpg", "b.jpg")
+    listed = "photos/a.jpg\nphotos-restored/a.jpg\nphotos-restored/b.jpg\n"
+    plan = plan_jobs([], tmp_path / "out", files_from=io.StringIO(listed))
+    assert [job.src for job in plan.jobs] == [Path("photos/a.jpg")]
+    assert [s.path.name for s in plan.skipped] == ["photos-restored"]  # said once
+    assert plan.skipped[0].reason.startswith("the output folder of another facerestore run: 2 listed file(s)")
+    assert _rels(plan_jobs([tmp_path], tmp_path.parent / "walked")) == ["photos/a.jpg"]  # the same as a walk
+
+    monkeypatch.chdir(tmp_path / "photos-restored")  # listed from inside it: named as the input
+    plan = plan_jobs([], tmp_path / "out2", files_from=io.StringIO("a.jpg\nb.jpg\n"))
+    assert _rels(plan) == ["a.jpg", "b.jpg"] and plan.skipped == []

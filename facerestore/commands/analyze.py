@@ -84,7 +84,9 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
     # Each file once, however often it is named (`a.jpg a.jpg`, `photos photos/sub`).
     for item in iter_inputs(inputs, recursive=recursive, files_from=files_from, null_separated=null_separated,
                             unique=True):
-        if isinstance(item, Skipped):
+        if isinstance(item, Skipped):  # a loop, another run's output folder: said, as enhance says them
+            console.print(f"note: {printable(str(item.path))}: {printable(item.reason)}", markup=False,
+                          highlight=False)
             continue
         if not isinstance(item, Found):
             failed += 1
