@@ -327,16 +327,16 @@ def test_workers_journal_each_image_they_write_and_an_early_end_delivers_the_res
 
 
 @pytest.mark.ray
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "sigterm-group"])
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_ctrl_c_keeps_the_records_of_every_image_the_workers_wrote(tmp_path, hopper_path, how):
     """A large first image holds the records of the small ones behind it (plan order) while the other worker
     writes them; Ctrl-C then. Those images were on disk with no record anywhere: not on stdout, not in the
     journal, not in the report (no summary at all when none had reached the driver).
 
     SIGTERM (`kill`) ends the run the same way, exit 143: Ray had replaced the handler, and its own ended the
-    driver with no record delivered, no report, and the journal left behind. Sent to the whole process group
-    (timeout(1), a SLURM time limit), it also reaches the Ray processes the run started, and Ray may end the
-    driver as they go (exit 1): then the journal still holds what the workers wrote, for the next report."""
+    driver with no record delivered, no report, and the journal left behind. (Sent to the whole process group, as
+    timeout(1) and SLURM do, it also reaches the Ray processes the run started, which may end the driver first,
+    at random: not tested here, README says so.)"""
     _require_ray()
     import signal
 
@@ -353,18 +353,12 @@ def test_ctrl_c_keeps_the_records_of_every_image_the_workers_wrote(tmp_path, hop
     args = [sys.executable, "-m", "facerestore", "enhance", str(photos), "-o", str(out), "--model", str(model),
             "--json", "--threads", "1", "--strength", "1", "--engine", "ray"]
     before = _ray_processes()
-    if how == "sigterm-group":  # its own process group, as a batch job's
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    else:
-        proc = start_interruptible(args)
+    proc = start_interruptible(args)
     deadline = time.monotonic() + 120
     while len(list(out.glob("a*.jpg"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
     first_done = (out / "a00.jpg").exists()
-    if how == "sigterm-group":
-        os.killpg(proc.pid, signal.SIGTERM)
-    else:
-        proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
+    proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
     assert "Traceback" not in stderr, stderr
     _assert_no_new_ray_processes(before)
@@ -372,14 +366,6 @@ def test_ctrl_c_keeps_the_records_of_every_image_the_workers_wrote(tmp_path, hop
         pytest.skip("the large image was done before the Ctrl-C: nothing was held back (a much faster machine)")
     written = sorted(p.name for p in out.glob("a*.jpg"))
     assert len(written) >= 3 and "a00.jpg" not in written
-    if how == "sigterm-group" and proc.returncode == 1:  # Ray's processes went first, and took the driver
-        parts = list((out / "_facerestore_report").glob("journal-*.jsonl.part-*[!k]"))  # not the .lock files
-        assert parts, stderr
-        journaled = [json.loads(line) for part in parts for line in part.read_text().splitlines()]
-        assert {r["status"] for r in journaled} <= {"restored"}
-        # As after a kill: a record is journalled once the image's report files are written too.
-        assert {Path(r["output"]).name for r in journaled} <= set(written)
-        return
     assert proc.returncode == (130 if how == "ctrl-c" else 143), stderr
     records = [json.loads(line) for line in stdout.splitlines()]
     assert sorted(Path(r["output"]).name for r in records) == written
