@@ -1,9 +1,11 @@
 """Collect per-case PSNR-vs-strength of big (blend) + features, for soft-content investigation."""
-import io, json, sys, tempfile
+import json, sys, tempfile
 from pathlib import Path
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 sys.path.insert(0, '/work/main')
+sys.path.insert(0, str(Path(__file__).parent))
+from sources import sources  # noqa: E402  (the cases every script here reads)
 from facerestore.imageio import read_image
 from facerestore.damage.analysis import analyze
 from facerestore.damage.strength import decide_image
@@ -20,27 +22,6 @@ model = open_model(Path(f'/work/main/facerestore/models/{model_name}.onnx'), dev
 GRID = [round(0.1*i, 1) for i in range(11)]
 QUALS = [50, 60, 70, 75, 80, 85, 90, 95]
 
-def sources():
-    if which == 'faces':
-        split = json.load(open('/work/main/runs/darn8u-g2/split.json'))
-        for name in split['val']:
-            p = Path('/work/shared/data/faces/crops') / (Path(name).stem + '.png')
-            im = Image.open(p).convert('RGB')
-            if im.size[0] < 1000: continue
-            half = im.resize((512, 512), Image.LANCZOS)
-            yield p.stem + '_512', np.asarray(half)
-            yield p.stem + '_256', np.asarray(im.resize((256, 256), Image.LANCZOS))
-            for s in (0.7, 1.2):
-                yield p.stem + f'_512b{s}', np.asarray(half.filter(ImageFilter.GaussianBlur(s)))
-    elif which == 'natural':
-        d = Path('/work/shared/data/natural')
-        for n in ['mate_Dune', 'mate_RainDrops', 'mate_Storm', 'mate_TwoWings', 'mate_Blinds']:
-            im = Image.open(d / f'{n}.jpg').convert('RGB'); w, h = im.size
-            yield n + '_crop', np.asarray(im.crop((w//2-400, h//2-300, w//2+400, h//2+300)))
-            yield n + '_half', np.asarray(im.resize((w//2, h//2), Image.LANCZOS).crop((w//4-400, h//4-300, w//4+400, h//4+300)))
-        for n in ['skimage_chelsea', 'skimage_coffee', 'skimage_motorcycle_left', 'opencv_chicky_512', 'opencv_graf1', 'opencv_rubberwhale1']:
-            yield n, np.asarray(Image.open(d / f'{n}.png').convert('RGB'))
-
 def features(loaded, table):
     y = luma255(loaded.pixels)
     r, c = y.shape[0]//8, y.shape[1]//8
@@ -54,7 +35,7 @@ def features(loaded, table):
 
 rows = []
 with tempfile.TemporaryDirectory() as tmp:
-    for name, hq in sources():
+    for name, hq in sources(which):
         for qual in QUALS:
             f = Path(tmp) / 'c.jpg'
             Image.fromarray(hq).save(f, quality=qual)

@@ -5,7 +5,8 @@ from PIL import Image
 sys.path.insert(0, '/work/main')
 from facerestore.jpeg_constraint import block_coefficients
 from facerestore.damage.jpeg_pixels import luma255
-exec(open(Path(__file__).with_name('sources.py')).read())
+sys.path.insert(0, str(Path(__file__).parent))
+from sources import sources  # noqa: E402
 which, out = sys.argv[1], sys.argv[2]
 QUALS = [50, 60, 70, 75, 80, 85, 90, 95]
 U, V = np.meshgrid(np.arange(8), np.arange(8)); ORDER = (U + V).ravel()

@@ -26,7 +26,8 @@ def opt_blend(file_bytes, target):
     return fine[e.argmin()], 10*np.log10(errs[0]/e.min()), xp
 
 rows = {(r['name'], r['q']): r for r in json.load(open(sys.argv[1]))}
-exec(open(Path(__file__).with_name('sources.py')).read())
+sys.path.insert(0, str(Path(__file__).parent))
+from sources import sources  # noqa: E402
 for name, hq in sources(sys.argv[2]):
     for q in (75, 85, 95):
         r = rows.get((name, q))
