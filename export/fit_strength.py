@@ -27,7 +27,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -215,16 +215,22 @@ def fit_curves(table: Table, sweeps: int = 4,
             if kind not in FITTED_ONLY or k in seen}, best
 
 
-def cross_validate(table: Table, folds: int = 2) -> dict[str, float]:
-    """Mean PSNR of the one curve and of the curves per kind, each fitted on the other folds' faces and scored on
-    a fold's (faces dealt to folds in name order, every case of a face in one fold)."""
+def _folds(table: Table, folds: int = 2) -> Iterator[tuple[Table, Table, np.ndarray]]:
+    """(cases to fit, cases to score, their rows) per fold: faces dealt to folds in name order, every case of a
+    face in one fold."""
     faces = sorted({c.face for c in table.cases})
     fold_of = {face: i % folds for i, face in enumerate(faces)}
     of_case = np.array([fold_of[c.face] for c in table.cases])
-    held_out = {"one_curve": np.empty(len(table.cases)), "per_kind": np.empty(len(table.cases))}
     for fold in range(folds):
-        train, test = np.flatnonzero(of_case != fold), np.flatnonzero(of_case == fold)
-        fitted, test_table = table.subset(train), table.subset(test)
+        test = np.flatnonzero(of_case == fold)
+        yield table.subset(np.flatnonzero(of_case != fold)), table.subset(test), test
+
+
+def cross_validate(table: Table, folds: int = 2) -> dict[str, float]:
+    """Mean PSNR of the one curve and of the curves per kind, each fitted on the other folds' faces and scored on
+    a fold's (:func:`_folds`)."""
+    held_out = {"one_curve": np.empty(len(table.cases)), "per_kind": np.empty(len(table.cases))}
+    for fitted, test_table, test in _folds(table, folds):
         one, _ = fit_curve(fitted)
         per_kind, _ = fit_curves(fitted, one=one)
         held_out["one_curve"][test] = _psnr_at(test_table, np.array(one))
@@ -276,14 +282,10 @@ def fit_webp_model(name: str, table: Table) -> tuple[list[float] | None, dict]:
     fit's scores."""
     row, score = fit_curve(table)
     row[0] = 0.0  # the clean end stays unchanged, as in every curve; no WebP case lies below the first knot
-    faces = sorted({c.face for c in table.cases})
-    fold_of = {face: i % 2 for i, face in enumerate(faces)}
-    of_case = np.array([fold_of[c.face] for c in table.cases])
     held_out = np.empty(len(table.cases))
-    for fold in range(2):
-        test = np.flatnonzero(of_case == fold)
-        fold_row, _ = fit_curve(table.subset(np.flatnonzero(of_case != fold)))
-        held_out[test] = _psnr_at(table.subset(test), np.array(fold_row))
+    for fitted, test_table, test in _folds(table):
+        fold_row, _ = fit_curve(fitted)
+        held_out[test] = _psnr_at(test_table, np.array(fold_row))
     unchanged = float(np.mean(table.input_psnr))
     broken = broken_promises(table, np.array(row))
     keep = float(np.mean(held_out)) > unchanged and not broken

@@ -47,6 +47,13 @@ from facerestore.formats import output_format
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".jfi", ".jif", ".png", ".webp", ".bmp", ".tif",
                             ".tiff", ".gif"})
 REPORT_DIR_NAME = "_facerestore_report"
+# What a run's report leaves (report.run and report.journal write them; a walk tells another run's output folder
+# by them): the summary, whose first key is SUMMARY_KEY, and in the report folder the summary's lock and the
+# journals of runs still going or killed.
+SUMMARY_JSON = "summary.json"
+SUMMARY_KEY = "facerestore_summary"
+SUMMARY_LOCK = ".summary.lock"
+JOURNAL_PREFIX = "journal-"
 # Names never restored nor walked: macOS/Windows/Synology droppings and our own report folder.
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "@eaDir", "__MACOSX", REPORT_DIR_NAME})
 OUTPUT_SUFFIX = "-restored"
@@ -243,35 +250,31 @@ class _Avoid:
 _NO_AVOID = _Avoid()
 _OUTPUT_NOTE = "leads into the output folder: outputs are never restored again"
 
-# What marks a folder as the report folder of a facerestore run: its summary (report.run.SUMMARY_JSON, whose first
-# key names it), or in its report folder the summary lock every run that wrote a summary leaves
-# (report.run.SUMMARY_LOCK) or the journal of a run killed before it wrote one (report.journal). A folder merely
+# What marks a folder as the report folder of a facerestore run: its summary, or in its report folder the summary
+# lock every run that wrote a summary leaves or the journal of a run killed before it wrote one. A folder merely
 # named like the report folder is none of them; a run with --no-report leaves neither.
-_SUMMARY_NAME = "summary.json"
-_SUMMARY_KEY = b'"facerestore_summary"'
-_SUMMARY_LOCK = ".summary.lock"
-_JOURNAL_PREFIX = "journal-"
+_SUMMARY_MARK = f'"{SUMMARY_KEY}"'.encode()
 _OTHER_RUN_NOTE = ("the output folder of another facerestore run: not restored again "
                    "(name it as an input to restore it)")
 
 
 def _has_run_marks(folder: str, names: set[str] | None = None) -> bool:
     """Whether a facerestore run wrote its report in ``folder`` (``names``: its entries, where listed)."""
-    if names is None or _SUMMARY_NAME in names:
+    if names is None or SUMMARY_JSON in names:
         try:
-            with open(os.path.join(folder, _SUMMARY_NAME), "rb") as fh:
-                if _SUMMARY_KEY in fh.read(64):
+            with open(os.path.join(folder, SUMMARY_JSON), "rb") as fh:
+                if _SUMMARY_MARK in fh.read(64):
                     return True
         except OSError:
             pass
     if names is not None and REPORT_DIR_NAME not in names:
         return False
     report = os.path.join(folder, REPORT_DIR_NAME)
-    if os.path.isfile(os.path.join(report, _SUMMARY_LOCK)):
+    if os.path.isfile(os.path.join(report, SUMMARY_LOCK)):
         return True
     try:
         with os.scandir(report) as entries:
-            return any(entry.name.startswith(_JOURNAL_PREFIX) for entry in entries)
+            return any(entry.name.startswith(JOURNAL_PREFIX) for entry in entries)
     except OSError:
         return False
 
@@ -481,7 +484,7 @@ def _clean_listed(path: Path, cwd: Path) -> tuple[Path, Path]:
     return cwd, rel
 
 
-def _path_key(path: Path) -> str:
+def path_key(path: str | os.PathLike[str]) -> str:
     """One key for every spelling of a path as given (``photos/a.jpg``, ``./photos//a.jpg``), links not followed."""
     return os.path.normpath(os.path.abspath(path))
 
@@ -504,7 +507,7 @@ def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequ
     said: set[str] = set()
     for item in _iter_inputs(inputs, recursive, include, exclude, files_from, null_separated, _Avoid(avoid)):
         if unique or not isinstance(item, Found):
-            key = _path_key(item.path)
+            key = path_key(item.path)
             if key in said:
                 continue
             said.add(key)
@@ -714,7 +717,7 @@ def _same_file(recorded: str, path: Path) -> bool | None:
     again into the same output: its outputs were made from these very bytes); None where it cannot tell (the
     recorded path leads nowhere from here: a file since removed, or a relative path written from another
     folder)."""
-    if _path_key(Path(recorded)) == _path_key(path):
+    if path_key(recorded) == path_key(path):
         return True
     try:
         return os.path.samefile(recorded, path) or filecmp.cmp(recorded, path, shallow=False)

@@ -427,9 +427,10 @@ def test_the_marks_of_a_run_output_are_the_ones_the_report_writes():
     from facerestore import discovery
     from facerestore.report import journal, run
 
-    assert (discovery._SUMMARY_NAME, discovery._SUMMARY_LOCK) == (run.SUMMARY_JSON, run.SUMMARY_LOCK)
-    assert journal.JOURNAL_PATTERN.startswith(discovery._JOURNAL_PREFIX)
-    assert json.dumps(run.summary_payload([], {})).startswith("{" + discovery._SUMMARY_KEY.decode())
+    assert run.summary_lock_path(Path("out")).name == discovery.SUMMARY_LOCK
+    assert journal.Journal(Path("out")).path.name.startswith(discovery.JOURNAL_PREFIX)
+    # The mark is read from the summary's first bytes: its key must come first.
+    assert json.dumps(run.summary_payload([], {})).startswith('{"' + discovery.SUMMARY_KEY + '"')
 
 
 @pytest.mark.parametrize("marker", ["lock", "journal", "summary"])

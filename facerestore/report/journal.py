@@ -29,12 +29,12 @@ from typing import Any, TextIO
 
 from filelock import FileLock, Timeout
 
-from facerestore.discovery import printable
+from facerestore.discovery import JOURNAL_PREFIX, printable
 from facerestore.report.run import record_problem
 
 log = logging.getLogger(__name__)
 
-JOURNAL_PATTERN = "journal-*.jsonl"
+JOURNAL_PATTERN = f"{JOURNAL_PREFIX}*.jsonl"
 _PART = ".part-"
 _LOCK_SUFFIX = ".lock"
 _STOP_SUFFIX = ".stop"  # beside a journal whose run has stopped its workers (JournalPart.writing)
@@ -62,19 +62,23 @@ class _Appender:
                 self._file.write(record.to_json() + "\n")
                 self._file.flush()  # in the OS's hands: a killed process loses nothing it wrote
             except (OSError, Timeout) as exc:
-                self._broken = True
-                log.warning("run journal %s: %s; a run killed from here on leaves its images out of the next "
-                            "report", self.path, exc)
+                self._give_up(exc)
 
     def _open(self) -> None:
-        pass
+        """Ready the file's place before its first record (the run's journal takes its lock here)."""
+
+    def _give_up(self, exc: Exception) -> None:
+        """Stop journalling after a failure, saying once what that costs."""
+        self._broken = True
+        log.warning("run journal %s: %s; a run killed from here on leaves its images out of the next report",
+                    self.path, exc)
 
 
 class Journal(_Appender):
     """This run's journal in ``folder``, made on its first record; ``close`` removes it."""
 
     def __init__(self, folder: Path) -> None:
-        super().__init__(Path(folder) / f"journal-{os.getpid()}-{secrets.token_hex(4)}.jsonl")
+        super().__init__(Path(folder) / f"{JOURNAL_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.jsonl")
         # Taken by the thread that writes the first image, released by the run's: not a per-thread lock.
         self._lock = FileLock(str(self.path) + _LOCK_SUFFIX, thread_local=False)
         self._made: list[Path] = []  # the folders it made, deepest first: removed with it if left empty
@@ -98,9 +102,7 @@ class Journal(_Appender):
             try:
                 self._open()
             except (OSError, Timeout) as exc:
-                self._broken = True
-                log.warning("run journal %s: %s; a run killed from here on leaves its images out of the next "
-                            "report", self.path, exc)
+                self._give_up(exc)
                 return None
         return self.path
 
@@ -165,9 +167,7 @@ class JournalPart(_Appender):
             try:
                 self._file = self.path.open("a", encoding="utf-8", errors="surrogateescape")
             except OSError as exc:
-                self._broken = True
-                log.warning("run journal %s: %s; a run killed from here on leaves its images out of the next "
-                            "report", self.path, exc)
+                self._give_up(exc)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[bool]:

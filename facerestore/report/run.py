@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import quote
 
 from facerestore.atomic import write_atomic, write_csv, write_json
-from facerestore.discovery import printable
+from facerestore.discovery import SUMMARY_JSON, SUMMARY_KEY, SUMMARY_LOCK, path_key, printable
 from facerestore.errors import OutputError
 from facerestore.imageio import output_error
 from facerestore.summary import RECORD_FIELDS
@@ -28,13 +28,12 @@ from . import REPORT_DIR_NAME, ReportFiles, as_float, json_number, report_files
 
 log = logging.getLogger(__name__)
 
-REPORT_HTML, SUMMARY_CSV, SUMMARY_JSON = "report.html", "summary.csv", "summary.json"
+REPORT_HTML, SUMMARY_CSV = "report.html", "summary.csv"
 # Held while a run reads, merges and rewrites the summary: --shard jobs writing into one folder finish close
 # together, and without it each would read the summary before the others wrote theirs, and the last to
 # write would drop their images from the report.
-# Kept in the per-image report folder, out of the way of the outputs; never deleted (a lock file removed
-# while another run waits on it would let two runs in at once).
-SUMMARY_LOCK = ".summary.lock"
+# Kept in the per-image report folder (SUMMARY_LOCK), out of the way of the outputs; never deleted (a lock file
+# removed while another run waits on it would let two runs in at once).
 LOCK_TIMEOUT_S = 300.0
 SUMMARY_FORMAT = 1
 
@@ -139,7 +138,7 @@ def _metric_keys(records: list[dict[str, Any]]) -> list[str]:
 def summary_payload(records: list[dict[str, Any]], run_info: Mapping[str, Any],
                     output_dir: Path | None = None) -> dict[str, Any]:
     return {
-        "facerestore_summary": SUMMARY_FORMAT,
+        SUMMARY_KEY: SUMMARY_FORMAT,
         # Where the outputs were: lets `facerestore report` find them again after the folder moved.
         "output_dir": os.path.abspath(output_dir) if output_dir is not None else None,
         "run": {k: _jsonable(v) for k, v in run_info.items()},
@@ -455,7 +454,7 @@ def _without_note(error: Any) -> Any:
 
 def _input_key(record: Mapping[str, Any]) -> str:
     """One key for every spelling of a record's input (relative to this run's folder, as the merge's outputs)."""
-    return os.path.normpath(os.path.abspath(str(record.get("input"))))
+    return path_key(str(record.get("input")))
 
 
 class _Merged:
