@@ -245,22 +245,37 @@ def _check_run_folder(cfg: TrainConfig, resume: bool) -> None:
         if now != then:
             raise ConfigError(f"--resume: {last} was trained {'with' if then else 'without'} {flag}; resume it "
                               f"{'with' if then else 'without'} {flag} too")
-    # These choose what it trains on: another value would go on training the run's weights, optimiser state and
-    # schedule on other photos, patches or damage (or score it on another validation split) without a word.
+    # Every other option is kept (_RESUME_MAY_CHANGE names the exceptions): another value would go on training
+    # the run's weights, optimiser state and schedule on other photos, patches, damage or seed (or score it on
+    # another validation split), towards another loss, at other rates or steps an epoch, without a word. A run
+    # recorded before an option existed trained as its default does.
     folders = meta.get("folders") or {}  # as resolved when the run started; older runs keep only the spelling
-    for name in _DATA_OPTIONS:
-        now, then = getattr(cfg, name), was.get(name, getattr(TrainConfig(), name))
+    for name, now in asdict(cfg).items():
+        if name in _RESUME_MAY_CHANGE:
+            continue
+        then = was.get(name, getattr(TrainConfig(), name))
         if name in ("data", "extra"):
             now = _resolved(now)
             then = folders.get(name, _resolved(then))
         if now != then:
             flag = "--" + name.replace("_", "-")
             raise ConfigError(f"--resume: {last} was trained with {_spelled(flag, then)}, not {_spelled(flag, now)}; "
-                              "resume it with the data options it started with")
+                              "resume it with the options it started with")
 
 
-# The options that choose the training data, patches and validation split: a resumed run keeps them.
-_DATA_OPTIONS = ("data", "extra", "chain", "patch", "batch", "max_val", "banding_only")
+# What a resumed run may change; it keeps every other option as its checkpoint records it.
+# - out: the folder the run is found in, however it is spelled.
+# - epochs, minutes: the run's length. The cosine schedule is stretched to the new total from the step the run is
+#   at, which is how runs are extended on purpose (runs/README.txt: "--epochs 20 --minutes 0 --resume"; BigCNN's
+#   stage 1 resumed from 15 epochs to 35). With --minutes the resumed run keeps the count the budget resolved to.
+# - threads, workers: how fast batches are made and the model runs; the workers draw exactly the batches the
+#   training loop would.
+# - keep_epochs: only whether every epoch's checkpoint is also kept.
+# - init: read only when a run starts; a resumed run continues from its own weights (a --qat run names its
+#   --init again only because --qat asks for one).
+# --fp32 is kept with the rest: on a card it is the arithmetic the loss is computed in (bfloat16 rounds at the
+# scale the histogram term measures); on a CPU it changes nothing, so giving it again there costs nothing.
+_RESUME_MAY_CHANGE = ("out", "epochs", "minutes", "threads", "workers", "keep_epochs", "init")
 
 
 def _resolved(folders: str | list[str]) -> str | list[str]:
@@ -271,6 +286,8 @@ def _resolved(folders: str | list[str]) -> str | list[str]:
 
 
 def _spelled(flag: str, value: object) -> str:
+    if isinstance(value, bool):  # a switch
+        return flag if value else f"no {flag}"
     if isinstance(value, list):
         return " ".join(f"{flag} {v}" for v in value) if value else f"no {flag}"
     return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"

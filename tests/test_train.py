@@ -439,6 +439,30 @@ def test_resume_refuses_other_data_than_the_run_was_started_with(faces_dir, tmp_
     assert checkpoint.load_meta(run / "last")["epoch"] == 2
 
 
+def test_resume_refuses_options_that_change_what_the_run_optimises(faces_dir, tmp_path, capsys):
+    from export.__main__ import main
+
+    run = tmp_path / "run"
+    assert main([*_cli(faces_dir, run), "--ema", "0.9"]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.suffix in (".safetensors", ".json")}
+    capsys.readouterr()
+    # Each was accepted without a word: the run's weights, optimiser state and schedule went on under another
+    # loss, rate, seed, epoch length, average or arithmetic.
+    for now, was in ((("--lr", "0.001"), "--lr 0.0005"), (("--lr-min", "1e-05"), "--lr-min 2e-05"),
+                     (("--loss", "l1"), "--loss mse"), (("--seed", "3"), "--seed 0"),
+                     (("--hist-weight", "0.5"), "--hist-weight 0,"), (("--ema", "0.5"), "--ema 0.9"),
+                     (("--steps-per-epoch", "3"), "--steps-per-epoch 2"),
+                     (("--content-weight", "10"), "--content-weight 1000"), (("--fp32",), "no --fp32")):
+        assert main([*_cli(faces_dir, run), "--ema", "0.9", "--resume", *now]) == 2, now
+        _one_line_error(capsys, "--resume", f"with {was}", f"not {' '.join(now)}")
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.suffix in (".safetensors", ".json")} == before
+
+    # A longer run, more threads and every epoch kept change nothing the run optimises: the run goes on.
+    assert main([*_cli(faces_dir, run), "--ema", "0.9", "--resume", "--epochs", "2", "--threads", "2",
+                 "--keep-epochs"]) == 0
+    assert checkpoint.load_meta(run / "last")["epoch"] == 2 and (run / "epochs" / "002.safetensors").exists()
+
+
 def test_init_from_what_is_not_a_checkpoint_of_this_model_is_a_one_line_error(faces_dir, tmp_path, capsys,
                                                                               tiny_rgb_model):
     from export.__main__ import main
