@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import stat
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -580,6 +581,21 @@ def make_folder(folder: Path) -> None:
         raise output_error(f"cannot create the folder {folder}", exc) from None
 
 
+def _save_bmp_with_alpha(image: Image.Image, fh: Any, dpi: tuple[float, float] | None) -> None:
+    """An RGBA image as a 32-bit BMP whose header declares the alpha: a BITMAPV4HEADER with BI_BITFIELDS masks.
+
+    Pillow writes RGBA into a plain BITMAPINFOHEADER, where the fourth byte of each pixel is padding by the
+    format's definition: the transparency is in the file, and every reader (Pillow's included) drops it.
+    """
+    width, height = image.size
+    ppm = [int(value * 39.3701 + 0.5) for value in (dpi or (96.0, 96.0))]  # dots per metre, as Pillow writes them
+    pixels = np.ascontiguousarray(np.asarray(image)[::-1, :, [2, 1, 0, 3]]).tobytes()  # rows bottom-up, BGRA
+    info = struct.pack("<IiiHHIIiiII4II36x3I", 108, width, height, 1, 32, 3, len(pixels), ppm[0], ppm[1], 0, 0,
+                       0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000, 0x73524742, 0, 0, 0)  # ..., LCS_sRGB
+    fh.write(b"BM" + struct.pack("<IHHI", 14 + len(info) + len(pixels), 0, 0, 14 + len(info)) + info)
+    fh.write(pixels)
+
+
 def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | None = None,
                 quality: int | None = None, mtime: float | None = None) -> tuple[str, ...]:
     """Encode ``pixels`` (float32 H x W x C in [0, 1]) to ``dst`` atomically, carrying ``like``'s metadata.
@@ -598,7 +614,10 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
     make_folder(dst.parent)
 
     def encode(fh: Any) -> None:
-        image.save(fh, format=pil_format, **options)
+        if pil_format == "BMP" and image.mode == "RGBA":
+            _save_bmp_with_alpha(image, fh, options.get("dpi"))
+        else:
+            image.save(fh, format=pil_format, **options)
 
     try:
         write_atomic(dst, encode, fsync=True, mtime=mtime)

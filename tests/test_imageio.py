@@ -148,6 +148,39 @@ def test_la_keeps_gray_and_alpha(tmp_path):
         np.testing.assert_array_equal(np.asarray(im), la)
 
 
+def _bmp_with_alpha(path: Path, bgra: np.ndarray) -> Path:
+    """A 32-bit BMP declaring its alpha (BITMAPV5HEADER, BI_BITFIELDS), as GIMP and Windows write them."""
+    height, width = bgra.shape[:2]
+    pixels = bgra[::-1].tobytes()
+    info = struct.pack("<IiiHHIIiiII4I", 124, width, height, 1, 32, 3, len(pixels), 2835, 2835, 0, 0,
+                       0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000).ljust(124, b"\0")
+    path.write_bytes(b"BM" + struct.pack("<IHHI", 14 + 124 + len(pixels), 0, 0, 14 + 124) + info + pixels)
+    return path
+
+
+def test_a_bmp_keeps_its_alpha(tmp_path):
+    """Pillow writes RGBA into a plain BMP header whose fourth byte readers take for padding: the restored BMP
+    of a transparent BMP (or of a gray one with alpha) was opaque to every reader."""
+    rgb = _gradient_rgb()
+    alpha = ((np.arange(rgb.shape[0] * rgb.shape[1]) * 7) % 256).astype(np.uint8).reshape(rgb.shape[:2])
+    src = _bmp_with_alpha(tmp_path / "a.bmp", np.dstack([rgb[..., ::-1], alpha]))
+    loaded = read_image(src)
+    np.testing.assert_array_equal(loaded.alpha, alpha)
+    write_image(tmp_path / "out.bmp", 1.0 - loaded.pixels, loaded)
+    with Image.open(tmp_path / "out.bmp") as im:
+        assert (im.format, im.mode) == ("BMP", "RGBA")
+        np.testing.assert_array_equal(np.asarray(im)[..., 3], alpha)
+        np.testing.assert_array_equal(np.asarray(im)[..., :3], 255 - rgb)
+        assert im.info["dpi"] == pytest.approx((72, 72), abs=0.1)
+
+    la = np.dstack([np.full((6, 5), 90, np.uint8), np.arange(30, dtype=np.uint8).reshape(6, 5) * 8])
+    loaded = read_image(_save(tmp_path / "la.png", Image.fromarray(la, "LA"), "PNG"))
+    write_image(tmp_path / "la.bmp", loaded.pixels, loaded)
+    with Image.open(tmp_path / "la.bmp") as im:
+        assert im.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(im.convert("LA")), la)
+
+
 def test_palette_with_transparency_gets_alpha(tmp_path):
     im = Image.new("P", (8, 6), 1)
     im.putpalette([0, 0, 0, 255, 0, 0] + [0] * (254 * 3))
