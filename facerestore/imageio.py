@@ -12,6 +12,7 @@ import errno
 import hashlib
 import io
 import os
+import re
 import stat
 import struct
 import warnings
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, JpegImagePlugin, TiffImagePlugin
 
 from facerestore import xmp
 from facerestore.atomic import write_atomic
@@ -314,7 +315,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, digest: bool = 
         except Image.UnidentifiedImageError:
             kind = _signature(fp)
             if kind is not None:  # Pillow says "cannot identify" also for a known format with a broken header
-                raise ImageError(f"damaged {kind} file: its header cannot be read") from None
+                raise ImageError(_unopened(fp, kind)) from None
             raise ImageError(NOT_AN_IMAGE) from None
         except Exception as exc:  # noqa: BLE001 - hostile headers raise all sorts; each becomes one line
             raise ImageError(f"cannot decode: {_reason(exc)}") from None
@@ -424,6 +425,47 @@ def _signature(fp: Any) -> str | None:
                                                                                            108, 124):
         return "BMP"  # "BM" alone starts too many text files; the DIB header size makes it a real guess
     return None
+
+
+_SAMPLE_FORMATS = {1: "integer", 2: "signed integer", 3: "float"}
+
+
+def _unopened(fp: Any, kind: str) -> str:
+    """Why a file that starts as a ``kind`` Pillow reads cannot be opened: a variant its plugin does not decode,
+    where the header says which (a 12-bit JPEG; a TIFF of float colour or 16-bit gray with alpha), else damage.
+
+    ``Image.open`` says only "cannot identify image file" for both: asked alone, the plugin gives its reason.
+    """
+    plugin = {"JPEG": JpegImagePlugin.JpegImageFile, "TIFF": TiffImagePlugin.TiffImageFile}.get(kind)
+    reason = ""
+    try:
+        if plugin is not None:
+            fp.seek(0)
+            plugin(fp).close()  # opened from our file object, which it leaves open
+    except Exception as exc:  # noqa: BLE001 - the reason is all we want
+        reason = str(exc)
+    bits = re.fullmatch(r"cannot handle (\d+)-bit layers", reason)
+    if bits and bits[1] in ("12", "16"):
+        return f"{bits[1]}-bit JPEG: not supported (only 8-bit JPEGs can be decoded)"
+    if kind == "TIFF" and reason == "unknown pixel mode":
+        return f"TIFF of {_tiff_samples(fp)}: a pixel layout that cannot be decoded"
+    return f"damaged {kind} file: its header cannot be read"
+
+
+def _tiff_samples(fp: Any) -> str:
+    """A TIFF's samples per pixel in words, from its first directory ("3 samples of 32-bit float per pixel")."""
+    try:
+        fp.seek(0)
+        ifd = TiffImagePlugin.ImageFileDirectory_v2(fp.read(8))
+        fp.seek(ifd.next)
+        ifd.load(fp)
+        bits = tuple(ifd.get(258, (1,)))
+        count = int(ifd.get(277, len(bits)))
+        sample_format = _SAMPLE_FORMATS.get(tuple(ifd.get(339, (1,)))[0], "unknown")
+    except Exception:  # noqa: BLE001 - a directory Pillow could not read either
+        return "an unknown sample layout"
+    per_sample = f"{bits[0]}-bit {sample_format}" if len(set(bits)) == 1 else "/".join(map(str, bits)) + "-bit"
+    return f"{count} sample{'s' if count != 1 else ''} of {per_sample} per pixel"
 
 
 def _reason(exc: BaseException) -> str:

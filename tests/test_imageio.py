@@ -331,6 +331,59 @@ def test_empty_and_fake_files_are_refused(tmp_path, content):
     assert "\n" not in str(info.value)
 
 
+def _flat_lossless_jpeg(width: int, height: int, precision: int) -> bytes:
+    """A real lossless JPEG (SOF3, predictor 1) of one gray plane at mid-gray: every difference from its
+    prediction is 0, coded by a one-symbol Huffman table as a single 0 bit."""
+    def segment(marker: int, data: bytes) -> bytes:
+        return bytes((0xFF, marker)) + struct.pack(">H", len(data) + 2) + data
+
+    scan = bytearray((width * height + 7) // 8)
+    if width * height % 8:
+        scan[-1] = (1 << (8 - width * height % 8)) - 1  # padded with 1 bits
+    return (b"\xff\xd8" + segment(0xC4, bytes([0, 1]) + bytes(15) + bytes([0]))
+            + segment(0xC3, struct.pack(">BHHB", precision, height, width, 1) + bytes([1, 0x11, 0]))
+            + segment(0xDA, bytes([1, 1, 0x00, 1, 0, 0])) + bytes(scan) + b"\xff\xd9")
+
+
+def _float_rgb_tiff(rgb: np.ndarray) -> bytes:
+    """An uncompressed one-strip TIFF of 32-bit float RGB, as HDR merges and scientific tools write them."""
+    height, width = rgb.shape[:2]
+    data = rgb.astype("<f4").tobytes()
+    # tag, type (3 SHORT, 4 LONG), count, value; BitsPerSample and SampleFormat (3 values) stored after the IFD
+    tags = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 3, None), (259, 3, 1, 1), (262, 3, 1, 2),
+            (273, 4, 1, None), (277, 3, 1, 3), (278, 4, 1, height), (279, 4, 1, len(data)), (339, 3, 3, None)]
+    arrays = 8 + 2 + 12 * len(tags) + 4
+    offsets = {258: arrays, 339: arrays + 6, 273: arrays + 12}
+    ifd = struct.pack("<H", len(tags))
+    for tag, kind, count, value in tags:
+        value = offsets[tag] if value is None else value
+        ifd += struct.pack("<HHI", tag, kind, count) + struct.pack("<I" if kind == 4 else "<Hxx", value)
+    return b"II*\0" + struct.pack("<I", 8) + ifd + bytes(4) + struct.pack("<6H", 32, 32, 32, 3, 3, 3) + data
+
+
+def test_a_variant_pillow_cannot_decode_is_named_not_called_damaged(tmp_path):
+    """A 12-bit JPEG or a float RGB TIFF is a sound file Pillow has no decoder for; it was refused as
+    "damaged JPEG file: its header cannot be read", sending the user after a fault the file does not have."""
+    (tmp_path / "8.jpg").write_bytes(_flat_lossless_jpeg(24, 16, 8))
+    np.testing.assert_allclose(read_image(tmp_path / "8.jpg").pixels, 128 / 255, rtol=1e-6)  # a sound file
+    (tmp_path / "12.jpg").write_bytes(_flat_lossless_jpeg(24, 16, 12))
+    with pytest.raises(ImageError, match=r"^12-bit JPEG: not supported \(only 8-bit JPEGs can be decoded\)$"):
+        read_image(tmp_path / "12.jpg")
+
+    rgb = _gradient_rgb() / 255.0
+    (tmp_path / "f.tif").write_bytes(_float_rgb_tiff(rgb))
+    with pytest.raises(ImageError, match=r"^TIFF of 3 samples of 32-bit float per pixel: a pixel layout"):
+        read_image(tmp_path / "f.tif")
+    (tmp_path / "8.tif").write_bytes(_float_rgb_tiff(rgb).replace(struct.pack("<6H", 32, 32, 32, 3, 3, 3),
+                                                                  struct.pack("<6H", 8, 8, 8, 1, 1, 1)))
+    assert read_image(tmp_path / "8.tif").pixels.shape == (24, 40, 3)  # the same TIFF in 8 bits reads
+
+    # A header that is damaged still says so.
+    (tmp_path / "d.jpg").write_bytes(_flat_lossless_jpeg(24, 16, 8).replace(b"\xff\xc3", b"\xff\x00"))
+    with pytest.raises(ImageError, match="damaged JPEG file"):
+        read_image(tmp_path / "d.jpg")
+
+
 def test_disallowed_format_is_refused(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "x.jpg", format="PPM")
     with pytest.raises(ImageError, match="not a supported image"):
