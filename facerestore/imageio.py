@@ -264,6 +264,8 @@ def _to_arrays(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarra
         im = im.convert("RGBA" if has_alpha else "RGB")
     elif mode in ("RGBa", "La"):
         im = im.convert(mode.upper())
+    elif mode in ("L", "RGB") and "transparency" in im.info:
+        im = im.convert(mode + "A")  # a colour key (PNG's tRNS): the pixels of that value are transparent
     elif mode in ("RGBX", "YCbCr"):
         im = im.convert("RGB")
     mode = im.mode
@@ -279,8 +281,10 @@ def _to_arrays(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarra
         la = np.asarray(im)
         return (la[..., :1].astype(np.float32) / 255.0), la[..., 1].copy(), 8
     if mode.startswith("I;16"):
-        gray = np.asarray(im).astype(np.float32) / 65535.0
-        return gray[..., None], None, 16
+        values = np.asarray(im)
+        key = im.info.get("transparency")  # a 16-bit gray PNG's colour key
+        alpha = np.where(values == key, 0, 65535).astype(np.uint16) if isinstance(key, int) else None
+        return (values.astype(np.float32) / 65535.0)[..., None], alpha, 16
     if mode == "I":
         values = np.asarray(im)
         lo, hi = int(values.min()), int(values.max())

@@ -192,6 +192,25 @@ def test_palette_with_transparency_gets_alpha(tmp_path):
     np.testing.assert_allclose(loaded.pixels[0, 5], [1.0, 0.0, 0.0])
 
 
+def test_a_colour_key_is_transparency_kept(tmp_path):
+    """A PNG's tRNS chunk in an RGB or gray file names one colour transparent (old web graphics, conversions from
+    GIF): it was ignored, and the restored file came back opaque, with no note."""
+    rgb = _gradient_rgb()
+    rgb[:6, :6] = (0, 255, 0)
+    gray = rgb[..., 1].copy()
+    gray16 = gray.astype(np.uint16) * 257
+    for name, array, key in (("rgb.png", rgb, (0, 255, 0)), ("gray.png", gray, 255), ("gray16.png", gray16, 65535)):
+        src = _save(tmp_path / name, Image.fromarray(array), "PNG", transparency=key)
+        expected = np.where(np.all(array.reshape(*array.shape[:2], -1) == key, axis=2), 0, 255)
+        loaded = read_image(src)
+        assert loaded.alpha is not None, name
+        write_image(tmp_path / f"out-{name}", loaded.pixels, loaded)
+        with Image.open(tmp_path / f"out-{name}") as im:
+            assert im.mode == ("RGBA" if array.ndim == 3 else "LA"), name
+            np.testing.assert_array_equal(np.asarray(im)[..., -1], expected)
+            np.testing.assert_array_equal(np.asarray(im)[..., 0], rgb[..., 0] if array.ndim == 3 else gray)
+
+
 def test_cmyk_jpeg_becomes_rgb_with_a_note(tmp_path, hopper_path):
     with Image.open(hopper_path) as im:
         cmyk = im.convert("CMYK").resize((64, 75))
