@@ -172,8 +172,18 @@ def _write(item: Item, ctx: Context) -> None:
     for note in notes:
         log.warning("%s: %s", printable(str(item.job.src)), note)
     _finish(item, ctx, status)
-    assert item.record is not None
-    item.record.metrics = write_image_report(item, ctx)
+    record = item.record
+    assert record is not None
+    # Journalled now, before the report files (charts and previews: they take a while): a run killed while they
+    # are written leaves its output named by a record, so the run that resumes it reports it as restored and knows
+    # which input it is from (report.run.EarlierOutputs). Only a kill in the instant since the output's rename
+    # leaves it unrecorded (skipped as done by that run, as its own input's output). Journalled again with the
+    # report's metrics: a journal's later line for an output replaces its earlier one.
+    if ctx.journal is not None:
+        ctx.journal.append(record)
+    record.metrics = write_image_report(item, ctx)
+    if ctx.journal is not None and record.metrics:
+        ctx.journal.append(record)
     item.loaded = item.restored = None  # free the pixels now: the record is all that is left to report
 
 
@@ -207,13 +217,13 @@ def write_stage(item: Item, ctx: Context) -> Record:
     """Write the restored (or unchanged) image atomically, and its report when on; return the image's Record."""
     item = _guarded(_write, item, ctx)
     assert item.record is not None
-    tell_written(item.record, ctx)
+    tell_written(item.record, ctx, journaled=True)  # _write journalled it as soon as its output was on disk
     return item.record
 
 
 def tell_written(record: Record, ctx: Context, journaled: bool = False) -> None:
-    """Append ``record`` to ``ctx.journal`` (unless ``journaled`` already: a Ray worker did) and pass it to
-    ``ctx.on_written``, if its image was written (Ray's driver does it for its workers)."""
+    """Append ``record`` to ``ctx.journal`` (unless ``journaled`` already: ``_write`` or a Ray worker did) and pass
+    it to ``ctx.on_written``, if its image was written (Ray's driver does it for its workers)."""
     if record.status not in (RESTORED, UNCHANGED):
         return
     if ctx.journal is not None and not journaled:

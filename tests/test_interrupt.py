@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,6 +142,46 @@ def test_a_run_killed_outright_still_reaches_the_next_runs_report(tmp_path, hopp
     # instant between an output's rename and its journal line can leave an image skipped without a record.
     assert {r["status"] for r in by_name.values()} <= {"restored", "skipped"}
     assert not list(report_dir.glob("journal-*"))
+
+
+# `facerestore enhance` killed outright (kill -9, by itself) as it starts an image's report files, the step after
+# its output is written: a real run killed at a known point.
+_KILLED_AT_THE_REPORT_FILES = """
+import os, signal, sys
+from facerestore.report import image
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+image.write_image_report = die
+from facerestore.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_a_run_killed_while_writing_an_images_report_files_leaves_its_output_recorded(tmp_path, hopper_path,
+                                                                                        tiny_rgb_model):
+    """The journal took an image's record only after its report files, written after its output: a run
+    killed meanwhile left an output that no record named. The run that resumed it skipped it as done and reported
+    it as skipped, and no later run could tell which input it was written from."""
+    from facerestore.report.run import EarlierOutputs
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    shutil.copy(hopper_path, src / "hopper.jpg")
+    out = tmp_path / "out"
+    args = ["enhance", str(src), "-o", str(out), "--model", str(tiny_rgb_model), "--strength", "1", "--threads",
+            "1", "--quiet"]
+    killed = subprocess.run([sys.executable, "-c", _KILLED_AT_THE_REPORT_FILES, *args], capture_output=True,
+                            text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert (out / "hopper.jpg").is_file() and not (out / "summary.json").exists()
+    assert EarlierOutputs().input_of(out / "hopper.jpg") == str(src / "hopper.jpg")
+
+    rerun = subprocess.run([sys.executable, "-m", "facerestore", *args], capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(r["input"], r["output"], r["status"]) for r in summary["images"]] == [
+        (str(src / "hopper.jpg"), str(out / "hopper.jpg"), "restored")]
+    assert not list((out / "_facerestore_report").glob("journal-*"))
 
 
 def _slow_folder(tmp_path: Path, hopper_path: Path, count: int, scale: int = 2) -> tuple[Path, Path]:

@@ -313,7 +313,9 @@ def test_workers_journal_each_image_they_write_and_an_early_end_delivers_the_res
     assert orphaned(report_dir) == ([], [])  # the run's parts: no other run takes them while it lives
     on_disk = [json.loads(line) for path in report_dir.glob("journal-*.jsonl.part-*")
                for line in path.read_text().splitlines()]
-    assert [(r["input"], r["output"]) for r in on_disk] == [(str(j.src), str(j.dst)) for j in jobs[1:]]
+    # Each as soon as its output was on disk, then again with its report's metrics.
+    assert [(r["input"], r["output"], bool(r.get("metrics"))) for r in on_disk] == [
+        (str(j.src), str(j.dst), metrics) for j in jobs[1:] for metrics in (False, True)]
 
     # The run ends (Ctrl-C): what the workers wrote reaches the run, in plan order, as the workers made it.
     delivered: list = []

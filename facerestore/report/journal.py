@@ -1,6 +1,7 @@
-"""Each finished image's record, appended to a journal as the image finishes, so that a run killed outright (a
-power cut, the out-of-memory killer, ``kill -9``) still leaves what it did to the report of the run that resumes
-it. A run that ends, Ctrl-C included, merges its records into ``summary.json`` itself and removes its journal.
+"""Each finished image's record, appended to a journal as soon as its output is on disk (and again with the
+metrics of its report files, written after it), so that a run killed outright (a power cut, the out-of-memory
+killer, ``kill -9``) still leaves what it did, and which input each output is from, to the run that resumes it.
+A run that ends, Ctrl-C included, merges its records into ``summary.json`` itself and removes its journal.
 
 One journal per run (``journal-<pid>-<token>.jsonl`` in the report folder), each held under a file lock for the
 run's lifetime: ``--shard`` runs writing into one folder keep their own, and a journal whose lock can be taken
@@ -30,7 +31,7 @@ from typing import Any, TextIO
 from filelock import FileLock, Timeout
 
 from facerestore.discovery import JOURNAL_PREFIX, printable
-from facerestore.report.run import record_problem
+from facerestore.report.run import record_key, record_problem
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +236,13 @@ def remove(paths: list[Path]) -> None:
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
-    records = []
+    """The file's records, one per image: an image's later line (its record with the report's metrics) replaces
+    its earlier one (journalled as soon as its output was on disk), in that one's place."""
+    records: dict[str, dict[str, Any]] = {}
     try:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
-        return records
+        return []
     for number, line in enumerate(text.splitlines(), 1):
         try:
             record = json.loads(line)
@@ -247,10 +250,10 @@ def _read(path: Path) -> list[dict[str, Any]]:
             continue  # the line the kill cut short
         problem = record_problem(record)  # a damaged file: the report must not stop on it
         if problem is None:
-            records.append(record)
+            records[record_key(record)] = record
         else:
             log.warning("%s: line %d left out of the report: %s", printable(str(path)), number, problem)
-    return records
+    return list(records.values())
 
 
 def _mtime(path: Path) -> float:
