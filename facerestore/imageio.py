@@ -573,7 +573,11 @@ def _save_options(fmt: str, like: LoadedImage, quality: int | None, notes: list[
             options["compression"] = "tiff_lzw"
     if like.exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         options["exif"] = like.exif
-    if like.icc_profile and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+    if like.icc_profile and fmt == "WEBP" and like.icc_profile[16:20] == b"GRAY":
+        # WebP has no gray: the pixels are stored as RGB, which a gray profile cannot describe (colour-managed
+        # readers refuse such a pair), as the CMYK profile of a CMYK JPEG cannot describe its RGB pixels.
+        notes.append("gray ICC profile dropped: WebP stores gray pixels as RGB, which it cannot describe")
+    elif like.icc_profile and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         options["icc_profile"] = like.icc_profile
     if like.dpi and fmt in ("JPEG", "PNG", "TIFF", "BMP"):
         options["dpi"] = like.dpi

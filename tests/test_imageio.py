@@ -523,6 +523,47 @@ def test_icc_dpi_and_mtime_carried_over(tmp_path, hopper_path):
                 assert tuple(round(v) for v in im.info["dpi"]) == (300, 300)
 
 
+def _gray_profile() -> bytes:
+    """An ICC v2 gray display profile (a gamma 2.2 curve, D50 white), as scanners embed in gray scans."""
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return struct.pack(">3i", *(round(v * 65536) for v in (x, y, z)))
+
+    desc = b"desc" + bytes(4) + struct.pack(">I", 9) + b"Gray 2.2\0" + bytes(79)
+    tags = [(b"wtpt", b"XYZ " + bytes(4) + xyz(0.9642, 1.0, 0.8249)),
+            (b"kTRC", b"curv" + bytes(4) + struct.pack(">IH", 1, 0x0233) + bytes(2)),
+            (b"desc", desc + bytes(-len(desc) % 4))]
+    table, body, offset = struct.pack(">I", len(tags)), b"", 128 + 4 + 12 * len(tags)
+    for signature, data in tags:
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = (struct.pack(">I4sI4s4s4s", 128 + len(table) + len(body), b"lcms", 0x02100000, b"mntr", b"GRAY",
+                          b"XYZ ") + bytes(12) + b"acsp" + bytes(28) + xyz(0.9642, 1.0, 0.8249)).ljust(128, b"\0")
+    return header + table + body
+
+
+def test_a_gray_profile_is_not_put_on_rgb_pixels(tmp_path, hopper_path):
+    """WebP has no gray: a gray scan written as WebP is RGB, and it carried the scan's gray ICC profile, a pair
+    colour-managed readers refuse (lcms cannot build the transform). Formats that keep gray keep the profile."""
+    profile = _gray_profile()
+    with Image.open(hopper_path) as im:
+        src = _save(tmp_path / "scan.jpg", im.convert("L").resize((64, 72)), "JPEG", quality=40,
+                    icc_profile=profile)
+    loaded = read_image(src)
+    assert loaded.icc_profile == profile
+    srgb = ImageCms.createProfile("sRGB")
+    for fmt, suffix in (("webp", ".webp"), ("png", ".png"), ("jpeg", ".jpg"), ("tiff", ".tif")):
+        out = tmp_path / f"out{suffix}"
+        notes = write_image(out, loaded.pixels, loaded, fmt=fmt)
+        with Image.open(out) as im:
+            if fmt == "webp":
+                assert im.mode == "RGB" and "icc_profile" not in im.info
+                assert any("gray ICC profile dropped" in note for note in notes)
+            else:
+                assert im.mode == "L" and im.info["icc_profile"] == profile
+                ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(profile)), srgb,
+                                          outputMode="RGB")  # a pair lcms takes
+
+
 def test_a_cameras_exif_reaches_every_format_tiff_included(tmp_path, hopper_path):
     """A camera's EXIF keeps its settings and dates in a sub-directory (and GPS in another), which Pillow's
     compressed TIFF writer refuses: such a TIFF is written uncompressed, with a note, and keeps them all."""
