@@ -250,6 +250,16 @@ def _rawmode(im: Image.Image) -> str:
     return str(args[0] if isinstance(args, tuple) and args else args or "")
 
 
+def _unsigned_32(im: Image.Image) -> bool:
+    """A TIFF of 32-bit unsigned integers (SampleFormat 1, the default), which Pillow decodes into mode I."""
+    tags = getattr(im, "tag_v2", None)
+    if tags is None:
+        return False
+    sample_format = tags.get(339, 1)
+    sample_format = sample_format[0] if isinstance(sample_format, tuple) else sample_format
+    return tuple(tags.get(258, ())) == (32,) and sample_format == 1
+
+
 def _to_arrays(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Decoded image -> (float32 H x W x C in [0, 1], alpha plane or None, bit depth)."""
     mode = im.mode
@@ -287,6 +297,8 @@ def _to_arrays(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarra
         return (values.astype(np.float32) / 65535.0)[..., None], alpha, 16
     if mode == "I":
         values = np.asarray(im)
+        if _unsigned_32(im):  # Pillow reads it as signed ("I;32N"): every value from 2**31 up comes out negative
+            values = values.view(np.uint32)
         lo, hi = int(values.min()), int(values.max())
         if lo < 0 or hi > 65535:
             notes.append(f"32-bit integer image: values {lo}..{hi} stretched to 16 bits")

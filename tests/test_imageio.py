@@ -380,6 +380,28 @@ def _float_rgb_tiff(rgb: np.ndarray) -> bytes:
     return b"II*\0" + struct.pack("<I", 8) + ifd + bytes(4) + struct.pack("<6H", 32, 32, 32, 3, 3, 3) + data
 
 
+def _uint32_gray_tiff(values: np.ndarray) -> bytes:
+    """An uncompressed one-strip TIFF of 32-bit unsigned gray (SampleFormat 1), as scientific cameras write."""
+    height, width = values.shape
+    data = values.astype("<u4").tobytes()
+    tags = [(256, 4, width), (257, 4, height), (258, 3, 32), (259, 3, 1), (262, 3, 1), (273, 4, 8 + 2 + 12 * 10 + 4),
+            (277, 3, 1), (278, 4, height), (279, 4, len(data)), (339, 3, 1)]  # tag, type (3 SHORT, 4 LONG), value
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHI", tag, kind, 1) + struct.pack("<I" if kind == 4 else "<Hxx", value)
+        for tag, kind, value in tags)
+    return b"II*\0" + struct.pack("<I", 8) + ifd + bytes(4) + data
+
+
+def test_an_unsigned_32bit_tiff_keeps_the_order_of_its_values(tmp_path):
+    """Pillow decodes a 32-bit unsigned TIFF as signed ("I;32N"): every value from 2**31 up came out negative,
+    so the bright half of the picture was stretched below the dark half and restored as a negative of itself."""
+    values = np.linspace(0, 2**32 - 1, 12 * 10, dtype=np.float64).astype(np.uint32).reshape(10, 12)
+    (tmp_path / "u32.tif").write_bytes(_uint32_gray_tiff(values))
+    loaded = read_image(tmp_path / "u32.tif")
+    assert loaded.bit_depth == 16 and any("0..4294967295 stretched" in note for note in loaded.notes)
+    np.testing.assert_allclose(loaded.pixels[..., 0], values / (2**32 - 1), atol=1e-6)
+
+
 def test_a_variant_pillow_cannot_decode_is_named_not_called_damaged(tmp_path):
     """A 12-bit JPEG or a float RGB TIFF is a sound file Pillow has no decoder for; it was refused as
     "damaged JPEG file: its header cannot be read", sending the user after a fault the file does not have."""
