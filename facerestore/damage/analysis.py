@@ -41,6 +41,11 @@ DRAWING_MAX_PICKED_COLOURS = 12
 # this many grey levels. PNGs of JPEGs at quality 10-50 whose lattice a gamma change erased: 1.28 or more (36 face
 # and natural photos); studio portraits and a sky saved at 80-95, whose smoothness alone lifts the ratio: 0.74 or less.
 MIN_BLOCK_STEP = 1.0
+# ... and only where the grid lifts at least this share of its bands of 8 lines on both axes: a logo's or a chart's
+# few straight edges lying on one phase lift it as much, from a few bands (a logo saved as JPEG or WebP 75-95 read
+# as an earlier JPEG of quality 35-47 and was smoothed 1.3-3 dB away from itself). Training faces as JPEGs at 10-70,
+# also brightened or cropped and re-saved at 95: 0.52 or more; logos, charts, text and a UI screenshot: 0.13 or less.
+MIN_BLOCK_SPREAD = 0.3
 # Banding and pixelation are read from every 4th line: histograms and neighbour counts need no more.
 LINE_STRIDE = 4
 # The damages the level adds up, each on the level scale: the kinds a model's strength curve can tell apart.
@@ -103,7 +108,7 @@ def _pixel_quality(y: np.ndarray, blocking: jpeg_pixels.Blocking,
         return harshest.quality, harshest.offset, "lattice"
     # Blockiness is a ratio of the steps across the grid to those inside blocks, so smooth content (a plain
     # backdrop, a sky) inflates it: a studio portrait saved at 80 reads like 20. The steps themselves tell.
-    if blocking.step < MIN_BLOCK_STEP:
+    if blocking.step < MIN_BLOCK_STEP or blocking.spread < MIN_BLOCK_SPREAD:
         return None, None, None
     quality = jpeg_pixels.blockiness_quality(blocking.strength)
     return (quality, blocking.offset, "blockiness") if quality is not None else (None, None, None)
