@@ -112,7 +112,8 @@ def pixelation_factor(rows: np.ndarray, columns: np.ndarray) -> float:
         same = code[:, 1:] == code[:, :-1]
         steps = np.abs(np.diff(lines.astype(np.int16), axis=1))
         if steps.ndim == 3:
-            steps = steps.max(axis=2)
+            # channel by channel: numpy's max over a short last axis is ten times slower on a 12 MP photo
+            steps = np.maximum.reduce([steps[..., c] for c in range(steps.shape[2])])
         pairs = FLAT_WINDOW - 1
         # large steps in each window of FLAT_WINDOW px, from a running count along the line
         count = np.zeros((same.shape[0], same.shape[1] + 1), dtype=np.int32)
