@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 from PIL import Image, JpegImagePlugin, TiffImagePlugin
 
-from facerestore import xmp
+from facerestore import photoshop, xmp
 from facerestore.atomic import write_atomic
 from facerestore.damage.jpeg_tables import JpegInfo, read_jpeg_info
 from facerestore.damage.webp_header import WebpInfo, read_webp_info
 from facerestore.errors import ImageError, OutputError
 from facerestore.formats import WRITABLE_FORMATS, format_for_suffix, output_format
 from facerestore.jpeg_eoi import closed_copy
+from facerestore.jpeg_segments import APP1, APP13, COM, insert_segments
 
 # Enough for 100-megapixel camera files (GFX100: 11648 x 8736); a colour float32 copy of such an image is 1.2 GB.
 DEFAULT_MAX_PIXELS = 120_000_000
@@ -68,6 +69,11 @@ class LoadedImage:
     source: tuple[int, int, int, int] | None = None  # the file decoded: (st_dev, st_ino, st_size, st_mtime_ns)
     digest: bytes | None = None  # sha256 of its bytes as decoded (read_image(digest=True)), for copy_image
     webp: WebpInfo | None = None  # a lossy WebP file's quantiser index
+    # Metadata Pillow reads but does not write back, carried by write_image where the output's format has a place:
+    photoshop: bytes | None = None  # Photoshop's image resources, the IPTC record among them (photoshop.py), less
+                                    # the thumbnail of the pixels as they were
+    xmp_extension: tuple[bytes, ...] = ()  # a JPEG's extended XMP: its APP1 payloads, as the main packet names them
+    comments: tuple[bytes, ...] = ()  # a JPEG's comment (COM) segments
 
     @property
     def width(self) -> int:
@@ -368,6 +374,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, digest: bool = 
             webp = read_webp_info(fp) if fmt == "WEBP" else None
             icc = im.info.get("icc_profile") or None
             packet = xmp.read(im.info)
+            resources, extension, comments = _unwritten_metadata(im, fmt, packet, notes)
             dpi = _clean_dpi(im.info.get("dpi"))
             try:
                 pixels, alpha, bit_depth = _to_arrays(im, notes)
@@ -385,7 +392,24 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, digest: bool = 
     return LoadedImage(src=path, format=fmt, pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha,
                        bit_depth=bit_depth, mode=source_mode, exif=exif, icc_profile=icc, dpi=dpi, digest=content,
                        notes=tuple(notes), jpeg=jpeg, orientation=orientation, xmp=packet, source=source,
-                       webp=webp)
+                       webp=webp, photoshop=resources, xmp_extension=extension, comments=comments)
+
+
+def _unwritten_metadata(im: Image.Image, fmt: str, packet: bytes | None, notes: list[str]
+                        ) -> tuple[bytes | None, tuple[bytes, ...], tuple[bytes, ...]]:
+    """(Photoshop's image resources, extended XMP segments, comments) of a JPEG, or a TIFF's image resources:
+    what Pillow reads from a file but would not write into its output."""
+    try:
+        if fmt == "TIFF":
+            return photoshop.kept(photoshop.from_tiff(im.tag_v2), notes), (), ()
+        if fmt != "JPEG":
+            return None, (), ()
+        applist = getattr(im, "applist", [])  # every APPn and COM segment before the image data, in file order
+        return (photoshop.kept(photoshop.from_jpeg(applist), notes), xmp.extension(applist, packet, notes),
+                tuple(payload for name, payload in applist if name == "COM"))
+    except Exception:  # noqa: BLE001 - damaged metadata must not cost the image (a TIFF tag Pillow cannot decode)
+        notes.append("IPTC and Photoshop metadata, extended XMP and comments dropped: they cannot be read")
+        return None, (), ()
 
 
 def _digest(fp: Any, source: tuple[int, int, int, int]) -> bytes | None:
@@ -597,6 +621,46 @@ def _save_options(fmt: str, like: LoadedImage, quality: int | None, notes: list[
     return options
 
 
+_FORMAT_NAMES = {"WEBP": "WebP"}
+
+
+def _added_segments(fmt: str, like: LoadedImage, options: dict[str, Any], notes: list[str]) -> list[tuple[int, bytes]]:
+    """The metadata of ``like`` that Pillow's writers leave out, where ``fmt`` has a place for it: (marker, payload)
+    segments to add to a JPEG (Photoshop's APP13, extended XMP, comments); the IPTC and Photoshop tags of a TIFF,
+    put into ``options``. For each that the format cannot hold, a note names what was dropped."""
+    name = _FORMAT_NAMES.get(fmt, fmt)
+    segments: list[tuple[int, bytes]] = []
+    if like.xmp_extension:
+        # Carried unchanged, so its GUID (the MD5 of the extended packet) still holds, and only with a main packet
+        # that still names it: xmp.upright edits the orientation alone, never xmpNote:HasExtendedXMP.
+        guid = xmp.extension_guid(options.get("xmp"))
+        if fmt == "JPEG" and guid is not None and guid == xmp.extension_guid(like.xmp):
+            segments += [(APP1, payload) for payload in like.xmp_extension]
+        elif fmt == "JPEG":
+            notes.append("extended XMP dropped: the main XMP packet that names it was not written")
+        else:
+            notes.append(f"extended XMP dropped ({xmp.extension_size(like.xmp_extension):,} bytes beside the main "
+                         "packet): only a JPEG output keeps it")
+    if like.photoshop and fmt == "JPEG":
+        segments += [(APP13, payload) for payload in photoshop.jpeg_payloads(like.photoshop)]
+    elif like.photoshop and fmt == "TIFF":
+        tags = options.get("exif")
+        if not isinstance(tags, Image.Exif):
+            parsed = Image.Exif()
+            if tags:
+                parsed.load(tags)
+            tags = parsed
+        tags.update(photoshop.tiff_tags(like.photoshop))
+        options["exif"] = tags
+    elif like.photoshop:
+        notes.append(photoshop.dropped(like.photoshop, name))
+    if like.comments and fmt == "JPEG":
+        segments += [(COM, comment) for comment in like.comments]
+    elif like.comments:
+        notes.append("JPEG comment dropped: only a JPEG output keeps it")
+    return segments
+
+
 def resolve_format(dst: Path, like: LoadedImage, fmt: str | None) -> str:
     """The output's Pillow format: ``fmt`` if given; else the source's own (by content) when ``dst`` carries the
     source's suffix or none we know; else what ``dst``'s suffix says.
@@ -673,11 +737,16 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
     notes: list[str] = []
     image = _build_image(np.asarray(pixels, dtype=np.float32), like, pil_format, notes)
     options = _save_options(pil_format, like, quality, notes)
+    segments = _added_segments(pil_format, like, options, notes)
     make_folder(dst.parent)
 
     def encode(fh: Any) -> None:
         if pil_format == "BMP" and image.mode == "RGBA":
             _save_bmp_with_alpha(image, fh, options.get("dpi"))
+        elif segments:
+            encoded = io.BytesIO()
+            image.save(encoded, format=pil_format, **options)
+            fh.write(insert_segments(encoded.getvalue(), segments))
         else:
             image.save(fh, format=pil_format, **options)
 

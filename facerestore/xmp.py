@@ -2,11 +2,14 @@
 
 Pillow reads a file's XMP packet into ``info["xmp"]`` for JPEG, PNG, WebP and TIFF, and writes it back through a
 different door for each format. A byte-copied output keeps it anyway; this is for outputs encoded from pixels.
+A JPEG's extended XMP (the part of a packet over 64 KiB, in segments of its own) is read here too, for
+``imageio`` to write back unchanged into a JPEG output, the only format that splits XMP so.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from PIL import Image, PngImagePlugin
@@ -14,6 +17,13 @@ from PIL import Image, PngImagePlugin
 # A JPEG holds XMP in one APP1 segment: 65,533 bytes less its namespace header. Larger packets ("extended XMP")
 # are split by a scheme Pillow does not write.
 _JPEG_MAX = 65_533 - len(b"http://ns.adobe.com/xap/1.0/\0")
+# Extended XMP (XMP part 3, 1.1.3.1): what does not fit the main packet (Lightroom's edit history, Photoshop's
+# layer data...) is a second packet in APP1 segments of this header, each followed by the packet's GUID (32
+# upper-case hex digits: its MD5), its full length and the offset of the part the segment holds. The main packet
+# names that GUID (xmpNote:HasExtendedXMP); readers ignore extension segments of any other.
+EXTENSION_HEADER = b"http://ns.adobe.com/xmp/extension/\0"
+_HAS_EXTENDED = re.compile(rb'HasExtendedXMP\s*=\s*["\']([0-9A-Fa-f]{32})["\']'
+                           rb'|HasExtendedXMP>\s*([0-9A-Fa-f]{32})\s*<')
 _TIFF_XMP_TAG = 700
 # tiff:Orientation, as an attribute or as an element: the pixels are written upright, so it must say 1 too (Adobe's
 # software reads it when EXIF has none).
@@ -26,6 +36,36 @@ def read(info: dict[str, Any]) -> bytes | None:
     if isinstance(packet, str):
         packet = packet.encode("utf-8")
     return packet if isinstance(packet, bytes) and packet.strip() else None
+
+
+def extension(applist: Iterable[tuple[str, bytes]], packet: bytes | None, notes: list[str]) -> tuple[bytes, ...]:
+    """The APP1 payloads of a JPEG's extended XMP (Pillow's ``applist``) that its main ``packet`` names, in file
+    order and unchanged: editing the extension would change its MD5, its GUID, and so the main packet too.
+
+    Segments of an extension the main packet does not name are dropped with a note: no reader takes them.
+    """
+    payloads = tuple(payload for name, payload in applist if name == "APP1" and payload.startswith(EXTENSION_HEADER))
+    named = extension_guid(packet)
+    kept = tuple(payload for payload in payloads if named is not None and _guid(payload) == named)
+    if len(kept) < len(payloads):
+        notes.append("extended XMP dropped: the main XMP packet does not name it (xmpNote:HasExtendedXMP)")
+    return kept
+
+
+def extension_guid(packet: bytes | None) -> bytes | None:
+    """The GUID of the extended XMP ``packet`` names (xmpNote:HasExtendedXMP), as its segments hold it, or None."""
+    found = _HAS_EXTENDED.search(packet or b"")
+    return (found[1] or found[2]).upper() if found else None
+
+
+def _guid(payload: bytes) -> bytes:
+    return payload[len(EXTENSION_HEADER):len(EXTENSION_HEADER) + 32].upper()
+
+
+def extension_size(payloads: tuple[bytes, ...]) -> int:
+    """The full length of the extended packet its segments declare (bytes)."""
+    start = len(EXTENSION_HEADER) + 32
+    return max((int.from_bytes(payload[start:start + 4], "big") for payload in payloads), default=0)
 
 
 def upright(packet: bytes) -> bytes:

@@ -1,0 +1,237 @@
+"""Captions, keywords and copyright outlive a restoration: the IPTC-IIM record (Photoshop's APP13 image resources),
+extended XMP and JPEG comments carried from a damaged JPEG to its re-encoded output, or named where the output's
+format has no place for them. The files are built byte by byte here, as Photoshop and Lightroom write them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image, IptcImagePlugin
+
+from facerestore.cli import cli
+from facerestore.imageio import read_image, write_image
+
+_PHOTOSHOP = b"Photoshop 3.0\0"
+_EXTENSION = b"http://ns.adobe.com/xmp/extension/\0"
+_IPTC, _THUMBNAIL, _RESOLUTION = 0x0404, 0x040C, 0x03ED
+_CAPTION = "Großmutter am Hafen, Juli 1962".encode()
+_COPYRIGHT = "© 2024 Anna Beispiel, all rights reserved".encode()
+_COMMENT = b"scanned from the family album, print 14"
+
+
+def _dataset(record: int, number: int, value: bytes) -> bytes:
+    return struct.pack(">BBBH", 0x1C, record, number, len(value)) + value
+
+
+# UTF-8 declared (1:90), record version, caption (2:120), copyright notice (2:116), by-line (2:80), two keywords (2:25)
+IPTC = (_dataset(1, 90, b"\x1b%G") + _dataset(2, 0, b"\x00\x04") + _dataset(2, 120, _CAPTION)
+        + _dataset(2, 116, _COPYRIGHT) + _dataset(2, 80, b"Anna Beispiel") + _dataset(2, 25, b"family")
+        + _dataset(2, 25, b"harbour"))
+
+
+def _resource(code: int, data: bytes) -> bytes:
+    """One Photoshop image resource block: 8BIM, its id, an empty name padded to even, its size, its data (even)."""
+    return b"8BIM" + struct.pack(">HHI", code, 0, len(data)) + data + b"\0" * (len(data) & 1)
+
+
+def _blocks(irb: bytes) -> dict[int, bytes]:
+    blocks, pos = {}, 0
+    while pos < len(irb):
+        assert irb[pos:pos + 4] == b"8BIM"
+        code, name_length = struct.unpack(">HB", irb[pos + 4:pos + 7])
+        pos += 6 + (1 + name_length + 1) // 2 * 2
+        (size,) = struct.unpack(">I", irb[pos:pos + 4])
+        blocks[code] = irb[pos + 4:pos + 4 + size]
+        pos += 4 + size + (size & 1)
+    return blocks
+
+
+def _segments(data: bytes) -> list[tuple[int, bytes]]:
+    """(marker, payload) of every segment before the first scan."""
+    out, pos = [], 2
+    while data[pos + 1] != 0xDA:
+        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        out.append((data[pos + 1], data[pos + 4:pos + 2 + length]))
+        pos += 2 + length
+    return out
+
+
+def _insert(jpeg: bytes, segments: list[tuple[int, bytes]]) -> bytes:
+    """``segments`` added after the SOI marker (before Pillow's own APP0 and APP1)."""
+    raw = b"".join(b"\xff" + bytes([marker]) + struct.pack(">H", 2 + len(payload)) + payload
+                   for marker, payload in segments)
+    return jpeg[:2] + raw + jpeg[2:]
+
+
+def _extended_xmp() -> tuple[bytes, str, list[bytes]]:
+    """An extended XMP packet of about 100 kB (a long edit history, as Lightroom writes), its GUID (the MD5 of the
+    packet, upper-case hex) and its APP1 payloads as XMP part 3 (2016) 1.1.3.1 splits it: GUID, full length,
+    offset, at most 65,400 bytes of the packet each."""
+    steps = "".join(f'<rdf:li stEvt:action="saved" stEvt:changed="/metadata" stEvt:instanceID="xmp.iid:{i:032x}"'
+                    f' stEvt:when="2024-05-{i % 28 + 1:02d}T10:00:00"/>' for i in range(700))
+    packet = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              '<rdf:Description rdf:about="" xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/" '
+              'xmlns:stEvt="http://ns.adobe.com/xap/1.0/sType/ResourceEvent#"><xmpMM:History><rdf:Seq>'
+              f'{steps}</rdf:Seq></xmpMM:History></rdf:Description></rdf:RDF></x:xmpmeta>').encode()
+    assert len(packet) > 65_400  # two segments
+    guid = hashlib.md5(packet).hexdigest().upper()
+    payloads = [_EXTENSION + guid.encode() + struct.pack(">II", len(packet), offset) + packet[offset:offset + 65_400]
+                for offset in range(0, len(packet), 65_400)]
+    return packet, guid, payloads
+
+
+def _main_xmp(guid: str) -> bytes:
+    return ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+            'xmlns:xmpNote="http://ns.adobe.com/xmp/note/" xmlns:tiff="http://ns.adobe.com/tiff/1.0/" '
+            f'xmp:Rating="5" tiff:Orientation="6" xmpNote:HasExtendedXMP="{guid}"/></rdf:RDF></x:xmpmeta>').encode()
+
+
+@pytest.fixture
+def archive_jpeg(tmp_path, hopper_path) -> Path:
+    """A scanned family photo as an agency's archive holds it: JPEG quality 20, turned by EXIF, with XMP naming an
+    extended XMP packet, Photoshop's APP13 (IPTC caption and copyright, resolution info, a thumbnail of these
+    very pixels) and a comment."""
+    with Image.open(hopper_path) as im:
+        photo = im.convert("RGB").resize((96, 112))
+    photo.info.clear()  # hopper.jpg has a comment of its own, which Pillow would write again
+    thumb = io.BytesIO()
+    photo.resize((24, 28)).save(thumb, "JPEG", quality=50)
+    # Photoshop's thumbnail resource: format 1 (JPEG), size, row bytes, sizes, 24 bits, 1 plane, then the JPEG.
+    thumbnail = struct.pack(">IIIIIIHH", 1, 24, 28, 72, 72 * 28, len(thumb.getvalue()), 24, 1) + thumb.getvalue()
+    resolution = struct.pack(">IHHIHH", 300 << 16, 1, 1, 300 << 16, 1, 1)
+    irb = _resource(_RESOLUTION, resolution) + _resource(_IPTC, IPTC) + _resource(_THUMBNAIL, thumbnail)
+    _, guid, extension = _extended_xmp()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x8298] = "Anna Beispiel"  # EXIF Copyright
+    plain = io.BytesIO()
+    photo.save(plain, "JPEG", quality=20, exif=exif.tobytes(), xmp=_main_xmp(guid))
+    data = _insert(plain.getvalue(), [(0xED, _PHOTOSHOP + irb), *((0xE1, p) for p in extension), (0xFE, _COMMENT)])
+    path = tmp_path / "photos" / "oma.jpg"
+    path.parent.mkdir()
+    path.write_bytes(data)
+    with Image.open(path) as im:  # Pillow reads the file as built
+        assert IptcImagePlugin.getiptcinfo(im)[(2, 120)] == _CAPTION and im.info["comment"] == _COMMENT
+    return path
+
+
+def _carried_to_jpeg(out: Path) -> None:
+    data = out.read_bytes()
+    segments = _segments(data)
+    photoshop = [payload for marker, payload in segments if marker == 0xED]
+    assert len(photoshop) == 1 and photoshop[0].startswith(_PHOTOSHOP)
+    blocks = _blocks(photoshop[0][len(_PHOTOSHOP):])
+    assert blocks[_IPTC] == IPTC  # the same datasets, byte for byte
+    assert _RESOLUTION in blocks and _THUMBNAIL not in blocks  # a picture of the damaged pixels is not kept
+    packet, guid, extension = _extended_xmp()
+    assert [payload for marker, payload in segments if marker == 0xE1 and payload.startswith(_EXTENSION)] == extension
+    with Image.open(out) as im:
+        assert f'xmpNote:HasExtendedXMP="{guid}"'.encode() in im.info["xmp"]  # the main packet names it still
+        assert b'tiff:Orientation="1"' in im.info["xmp"] and b'xmp:Rating="5"' in im.info["xmp"]
+        assert im.getexif()[0x8298] == "Anna Beispiel"
+        assert IptcImagePlugin.getiptcinfo(im)[(2, 116)] == _COPYRIGHT
+    assert [payload for marker, payload in segments if marker == 0xFE] == [_COMMENT]
+    assert hashlib.md5(packet).hexdigest().upper() == guid
+
+
+def test_a_restored_jpeg_keeps_iptc_extended_xmp_and_its_comment(archive_jpeg, tmp_path):
+    loaded = read_image(archive_jpeg)
+    out = tmp_path / "out.jpg"
+    assert write_image(out, loaded.pixels, loaded, fmt="jpeg") == ()
+    _carried_to_jpeg(out)
+
+
+def test_a_tiff_keeps_the_iptc_record_in_its_tags(archive_jpeg, tmp_path):
+    loaded = read_image(archive_jpeg)
+    out = tmp_path / "out.tif"
+    notes = write_image(out, loaded.pixels, loaded, fmt="tiff")
+    with Image.open(out) as im:
+        assert im.tag_v2[33723] == IPTC  # IPTC/NAA
+        blocks = _blocks(im.tag_v2[34377])  # Photoshop's image resources
+        assert blocks[_IPTC] == IPTC and _RESOLUTION in blocks and _THUMBNAIL not in blocks
+        assert IptcImagePlugin.getiptcinfo(im)[(2, 120)] == _CAPTION
+    # What a TIFF has no place for is named, not dropped silently.
+    assert any("extended XMP" in note for note in notes) and any("comment" in note for note in notes), notes
+    # ... and a TIFF read back keeps its IPTC when it is written again, as a TIFF or as a JPEG.
+    again = read_image(out)
+    write_image(tmp_path / "again.tif", again.pixels, again)
+    with Image.open(tmp_path / "again.tif") as im:
+        assert im.tag_v2[33723] == IPTC
+    write_image(tmp_path / "again.jpg", again.pixels, again, fmt="jpeg")
+    with Image.open(tmp_path / "again.jpg") as im:
+        assert IptcImagePlugin.getiptcinfo(im)[(2, 120)] == _CAPTION
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_a_format_without_iptc_names_what_it_dropped(archive_jpeg, tmp_path, fmt):
+    loaded = read_image(archive_jpeg)
+    notes = write_image(tmp_path / f"out.{fmt}", loaded.pixels, loaded, fmt=fmt)
+    assert len(notes) == 3, notes  # one line for each
+    assert any("IPTC" in note and "caption" in note for note in notes), notes
+    assert any("extended XMP" in note for note in notes) and any("comment" in note for note in notes), notes
+    with Image.open(tmp_path / f"out.{fmt}") as im:
+        assert b'xmp:Rating="5"' in im.info["xmp"]  # the main XMP packet travels, as before
+
+
+def test_enhance_restores_an_archive_jpeg_with_its_captions(archive_jpeg, tiny_rgb_model, tmp_path):
+    out = tmp_path / "restored"
+    result = CliRunner().invoke(cli, ["enhance", str(archive_jpeg.parent), "-o", str(out), "--model",
+                                      str(tiny_rgb_model), "--strength", "1", "--json", "--no-report"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["status"] for line in result.stdout.splitlines()] == ["restored"]
+    _carried_to_jpeg(out / "oma.jpg")
+    assert "dropped" not in result.stderr
+
+    png = CliRunner().invoke(cli, ["enhance", str(archive_jpeg.parent), "-o", str(tmp_path / "png"), "--model",
+                                   str(tiny_rgb_model), "--strength", "1", "--format", "png", "--no-report"],
+                             catch_exceptions=False)
+    assert png.exit_code == 0, png.stderr
+    assert "IPTC" in png.stderr and "oma.jpg" in png.stderr
+
+
+def test_an_extension_the_main_xmp_does_not_name_is_dropped_with_a_note(tmp_path, hopper_path):
+    """Readers ignore extended XMP whose GUID the main packet does not name (xmpNote:HasExtendedXMP): a stale one,
+    left by a program that rewrote the main packet, is not written again."""
+    with Image.open(hopper_path) as im:
+        photo = im.convert("RGB").resize((64, 64))
+    photo.info.clear()
+    plain = io.BytesIO()
+    photo.save(plain, "JPEG", quality=20, xmp=_main_xmp("0" * 32))
+    _, _, extension = _extended_xmp()
+    src = tmp_path / "stale.jpg"
+    src.write_bytes(_insert(plain.getvalue(), [(0xE1, p) for p in extension]))
+    loaded = read_image(src)
+    notes = write_image(tmp_path / "out.jpg", loaded.pixels, loaded, fmt="jpeg")
+    assert any("extended XMP dropped" in note for note in (*loaded.notes, *notes)), notes
+    segments = _segments((tmp_path / "out.jpg").read_bytes())
+    assert not any(payload.startswith(_EXTENSION) for _, payload in segments)
+    assert any(payload.startswith(b"http://ns.adobe.com/xap/1.0/\0") for _, payload in segments)  # the main stays
+
+
+def test_resources_larger_than_a_segment_are_split_and_read_back_whole(tmp_path, hopper_path):
+    """Photoshop splits image resources over several APP13 segments where they do not fit one (a plug-in's
+    70 kB resource): the output splits them too, and reading it back joins them into the same blocks."""
+    with Image.open(hopper_path) as im:
+        photo = im.convert("RGB").resize((64, 64))
+    photo.info.clear()
+    irb = _resource(_IPTC, IPTC) + _resource(0x0FA0, bytes(range(256)) * 280)  # 71,680 bytes
+    src = tmp_path / "big.tif"
+    tags = Image.Exif()
+    tags[34377] = irb
+    photo.save(src, "TIFF", exif=tags)
+    loaded = read_image(src)
+    assert loaded.photoshop == irb
+    write_image(tmp_path / "out.jpg", loaded.pixels, loaded, fmt="jpeg")
+    app13 = [payload for marker, payload in _segments((tmp_path / "out.jpg").read_bytes()) if marker == 0xED]
+    assert len(app13) == 2 and all(payload.startswith(_PHOTOSHOP) for payload in app13)
+    assert read_image(tmp_path / "out.jpg").photoshop == irb
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert IptcImagePlugin.getiptcinfo(im)[(2, 116)] == _COPYRIGHT
