@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, JpegImagePlugin, TiffImagePlugin
+from PIL import Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from facerestore import photoshop, xmp
 from facerestore.atomic import write_atomic
@@ -656,8 +656,18 @@ def _added_segments(fmt: str, like: LoadedImage, options: dict[str, Any], notes:
         notes.append(photoshop.dropped(like.photoshop, name))
     if like.comments and fmt == "JPEG":
         segments += [(COM, comment) for comment in like.comments]
+    elif like.comments and fmt == "PNG":
+        # PNG's own "Comment" keyword: in an iTXt chunk (UTF-8), beside the XMP packet's if there is one. A
+        # comment's bytes carry no encoding; those that are not UTF-8 are read as Latin-1, as tEXt is.
+        chunk = options.setdefault("pnginfo", PngImagePlugin.PngInfo())
+        for comment in like.comments:
+            try:
+                text = comment.decode("utf-8")
+            except UnicodeDecodeError:
+                text = comment.decode("latin-1")
+            chunk.add_itxt("Comment", text.rstrip("\0"))
     elif like.comments:
-        notes.append("JPEG comment dropped: only a JPEG output keeps it")
+        notes.append("JPEG comment dropped: only a JPEG or PNG output keeps it")
     return segments
 
 
