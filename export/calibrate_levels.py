@@ -36,8 +36,6 @@ KNOTS = (
     ("PIXELATION_KNOTS", "pixelate", 1, (1.25, 1.5, 2, 2.5, 3, 4, 6)),
     ("RESAMPLE_KNOTS", "resample", 1, (1.3, 1.5, 2, 2.5, 3, 4, 6)),
 )
-# libwebp qualities measured for WEBP_KNOTS: its quality 100 is index 0, 0 is 127 (the coarsest).
-WEBP_QUALITIES = (100, 95, 90, 85, 75, 60, 50, 40, 30, 20, 10, 5, 0)
 
 
 def mean_psnr(faces: list[np.ndarray], spec: str) -> float:
@@ -46,9 +44,9 @@ def mean_psnr(faces: list[np.ndarray], spec: str) -> float:
 
 
 def webp_points(faces: list[np.ndarray]) -> list[tuple[float, float]]:
-    """(mean luma quantiser index, mean PSNR) of the faces saved as lossy WebP at each of WEBP_QUALITIES."""
+    """(mean luma quantiser index, mean PSNR) of the faces saved as lossy WebP at each of levels.WEBP_QUALITIES."""
     points = []
-    for quality in WEBP_QUALITIES:
+    for quality in levels.WEBP_QUALITIES:
         indices, scores = [], []
         for face in faces:
             buf = io.BytesIO()
@@ -82,7 +80,9 @@ def calibrate(faces: list[np.ndarray]) -> str:
     webp = [(index, float(np.interp(score, np.take(jpeg_psnr, order), np.take(jpeg_levels, order))))
             for index, score in webp_points(faces)]
     found = np.maximum.accumulate([lv for _, lv in webp])
-    knots = [(0.0, 0.0)] + [(round(index, 1), lv) for (index, _), lv in zip(webp, found) if index > 0]
+    # One knot per quality of levels.WEBP_QUALITIES, in its order (webp_quality_level pairs them): quality 100's is
+    # index 0, level 0.
+    knots = [(round(index, 1), lv) if index > 0 else (0.0, 0.0) for (index, _), lv in zip(webp, found)]
     lines += ["WEBP_KNOTS = (", constant_rows([f"({p:g}, {lv:.3f})" for p, lv in knots]), ")"]
     return "\n".join(lines) + "\n"
 

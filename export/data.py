@@ -151,7 +151,8 @@ class PatchSampler:
     """
 
     def __init__(self, images: list[np.ndarray], patch: int, chain: Chain | None = None, gray: bool = False,
-                 min_scale: float = 0.25, conditioned: bool = False, banding_only: float = 0.0):
+                 min_scale: float = 0.25, conditioned: bool = False, banding_only: float = 0.0,
+                 webp_share: float = 0.0):
         if not images:
             raise DataError("no training images")
         self.images = images
@@ -163,6 +164,7 @@ class PatchSampler:
         # patch's level, drawn from its degradation's parameters.
         self.conditioned = conditioned
         self.banding_only = banding_only  # a further share of banding-only patches (random_damage)
+        self.webp_share = webp_share  # a further share of patches served as lossy WebP (random_damage)
 
     def _clean_patch(self, rng: np.random.Generator) -> np.ndarray:
         img = self.images[int(rng.integers(len(self.images)))]
@@ -191,7 +193,8 @@ class PatchSampler:
         clean = self._clean_patch(rng)
         if self.gray:
             clean = to_gray(clean)
-        chain = self.chain or (random_damage(rng, self.banding_only) if self.conditioned else random_chain(rng))
+        chain = self.chain or (random_damage(rng, self.banding_only, self.webp_share) if self.conditioned
+                               else random_chain(rng))
         return chain.apply(clean, rng), clean, chain.level
 
     def batch(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:

@@ -271,9 +271,10 @@ def build_metadata(model: torch.nn.Module, meta: dict[str, Any],
                                     + (", luminance" if spec.in_channels == 1 else ", RGB")),
     }
     if conditioned:
-        banding = float(cfg.get("banding_only", 0.0))
-        props[contract.META_DEGRADATION] = DAMAGE_MIXTURE + (
-            f"; last trained with {banding:.0%} more patches banded only" if banding else "")
+        banding, webp = float(cfg.get("banding_only", 0.0)), float(cfg.get("webp_share", 0.0))
+        more = ([f"{banding:.0%} more patches banded only"] if banding else []) + (
+            [f"{webp:.0%} more served as lossy WebP 5-95"] if webp else [])
+        props[contract.META_DEGRADATION] = DAMAGE_MIXTURE + (f"; last trained with {' and '.join(more)}" if more else "")
         props[contract.META_CONDITION_INPUT] = spec.condition
         props[contract.META_CONDITION_RANGE] = "0 1"
         props[contract.META_MULTIPLE] = str(spec.multiple)

@@ -66,6 +66,9 @@ class TrainConfig:
     # Damage-conditioned models: a further share of patches banded only (the intensity collapse alone), on top of
     # the mixture's own, for a model that restores banding less well than the rest.
     banding_only: float = 0.0
+    # Damage-conditioned models: a further share of patches served as lossy WebP (degrade.random_damage), which the
+    # mixture has none of.
+    webp_share: float = 0.0
     # Damage-conditioned models: train with the int8 build's rounding in the forward pass (export.qat), so that
     # build keeps the accuracy; validation then scores the rounded model too.
     qat: bool = False
@@ -118,10 +121,14 @@ def _check(cfg: TrainConfig) -> None:
     if archs.is_conditioned(cfg.arch) and (cfg.chain != "random" or is_pairs_folder(Path(cfg.data))):
         raise ConfigError(f"--arch {cfg.arch} is told each patch's damage level, so it trains on clean photos "
                           "degraded on the fly by the random mixture (--chain random, no pairs folder)")
-    if not 0.0 <= cfg.banding_only < 1.0:
-        raise ConfigError(f"--banding-only must be a share in [0, 1), got {cfg.banding_only:g}")
-    if cfg.banding_only and not archs.is_conditioned(cfg.arch):
-        raise ConfigError(f"--banding-only changes the damage mixture, which --arch {cfg.arch} does not train on")
+    for flag, share in (("--banding-only", cfg.banding_only), ("--webp-share", cfg.webp_share)):
+        if not 0.0 <= share < 1.0:
+            raise ConfigError(f"{flag} must be a share in [0, 1), got {share:g}")
+        if share and not archs.is_conditioned(cfg.arch):
+            raise ConfigError(f"{flag} changes the damage mixture, which --arch {cfg.arch} does not train on")
+    if cfg.banding_only + cfg.webp_share >= 1.0:
+        raise ConfigError(f"--banding-only and --webp-share take {cfg.banding_only + cfg.webp_share:g} of the "
+                          "patches together, leaving the mixture none")
     if cfg.qat and not archs.is_conditioned(cfg.arch):
         raise ConfigError(f"--qat simulates the int8 build of a DARN's inner convs; --arch {cfg.arch} has none")
     if cfg.qat and not cfg.init:
@@ -361,7 +368,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         chain = None if cfg.chain == "random" else parse_chain(cfg.chain)
         conditioned = archs.is_conditioned(cfg.arch)
         sampler = PatchSampler(images, cfg.patch, chain=chain, gray=gray, conditioned=conditioned,
-                               banding_only=cfg.banding_only)
+                               banding_only=cfg.banding_only, webp_share=cfg.webp_share)
         val = eval_pairs(split.val, CONDITIONED_EVAL_DEGRADATIONS if conditioned else EVAL_DEGRADATIONS)
     out.mkdir(parents=True, exist_ok=True)  # only now: bad data leaves no empty run folder behind
     (out / "split.json").write_text(

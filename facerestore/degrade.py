@@ -54,6 +54,19 @@ def double_jpeg(arr: np.ndarray, first: float = 30, second: float = 20, shift: f
     return jpeg(np.pad(once, pad, mode="edge"), second)[shift:, shift:]
 
 
+def webp(arr: np.ndarray, quality: float = 75) -> np.ndarray:
+    """Encode and decode as lossy WebP at libwebp ``quality`` (0-100), as a web service serves a photo. WebP has
+    no gray mode: a gray image goes through it as RGB."""
+    quality = int(quality)
+    if not 0 <= quality <= 100:
+        raise DegradationSpecError(f"webp quality must be 0..100, got {quality}")
+    buf = io.BytesIO()
+    _to_image(arr).convert("RGB").save(buf, format="WEBP", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("L" if arr.ndim == 2 else "RGB"))
+
+
 def posterize(arr: np.ndarray, levels: float = 16) -> np.ndarray:
     """Collapse each channel to ``levels`` evenly spaced intensities: histogram spikes with gaps between."""
     levels = int(levels)
@@ -144,6 +157,7 @@ OPS: dict[str, Op] = {
     "jpeg": Op("jpeg", jpeg, 2, lambda q=20, *_: damage.jpeg_level(float(q))),
     "jpeg2": Op("jpeg2", double_jpeg, 3, lambda a=30, b=20, *_: damage.combine(
         [damage.jpeg_level(float(a)), damage.jpeg_level(float(b))])),
+    "webp": Op("webp", webp, 1, lambda q=75: damage.webp_quality_level(float(q))),
     "posterize": Op("posterize", posterize, 1, lambda n=16: damage.banding_level(float(n))),
     "pixelate": Op("pixelate", pixelate, 1, lambda f=2: damage.pixelation_level(float(f))),
     "resample": Op("resample", resample, 1, lambda f=2: damage.resample_level(float(f))),
@@ -268,16 +282,24 @@ def _jpeg_quality(rng: np.random.Generator) -> int:
     return int(rng.integers(5, 51)) if rng.random() < 0.6 else int(rng.integers(51, 96))
 
 
-def random_damage(rng: np.random.Generator, banding_only: float = 0.0) -> Chain:
+def random_damage(rng: np.random.Generator, banding_only: float = 0.0, webp_share: float = 0.0) -> Chain:
     """The wider mixture a damage-conditioned model trains on: everything an archive holds, clean photos included.
 
     JPEG 5-95 single or double (second grid shifted), 4:2:0 / 4:2:2 / 4:4:4; the report's intensity collapse;
     down-and-up scaling and pixelation; blur; sensor noise and film grain; and about one patch in ten left clean
     (an empty chain, level 0), so the model learns to leave good photos alone. ``banding_only`` is a further share
-    of patches that get the intensity collapse alone (12-64 levels); at 0 the draws are exactly the mixture's.
+    of patches that get the intensity collapse alone (12-64 levels). ``webp_share`` is a further share served as
+    lossy WebP (quality 5-95, drawn as JPEG's is): half of them WebPs made from the mixture's own draw, JPEG and
+    all (as image services convert JPEGs), half with the WebP in place of its JPEG. At 0 and 0 the draws are
+    exactly the mixture's.
     """
     if banding_only > 0 and rng.random() < banding_only:
         return Chain((Step("posterize", (str(int(rng.integers(12, 65))),)),))
+    if webp_share > 0 and rng.random() < webp_share:
+        steps = list(random_damage(rng).steps)
+        if rng.random() < 0.5:
+            steps = [step for step in steps if step.name not in ("jpeg", "jpeg2")]
+        return Chain((*steps, Step("webp", (str(_jpeg_quality(rng)),))))
     if rng.random() < 0.1:
         return Chain(())
     steps: list[Step] = []

@@ -428,8 +428,38 @@ def test_banding_only_is_a_share_for_the_conditioned_models_only(faces_dir, tmp_
         train(_config(faces_dir, tmp_path / "x", arch="big", banding_only=0.2), progress=False)
 
 
+def test_webp_share_serves_that_share_of_patches_as_webp():
+    from facerestore.degrade import random_damage
+
+    rng = np.random.default_rng(6)
+    assert not any(s.name == "webp" for _ in range(2000) for s in random_damage(rng).steps)  # none of its own
+    chains = [random_damage(rng, webp_share=0.3) for _ in range(4000)]
+    served = [c for c in chains if c.steps and c.steps[-1].name == "webp"]
+    assert len(served) / len(chains) == pytest.approx(0.3, abs=0.03)
+    assert all(5 <= int(c.steps[-1].args[0]) <= 95 for c in served)
+    after_jpeg = sum(any(s.name in ("jpeg", "jpeg2") for s in c.steps) for c in served) / len(served)
+    assert 0.3 < after_jpeg < 0.5  # half keep the mixture's JPEG (which 8 in 10 of its draws have)
+    assert all(0.0 < c.level <= 1.0 for c in served)
+
+
+def test_webp_share_is_a_share_for_the_conditioned_models_only(faces_dir, tmp_path):
+    from export.train import ConfigError
+
+    with pytest.raises(ConfigError, match="--webp-share must be a share in \\[0, 1\\), got 1"):
+        train(_config(faces_dir, tmp_path / "x", webp_share=1.0), progress=False)
+    with pytest.raises(ConfigError, match="--webp-share changes the damage mixture, which --arch big"):
+        train(_config(faces_dir, tmp_path / "x", arch="big", webp_share=0.2), progress=False)
+    with pytest.raises(ConfigError, match="leaving the mixture none"):
+        train(_config(faces_dir, tmp_path / "x", banding_only=0.5, webp_share=0.5), progress=False)
+
+
 def test_the_metadata_says_when_the_mixture_had_more_banding(tmp_path):
     model = _trained_like("darn")
     checkpoint.save(tmp_path / "best", {"model": model}, {}, _checkpoint_meta("darn", tmp_path, banding_only=0.25))
     runtime = open_model(export_checkpoint(tmp_path / "best", tmp_path / "darn.onnx"), device="cpu")
     assert runtime.metadata[contract.META_DEGRADATION].endswith("; last trained with 25% more patches banded only")
+    checkpoint.save(tmp_path / "webp", {"model": model}, {},
+                    _checkpoint_meta("darn", tmp_path, banding_only=0.15, webp_share=0.2))
+    runtime = open_model(export_checkpoint(tmp_path / "webp", tmp_path / "webp.onnx"), device="cpu")
+    assert runtime.metadata[contract.META_DEGRADATION].endswith(
+        "; last trained with 15% more patches banded only and 20% more served as lossy WebP 5-95")

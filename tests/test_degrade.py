@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from facerestore.degrade import OPS, PRESETS, Chain, parse_chain, random_chain
 from facerestore.errors import DegradationSpecError
@@ -62,6 +63,25 @@ def test_jpeg_chroma_subsampling_costs_colour_detail(hopper_rgb):
     assert psnr(chroma(sub), chroma(hopper_rgb)) < psnr(chroma(full), chroma(hopper_rgb))
 
 
+def test_webp_is_a_real_lossy_webp_told_the_level_its_header_reads(hopper_rgb, tmp_path):
+    """The op's level, from its quality, is the level the runtime reads from such a file's header."""
+    from facerestore.damage.analysis import analyze
+    from facerestore.imageio import read_image
+
+    scores = {}
+    for quality in (10, 50, 90):
+        out = parse_chain(f"webp:{quality}").apply(hopper_rgb)
+        assert out.shape == hopper_rgb.shape and out.dtype == np.uint8
+        scores[quality] = psnr(out, hopper_rgb, 255.0)
+        Image.fromarray(hopper_rgb).save(tmp_path / "w.webp", quality=quality)
+        read = analyze(read_image(tmp_path / "w.webp"))
+        with Image.open(tmp_path / "w.webp") as im:
+            assert np.array_equal(out, np.asarray(im.convert("RGB")))  # the very pixels such a file decodes to
+        assert read.kind == "webp" and parse_chain(f"webp:{quality}").level == pytest.approx(read.level, abs=0.04)
+    assert scores[10] < scores[50] < scores[90] < 60
+    assert parse_chain("webp:100").level == 0.0 and parse_chain("webp:5").level > parse_chain("webp:20").level
+
+
 def test_double_jpeg_is_two_generations(hopper_rgb):
     twice = parse_chain("jpeg2:30:20").apply(hopper_rgb)
     np.testing.assert_array_equal(twice, parse_chain("jpeg:30,jpeg:20").apply(hopper_rgb))
@@ -109,7 +129,7 @@ def test_noise_has_the_requested_strength_and_follows_the_seed(hopper_rgb):
 
 def test_ops_work_on_grayscale_arrays(hopper_rgb):
     gray = hopper_rgb.mean(axis=2).astype(np.uint8)
-    for spec in ("jpeg:20", "jpeg2:40:20", "posterize:8", "pixelate:2", "blur:1", "noise:3"):
+    for spec in ("jpeg:20", "jpeg2:40:20", "webp:20", "posterize:8", "pixelate:2", "blur:1", "noise:3"):
         out = parse_chain(spec).apply(gray)
         assert out.shape == gray.shape and out.dtype == np.uint8 and not np.array_equal(out, gray), spec
 
@@ -157,6 +177,7 @@ def test_chain_text_round_trips():
     ("jpeg:0", "quality"),
     ("jpeg:20:411", "subsampling"),
     ("jpeg:abc", "bad degradation"),
+    ("webp:101", "webp quality"),
     ("posterize:1", "levels"),
     ("pixelate:0.5", "factor"),
     ("blur:-1", "sigma"),

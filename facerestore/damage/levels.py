@@ -42,6 +42,9 @@ def jpeg_level(quality: float) -> float:
 # damage-conditioned model, told each level by hand, restores banding and pixelation best near that level
 # (measured on the validation faces), so one scale serves every kind of damage; the strength curves per kind
 # (facerestore.damage.strength) fit what remains between kinds.
+# libwebp qualities export/calibrate_levels.py measures WEBP_KNOTS at, one knot each in this order: its quality 100
+# is index 0, 0 is 127 (the coarsest).
+WEBP_QUALITIES = (100, 95, 90, 85, 75, 60, 50, 40, 30, 20, 10, 5, 0)
 # --- calibrated by export/calibrate_levels.py on the training faces; do not edit by hand ---
 BANDING_KNOTS = (
     (4, 1.000), (6, 0.994), (8, 0.873), (12, 0.684), (16, 0.543), (20, 0.447), (24, 0.362),
@@ -94,6 +97,14 @@ def webp_level(index: float) -> float:
     JPEG, linear between the knots (VP8's steps already grow about geometrically with the index)."""
     points, values = zip(*WEBP_KNOTS)
     return _clip(float(np.interp(float(index), points, values))) if len(points) > 1 else 0.0
+
+
+def webp_quality_level(quality: float) -> float:
+    """A lossy WebP saved at libwebp ``quality`` (0-100): the level of the index the training faces' headers state
+    at that quality (their mean; a file's own header may differ a little, as one photo's PSNR does)."""
+    qualities = np.array(WEBP_QUALITIES[::-1], dtype=np.float64)
+    knot_levels = np.array([lv for _, lv in WEBP_KNOTS][::-1], dtype=np.float64)
+    return _clip(float(np.interp(float(quality), qualities, knot_levels)))
 
 
 def blur_level(sigma: float) -> float:
