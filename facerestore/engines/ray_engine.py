@@ -21,6 +21,13 @@ being written finish, stops the workers from writing more, and delivers the jour
 received yet, after the others, still in plan order. ``ray.init`` replaces the process's SIGTERM handler; where the
 command takes SIGTERM as a Ctrl-C, its own is put back for the session (:func:`_ray_session`).
 
+A run the driver stops itself (``--fail-fast``, a full disk, stdout closed) reads the dataset to its end before
+Ray is shut down: it sets the run's :class:`StopFlag`, the workers pass over every row left without reading it,
+and the last row comes back only once Ray Data has stopped its own threads. Closing the iterator early instead
+leaves those threads (they cannot be joined) inside Ray calls, and one that reaches Ray's core worker while
+``ray.shutdown`` runs ends the whole process ("The core worker has already been shutdown"): exit 1, no report,
+the journal left behind (now and then: 1 run in 20 of ``--fail-fast`` on a small machine).
+
 ``ray`` is imported only inside functions: the module is importable without the extra.
 """
 
@@ -131,13 +138,31 @@ class _LogCapture(logging.Handler):
         return lines
 
 
-class RestoreWorker:
-    """A Ray Data callable class: one ONNX Runtime session per worker, reused for every image it gets."""
+class StopFlag:
+    """Set by the driver when it stops a run early; its workers ask it before each image (a tiny Ray actor)."""
 
-    def __init__(self, settings: WorkerSettings) -> None:
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def set(self) -> None:
+        self.stopped = True
+
+    def is_set(self) -> bool:
+        return self.stopped
+
+
+class RestoreWorker:
+    """A Ray Data callable class: one ONNX Runtime session per worker, reused for every image it gets.
+
+    ``stop`` is the run's :class:`StopFlag` actor (None: a run that is never stopped early, as in tests): once it
+    is set, the rows left are passed over unread, so that the driver can read the dataset to its end quickly."""
+
+    def __init__(self, settings: WorkerSettings, stop: Any = None) -> None:
         from facerestore.gpu import for_device
 
         self.settings = settings
+        self.stop = stop
+        self.stopped = False
         self.capture = _LogCapture()
         package_log = logging.getLogger("facerestore")
         package_log.addHandler(self.capture)
@@ -162,12 +187,22 @@ class RestoreWorker:
     def _path(self, text: str) -> Path:
         return Path(os.path.join(self.settings.cwd, text)) if self.relocate else Path(text)
 
+    def _run_stopped(self) -> bool:
+        if not self.stopped and self.stop is not None:
+            import ray
+
+            self.stopped = ray.get(self.stop.is_set.remote())
+        return self.stopped
+
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from facerestore.discovery import Job
         from facerestore.pipeline import infer_stage, load_stage, write_stage
 
         results = []
         for src, rel, dst in zip(batch["src"], batch["rel"], batch["dst"]):
+            if self._run_stopped():  # the driver reads the rest of the dataset only to end it
+                results.append(json.dumps({"dropped": True}))
+                continue
             if self.fatal is not None:
                 results.append(json.dumps({"fatal": self.fatal}))
                 continue
@@ -194,7 +229,7 @@ def _decode(text: str) -> tuple[Record | None, str | None]:
     """A worker's JSON back into a Record (replaying its log lines here) and why the run must halt, if it must;
     a worker-wide error is raised."""
     data = json.loads(text)
-    if "dropped" in data:  # written after the run asked its workers to stop: not written
+    if "dropped" in data:  # passed over, or written after the run asked its workers to stop: not written
         return None, None
     if "fatal" in data:
         fatal = data["fatal"]
@@ -413,13 +448,15 @@ def _run_dataset(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record]
         # Held before the workers start, so that no other run takes their parts for those of a dead one.
         journal = ctx.journal.hold() if ctx.journal is not None else None
         settings = WorkerSettings.from_context(ctx, request, threads, journal)
+        stop_flag = ray.remote(num_cpus=0)(StopFlag).remote()
         rows = [{"src": str(job.src), "rel": job.rel.as_posix(), "dst": str(job.dst)} for job in jobs]
         blocks = min(len(rows), max(workers * 4, math.ceil(len(rows) / MAX_ROWS_PER_BLOCK)))
         with warnings.catch_warnings():  # max_restarts has no named parameter yet (the extra pins Ray)
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
             dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
-                RestoreWorker, fn_constructor_kwargs={"settings": settings}, batch_size=BATCH_SIZE,
-                batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), **resources)
+                RestoreWorker, fn_constructor_kwargs={"settings": settings, "stop": stop_flag},
+                batch_size=BATCH_SIZE, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers),
+                **resources)
         log.debug("ray: %d job(s) in %d block(s) on %d worker(s) with %s", len(rows), blocks, workers, resources)
         count = 0
         rows_iter = iter(dataset.iter_rows())
@@ -440,6 +477,17 @@ def _run_dataset(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record]
                 if (fail_fast and record.status == FAILED) or stop.is_set() or ctx.halt.is_set():
                     stop.set()
                     break
+            if stop.is_set():
+                # Read to its end, not closed: see the module's docstring. The workers pass over what is left;
+                # the images they were writing finish, and their records are delivered as the local engine's are.
+                ray.get(stop_flag.set.remote())
+                for row in rows_iter:
+                    record, _ = _decode(row[RESULT])
+                    if record is not None and record.status in (RESTORED, UNCHANGED) and record.output is not None \
+                            and record.output not in delivered:
+                        tell_written(record, ctx, journaled=journal is not None)
+                        on_record(record)
+                        delivered.add(record.output)
         except RayError as exc:
             raise FaceRestoreError(f"the Ray run failed after {count} image(s): {_last_line(exc)}") from None
         finally:
