@@ -4,9 +4,13 @@ SIGTERM, where a command asks for it (:class:`TerminateAsInterrupt`), is taken t
 Python's default SIGINT handler raises KeyboardInterrupt wherever the main thread happens to be, including
 inside ``threading.Condition.wait`` between releasing and re-taking its lock; ``Future.result()`` then dies
 with "RuntimeError: cannot release un-acquired lock" instead of the interrupt (seen under load), and the run
-exits 1 instead of 130 without finishing the files it was writing. While :class:`DeferredInterrupts` is
-active, SIGINT only increments a counter, and :meth:`DeferredInterrupts.wait` raises KeyboardInterrupt itself
-between short waits.
+exits 1 instead of 130 without finishing the files it was writing. Inside ``Thread.join`` (a pool's
+``shutdown(wait=True)``) it marks the thread joined as stopped while it still runs (CPython gh-90882; 3.11
+does): the interpreter then exits without waiting for it, and a worker that comes back from ONNX Runtime while
+the interpreter is finalizing is ended inside C++ frames, which aborts the process (SIGABRT, "terminate called
+without an active exception") after the run has reported. While :class:`DeferredInterrupts` is active, SIGINT
+only increments a counter, whichever Ctrl-C it is, and :meth:`DeferredInterrupts.wait` raises KeyboardInterrupt
+itself between short waits.
 
 SIGTERM is what ``timeout``, a SLURM time limit and a plain ``kill`` send: by default it ends the process
 outright. :class:`TerminateAsInterrupt` makes a first SIGTERM raise :class:`Terminated`, a KeyboardInterrupt,
@@ -74,8 +78,9 @@ class TerminateAsInterrupt:
 
 class DeferredInterrupts:
     """Context manager. ``allowed`` is how many Ctrl-Cs the caller has already handled: ``wait`` raises once
-    more than that have arrived. Once one has been handled, the next is raised at once, as Python would, so a
-    second Ctrl-C aborts the clean-up that follows the first.
+    more than that have arrived, so a second Ctrl-C aborts the waits of the clean-up that follows the first. It is
+    never raised by the handler, wherever the main thread is: not even a second one, which would land in the
+    clean-up's joins of the pools (see the module docstring). ``check`` raises it after them.
 
     A SIGTERM is deferred the same way where the command takes SIGTERM as a Ctrl-C (its
     :class:`TerminateAsInterrupt` handler is the one in place): ``wait`` then raises :class:`Terminated`, and a
@@ -114,8 +119,6 @@ class DeferredInterrupts:
             self._term.count += 1
             if self._term.count > 1:  # sent twice: whoever sent it means it
                 _die(signum)
-        if self.allowed:  # the caller is already cleaning up after a Ctrl-C: another one aborts at once
-            raise self._interrupt()
 
     def _interrupt(self) -> KeyboardInterrupt:
         return Terminated() if self.terminated else KeyboardInterrupt()

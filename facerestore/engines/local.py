@@ -107,6 +107,8 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
             drain(0)  # finish and report the files being written; a second Ctrl-C aborts this wait
             raise
         finally:
+            # Joined whatever Ctrl-Cs come meanwhile (counted, never raised inside a join): a thread left running
+            # in ONNX Runtime as the interpreter exits aborts the process (facerestore.interrupts).
             stop_queued()
             decoder.shutdown(wait=True, cancel_futures=True)
             inferer.shutdown(wait=True, cancel_futures=True)
