@@ -15,7 +15,8 @@ import numpy as np
 
 from facerestore.damage import jpeg_pixels, levels
 from facerestore.damage.jpeg_tables import table_quality
-from facerestore.damage.pixels import effective_levels, main_colours, on_posterized_scale, pixelation_factor
+from facerestore.damage.pixels import (effective_levels, main_colours, on_posterized_scale, pixelation_factor,
+                                      sharp_edge_share)
 from facerestore.imageio import LoadedImage
 
 # The pixels show a double compression when their lattice is this many quality points below the file's tables
@@ -46,6 +47,13 @@ MIN_BLOCK_STEP = 1.0
 # as an earlier JPEG of quality 35-47 and was smoothed 1.3-3 dB away from itself). Training faces as JPEGs at 10-70,
 # also brightened or cropped and re-saved at 95: 0.52 or more; logos, charts, text and a UI screenshot: 0.13 or less.
 MIN_BLOCK_SPREAD = 0.3
+# Text, line art, charts and screenshots: at least this share of the steps between neighbouring pixels that are
+# not flat are sharp edges (pixels.sharp_edge_share). The training and validation faces, the natural photos and 34
+# photos of an archive audit (night, high ISO, grain, bokeh, studio) have at most 0.045, also as JPEGs of quality
+# 10-90 (the 10,949 face cases of every archive, fit and WebP damage: 0.032 but where pixelated); rendered text, line
+# art, charts, a screenshot and a code editor 0.068 or more from JPEG 30 up (0.04-0.25 at JPEG 10, which blurs
+# their edges). A photo taken for one is restored less, never more (damage.strength).
+GRAPHIC_SHARP_EDGES = 0.06
 # Banding and pixelation are read from every 4th line: histograms and neighbour counts need no more.
 LINE_STRIDE = 4
 # The damages the level adds up, each on the level scale: the kinds a model's strength curve can tell apart.
@@ -71,6 +79,13 @@ class Damage:
     pixelation: float                   # size in px of uniform blocks (1: none)
     webp_index: float | None            # a lossy WebP file's luma quantiser index (0 finest .. 127), else None
     level: float                        # the damage level in [0, 1] these add up to (levels.combine)
+    sharp_edges: float = 0.0            # share of the steps that are not flat that are sharp edges
+
+    @property
+    def graphic(self) -> bool:
+        """Text, line art, a chart or a screenshot rather than a photo (GRAPHIC_SHARP_EDGES). Not where pixelation
+        is read: its flat blocks with hard steps between them lift the share too (faces pixelated by 4: up to 0.064)."""
+        return self.sharp_edges >= GRAPHIC_SHARP_EDGES and self.pixelation == 1.0
 
     @property
     def parts(self) -> dict[str, float]:
@@ -86,8 +101,9 @@ class Damage:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["kind"] = self.kind
+        out["graphic"] = self.graphic
         out["grid_offset"] = list(self.grid_offset) if self.grid_offset is not None else None
-        for key in ("blockiness", "effective_levels", "banding", "pixelation", "level"):
+        for key in ("blockiness", "effective_levels", "banding", "pixelation", "level", "sharp_edges"):
             out[key] = round(float(out[key]), 4)
         if out["webp_index"] is not None:
             out["webp_index"] = round(float(out["webp_index"]), 2)
@@ -171,7 +187,7 @@ def analyze(loaded: LoadedImage) -> Damage:
                   subsampling=info.subsampling if info is not None else None, double_compression=double,
                   pixel_quality=pixel_q, grid_offset=grid, blockiness=blocking.strength,
                   effective_levels=n_levels, banding=banding, pixelation=factor, webp_index=webp_index,
-                  level=level)
+                  level=level, sharp_edges=sharp_edge_share(y))
 
 
 def _drawing(rows: np.ndarray) -> bool:

@@ -26,6 +26,23 @@ FLAT_WINDOW = 8
 PIXELATION_MIN_STEP = 4
 
 
+# Steps between neighbouring pixels (luma, 0-255) of at least SHARP_STEP are edges of ink on paper or of text on a
+# screen; steps of at least TEXTURE_STEP are anything that is not flat (sharp_edge_share).
+SHARP_STEP = 96
+TEXTURE_STEP = 8
+
+
+def sharp_edge_share(y: np.ndarray) -> float:
+    """The share of the steps between neighbouring pixels of the luma plane ``y`` (0-255) that are not flat
+    (``TEXTURE_STEP``) and are sharp edges (``SHARP_STEP``), along every other row and every other column: a photo's
+    texture is mostly gentle steps, text and line art are mostly edges on flat ground (0 where nothing steps)."""
+    if min(y.shape) < 2:
+        return 0.0
+    steps = np.concatenate([np.abs(np.diff(y[::2], axis=1)).ravel(), np.abs(np.diff(y[:, ::2], axis=0)).ravel()])
+    textured = int(np.count_nonzero(steps >= TEXTURE_STEP))
+    return int(np.count_nonzero(steps >= SHARP_STEP)) / textured if textured else 0.0
+
+
 def effective_levels(levels: np.ndarray) -> float:
     """Intensities in use per channel of 8-bit pixels (H x W or H x W x C), scaled to the full 256: 256 for a
     photo, N after posterizing to N.

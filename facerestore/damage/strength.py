@@ -61,6 +61,18 @@ WEBP_RESAVE_LEVEL = 0.70
 WEBP_RESAVE_MIN_QUALITY = 95
 
 
+# Text, line art, charts and screenshots (Damage.graphic) are restored only from heavy JPEG damage and only part of
+# the way: the models, trained on photos, soften their edges and take a scan's grain for noise. Ten such images
+# (a screenshot, a document, a spreadsheet, a chart, a code editor, line art, cel art, handwriting, two as if
+# scanned) as JPEG 10-90 and WebP 50/90, restored to PNG under the photo curves: at JPEG 50-90 BigCNN and darn made
+# them worse by up to 1.4 dB (darn 2.7), at WebP 50 by up to 4.2 dB, still at strength 0.4, and darn at JPEG 50
+# even told 0.07; at JPEG 10-30 strength 0.5 gained on every one (+0.1 to +1.9 dB) where full strength lost up
+# to 0.5 dB. So their strength is the JPEG curve's, at most GRAPHIC_MAX_STRENGTH, scaled from 0 at damage level
+# GRAPHIC_LEVELS[0] (JPEG 40) to 1 at GRAPHIC_LEVELS[1] (JPEG 25); other kinds of damage in them are left alone.
+GRAPHIC_MAX_STRENGTH = 0.5
+GRAPHIC_LEVELS = (0.6, 0.7)
+
+
 @dataclass(frozen=True)
 class Curve:
     """Piecewise-linear strength as a function of the damage level (knots in increasing level)."""
@@ -199,8 +211,23 @@ def decide(level: float, curve: Curve | None, override: float | None = None,
 
 def decide_image(model: OnnxModel, damage: Damage, shape: tuple[int, ...], override: float | None = None) -> Decision:
     """:func:`decide` for an image of ``shape`` (height, width, channels) and ``damage`` restored by an open
-    ``model``: the curve it follows for that kind of damage, gray or colour, as every command decides."""
-    return decide(damage.level, model_curve(model, damage.kind, gray=shape[2] == 1), override, shape, damage.kind)
+    ``model``: the curve it follows for that kind of damage, gray or colour, as every command decides; for text,
+    line art and screenshots only part of the way (:func:`graphic_strength`)."""
+    decision = decide(damage.level, model_curve(model, damage.kind, gray=shape[2] == 1), override, shape, damage.kind)
+    if override is not None or decision.unchanged or not damage.graphic:
+        return decision
+    strength = graphic_strength(decision.strength, damage.level) if damage.kind == "jpeg" else 0.0
+    if strength < MIN_STRENGTH:
+        return Decision(0.0, True, f"text, line art, a chart or a screenshot, whose damage (level {damage.level:.2f}, "
+                                   f"{_KIND_NAMES.get(damage.kind, damage.kind)}) the models would make worse; "
+                                   "--strength restores it anyway")
+    return Decision(round(strength, 3), False, None)
+
+
+def graphic_strength(strength: float, level: float) -> float:
+    """A curve's ``strength`` at damage ``level`` as text, line art and screenshots take it (GRAPHIC_LEVELS)."""
+    low, high = GRAPHIC_LEVELS
+    return min(strength, GRAPHIC_MAX_STRENGTH) * float(np.clip((level - low) / (high - low), 0.0, 1.0))
 
 
 def resave_loses(damage: Damage, output_format: str, output_quality: int) -> str | None:
