@@ -47,8 +47,9 @@ def analyze(ctx: click.Context, inputs: tuple[Path, ...], recursive: bool, files
     were compressed harder before the last save. effective_levels: intensities in use per channel
     (256 clean, N after posterizing to N). pixelation: size of uniform blocks in px. level: the damage
     level, 0 clean .. 1 as damaged as training goes. webp_index: a lossy WebP's luma quantiser (0 finest
-    .. 127), from its header. graphic: text, line art, a chart or a screenshot rather than a photo (most of
-    its steps between neighbouring pixels are sharp edges), which auto restores only from heavy JPEG damage.
+    .. 127), from its header. graphic: text, line art, a chart or a screenshot rather than a photo (more of
+    its steps between neighbouring pixels are sharp edges than a photo's are), which auto restores only from
+    heavy JPEG damage.
 
     \b
     Exit codes: 0 all analysed, 1 some files failed, 2 usage error (or none of INPUTS exists),
