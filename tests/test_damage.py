@@ -350,14 +350,11 @@ def test_a_logo_saved_lossily_is_not_an_earlier_harsher_jpeg(tmp_path, faces, su
     assert damage.jpeg_quality == (quality if suffix == ".jpg" else None), damage
     result = CliRunner().invoke(cli, ["enhance", str(lossy), "-o", str(tmp_path / "out"), "--format", "png", "--json"])
     assert result.exit_code == 0, result.output
-    output = json.loads(result.stdout)["output"] or lossy
-    original = _rgb(clean).astype(np.float64)
-
-    def psnr(path) -> float:
-        return 10 * np.log10(255.0 ** 2 / np.mean((_rgb(path) - original) ** 2))
-
-    # At --format png the JPEG is restored (and gains 0.8-1.4 dB), the WebP of the logo lightly (within 0.35 dB).
-    assert psnr(output) >= psnr(lossy) - 0.4, (psnr(output), psnr(lossy))
+    record = json.loads(result.stdout)
+    # Its sharp edges also make it a graphic, which auto leaves alone at this light damage: the PNG holds the
+    # pixels as decoded, not a restoration.
+    assert record["status"] == "unchanged" and record["damage"]["graphic"], record
+    np.testing.assert_array_equal(_rgb(record["output"]), _rgb(lossy))
 
 
 def test_pixelated_image(tmp_path, faces):
