@@ -44,7 +44,7 @@ DRAWING_MAX_PICKED_COLOURS = 12
 MIN_BLOCK_STEP = 1.0
 # ... and only where the grid lifts at least this share of its bands of 8 lines on both axes: a logo's or a chart's
 # few straight edges lying on one phase lift it as much, from a few bands (a logo saved as JPEG or WebP 75-95 read
-# as an earlier JPEG of quality 35-47 and was smoothed 1.3-3 dB away from itself). Training faces as JPEGs at 10-70,
+# as an earlier JPEG of quality 35-47 and was smoothed 0.4-1.7 dB away from itself). Training faces as JPEGs at 10-70,
 # also brightened or cropped and re-saved at 95: 0.52 or more; logos, charts, text and a UI screenshot: 0.13 or less.
 MIN_BLOCK_SPREAD = 0.3
 # Text, line art, charts and screenshots: at least this share of the steps between neighbouring pixels that are
