@@ -293,9 +293,12 @@ def random_damage(rng: np.random.Generator, banding_only: float = 0.0, webp_shar
     all (as image services convert JPEGs), half with the WebP in place of its JPEG. At 0 and 0 the draws are
     exactly the mixture's.
     """
-    if banding_only > 0 and rng.random() < banding_only:
+    # One draw shares the patches out, so each share is of all patches (a run with --banding-only alone draws as
+    # it always did).
+    extra = rng.random() if banding_only > 0 or webp_share > 0 else 1.0
+    if extra < banding_only:
         return Chain((Step("posterize", (str(int(rng.integers(12, 65))),)),))
-    if webp_share > 0 and rng.random() < webp_share:
+    if extra < banding_only + webp_share:
         steps = list(random_damage(rng).steps)
         if rng.random() < 0.5:
             steps = [step for step in steps if step.name not in ("jpeg", "jpeg2")]

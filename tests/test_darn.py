@@ -440,6 +440,9 @@ def test_webp_share_serves_that_share_of_patches_as_webp():
     after_jpeg = sum(any(s.name in ("jpeg", "jpeg2") for s in c.steps) for c in served) / len(served)
     assert 0.3 < after_jpeg < 0.5  # half keep the mixture's JPEG (which 8 in 10 of its draws have)
     assert all(0.0 < c.level <= 1.0 for c in served)
+    # Beside --banding-only each share is of all patches, not of what the other leaves.
+    both = [random_damage(rng, banding_only=0.15, webp_share=0.2) for _ in range(4000)]
+    assert sum(c.steps[-1].name == "webp" for c in both if c.steps) / len(both) == pytest.approx(0.2, abs=0.02)
 
 
 def test_webp_share_is_a_share_for_the_conditioned_models_only(faces_dir, tmp_path):
