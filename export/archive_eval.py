@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facerestore.damage.strength import curve_for, decide, model_of
+from facerestore.damage.strength import curve_for, decide_damage, model_of
 from facerestore.metrics import luminance, psnr
 from facerestore.restore import restore_image, restore_pixels
 from facerestore.summary import as_float, json_number
@@ -86,7 +86,7 @@ def evaluate(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT,
                 row.setdefault(f"{name} (full)", []).append(_scores(full, case.hq, lq))
             # A row named for a build (darn.int8, as its file is named) follows its model's curve, as enhance does.
             curve = curve_for(model_of(name), conditioned, case.damage.kind, gray=case.loaded.pixels.shape[2] == 1)
-            decision = decide(case.damage.level, curve, shape=case.loaded.pixels.shape, kind=case.damage.kind)
+            decision = decide_damage(curve, case.damage, case.loaded.pixels.shape)
             out = lq if decision.unchanged else to_uint8(restore_image(model, case.loaded, case.damage,
                                                                         strength=decision.strength))
             row.setdefault(f"{name} (auto)", []).append(_scores(out, case.hq, lq))

@@ -210,10 +210,16 @@ def decide(level: float, curve: Curve | None, override: float | None = None,
 
 
 def decide_image(model: OnnxModel, damage: Damage, shape: tuple[int, ...], override: float | None = None) -> Decision:
-    """:func:`decide` for an image of ``shape`` (height, width, channels) and ``damage`` restored by an open
-    ``model``: the curve it follows for that kind of damage, gray or colour, as every command decides; for text,
-    line art and screenshots only part of the way (:func:`graphic_strength`)."""
-    decision = decide(damage.level, model_curve(model, damage.kind, gray=shape[2] == 1), override, shape, damage.kind)
+    """:func:`decide_damage` for an image of ``shape`` (height, width, channels) and ``damage`` restored by an open
+    ``model``: the curve it follows for that kind of damage, gray or colour, as every command decides."""
+    return decide_damage(model_curve(model, damage.kind, gray=shape[2] == 1), damage, shape, override)
+
+
+def decide_damage(curve: Curve | None, damage: Damage, shape: tuple[int, ...],
+                  override: float | None = None) -> Decision:
+    """:func:`decide` for an image of ``shape`` and ``damage`` under ``curve``; for text, line art and screenshots
+    only part of the way (:func:`graphic_strength`)."""
+    decision = decide(damage.level, curve, override, shape, damage.kind)
     if override is not None or decision.unchanged or not damage.graphic:
         return decision
     strength = graphic_strength(decision.strength, damage.level) if damage.kind == "jpeg" else 0.0
