@@ -268,6 +268,15 @@ def _unsigned_32(im: Image.Image) -> bool:
 
 def _to_arrays(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Decoded image -> (float32 H x W x C in [0, 1], alpha plane or None, bit depth)."""
+    pixels, alpha, depth = _decoded_arrays(im, notes)
+    # A colour key (PNG's tRNS) that no pixel has leaves nothing transparent: no alpha plane, as the file has none.
+    keyed = im.mode in ("L", "RGB") or im.mode.startswith("I;16")
+    if alpha is not None and keyed and "transparency" in im.info and _opaque(alpha):
+        alpha = None
+    return pixels, alpha, depth
+
+
+def _decoded_arrays(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None, int]:
     mode = im.mode
     if mode == "CMYK":
         notes.append("CMYK image: converted to RGB")

@@ -211,6 +211,19 @@ def test_a_colour_key_is_transparency_kept(tmp_path):
             np.testing.assert_array_equal(np.asarray(im)[..., 0], rgb[..., 0] if array.ndim == 3 else gray)
 
 
+def test_a_colour_key_no_pixel_has_adds_no_alpha(tmp_path):
+    """Writers put a tRNS key in files with no pixel of that colour; such a file is opaque, and its output stays so
+    (it came back RGBA, and as a JPEG with a note about a dropped alpha channel)."""
+    rgb = _gradient_rgb()
+    rgb[np.all(rgb == (1, 2, 3), axis=2)] = (0, 0, 0)
+    for name, image, key in (("rgb.png", Image.fromarray(rgb), (1, 2, 3)),
+                             ("gray16.png", Image.fromarray(rgb[..., 1].astype(np.uint16) * 257), 1)):
+        loaded = read_image(_save(tmp_path / name, image, "PNG", transparency=key))
+        assert loaded.alpha is None, name
+        notes = write_image(tmp_path / f"out-{name}.jpg", loaded.pixels, loaded, fmt="jpeg")
+        assert not any("alpha" in note for note in notes), (name, notes)
+
+
 def test_cmyk_jpeg_becomes_rgb_with_a_note(tmp_path, hopper_path):
     with Image.open(hopper_path) as im:
         cmyk = im.convert("CMYK").resize((64, 75))
