@@ -180,6 +180,11 @@ def analyze(loaded: LoadedImage) -> Damage:
         banding, factor = 0.0, 1.0
         if info is None:
             quality = source = pixel_q = grid = None
+    sharp_edges = sharp_edge_share(y)
+    if banding > 0.0 and factor == 1.0 and sharp_edges >= GRAPHIC_SHARP_EDGES:
+        # Text and line art use few levels by nature, saved lossily or not (a form of grey rules and black text on
+        # white read as banding 0.33 beside its JPEG 75): their histogram is no evidence of collapsed intensities.
+        banding = 0.0
     webp_index = loaded.webp.luma_index if loaded.webp is not None else None
     level = levels.combine(_parts(quality, banding, factor, webp_index).values())
     return Damage(jpeg_quality=quality, jpeg_quality_source=source, table_quality=table_q,
@@ -187,7 +192,7 @@ def analyze(loaded: LoadedImage) -> Damage:
                   subsampling=info.subsampling if info is not None else None, double_compression=double,
                   pixel_quality=pixel_q, grid_offset=grid, blockiness=blocking.strength,
                   effective_levels=n_levels, banding=banding, pixelation=factor, webp_index=webp_index,
-                  level=level, sharp_edges=sharp_edge_share(y))
+                  level=level, sharp_edges=sharp_edges)
 
 
 def _drawing(rows: np.ndarray) -> bool:
