@@ -54,6 +54,9 @@ MIN_BLOCK_SPREAD = 0.3
 # art, charts, a screenshot and a code editor 0.068 or more from JPEG 30 up (0.04-0.25 at JPEG 10, which blurs
 # their edges). A photo taken for one is restored less, never more (damage.strength).
 GRAPHIC_SHARP_EDGES = 0.06
+# ... in an image at least this many px across: shrunk to thumbnails, photos pack their detail into sharp steps (the
+# faces and natural photos reach 0.08 at 48-160 px, 0.06 at 192, at most 0.057 from 200 px on; 0.048 from 256).
+GRAPHIC_MIN_SIDE = 200
 # Banding and pixelation are read from every 4th line: histograms and neighbour counts need no more.
 LINE_STRIDE = 4
 # The damages the level adds up, each on the level scale: the kinds a model's strength curve can tell apart.
@@ -79,7 +82,7 @@ class Damage:
     pixelation: float                   # size in px of uniform blocks (1: none)
     webp_index: float | None            # a lossy WebP file's luma quantiser index (0 finest .. 127), else None
     level: float                        # the damage level in [0, 1] these add up to (levels.combine)
-    sharp_edges: float = 0.0            # share of the steps that are not flat that are sharp edges
+    sharp_edges: float = 0.0            # share of the steps that are not flat that are sharp edges (0 if small)
 
     @property
     def graphic(self) -> bool:
@@ -180,7 +183,7 @@ def analyze(loaded: LoadedImage) -> Damage:
         banding, factor = 0.0, 1.0
         if info is None:
             quality = source = pixel_q = grid = None
-    sharp_edges = sharp_edge_share(y)
+    sharp_edges = sharp_edge_share(y) if min(y.shape) >= GRAPHIC_MIN_SIDE else 0.0
     if banding > 0.0 and factor == 1.0 and sharp_edges >= GRAPHIC_SHARP_EDGES:
         # Text and line art use few levels by nature, saved lossily or not (a form of grey rules and black text on
         # white read as banding 0.33 beside its JPEG 75): their histogram is no evidence of collapsed intensities.
