@@ -102,3 +102,29 @@ def test_each_written_image_is_told_as_soon_as_it_is_on_disk(jobs, tiny_rgb_mode
     assert events.index(("written", jobs[1].src.name)) < events.index(("record", jobs[0].src.name))
     written = sorted(name for kind, name in events if kind == "written")
     assert written == sorted(j.src.name for j in jobs if j.src.name != "broken.png")  # failed: nothing written
+
+
+def test_an_interrupt_while_waiting_for_a_write_still_reports_that_image(jobs, tiny_rgb_model, monkeypatch):
+    """Ctrl-C (or SIGTERM) that ends the engine's wait for an image being written: the image was written but its
+    record was dropped with the wait, so an output on disk had no line on stdout (a SIGTERM test saw it under
+    load). The writes under way finish and every written image is reported, then the interrupt propagates."""
+    import os
+    import signal
+    import time
+
+    ctx = pipeline.Context(model=open_model(str(tiny_rgb_model), device="cpu", threads=1), strength=1.0)
+    real_write = pipeline.write_stage
+
+    def write_after_an_interrupt(item, ctx):
+        if item.job.src.name == "face_1.png":  # the engine waits for this write: interrupt that wait
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        return real_write(item, ctx)
+
+    monkeypatch.setattr(pipeline, "write_stage", write_after_an_interrupt)
+    records = []
+    with pytest.raises(KeyboardInterrupt):
+        run_local(jobs[:2], ctx, records.append)
+    written = sorted(job.src.name for job in jobs[:2] if job.dst.exists())
+    assert "face_1.png" in written
+    assert sorted(Path(r.input).name for r in records) == written

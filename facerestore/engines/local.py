@@ -77,9 +77,12 @@ def run_local(jobs: Iterable[Job], ctx: Context, on_record: Callable[[Record], N
                 inferring.append(done)
 
     def drain(block_until: int) -> None:
-        """Deliver finished writes in order; block while more than ``block_until`` are queued."""
+        """Deliver finished writes in order; block while more than ``block_until`` are queued. A write leaves the
+        queue only once waited for: a Ctrl-C that ends the wait leaves it there, to be finished and reported."""
         while writing and (writing[0].done() or len(writing) > block_until):
-            deliver(interrupts.wait(writing.popleft()))
+            record = interrupts.wait(writing[0])
+            writing.popleft()
+            deliver(record)
 
     def stop_queued() -> None:
         """No new work: cancel what waits to be decoded or restored (the writes already queued still finish)."""
