@@ -86,9 +86,8 @@ class Damage:
 
     @property
     def graphic(self) -> bool:
-        """Text, line art, a chart or a screenshot rather than a photo (GRAPHIC_SHARP_EDGES). Not where pixelation
-        is read: its flat blocks with hard steps between them lift the share too (faces pixelated by 4: up to 0.064)."""
-        return self.sharp_edges >= GRAPHIC_SHARP_EDGES and self.pixelation == 1.0
+        """Text, line art, a chart or a screenshot rather than a photo (:func:`is_graphic`)."""
+        return is_graphic(self.sharp_edges, self.pixelation)
 
     @property
     def parts(self) -> dict[str, float]:
@@ -184,7 +183,7 @@ def analyze(loaded: LoadedImage) -> Damage:
         if info is None:
             quality = source = pixel_q = grid = None
     sharp_edges = sharp_edge_share(y) if min(y.shape) >= GRAPHIC_MIN_SIDE else 0.0
-    if banding > 0.0 and factor == 1.0 and sharp_edges >= GRAPHIC_SHARP_EDGES:
+    if banding > 0.0 and is_graphic(sharp_edges, factor):
         # Text and line art use few levels by nature, saved lossily or not (a form of grey rules and black text on
         # white read as banding 0.33 beside its JPEG 75): their histogram is no evidence of collapsed intensities.
         banding = 0.0
@@ -196,6 +195,13 @@ def analyze(loaded: LoadedImage) -> Damage:
                   pixel_quality=pixel_q, grid_offset=grid, blockiness=blocking.strength,
                   effective_levels=n_levels, banding=banding, pixelation=factor, webp_index=webp_index,
                   level=level, sharp_edges=sharp_edges)
+
+
+def is_graphic(sharp_edges: float, pixelation: float) -> bool:
+    """Whether an image with this share of sharp edges (GRAPHIC_SHARP_EDGES) and pixelation is text, line art, a
+    chart or a screenshot. Not where pixelation is read: flat blocks with hard steps between them lift the share
+    too (faces pixelated by 4: up to 0.064)."""
+    return sharp_edges >= GRAPHIC_SHARP_EDGES and pixelation == 1.0
 
 
 def _drawing(rows: np.ndarray) -> bool:
