@@ -366,6 +366,11 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, digest: bool = 
                 # was kept. Shown only where the output is encoded from these pixels, not for a byte copy.
                 kind = "grayscale image with alpha" if im.mode == "LA" else "colour image"
                 notes.append(f"16-bit {kind}: Pillow decodes it to 8 bits per channel, so the output is 8-bit")
+                if im.mode == "RGB" and "transparency" in im.info:
+                    # Its colour key names 16-bit values, which the 8-bit pixels cannot match exactly: no key
+                    # rather than pixels made transparent by chance.
+                    del im.info["transparency"]
+                    notes.append("colour key (transparency) of a 16-bit colour PNG dropped: it names 16-bit values")
             try:
                 im.load()
             except Exception as exc:  # noqa: BLE001 - truncated/corrupt data: refuse, never half an image

@@ -224,6 +224,25 @@ def test_a_colour_key_no_pixel_has_adds_no_alpha(tmp_path):
         assert not any("alpha" in note for note in notes), (name, notes)
 
 
+def test_the_colour_key_of_a_16_bit_colour_png_is_dropped_with_a_note(tmp_path):
+    """Pillow decodes 16-bit colour to 8 bits but keeps the key in 16-bit values: compared with the 8-bit pixels it
+    matched none (the key silently lost) or, below 256, made unrelated pixels transparent."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    values = (np.arange(8 * 8 * 3, dtype=np.uint16).reshape(8, 8, 3) * 97) % 512  # 16-bit values, some below 256
+    rows = b"".join(b"\x00" + values[y].astype(">u2").tobytes() for y in range(8))
+    key = tuple(int(v) for v in values[0, 0] >> 8 << 8 | 3)  # no pixel has it, its high bytes are the first pixel's
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 16, 2, 0, 0, 0))
+           + chunk(b"tRNS", struct.pack(">HHH", *key)) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    (tmp_path / "rgb16.png").write_bytes(png)
+    loaded = read_image(tmp_path / "rgb16.png")
+    assert loaded.alpha is None and any("colour key" in note for note in loaded.notes), loaded.notes
+
+
 def test_cmyk_jpeg_becomes_rgb_with_a_note(tmp_path, hopper_path):
     with Image.open(hopper_path) as im:
         cmyk = im.convert("CMYK").resize((64, 75))
