@@ -466,3 +466,42 @@ def test_a_worker_told_to_stop_passes_over_its_rows_unread(tmp_path, hopper_path
     results = [_decode(worker(_batch(job))["result"][0]) for job in jobs]
     assert results == [(None, None)] * 2  # dropped, neither a record nor a failure
     assert not out.exists()
+
+
+def test_an_early_stop_delivers_the_failures_of_the_images_the_workers_had_started(tmp_path, tiny_rgb_model):
+    """After an early stop (--fail-fast, a full disk, stdout closed) the driver reads the rows left and delivered
+    only the images written from them: one the workers had started and that then failed (its write on a full disk,
+    a second corrupt file) was on neither stdout nor the report, where the local engine delivers the writes it had
+    queued, failures included. The record of every image the workers started is delivered, in plan order, once;
+    a full disk's failure also tells the run why it stopped. The rows are given as the workers return them: no Ray
+    needed."""
+    from dataclasses import asdict
+
+    from facerestore.engines.ray_engine import RESULT, deliver_started
+    from facerestore.model_choice import ModelRequest
+    from facerestore.pipeline import Context
+    from facerestore.summary import Record
+
+    def row(name: str, status: str, error: str | None = None, halt: str | None = None) -> dict:
+        record = Record(input=f"in/{name}", output=None if status == "failed" else f"out/{name}", status=status,
+                        error=error, width=None, height=None, seconds=0.1, provider="CPUExecutionProvider",
+                        model="tiny")
+        return {RESULT: json.dumps({"record": asdict(record), "logs": [],
+                                    **({"halt": halt} if halt is not None else {})})}
+
+    full = "No space left on device"
+    rows = [row("a1.png", "restored"),  # delivered already: not again
+            row("a2.png", "failed", "cannot write: " + full, halt=full),
+            {RESULT: json.dumps({"dropped": True})},  # passed over once the workers were told to stop
+            row("a4.png", "restored"),
+            row("a5.png", "failed", "cannot identify image file")]
+    request = ModelRequest(str(tiny_rgb_model), device="cpu")
+    ctx = Context(model=request.open(), strength=1.0)
+    delivered_outputs = {"out/a1.png"}
+    records: list = []
+    deliver_started(rows, ctx, records.append, delivered_outputs, journaled=False)
+    assert [(r.input, r.status) for r in records] == [("in/a2.png", "failed"), ("in/a4.png", "restored"),
+                                                      ("in/a5.png", "failed")]
+    assert records[0].error == "cannot write: " + full
+    assert delivered_outputs == {"out/a1.png", "out/a4.png"}
+    assert ctx.halt.is_set() and ctx.halt_reason == [full]

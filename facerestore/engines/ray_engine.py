@@ -41,7 +41,7 @@ import signal
 import socket
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -54,7 +54,7 @@ from facerestore.errors import DeviceUnavailableError, FaceRestoreError, ModelEr
 from facerestore.interrupts import TerminateAsInterrupt, Terminated
 from facerestore.model_choice import ModelRequest
 from facerestore.pipeline import Context, tell_written
-from facerestore.summary import FAILED, RESTORED, UNCHANGED, Record, as_float
+from facerestore.summary import FAILED, RESTORED, SKIPPED, UNCHANGED, Record, as_float
 
 if TYPE_CHECKING:
     from facerestore.discovery import Job
@@ -479,15 +479,10 @@ def _run_dataset(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record]
                     break
             if stop.is_set():
                 # Read to its end, not closed: see the module's docstring. The workers pass over what is left;
-                # the images they were writing finish, and their records are delivered as the local engine's are.
+                # the images they had started finish, and their records (failures too) are delivered as the
+                # local engine's are.
                 ray.get(stop_flag.set.remote())
-                for row in rows_iter:
-                    record, _ = _decode(row[RESULT])
-                    if record is not None and record.status in (RESTORED, UNCHANGED) and record.output is not None \
-                            and record.output not in delivered:
-                        tell_written(record, ctx, journaled=journal is not None)
-                        on_record(record)
-                        delivered.add(record.output)
+                deliver_started(rows_iter, ctx, on_record, delivered, journaled=journal is not None)
         except RayError as exc:
             raise FaceRestoreError(f"the Ray run failed after {count} image(s): {_last_line(exc)}") from None
         finally:
@@ -499,6 +494,24 @@ def _run_dataset(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record]
             if close is not None:
                 close()  # stops the dataset's execution when we leave early
     return count == len(jobs)
+
+
+def deliver_started(rows: Iterable[dict[str, Any]], ctx: Context, on_record: Callable[[Record], None],
+                    delivered: set[str], *, journaled: bool) -> None:
+    """After an early stop, deliver in plan order the records of the rows left: those of the images the workers
+    had started before they were told to stop, written or failed, as the local engine delivers the writes it had
+    queued (the rows passed over come back with none; an image skipped as done was not started)."""
+    for row in rows:
+        record, halt = _decode(row[RESULT])
+        if record is None or record.status == SKIPPED or (record.output is not None and record.output in delivered):
+            continue
+        if halt is not None and not ctx.halt.is_set():  # a full disk met meanwhile: the run says so, as locally
+            ctx.halt_reason.append(halt)
+            ctx.halt.set()
+        tell_written(record, ctx, journaled=journaled)
+        on_record(record)
+        if record.output is not None:
+            delivered.add(record.output)
 
 
 def _last_line(exc: BaseException) -> str:
