@@ -465,15 +465,8 @@ def _run_dataset(jobs: Sequence[Job], ctx: Context, on_record: Callable[[Record]
                 record, halt = _decode(row[RESULT])
                 if record is None:
                     continue
-                if halt is not None and not ctx.halt.is_set():  # as the local engine's write stage does
-                    ctx.halt_reason.append(halt)
-                    ctx.halt.set()
-                # In the journal already where the workers have its parts; else the earliest moment is here.
-                tell_written(record, ctx, journaled=journal is not None)
-                on_record(record)
+                _deliver(record, halt, ctx, on_record, delivered, journaled=journal is not None)
                 count += 1
-                if record.output is not None:
-                    delivered.add(record.output)
                 if (fail_fast and record.status == FAILED) or stop.is_set() or ctx.halt.is_set():
                     stop.set()
                     break
@@ -505,13 +498,20 @@ def deliver_started(rows: Iterable[dict[str, Any]], ctx: Context, on_record: Cal
         record, halt = _decode(row[RESULT])
         if record is None or record.status == SKIPPED or (record.output is not None and record.output in delivered):
             continue
-        if halt is not None and not ctx.halt.is_set():  # a full disk met meanwhile: the run says so, as locally
-            ctx.halt_reason.append(halt)
-            ctx.halt.set()
-        tell_written(record, ctx, journaled=journaled)
-        on_record(record)
-        if record.output is not None:
-            delivered.add(record.output)
+        _deliver(record, halt, ctx, on_record, delivered, journaled=journaled)
+
+
+def _deliver(record: Record, halt: str | None, ctx: Context, on_record: Callable[[Record], None],
+             delivered: set[str], *, journaled: bool) -> None:
+    """Pass a worker's record on: a full disk's reason kept for the run (as the local engine's write stage does),
+    the record journalled here unless the workers' parts hold it already, then handed to ``on_record``."""
+    if halt is not None and not ctx.halt.is_set():
+        ctx.halt_reason.append(halt)
+        ctx.halt.set()
+    tell_written(record, ctx, journaled=journaled)
+    on_record(record)
+    if record.output is not None:
+        delivered.add(record.output)
 
 
 def _last_line(exc: BaseException) -> str:
