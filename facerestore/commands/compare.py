@@ -111,50 +111,55 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
     # ONNX Runtime, which aborts it (facerestore.interrupts). A Ctrl-C is acted on once the image's run ends.
     interrupts = DeferredInterrupts()
     restorer = ThreadPoolExecutor(1, thread_name_prefix="facerestore-compare")
+
+    def compare_image(job: Any) -> bool:
+        """One image's rows and charts; False where no later chart could be written either (disk full)."""
+        nonlocal compared
+        try:
+            loaded = read_image(job.src)
+        except FaceRestoreError as exc:
+            fail(job.src, str(exc))
+            return True
+        key = job.dst.relative_to(output)  # the image's name in the table and its files' under -o
+        levels_in = as_levels(loaded.pixels)
+        levels_ref = reference_levels(match_reference(job, reference), levels_in.shape, str(key))
+        outputs: list[tuple[str, np.ndarray, float | None]] = [(INPUT_ROW, levels_in, None)]
+        damage = analyze(loaded)
+        constraint = read_constraint(loaded, damage)  # read once for every model
+        for label, model in zip(labels, models):
+            start = time.perf_counter()
+            # Each model restores as `enhance --strength auto` would: as much as this photo's damage calls for.
+            decision = decide_image(model, damage, loaded.pixels.shape)
+            restored = loaded.pixels if decision.unchanged else interrupts.wait(restorer.submit(
+                restore_image, model, loaded, damage, tile=tile, strength=decision.strength, constraint=constraint))
+            outputs.append((label, as_levels(restored), time.perf_counter() - start))
+        scored_against = Reference(levels_ref) if levels_ref is not None else None
+        for label, levels, seconds in outputs:
+            row: dict[str, Any] = {"image": key.as_posix(), "model": label, "seconds": seconds}
+            row.update(state_metrics(levels, scored_against))
+            rows.append(row)
+        grid = [("Input", levels_in)] + [(label, levels) for label, levels, _ in outputs[1:]]
+        states = [("Degraded input", levels_in)] + [(label, levels) for label, levels, _ in outputs[1:]]
+        if levels_ref is not None:
+            grid.append(("Reference", levels_ref))
+            states.insert(0, ("Original", levels_ref))
+        compared += 1  # its rows are in the table even if its charts cannot be written
+        try:
+            # Lossless and 1:1 (the centre of a larger image): the differences between models are pixel-sized.
+            _write(job.dst.with_name(job.dst.name + ".grid.png"),
+                   lambda path: charts.comparison_image(grid, path, max_side=GRID_SIDE, crop=True))
+            _write(job.dst.with_name(job.dst.name + ".hist.png"), lambda path: charts.histogram_panels(states, path))
+        except OutputError as exc:
+            fail(job.src, str(exc))
+            return not exc.fatal  # disk full or read-only: no later chart could be written either
+        return True
+
     with interrupts:
         try:
             for job in plan.jobs:
                 interrupts.check()  # an image every model leaves unchanged waits on no run
-                try:
-                    loaded = read_image(job.src)
-                except FaceRestoreError as exc:
-                    fail(job.src, str(exc))
-                    continue
-                key = job.dst.relative_to(output)  # the image's name in the table and its files' under -o
-                levels_in = as_levels(loaded.pixels)
-                levels_ref = reference_levels(match_reference(job, reference), levels_in.shape, str(key))
-                outputs: list[tuple[str, np.ndarray, float | None]] = [(INPUT_ROW, levels_in, None)]
-                damage = analyze(loaded)
-                constraint = read_constraint(loaded, damage)  # read once for every model
-                for label, model in zip(labels, models):
-                    start = time.perf_counter()
-                    # Each model restores as `enhance --strength auto` would: as much as this photo's damage calls for.
-                    decision = decide_image(model, damage, loaded.pixels.shape)
-                    restored = loaded.pixels if decision.unchanged else interrupts.wait(restorer.submit(
-                        restore_image, model, loaded, damage, tile=tile, strength=decision.strength,
-                        constraint=constraint))
-                    outputs.append((label, as_levels(restored), time.perf_counter() - start))
-                scored_against = Reference(levels_ref) if levels_ref is not None else None
-                for label, levels, seconds in outputs:
-                    row: dict[str, Any] = {"image": key.as_posix(), "model": label, "seconds": seconds}
-                    row.update(state_metrics(levels, scored_against))
-                    rows.append(row)
-                grid = [("Input", levels_in)] + [(label, levels) for label, levels, _ in outputs[1:]]
-                states = [("Degraded input", levels_in)] + [(label, levels) for label, levels, _ in outputs[1:]]
-                if levels_ref is not None:
-                    grid.append(("Reference", levels_ref))
-                    states.insert(0, ("Original", levels_ref))
-                compared += 1  # its rows are in the table even if its charts cannot be written
-                try:
-                    # Lossless and 1:1 (the centre of a larger image): the differences between models are pixel-sized.
-                    _write(job.dst.with_name(job.dst.name + ".grid.png"),
-                           lambda path: charts.comparison_image(grid, path, max_side=GRID_SIDE, crop=True))
-                    _write(job.dst.with_name(job.dst.name + ".hist.png"),
-                           lambda path: charts.histogram_panels(states, path))
-                except OutputError as exc:
-                    fail(job.src, str(exc))
-                    if exc.fatal:  # disk full or read-only: no later chart could be written either
-                        break
+                if not compare_image(job):
+                    break
         finally:
             restorer.shutdown(wait=True, cancel_futures=True)  # Ctrl-Cs meanwhile counted, never raised in the join
     interrupts.check()  # one that came during the last image's charts or the join

@@ -38,9 +38,11 @@ def sharp_edge_share(y: np.ndarray) -> float:
     texture is mostly gentle steps, text and line art are mostly edges on flat ground (0 where nothing steps)."""
     if min(y.shape) < 2:
         return 0.0
-    steps = np.concatenate([np.abs(np.diff(y[::2], axis=1)).ravel(), np.abs(np.diff(y[:, ::2], axis=0)).ravel()])
-    textured = int(np.count_nonzero(steps >= TEXTURE_STEP))
-    return int(np.count_nonzero(steps >= SHARP_STEP)) / textured if textured else 0.0
+    textured = sharp = 0
+    for steps in (np.abs(np.diff(y[::2], axis=1)), np.abs(np.diff(y[:, ::2], axis=0))):
+        textured += int(np.count_nonzero(steps >= TEXTURE_STEP))
+        sharp += int(np.count_nonzero(steps >= SHARP_STEP))
+    return sharp / textured if textured else 0.0
 
 
 def effective_levels(levels: np.ndarray) -> float:
