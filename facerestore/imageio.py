@@ -658,12 +658,7 @@ def _added_segments(fmt: str, like: LoadedImage, options: dict[str, Any], notes:
     if like.photoshop and fmt == "JPEG":
         segments += [(APP13, payload) for payload in photoshop.jpeg_payloads(like.photoshop)]
     elif like.photoshop and fmt == "TIFF":
-        tags = options.get("exif")
-        if not isinstance(tags, Image.Exif):
-            parsed = Image.Exif()
-            if tags:
-                parsed.load(tags)
-            tags = parsed
+        tags = xmp.exif_tags(options.get("exif"))
         tags.update(photoshop.tiff_tags(like.photoshop))
         options["exif"] = tags
     elif like.photoshop:

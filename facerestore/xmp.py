@@ -73,6 +73,17 @@ def upright(packet: bytes) -> bytes:
     return _ORIENTATION.sub(rb"\g<1>1", packet)
 
 
+def exif_tags(exif: bytes | Image.Exif | None) -> Image.Exif:
+    """EXIF as tags a TIFF writer takes and more can be added to: ``exif`` itself where it is tags already, else
+    parsed from its bytes (empty where there are none)."""
+    if isinstance(exif, Image.Exif):
+        return exif
+    tags = Image.Exif()
+    if exif:
+        tags.load(exif)
+    return tags
+
+
 def save_options(fmt: str, packet: bytes | None, exif: bytes | None, notes: list[str]) -> dict[str, Any]:
     """Pillow ``save`` keywords that write ``packet`` into a ``fmt`` file (none where the format has no XMP).
 
@@ -87,9 +98,7 @@ def save_options(fmt: str, packet: bytes | None, exif: bytes | None, notes: list
     if fmt in ("JPEG", "WEBP"):
         return {"xmp": packet}
     if fmt == "TIFF":
-        tags = Image.Exif()
-        if exif:
-            tags.load(exif)
+        tags = exif_tags(exif)
         tags[_TIFF_XMP_TAG] = packet
         return {"exif": tags}
     try:
