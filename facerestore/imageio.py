@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
-from facerestore import photoshop, xmp
+from facerestore import photoshop, xmp, xmp_merge
 from facerestore.atomic import write_atomic
 from facerestore.damage.jpeg_tables import JpegInfo, read_jpeg_info
 from facerestore.damage.webp_header import WebpInfo, read_webp_info
@@ -36,6 +36,7 @@ from facerestore.jpeg_segments import APP1, APP13, COM, insert_segments
 DEFAULT_MAX_PIXELS = 120_000_000
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")      # what we decode (by content)
 DEFAULT_QUALITY = {"JPEG": 95, "WEBP": 95}
+_FORMAT_NAMES = {"WEBP": "WebP"}  # Pillow's names as notes spell them
 ORIENTATION_TAG = 0x0112
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 # TIFF files keep EXIF-like facts among their structural tags; only these descriptive ones are carried over.
@@ -575,7 +576,7 @@ def _build_image(pixels: np.ndarray, like: LoadedImage, fmt: str, notes: list[st
     if gray and alpha is None and like.bit_depth == 16:
         if fmt in ("PNG", "TIFF"):
             return Image.fromarray(_quantize(pixels[..., 0], 65535, np.uint16))
-        notes.append(f"{fmt} cannot hold 16-bit grayscale: written with 8 bits")
+        notes.append(f"{_FORMAT_NAMES.get(fmt, fmt)} cannot hold 16-bit grayscale: written with 8 bits")
     elif like.bit_depth == 16:
         notes.append("16-bit image with alpha: written with 8 bits per channel")
     planes = _quantize(pixels, 255, np.uint8)
@@ -583,7 +584,14 @@ def _build_image(pixels: np.ndarray, like: LoadedImage, fmt: str, notes: list[st
         planes = np.concatenate([planes, _alpha8(alpha)[..., None]], axis=2)
     if gray:
         im = Image.fromarray(planes[..., 0]) if alpha is None else Image.fromarray(planes, "LA")
-        if fmt == "BMP" and alpha is not None:
+        # WebP has no gray at all, BMP no gray with alpha: the file holds colour, a change of mode the user did
+        # not ask for, so it is named as the others are.
+        if fmt == "WEBP" and alpha is None:
+            notes.append("grayscale image: written as RGB (WebP has no grayscale)")
+            im = im.convert("RGB")
+        elif fmt in ("WEBP", "BMP") and alpha is not None:
+            notes.append(f"grayscale image with alpha: written as RGBA ({_FORMAT_NAMES.get(fmt, fmt)} has no "
+                         "grayscale with alpha)")
             im = im.convert("RGBA")
         return im
     return Image.fromarray(planes, "RGBA" if alpha is not None else "RGB")
@@ -631,11 +639,36 @@ def _save_options(fmt: str, like: LoadedImage, quality: int | None, notes: list[
         options["icc_profile"] = like.icc_profile
     if like.dpi and fmt in ("JPEG", "PNG", "TIFF", "BMP"):
         options["dpi"] = like.dpi
-    options.update(xmp.save_options(fmt, like.xmp, options.get("exif"), notes))
+    if fmt == "BMP":
+        notes += _dropped_by_bmp(like)
+    options.update(xmp.save_options(fmt, _xmp_packet(fmt, like, notes), options.get("exif"), notes))
     return options
 
 
-_FORMAT_NAMES = {"WEBP": "WebP"}
+def _dropped_by_bmp(like: LoadedImage) -> list[str]:
+    """Notes for the metadata a BMP output loses. Pillow's BMP writer takes a resolution alone; the format has no
+    place for EXIF or XMP (extended XMP included), and the ICC profile a BITMAPV5HEADER could embed is not
+    written (Pillow neither writes nor reads one). IPTC and comments are named by _added_segments."""
+    keep = "write JPEG, PNG, WebP or TIFF to keep it"
+    return [f"{kind} dropped: {reason}; {keep}" for kind, reason, present in (
+        ("EXIF metadata", "BMP has no place for it", like.exif),
+        ("XMP metadata", "BMP has no place for it", like.xmp),
+        ("ICC profile", "BMP outputs are written without one", like.icc_profile)) if present]
+
+
+def _xmp_packet(fmt: str, like: LoadedImage, notes: list[str]) -> bytes | None:
+    """The XMP packet a ``fmt`` output gets: ``like``'s, with its extended XMP merged in where the output's XMP is
+    one packet (a JPEG output keeps the extension's own segments: see _added_segments)."""
+    if not like.xmp_extension or like.xmp is None or fmt not in ("PNG", "WEBP", "TIFF"):
+        return like.xmp  # a BMP loses the main packet too, named by _dropped_by_bmp
+    try:
+        packet = xmp_merge.merged(like.xmp, like.xmp_extension)
+    except ValueError as exc:
+        size = xmp.extension_size(like.xmp_extension)
+        notes.append(f"extended XMP dropped ({size:,} bytes beside the main packet): {exc}")
+        return like.xmp
+    # The main packet was turned upright when read; what the extension says of the orientation must agree.
+    return xmp.upright(packet) if like.orientation != 1 else packet
 
 
 def _added_segments(fmt: str, like: LoadedImage, options: dict[str, Any], notes: list[str]) -> list[tuple[int, bytes]]:
@@ -652,9 +685,6 @@ def _added_segments(fmt: str, like: LoadedImage, options: dict[str, Any], notes:
             segments += [(APP1, payload) for payload in like.xmp_extension]
         elif fmt == "JPEG":
             notes.append("extended XMP dropped: the main XMP packet that names it was not written")
-        else:
-            notes.append(f"extended XMP dropped ({xmp.extension_size(like.xmp_extension):,} bytes beside the main "
-                         "packet): only a JPEG output keeps it")
     if like.photoshop and fmt == "JPEG":
         segments += [(APP13, payload) for payload in photoshop.jpeg_payloads(like.photoshop)]
     elif like.photoshop and fmt == "TIFF":

@@ -3,7 +3,8 @@
 Pillow reads a file's XMP packet into ``info["xmp"]`` for JPEG, PNG, WebP and TIFF, and writes it back through a
 different door for each format. A byte-copied output keeps it anyway; this is for outputs encoded from pixels.
 A JPEG's extended XMP (the part of a packet over 64 KiB, in segments of its own) is read here too, for
-``imageio`` to write back unchanged into a JPEG output, the only format that splits XMP so.
+``imageio`` to write back unchanged into a JPEG output, the only format that splits XMP so (``xmp_merge`` merges
+it into the one packet of the others).
 """
 
 from __future__ import annotations

@@ -175,7 +175,8 @@ def test_a_bmp_keeps_its_alpha(tmp_path):
 
     la = np.dstack([np.full((6, 5), 90, np.uint8), np.arange(30, dtype=np.uint8).reshape(6, 5) * 8])
     loaded = read_image(_save(tmp_path / "la.png", Image.fromarray(la, "LA"), "PNG"))
-    write_image(tmp_path / "la.bmp", loaded.pixels, loaded)
+    notes = write_image(tmp_path / "la.bmp", loaded.pixels, loaded)
+    assert notes == ("grayscale image with alpha: written as RGBA (BMP has no grayscale with alpha)",)
     with Image.open(tmp_path / "la.bmp") as im:
         assert im.mode == "RGBA"
         np.testing.assert_array_equal(np.asarray(im.convert("LA")), la)
@@ -608,14 +609,66 @@ def test_a_gray_profile_is_not_put_on_rgb_pixels(tmp_path, hopper_path):
     for fmt, suffix in (("webp", ".webp"), ("png", ".png"), ("jpeg", ".jpg"), ("tiff", ".tif")):
         out = tmp_path / f"out{suffix}"
         notes = write_image(out, loaded.pixels, loaded, fmt=fmt)
+        notes = tuple(note for note in notes if "comment" not in note)  # hopper.jpg's, which PNG alone keeps
         with Image.open(out) as im:
             if fmt == "webp":
                 assert im.mode == "RGB" and "icc_profile" not in im.info
-                assert any("gray ICC profile dropped" in note for note in notes)
+                assert notes == ("grayscale image: written as RGB (WebP has no grayscale)",
+                                 "gray ICC profile dropped: WebP stores gray pixels as RGB, which it cannot describe")
             else:
+                assert notes == ()
                 assert im.mode == "L" and im.info["icc_profile"] == profile
                 ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(profile)), srgb,
                                           outputMode="RGB")  # a pair lcms takes
+
+
+def test_a_gray_photo_written_as_webp_says_it_became_colour(tmp_path, hopper_path):
+    """WebP has no gray: Pillow wrote a gray scan as RGB (and gray with alpha as RGBA) without a word, where every
+    other change of mode an output makes is named."""
+    with Image.open(hopper_path) as im:
+        gray = im.convert("L").resize((64, 72))
+    gray.info.clear()  # hopper.jpg's comment: a WebP output would name its drop
+    alpha = Image.fromarray((np.arange(64 * 72) % 251).astype(np.uint8).reshape(72, 64))
+    deep = Image.fromarray(np.asarray(gray, np.uint16) * 257)
+    expected = {
+        "g.jpg": ("grayscale image: written as RGB (WebP has no grayscale)",),
+        "la.png": ("grayscale image with alpha: written as RGBA (WebP has no grayscale with alpha)",),
+        "g16.png": ("WebP cannot hold 16-bit grayscale: written with 8 bits",
+                    "grayscale image: written as RGB (WebP has no grayscale)"),
+    }
+    sources = {"g.jpg": _save(tmp_path / "g.jpg", gray, "JPEG", quality=40),
+               "la.png": _save(tmp_path / "la.png", Image.merge("LA", (gray, alpha)), "PNG"),
+               "g16.png": _save(tmp_path / "g16.png", deep, "PNG")}
+    for name, src in sources.items():
+        loaded = read_image(src)
+        assert write_image(tmp_path / f"{name}.webp", loaded.pixels, loaded, fmt="webp") == expected[name]
+        with Image.open(tmp_path / f"{name}.webp") as im:
+            assert im.mode == ("RGBA" if name == "la.png" else "RGB")
+            np.testing.assert_allclose(np.asarray(im)[..., 0], np.asarray(im)[..., 2], atol=2)  # still gray
+        assert write_image(tmp_path / f"{name}.png", loaded.pixels, loaded, fmt="png") == ()  # PNG keeps gray
+
+
+def test_a_bmp_names_the_metadata_it_drops(tmp_path, hopper_path):
+    """Pillow's BMP writer keeps the resolution alone: a BMP output lost a photo's EXIF, XMP and ICC profile
+    without a note, where every other format names what it cannot hold."""
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    with Image.open(hopper_path) as im:
+        photo = im.resize((64, 72))
+    photo.info.clear()  # hopper.jpg's comment: named too, but not the subject here
+    src = _save(tmp_path / "cam.jpg", photo, "JPEG", quality=40, exif=exif.tobytes(), icc_profile=icc,
+                xmp=_XMP.format(1).encode(), dpi=(300, 300))
+    loaded = read_image(src)
+    notes = write_image(tmp_path / "out.bmp", loaded.pixels, loaded, fmt="bmp")
+    keep = "write JPEG, PNG, WebP or TIFF to keep it"
+    assert notes == (f"EXIF metadata dropped: BMP has no place for it; {keep}",
+                     f"XMP metadata dropped: BMP has no place for it; {keep}",
+                     f"ICC profile dropped: BMP outputs are written without one; {keep}"), notes
+    with Image.open(tmp_path / "out.bmp") as im:
+        assert im.format == "BMP" and im.info["dpi"] == pytest.approx((300, 300), abs=0.1)  # what it can hold
+    plain = read_image(_save(tmp_path / "plain.jpg", photo, "JPEG", quality=40))
+    assert write_image(tmp_path / "plain.bmp", plain.pixels, plain) == ()
 
 
 def test_a_cameras_exif_reaches_every_format_tiff_included(tmp_path, hopper_path):

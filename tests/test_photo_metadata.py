@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import struct
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ _IPTC, _THUMBNAIL, _RESOLUTION = 0x0404, 0x040C, 0x03ED
 _CAPTION = "Großmutter am Hafen, Juli 1962".encode()
 _COPYRIGHT = "© 2024 Anna Beispiel, all rights reserved".encode()
 _COMMENT = b"scanned from the family album, print 14"
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_MM = "http://ns.adobe.com/xap/1.0/mm/"
 
 
 def _dataset(record: int, number: int, value: bytes) -> bytes:
@@ -157,8 +160,8 @@ def test_a_tiff_keeps_the_iptc_record_in_its_tags(archive_jpeg, tmp_path):
         blocks = _blocks(im.tag_v2[34377])  # Photoshop's image resources
         assert blocks[_IPTC] == IPTC and _RESOLUTION in blocks and _THUMBNAIL not in blocks
         assert IptcImagePlugin.getiptcinfo(im)[(2, 120)] == _CAPTION
-    # What a TIFF has no place for is named, not dropped silently.
-    assert any("extended XMP" in note for note in notes) and any("comment" in note for note in notes), notes
+    # What a TIFF has no place for is named, not dropped silently; its extended XMP is merged into its XMP.
+    assert notes == ("JPEG comment dropped: only a JPEG or PNG output keeps it",), notes
     # ... and a TIFF read back keeps its IPTC when it is written again, as a TIFF or as a JPEG.
     again = read_image(out)
     write_image(tmp_path / "again.tif", again.pixels, again)
@@ -174,13 +177,20 @@ def test_a_format_without_iptc_names_what_it_dropped(archive_jpeg, tmp_path, fmt
     loaded = read_image(archive_jpeg)
     notes = write_image(tmp_path / f"out.{fmt}", loaded.pixels, loaded, fmt=fmt)
     assert any("IPTC" in note and "caption" in note for note in notes), notes
-    assert any("extended XMP" in note for note in notes), notes
     # PNG keeps the comment under its own "Comment" keyword, beside the XMP packet; WebP has no place for it.
-    assert len(notes) == (2 if fmt == "png" else 3) and any("comment" in n for n in notes) == (fmt == "webp"), notes
+    assert len(notes) == (1 if fmt == "png" else 2) and any("comment" in n for n in notes) == (fmt == "webp"), notes
     with Image.open(tmp_path / f"out.{fmt}") as im:
         assert b'xmp:Rating="5"' in im.info["xmp"]  # the main XMP packet travels, as before
         if fmt == "png":
             assert im.text["Comment"] == _COMMENT.decode(), im.text
+
+
+def test_a_bmp_names_every_kind_of_metadata_it_drops(archive_jpeg, tmp_path):
+    """A BMP holds a resolution and pixels: each of the rest is named once, its extended XMP with its XMP."""
+    loaded = read_image(archive_jpeg)
+    notes = write_image(tmp_path / "out.bmp", loaded.pixels, loaded, fmt="bmp")
+    assert [note.split(" dropped")[0] for note in notes] == [
+        "EXIF metadata", "XMP metadata", "IPTC metadata (caption, keywords, credits, copyright)", "JPEG comment"], notes
 
 
 def test_enhance_restores_an_archive_jpeg_with_its_captions(archive_jpeg, tiny_rgb_model, tmp_path):
@@ -238,3 +248,56 @@ def test_resources_larger_than_a_segment_are_split_and_read_back_whole(tmp_path,
     assert read_image(tmp_path / "out.jpg").photoshop == irb
     with Image.open(tmp_path / "out.jpg") as im:
         assert IptcImagePlugin.getiptcinfo(im)[(2, 116)] == _COPYRIGHT
+
+
+def _history(packet: bytes) -> list[str]:
+    """The instance IDs of the xmpMM:History a packet holds, read as an XML parser reads it (namespaces by URI)."""
+    root = ET.fromstring(packet)
+    history = root.findall(f".//{{{_RDF}}}Description/{{{_MM}}}History/{{{_RDF}}}Seq/{{{_RDF}}}li")
+    return [li.get("{http://ns.adobe.com/xap/1.0/sType/ResourceEvent#}instanceID") for li in history]
+
+
+@pytest.mark.parametrize("fmt", ["tiff", "png", "webp"])
+def test_extended_xmp_is_merged_into_the_xmp_of_a_tiff_png_or_webp(archive_jpeg, tmp_path, fmt):
+    """A TIFF, PNG or WebP holds its XMP in one packet of any size: the extension a JPEG had to split off (here a
+    100 kB edit history) is merged back, as Adobe's XMP toolkit reads such a JPEG, and the pointer to it goes."""
+    loaded = read_image(archive_jpeg)
+    notes = write_image(tmp_path / f"out.{fmt}", loaded.pixels, loaded, fmt=fmt)
+    assert not any("extended XMP" in note for note in notes), notes
+    with Image.open(tmp_path / f"out.{fmt}") as im:
+        packet = im.info["xmp"]
+    history = _history(packet)
+    assert len(history) == 700 and history[0] == f"xmp.iid:{0:032x}"
+    root = ET.fromstring(packet)
+    descriptions = root.findall(f"{{{_RDF}}}RDF/{{{_RDF}}}Description")
+    assert {d.get(f"{{{_RDF}}}about") for d in descriptions} == {""}  # one resource, described in two parts
+    assert descriptions[0].get("{http://ns.adobe.com/xap/1.0/}Rating") == "5"
+    assert descriptions[0].get("{http://ns.adobe.com/tiff/1.0/}Orientation") == "1"  # upright, as the pixels
+    assert b"HasExtendedXMP" not in packet
+    # The main packet's bytes are kept as they were, all but the pointer: the extension is inserted, not re-written.
+    main = loaded.xmp.replace(f' xmpNote:HasExtendedXMP="{_extended_xmp()[1]}"'.encode(), b"")
+    split = main.index(b"</rdf:RDF>")
+    assert packet.startswith(main[:split]) and packet.endswith(main[split:])
+
+
+def test_an_extension_that_cannot_be_merged_is_dropped_with_a_note(tmp_path, hopper_path):
+    """An extension missing a segment, or repeating a property of the main packet (which XMP's split never does),
+    has no one meaning merged: dropped with a note saying why, the main packet written as it was."""
+    with Image.open(hopper_path) as im:
+        photo = im.convert("RGB").resize((64, 64))
+    photo.info.clear()
+    _, guid, extension = _extended_xmp()
+    main = _main_xmp(guid)
+    repeated = main.replace(b'xmp:Rating="5"', b'xmp:Rating="5" xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/" '
+                                               b'xmpMM:History="none"')
+    for name, packet, segments, reason in (("cut.jpg", main, extension[:1], "do not hold the whole packet"),
+                                           ("twice.jpg", repeated, extension, "repeats properties")):
+        plain = io.BytesIO()
+        photo.save(plain, "JPEG", quality=20, xmp=packet)
+        src = tmp_path / name
+        src.write_bytes(_insert(plain.getvalue(), [(0xE1, p) for p in segments]))
+        loaded = read_image(src)
+        notes = write_image(tmp_path / f"{name}.tif", loaded.pixels, loaded, fmt="tiff")
+        assert len(notes) == 1 and notes[0].startswith("extended XMP dropped (") and reason in notes[0], notes
+        with Image.open(tmp_path / f"{name}.tif") as im:
+            assert im.info["xmp"] == loaded.xmp
