@@ -37,6 +37,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Literal
 
@@ -222,10 +223,12 @@ def _restore_plane(model: OnnxModel, image: np.ndarray, tile: int | None, streng
     out = np.empty_like(image)
     groups = list(batches(tiles, budget_pixels, max_batch))
     inputs = (np.concatenate([nchw[:, :, t.y0:t.y1, t.x0:t.x1] for t in group]) for group in groups)
-    for group, result in zip(groups, model.run_all(inputs, strength)):
-        for t, res in zip(group, result):
-            core_part = res[:, t.cy0 - t.y0:t.cy1 - t.y0, t.cx0 - t.x0:t.cx1 - t.x0]
-            out[t.cy0:t.cy1, t.cx0:t.cx1] = core_part.transpose(1, 2, 0)
+    # Closed on the way out: an interrupt raised here between two tiles still waits for the runs under way.
+    with closing(model.run_all(inputs, strength)) as results:
+        for group, result in zip(groups, results):
+            for t, res in zip(group, result):
+                core_part = res[:, t.cy0 - t.y0:t.cy1 - t.y0, t.cx0 - t.x0:t.cx1 - t.x0]
+                out[t.cy0:t.cy1, t.cx0:t.cx1] = core_part.transpose(1, 2, 0)
     return out
 
 

@@ -14,8 +14,8 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import numpy as np
 
 from facerestore import contract
 from facerestore.errors import DeviceUnavailableError, ModelError
+from facerestore.interrupts import DeferredInterrupts
 from facerestore.onnx_wire import external_tensor_found, with_constant_input
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class OnnxModel:
         out = self._session.run([contract.OUTPUT_NAME], feeds)[0]
         return np.asarray(out, dtype=np.float32)
 
-    def run_all(self, batches: Iterable[np.ndarray], strength: float = 1.0) -> Iterator[np.ndarray]:
+    def run_all(self, batches: Iterable[np.ndarray], strength: float = 1.0) -> Generator[np.ndarray, None, None]:
         """``run`` on each batch, results in order; up to ``streams`` of them execute at once.
 
         ``batches`` is consumed lazily, a few ahead of the results, so a caller that cuts tiles on demand never
@@ -92,13 +93,37 @@ class OnnxModel:
         with self._pool_lock:  # one pool per model, made on first use and shared by every caller
             if not self._pool:
                 self._pool.append(ThreadPoolExecutor(self.streams, thread_name_prefix="facerestore-infer"))
-        pending: deque[Future[np.ndarray]] = deque()
-        for batch in batches:
-            pending.append(self._pool[0].submit(self.run, batch, strength))
-            if len(pending) > self.streams:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        # A caller in the main thread (archive-eval, fit-strength, evaluate; the local engine and compare call from
+        # threads of their own, where DeferredInterrupts leaves signals alone) submits and waits through
+        # DeferredInterrupts, as the local engine waits on its pools: a Ctrl-C raised inside a wait (submit waits
+        # for a new thread to start), or one that leaves runs in ONNX Runtime while the interpreter exits and joins
+        # their threads, aborts the process (facerestore.interrupts).
+        feed = iter(batches)
+        pending: deque[Future[np.ndarray]] = deque()  # a run leaves it once waited for: _settle waits for the rest
+        try:
+            while True:
+                with DeferredInterrupts() as interrupts:
+                    while len(pending) <= self.streams and (batch := next(feed, None)) is not None:
+                        pending.append(self._pool[0].submit(self.run, batch, strength))
+                    if not pending:
+                        return
+                    result = interrupts.wait(pending[0])
+                pending.popleft()
+                yield result
+        finally:
+            _settle(pending)
+
+
+def _settle(pending: deque[Future[np.ndarray]]) -> None:
+    """The runs still pending when ``run_all`` ends early (an interrupt, a failed run, its caller gone): those not
+    started are cancelled, those under way waited for, a Ctrl-C meanwhile counted and raised once they are back."""
+    if not pending:
+        return
+    for future in pending:
+        future.cancel()
+    with DeferredInterrupts() as interrupts:
+        wait(pending)
+    interrupts.check()
 
 
 class LevelSessions:

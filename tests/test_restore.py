@@ -208,3 +208,46 @@ def test_split_threads_gives_one_single_threaded_stream_per_cpu():
     assert split_threads(3, 5) == (1, 3)  # never more streams than threads
     intra, streams = split_threads(None)
     assert intra >= 1 and streams >= 1
+
+
+def test_an_interrupt_between_two_tiles_still_waits_for_the_runs_under_way(tmp_path, hopper_float, monkeypatch):
+    """A Ctrl-C raised in the main thread while it places a tile's result, not while it waits, left the other
+    streams' runs going: the frames the interrupt passed through kept run_all open, so nothing waited for them
+    and the interpreter could exit (and join their threads) while they were in ONNX Runtime."""
+    import threading
+    import time
+
+    from facerestore.session import OnnxModel
+
+    path = build_tiny_onnx(tmp_path / "m.onnx", channels=3, layers=2)
+    model = open_model(str(path), device="cpu", threads=2)
+    real_run = OnnxModel.run
+    lock = threading.Lock()
+    state = {"runs": 0, "running": 0}
+
+    class Interrupting(np.ndarray):  # the first result: placing it is where the Ctrl-C lands
+        def __getitem__(self, key):
+            raise KeyboardInterrupt
+
+    def run(self, batch, strength=1.0):
+        with lock:
+            state["runs"] += 1
+            state["running"] += 1
+            first = state["runs"] == 1
+        try:
+            out = real_run(self, batch, strength)
+            if first:
+                return out.view(Interrupting)
+            time.sleep(0.5)  # still in ONNX Runtime when the interrupt reaches the caller
+            return out
+        finally:
+            with lock:
+                state["running"] -= 1
+
+    monkeypatch.setattr(OnnxModel, "run", run)
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            restore_pixels(model, hopper_float, tile=64)
+        finally:
+            running = state["running"]
+    assert state["runs"] > 1 and running == 0
