@@ -51,6 +51,16 @@ class LazyGroup(click.Group):
 
             discard_stdout()
             raise click.exceptions.Exit(EXIT_STDOUT_CLOSED) from None
+        except (KeyboardInterrupt, ImportError) as exc:
+            # A Ctrl-C outside a command's exit_on_error (its module's import, its options, its console) ends it as
+            # one inside does, not with click's "Aborted!" and exit 1. An extension module being imported when it
+            # came (onnxruntime's, as the model opens) raises ImportError("initialization failed") from it.
+            interrupt = exc if isinstance(exc, KeyboardInterrupt) else exc.__cause__
+            if not isinstance(interrupt, KeyboardInterrupt):
+                raise
+            from facerestore.commands import interrupted
+
+            raise interrupted(interrupt) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # A command whose module is not installed is left out of --help instead of breaking it.
@@ -112,4 +122,11 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point; exits with the command's code."""
-    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="facerestore")
+    try:
+        cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="facerestore")
+    finally:
+        # CPython marks a KeyboardInterrupt that ends code run from a string (source given to exec or eval, as
+        # dataclasses and namedtuple build their methods while a module imports) as unhandled even once caught,
+        # and `python -m facerestore` then ends by SIGINT, not with the command's code (130 after a Ctrl-C).
+        # Running source again clears the mark; a Ctrl-C every command has handled by now.
+        exec("")

@@ -23,16 +23,10 @@ def exit_on_error(console: Console) -> Iterator[None]:
     """Turn a project exception that ends the whole command into one stderr line and its exit code, and a
     Ctrl-C into exit code 130 (click's own handling would print "Aborted!" and exit 1, as if a file failed), a
     SIGTERM taken as one (``interrupts.Terminated``) into 143."""
-    from facerestore.interrupts import Terminated
-
     try:
         yield
-    except Terminated as exc:
-        console.print("Terminated", markup=False)
-        raise click.exceptions.Exit(EXIT_TERMINATED) from exc
     except KeyboardInterrupt as exc:
-        console.print("Interrupted", markup=False)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED) from exc
+        raise interrupted(exc, console) from exc
     except DeviceUnavailableError as exc:
         _say(console, exc)
         raise click.exceptions.Exit(EXIT_DEVICE) from exc
@@ -42,6 +36,21 @@ def exit_on_error(console: Console) -> Iterator[None]:
     except FaceRestoreError as exc:
         _say(console, exc)
         raise click.exceptions.Exit(EXIT_FAILED) from exc
+
+
+def interrupted(exc: KeyboardInterrupt, console: Console | None = None) -> click.exceptions.Exit:
+    """A command ended by a Ctrl-C: "Interrupted" on stderr and the exit to raise, 130 (143 and "Terminated" for
+    a SIGTERM taken as one). The one report of it, whether it came during the command's work
+    (:func:`exit_on_error`) or around it (``cli.LazyGroup.invoke``: its import, options, console)."""
+    from facerestore.interrupts import Terminated
+
+    if console is None:
+        from facerestore.console import make_console
+
+        console = make_console()
+    terminated = isinstance(exc, Terminated)
+    console.print("Terminated" if terminated else "Interrupted", markup=False)
+    return click.exceptions.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
 def emit(text: str) -> None:

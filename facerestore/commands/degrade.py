@@ -160,12 +160,11 @@ def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str |
     """Write degraded/clean image pairs from the clean photos in HQ_DIR."""
     from rich.text import Text
 
-    from facerestore.commands import exit_on_error
+    from facerestore.commands import exit_on_error, interrupted
     from facerestore.console import make_console, progress
     from facerestore.discovery import IMAGE_SUFFIXES, Found, Skipped, iter_inputs, printable
     from facerestore.errors import FaceRestoreError, OutputError
     from facerestore.imageio import make_folder
-    from facerestore.summary import EXIT_INTERRUPTED
 
     spec = _resolve_spec(preset, chain_spec)
     out = pairs_dir.resolve()
@@ -195,7 +194,7 @@ def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str |
         elif not isinstance(item, Found):
             fail(item.path, Path(os.path.relpath(item.path, hq_dir)).as_posix(), item.reason)
     claimed: dict[Path, str] = {}  # output name -> source, so a.jpg and a.png cannot overwrite each other
-    interrupted = False
+    interruption: KeyboardInterrupt | None = None
     with exit_on_error(console):
         try:
             with progress(console, len(sources), not quiet, "Degrading") as bar:
@@ -215,15 +214,14 @@ def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str |
                         bar.advance()
                         if isinstance(exc, OutputError) and exc.fatal:  # no later pair could be written either
                             break
-        except KeyboardInterrupt:  # the pairs written so far are whole: the manifest still lists them
-            interrupted = True
+        except KeyboardInterrupt as exc:  # the pairs written so far are whole: the manifest still lists them
+            interruption = exc
         manifest = write_manifest(out, spec, seed, pairs, failed)
-    if not quiet or interrupted:
+    if not quiet or interruption is not None:
         console.print(f"{len(pairs)} pair(s) written to {printable(str(pairs_dir))}"
                       + (f", {len(failed)} failed" if failed else "")
                       + f"; manifest: {printable(str(manifest))}", markup=False)
-    if interrupted:
-        console.print("Interrupted", markup=False)
-        click.get_current_context().exit(EXIT_INTERRUPTED)
+    if interruption is not None:
+        raise interrupted(interruption, console) from interruption
     if failed:
         click.get_current_context().exit(1)

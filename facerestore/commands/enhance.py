@@ -17,7 +17,6 @@ from facerestore.discovery import printable
 from facerestore.model_choice import ModelRequest
 from facerestore.options import EngineOptions, FileList, StreamOptions, WriteOptions, engine_options, model_options, \
     strength_option, stream_options, write_options
-from facerestore.summary import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -107,20 +106,15 @@ def enhance(ctx: click.Context, **params: Any) -> None:
         strength=params["strength"])
 
     from facerestore.console import make_console, setup_logging
-    from facerestore.interrupts import TerminateAsInterrupt, Terminated
+    from facerestore.interrupts import TerminateAsInterrupt
 
     console = make_console()
     setup_logging(console, opts.stream.verbose)
     # SIGTERM (timeout, a SLURM time limit, kill) stops the run as a Ctrl-C does; a second one ends it at once.
-    with TerminateAsInterrupt():
-        try:
-            with exit_on_error(console):
-                require_current_folder()
-                code = run_enhance(opts, console)
-        except KeyboardInterrupt as exc:  # before or after the restore loop, which handles its own
-            terminated = isinstance(exc, Terminated)
-            console.print("Terminated" if terminated else "Interrupted", markup=False)
-            code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    # exit_on_error reports an interrupt before or after the restore loop, which reports its own in the summary.
+    with TerminateAsInterrupt(), exit_on_error(console):
+        require_current_folder()
+        code = run_enhance(opts, console)
     ctx.exit(code)
 
 
