@@ -109,3 +109,25 @@ def test_ctrl_c_inside_code_run_from_a_string_still_exits_130(tmp_path):
     assert run.returncode == 130, run.stderr
     assert "Interrupted" in run.stderr and "Aborted" not in run.stderr and run.stdout == ""
 
+
+# A Ctrl-C arriving as the interpreter tears its modules down once the command has exited (ONNX Runtime's sessions
+# are freed then, about 0.1 s): an object freed in that teardown sends it.
+_CTRL_C_AT_TEARDOWN = """
+import os, signal
+class CtrlCAtTeardown:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+late = CtrlCAtTeardown()
+from facerestore.cli import main
+main()
+"""
+
+
+def test_a_late_ctrl_c_while_the_interpreter_tears_down_keeps_the_exit_code(tmp_path):
+    """After the exit callbacks CPython gives SIGINT its default action back, and a second Ctrl-C then (4 of 60
+    double Ctrl-Cs of an enhance run) ended the process by SIGINT instead of with the code the command returned."""
+    (tmp_path / "ctrl_c_at_teardown.py").write_text(_CTRL_C_AT_TEARDOWN)
+    run = subprocess.run([sys.executable, "-m", "ctrl_c_at_teardown", "--version"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("facerestore ")
