@@ -16,14 +16,14 @@ import re
 import stat
 import struct
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
-from facerestore import photoshop, xmp, xmp_merge
+from facerestore import photoshop, xmp, xmp_merge, xmp_split
 from facerestore.atomic import write_atomic
 from facerestore.damage.jpeg_tables import JpegInfo, read_jpeg_info
 from facerestore.damage.webp_header import WebpInfo, read_webp_info
@@ -671,6 +671,21 @@ def _xmp_packet(fmt: str, like: LoadedImage, notes: list[str]) -> bytes | None:
     return xmp.upright(packet) if like.orientation != 1 else packet
 
 
+def _with_split_xmp(fmt: str, like: LoadedImage, notes: list[str]) -> LoadedImage:
+    """``like`` as a JPEG output carries it: an XMP packet larger than a JPEG's XMP segment (a TIFF's, or one
+    merged from extended XMP) split into a main packet and extended XMP, which the output writes as it writes
+    a JPEG input's; where it cannot be split, without its XMP, named in a note."""
+    if fmt != "JPEG" or like.xmp is None or like.xmp_extension or len(like.xmp) <= xmp.JPEG_MAX:
+        return like
+    try:
+        packet, extension = xmp_split.split(like.xmp)
+    except ValueError as exc:
+        notes.append(f"XMP metadata dropped: {len(like.xmp):,} bytes do not fit in a JPEG's XMP segment, and "
+                     f"cannot be split into extended XMP: {exc}")
+        return replace(like, xmp=None)
+    return replace(like, xmp=packet, xmp_extension=extension)
+
+
 def _added_segments(fmt: str, like: LoadedImage, options: dict[str, Any], notes: list[str]) -> list[tuple[int, bytes]]:
     """The metadata of ``like`` that Pillow's writers leave out, where ``fmt`` has a place for it: (marker, payload)
     segments to add to a JPEG (Photoshop's APP13, extended XMP, comments); the IPTC and Photoshop tags of a TIFF,
@@ -785,6 +800,7 @@ def write_image(dst: Path, pixels: np.ndarray, like: LoadedImage, fmt: str | Non
     pil_format = resolve_format(dst, like, fmt)
     notes: list[str] = []
     image = _build_image(np.asarray(pixels, dtype=np.float32), like, pil_format, notes)
+    like = _with_split_xmp(pil_format, like, notes)
     options = _save_options(pil_format, like, quality, notes)
     segments = _added_segments(pil_format, like, options, notes)
     make_folder(dst.parent)

@@ -4,7 +4,7 @@ Pillow reads a file's XMP packet into ``info["xmp"]`` for JPEG, PNG, WebP and TI
 different door for each format. A byte-copied output keeps it anyway; this is for outputs encoded from pixels.
 A JPEG's extended XMP (the part of a packet over 64 KiB, in segments of its own) is read here too, for
 ``imageio`` to write back unchanged into a JPEG output, the only format that splits XMP so (``xmp_merge`` merges
-it into the one packet of the others).
+it into the one packet of the others; ``xmp_split`` splits a packet too large for a JPEG, a TIFF's, likewise).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 from PIL import Image, PngImagePlugin
 
 # A JPEG holds XMP in one APP1 segment: 65,533 bytes less its namespace header. Larger packets ("extended XMP")
-# are split by a scheme Pillow does not write.
-_JPEG_MAX = 65_533 - len(b"http://ns.adobe.com/xap/1.0/\0")
+# are split by a scheme Pillow does not write (xmp_split).
+JPEG_MAX = 65_533 - len(b"http://ns.adobe.com/xap/1.0/\0")
 # Extended XMP (XMP part 3, 1.1.3.1): what does not fit the main packet (Lightroom's edit history, Photoshop's
 # layer data...) is a second packet in APP1 segments of this header, each followed by the packet's GUID (32
 # upper-case hex digits: its MD5), its full length and the offset of the part the segment holds. The main packet
@@ -93,7 +93,7 @@ def save_options(fmt: str, packet: bytes | None, exif: bytes | None, notes: list
     """
     if packet is None or fmt not in ("JPEG", "WEBP", "PNG", "TIFF"):
         return {}
-    if fmt == "JPEG" and len(packet) > _JPEG_MAX:
+    if fmt == "JPEG" and len(packet) > JPEG_MAX:  # imageio splits such a packet first (xmp_split) where it can
         notes.append(f"XMP metadata dropped: {len(packet):,} bytes do not fit in a JPEG's XMP segment")
         return {}
     if fmt in ("JPEG", "WEBP"):

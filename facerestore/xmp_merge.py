@@ -24,8 +24,8 @@ _RDF_ROOT, _DESCRIPTION, _ABOUT = f"{_RDF} RDF", f"{_RDF} Description", f"{_RDF}
 _NOT_PROPERTIES = frozenset({_ABOUT, f"{_RDF} ID", f"{_RDF} nodeID", "http://www.w3.org/XML/1998/namespace lang"})
 _POINTER = "http://ns.adobe.com/xmp/note/ HasExtendedXMP"
 # The pointer in the main packet, as an attribute or as an element (xmp.extension_guid reads either).
-_POINTER_TEXT = re.compile(rb'\s+[\w.-]+:HasExtendedXMP\s*=\s*(["\'])[0-9A-Fa-f]{32}\1'
-                           rb'|<([\w.-]+:)HasExtendedXMP>\s*[0-9A-Fa-f]{32}\s*</\2HasExtendedXMP>')
+POINTER_TEXT = re.compile(rb'\s+[\w.-]+:HasExtendedXMP\s*=\s*(["\'])[0-9A-Fa-f]{32}\1'
+                          rb'|<([\w.-]+:)HasExtendedXMP>\s*[0-9A-Fa-f]{32}\s*</\2HasExtendedXMP>')
 
 
 def merged(packet: bytes, payloads: tuple[bytes, ...]) -> bytes:
@@ -47,7 +47,7 @@ def merged(packet: bytes, payloads: tuple[bytes, ...]) -> bytes:
         raise ValueError("it repeats properties of the main packet")
     copied = b"".join(_self_contained(extension, d) for d in ext.descriptions)
     # The pointer goes: the packet is whole now, and an extension it named would not be there to find.
-    head = _POINTER_TEXT.sub(b"", packet[:main.rdf_end], count=1)
+    head = POINTER_TEXT.sub(b"", packet[:main.rdf_end], count=1)
     return head + copied + packet[main.rdf_end:]
 
 
@@ -108,8 +108,8 @@ def _outline(data: bytes, what: str) -> _Outline:
     def doctype(*_: object) -> None:
         raise ValueError(f"{what} has a DOCTYPE, which XMP forbids")  # and no entity can be expanded
 
-    def namespace(prefix: str | None, uri: str) -> None:
-        declared[prefix] = uri
+    def namespace(prefix: str | None, uri: str | None) -> None:
+        declared[prefix] = uri or ""  # xmlns="" (no default namespace) comes as None
 
     def start(name: str, attributes: dict[str, str]) -> None:
         nonlocal others
@@ -134,7 +134,7 @@ def _outline(data: bytes, what: str) -> _Outline:
         stack.pop()
         parent = stack[-1][0] if stack else None
         if name == _DESCRIPTION and parent == _RDF_ROOT:
-            descriptions[-1].end = _element_end(data, descriptions[-1].start, parser.CurrentByteIndex)
+            descriptions[-1].end = element_end(data, descriptions[-1].start, parser.CurrentByteIndex)
         elif name == _RDF_ROOT and not rdf_end and not _empty(data, rdf_start[0]):  # <rdf:RDF/>: nowhere to insert
             rdf_end.append(parser.CurrentByteIndex)
 
@@ -170,7 +170,7 @@ def _empty(data: bytes, start: int) -> bool:
     return data[:_tag_end(data, start)].endswith(b"/>")
 
 
-def _element_end(data: bytes, start: int, end_event: int) -> int:
+def element_end(data: bytes, start: int, end_event: int) -> int:
     """The offset just past an element that starts at ``start``. Expat reports an element's end where its end
     tag starts, or, for an empty-element tag, where the tag ends; the start tag tells which."""
     return _tag_end(data, start) if _empty(data, start) else _tag_end(data, end_event)
@@ -181,10 +181,10 @@ def _self_contained(data: bytes, description: _Description) -> bytes:
     element = data[description.start:description.end]
     name_end = re.match(rb"<[^\s/>]+", element).end()  # type: ignore[union-attr]  # a start tag's name
     declarations = b"".join(
-        (b" xmlns" + (b":" + prefix.encode() if prefix else b"") + b'="' + _attribute(uri) + b'"')
+        (b" xmlns" + (b":" + prefix.encode() if prefix else b"") + b'="' + attribute(uri) + b'"')
         for prefix, uri in description.inherited.items())
     return element[:name_end] + declarations + element[name_end:]
 
 
-def _attribute(text: str) -> bytes:
+def attribute(text: str) -> bytes:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;").encode()

@@ -301,3 +301,94 @@ def test_an_extension_that_cannot_be_merged_is_dropped_with_a_note(tmp_path, hop
         assert len(notes) == 1 and notes[0].startswith("extended XMP dropped (") and reason in notes[0], notes
         with Image.open(tmp_path / f"{name}.tif") as im:
             assert im.info["xmp"] == loaded.xmp
+
+
+def _properties(packet: bytes) -> dict[str, str]:
+    """The top-level properties of every rdf:Description in ``packet``: name (by namespace URI), serialized value."""
+    found: dict[str, str] = {}
+    for description in ET.fromstring(packet).iter(f"{{{_RDF}}}Description"):
+        found.update((name, value) for name, value in description.attrib.items() if name != f"{{{_RDF}}}about")
+        found.update((child.tag, ET.tostring(child, encoding="unicode")) for child in description)
+    found.pop("{http://ns.adobe.com/xmp/note/}HasExtendedXMP", None)
+    return found
+
+
+def _xmp_segments(data: bytes) -> tuple[list[bytes], list[bytes]]:
+    """A JPEG's XMP: (payloads of its main XMP segments, of its extended XMP segments)."""
+    segments = [payload for marker, payload in _segments(data) if marker == 0xE1]
+    return ([p for p in segments if p.startswith(b"http://ns.adobe.com/xap/1.0/\0")],
+            [p for p in segments if p.startswith(_EXTENSION)])
+
+
+def test_a_large_xmp_is_split_into_extended_xmp_in_a_jpeg_and_read_back_whole(archive_jpeg, tmp_path):
+    """A JPEG with extended XMP, restored as TIFF (one packet of 105 kB, merged), then restored again as JPEG: the
+    packet is split as XMP part 3 1.1.3.1 says (the edit history moved to extended XMP, named by its MD5) rather
+    than dropped, and reading that JPEG gives every property back."""
+    loaded = read_image(archive_jpeg)
+    assert write_image(tmp_path / "out.tif", loaded.pixels, loaded, fmt="tiff") == (
+        "JPEG comment dropped: only a JPEG or PNG output keeps it",)
+    tiff = read_image(tmp_path / "out.tif")
+    assert len(tiff.xmp) > 65_504 and not tiff.xmp_extension
+    assert write_image(tmp_path / "again.jpg", tiff.pixels, tiff, fmt="jpeg") == ()
+    main, extension = _xmp_segments((tmp_path / "again.jpg").read_bytes())
+    assert len(main) == 1 and len(extension) == 2 and all(len(p) <= 65_533 for p in extension)
+    guid = {p[35:67] for p in extension}
+    start = len(_EXTENSION) + 32
+    length = {struct.unpack(">I", p[start:start + 4])[0] for p in extension}
+    assert len(guid) == 1 and len(length) == 1
+    extended = b"".join(p[start + 8:] for p in sorted(extension, key=lambda p: p[start + 4:start + 8]))
+    assert len(extended) == length.pop() and hashlib.md5(extended).hexdigest().upper().encode() == guid.pop()
+    standard = main[0][29:]
+    assert f'xmpNote:HasExtendedXMP="{hashlib.md5(extended).hexdigest().upper()}"'.encode() in standard
+    assert _history(extended) and not _history(standard)  # the history moved, the rating stayed
+    assert b'xmp:Rating="5"' in standard and b'tiff:Orientation="1"' in standard
+    assert {**_properties(standard), **_properties(extended)} == _properties(tiff.xmp)
+
+    # Read back: the reader takes the extension its main packet names, and a TIFF merges it in again.
+    back = read_image(tmp_path / "again.jpg")
+    assert back.xmp_extension == tuple(extension) and back.xmp == standard
+    write_image(tmp_path / "third.tif", back.pixels, back, fmt="tiff")
+    with Image.open(tmp_path / "third.tif") as im:
+        packet = im.info["xmp"]
+    assert _properties(packet) == _properties(tiff.xmp) and len(_history(packet)) == 700
+    assert b"HasExtendedXMP" not in packet
+
+
+def _tiff_with_xmp(path: Path, hopper_path: Path, packet: bytes) -> Path:
+    with Image.open(hopper_path) as im:
+        photo = im.convert("RGB").resize((64, 64))
+    tags = Image.Exif()
+    tags[700] = packet
+    photo.save(path, "TIFF", exif=tags)
+    return path
+
+
+@pytest.mark.parametrize("size", [200, 65_504])
+def test_an_xmp_that_fits_a_jpeg_segment_is_written_as_before(tmp_path, hopper_path, size):
+    """Up to the segment's last byte, the packet is written unchanged in one XMP segment, no extension beside it."""
+    head = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="' + _RDF.encode() + b'"><rdf:Description ' \
+           b'rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"/></rdf:RDF></x:xmpmeta>'
+    packet = head + b" " * (size - len(head))
+    loaded = read_image(_tiff_with_xmp(tmp_path / "in.tif", hopper_path, packet))
+    assert write_image(tmp_path / "out.jpg", loaded.pixels, loaded, fmt="jpeg") == ()
+    assert _xmp_segments((tmp_path / "out.jpg").read_bytes()) == ([b"http://ns.adobe.com/xap/1.0/\0" + packet], [])
+
+
+_BIG_VALUE = "x" * 70_000
+
+
+@pytest.mark.parametrize("body, reason", [
+    (f'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" dc:source="{_BIG_VALUE}"/>',
+     "left in the main packet"),  # an attribute is not a property that moves: the main packet cannot shrink
+    (f'<rdf:Description rdf:about=""><dc:source>{_BIG_VALUE}</rdf:Description>', "not well-formed"),
+    (f'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:source>{_BIG_VALUE}'
+     '</dc:source></rdf:Description><rdf:Description rdf:about="uuid:other"/>', "more than one resource"),
+], ids=["attribute", "damaged", "two-resources"])
+def test_a_large_xmp_that_cannot_be_split_is_dropped_with_a_note(tmp_path, hopper_path, body, reason):
+    packet = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="' + _RDF + '">' + body +
+              "</rdf:RDF></x:xmpmeta>").encode()
+    loaded = read_image(_tiff_with_xmp(tmp_path / "in.tif", hopper_path, packet))
+    notes = write_image(tmp_path / "out.jpg", loaded.pixels, loaded, fmt="jpeg")
+    assert len(notes) == 1 and notes[0].startswith(f"XMP metadata dropped: {len(packet):,} bytes do not fit"), notes
+    assert "cannot be split into extended XMP" in notes[0] and reason in notes[0], notes
+    assert _xmp_segments((tmp_path / "out.jpg").read_bytes()) == ([], [])

@@ -1,5 +1,6 @@
-"""Extended XMP merged into its main packet (facerestore.xmp_merge): the packets as writers lay them out, with the
-namespaces, prefixes and element forms XML allows, and damaged ones, which raise ValueError and nothing else."""
+"""Extended XMP merged into its main packet (facerestore.xmp_merge), and a large packet split into both
+(facerestore.xmp_split): the packets as writers lay them out, with the namespaces, prefixes and element forms XML
+allows, and damaged ones, which raise ValueError and nothing else."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from facerestore.xmp import EXTENSION_HEADER
+from facerestore.xmp import EXTENSION_HEADER, JPEG_MAX, extension_guid
 from facerestore.xmp_merge import merged
+from facerestore.xmp_split import split
 
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _DC = "http://purl.org/dc/elements/1.1/"
@@ -75,6 +77,102 @@ def test_missing_or_inconsistent_segments_raise():
             merged(_main(), broken)
 
 
+# A packet over a JPEG segment's 65,504 bytes, as a TIFF holds one: its namespaces declared on each level (a
+# default namespace; inside a property, the prefix x, which the extension's wrapper uses, for another URI), an
+# attribute property, and element properties of 90 kB, 30 kB, 2 kB and a few bytes in two descriptions.
+_PREFIX = "http://example.com/ns/"
+LARGE = ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+         '<x:xmpmeta xmlns:x="adobe:ns:meta/" xmlns:dc="' + _DC + '"><rdf:RDF xmlns:rdf="' + _RDF + '">\n'
+         ' <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="2">\n'
+         '  <dc:description>' + "a &amp; b " * 9_000 + '</dc:description>\n'
+         '  <xmp:Label>red</xmp:Label>\n'
+         '  <dc:subject xmlns="' + _PREFIX + '"><rdf:Bag><rdf:li>' + "k" * 2_000 + '</rdf:li></rdf:Bag></dc:subject>\n'
+         ' </rdf:Description>\n <rdf:Description rdf:about="" xmlns="' + _PREFIX + '">'
+         '<photoshop:History xmlns:photoshop="' + _PS + '" xmlns:x="' + _PREFIX + '">'
+         + "<x:step/>" * 3_300 + '</photoshop:History><Plain>v</Plain></rdf:Description>\n'
+         '</rdf:RDF></x:xmpmeta>\n' + " " * 2_000 + '\n<?xpacket end="w"?>').encode()
+
+
+def _body(packet: bytes) -> bytes:
+    return packet.split(b"?>", 1)[1].rsplit(b"<?xpacket", 1)[0] if packet.startswith(b"<?xpacket") else packet
+
+
+def _top_level(packet: bytes) -> dict[str, bytes]:
+    """Each top-level property of ``packet`` (by namespace URI) and its value as canonical XML."""
+    found = {}
+    for description in ET.fromstring(_body(packet)).findall(f"{{{_RDF}}}RDF/{{{_RDF}}}Description"):
+        found.update((name, value.encode()) for name, value in description.attrib.items()
+                     if name != f"{{{_RDF}}}about")
+        found.update((child.tag, ET.canonicalize(ET.tostring(child)).encode()) for child in description)
+    found.pop("{http://ns.adobe.com/xmp/note/}HasExtendedXMP", None)
+    return found
+
+
+def _joined(payloads: tuple[bytes, ...]) -> bytes:
+    start = len(EXTENSION_HEADER) + 32
+    return b"".join(p[start + 8:] for p in sorted(payloads, key=lambda p: struct.unpack(">I", p[start + 4:start + 8])))
+
+
+def test_an_undeclared_default_namespace_is_inherited_too():
+    """xmlns="" on an ancestor (no default namespace) is declared again on the copied descriptions."""
+    extended = EXTENSION.replace(b'<x:xmpmeta ', b'<x:xmpmeta xmlns="" ')
+    result = merged(_main(extended), _payloads(extended))
+    assert result.count(b' xmlns=""') == 2 and len(_top_level(result)) == 3
+    _, payloads = split(LARGE.replace(b"<x:xmpmeta ", b'<x:xmpmeta xmlns="" '))
+    assert b'<dc:description xmlns="" xmlns:dc="' + _DC.encode() + b'"' in _joined(payloads)
+
+
+def test_a_large_packet_is_split_largest_properties_first_and_merges_back():
+    standard, payloads = split(LARGE)
+    extended = _joined(payloads)
+    assert len(standard) <= JPEG_MAX and all(len(p) <= 65_533 for p in payloads)
+    guid = hashlib.md5(extended).hexdigest().upper().encode()
+    assert extension_guid(standard) == guid and {p[len(EXTENSION_HEADER):][:32] for p in payloads} == {guid}
+    # The 90 kB description moved and nothing more was needed: the rest stays where it was, byte for byte.
+    moved = _top_level(extended)
+    assert list(moved) == [f"{{{_DC}}}description"]
+    assert {**_top_level(standard), **moved} == _top_level(LARGE)
+    assert standard.endswith(b" " * 2_000 + b'\n<?xpacket end="w"?>') and b"<xmp:Label>red</xmp:Label>" in standard
+    # A JPEG's reader merges the two again (the pointer goes): the same properties, the same values.
+    assert _top_level(merged(standard, payloads)) == _top_level(LARGE)
+
+
+def test_properties_move_until_the_main_packet_fits():
+    larger = LARGE.replace(b"<x:step/>", b"<x:step>" + b"s" * 12 + b"</x:step>")  # a history of 96 kB moves first
+    standard, payloads = split(larger)
+    assert len(standard) <= JPEG_MAX and b"<dc:subject" in standard
+    assert set(_top_level(_joined(payloads))) == {f"{{{_PS}}}History", f"{{{_DC}}}description"}
+    assert _top_level(merged(standard, payloads)) == _top_level(larger)
+
+
+def test_a_stale_pointer_is_replaced():
+    stale = LARGE.replace(b'xmp:Rating="2"', b'xmp:Rating="2" xmlns:xmpNote="http://ns.adobe.com/xmp/note/" '
+                                             b'xmpNote:HasExtendedXMP="' + b"0" * 32 + b'"')
+    standard, payloads = split(stale)
+    assert standard.count(b"HasExtendedXMP") == 1 and extension_guid(standard) != b"0" * 32
+    assert extension_guid(standard) == hashlib.md5(_joined(payloads)).hexdigest().upper().encode()
+    assert split(stale.replace(b"a &amp; b " * 9_000, b"")) == (  # it fits without: nothing to split, no pointer
+        stale.replace(b"a &amp; b " * 9_000, b"").replace(b' xmpNote:HasExtendedXMP="' + b"0" * 32 + b'"', b""), ())
+
+
+@pytest.mark.parametrize("packet, reason", [
+    (b'<!DOCTYPE x [<!ENTITY a "b">]>' + _body(LARGE), "DOCTYPE"),
+    (LARGE.replace(b"</xmp:Label>", b""), "not well-formed"),
+    (LARGE.replace(b'rdf:about=""', b'rdf:about="uuid:other"', 1), "more than one resource"),
+    (LARGE.replace(b"<rdf:Description", b"<rdf:Bag").replace(b"</rdf:Description>", b"</rdf:Bag>"),
+     "no rdf:Description"),
+    (LARGE.replace(b"rdf:RDF", b"rdf:Seq"), "no rdf:RDF"),
+    (LARGE.replace(b"red", b"r\xffd"), "not UTF-8"),
+    (LARGE.replace(b'xmp:Rating="2"', b'xmlns:xmpNote="http://example.com/" xmp:Rating="2"'), "xmpNote"),
+    (LARGE.replace(b'xmp:Rating="2"', b'xmp:Rating="' + b"9" * 70_000 + b'"'), "every property element"),
+    (LARGE.replace(b"<xmp:Label>red</xmp:Label>", b"<xmp:Label><rdf:RDF/></xmp:Label>"), "nests"),
+], ids=["doctype", "damaged", "two-resources", "no-description", "no-rdf", "not-utf8", "xmpnote-prefix",
+        "large-attribute", "nested-rdf"])
+def test_what_cannot_be_split_raises(packet, reason):
+    with pytest.raises(ValueError, match=reason):
+        split(packet)
+
+
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -100,3 +198,31 @@ def test_damaged_packets_merge_well_formed_or_raise_value_error(data):
     except ValueError:
         return
     ET.fromstring(result.split(b"?>", 1)[1].rsplit(b"<?xpacket", 1)[0])
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(st.data())
+def test_damaged_large_packets_split_into_well_formed_parts_or_raise_value_error(data):
+    packet = bytearray(LARGE)
+    for _ in range(data.draw(st.integers(1, 4))):
+        # Most damage lands in the large text; aim at the markup too, where the split's offsets come from.
+        i = data.draw(st.one_of(st.integers(0, len(packet) - 1), st.integers(0, 700),
+                                st.integers(len(packet) - 35_000, len(packet) - 2_100)))
+        kind = data.draw(st.sampled_from(["flip", "delete", "insert"]))
+        if kind == "flip":
+            packet[i] ^= 1 << data.draw(st.integers(0, 7))
+        elif kind == "delete":
+            del packet[i:i + data.draw(st.integers(1, 8))]
+        else:
+            packet[i:i] = data.draw(st.sampled_from([b"<", b">", b'"', b"/>", b"</rdf:Description>", b"&", b"\0",
+                                                     b" xmlns:q='urn:q'", b"<q:a xmlns:q='urn:q'/>",
+                                                     b' xmlns=""']))
+    try:
+        standard, payloads = split(bytes(packet))
+    except ValueError:
+        return
+    assert len(standard) <= JPEG_MAX
+    ET.fromstring(_body(standard))
+    if payloads:
+        ET.fromstring(_joined(payloads))
+        assert extension_guid(standard) == hashlib.md5(_joined(payloads)).hexdigest().upper().encode()
