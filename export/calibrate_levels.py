@@ -2,9 +2,12 @@
 
     python -m export.calibrate_levels [--faces ../shared/data/faces] [--write]
 
-A JPEG's level follows from its quality alone. Posterization, pixelation, down-and-up scaling and lossy WebP are
-given the level of the JPEG quality that costs the training faces (at most 256 px, the evaluation size) the same
-mean PSNR (a WebP by the luma quantiser index its header states, ``facerestore.damage.webp_header``):
+A JPEG's level follows from its quality, or from the higher quality whose damage it did to the photo's content:
+``COST_KNOTS`` are the training faces' mean luma PSNR at each quality when their JPEG is compressed again on a grid
+moved by half a block (``facerestore.damage.jpeg_cost``; a soft photo loses less at its quality). Posterization,
+pixelation, down-and-up scaling and lossy WebP are given the level of the JPEG quality that costs the training faces
+(at most 256 px, the evaluation size) the same mean PSNR (a WebP by the luma quantiser index its header states,
+``facerestore.damage.webp_header``):
 told that level, a damage-conditioned model restores them about as much as they need, where a level read off
 their own parameters told it far too much for banding and too little for pixelation. Only the training split of
 ``export.data.split_faces`` is used. Prints the knots; ``--write`` puts them into levels.py between its markers.
@@ -22,6 +25,9 @@ from PIL import Image
 from export.calibrate_damage import constant_rows, write_constants
 from facerestore.degrade import parse_chain
 from facerestore.damage import levels
+from facerestore.damage.jpeg_cost import recompression_psnr
+from facerestore.damage.jpeg_pixels import luma255
+from facerestore.damage.jpeg_tables import LUMA_BASE, ijg_table
 from facerestore.damage.webp_header import read_webp_info
 from facerestore.metrics import psnr
 
@@ -41,6 +47,17 @@ KNOTS = (
 def mean_psnr(faces: list[np.ndarray], spec: str) -> float:
     chain, rng = parse_chain(spec), np.random.default_rng(0)
     return float(np.mean([min(psnr(chain.apply(face, rng), face, 255.0), 60.0) for face in faces]))
+
+
+def cost_psnr(faces: list[np.ndarray], quality: int) -> float:
+    """Mean re-compression luma PSNR (jpeg_cost) of the faces saved as JPEG at ``quality``, at its IJG luma table."""
+    chain, rng = parse_chain(f"jpeg:{quality}"), np.random.default_rng(0)
+    table = ijg_table(LUMA_BASE, quality)
+    scores = []
+    for face in faces:
+        decoded = chain.apply(face, rng).astype(np.float32) / np.float32(255.0)
+        scores.append(recompression_psnr(luma255(decoded), table, (0, 0)))
+    return float(np.mean(scores))
 
 
 def webp_points(faces: list[np.ndarray]) -> list[tuple[float, float]]:
@@ -84,6 +101,9 @@ def calibrate(faces: list[np.ndarray]) -> str:
     # index 0, level 0.
     knots = [(round(index, 1), lv) if index > 0 else (0.0, 0.0) for (index, _), lv in zip(webp, found)]
     lines += ["WEBP_KNOTS = (", constant_rows([f"({p:g}, {lv:.3f})" for p, lv in knots]), ")"]
+    # Higher quality never costs more: the means rise with quality by a wide margin, the accumulation only guards it.
+    costs = np.maximum.accumulate([cost_psnr(faces, q) for q in JPEG_QUALITIES])
+    lines += ["COST_KNOTS = (", constant_rows([f"({q}, {c:.2f})" for q, c in zip(JPEG_QUALITIES, costs)]), ")"]
     return "\n".join(lines) + "\n"
 
 

@@ -39,7 +39,7 @@ def _mean_psnr(faces, damaged) -> float:
 
 
 def test_knots_start_clean_and_grow_with_damage(knots):
-    assert set(knots) == {"BANDING_KNOTS", "PIXELATION_KNOTS", "RESAMPLE_KNOTS", "WEBP_KNOTS"}
+    assert set(knots) == {"BANDING_KNOTS", "PIXELATION_KNOTS", "RESAMPLE_KNOTS", "WEBP_KNOTS", "COST_KNOTS"}
     webp = knots["WEBP_KNOTS"]
     assert webp[0] == (0.0, 0.0) and [i for i, _ in webp] == sorted(i for i, _ in webp)
     assert [lv for _, lv in webp] == sorted(lv for _, lv in webp) and webp[-1][1] > 0.8
@@ -58,3 +58,22 @@ def test_posterize_sits_between_the_jpeg_qualities_that_bracket_its_psnr(faces, 
     better = min(q for q, p in by_quality.items() if p >= target)
     level = dict(knots["BANDING_KNOTS"])[12.0]
     assert levels.jpeg_level(better) - 0.02 <= level <= levels.jpeg_level(worse) + 0.02
+
+
+def test_cost_knots_are_the_faces_mean_recompression_psnr_per_quality(faces, knots, tmp_path):
+    """Measured independently here, through JPEG files and the runtime's reading of them: each knot is the faces'
+    mean re-compression PSNR at its quality, and they rise with quality."""
+    from facerestore.damage.jpeg_cost import recompression_psnr
+    from facerestore.damage.jpeg_pixels import luma255
+    from facerestore.imageio import read_image
+
+    cost = knots["COST_KNOTS"]
+    assert [q for q, _ in cost] == sorted(q for q, _ in cost) and [c for _, c in cost] == sorted(c for _, c in cost)
+    for quality, knot in cost[::4]:
+        found = []
+        for i, face in enumerate(faces):
+            path = tmp_path / f"{quality}-{i}.jpg"
+            Image.fromarray(face).save(path, "JPEG", quality=quality)
+            loaded = read_image(path)
+            found.append(recompression_psnr(luma255(loaded.pixels), loaded.jpeg.luma_table, loaded.jpeg.grid))
+        assert knot == pytest.approx(float(np.mean(found)), abs=0.01)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from facerestore.damage.analysis import Damage
 
 COLUMNS = ("jpeg_quality", "jpeg_quality_source", "double_compression", "subsampling", "blockiness",
-           "effective_levels", "pixelation", "level", "kind", "webp_index", "graphic")
+           "effective_levels", "pixelation", "level", "kind", "webp_index", "graphic", "cost_quality")
 
 
 @click.command(short_help="Measure each image's damage (JPEG quality, banding, pixelation); no model runs.")
@@ -49,7 +49,9 @@ def analyze(ctx: click.Context, inputs: tuple[Path, ...], recursive: bool, files
     level, 0 clean .. 1 as damaged as training goes. webp_index: a lossy WebP's luma quantiser (0 finest
     .. 127), from its header. graphic: text, line art, a chart or a screenshot rather than a photo (more of
     its steps between neighbouring pixels are sharp edges than a photo's are), which auto restores only from
-    heavy JPEG damage.
+    heavy JPEG damage. cost_quality: the quality whose damage jpeg_quality did to this content, on the training
+    faces' scale (a soft photo loses less at 75 than a detailed one; never below jpeg_quality, at most 95),
+    which the level follows.
 
     \b
     Exit codes: 0 all analysed, 1 some files failed, 2 usage error (or none of INPUTS exists),

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from facerestore.damage import jpeg_pixels, levels
-from facerestore.damage.jpeg_tables import table_quality
+from facerestore.damage.jpeg_cost import recompression_psnr
+from facerestore.damage.jpeg_tables import LUMA_BASE, ijg_table, table_quality
 from facerestore.damage.pixels import (effective_levels, main_colours, on_posterized_scale, pixelation_factor,
                                       sharp_edge_share)
 from facerestore.imageio import LoadedImage
@@ -83,6 +84,9 @@ class Damage:
     webp_index: float | None            # a lossy WebP file's luma quantiser index (0 finest .. 127), else None
     level: float                        # the damage level in [0, 1] these add up to (levels.combine)
     sharp_edges: float = 0.0            # share of the steps that are not flat that are sharp edges (0 if small)
+    cost_quality: int | None = None     # the quality whose damage jpeg_quality did to this content, on the
+    #                                     training faces' scale (levels.cost_quality; >= jpeg_quality): the
+    #                                     quality the level follows
 
     @property
     def graphic(self) -> bool:
@@ -92,7 +96,7 @@ class Damage:
     @property
     def parts(self) -> dict[str, float]:
         """The level of each kind of damage found (KINDS), before ``levels.combine`` adds them up."""
-        return _parts(self.jpeg_quality, self.banding, self.pixelation, self.webp_index)
+        return _parts(self.cost_quality or self.jpeg_quality, self.banding, self.pixelation, self.webp_index)
 
     @property
     def kind(self) -> str:
@@ -188,13 +192,20 @@ def analyze(loaded: LoadedImage) -> Damage:
         # white read as banding 0.33 beside its JPEG 75): their histogram is no evidence of collapsed intensities.
         banding = 0.0
     webp_index = loaded.webp.luma_index if loaded.webp is not None else None
-    level = levels.combine(_parts(quality, banding, factor, webp_index).values())
+    cost_q = None
+    if quality is not None:
+        # What that compression cost this content: re-compressed with the file's own luma table where its last save
+        # is the compression that counts, else with IJG's at the quality read from the pixels.
+        own = source == "tables" and info is not None
+        table = info.luma_table if own else ijg_table(LUMA_BASE, quality)
+        cost_q = levels.cost_quality(quality, recompression_psnr(y, table, info.grid if own else grid or (0, 0)))
+    level = levels.combine(_parts(cost_q or quality, banding, factor, webp_index).values())
     return Damage(jpeg_quality=quality, jpeg_quality_source=source, table_quality=table_q,
                   chroma_quality=chroma_q, standard_tables=standard,
                   subsampling=info.subsampling if info is not None else None, double_compression=double,
                   pixel_quality=pixel_q, grid_offset=grid, blockiness=blocking.strength,
                   effective_levels=n_levels, banding=banding, pixelation=factor, webp_index=webp_index,
-                  level=level, sharp_edges=sharp_edges)
+                  level=level, sharp_edges=sharp_edges, cost_quality=cost_q)
 
 
 def is_graphic(sharp_edges: float, pixelation: float) -> bool:

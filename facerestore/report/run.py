@@ -67,7 +67,7 @@ DAMAGE_CSV_COLUMNS = (
     ("double_compression", "double_compression"), ("pixel_quality", "pixel_quality"),
     ("blockiness", "blockiness"), ("effective_levels", "effective_levels"), ("banding", "banding"),
     ("pixelation", "pixelation"), ("strength", "strength"), ("unchanged_reason", "reason"),
-    ("webp_index", "webp_index"), ("graphic", "graphic"),
+    ("webp_index", "webp_index"), ("graphic", "graphic"), ("cost_quality", "cost_quality"),
 )
 # The damage column names banding and pixelation from these measures on (weaker ones are within what clean
 # photos show).
