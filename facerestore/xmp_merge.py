@@ -6,8 +6,8 @@ by GUID (xmpNote:HasExtendedXMP). Reading such a JPEG, Adobe's XMP toolkit merge
 so does this, on the serialized bytes: the extension's rdf:Description elements are copied, byte for byte, into
 the main packet's rdf:RDF (several descriptions of one resource are one description in RDF), each given the
 namespace declarations it had from its ancestors. The main packet is not re-serialized: every byte of it but the
-pointer stays as it was. Where the merge is not well defined (damaged XML, missing parts, a property in both
-packets, another rdf:about), ValueError says why, and the caller drops the extension with a note.
+pointer stays as it was. Where the merge is not well defined (damaged XML, missing parts, a nested rdf:RDF, a
+property in both packets, another rdf:about), ValueError says why, and the caller drops the extension with a note.
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ def _outline(data: bytes, what: str) -> _Outline:
 
     def start(name: str, attributes: dict[str, str]) -> None:
         nonlocal others
+        if name == _RDF_ROOT and any(open_name == _RDF_ROOT for open_name, _ in stack):
+            raise ValueError(f"{what} nests an rdf:RDF in another")  # which descriptions are top-level is unclear
         parent = stack[-1][0] if stack else None
         if parent == _RDF_ROOT and name == _DESCRIPTION:
             inherited = {prefix: uri for _, own in stack for prefix, uri in own.items()}

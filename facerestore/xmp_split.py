@@ -45,11 +45,12 @@ def split(packet: bytes) -> tuple[bytes, tuple[bytes, ...]]:
     if len(abouts) > 1:
         raise ValueError("it describes more than one resource (rdf:about)")
     first = outline.descriptions[0]
-    # Declared on the description it is added to, unless that one maps the prefix already (to this or another URI).
-    own = first.declared.get("xmpNote")
-    if own not in (None, _NOTE):
-        raise ValueError("its rdf:Description maps the prefix xmpNote to another namespace")
-    pointer = (b"" if own == _NOTE else b' xmlns:xmpNote="' + _NOTE.encode() + b'"') + b' xmpNote:HasExtendedXMP="'
+    # Declared on the description it is added to unless the prefix means xmpNote there already. Where it means
+    # another namespace, declaring it would move the description's properties of that prefix into xmpNote's.
+    bound = first.in_scope.get("xmpNote")
+    if bound not in (None, _NOTE):
+        raise ValueError("the prefix xmpNote stands for another namespace on its rdf:Description")
+    pointer = (b"" if bound == _NOTE else b' xmlns:xmpNote="' + _NOTE.encode() + b'"') + b' xmpNote:HasExtendedXMP="'
     size = len(data) + len(pointer) + 32 + 1
     moved: list[_Property] = []
     for prop in sorted(outline.properties, key=lambda p: p.end - p.cut, reverse=True):
@@ -88,7 +89,7 @@ class _Property:
 class _Description:
     name_end: int                       # just past the start tag's name, where an attribute can be added
     about: str | None
-    declared: dict[str | None, str]     # the namespaces its start tag declares
+    in_scope: dict[str | None, str]     # the namespaces its start tag declares or inherits
 
 
 @dataclass
@@ -123,7 +124,8 @@ def _outline(data: bytes) -> _Outline:
             raise ValueError("it nests an rdf:RDF in another")
         if names[-1:] == [_RDF_ROOT] and name == _DESCRIPTION:
             name_end = _TAG_NAME.match(data, here).end()  # type: ignore[union-attr]
-            descriptions.append(_Description(name_end, attributes.get(_ABOUT), dict(declared)))
+            in_scope = {prefix: uri for _, own in stack for prefix, uri in own.items()} | declared
+            descriptions.append(_Description(name_end, attributes.get(_ABOUT), in_scope))
         elif names[-2:] == [_RDF_ROOT, _DESCRIPTION]:
             inherited = {prefix: uri for _, own in stack for prefix, uri in own.items()}
             for prefix in declared:

@@ -69,6 +69,22 @@ def test_what_has_no_one_meaning_merged_raises(extended, reason):
         merged(_main(extended), _payloads(extended))
 
 
+@pytest.mark.parametrize("where", ["main", "extension"])
+def test_a_nested_rdf_rdf_raises(where):
+    """An rdf:RDF inside a property: in the extension its descriptions were taken for top-level ones (AttributeError
+    as they were copied); in the main packet the extension was merged into that property's value."""
+    nested = b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/"><xmp:Label><rdf:RDF>' \
+             b'<rdf:Description rdf:about=""/></rdf:RDF></xmp:Label></rdf:Description>'
+    extended, main = EXTENSION, _main()
+    if where == "main":
+        main = main.replace(b"\n </rdf:RDF>", nested + b"\n </rdf:RDF>")
+    else:
+        extended = EXTENSION.replace(b"</R:RDF>", nested.replace(b"rdf:", b"R:") + b"</R:RDF>")
+        main = _main(extended)
+    with pytest.raises(ValueError, match="nests an rdf:RDF"):
+        merged(main, _payloads(extended))
+
+
 def test_missing_or_inconsistent_segments_raise():
     payloads = _payloads(EXTENSION)
     for broken in (payloads[1:], payloads[:-1], (*payloads[:-1], payloads[-1][:60]),
@@ -164,10 +180,12 @@ def test_a_stale_pointer_is_replaced():
     (LARGE.replace(b"rdf:RDF", b"rdf:Seq"), "no rdf:RDF"),
     (LARGE.replace(b"red", b"r\xffd"), "not UTF-8"),
     (LARGE.replace(b'xmp:Rating="2"', b'xmlns:xmpNote="http://example.com/" xmp:Rating="2"'), "xmpNote"),
+    (LARGE.replace(b'<rdf:RDF xmlns:rdf=', b'<rdf:RDF xmlns:xmpNote="http://example.com/" xmlns:rdf='),
+     "xmpNote"),  # bound on an ancestor: declaring it on the description would rename properties that use it
     (LARGE.replace(b'xmp:Rating="2"', b'xmp:Rating="' + b"9" * 70_000 + b'"'), "every property element"),
     (LARGE.replace(b"<xmp:Label>red</xmp:Label>", b"<xmp:Label><rdf:RDF/></xmp:Label>"), "nests"),
 ], ids=["doctype", "damaged", "two-resources", "no-description", "no-rdf", "not-utf8", "xmpnote-prefix",
-        "large-attribute", "nested-rdf"])
+        "xmpnote-prefix-inherited", "large-attribute", "nested-rdf"])
 def test_what_cannot_be_split_raises(packet, reason):
     with pytest.raises(ValueError, match=reason):
         split(packet)
