@@ -5,19 +5,25 @@ different door for each format. A byte-copied output keeps it anyway; this is fo
 A JPEG's extended XMP (the part of a packet over 64 KiB, in segments of its own) is read here too, for
 ``imageio`` to write back unchanged into a JPEG output, the only format that splits XMP so (``xmp_merge`` merges
 it into the one packet of the others; ``xmp_split`` splits a packet too large for a JPEG, a TIFF's, likewise).
+The extension's segments are laid out here alone: read (``extension``, ``extension_packet``) and made
+(``extension_payloads``), as is the pointer to it (``extension_guid``, ``POINTER``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import struct
 from collections.abc import Iterable
 from typing import Any
 
 from PIL import Image, PngImagePlugin
 
+from facerestore.jpeg_segments import MAX_PAYLOAD
+
 # A JPEG holds XMP in one APP1 segment: 65,533 bytes less its namespace header. Larger packets ("extended XMP")
 # are split by a scheme Pillow does not write (xmp_split).
-JPEG_MAX = 65_533 - len(b"http://ns.adobe.com/xap/1.0/\0")
+JPEG_MAX = MAX_PAYLOAD - len(b"http://ns.adobe.com/xap/1.0/\0")
 # Extended XMP (XMP part 3, 1.1.3.1): what does not fit the main packet (Lightroom's edit history, Photoshop's
 # layer data...) is a second packet in APP1 segments of this header, each followed by the packet's GUID (32
 # upper-case hex digits: its MD5), its full length and the offset of the part the segment holds. The main packet
@@ -25,6 +31,13 @@ JPEG_MAX = 65_533 - len(b"http://ns.adobe.com/xap/1.0/\0")
 EXTENSION_HEADER = b"http://ns.adobe.com/xmp/extension/\0"
 _HAS_EXTENDED = re.compile(rb'HasExtendedXMP\s*=\s*["\']([0-9A-Fa-f]{32})["\']'
                            rb'|HasExtendedXMP>\s*([0-9A-Fa-f]{32})\s*<')
+# The whole pointer, as an attribute (with the space before it) or as an element: what a merge or split removes.
+POINTER = re.compile(rb'\s+[\w.-]+:HasExtendedXMP\s*=\s*(["\'])[0-9A-Fa-f]{32}\1'
+                     rb'|<([\w.-]+:)HasExtendedXMP>\s*[0-9A-Fa-f]{32}\s*</\2HasExtendedXMP>')
+# An extension segment's layout: the header, the GUID, the full length and the offset (4 bytes each), the part.
+_LENGTH_AT = len(EXTENSION_HEADER) + 32
+_PART_AT = _LENGTH_AT + 8
+_PORTION = MAX_PAYLOAD - _PART_AT  # the most of the packet one segment holds
 _TIFF_XMP_TAG = 700
 # tiff:Orientation, as an attribute or as an element: the pixels are written upright, so it must say 1 too (Adobe's
 # software reads it when EXIF has none).
@@ -60,13 +73,49 @@ def extension_guid(packet: bytes | None) -> bytes | None:
 
 
 def _guid(payload: bytes) -> bytes:
-    return payload[len(EXTENSION_HEADER):len(EXTENSION_HEADER) + 32].upper()
+    return payload[len(EXTENSION_HEADER):_LENGTH_AT].upper()
 
 
 def extension_size(payloads: tuple[bytes, ...]) -> int:
     """The full length of the extended packet its segments declare (bytes)."""
-    start = len(EXTENSION_HEADER) + 32
-    return max((int.from_bytes(payload[start:start + 4], "big") for payload in payloads), default=0)
+    return max((int.from_bytes(payload[_LENGTH_AT:_LENGTH_AT + 4], "big") for payload in payloads), default=0)
+
+
+def extension_packet(payloads: tuple[bytes, ...]) -> bytes:
+    """The extended packet its segments' parts (each: GUID, full length, offset, data) make up, whole; ValueError
+    where they do not."""
+    parts = []
+    for payload in payloads:
+        if len(payload) < _PART_AT:
+            raise ValueError("a segment of it is cut short")
+        parts.append((*struct.unpack(">II", payload[_LENGTH_AT:_PART_AT]), payload[_PART_AT:]))
+    full = parts[0][0] if parts else 0
+    # The declared length is checked against the data there before anything that size is allocated.
+    if any(length != full for length, _, _ in parts) or full > sum(len(data) for _, _, data in parts):
+        raise ValueError("its segments do not hold the whole packet")
+    whole = bytearray(full)
+    end = 0
+    for _, offset, data in sorted(parts, key=lambda part: part[1]):
+        if offset > end or offset + len(data) > full:
+            raise ValueError("its segments do not hold the whole packet")
+        whole[offset:offset + len(data)] = data
+        end = max(end, offset + len(data))
+    if end < full:
+        raise ValueError("its segments do not hold the whole packet")
+    return bytes(whole)
+
+
+def guid_of(extended: bytes) -> bytes:
+    """The GUID of extended XMP ``extended``: its MD5, in upper-case hex."""
+    return hashlib.md5(extended, usedforsecurity=False).hexdigest().upper().encode()
+
+
+def extension_payloads(extended: bytes) -> tuple[bytes, ...]:
+    """The APP1 payloads that carry ``extended`` in a JPEG: its parts in order, each after the header, its GUID,
+    its full length and the part's offset."""
+    guid = guid_of(extended)
+    return tuple(EXTENSION_HEADER + guid + struct.pack(">II", len(extended), offset)
+                 + extended[offset:offset + _PORTION] for offset in range(0, len(extended), _PORTION))
 
 
 def upright(packet: bytes) -> bytes:

@@ -12,20 +12,14 @@ property in both packets, another rdf:about), ValueError says why, and the calle
 
 from __future__ import annotations
 
-import re
-import struct
-import xml.parsers.expat
 from dataclasses import dataclass, field
 
-from facerestore.xmp import EXTENSION_HEADER
+from facerestore import xmp
+from facerestore.xmp_rdf import ABOUT, DESCRIPTION, RDF, RDF_ROOT, Namespaces, Reader, declaring, element_end, \
+    empty_element
 
-_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-_RDF_ROOT, _DESCRIPTION, _ABOUT = f"{_RDF} RDF", f"{_RDF} Description", f"{_RDF} about"
-_NOT_PROPERTIES = frozenset({_ABOUT, f"{_RDF} ID", f"{_RDF} nodeID", "http://www.w3.org/XML/1998/namespace lang"})
+_NOT_PROPERTIES = frozenset({ABOUT, f"{RDF} ID", f"{RDF} nodeID", "http://www.w3.org/XML/1998/namespace lang"})
 _POINTER = "http://ns.adobe.com/xmp/note/ HasExtendedXMP"
-# The pointer in the main packet, as an attribute or as an element (xmp.extension_guid reads either).
-POINTER_TEXT = re.compile(rb'\s+[\w.-]+:HasExtendedXMP\s*=\s*(["\'])[0-9A-Fa-f]{32}\1'
-                          rb'|<([\w.-]+:)HasExtendedXMP>\s*[0-9A-Fa-f]{32}\s*</\2HasExtendedXMP>')
 
 
 def merged(packet: bytes, payloads: tuple[bytes, ...]) -> bytes:
@@ -33,9 +27,9 @@ def merged(packet: bytes, payloads: tuple[bytes, ...]) -> bytes:
 
     Raises ValueError with the reason where they cannot be merged.
     """
-    main = _outline(packet, "the main XMP packet")
-    extension = _joined(payloads)
-    ext = _outline(extension, "it")
+    main = _Outline(packet, "the main XMP packet")
+    extension = xmp.extension_packet(payloads)
+    ext = _Outline(extension, "it")
     if not ext.descriptions or ext.others:
         raise ValueError("it holds no rdf:Description" if not ext.descriptions else
                          "it holds other nodes than rdf:Description")
@@ -45,34 +39,10 @@ def merged(packet: bytes, payloads: tuple[bytes, ...]) -> bytes:
     main_properties = set().union(*(d.properties for d in main.descriptions)) - {_POINTER}
     if main_properties & set().union(*(d.properties for d in ext.descriptions)):
         raise ValueError("it repeats properties of the main packet")
-    copied = b"".join(_self_contained(extension, d) for d in ext.descriptions)
+    copied = b"".join(declaring(extension[d.start:d.end], d.inherited) for d in ext.descriptions)
     # The pointer goes: the packet is whole now, and an extension it named would not be there to find.
-    head = POINTER_TEXT.sub(b"", packet[:main.rdf_end], count=1)
+    head = xmp.POINTER.sub(b"", packet[:main.rdf_end], count=1)
     return head + copied + packet[main.rdf_end:]
-
-
-def _joined(payloads: tuple[bytes, ...]) -> bytes:
-    """The extended packet from its segments' parts (each: GUID, full length, offset, data), whole or ValueError."""
-    start = len(EXTENSION_HEADER) + 32
-    parts = []
-    for payload in payloads:
-        if len(payload) < start + 8:
-            raise ValueError("a segment of it is cut short")
-        parts.append((*struct.unpack(">II", payload[start:start + 8]), payload[start + 8:]))
-    full = parts[0][0] if parts else 0
-    # The declared length is checked against the data there before anything that size is allocated.
-    if any(length != full for length, _, _ in parts) or full > sum(len(data) for _, _, data in parts):
-        raise ValueError("its segments do not hold the whole packet")
-    whole = bytearray(full)
-    end = 0
-    for _, offset, data in sorted(parts, key=lambda part: part[1]):
-        if offset > end or offset + len(data) > full:
-            raise ValueError("its segments do not hold the whole packet")
-        whole[offset:offset + len(data)] = data
-        end = max(end, offset + len(data))
-    if end < full:
-        raise ValueError("its segments do not hold the whole packet")
-    return bytes(whole)
 
 
 @dataclass
@@ -80,113 +50,41 @@ class _Description:
     start: int                          # byte offsets of the element, its tags included
     end: int = 0
     about: str | None = None
-    inherited: dict[str | None, str] = field(default_factory=dict)  # namespaces declared by its ancestors
-    properties: set[str] = field(default_factory=set)               # "namespace local-name"
+    inherited: Namespaces = field(default_factory=dict)  # namespaces declared by its ancestors
+    properties: set[str] = field(default_factory=set)    # "namespace local-name"
 
 
-@dataclass
-class _Outline:
-    descriptions: list[_Description]    # the top-level rdf:Description elements
-    others: int                         # top-level elements of other kinds (typed nodes), which are not copied
-    rdf_end: int                        # where the rdf:RDF end tag starts
+class _Outline(Reader):
+    """Where a packet's top-level descriptions lie and what they hold; ValueError naming ``what`` if unreadable."""
 
+    def __init__(self, data: bytes, what: str) -> None:
+        super().__init__(data, what)
+        self.descriptions: list[_Description] = []  # the top-level rdf:Description elements
+        self.others = 0                     # top-level elements of other kinds (typed nodes), which are not copied
+        self._rdf_start: int | None = None
+        self._rdf_end: int | None = None
+        self.read()
+        if self._rdf_end is None:
+            raise ValueError(f"{what} has no rdf:RDF element")
+        self.rdf_end: int = self._rdf_end   # where the rdf:RDF end tag starts
 
-def _outline(data: bytes, what: str) -> _Outline:
-    """Where ``data``'s top-level descriptions lie and what they hold; ValueError naming ``what`` if unreadable."""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{what} is not UTF-8") from None
-    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
-    stack: list[tuple[str, dict[str | None, str]]] = []  # open elements: name, the namespaces they declare
-    declared: dict[str | None, str] = {}
-    descriptions: list[_Description] = []
-    others = 0
-    rdf_start: list[int] = []
-    rdf_end: list[int] = []
+    def start(self, name: str, attributes: dict[str, str], offset: int, declared: Namespaces) -> None:
+        parent = self.open[-1] if self.open else None
+        if parent == RDF_ROOT and name == DESCRIPTION:
+            inherited = {prefix: uri for prefix, uri in self.inherited().items() if prefix not in declared}
+            self.descriptions.append(_Description(offset, about=attributes.get(ABOUT), inherited=inherited,
+                                                  properties=set(attributes) - _NOT_PROPERTIES))
+        elif parent == RDF_ROOT:
+            self.others += 1
+        elif self.open[-2:] == [RDF_ROOT, DESCRIPTION]:
+            self.descriptions[-1].properties.add(name)
+        elif name == RDF_ROOT and self._rdf_start is None:
+            self._rdf_start = offset
 
-    def doctype(*_: object) -> None:
-        raise ValueError(f"{what} has a DOCTYPE, which XMP forbids")  # and no entity can be expanded
-
-    def namespace(prefix: str | None, uri: str | None) -> None:
-        declared[prefix] = uri or ""  # xmlns="" (no default namespace) comes as None
-
-    def start(name: str, attributes: dict[str, str]) -> None:
-        nonlocal others
-        if name == _RDF_ROOT and any(open_name == _RDF_ROOT for open_name, _ in stack):
-            raise ValueError(f"{what} nests an rdf:RDF in another")  # which descriptions are top-level is unclear
-        parent = stack[-1][0] if stack else None
-        if parent == _RDF_ROOT and name == _DESCRIPTION:
-            inherited = {prefix: uri for _, own in stack for prefix, uri in own.items()}
-            for prefix in declared:
-                inherited.pop(prefix, None)
-            descriptions.append(_Description(parser.CurrentByteIndex, about=attributes.get(_ABOUT),
-                                             inherited=inherited,
-                                             properties=set(attributes) - _NOT_PROPERTIES))
-        elif parent == _RDF_ROOT:
-            others += 1
-        elif parent == _DESCRIPTION and len(stack) >= 2 and stack[-2][0] == _RDF_ROOT:
-            descriptions[-1].properties.add(name)
-        elif name == _RDF_ROOT and not rdf_start:
-            rdf_start.append(parser.CurrentByteIndex)
-        stack.append((name, dict(declared)))
-        declared.clear()
-
-    def end(name: str) -> None:
-        stack.pop()
-        parent = stack[-1][0] if stack else None
-        if name == _DESCRIPTION and parent == _RDF_ROOT:
-            descriptions[-1].end = element_end(data, descriptions[-1].start, parser.CurrentByteIndex)
-        elif name == _RDF_ROOT and not rdf_end and not _empty(data, rdf_start[0]):  # <rdf:RDF/>: nowhere to insert
-            rdf_end.append(parser.CurrentByteIndex)
-
-    parser.StartDoctypeDeclHandler = doctype
-    parser.StartNamespaceDeclHandler = namespace
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    try:
-        parser.Parse(data.rstrip(b"\0"), True)  # some writers pad a packet with NULs
-    except xml.parsers.expat.ExpatError as exc:
-        raise ValueError(f"{what} is not well-formed XML ({xml.parsers.expat.ErrorString(exc.code)})") from None
-    if not rdf_end:
-        raise ValueError(f"{what} has no rdf:RDF element")
-    return _Outline(descriptions, others, rdf_end[0])
-
-
-def _tag_end(data: bytes, start: int) -> int:
-    """The offset just past the tag that starts at ``start``: its first '>' outside an attribute's quotes."""
-    quote = None
-    for pos in range(start, len(data)):
-        char = data[pos:pos + 1]
-        if quote is not None:
-            quote = None if char == quote else quote
-        elif char in (b'"', b"'"):
-            quote = char
-        elif char == b">":
-            return pos + 1
-    return len(data)
-
-
-def _empty(data: bytes, start: int) -> bool:
-    """Whether the start tag at ``start`` is an empty-element tag (``<a/>``)."""
-    return data[:_tag_end(data, start)].endswith(b"/>")
-
-
-def element_end(data: bytes, start: int, end_event: int) -> int:
-    """The offset just past an element that starts at ``start``. Expat reports an element's end where its end
-    tag starts, or, for an empty-element tag, where the tag ends; the start tag tells which."""
-    return _tag_end(data, start) if _empty(data, start) else _tag_end(data, end_event)
-
-
-def _self_contained(data: bytes, description: _Description) -> bytes:
-    """A description's bytes with the namespaces it inherited declared on it, to stand anywhere in another packet."""
-    element = data[description.start:description.end]
-    name_end = re.match(rb"<[^\s/>]+", element).end()  # type: ignore[union-attr]  # a start tag's name
-    declarations = b"".join(
-        (b" xmlns" + (b":" + prefix.encode() if prefix else b"") + b'="' + attribute(uri) + b'"')
-        for prefix, uri in description.inherited.items())
-    return element[:name_end] + declarations + element[name_end:]
-
-
-def attribute(text: str) -> bytes:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;").encode()
+    def end(self, name: str, offset: int) -> None:
+        parent = self.open[-1] if self.open else None
+        if name == DESCRIPTION and parent == RDF_ROOT:
+            self.descriptions[-1].end = element_end(self.data, self.descriptions[-1].start, offset)
+        elif name == RDF_ROOT and self._rdf_end is None and self._rdf_start is not None \
+                and not empty_element(self.data, self._rdf_start):  # <rdf:RDF/>: nowhere to insert
+            self._rdf_end = offset
