@@ -99,12 +99,53 @@ def test_the_measure_needs_a_whole_block_off_the_grid():
     assert recompression_psnr(np.full((12, 40), 128.0, dtype=np.float32), table, (0, 0)) == 99.0
 
 
-def test_a_table_no_baseline_jpeg_can_hold_gives_no_measure(capfd):
-    """Steps over 255 (an extended JPEG's) are left to the quality, and nothing is written on stderr."""
+def test_a_table_no_baseline_jpeg_can_hold_is_measured_at_its_steps_clamped(capfd):
+    """Steps over 255 (an extended JPEG's) are measured at 255, what a baseline encoder writes; nothing on stderr.
+    A table with a step of 0 is no table."""
     y = np.asarray(_photo("astronaut.png", mode="L"), dtype=np.float32)
-    assert recompression_psnr(y, np.full(64, 300), (0, 0)) is None
+    at_255 = recompression_psnr(y, np.full(64, 255), (0, 0))
+    assert at_255 is not None
+    assert recompression_psnr(y, np.full(64, 300), (0, 0)) == at_255
     assert recompression_psnr(y, np.full(64, 0), (0, 0)) is None
-    assert recompression_psnr(y, np.full(64, 255), (0, 0)) is not None
+    assert recompression_psnr(y, np.full(63, 16), (0, 0)) is None
+    assert capfd.readouterr().err == ""
+
+
+def _extended(src: Path, dst: Path, luma: np.ndarray) -> Path:
+    """``src`` (a baseline JPEG) with table 0 rewritten with 16-bit ``luma`` steps and its frame marked extended
+    (SOF1), as cjpeg writes below quality 25 unless told -baseline."""
+    from facerestore.damage.jpeg_tables import ZIGZAG
+
+    data, out, at = src.read_bytes(), bytearray(b"\xff\xd8"), 2
+    while data[at + 1] != 0xDA:  # every segment up to the scan
+        marker, length = data[at + 1], int.from_bytes(data[at + 2:at + 4], "big")
+        body = data[at + 4:at + 2 + length]
+        if marker == 0xDB:
+            tables, i = bytearray(), 0
+            while i < len(body):
+                precision, slot = body[i] >> 4, body[i] & 15
+                size = 128 if precision else 64
+                if slot == 0:
+                    tables += bytes([0x10]) + b"".join(int(v).to_bytes(2, "big") for v in np.ravel(luma)[ZIGZAG])
+                else:
+                    tables += body[i:i + 1 + size]
+                i += 1 + size
+            body = bytes(tables)
+        out += bytes([0xFF, 0xC1 if marker == 0xC0 else marker]) + (len(body) + 2).to_bytes(2, "big") + body
+        at += 2 + length
+    dst.write_bytes(bytes(out + data[at:]))
+    return dst
+
+
+def test_an_extended_jpeg_is_measured_as_its_baseline_twin(tmp_path, capfd):
+    """cjpeg's default at quality 20 writes IJG's steps unclamped (up to 303): the same soft photo saved with the
+    baseline table of 20 (steps at most 255) is told the same damage, not its bare quality."""
+    baseline = _saved(_photo("astronaut.png", blur=2.0), tmp_path / "baseline.jpg", 20)
+    extended = read_image(_extended(baseline, tmp_path / "extended.jpg", ijg_table(LUMA_BASE, 20, baseline=False)))
+    assert extended.jpeg.luma_table.max() > 255
+    soft, twin = analyze(read_image(baseline)), analyze(extended)
+    assert twin.jpeg_quality == soft.jpeg_quality == 20
+    assert twin.cost_quality == soft.cost_quality > 20
     assert capfd.readouterr().err == ""
 
 
@@ -138,3 +179,21 @@ def test_a_big_photo_is_measured_on_strips_that_follow_the_whole(tmp_path, monke
     monkeypatch.setattr(jpeg_cost, "MAX_STRIPS", 10_000)
     every_row = recompression_psnr(y, loaded.jpeg.luma_table, loaded.jpeg.grid)
     assert sampled == pytest.approx(every_row, abs=0.1)
+
+
+def test_a_panorama_is_measured_on_fewer_strips_that_still_follow_the_whole(monkeypatch):
+    """A 20000 px wide panorama: 64 strips across it were most of a 600 px high image (10 Mpx, 90 ms); its sample is
+    held to what a 4096 px wide photo's 64 strips hold, at least 16 strips, and still reads what every row does."""
+    from facerestore.damage import jpeg_cost
+
+    with Image.open(ORIGINALS / "astronaut.png") as a, Image.open(ORIGINALS / "grace_hopper.jpg") as b:
+        tiles = [im.convert("L").resize((1000, 600), Image.Resampling.LANCZOS) for im in (a, b)]
+    pano = np.concatenate([np.asarray(tiles[k % 2]) for k in range(20)], axis=1).astype(np.float32)
+    table = ijg_table(LUMA_BASE, 75)
+    sample = jpeg_cost._strips(pano, (0, 0))
+    assert sample.shape[1] == 19_992 and sample.size <= 16 * 8 * 19_992
+    assert jpeg_cost._strips(pano[:, :4096], (0, 0)).shape[0] == 64 * 8  # a photo up to 4096 px: as calibrated
+    sampled = recompression_psnr(pano, table, (0, 0))
+    monkeypatch.setattr(jpeg_cost, "MAX_STRIPS", 10_000)
+    monkeypatch.setattr(jpeg_cost, "MIN_STRIPS", 10_000)
+    assert sampled == pytest.approx(recompression_psnr(pano, table, (0, 0)), abs=0.1)
