@@ -105,11 +105,14 @@ class OnnxModel:
                 with DeferredInterrupts() as interrupts:
                     while len(pending) <= self.streams and (batch := next(feed, None)) is not None:
                         pending.append(self._pool[0].submit(self.run, batch, strength))
-                    if not pending:
-                        return
-                    result = interrupts.wait(pending[0])
-                pending.popleft()
-                yield result
+                    if pending:
+                        interrupts.wait(pending[0])
+                # One counted after the wait's last check (as its run came back, or as the last batch was cut) is
+                # raised here: it would go with the DeferredInterrupts, as if the key had not been pressed.
+                interrupts.check()
+                if not pending:
+                    return
+                yield pending.popleft().result()
         finally:
             _settle(pending)
 

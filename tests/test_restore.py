@@ -251,3 +251,34 @@ def test_an_interrupt_between_two_tiles_still_waits_for_the_runs_under_way(tmp_p
         finally:
             running = state["running"]
     assert state["runs"] > 1 and running == 0
+
+
+def test_a_ctrl_c_as_the_last_tile_comes_back_is_raised_not_lost(tmp_path, hopper_float, monkeypatch):
+    """run_all waits in the main thread through DeferredInterrupts, which only counts a Ctrl-C: one counted while
+    a wait was already returning its tile (after the wait's last check) was dropped with the DeferredInterrupts,
+    and the run went on as if no key had been pressed."""
+    import os
+    import signal
+    import time
+
+    from facerestore import interrupts
+    from facerestore.session import OnnxModel
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    monkeypatch.setattr(interrupts, "POLL_SECONDS", 30.0)  # one wait: the Ctrl-C lands inside it, after its check
+    path = build_tiny_onnx(tmp_path / "m.onnx", channels=3, layers=2)
+    model = open_model(str(path), device="cpu", threads=2)
+    real_run = OnnxModel.run
+
+    def run(self, batch, strength=1.0):  # the only tile: the main thread is waiting for it
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        return real_run(self, batch, strength)
+
+    monkeypatch.setattr(OnnxModel, "run", run)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            restore_pixels(model, hopper_float[:32, :32], tile=64)
+    finally:
+        signal.signal(signal.SIGINT, previous)
