@@ -75,6 +75,21 @@ def test_zigzag_ordered_tables_from_old_pillow_are_recognised():
     assert table_quality(info.luma_table, "luma").quality == 37
 
 
+def test_a_damaged_table_with_a_zero_step_is_read_without_warnings(tmp_path, faces):
+    """libjpeg decodes a table holding a step of 0; reading its header must not write numpy warnings on stderr."""
+    import warnings
+
+    path = _save(faces[1], tmp_path / "zero.jpg", quality=50)
+    data = bytearray(path.read_bytes())
+    dqt = data.index(b"\xff\xdb")
+    data[dqt + 5 + 63] = 0  # the last step (zigzag order) of the first table
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        damage = _analyze(path)
+    assert damage.jpeg_quality is not None
+
+
 @pytest.mark.parametrize("subsampling, name", [(2, "4:2:0"), (1, "4:2:2"), (0, "4:4:4")])
 def test_chroma_subsampling(tmp_path, faces, subsampling, name):
     damage = _analyze(_save(faces[0], tmp_path / "s.jpg", quality=75, subsampling=subsampling))

@@ -128,7 +128,8 @@ def _natural(table: Any) -> np.ndarray:
 
 
 def _roughness(steps: np.ndarray) -> float:
-    grid = np.log(steps.reshape(8, 8).astype(np.float64))
+    # A step of 0 (a damaged table, which libjpeg still decodes) counts as 1: the log would warn on stderr.
+    grid = np.log(np.maximum(steps.reshape(8, 8), 1).astype(np.float64))
     return float(np.abs(np.diff(grid, axis=0)).sum() + np.abs(np.diff(grid, axis=1)).sum())
 
 
