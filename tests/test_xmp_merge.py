@@ -171,18 +171,14 @@ def test_a_stale_pointer_is_replaced():
         stale.replace(b"a &amp; b " * 9_000, b"").replace(b' xmpNote:HasExtendedXMP="' + b"0" * 32 + b'"', b""), ())
 
 
-def test_a_packet_of_many_properties_splits_in_time_linear_in_its_size():
-    """Each property's end was found on a copy of the packet up to it: 100,000 top-level properties in 12 MB took
-    22 s (quadratic), now about 1.5 s."""
-    import time
-
-    properties = "".join(f"<dc:p{i}>{'v' * 100}</dc:p{i}>" for i in range(100_000))
+def test_a_packet_of_many_properties_splits_whole():
+    """20,000 top-level properties: every one lands in one of the two packets (how the time grows with the count is
+    benchmarks/bench_xmp.py's)."""
+    properties = "".join(f"<dc:p{i}>{'v' * 100}</dc:p{i}>" for i in range(20_000))
     packet = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="{_RDF}"><rdf:Description rdf:about="" '
               f'xmlns:dc="{_DC}">{properties}</rdf:Description></rdf:RDF></x:xmpmeta>').encode()
-    began = time.perf_counter()
     standard, payloads = split(packet)
-    assert time.perf_counter() - began < 8
-    assert len(standard) <= JPEG_MAX and len(_top_level(_joined(payloads))) + len(_top_level(standard)) == 100_000
+    assert len(standard) <= JPEG_MAX and len(_top_level(_joined(payloads))) + len(_top_level(standard)) == 20_000
 
 
 @pytest.mark.parametrize("packet, reason", [
