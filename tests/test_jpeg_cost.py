@@ -197,3 +197,17 @@ def test_a_panorama_is_measured_on_fewer_strips_that_still_follow_the_whole(monk
     monkeypatch.setattr(jpeg_cost, "MAX_STRIPS", 10_000)
     monkeypatch.setattr(jpeg_cost, "MIN_STRIPS", 10_000)
     assert sampled == pytest.approx(recompression_psnr(pano, table, (0, 0)), abs=0.1)
+
+
+def test_a_plain_border_does_not_hide_the_damage_of_the_picture(tmp_path):
+    """A detailed photo at quality 30 on a white canvas of nine times its area (a scanned print, a product shot)
+    reads the quality the photo alone reads: the border's blocks, which lose nothing, are not its content."""
+    photo = _photo("grace_hopper.jpg")
+    alone = analyze(read_image(_saved(photo, tmp_path / "alone.jpg", 30)))
+    canvas = Image.new("RGB", (768, 768), (255, 255, 255))
+    canvas.paste(photo, (0, 0))
+    bordered = analyze(read_image(_saved(canvas, tmp_path / "bordered.jpg", 30)))
+    assert alone.cost_quality == 30
+    assert bordered.cost_quality <= 32 and bordered.level == pytest.approx(alone.level, abs=0.02)
+    blank = np.full((64, 64), 255.0, dtype=np.float32)
+    assert recompression_psnr(blank, ijg_table(LUMA_BASE, 30), (0, 0)) == 99.0  # nothing but border: lost nothing

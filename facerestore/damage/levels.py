@@ -63,9 +63,9 @@ WEBP_KNOTS = (
     (47.2, 0.598), (54.8, 0.648), (64.1, 0.698), (77.3, 0.755), (87.6, 0.794), (127, 0.914),
 )
 COST_KNOTS = (
-    (5, 26.76), (7, 28.38), (10, 30.05), (15, 31.77), (20, 32.87), (30, 34.31), (40, 35.24),
-    (50, 35.86), (60, 36.59), (70, 37.60), (80, 39.10), (90, 42.13), (95, 45.64), (97, 48.64),
-    (99, 55.07),
+    (5, 25.78), (7, 27.65), (10, 29.51), (15, 31.35), (20, 32.53), (30, 34.04), (40, 35.00),
+    (50, 35.68), (60, 36.42), (70, 37.46), (80, 38.98), (90, 42.02), (95, 45.54), (97, 48.54),
+    (99, 54.97),
 )
 # --- end of calibrated levels ---
 
@@ -116,9 +116,9 @@ def webp_quality_level(quality: float) -> float:
 # (COST_KNOTS: their mean re-compression luma PSNR per quality, facerestore.damage.jpeg_cost), read COST_MARGIN dB
 # below that measure and never above COST_MAX_QUALITY: only content clearly smoother than the faces is told less
 # damage. Measured against the quality alone (PNG output, auto): on soft faces (training faces at 256 px blurred by
-# 1-2 px, colour and gray, JPEG 10-95) `darn` went from 75 of 312 worse to 8 (+0.84 -> +1.40 dB mean), `big` from
+# 1-2 px, colour and gray, JPEG 10-95) `darn` went from 75 of 312 worse to 8 (+0.84 -> +1.41 dB mean), `big` from
 # 15 to 11 (+1.13 -> +1.09); on the validation faces at 256 px (JPEG 10-95, colour and gray) `darn` from 2 of 280 worse
-# to none (+1.318 -> +1.321), `big` unchanged (+1.035 -> +1.036); on natural photos (512 px, JPEG 30-95) none worse
+# to none (+1.318 -> +1.325), `big` unchanged (+1.035 -> +1.037); on natural photos (512 px, JPEG 30-95) none worse
 # either way, `big` +0.90 -> +0.86, `darn` +1.02 -> +0.95. Read at the measure itself and up to quality 99, `darn`
 # lost 0.07 dB on the validation faces, and soft faces at JPEG 95, which it restores by +0.73 dB with none worse,
 # were left unchanged (above 95 the knots rise 3 dB per 2 points). runs/content-cost.
