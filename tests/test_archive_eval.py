@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -16,6 +13,7 @@ from PIL import Image
 
 from conftest import build_tiny_onnx, crop_folder
 from export import archive_eval
+from tile_interrupts import interrupt_first_tile
 
 DAMAGES = ("jpeg10", "clean")
 
@@ -130,37 +128,7 @@ def test_ctrl_c_while_a_model_runs_in_threads_waits_for_them(faces, models, monk
     landed in their join, which marks such a thread stopped (CPython gh-90882): the process aborted (SIGABRT).
     Now the interrupt comes out of the model's run only once every tile has come back, a second Ctrl-C during that
     wait counted, not raised."""
-    from facerestore.interrupts import DeferredInterrupts
-    from facerestore.session import OnnxModel
-
-    real_run = OnnxModel.run
-    lock = threading.Lock()
-    state = {"runs": 0, "running": 0, "sent": 0}
-
-    def ctrl_c() -> None:
-        state["sent"] += 1
-        os.kill(os.getpid(), signal.SIGINT)
-
-    def run(self, batch, strength=1.0):  # a tile in ONNX Runtime, on one of the model's stream threads
-        with lock:
-            state["runs"] += 1
-            state["running"] += 1
-            first = state["runs"] == 1
-        try:
-            if first:
-                ctrl_c()
-                time.sleep(0.3)
-                # The second only where it is deferred: one raised in pytest's main thread would end the session.
-                if ctrl_cs == 2 and isinstance(getattr(signal.getsignal(signal.SIGINT), "__self__", None),
-                                               DeferredInterrupts):
-                    ctrl_c()
-                time.sleep(0.3)
-            return real_run(self, batch, strength)
-        finally:
-            with lock:
-                state["running"] -= 1
-
-    monkeypatch.setattr(OnnxModel, "run", run)
+    state = interrupt_first_tile(monkeypatch, ctrl_cs)
     with pytest.raises(KeyboardInterrupt):
         try:
             archive_eval.evaluate(faces, {"one": models["one"]}, n_eval=2, degradations=("jpeg10",), threads=2,

@@ -6,10 +6,8 @@ import csv
 import errno
 import io
 import json
-import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from PIL import Image
 
 from facerestore import degrade
 from facerestore.commands.compare import INPUT_ROW, compare
+from tile_interrupts import interrupt_first_tile
 
 
 @pytest.fixture()
@@ -126,39 +125,9 @@ def test_ctrl_c_during_a_models_run_waits_for_its_threads_then_exits_130(tmp_pat
     waited on them (Future.result), and a second one at exit inside the join of a thread still in ONNX Runtime,
     which marks it stopped (CPython gh-90882): the process aborted (SIGABRT) in 2 of 40 double Ctrl-Cs. Now the
     command ends only after every run has come back, a second Ctrl-C during that wait counted, not raised."""
-    from facerestore.interrupts import DeferredInterrupts
-    from facerestore.session import OnnxModel
-
     inputs, _ = pairs
     out = tmp_path / "cmp"
-    real_run = OnnxModel.run
-    lock = threading.Lock()
-    state = {"runs": 0, "running": 0, "sent": 0}
-
-    def ctrl_c() -> None:
-        state["sent"] += 1
-        os.kill(os.getpid(), signal.SIGINT)
-
-    def run(self, batch, strength=1.0):  # a tile in ONNX Runtime, on one of the model's stream threads
-        with lock:
-            state["runs"] += 1
-            state["running"] += 1
-            first = state["runs"] == 1
-        try:
-            if first:
-                ctrl_c()
-                time.sleep(0.3)  # the main thread acts on it within interrupts.POLL_SECONDS, then joins
-                # The second only where it is deferred: one raised in pytest's main thread would end the session.
-                if ctrl_cs == 2 and isinstance(getattr(signal.getsignal(signal.SIGINT), "__self__", None),
-                                               DeferredInterrupts):
-                    ctrl_c()
-                time.sleep(0.3)
-            return real_run(self, batch, strength)
-        finally:
-            with lock:
-                state["running"] -= 1
-
-    monkeypatch.setattr(OnnxModel, "run", run)
+    state = interrupt_first_tile(monkeypatch, ctrl_cs)
     result = _compare([str(inputs), "--models", str(tiny_rgb_model), "-o", str(out), "--threads", "2"])
     assert state["running"] == 0  # no run left in ONNX Runtime when the command ended
     assert state["sent"] == ctrl_cs
