@@ -2,7 +2,9 @@
 
 Training draws it from each patch's degradation parameters (``degrade.Chain.level``); the runtime estimates the
 same parameters from a file (its JPEG tables, or its pixels) and maps them through the same functions, so a model
-conditioned on the level sees at run time the scale it was trained on.
+conditioned on the level sees at run time the scale it was trained on. One departure: a JPEG photo clearly smoother
+than the training faces is placed at the quality whose damage its own quality did to it (``cost_quality``), not at
+its quality, since the faces a quality was trained on lost more to it.
 """
 
 from __future__ import annotations
