@@ -243,3 +243,12 @@ def _fresh_facerestore_logging():
     logger.handlers.clear()
     logger.propagate = True
     logger.setLevel(logging.NOTSET)
+
+
+@pytest.fixture()
+def default_sigint():
+    """SIGINT raises KeyboardInterrupt (Python's own handler, as in a command-line run) for tests that send a real
+    Ctrl-C, whatever handler was installed before; that one comes back after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 
 import numpy as np
 import pytest
@@ -114,15 +113,8 @@ def test_a_row_named_for_a_build_follows_its_models_curve(faces, models, monkeyp
     assert {"big.int8 (auto)", "two (auto)"} <= set(report["results"]["jpeg10"])
 
 
-@pytest.fixture()
-def _default_sigint():
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 @pytest.mark.parametrize("ctrl_cs", [1, 2])
-def test_ctrl_c_while_a_model_runs_in_threads_waits_for_them(faces, models, monkeypatch, _default_sigint, ctrl_cs):
+def test_ctrl_c_while_a_model_runs_in_threads_waits_for_them(faces, models, monkeypatch, default_sigint, ctrl_cs):
     """With --threads 2 a model runs its tiles in two threads (run_all) and archive-eval waited on them from the
     main thread unprotected: a Ctrl-C left them in ONNX Runtime as the interpreter exited, and a second one at exit
     landed in their join, which marks such a thread stopped (CPython gh-90882): the process aborted (SIGABRT).

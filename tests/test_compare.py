@@ -6,7 +6,6 @@ import csv
 import errno
 import io
 import json
-import signal
 import threading
 from pathlib import Path
 
@@ -111,16 +110,9 @@ def test_ctrl_c_exits_130_and_leaves_no_broken_chart(tmp_path, pairs, tiny_rgb_m
     assert [p.name for p in out.rglob("*") if p.is_file()] == []
 
 
-@pytest.fixture()
-def _default_sigint():
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 @pytest.mark.parametrize("ctrl_cs", [1, 2])
 def test_ctrl_c_during_a_models_run_waits_for_its_threads_then_exits_130(tmp_path, pairs, tiny_rgb_model, monkeypatch,
-                                                                         _default_sigint, ctrl_cs):
+                                                                         default_sigint, ctrl_cs):
     """With --threads 2 a model runs its tiles in two threads. A Ctrl-C was raised in the main thread while it
     waited on them (Future.result), and a second one at exit inside the join of a thread still in ONNX Runtime,
     which marks it stopped (CPython gh-90882): the process aborted (SIGABRT) in 2 of 40 double Ctrl-Cs. Now the
