@@ -79,6 +79,23 @@ def _severe(logs: list[dict]) -> list[dict]:
     return [entry for entry in logs if entry.get("level") in ("SEVERE", "ERROR")]
 
 
+def _open_report(browser, inputs: Path, out: Path, model: Path, rows: int):
+    """``enhance`` of ``inputs`` with ``model`` into ``out``, its report open in ``browser`` once it shows ``rows``
+    rows; the wait, for further steps."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from facerestore.cli import cli
+
+    result = CliRunner().invoke(cli, ["enhance", str(inputs), "-o", str(out), "--model", str(model), "--quiet"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    browser.get((out / "report.html").as_uri())
+    wait = WebDriverWait(browser, 20)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rows tr")) == rows)
+    return wait
+
+
 def test_report_page_in_chromium(browser, run_dir):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -181,9 +198,6 @@ def test_changes_that_round_to_zero_are_neutral(browser, tmp_path):
 def test_damage_column_sorts_filters_and_details(browser, tmp_path, hopper_path, astronaut_path, tiny_rgb_model):
     """A clean original (unchanged), a quality-10 JPEG and a banded scan: the damage column says what each had."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    from facerestore.cli import cli
 
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -193,13 +207,7 @@ def test_damage_column_sorts_filters_and_details(browser, tmp_path, hopper_path,
     Image.fromarray(degrade.posterize(np.asarray(clean), 12)).save(inputs / "banded.png")
     with Image.open(hopper_path) as im:
         im.convert("RGB").crop((120, 100, 248, 228)).save(inputs / "q10.jpg", quality=10)
-    out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["enhance", str(inputs), "-o", str(out), "--model", str(tiny_rgb_model),
-                                      "--quiet"], catch_exceptions=False)
-    assert result.exit_code == 0, result.stderr
-    browser.get((out / "report.html").as_uri())
-    wait = WebDriverWait(browser, 20)
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rows tr")) == 3)
+    wait = _open_report(browser, inputs, tmp_path / "out", tiny_rgb_model, rows=3)
     assert "1\nunchanged" in browser.find_element(By.ID, "cards").text.lower()
 
     def column(key: str) -> list[str]:
@@ -224,9 +232,7 @@ def test_details_say_what_the_quality_cost_a_soft_photo(browser, tmp_path, astro
     """A blurred photo saved at 75 lost what the training faces lose at a higher quality; the detail says which,
     and a detailed photo at 10, which lost what its quality costs, gets no such line."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    from facerestore.cli import cli
     from facerestore.damage.analysis import analyze
     from facerestore.imageio import read_image
 
@@ -238,13 +244,7 @@ def test_details_say_what_the_quality_cost_a_soft_photo(browser, tmp_path, astro
     photo.save(inputs / "sharp.jpg", quality=10)
     cost = analyze(read_image(inputs / "soft.jpg")).cost_quality
     assert cost > 75
-    out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["enhance", str(inputs), "-o", str(out), "--model", str(tiny_rgb_model),
-                                      "--quiet"], catch_exceptions=False)
-    assert result.exit_code == 0, result.stderr
-    browser.get((out / "report.html").as_uri())
-    wait = WebDriverWait(browser, 20)
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rows tr")) == 2)
+    wait = _open_report(browser, inputs, tmp_path / "out", tiny_rgb_model, rows=2)
     shown = {}
     for name in ("soft", "sharp"):
         search = browser.find_element(By.ID, "filter")
