@@ -60,8 +60,8 @@ def recompression_psnr(y: np.ndarray, table: np.ndarray, grid: tuple[int, int]) 
         again = np.asarray(decoded if decoded.mode == "L" else decoded.convert("L"))
     # Only blocks with content count: a plain border or a blown sky loses nothing at any quality, and counted it would
     # read a detailed photo on a white canvas of nine times its area, saved at 30, as quality 78.
-    content = _blocks(sample)
-    content = content.max(axis=1) != content.min(axis=1)
+    blocks = _blocks(sample)
+    content = blocks.max(axis=1) != blocks.min(axis=1)
     if not content.any():
         return MAX_PSNR
     # The squared error summed exactly in integers: what the float mean of the squares gave, in a third of the time.
