@@ -206,6 +206,17 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
+def _damage(data, target: bytearray, i: int, inserts: list[bytes]) -> None:
+    """One drawn damage at ``i``: a flipped bit, up to 8 bytes deleted, or one of ``inserts`` inserted."""
+    kind = data.draw(st.sampled_from(["flip", "delete", "insert"]))
+    if kind == "flip":
+        target[i] ^= 1 << data.draw(st.integers(0, 7))
+    elif kind == "delete":
+        del target[i:i + data.draw(st.integers(1, 8))]
+    else:
+        target[i:i] = data.draw(st.sampled_from(inserts))
+
+
 @settings(max_examples=300, derandomize=True, deadline=None)
 @given(st.data())
 def test_damaged_packets_merge_well_formed_or_raise_value_error(data):
@@ -213,14 +224,8 @@ def test_damaged_packets_merge_well_formed_or_raise_value_error(data):
     main, extended = bytearray(_main()), bytearray(EXTENSION)
     for _ in range(data.draw(st.integers(1, 4))):
         target = data.draw(st.sampled_from([main, extended]))
-        i = data.draw(st.integers(0, len(target) - 1))
-        kind = data.draw(st.sampled_from(["flip", "delete", "insert"]))
-        if kind == "flip":
-            target[i] ^= 1 << data.draw(st.integers(0, 7))
-        elif kind == "delete":
-            del target[i:i + data.draw(st.integers(1, 8))]
-        else:
-            target[i:i] = data.draw(st.sampled_from([b"<", b">", b'"', b"/>", b"</R:Description>", b"&", b"\0"]))
+        _damage(data, target, data.draw(st.integers(0, len(target) - 1)),
+                [b"<", b">", b'"', b"/>", b"</R:Description>", b"&", b"\0"])
     try:
         result = merged(bytes(main), _payloads(bytes(extended)))
     except ValueError:
@@ -236,15 +241,8 @@ def test_damaged_large_packets_split_into_well_formed_parts_or_raise_value_error
         # Most damage lands in the large text; aim at the markup too, where the split's offsets come from.
         i = data.draw(st.one_of(st.integers(0, len(packet) - 1), st.integers(0, 700),
                                 st.integers(len(packet) - 35_000, len(packet) - 2_100)))
-        kind = data.draw(st.sampled_from(["flip", "delete", "insert"]))
-        if kind == "flip":
-            packet[i] ^= 1 << data.draw(st.integers(0, 7))
-        elif kind == "delete":
-            del packet[i:i + data.draw(st.integers(1, 8))]
-        else:
-            packet[i:i] = data.draw(st.sampled_from([b"<", b">", b'"', b"/>", b"</rdf:Description>", b"&", b"\0",
-                                                     b" xmlns:q='urn:q'", b"<q:a xmlns:q='urn:q'/>",
-                                                     b' xmlns=""']))
+        _damage(data, packet, i, [b"<", b">", b'"', b"/>", b"</rdf:Description>", b"&", b"\0",
+                                  b" xmlns:q='urn:q'", b"<q:a xmlns:q='urn:q'/>", b' xmlns=""'])
     try:
         standard, payloads = split(bytes(packet))
     except ValueError:
