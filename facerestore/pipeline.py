@@ -248,17 +248,8 @@ def write_image_report(item: Item, ctx: Context) -> dict[str, float]:
         return {}
     from .report import as_float, image as report_image
 
-    reference = None
-    if ctx.reference_root is not None:
-        ref_path = report_image.match_reference(item.job, ctx.reference_root)
-        if ref_path is not None:
-            try:
-                reference = imageio.read_image(ref_path, ctx.max_pixels)
-            except ImageError as exc:
-                log.warning("reference %s unusable: %s", printable(str(ref_path)), exc)
-        else:
-            log.debug("no reference for %s in %s", item.job.src, ctx.reference_root)
     try:
+        reference = _reference(item, ctx)
         metrics = report_image.write_image_report(item.job, item.loaded, item.restored, reference, ctx.report_dir)
     except Exception as exc:  # noqa: BLE001 - see docstring
         log.warning("report for %s failed: %s", printable(str(item.job.src)), printable(_reason(exc)))
@@ -267,6 +258,23 @@ def write_image_report(item: Item, ctx: Context) -> dict[str, float]:
     # The report module writes infinities JSON-safe ("inf"); the record keeps real floats.
     values = {str(k): as_float(v) for k, v in (metrics or {}).items()}
     return {k: v for k, v in values.items() if v is not None}
+
+
+def _reference(item: Item, ctx: Context) -> imageio.LoadedImage | None:
+    """The image's original under ``--reference``, decoded; None when there is none or it is unusable."""
+    if ctx.reference_root is None:
+        return None
+    from .report import image as report_image
+
+    ref_path = report_image.match_reference(item.job, ctx.reference_root)
+    if ref_path is None:
+        log.debug("no reference for %s in %s", item.job.src, ctx.reference_root)
+        return None
+    try:
+        return imageio.read_image(ref_path, ctx.max_pixels)
+    except ImageError as exc:
+        log.warning("reference %s unusable: %s", printable(str(ref_path)), exc)
+        return None
 
 
 def write_run_report(output_dir: Path | None, records: list[Record], run_info: dict[str, Any]) -> bool:

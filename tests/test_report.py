@@ -420,6 +420,27 @@ def test_the_report_command_names_a_folder_that_looks_like_markup_as_it_is(tmp_p
     assert f"Report rebuilt: 2 of 2 images, {out / 'report.html'}" in rebuilt.stderr
 
 
+def test_a_name_as_long_as_the_file_system_allows_is_restored_and_reported(tmp_path, degraded_set, tiny_rgb_model):
+    """Its report files' names (and a reference's under a longer suffix) are past the limit: the image is still
+    restored, not failed, and report.html still lists every image (Path.is_file raised ENAMETOOLONG on them)."""
+    inputs, originals = degraded_set
+    stem = "e" * 251  # + ".png": 255 bytes, the most a name may have; ".jfif" makes 256
+    os.rename(inputs / "hopper.png", inputs / f"{stem}.png")
+    with Image.open(originals / "hopper.png") as im:
+        im.save(originals / f"{stem}.jpg", quality=95)
+    (originals / "hopper.png").unlink()
+    out = tmp_path / "restored"
+    result = _enhance([str(inputs), "-o", str(out), "--model", str(tiny_rgb_model), "--reference", str(originals),
+                       "--json"])
+    assert result.exit_code == 0, result.stderr
+    records = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    assert records[f"{stem}.png"]["status"] == "restored", records[f"{stem}.png"]
+    assert "psnr_in" in records[f"{stem}.png"]["metrics"]  # its reference was found
+    assert (out / f"{stem}.png").is_file()
+    names = [i["name"] for i in _page_data(out / "report.html")["images"]]
+    assert sorted(names) == sorted([f"{stem}.png", "people/astronaut.png"])
+
+
 def test_the_report_command_folds_in_the_journal_of_a_killed_run(tmp_path, degraded_set, tiny_rgb_model):
     """A run killed after the summary was written left a newer record in its journal: a rebuild shows it."""
     inputs, _ = degraded_set

@@ -1,7 +1,8 @@
 """Per-image report files and the per-run ``report.html``, ``summary.csv`` and ``summary.json``.
 
 Everything a report writes lives under ``OUTPUT/_facerestore_report/`` (charts, comparisons, previews,
-thumbnails, named after the output's path relative to ``OUTPUT``), with the three summary files at the top
+thumbnails, named after the output's path relative to ``OUTPUT``; a name that would pass 255 bytes is cut and
+ends in a hash of the whole), with the three summary files at the top
 of ``OUTPUT/``. Both the per-image stage and the run report derive file names from the output path with
 :func:`report_files`, so a report can be rebuilt later from ``summary.json`` alone.
 
@@ -22,6 +23,8 @@ from facerestore.summary import as_float, json_number
 
 __all__ = ["REPORT_DIR_NAME", "ReportFiles", "report_files", "json_number", "as_float"]
 
+_NAME_MAX = 255  # the longest file name (bytes) most file systems take
+
 
 @dataclass(frozen=True)
 class ReportFiles:
@@ -30,7 +33,16 @@ class ReportFiles:
     key: PurePosixPath  # the output's path relative to the output folder (posix separators)
 
     def _named(self, suffix: str) -> PurePosixPath:
-        return PurePosixPath(REPORT_DIR_NAME) / (str(self.key) + suffix)
+        name = self.key.name + suffix
+        if len(os.fsencode(name)) > _NAME_MAX:
+            # The output's own name may take the whole limit: its report files then keep its start and a hash of
+            # the whole, so that none is past the limit and two such names cannot meet.
+            digest = "~" + hashlib.sha1(os.fsencode(name)).hexdigest()[:12]
+            stem = self.key.name
+            while len(os.fsencode(stem + digest + suffix)) > _NAME_MAX:
+                stem = stem[:-1]
+            name = stem + digest + suffix
+        return PurePosixPath(REPORT_DIR_NAME, self.key.parent, name)
 
     @property
     def histogram(self) -> PurePosixPath:

@@ -43,12 +43,14 @@ def match_reference(job: Any, reference_dir: Path | None) -> Path | None:
         return None
     rel = Path(job.rel)
     exact = Path(reference_dir) / rel
-    if exact.is_file():
+    # os.path.isfile, not Path.is_file: a name past the file system's limit (a long stem with a longer suffix) is
+    # no match, where Path.is_file raises ENAMETOOLONG.
+    if os.path.isfile(exact):
         return exact
     for suffix in sorted(IMAGE_SUFFIXES):
         for variant in (suffix, suffix.upper()):
             candidate = exact.with_suffix(variant)
-            if candidate.is_file():
+            if os.path.isfile(candidate):
                 return candidate
     return None
 

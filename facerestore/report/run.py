@@ -236,7 +236,9 @@ def _html_image(record: dict[str, Any], output_dir: Path, roots: list[PurePath])
         name = str(files.key)
         for kind in ("thumbnail", "comparison", "histogram"):
             rel = str(getattr(files, kind))
-            if (output_dir / rel).is_file():  # link only what exists: no broken images in the page
+            # Link only what exists: no broken images in the page. os.path.isfile: False for a path past the
+            # system's limits (never written), where Path.is_file raises ENAMETOOLONG.
+            if os.path.isfile(output_dir / rel):
                 entry["files"][kind] = _link(rel)
         if os.path.isfile(output):
             entry["output_link"] = _link(os.path.relpath(os.path.abspath(output), os.path.abspath(output_dir)))
@@ -251,7 +253,7 @@ def _html_image(record: dict[str, Any], output_dir: Path, roots: list[PurePath])
 def _link_slider(entry: dict[str, Any], files: ReportFiles, output_dir: Path, source: str | None) -> None:
     """The slider's two sides: the drawn previews, else the input's copy and the output file itself
     (:func:`facerestore.report.image.input_as_preview`)."""
-    if (output_dir / files.before).is_file() and (output_dir / files.after).is_file():
+    if os.path.isfile(output_dir / files.before) and os.path.isfile(output_dir / files.after):
         entry["files"]["before"], entry["files"]["after"] = _link(str(files.before)), _link(str(files.after))
         return
     if "output_link" not in entry:
