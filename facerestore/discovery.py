@@ -591,6 +591,18 @@ def _check_output_roots(folders: Iterable[Path], out_roots: Iterable[Path]) -> N
                                  "choose another with -o")
 
 
+def _check_named_files(inputs: Iterable[Path], output: Path) -> None:
+    """A file named as an input may not lie in the output folder: its outputs would land beside the originals (an
+    original at an output's name taken for that output, and replaced under --overwrite), and the report would
+    mark its folder as an output folder, which later walks leave out."""
+    real_out = os.path.realpath(output)
+    for path in inputs:
+        if os.path.isdir(path) or not os.path.lexists(path):
+            continue
+        if _inside(os.path.realpath(os.path.dirname(os.path.abspath(path))), real_out):
+            raise UsageError(f"the input {path} is inside the output folder {output}; choose another with -o")
+
+
 def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | None = None, *,
               recursive: bool = True, include: Sequence[str] = (), exclude: Sequence[str] = (),
               files_from: TextIO | BinaryIO | None = None, null_separated: bool = False,
@@ -602,7 +614,8 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
     it, the one it was written from keeps it (and is skipped), and an input whose output path holds another
     input's output is rejected, naming both, instead of skipped as if that output were its own.
 
-    Raises :class:`UsageError` when an output folder would lie inside an input folder, when two input folders
+    Raises :class:`UsageError` when an output folder would lie inside an input folder or hold a file named as an
+    input, when two input folders
     sharing ``-o`` have the same name, or for an unknown ``fmt``. Per-file problems go to ``Plan.rejected``.
     """
     output_suffix(".png", fmt)  # validate fmt before walking anything
@@ -619,6 +632,8 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
             names[name] = folder
     roots = [output] if output is not None else [restored_sibling(f) for f in folder_inputs]
     _check_output_roots(folder_inputs, roots)
+    if output is not None:
+        _check_named_files(inputs, output)
     avoid = list(roots)
     if output is None and files_from is not None and Path.cwd().parent != Path.cwd():
         # Where listed files of the current folder go: never walked, but no reason to refuse the run, since no

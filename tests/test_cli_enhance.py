@@ -225,6 +225,20 @@ def test_a_folder_at_an_output_path_fails_that_image(photos, tiny_rgb_model, tmp
     assert (out / "gray.jpg").is_dir() and not any((out / "gray.jpg").iterdir())
 
 
+def test_an_output_folder_holding_a_named_file_is_refused(photos, tiny_rgb_model):
+    """`enhance photos/gray.jpg -o photos --format png` put gray.png beside the originals, took an original
+    gray.png there for its output (skipped; replaced under --overwrite) and wrote the report into photos/."""
+    Image.open(photos / "cutout.png").convert("L").save(photos / "gray.png")  # an original, not an output
+    before = _digests(photos)
+    for extra in ([], ["--overwrite"], ["--dry-run"]):
+        result = _run(["enhance", str(photos / "gray.jpg"), "-o", str(photos), "--format", "png",
+                       "--model", str(tiny_rgb_model), *extra])
+        assert result.exit_code == 2, (extra, result.stderr)
+        assert f"the input {photos / 'gray.jpg'} is inside the output folder {photos}" in result.stderr
+        assert result.stdout == ""
+    assert _digests(photos) == before and not (photos / "summary.json").exists()
+
+
 @pytest.mark.parametrize("name, value, expected", [
     ("FACERESTORE_ENHANCE_JSON", "1", '{"input": '),        # stored as json_lines
     ("FACERESTORE_ENHANCE_FORMAT", "png", "gray.png\trun"),  # stored as fmt

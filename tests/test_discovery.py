@@ -162,8 +162,21 @@ def test_output_inside_input_is_a_usage_error(tree):
 
 
 def test_output_may_not_overwrite_an_input(tree):
+    (tree.parent / "out").mkdir()
+    (tree.parent / "out" / "b.jpg").symlink_to(tree / "b.jpg")  # the output's name leads to the input itself
     with pytest.raises(UsageError, match="overwrite an input"):
-        plan_jobs([Path("photos/b.jpg")], Path("photos"))
+        plan_jobs([Path("photos/b.jpg")], Path("out"))
+
+
+@pytest.mark.parametrize("output", ["photos", ".", "photos/a/.."])
+@pytest.mark.parametrize("fmt", [None, "png"])
+def test_a_named_file_inside_the_output_folder_is_a_usage_error(tree, output, fmt):
+    """Its outputs would lie beside the originals (an original at an output's name skipped as that output, and
+    replaced under --overwrite) and the report would mark the originals' folder as an output folder."""
+    with pytest.raises(UsageError, match="inside the output folder"):
+        plan_jobs([Path("photos/b.jpg")], Path(output), fmt)
+    plan = plan_jobs([Path("photos/b.jpg")], Path("photos/restored"), fmt)  # a folder beside the originals is fine
+    assert [job.dst for job in plan.jobs] == [Path(f"photos/restored/b.{fmt or 'jpg'}")]
 
 
 def test_include_and_exclude(tree):
