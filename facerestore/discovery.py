@@ -591,15 +591,17 @@ def _check_output_roots(folders: Iterable[Path], out_roots: Iterable[Path]) -> N
                                  "choose another with -o")
 
 
-def _check_named_files(inputs: Iterable[Path], output: Path) -> None:
-    """A file named as an input may not lie in the output folder: its outputs would land beside the originals (an
-    original at an output's name taken for that output, and replaced under --overwrite), and the report would
-    mark its folder as an output folder, which later walks leave out."""
+def _check_inputs_outside(inputs: Iterable[Path], output: Path) -> None:
+    """No input may lie in the output folder: outputs would land among the originals (an original at an output's
+    name taken for that output, and replaced under --overwrite; with several input folders, ``-o`` their parent
+    puts each one's outputs in the folder itself), and the report would mark their folder as an output folder,
+    which later walks leave out."""
     real_out = os.path.realpath(output)
     for path in inputs:
-        if os.path.isdir(path) or not os.path.lexists(path):
+        if not os.path.lexists(path):
             continue
-        if _inside(os.path.realpath(os.path.dirname(os.path.abspath(path))), real_out):
+        folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+        if _inside(os.path.realpath(folder), real_out):
             raise UsageError(f"the input {path} is inside the output folder {output}; choose another with -o")
 
 
@@ -614,9 +616,8 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
     it, the one it was written from keeps it (and is skipped), and an input whose output path holds another
     input's output is rejected, naming both, instead of skipped as if that output were its own.
 
-    Raises :class:`UsageError` when an output folder would lie inside an input folder or hold a file named as an
-    input, when two input folders
-    sharing ``-o`` have the same name, or for an unknown ``fmt``. Per-file problems go to ``Plan.rejected``.
+    Raises :class:`UsageError` when an output folder would lie inside an input folder or hold an input, when two
+    input folders sharing ``-o`` have the same name, or for an unknown ``fmt``. Per-file problems go to ``Plan.rejected``.
     """
     output_suffix(".png", fmt)  # validate fmt before walking anything
     inputs = list(dict.fromkeys(Path(p) for p in inputs))  # the same argument twice is walked once
@@ -633,7 +634,7 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
     roots = [output] if output is not None else [restored_sibling(f) for f in folder_inputs]
     _check_output_roots(folder_inputs, roots)
     if output is not None:
-        _check_named_files(inputs, output)
+        _check_inputs_outside(inputs, output)
     avoid = list(roots)
     if output is None and files_from is not None and Path.cwd().parent != Path.cwd():
         # Where listed files of the current folder go: never walked, but no reason to refuse the run, since no

@@ -239,6 +239,17 @@ def test_an_output_folder_holding_a_named_file_is_refused(photos, tiny_rgb_model
     assert _digests(photos) == before and not (photos / "summary.json").exists()
 
 
+def test_input_folders_inside_the_output_folder_are_refused(photos, tiny_rgb_model):
+    """`enhance photos/2019 photos/2020 -o photos --format png` gave each folder its outputs under
+    photos/<folder name>/: inside the input folders themselves, beside the originals."""
+    before = _digests(photos)
+    result = _run(["enhance", str(photos / "2019"), str(photos / "2020"), "-o", str(photos), "--format", "png",
+                   "--model", str(tiny_rgb_model), "--strength", "1"])
+    assert result.exit_code == 2, result.stderr
+    assert f"the input {photos / '2019'} is inside the output folder {photos}" in result.stderr
+    assert _digests(photos) == before and not (photos / "_facerestore_report").exists()
+
+
 @pytest.mark.parametrize("name, value, expected", [
     ("FACERESTORE_ENHANCE_JSON", "1", '{"input": '),        # stored as json_lines
     ("FACERESTORE_ENHANCE_FORMAT", "png", "gray.png\trun"),  # stored as fmt

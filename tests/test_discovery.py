@@ -168,13 +168,17 @@ def test_output_may_not_overwrite_an_input(tree):
         plan_jobs([Path("photos/b.jpg")], Path("out"))
 
 
-@pytest.mark.parametrize("output", ["photos", ".", "photos/a/.."])
+@pytest.mark.parametrize("inputs, output", [
+    (["photos/b.jpg"], "photos"), (["photos/b.jpg"], "."), (["photos/b.jpg"], "photos/a/.."),
+    (["photos/a", "photos/b"], "photos"),  # each folder's outputs went into the folder itself: photos/a/...
+    (["photos/a"], "photos"), (["photos/b/deep"], "."),
+])
 @pytest.mark.parametrize("fmt", [None, "png"])
-def test_a_named_file_inside_the_output_folder_is_a_usage_error(tree, output, fmt):
-    """Its outputs would lie beside the originals (an original at an output's name skipped as that output, and
+def test_an_input_inside_the_output_folder_is_a_usage_error(tree, inputs, output, fmt):
+    """Its outputs would lie among the originals (an original at an output's name skipped as that output, and
     replaced under --overwrite) and the report would mark the originals' folder as an output folder."""
     with pytest.raises(UsageError, match="inside the output folder"):
-        plan_jobs([Path("photos/b.jpg")], Path(output), fmt)
+        plan_jobs([Path(p) for p in inputs], Path(output), fmt)
     plan = plan_jobs([Path("photos/b.jpg")], Path("photos/restored"), fmt)  # a folder beside the originals is fine
     assert [job.dst for job in plan.jobs] == [Path(f"photos/restored/b.{fmt or 'jpg'}")]
 
