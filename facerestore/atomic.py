@@ -49,6 +49,21 @@ def _create_temp(dst: Path) -> tuple[int, Path]:
                 raise
 
 
+class _PythonWrites:
+    """The temporary as a file object without a file descriptor: Pillow's encoders write straight to one where the
+    file has it, and take a short write (a nearly full disk) for a whole one, so the image was cut short without
+    an error. Through Python's writer a short write is retried, and the disk's ENOSPC raised."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
 def write_atomic(dst: str | os.PathLike[str], content: Content, *, fsync: bool = False,
                  mtime: float | None = None) -> None:
     """Write ``content`` (bytes, text, or a function that writes into the open binary file) to ``dst``.
@@ -70,7 +85,7 @@ def write_atomic(dst: str | os.PathLike[str], content: Content, *, fsync: bool =
     try:
         with os.fdopen(fd, "wb") as fh:
             if callable(content):
-                content(fh)
+                content(_PythonWrites(fh))  # type: ignore[arg-type]
             else:
                 fh.write(content.encode("utf-8", "surrogateescape") if isinstance(content, str) else content)
             if fsync:

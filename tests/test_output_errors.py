@@ -224,3 +224,24 @@ def test_report_files_that_cannot_be_written_are_named_not_their_temporaries(pho
     assert f"warning: report for {photos / 'a.png'} failed: cannot write {hist}: Is a directory" in lines, lines
     assert f"warning: run report in {out} failed: cannot write {summary}: Is a directory" in lines, lines
     assert not list(out.rglob("*.tmp"))
+
+
+def test_an_output_the_disk_has_room_for_only_in_part_fails_instead_of_being_cut_short(tmp_path, hopper_path,
+                                                                                        model, mounted):
+    """Pillow's encoders write to the file's descriptor and take a short write (room for part of the image) for
+    a whole one: the JPEG was cut short, renamed into place and reported restored (exit 0), and the next run
+    skipped it as done."""
+    src = tmp_path / "in"
+    src.mkdir()
+    with Image.open(hopper_path) as im:
+        small = im.convert("RGB").resize((128, 128))
+    small.info.clear()  # no comment to carry: Pillow encodes the output straight into the file
+    small.save(src / "a.jpg", quality=30)  # an output of ~10 kB, one encoder write
+    out = mounted("nearly-full", "size=256k")
+    _fill(out / "filler", leave=4096)
+    result = CliRunner().invoke(cli, ["enhance", str(src), "-o", str(out), "--model", str(model), "--json",
+                                      "--no-report", "--strength", "1"])
+    assert result.exit_code == 1, result.stderr
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert record["status"] == "failed" and "no space left on device" in record["error"], record
+    assert sorted(p.name for p in out.iterdir()) == ["filler"]
