@@ -7,8 +7,11 @@ is read where enough of its coefficients lie near its multiples, beyond what cha
 ``MIN_STEP`` are not read (the finest, at high qualities, where chance and rounding hide a lattice), nor is the DC
 step (a block's mean carries the decoder's rounding eightfold). With the steps, a restoration of the copy is held
 within the file's luma intervals as the JPEG's own would be (:class:`facerestore.jpeg_constraint.JpegConstraint`);
-frequencies without a step, and chroma, which a copy gives no steps for, are left free. A copy of a JPEG that was
-itself saved again on another grid cannot be told from a single save: its intervals are the last save's.
+chroma, which a copy gives no steps for, is left free. Where every step read is the step of one IJG table (libjpeg's
+and Pillow's tables, scaled by quality: what most software writes), the copy gets that whole table, the finest and
+the DC steps included, as the JPEG file would; otherwise the frequencies without a step are left free. A copy of a
+JPEG that was itself saved again on another grid cannot be told from a single save: its intervals are the last
+save's.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from facerestore.damage.analysis import Damage
 from facerestore.damage.jpeg_pixels import luma255
+from facerestore.damage.jpeg_tables import standard_tables
 from facerestore.imageio import LoadedImage
 from facerestore.jpeg_constraint import BLOCK, JpegConstraint, block_coefficients
 
@@ -44,6 +48,22 @@ def luma_steps(pixels: np.ndarray) -> np.ndarray:
     step is the largest whose share is near the best."""
     blocks = _luma_blocks(pixels)
     return _steps(blocks[0][~blocks[1]]) if blocks is not None else np.zeros(BLOCK * BLOCK, dtype=np.int64)
+
+
+def completed_steps(steps: np.ndarray) -> np.ndarray:
+    """``steps`` (64, row by row, 0 where not read) completed from the IJG luma tables whose steps are all of those
+    read: each step they do not show where those tables agree on it. Such a table is what the JPEG was saved with;
+    unread steps are the finest (under ``MIN_STEP``), the DC and frequencies too rarely used to show, and where the
+    copy's file had them its restoration should be held by them too. Steps no IJG table holds are returned as read."""
+    read = steps > 0
+    if not read.any():
+        return steps
+    tables = standard_tables("luma")
+    matches = tables[(tables[:, read] == steps[read]).all(axis=1)]
+    if not len(matches):
+        return steps
+    agreed = (matches == matches[0]).all(axis=0)
+    return np.where(~read & agreed, matches[0], steps)
 
 
 def _luma_blocks(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -103,6 +123,7 @@ class JpegCopyConstraint:
         steps = _steps(coefficients[~clipped])
         if np.count_nonzero(steps) < MIN_FREQUENCIES:
             return None
+        steps = completed_steps(steps)
         grid = (pixels.shape[0] // BLOCK, pixels.shape[1] // BLOCK)
         return cls(JpegConstraint.of_luma(coefficients, grid, steps), (oy, ox))
 

@@ -1,5 +1,6 @@
-"""A lossless copy of a JPEG, on real photos: its luma steps are read back exactly where they show, a clean original
-shows none, and clipping a restoration into the copy's intervals only brings its luma nearer to the original."""
+"""A lossless copy of a JPEG, on real photos: its luma steps are read back exactly where they show and completed
+from the IJG table they belong to, a clean original shows none, and clipping a restoration into the copy's
+intervals only brings its luma nearer to the original."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from facerestore.damage.analysis import analyze
 from facerestore.damage.jpeg_pixels import luma255
 from facerestore.imageio import read_image
 from facerestore.jpeg_constraint import block_coefficients
-from facerestore.jpeg_copy import MIN_FREQUENCIES, JpegCopyConstraint, luma_steps
+from facerestore.jpeg_copy import MIN_FREQUENCIES, JpegCopyConstraint, completed_steps, luma_steps
+from facerestore.restore import restore_image
+from facerestore.session import open_model
 from facerestore.metrics import psnr
 
 
@@ -52,6 +55,49 @@ def test_the_steps_read_from_a_copy_are_the_files_own(original, quality, gray):
     found = steps > 0
     assert found.sum() >= MIN_FREQUENCIES
     assert np.array_equal(steps[found], table[found]), (steps, table)
+
+
+@pytest.mark.parametrize("quality", [30, 75, 85])
+@pytest.mark.parametrize("gray", [False, True])
+def test_a_copy_of_a_jpeg_with_ijg_tables_gets_the_whole_table(original, quality, gray):
+    """The pixels show some steps (not the DC, not the finest); those name one IJG quality, whose table gives the
+    rest."""
+    pixels = np.asarray(Image.fromarray(original).convert("L")) if gray else original
+    decoded, table = _jpeg(pixels, quality)
+    steps = luma_steps(_float(decoded if not gray else decoded[..., None]))
+    assert steps[0] == 0 and np.count_nonzero(steps) < 64
+    assert np.array_equal(completed_steps(steps), table)
+
+
+def test_steps_no_ijg_table_holds_are_left_as_read(original):
+    """A camera's or an editor's own table: the steps the pixels show are all the copy is held by."""
+    own = np.clip(np.arange(64) // 3 + 4, 1, 255)  # steps growing with the frequency, like no IJG table
+    buf = io.BytesIO()
+    Image.fromarray(original).save(buf, format="JPEG", qtables=[own.tolist(), own.tolist()])
+    with Image.open(buf) as im:
+        assert np.array_equal(im.quantization[0], own)
+        steps = luma_steps(_float(np.asarray(im)))
+    found = steps > 0
+    assert found.sum() >= MIN_FREQUENCIES and np.array_equal(steps[found], own[found])
+    assert np.array_equal(completed_steps(steps), steps)
+
+
+def test_a_gray_copy_of_a_jpeg_is_restored_exactly_as_the_jpeg(original, tmp_path, tiny_rgb_model):
+    """A gray JPEG is all luma: its copy, held by the whole table read back, comes out of a restoration as the file
+    itself does (the interval centres are read from the same decoded pixels)."""
+    gray = np.asarray(Image.fromarray(original).convert("L"))
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(gray).save(path, quality=85)
+    jpeg = read_image(path)
+    copy = read_image(_copy(np.asarray(Image.open(path)), tmp_path / "copy.png"))
+    copy_constraint = read_constraint(copy, analyze(copy))
+    assert isinstance(copy_constraint, JpegCopyConstraint)
+    model = open_model(tiny_rgb_model, device="cpu", threads=1)
+    from_jpeg = restore_image(model, jpeg, analyze(jpeg), strength=0.5)
+    from_copy = restore_image(model, copy, analyze(copy), strength=0.5, constraint=copy_constraint)
+    unheld = restore_image(model, copy, analyze(copy), strength=0.5, constraint=None)
+    assert np.abs(from_copy - from_jpeg).max() < 1e-5
+    assert np.abs(unheld - from_jpeg).max() > 1 / 255
 
 
 def test_a_clean_original_shows_no_steps_and_gets_no_copy_constraint(original, tmp_path):
