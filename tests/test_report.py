@@ -303,6 +303,44 @@ def test_a_rebuild_replaces_what_it_read_and_keeps_what_was_written_since(tmp_pa
     assert sorted(r["output"] for r in read_summary(old).records) == sorted([str(old / "b.png"), str(new / "a.png")])
 
 
+def test_a_run_waiting_for_another_runs_report_says_so(tmp_path, degraded_set, tiny_rgb_model):
+    """Another run holds the summary lock: the run says it waits (it seemed to hang, for up to 5 minutes), then
+    merges its records once the lock is free."""
+    import threading
+
+    from filelock import FileLock
+
+    from facerestore.report.run import summary_lock_path
+
+    inputs, _ = degraded_set
+    out = tmp_path / "restored"
+    said = threading.Event()
+    lines: list[str] = []
+
+    def read(stream) -> None:
+        for line in stream:
+            lines.append(line)
+            if "another run is writing the report" in line:
+                said.set()
+
+    summary_lock_path(out).parent.mkdir(parents=True)
+    with FileLock(summary_lock_path(out)):
+        run = subprocess.Popen([sys.executable, "-m", "facerestore", "enhance", str(inputs), "-o", str(out),
+                                "--model", str(tiny_rgb_model), "--strength", "1"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        reader = threading.Thread(target=read, args=(run.stderr,))
+        reader.start()
+        said.wait(60)  # the lock is released on leaving the block either way: the run goes on
+    try:
+        assert run.wait(60) == 0, "".join(lines)
+    finally:
+        run.kill()
+        reader.join()
+    assert [line for line in lines if "another run" in line] == [
+        f"warning: another run is writing the report in {out}: waiting for it (at most 300 s)\n"]
+    assert len(read_summary(out).records) == 2
+
+
 def test_a_summary_lock_held_too_long_fails_the_report_only(tmp_path, monkeypatch, caplog):
     from filelock import FileLock
 

@@ -360,12 +360,21 @@ def update_run_report(output_dir: Path, records: Iterable[Any], run_info: Mappin
     lock_path = summary_lock_path(output_dir)
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(lock_path, timeout=LOCK_TIMEOUT_S):
+        lock = FileLock(lock_path)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:  # said, or the run would seem to hang at its end
+            log.warning("another run is writing the report in %s: waiting for it (at most %.0f s)", output_dir,
+                        LOCK_TIMEOUT_S)
+            lock.acquire(timeout=LOCK_TIMEOUT_S)
+        try:
             if replacing is None:
                 rows = merge_with_earlier(output_dir, records)
             else:  # what was written since is newer than what the rebuild read
                 rows = merge_records(records, _written_since(output_dir, set(replacing)), keep_moved=True)
             return write_run_report(output_dir, rows, run_info)
+        finally:
+            lock.release()
     except Timeout as exc:
         raise OutputError(f"{lock_path}: another run held it for {LOCK_TIMEOUT_S:.0f} s; "
                           f"rebuild the report later with 'facerestore report {output_dir}'") from exc
