@@ -29,11 +29,11 @@ JPEG_MAX = MAX_PAYLOAD - len(b"http://ns.adobe.com/xap/1.0/\0")
 # upper-case hex digits: its MD5), its full length and the offset of the part the segment holds. The main packet
 # names that GUID (xmpNote:HasExtendedXMP); readers ignore extension segments of any other.
 EXTENSION_HEADER = b"http://ns.adobe.com/xmp/extension/\0"
-_HAS_EXTENDED = re.compile(rb'HasExtendedXMP\s*=\s*["\']([0-9A-Fa-f]{32})["\']'
-                           rb'|HasExtendedXMP>\s*([0-9A-Fa-f]{32})\s*<')
-# The whole pointer, as an attribute (with the space before it) or as an element: what a merge or split removes.
-POINTER = re.compile(rb'\s+[\w.-]+:HasExtendedXMP\s*=\s*(["\'])[0-9A-Fa-f]{32}\1'
-                     rb'|<([\w.-]+:)HasExtendedXMP>\s*[0-9A-Fa-f]{32}\s*</\2HasExtendedXMP>')
+# The pointer, as an attribute (with the space before it) or as an element (its prefix optional: a default namespace
+# can be xmpNote's), the GUID in group "attribute" or "element": one pattern, so that what a reader takes for the
+# pointer (extension_guid) is what a merge or split removes (an end tag may have space before its '>').
+POINTER = re.compile(rb'\s+[\w.-]+:HasExtendedXMP\s*=\s*(["\'])(?P<attribute>[0-9A-Fa-f]{32})\1'
+                     rb'|<((?:[\w.-]+:)?)HasExtendedXMP>\s*(?P<element>[0-9A-Fa-f]{32})\s*</\3HasExtendedXMP\s*>')
 # An extension segment's layout: the header, the GUID, the full length and the offset (4 bytes each), the part.
 _LENGTH_AT = len(EXTENSION_HEADER) + 32
 _PART_AT = _LENGTH_AT + 8
@@ -68,8 +68,8 @@ def extension(applist: Iterable[tuple[str, bytes]], packet: bytes | None, notes:
 
 def extension_guid(packet: bytes | None) -> bytes | None:
     """The GUID of the extended XMP ``packet`` names (xmpNote:HasExtendedXMP), as its segments hold it, or None."""
-    found = _HAS_EXTENDED.search(packet or b"")
-    return (found[1] or found[2]).upper() if found else None
+    found = POINTER.search(packet or b"")
+    return (found["attribute"] or found["element"]).upper() if found else None
 
 
 def _guid(payload: bytes) -> bytes:

@@ -171,6 +171,26 @@ def test_a_stale_pointer_is_replaced():
         stale.replace(b"a &amp; b " * 9_000, b"").replace(b' xmpNote:HasExtendedXMP="' + b"0" * 32 + b'"', b""), ())
 
 
+@pytest.mark.parametrize("element, namespace", [
+    (b"<xmpNote:HasExtendedXMP>{guid}</xmpNote:HasExtendedXMP >", b""),  # XML allows space before an end tag's '>'
+    (b"<HasExtendedXMP>{guid}</HasExtendedXMP>", b' xmlns="http://ns.adobe.com/xmp/note/"'),  # xmpNote's, unprefixed
+], ids=["space-in-end-tag", "default-namespace"])
+def test_the_pointer_read_is_the_pointer_removed(element, namespace):
+    """A pointer written as an element that the reader takes (extension_guid) is the one a merge and a split remove:
+    the merged packet names no extension, and a split one names only its own."""
+    guid = hashlib.md5(EXTENSION).hexdigest().upper().encode()
+    main = _main().replace(b'\n    xmpNote:HasExtendedXMP="' + guid + b'"/>',
+                           namespace + b">" + element.replace(b"{guid}", guid) + b"</rdf:Description>")
+    assert extension_guid(main) == guid
+    assert b"HasExtendedXMP" not in merged(main, _payloads(EXTENSION))
+    stale = LARGE.replace(b'rdf:about="" xmlns:xmp', b'rdf:about=""' + namespace + b" xmlns:xmp").replace(
+        b"<xmp:Label>", element.replace(b"{guid}", b"0" * 32) + b"<xmp:Label>")
+    assert extension_guid(stale) == b"0" * 32
+    standard, payloads = split(stale)
+    assert standard.count(b"HasExtendedXMP") == 1
+    assert extension_guid(standard) == hashlib.md5(_joined(payloads)).hexdigest().upper().encode()
+
+
 def test_a_packet_of_many_properties_splits_whole():
     """20,000 top-level properties: every one lands in one of the two packets (how the time grows with the count is
     benchmarks/bench_xmp.py's)."""
