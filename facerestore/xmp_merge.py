@@ -5,9 +5,10 @@ packet must fit one 64 KiB segment; writers move whole top-level properties into
 by GUID (xmpNote:HasExtendedXMP). Reading such a JPEG, Adobe's XMP toolkit merges the two and drops the pointer;
 so does this, on the serialized bytes: the extension's rdf:Description elements are copied, byte for byte, into
 the main packet's rdf:RDF (several descriptions of one resource are one description in RDF), each given the
-namespace declarations it had from its ancestors. The main packet is not re-serialized: every byte of it but the
-pointer stays as it was. Where the merge is not well defined (damaged XML, missing parts, a nested rdf:RDF, a
-property in both packets, another rdf:about), ValueError says why, and the caller drops the extension with a note.
+namespace declarations, and the xml:lang, it had from its ancestors. The main packet is not re-serialized: every
+byte of it but the pointer stays as it was. Where the merge is not well defined (damaged XML, missing parts, a
+nested rdf:RDF, a property in both packets, another rdf:about), ValueError says why, and the caller drops the
+extension with a note.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from facerestore import xmp
-from facerestore.xmp_rdf import ABOUT, DESCRIPTION, RDF, RDF_ROOT, Namespaces, Reader, declaring, element_end, \
-    empty_element
+from facerestore.xmp_rdf import ABOUT, DESCRIPTION, RDF, RDF_ROOT, XML_LANG, Namespaces, Reader, declaring, \
+    element_end, empty_element
 
-_NOT_PROPERTIES = frozenset({ABOUT, f"{RDF} ID", f"{RDF} nodeID", "http://www.w3.org/XML/1998/namespace lang"})
+_NOT_PROPERTIES = frozenset({ABOUT, f"{RDF} ID", f"{RDF} nodeID", XML_LANG})
 _POINTER = "http://ns.adobe.com/xmp/note/ HasExtendedXMP"
 
 
@@ -39,10 +40,19 @@ def merged(packet: bytes, payloads: tuple[bytes, ...]) -> bytes:
     main_properties = set().union(*(d.properties for d in main.descriptions)) - {_POINTER}
     if main_properties & set().union(*(d.properties for d in ext.descriptions)):
         raise ValueError("it repeats properties of the main packet")
-    copied = b"".join(declaring(extension[d.start:d.end], d.inherited) for d in ext.descriptions)
+    copied = b"".join(declaring(extension[d.start:d.end], d.inherited, _language(d, main.rdf_language))
+                      for d in ext.descriptions)
     # The pointer goes: the packet is whole now, and an extension it named would not be there to find.
     head = xmp.POINTER.sub(b"", packet[:main.rdf_end], count=1)
     return head + copied + packet[main.rdf_end:]
+
+
+def _language(description: _Description, there: str | None) -> str | None:
+    """The xml:lang to set on ``description`` copied where ``there`` is in scope: the one it inherited where that
+    differs ("" where it inherited none), so its properties keep their language; None where nothing need be set."""
+    if description.sets_language or description.language == there:
+        return None
+    return description.language or ""
 
 
 @dataclass
@@ -52,6 +62,8 @@ class _Description:
     about: str | None = None
     inherited: Namespaces = field(default_factory=dict)  # namespaces declared by its ancestors
     properties: set[str] = field(default_factory=set)    # "namespace local-name"
+    language: str | None = None         # the xml:lang its ancestors set (None: none)
+    sets_language: bool = False         # whether it sets its own
 
 
 class _Outline(Reader):
@@ -63,6 +75,7 @@ class _Outline(Reader):
         self.others = 0                     # top-level elements of other kinds (typed nodes), which are not copied
         self._rdf_start: int | None = None
         self._rdf_end: int | None = None
+        self.rdf_language: str | None = None  # the xml:lang in scope inside that rdf:RDF, where descriptions go
         self.read()
         if self._rdf_end is None:
             raise ValueError(f"{what} has no rdf:RDF element")
@@ -73,13 +86,15 @@ class _Outline(Reader):
         if parent == RDF_ROOT and name == DESCRIPTION:
             inherited = {prefix: uri for prefix, uri in self.inherited().items() if prefix not in declared}
             self.descriptions.append(_Description(offset, about=attributes.get(ABOUT), inherited=inherited,
-                                                  properties=set(attributes) - _NOT_PROPERTIES))
+                                                  properties=set(attributes) - _NOT_PROPERTIES,
+                                                  language=self.language(), sets_language=XML_LANG in attributes))
         elif parent == RDF_ROOT:
             self.others += 1
         elif self.open[-2:] == [RDF_ROOT, DESCRIPTION]:
             self.descriptions[-1].properties.add(name)
         elif name == RDF_ROOT and self._rdf_start is None:
             self._rdf_start = offset
+            self.rdf_language = attributes.get(XML_LANG, self.language()) or None
 
     def end(self, name: str, offset: int) -> None:
         parent = self.open[-1] if self.open else None

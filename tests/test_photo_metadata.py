@@ -354,6 +354,24 @@ def test_a_large_xmp_is_split_into_extended_xmp_in_a_jpeg_and_read_back_whole(ar
     assert b"HasExtendedXMP" not in packet
 
 
+def test_a_second_round_trip_through_tiff_writes_the_xmp_of_the_first(archive_jpeg, tmp_path):
+    """JPEG -> TIFF -> JPEG, twice: the second JPEG's XMP segments are the first's, byte for byte, and so is the
+    TIFF's packet from then on. The description a TIFF's merge adds for the extension was left in the JPEG's main
+    packet, empty, when its history moved out again: one more each round trip (129 bytes here), without end."""
+    src, tiffs, jpegs = archive_jpeg, [], []
+    for trip in range(3):
+        loaded = read_image(src)
+        write_image(tmp_path / f"{trip}.tif", loaded.pixels, loaded, fmt="tiff")
+        tiff = read_image(tmp_path / f"{trip}.tif")
+        src = tmp_path / f"{trip}.jpg"
+        write_image(src, tiff.pixels, tiff, fmt="jpeg")
+        tiffs.append(tiff.xmp)
+        jpegs.append(_xmp_segments(src.read_bytes()))
+    assert jpegs[1] == jpegs[0] and tiffs[2] == tiffs[1]
+    assert len(jpegs[0][0][0]) < len(_main_xmp("0" * 32)) + 100  # the main packet, its pointer, and no more
+    assert _properties(tiffs[2]) == _properties(tiffs[0]) and len(_history(tiffs[2])) == 700
+
+
 def _tiff_with_xmp(path: Path, hopper_path: Path, packet: bytes) -> Path:
     with Image.open(hopper_path) as im:
         photo = im.convert("RGB").resize((64, 64))

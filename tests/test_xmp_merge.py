@@ -129,6 +129,43 @@ def _joined(payloads: tuple[bytes, ...]) -> bytes:
     return b"".join(p[start + 8:] for p in sorted(payloads, key=lambda p: struct.unpack(">I", p[start + 4:start + 8])))
 
 
+_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _languages(packet: bytes) -> dict[str, str | None]:
+    """Each top-level property of ``packet`` (by namespace URI) and the language of its value: the xml:lang of the
+    nearest element that sets one, the property's own or an ancestor's, as XML 1.0 (2.12) scopes it (None: none,
+    which xml:lang="" says too)."""
+    root = ET.fromstring(_body(packet))
+    found: dict[str, str | None] = {}
+    for rdf in root.findall(f"{{{_RDF}}}RDF"):
+        for description in rdf.findall(f"{{{_RDF}}}Description"):
+            language = description.get(_LANG, rdf.get(_LANG, root.get(_LANG)))
+            found.update((name, language or None) for name in description.attrib
+                         if name not in (f"{{{_RDF}}}about", _LANG))
+            found.update((child.tag, child.get(_LANG, language) or None) for child in description)
+    found.pop("{http://ns.adobe.com/xmp/note/}HasExtendedXMP", None)
+    return found
+
+
+@pytest.mark.parametrize("main_language", [None, "en", "de"])
+def test_merged_descriptions_keep_the_language_they_inherited(main_language):
+    """The extension's wrapper sets xml:lang="de": its descriptions inherit it (one sets its own, "fr"). Copied into
+    the main packet, each says the language it had, whatever the main packet's rdf:RDF gives its children (where
+    it gives one the extension had not, xml:lang="" says none), and the main packet's own properties keep theirs."""
+    extended = EXTENSION.replace(b"<x:xmpmeta ", b'<x:xmpmeta xml:lang="de" ').replace(
+        b'<R:Description R:about="" photoshop', b'<R:Description R:about="" xml:lang="fr" photoshop')
+    main = _main(extended)
+    if main_language:
+        main = main.replace(b"<rdf:RDF ", f'<rdf:RDF xml:lang="{main_language}" '.encode())
+    result = merged(main, _payloads(extended))
+    assert _languages(result) == {**_languages(main), **_languages(extended)}
+    assert _languages(result)[f"{{{_DC}}}title"] == "de" and _languages(result)[f"{{{_PS}}}Headline"] == "fr"
+    # Without a language anywhere, nothing is added: the bytes are as before.
+    plain = merged(_main(), _payloads(EXTENSION))
+    assert b"xml:lang" not in plain.replace(b'xml:lang="x-default"', b"")
+
+
 def test_an_undeclared_default_namespace_is_inherited_too():
     """xmlns="" on an ancestor (no default namespace) is declared again on the copied descriptions."""
     extended = EXTENSION.replace(b'<x:xmpmeta ', b'<x:xmpmeta xmlns="" ')
@@ -159,6 +196,46 @@ def test_properties_move_until_the_main_packet_fits():
     assert len(standard) <= JPEG_MAX and b"<dc:subject" in standard
     assert set(_top_level(_joined(payloads))) == {f"{{{_PS}}}History", f"{{{_DC}}}description"}
     assert _top_level(merged(standard, payloads)) == _top_level(larger)
+
+
+@pytest.mark.parametrize("languages", [
+    {b"<x:xmpmeta ": b'<x:xmpmeta xml:lang="en-GB" ', b'xmlns="' + _PREFIX.encode() + b'">':
+     b'xmlns="' + _PREFIX.encode() + b'" xml:lang="de">'},  # inherited from the wrapper, from a description
+    {b'xmp:Rating="2">': b'xmp:Rating="2" xml:lang="de">', b"<dc:description>": b'<dc:description xml:lang="fr">',
+     b"<x:xmpmeta ": b'<x:xmpmeta xml:lang="it" ', b"<photoshop:History ": b'<photoshop:History xml:lang="" '},
+], ids=["inherited", "own"])
+def test_moved_properties_keep_their_language(languages):
+    """A property moved to the extension keeps the language of its value: the xml:lang it inherited (from its
+    description or the wrapper) is set on it there; one it sets itself stays as it was, not set twice (which XML
+    would refuse); xml:lang="" (none) stays none."""
+    packet = LARGE.replace(b"<x:step/>", b"<x:step>" + b"s" * 12 + b"</x:step>")  # the history moves too
+    for old, new in languages.items():
+        assert old in packet
+        packet = packet.replace(old, new, 1)
+    standard, payloads = split(packet)
+    extended = _joined(payloads)
+    assert set(_languages(extended)) == {f"{{{_PS}}}History", f"{{{_DC}}}description"}
+    assert {**_languages(standard), **_languages(extended)} == _languages(packet)
+    assert len(set(_languages(packet).values())) > 1  # the languages differ, so where each came from shows
+    assert _languages(merged(standard, payloads)) == _languages(packet)
+
+
+@pytest.mark.parametrize("change, kept", [
+    ((b"", b""), False),
+    ((b' rdf:ID="history"', b""), True),  # something may refer to it by that
+    ((b"", b"<!-- from the archive -->"), True),  # bytes that are no property are not cut
+], ids=["bare", "rdf-id", "comment"])
+def test_a_description_every_property_moved_out_of_goes_too(change, kept):
+    """The second description holds only the history, which moves: the description goes with it unless it says
+    more than rdf:about (and xml:lang), or holds more than whitespace besides, which stay where they were."""
+    attribute, inside = change
+    packet = LARGE.replace(b"<x:step/>", b"<x:step>" + b"s" * 12 + b"</x:step>").replace(b"<Plain>v</Plain>", inside)
+    packet = packet.replace(b'xmlns="' + _PREFIX.encode() + b'">', b'xmlns="' + _PREFIX.encode() + b'"' + attribute
+                            + b">")
+    standard, payloads = split(packet)
+    assert f"{{{_PS}}}History" in _top_level(_joined(payloads))
+    assert standard.count(b"<rdf:Description") == (2 if kept else 1)
+    assert (inside in standard) and _top_level(merged(standard, payloads)) == _top_level(packet)
 
 
 def test_a_stale_pointer_is_replaced():
