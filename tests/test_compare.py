@@ -99,8 +99,12 @@ def test_ctrl_c_exits_130_and_leaves_no_broken_chart(tmp_path, pairs, tiny_rgb_m
     def interrupted(self, fp, format=None, **params):  # noqa: A002 - Pillow's own parameter name
         if isinstance(fp, io.BytesIO):  # the damage analysis compresses in memory; only files are written out
             return real_save(self, fp, format, **params)
-        with open(fp, "wb") if isinstance(fp, (str, Path)) else open(fp.fileno(), "wb", closefd=False) as fh:
-            fh.write(b"\x89PNG\r\n\x1a\n" + bytes(25))  # the first 33 bytes of a PNG, then Ctrl-C
+        start = b"\x89PNG\r\n\x1a\n" + bytes(25)  # the first 33 bytes of a PNG, then Ctrl-C
+        if isinstance(fp, (str, Path)):
+            with open(fp, "wb") as fh:
+                fh.write(start)
+        else:  # the temporary, which write_atomic hands over without its file descriptor
+            fp.write(start)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Image.Image, "save", interrupted)
