@@ -617,7 +617,8 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
     input's output is rejected, naming both, instead of skipped as if that output were its own.
 
     Raises :class:`UsageError` when an output folder would lie inside an input folder or hold an input, when two
-    input folders sharing ``-o`` have the same name, or for an unknown ``fmt``. Per-file problems go to ``Plan.rejected``.
+    input folders sharing ``-o`` have the same name, or for an unknown ``fmt``. Per-file problems go to
+    ``Plan.rejected``.
     """
     output_suffix(".png", fmt)  # validate fmt before walking anything
     inputs = list(dict.fromkeys(Path(p) for p in inputs))  # the same argument twice is walked once
