@@ -600,8 +600,13 @@ def _check_inputs_outside(inputs: Iterable[Path], output: Path) -> None:
     for path in inputs:
         if not os.path.lexists(path):
             continue
-        folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-        if _inside(os.path.realpath(folder), real_out):
+        # Where it is named, and for a folder where it leads too: a link to a folder elsewhere named inside the
+        # output folder (photos/link -> ../scans, -o photos) puts the outputs there, through the link, among the
+        # originals it leads to.
+        places = [os.path.realpath(os.path.dirname(os.path.abspath(path)))]
+        if os.path.isdir(path):
+            places.append(os.path.realpath(path))
+        if any(_inside(place, real_out) for place in places):
             raise UsageError(f"the input {path} is inside the output folder {output}; choose another with -o")
 
 

@@ -183,6 +183,16 @@ def test_an_input_inside_the_output_folder_is_a_usage_error(tree, inputs, output
     assert [job.dst for job in plan.jobs] == [Path(f"photos/restored/b.{fmt or 'jpg'}")]
 
 
+@pytest.mark.parametrize("inputs", [["photos/scans"], ["photos/scans", "photos/b.jpg"], ["photos/scans", "other"]])
+def test_a_link_to_a_folder_named_inside_the_output_folder_is_refused(tree, inputs):
+    """photos/scans -> ../scans with -o photos: the link lies in the output folder, as a named file there does, and
+    with several inputs each folder's outputs went to photos/scans/, through the link, beside its originals."""
+    _touch(tree.parent, "scans/s.jpg", "other/o.jpg")
+    (tree / "scans").symlink_to(tree.parent / "scans")
+    with pytest.raises(UsageError, match=f"the input {inputs[0]} is inside the output folder photos"):
+        plan_jobs([Path(p) for p in inputs], Path("photos"), "png")
+
+
 def test_include_and_exclude(tree):
     assert _rels(plan_jobs([Path("photos")], include=["*.jpg"])) == ["a/face.jpg", "b/face.jpg", "b.jpg"]
     assert _rels(plan_jobs([Path("photos")], include=["b/*"])) == ["b/deep/z.TIFF", "b/face.jpg"]
