@@ -31,9 +31,9 @@ JPEG_MAX = MAX_PAYLOAD - len(b"http://ns.adobe.com/xap/1.0/\0")
 EXTENSION_HEADER = b"http://ns.adobe.com/xmp/extension/\0"
 # The pointer, as an attribute (with the space before it) or as an element (its prefix optional: a default namespace
 # can be xmpNote's), the GUID in group "attribute" or "element": one pattern, so that what a reader takes for the
-# pointer (extension_guid) is what a merge or split removes (an end tag may have space before its '>').
+# pointer (extension_guid) is what a merge or split removes (a start or end tag may have space before its '>').
 POINTER = re.compile(rb'\s+[\w.-]+:HasExtendedXMP\s*=\s*(["\'])(?P<attribute>[0-9A-Fa-f]{32})\1'
-                     rb'|<((?:[\w.-]+:)?)HasExtendedXMP>\s*(?P<element>[0-9A-Fa-f]{32})\s*</\3HasExtendedXMP\s*>')
+                     rb'|<((?:[\w.-]+:)?)HasExtendedXMP\s*>\s*(?P<element>[0-9A-Fa-f]{32})\s*</\3HasExtendedXMP\s*>')
 # An extension segment's layout: the header, the GUID, the full length and the offset (4 bytes each), the part.
 _LENGTH_AT = len(EXTENSION_HEADER) + 32
 _PART_AT = _LENGTH_AT + 8

@@ -250,8 +250,9 @@ def test_a_stale_pointer_is_replaced():
 
 @pytest.mark.parametrize("element, namespace", [
     (b"<xmpNote:HasExtendedXMP>{guid}</xmpNote:HasExtendedXMP >", b""),  # XML allows space before an end tag's '>'
+    (b"<xmpNote:HasExtendedXMP\n>{guid}</xmpNote:HasExtendedXMP>", b""),  # and before a start tag's
     (b"<HasExtendedXMP>{guid}</HasExtendedXMP>", b' xmlns="http://ns.adobe.com/xmp/note/"'),  # xmpNote's, unprefixed
-], ids=["space-in-end-tag", "default-namespace"])
+], ids=["space-in-end-tag", "space-in-start-tag", "default-namespace"])
 def test_the_pointer_read_is_the_pointer_removed(element, namespace):
     """A pointer written as an element that the reader takes (extension_guid) is the one a merge and a split remove:
     the merged packet names no extension, and a split one names only its own."""
