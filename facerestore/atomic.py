@@ -50,9 +50,9 @@ def _create_temp(dst: Path) -> tuple[int, Path]:
 
 
 class _PythonWrites:
-    """The temporary as a file object without a file descriptor: Pillow's encoders write straight to one where the
-    file has it, and take a short write (a nearly full disk) for a whole one, so the image was cut short without
-    an error. Through Python's writer a short write is retried, and the disk's ENOSPC raised."""
+    """The temporary as a file object without a file descriptor. Pillow's encoders write straight to a file's
+    descriptor where it has one, and take a short write (a nearly full disk) for a whole one: the image would be
+    cut short without an error. Through Python's writer a short write is retried, and the disk's ENOSPC raised."""
 
     def __init__(self, fh: BinaryIO) -> None:
         self._fh = fh
@@ -67,6 +67,10 @@ class _PythonWrites:
 def write_atomic(dst: str | os.PathLike[str], content: Content, *, fsync: bool = False,
                  mtime: float | None = None) -> None:
     """Write ``content`` (bytes, text, or a function that writes into the open binary file) to ``dst``.
+
+    A function gets the file without its descriptor (``fileno()`` raises ``io.UnsupportedOperation``): all it
+    writes goes through Python's writer, which raises on a full disk where a write straight to the descriptor may
+    be cut short unseen (:class:`_PythonWrites`).
 
     The parent folder is created when missing. ``fsync`` flushes the data to the disk before the rename (for
     files whose loss after a power cut would cost more than the wait); ``mtime`` sets the file's modification
