@@ -1,13 +1,15 @@
 """What reading a file's damage costs per image: ``python -m benchmarks.bench_damage``.
 
-On 1024x1024 photos (the astronaut portrait upscaled) as a JPEG file and as a PNG that was once a JPEG (the
-pixel path: lattice and blocking searched at two grids), times ``facerestore.damage.analysis.analyze`` on the
-decoded image against the per-image time of the default model's path (decode, inference, encode). The shipped
+On 1024x1024 photos (the astronaut portrait upscaled) as a JPEG file, as a PNG that was once a JPEG (the pixel
+path: lattice and blocking searched at two grids) and as a PNG that never was one (where the lattice fits nothing,
+a copy's steps are looked for too), times ``facerestore.damage.analysis.analyze`` on the decoded image against the
+per-image time of the default model's path (decode, inference, encode). The shipped
 model is used when present, else a stand-in with the same architecture (same FLOPs). Target: analysis at most
 5 % of the image time, and about 40 ms. Also timed: the JPEG file's quantisation constraint
 (``facerestore.jpeg_constraint``: its intervals read, a restoration clipped into them), against the default
 model's image time and against ``darn``'s, the fastest shipped colour model, and the level constraint of a PNG
-banded to 24 levels (``facerestore.level_constraint``: its grid found, a restoration clipped into the bins).
+banded to 24 levels (``facerestore.level_constraint``: its grid found, a restoration clipped into the bins), and the
+once-JPEG PNG's (``facerestore.jpeg_copy``: its steps and chroma grid read, a restoration clipped).
 
 Prints a table and writes ``benchmarks/results/damage.json``.
 """
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
     from facerestore.damage.analysis import analyze
     from facerestore.imageio import read_image, write_image
     from facerestore.jpeg_constraint import JpegConstraint
+    from facerestore.jpeg_copy import JpegCopyConstraint
     from facerestore.level_constraint import LevelConstraint
     from facerestore.registry import DEFAULT_MODEL
     from facerestore.restore import restore_pixels
@@ -53,6 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
     jpeg_path, png_path = scratch / "input.jpg", scratch / "was_jpeg.png"
     Image.fromarray(original).save(jpeg_path, quality=30)
     Image.fromarray(degrade.jpeg(original, 30)[3:, 5:]).save(png_path)  # cropped: the grid is searched
+    clean_path = scratch / "clean.png"
+    Image.fromarray(original).save(clean_path)
     banded_path = scratch / "banded.png"
     Image.fromarray(degrade.posterize(original, 24)).save(banded_path)
 
@@ -65,9 +70,14 @@ def main(argv: list[str] | None = None) -> dict:
     t_encode = sample(lambda: write_image(scratch / "out.jpg", restored, loaded), args.repeats * 2, warmup=0).median
     t_jpeg = sample(lambda: analyze(loaded), args.repeats * 10, warmup=0).median
     t_png = sample(lambda: analyze(png), args.repeats * 10, warmup=0).median
+    clean = read_image(clean_path)
+    t_clean = sample(lambda: analyze(clean), args.repeats * 10, warmup=0).median
     damage = analyze(loaded)
     t_constraint = sample(lambda: JpegConstraint.of(loaded, damage).enforce(restored), args.repeats * 10,
                           warmup=1).median
+    png_damage = analyze(png)
+    t_copy = sample(lambda: JpegCopyConstraint.of(png, png_damage).enforce(restored[3:, 5:]), args.repeats * 10,
+                    warmup=1).median
     banded = read_image(banded_path)
     banded_damage = analyze(banded)
     t_levels = sample(lambda: LevelConstraint.of(banded, banded_damage).enforce(restored), args.repeats * 10,
@@ -78,15 +88,16 @@ def main(argv: list[str] | None = None) -> dict:
     per_image = t_decode + t_infer + t_encode
     per_image_darn = t_decode + t_darn + t_encode
     result = {
-        "image": f"{SIZE}x{SIZE} RGB (astronaut), JPEG quality 30 file and once-JPEG PNG",
+        "image": f"{SIZE}x{SIZE} RGB (astronaut), JPEG quality 30 file, once-JPEG PNG and never-JPEG PNG",
         "model": model_info.name, "model_stand_in": model_info.stand_in, "provider": model.provider,
         "threads": args.threads, "repeats": args.repeats,
         "seconds": {"decode": t_decode, "inference": t_infer, "encode": t_encode, "per_image": per_image,
-                    "analyze_jpeg": t_jpeg, "analyze_png": t_png, "jpeg_constraint": t_constraint,
-                    "level_constraint": t_levels,
+                    "analyze_jpeg": t_jpeg, "analyze_png": t_png, "analyze_clean_png": t_clean,
+                    "jpeg_constraint": t_constraint, "copy_constraint": t_copy, "level_constraint": t_levels,
                     "inference_darn": t_darn, "per_image_darn": per_image_darn},
         "overhead": {"analyze_jpeg": t_jpeg / per_image, "analyze_png": t_png / per_image,
-                     "jpeg_constraint": t_constraint / per_image,
+                     "analyze_clean_png": t_clean / per_image,
+                     "jpeg_constraint": t_constraint / per_image, "copy_constraint": t_copy / per_image,
                      "jpeg_constraint_darn": t_constraint / per_image_darn,
                      "level_constraint_darn": t_levels / per_image_darn},
         "target": TARGET,
@@ -101,6 +112,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  analyze, JPEG file:        {s['analyze_jpeg'] * 1000:6.1f} ms = {o['analyze_jpeg'] * 100:.2f} %")
     print(f"  analyze, once-JPEG PNG:    {s['analyze_png'] * 1000:6.1f} ms = {o['analyze_png'] * 100:.2f} %"
           f"   (target <= {TARGET * 100:.0f} %)")
+    print(f"  analyze, never-JPEG PNG:   {s['analyze_clean_png'] * 1000:6.1f} ms = {o['analyze_clean_png'] * 100:.2f} %")
+    print(f"  JPEG copy's constraint (read + clip): {s['copy_constraint'] * 1000:6.1f} ms"
+          f" = {o['copy_constraint'] * 100:.2f} %")
     print(f"  JPEG constraint (read + clip): {s['jpeg_constraint'] * 1000:6.1f} ms = {o['jpeg_constraint'] * 100:.2f} %"
           f" ({o['jpeg_constraint_darn'] * 100:.2f} % of darn's {per_image_darn:.3f} s)")
     print(f"  level constraint, 24 levels (read + clip): {s['level_constraint'] * 1000:6.1f} ms"

@@ -29,25 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from facerestore.damage.analysis import Damage
+from facerestore.damage.block_dct import BLOCK, block_coefficients, block_pixels
 from facerestore.damage.jpeg_pixels import luma255
 from facerestore.imageio import LoadedImage, apply_orientation, undo_orientation
 from facerestore.metrics import LUMA_WEIGHTS
 
-BLOCK = 8
-
-
-def _dct_matrix() -> np.ndarray:
-    """The orthonormal 8-point DCT-II: JPEG's forward transform along one axis."""
-    k = np.arange(BLOCK)
-    d = np.cos((2 * k[None, :] + 1) * k[:, None] * np.pi / (2 * BLOCK)) * np.sqrt(2 / BLOCK)
-    d[0] /= np.sqrt(2)
-    return d
-
-
-# The 2-D DCT of a block flattened row by row, as one 64 x 64 matrix: all blocks of a plane in one product.
-_DCT2 = np.kron(_dct_matrix(), _dct_matrix()).astype(np.float32)
-_DCT2_T = np.ascontiguousarray(_DCT2.T)
-_CHUNK = 64  # blocks per product
 BAND = 256  # image rows per pass: whole blocks of every sampling (a multiple of 16)
 # JFIF's full-range BT.601 YCbCr, as libjpeg converts: rows Y (the runtime's luma), Cb, Cr (chroma centred on 128),
 # and its inverse.
@@ -70,34 +56,6 @@ class _Plane:
     blocks: tuple[int, int]  # whole blocks, rows and columns
     half_steps: np.ndarray  # half of each of the 64 quantisation steps, float32
     centres: np.ndarray  # (blocks, 64) centres k q of the stored intervals, float32
-
-
-def _flatten_blocks(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """The first ``rows`` x ``cols`` whole blocks of a plane, one flattened block per row."""
-    cut = plane[:rows * BLOCK, :cols * BLOCK]
-    return cut.reshape(rows, BLOCK, cols, BLOCK).swapaxes(1, 2).reshape(rows * cols, BLOCK * BLOCK)
-
-
-def _transform(blocks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``blocks @ matrix`` in products of 64 blocks: BLAS runs those on the calling thread, where one large product
-    wakes its own threads, which fight ONNX Runtime's for the cores (a 20x slowdown at times, measured)."""
-    out = np.empty((blocks.shape[0], matrix.shape[1]), dtype=np.float32)
-    for start in range(0, blocks.shape[0], _CHUNK):
-        np.matmul(blocks[start:start + _CHUNK], matrix, out=out[start:start + _CHUNK])
-    return out
-
-
-def block_coefficients(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """DCT coefficients of the whole blocks of a plane in 0..255 levels (level-shifted by 128, as JPEG does)."""
-    coefficients = _transform(_flatten_blocks(plane, rows, cols), _DCT2_T)
-    coefficients[:, 0] -= np.float32(128 * BLOCK)  # the shift only moves the DC term: 128 x 8
-    return coefficients
-
-
-def _pixels_of(coefficients: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """The inverse of :func:`block_coefficients` without the shift: a change of coefficients as a change of pixels."""
-    blocks = _transform(coefficients, _DCT2)
-    return blocks.reshape(rows, cols, BLOCK, BLOCK).swapaxes(1, 2).reshape(rows * BLOCK, cols * BLOCK)
 
 
 def _shrink(plane: np.ndarray, factors: tuple[int, int]) -> np.ndarray:
@@ -151,6 +109,30 @@ def _band_rows(plane: _Plane, y0: int, y1: int) -> tuple[int, int]:
     return y0 // height, min(y1 // height, plane.blocks[0])
 
 
+def stored_chroma(pixels: np.ndarray, factors: tuple[int, int]) -> np.ndarray:
+    """Cb and Cr (2 x h x w, 0..255 levels) as a JPEG stored them at the chroma sampling ``factors``, from its
+    decoded pixels: box-averaged, then libjpeg's triangle upsampling undone along each halved axis."""
+    chroma = np.stack(_chroma(pixels, factors))
+    for axis in (0, 1):
+        if factors[axis] == 2:
+            chroma = _unsmooth(chroma, axis + 1)
+    return chroma
+
+
+def _half_steps(table: np.ndarray) -> np.ndarray:
+    """Half of each step, infinite where the step is 0 (not known: the frequency is left free)."""
+    steps = np.asarray(table, dtype=np.float32)
+    return np.where(steps > 0, steps / 2, np.inf).astype(np.float32)
+
+
+def _centres(coefficients: np.ndarray, half_steps: np.ndarray) -> np.ndarray:
+    """The centre of the interval each coefficient lies in: the nearest multiple of its step (itself where the
+    step is not known)."""
+    known = np.isfinite(half_steps)
+    steps = np.where(known, 2 * half_steps, 1).astype(np.float32)
+    return np.where(known, np.rint(coefficients / steps) * steps, coefficients).astype(np.float32, copy=False)
+
+
 class JpegConstraint:
     """The quantisation intervals of one decoded JPEG file, to clip restorations of its pixels into.
 
@@ -178,23 +160,30 @@ class JpegConstraint:
             return None  # RGB or CMYK components: the decoded pixels are not its YCbCr planes
         factors = _FACTORS.get(info.subsampling or "") if colour and info.chroma_table is not None else None
         stored = undo_orientation(loaded.pixels, loaded.orientation)
+        return cls.of_pixels(stored, info.luma_table, info.chroma_table if factors else None, factors,
+                             loaded.orientation)
+
+    @classmethod
+    def of_pixels(cls, stored: np.ndarray, luma_table: np.ndarray, chroma_table: np.ndarray | None = None,
+                  factors: tuple[int, int] | None = None, orientation: int = 1) -> JpegConstraint | None:
+        """The intervals of decoded pixels as the file stored them (``orientation`` turns them upright), quantised
+        with ``luma_table`` and, where given, Cb and Cr with ``chroma_table`` at the chroma sampling ``factors``
+        (64 steps each, row by row), in blocks from the top-left corner; None where no whole block fits. A step
+        of 0 is not known: that frequency is left free."""
         height, width = stored.shape[:2]
-        tables = [info.luma_table] + ([info.chroma_table] * 2 if factors else [])
+        tables = [luma_table] + ([chroma_table] * 2 if factors else [])
         planes = []
         for channel, table in enumerate(tables):
             sampling = factors if channel else (1, 1)
             rows, cols = height // (BLOCK * sampling[0]), width // (BLOCK * sampling[1])
             if rows and cols:
-                planes.append(_Plane(channel, sampling, (rows, cols), np.asarray(table, dtype=np.float32) / 2,
+                planes.append(_Plane(channel, sampling, (rows, cols), _half_steps(table),
                                      np.empty((rows * cols, BLOCK * BLOCK), dtype=np.float32)))
         if not planes:
             return None
-        constraint = cls(planes, loaded.orientation)
+        constraint = cls(planes, orientation)
         # Chroma is unsmoothed across band edges, so it is read whole (a quarter of the pixels under 4:2:0).
-        chroma = np.stack(_chroma(stored, factors)) if factors else None
-        for axis in (0, 1):
-            if factors and factors[axis] == 2:
-                chroma = _unsmooth(chroma, axis + 1)
+        chroma = stored_chroma(stored, factors) if factors else None
         for y0 in range(0, height, BAND):
             luma = luma255(stored[y0:y0 + BAND])
             for plane in constraint._planes:
@@ -203,21 +192,9 @@ class JpegConstraint:
                     continue
                 cols = plane.blocks[1]
                 source = luma if plane.channel == 0 else chroma[plane.channel - 1][r0 * BLOCK:r1 * BLOCK]
-                steps = 2 * plane.half_steps
-                plane.centres[r0 * cols:r1 * cols] = np.rint(block_coefficients(source, r1 - r0, cols) / steps) * steps
+                plane.centres[r0 * cols:r1 * cols] = _centres(block_coefficients(source, r1 - r0, cols),
+                                                              plane.half_steps)
         return constraint
-
-    @classmethod
-    def of_luma(cls, coefficients: np.ndarray, blocks: tuple[int, int], steps: np.ndarray) -> JpegConstraint:
-        """The intervals of upright decoded pixels' luma quantised with ``steps`` (64, row by row), from the
-        :func:`block_coefficients` of their ``blocks`` (rows, columns) of whole blocks from the top-left corner: a
-        copy of a JPEG that kept its pixels but not its tables. A step of 0 is not known: that frequency is left
-        free (an infinite half step around its own coefficient)."""
-        known = steps > 0
-        step = np.where(known, steps, 1).astype(np.float32)
-        half_steps = np.where(known, step / 2, np.inf).astype(np.float32)
-        centres = np.rint(coefficients / step) * step
-        return cls([_Plane(0, (1, 1), blocks, half_steps, centres.astype(np.float32, copy=False))], orientation=1)
 
     def enforce(self, restored: np.ndarray) -> np.ndarray:
         """``restored`` (H x W x C floats in [0, 1], the decoded image's shape) with every whole block's
@@ -243,7 +220,7 @@ class JpegConstraint:
             taken_back = np.clip(offset, -plane.half_steps, plane.half_steps)
             taken_back -= offset
             if taken_back.any():
-                changes[plane.channel] = _pixels_of(taken_back, r1 - r0, cols) * np.float32(1 / 255)
+                changes[plane.channel] = block_pixels(taken_back, r1 - r0, cols) * np.float32(1 / 255)
         if 0 in changes:
             luma = changes[0]
             # With Cb and Cr held, a change of Y is the same change of R, G and B (and of a gray plane).

@@ -1,17 +1,11 @@
-"""A lossless copy of a JPEG (a PNG, TIFF, BMP or lossless WebP of its decoded pixels): its luma steps, read back.
-
-A JPEG stored each 8x8 block's DCT coefficients as multiples of the file's steps; a copy keeps the decoded pixels,
-so their block DCT still lies near those multiples, off by the decoder's rounding and the colour conversion's (a
-fraction of a level), except in blocks where the conversion to RGB clipped, which are not read. A frequency's step
-is read where enough of its coefficients lie near its multiples, beyond what chance puts there; steps below
-``MIN_STEP`` are not read (the finest, at high qualities, where chance and rounding hide a lattice), nor is the DC
-step (a block's mean carries the decoder's rounding eightfold). With the steps, a restoration of the copy is held
-within the file's luma intervals as the JPEG's own would be (:class:`facerestore.jpeg_constraint.JpegConstraint`);
-chroma, which a copy gives no steps for, is left free. Where every step read is the step of one IJG table (libjpeg's
-and Pillow's tables, scaled by quality: what most software writes), the copy gets that whole table, the finest and
-the DC steps included, as the JPEG file would; otherwise the frequencies without a step are left free. A copy of a
-JPEG that was itself saved again on another grid cannot be told from a single save: its intervals are the last
-save's.
+"""A lossless copy of a JPEG (a PNG, TIFF, BMP or lossless WebP of its decoded pixels) held within the luma
+quantisation intervals of its JPEG, as the JPEG file itself is (:class:`facerestore.jpeg_constraint.JpegConstraint`):
+the steps are read back from its pixels (:mod:`facerestore.damage.jpeg_steps`), completed from the IJG table they
+belong to where they all belong to one; frequencies without a step are left free. Such a copy's chroma is held too
+where its Cb and Cr lie on the lattice of the same quality's IJG chroma table at one sampling and grid (4:4:4,
+4:2:0, 4:2:2 or 4:4:0; a halved axis puts the chroma blocks on every other luma block, either one); elsewhere chroma
+is left free. A copy of a JPEG that was itself saved again on another grid cannot be told from a single save: its
+intervals are the last save's.
 """
 
 from __future__ import annotations
@@ -21,82 +15,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from facerestore.damage.analysis import Damage
-from facerestore.damage.jpeg_pixels import luma255
-from facerestore.damage.jpeg_tables import standard_tables
+from facerestore.damage.block_dct import block_coefficients
+from facerestore.damage.jpeg_steps import (MIN_FREQUENCIES, SAMPLE_BLOCKS, completed_steps, ijg_chroma_steps,
+                                           lattice_share, luma_blocks, read_steps)
 from facerestore.imageio import LoadedImage
-from facerestore.jpeg_constraint import BLOCK, JpegConstraint, block_coefficients
+from facerestore.jpeg_constraint import JpegConstraint, stored_chroma
 
-MIN_STEP = 4
-MAX_STEP = 255  # baseline JPEG's largest
-TOLERANCE = 1.0  # levels: a coefficient this near a multiple of the step lies on it
-MIN_SHARE = 0.9  # of a frequency's coefficients on the lattice beyond chance (blocks where RGB clipped lie off it)
-NEAR_BEST = 0.1  # a divisor shares as many as the step, give or take chance: 0.05 at 30 coefficients, twice that
-MIN_COEFFICIENTS = 30  # away from zero: fewer cannot tell a lattice from chance
-MAX_COEFFICIENTS = 2048  # a frequency's coefficients a step is judged on, spread over the image
-MIN_FREQUENCIES = 6  # steps found; fewer and the pixels are not taken for a copy
-
-
-def luma_steps(pixels: np.ndarray) -> np.ndarray:
-    """The 64 luma steps (row by row) of 8x8 blocks from the top-left corner of decoded 8-bit ``pixels`` (H x W x C
-    in [0, 1]); 0 where the pixels do not show one.
-
-    A frequency's coefficients away from zero (beyond ``MIN_STEP / 2``: rounding moves a zero by less) are judged
-    against every step: a step's share is how many lie within ``TOLERANCE`` of its multiples, beyond the share that
-    chance puts there (a fine lattice catches many coefficients that lie off the true one). The true step's share
-    is near 1; one step more or less moves its multiples off them, and a multiple of it misses its odd multiples,
-    but its divisors do as well as it give or take chance, so where the best share is at least ``MIN_SHARE`` the
-    step is the largest whose share is near the best."""
-    blocks = _luma_blocks(pixels)
-    return _steps(blocks[0][~blocks[1]]) if blocks is not None else np.zeros(BLOCK * BLOCK, dtype=np.int64)
-
-
-def completed_steps(steps: np.ndarray) -> np.ndarray:
-    """``steps`` (64, row by row, 0 where not read) completed from the IJG luma tables whose steps are all of those
-    read: each step they do not show where those tables agree on it. Such a table is what the JPEG was saved with;
-    unread steps are the finest (under ``MIN_STEP``), the DC and frequencies too rarely used to show, and where the
-    copy's file had them its restoration should be held by them too. Steps no IJG table holds are returned as read."""
-    read = steps > 0
-    if not read.any():
-        return steps
-    tables = standard_tables("luma")
-    matches = tables[(tables[:, read] == steps[read]).all(axis=1)]
-    if not len(matches):
-        return steps
-    agreed = (matches == matches[0]).all(axis=0)
-    return np.where(~read & agreed, matches[0], steps)
-
-
-def _luma_blocks(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The luma DCT coefficients of the whole blocks of ``pixels`` (one row per block, rows of blocks in order) and
-    which blocks hold a clipped value; None where no whole block fits."""
-    rows, cols = pixels.shape[0] // BLOCK, pixels.shape[1] // BLOCK
-    if not rows or not cols:
-        return None
-    whole = pixels[:rows * BLOCK, :cols * BLOCK]
-    clipped = ((whole <= 0) | (whole >= 1)).any(axis=2).reshape(rows, BLOCK, cols, BLOCK).any(axis=(1, 3))
-    return block_coefficients(luma255(whole), rows, cols), clipped.ravel()
-
-
-def _steps(coefficients: np.ndarray) -> np.ndarray:
-    """:func:`luma_steps` from the coefficients of the blocks it may read."""
-    steps = np.zeros(BLOCK * BLOCK, dtype=np.int64)
-    for f in range(1, BLOCK * BLOCK):  # not DC
-        values = np.abs(coefficients[:, f])
-        values = values[values > MIN_STEP / 2]
-        if len(values) < MIN_COEFFICIENTS:
-            continue
-        if len(values) > MAX_COEFFICIENTS:
-            values = values[np.linspace(0, len(values) - 1, MAX_COEFFICIENTS).astype(np.int64)]
-        candidates = np.arange(MIN_STEP, min(MAX_STEP, int(values.max()) + 1) + 1, dtype=np.float32)
-        if not len(candidates):
-            continue
-        off = np.abs(values[:, None] - candidates * np.rint(values[:, None] / candidates))
-        chance = 2 * TOLERANCE / candidates  # of values off any lattice, on this one
-        share = (np.mean(off <= TOLERANCE, axis=0) - chance) / (1 - chance)
-        best = share.max()
-        if best >= MIN_SHARE:
-            steps[f] = int(candidates[np.flatnonzero(share >= best - NEAR_BEST)[-1]])
-    return steps
+# Chroma samplings a copy is tried at: (rows, columns) of pixels per chroma sample.
+SAMPLINGS = ((1, 1), (2, 2), (1, 2), (2, 1))
+# The sampling and grid whose chroma lies best on the lattice is the copy's where its share is at least CHROMA_SHARE
+# and every grid with another origin reads CHROMA_MARGIN less. Samplings on the same origin share blocks where the
+# chroma is smooth (at JPEG 95 a 4:2:0 copy read 0.79 as itself, 0.74 as 4:4:0 and 0.67 as 4:2:2), so they only
+# compete on their share. On validation faces at 256 and 512 px, JPEG 75-95 at 4:4:4 and 4:2:0, the file's own read
+# 0.79-0.99 and every other origin less than 0.1.
+CHROMA_SHARE = 0.7
+CHROMA_MARGIN = 0.3
+CHROMA_SAMPLE = 512  # px: the chroma lattice is judged on a crop at most this high and wide
 
 
 @dataclass(frozen=True)
@@ -116,16 +50,21 @@ class JpegCopyConstraint:
             return None
         oy, ox = damage.grid_offset
         pixels = loaded.pixels[oy:, ox:]
-        blocks = _luma_blocks(pixels)
+        blocks = luma_blocks(pixels, SAMPLE_BLOCKS)
         if blocks is None:
             return None
-        coefficients, clipped = blocks
-        steps = _steps(coefficients[~clipped])
+        steps = read_steps(blocks[0][~blocks[1]])
         if np.count_nonzero(steps) < MIN_FREQUENCIES:
             return None
         steps = completed_steps(steps)
-        grid = (pixels.shape[0] // BLOCK, pixels.shape[1] // BLOCK)
-        return cls(JpegConstraint.of_luma(coefficients, grid, steps), (oy, ox))
+        chroma, factors, (cy, cx) = None, None, (0, 0)
+        if pixels.shape[2] == 3:
+            table = ijg_chroma_steps(steps)
+            found = _chroma_grid(pixels, table) if table is not None else None
+            if found is not None:
+                chroma, (factors, (cy, cx)) = table, found
+        intervals = JpegConstraint.of_pixels(pixels[cy:, cx:], steps, chroma, factors)
+        return cls(intervals, (oy + cy, ox + cx)) if intervals is not None else None
 
     def enforce(self, restored: np.ndarray) -> np.ndarray:
         """``restored`` (H x W x C floats in [0, 1]) with the luma of every whole block on the copy's grid clipped
@@ -137,3 +76,34 @@ class JpegCopyConstraint:
         out = np.clip(restored, 0.0, 1.0).astype(np.float32, copy=False)  # clip made the copy
         out[oy:, ox:] = inside
         return out
+
+
+def _chroma_grid(pixels: np.ndarray, steps: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(sampling, origin) of the chroma blocks of a copy's ``pixels`` (on its luma grid) whose Cb and Cr lie on the
+    lattice of chroma ``steps``, judged on a central crop; None where no grid stands out."""
+    height, width = pixels.shape[:2]
+    # A central crop on the luma grid, its corner on every sampling's grid (a multiple of 16 from the origin).
+    top = max(0, (height - CHROMA_SAMPLE) // 2) // 16 * 16
+    left = max(0, (width - CHROMA_SAMPLE) // 2) // 16 * 16
+    crop = pixels[top:top + CHROMA_SAMPLE, left:left + CHROMA_SAMPLE]
+    shares = {}
+    for factors in SAMPLINGS:
+        rows, cols = crop.shape[0] // factors[0] * factors[0], crop.shape[1] // factors[1] * factors[1]
+        planes = stored_chroma(crop[:rows, :cols], factors)
+        # A grid 8 px further along a halved axis is the same stored samples 4 further: its blocks, not new planes.
+        for origin in [(dy, dx) for dy in range(0, 8 * factors[0], 8) for dx in range(0, 8 * factors[1], 8)]:
+            part = planes[:, origin[0] // factors[0]:, origin[1] // factors[1]:]
+            block_rows, block_cols = part.shape[1] // 8, part.shape[2] // 8
+            if not block_rows or not block_cols:
+                continue
+            coefficients = np.concatenate([block_coefficients(plane, block_rows, block_cols) for plane in part])
+            share = lattice_share(coefficients, steps)
+            if share is not None:
+                shares[factors, origin] = share
+    if not shares:
+        return None
+    best = max(shares, key=shares.get)
+    elsewhere = [share for (_, origin), share in shares.items() if origin != best[1]]
+    if shares[best] < CHROMA_SHARE or shares[best] - max(elsewhere, default=-1.0) < CHROMA_MARGIN:
+        return None
+    return best

@@ -15,8 +15,10 @@ from facerestore.constraints import read_constraint
 from facerestore.damage.analysis import analyze
 from facerestore.damage.jpeg_pixels import luma255
 from facerestore.imageio import read_image
-from facerestore.jpeg_constraint import block_coefficients
-from facerestore.jpeg_copy import MIN_FREQUENCIES, JpegCopyConstraint, completed_steps, luma_steps
+from facerestore.damage.block_dct import block_coefficients
+from facerestore.damage.jpeg_steps import MIN_FREQUENCIES, completed_steps, luma_steps
+from facerestore.jpeg_constraint import stored_chroma
+from facerestore.jpeg_copy import JpegCopyConstraint
 from facerestore.restore import restore_image
 from facerestore.session import open_model
 from facerestore.metrics import psnr
@@ -100,9 +102,48 @@ def test_a_gray_copy_of_a_jpeg_is_restored_exactly_as_the_jpeg(original, tmp_pat
     assert np.abs(unheld - from_jpeg).max() > 1 / 255
 
 
+@pytest.mark.parametrize("quality, subsampling", [(90, 2), (95, 0), (75, 1)])
+def test_a_colour_copy_of_a_jpeg_is_restored_exactly_as_the_jpeg(original, tmp_path, tiny_rgb_model, quality,
+                                                                 subsampling):
+    """Its chroma sampling (4:2:0, 4:4:4, 4:2:2) is read from where Cb and Cr lie on the lattice of the IJG chroma
+    table of the copy's quality, so chroma is held as the file's own is."""
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(original).save(path, quality=quality, subsampling=subsampling)
+    jpeg = read_image(path)
+    copy = read_image(_copy(np.asarray(Image.open(path)), tmp_path / "copy.png"))
+    assert analyze(copy).jpeg_quality == quality  # at 90 and 95 from its steps: too fine for the lattice fit
+    model = open_model(tiny_rgb_model, device="cpu", threads=1)
+    from_jpeg = restore_image(model, jpeg, analyze(jpeg), strength=0.5)
+    from_copy = restore_image(model, copy, analyze(copy), strength=0.5)
+    assert np.abs(from_copy - from_jpeg).max() < 1e-5
+
+
+@pytest.mark.parametrize("subsampling, chroma_offset, factors", [(2, (8, 8), (2, 2)), (0, (0, 0), (1, 1))])
+def test_a_copy_cropped_by_a_block_finds_its_chroma_blocks(original, tmp_path, subsampling, chroma_offset, factors):
+    """Cropped by 8 px, a 4:2:0 copy's chroma blocks (16 px) start 8 px in; a 4:4:4 copy's where its luma's do.
+    Held there, a restoration's stored chroma moves nearer to the original's."""
+    buf = io.BytesIO()
+    Image.fromarray(original).save(buf, format="JPEG", quality=90, subsampling=subsampling)
+    decoded = np.asarray(Image.open(buf))[8:, 8:]
+    copy = read_image(_copy(decoded, tmp_path / "copy.png"))
+    constraint = read_constraint(copy, analyze(copy))
+    assert isinstance(constraint, JpegCopyConstraint) and constraint.offset == chroma_offset
+    truth = original[8:, 8:].astype(np.float32) / 255
+    # A restoration that overshoots: noise of 24 grey levels (SD), much of it past the chroma intervals.
+    restored = np.clip(truth + np.random.default_rng(5).normal(0, 24 / 255, truth.shape).astype(np.float32), 0, 1)
+    kept = constraint.enforce(restored)
+    cy, cx = chroma_offset
+
+    def chroma_error(image):
+        return np.abs(stored_chroma(image[cy:, cx:], factors) - stored_chroma(truth[cy:, cx:], factors)).mean()
+
+    assert chroma_error(kept) < 0.85 * chroma_error(restored)  # chroma left free: no nearer
+
+
 def test_a_clean_original_shows_no_steps_and_gets_no_copy_constraint(original, tmp_path):
     assert np.count_nonzero(luma_steps(_float(original))) < MIN_FREQUENCIES
     loaded = read_image(_copy(original, tmp_path / "clean.png"))
+    assert analyze(loaded).jpeg_quality is None
     assert JpegCopyConstraint.of(loaded, analyze(loaded)) is None
 
 

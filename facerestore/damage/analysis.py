@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from facerestore.damage import jpeg_pixels, levels
+from facerestore.damage import jpeg_pixels, jpeg_steps, levels
 from facerestore.damage.jpeg_cost import recompression_psnr
 from facerestore.damage.jpeg_tables import LUMA_BASE, ijg_table, table_quality
 from facerestore.damage.pixels import (effective_levels, main_colours, on_posterized_scale, pixelation_factor,
@@ -172,6 +172,12 @@ def analyze(loaded: LoadedImage) -> Damage:
         if blocking.strength <= jpeg_pixels.BLOCKINESS_CLEAN_MAX:
             grids.append((0, 0))
         pixel_q, grid, how = _pixel_quality(y, blocking, grids)
+        if pixel_q is None:
+            # Smooth content and the finest steps give the lattice fit too little to judge; the steps of a copy
+            # of a JPEG, where they are an IJG table's, name its quality.
+            read = jpeg_steps.copy_quality(pixels, grids)
+            if read is not None:
+                pixel_q, grid = read
         quality, source = pixel_q, ("pixels" if pixel_q is not None else None)
 
     rows = _levels8(pixels[::LINE_STRIDE])

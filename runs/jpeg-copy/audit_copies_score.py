@@ -1,6 +1,10 @@
-"""Score the archive audit's non-JPEG files restored by the tree before and after a change: run.sh ran
-`facerestore enhance in -o {before,after}_MODEL --format png --json` with each tree; refs.json maps each file to its
-reference (audit_build.py's refs/, audit_followup.py's refs2/)."""
+"""Score the archive audit's non-JPEG files restored by two trees: `facerestore enhance in -o RUN_MODEL --format png
+--json > RUN_MODEL.jsonl` with each tree (PYTHONPATH=<worktree> for the older) over in/, every case of the audit's
+manifest.csv and manifest2.csv whose file is no JPEG or WebP (224), copied as ORIGIN__VARIANT.ext; refs.json maps
+each to its reference (audit_build.py's refs/, audit_followup.py's refs2/).
+
+    python audit_copies_score.py big darn base after     # RUN names: the tree before, the tree after
+"""
 import json, sys
 import numpy as np
 from pathlib import Path
@@ -20,8 +24,8 @@ def score(run):
         pi, po = psnr(inp, ref), psnr(o, ref)
         out[name] = (po - pi) if np.isfinite(pi) else 0.0
     return out
-for m in sys.argv[1:]:
-    b, a = score(f'before_{m}.jsonl'), score(f'after_{m}.jsonl')
+for m in sys.argv[1:-2]:
+    b, a = score(f'{sys.argv[-2]}_{m}.jsonl'), score(f'{sys.argv[-1]}_{m}.jsonl')
     common = sorted(set(a) & set(b))
     ch = [n for n in common if abs(a[n] - b[n]) > 1e-6]
     print(m, 'cases', len(common), 'changed', len(ch), 'mean before %+.3f after %+.3f' % (np.mean([b[n] for n in common]), np.mean([a[n] for n in common])),

@@ -15,6 +15,7 @@ from facerestore.metrics import psnr
 from facerestore.constraints import read_constraint
 from facerestore.jpeg_constraint import JpegConstraint
 from facerestore.jpeg_copy import JpegCopyConstraint
+from facerestore.damage.jpeg_steps import luma_blocks, read_steps
 
 
 def completed(steps, dc):
@@ -61,14 +62,13 @@ for side in (256, 512):
                     p = psnr(u8(con.enforce(out) if con else np.clip(out, 0, 1)), hq)
                     res.append([pin, p, p, p, False, False]); continue
                 oy, ox = con.offset
-                from facerestore.jpeg_copy import _luma_blocks, _steps
-                coefficients, clipped = _luma_blocks(loaded.pixels[oy:, ox:])
-                steps = _steps(coefficients[~clipped])
+                coefficients, clipped = luma_blocks(loaded.pixels[oy:, ox:])
+                steps = read_steps(coefficients[~clipped])
                 grid = ((loaded.pixels.shape[0] - oy) // 8, (loaded.pixels.shape[1] - ox) // 8)
                 row = [pin]
                 for v in VARIANTS:
                     st = steps if v == "read" else completed(steps, v == "fill")
-                    c = JpegCopyConstraint(JpegConstraint.of_luma(coefficients, grid, st), (oy, ox))
+                    c = JpegCopyConstraint(JpegConstraint.of_pixels(loaded.pixels[oy:, ox:], st), (oy, ox))
                     row.append(psnr(u8(c.enforce(out)), hq))
                 table = standard_tables("luma")[q - 1]
                 row += [True, bool((completed(steps, True)[steps == 0] > 0).any())]

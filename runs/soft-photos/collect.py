@@ -13,7 +13,7 @@ from facerestore.constraints import read_constraint
 from facerestore.restore import restore_pixels
 from facerestore.session import open_model
 from facerestore.metrics import psnr
-from facerestore.jpeg_constraint import block_coefficients
+from facerestore.damage.block_dct import block_coefficients
 from facerestore.damage.jpeg_pixels import luma255
 from export.archive import to_uint8
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 sys.path.insert(0, '/work/main')
-from facerestore.jpeg_constraint import block_coefficients
+from facerestore.damage.block_dct import block_coefficients
 from facerestore.damage.jpeg_pixels import luma255
 sys.path.insert(0, str(Path(__file__).parent))
 from sources import sources  # noqa: E402
