@@ -46,7 +46,9 @@ class JpegCopyConstraint:
         save in (``damage``), or None where its steps do not show."""
         if loaded.jpeg is not None or damage.jpeg_quality_source != "pixels":
             return None
-        if loaded.bit_depth != 8 or damage.grid_offset is None:
+        # Not refused at 16 bits: a PNG or TIFF widened from the JPEG's 8-bit pixels keeps their steps, and the
+        # analysis reads its quality from them, so it is held as its 8-bit copy is (else restored unheld).
+        if damage.grid_offset is None:
             return None
         oy, ox = damage.grid_offset
         pixels = loaded.pixels[oy:, ox:]

@@ -102,6 +102,26 @@ def test_a_gray_copy_of_a_jpeg_is_restored_exactly_as_the_jpeg(original, tmp_pat
     assert np.abs(unheld - from_jpeg).max() > 1 / 255
 
 
+@pytest.mark.parametrize("quality", [85, 95])
+def test_a_16_bit_copy_of_a_jpeg_is_held_as_its_8_bit_copy(original, tmp_path, tiny_rgb_model, quality):
+    """A 16-bit PNG of a JPEG's decoded pixels (each 8-bit value times 257, as a converter widens them) shows the
+    same steps: the analysis reads its quality from them, so it is held by the same intervals and restored exactly
+    as the 8-bit copy and the JPEG file are, not restored unheld."""
+    gray = np.asarray(Image.fromarray(original).convert("L"))
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(gray).save(path, quality=quality)
+    decoded = np.asarray(Image.open(path))
+    wide = read_image(_copy(decoded.astype(np.uint16) * 257, tmp_path / "copy16.png"))
+    narrow = read_image(_copy(decoded, tmp_path / "copy8.png"))
+    assert wide.bit_depth == 16 and analyze(wide).jpeg_quality == quality
+    constraint = read_constraint(wide, analyze(wide))
+    assert isinstance(constraint, JpegCopyConstraint)
+    model = open_model(tiny_rgb_model, device="cpu", threads=1)
+    from_wide = restore_image(model, wide, analyze(wide), strength=0.5, constraint=constraint)
+    from_narrow = restore_image(model, narrow, analyze(narrow), strength=0.5)
+    assert np.abs(from_wide - from_narrow).max() < 1e-5
+
+
 @pytest.mark.parametrize("quality, subsampling", [(90, 2), (95, 0), (75, 1)])
 def test_a_colour_copy_of_a_jpeg_is_restored_exactly_as_the_jpeg(original, tmp_path, tiny_rgb_model, quality,
                                                                  subsampling):
