@@ -35,7 +35,9 @@ CHROMA_SAMPLE = 512  # px: the chroma lattice is judged on a crop at most this h
 
 @dataclass(frozen=True)
 class JpegCopyConstraint:
-    """A copy's luma intervals, on blocks ``offset`` (rows, columns) from its top-left corner."""
+    """A copy's intervals (luma, and Cb and Cr where its chroma grid was found), on blocks ``offset`` (rows,
+    columns) from its top-left corner: the luma grid's, moved on to the chroma blocks' origin where those start a
+    luma block further (a cropped 4:2:0 or 4:2:2 copy)."""
 
     intervals: JpegConstraint
     offset: tuple[int, int]
@@ -69,8 +71,9 @@ class JpegCopyConstraint:
         return cls(intervals, (oy + cy, ox + cx)) if intervals is not None else None
 
     def enforce(self, restored: np.ndarray) -> np.ndarray:
-        """``restored`` (H x W x C floats in [0, 1]) with the luma of every whole block on the copy's grid clipped
-        into its intervals; the rows and columns before the grid's first block only clamped to [0, 1]."""
+        """``restored`` (H x W x C floats in [0, 1]) with every whole block on the copy's grid (luma, and chroma
+        where held) clipped into its intervals; the rows and columns before the grid's first block only clamped to
+        [0, 1]."""
         oy, ox = self.offset
         inside = self.intervals.enforce(restored[oy:, ox:])  # a new array, clamped
         if not oy and not ox:
