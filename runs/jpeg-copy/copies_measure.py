@@ -10,10 +10,11 @@ from facerestore.damage.analysis import analyze
 from facerestore.damage.strength import decide, model_curve
 from facerestore.restore import restore_image
 from facerestore.session import open_model
+import validation_faces
+from validation_faces import resized
 from facerestore.metrics import psnr
 
-split = json.load(open("/work/main/runs/darn8u-g2/split.json"))
-faces = [Path("/work/shared/data/faces/crops") / Path(n).with_suffix(".png").name for n in split["val"]]
+faces = validation_faces.faces()
 name, out_path = sys.argv[1], Path(sys.argv[2])  # e.g. darn /tmp/cm/after_darn.json
 # The tree's own file: a model outside the package it runs with is a user's model, told no strength curve.
 import facerestore
@@ -25,11 +26,7 @@ for side in (256, 512):
     for gray in (False, True):
         for q in (None, 30, 50, 75, 85, 90, 95):
             for p in faces:
-                im = Image.open(p).convert("L" if gray else "RGB")
-                s = side / max(im.size)
-                im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
-                hq = np.asarray(im)
-                hq = hq[..., None] if gray else hq
+                im, hq = resized(p, side, gray)
                 files = []
                 if q is None:
                     im.save(f"{tmp}.png", "PNG"); files.append(("copy", f"{tmp}.png"))

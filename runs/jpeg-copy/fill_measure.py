@@ -1,10 +1,9 @@
 """Rule measurement: PNG copies of JPEGs of the validation faces held within the luma steps read from their pixels
 (shipped) against those steps completed from the IJG table they all belong to, with and without its DC step."""
-import sys, io, json
+import sys, json
 sys.path.insert(0, "/work/main")
 import numpy as np
 from pathlib import Path
-from PIL import Image
 from facerestore.imageio import read_image
 from facerestore.damage.analysis import analyze
 from facerestore.damage.jpeg_tables import standard_tables
@@ -16,6 +15,8 @@ from facerestore.constraints import read_constraint
 from facerestore.jpeg_constraint import JpegConstraint
 from facerestore.jpeg_copy import JpegCopyConstraint
 from facerestore.damage.jpeg_steps import luma_blocks, read_steps
+import validation_faces
+from validation_faces import png_copy, resized
 
 
 def completed(steps, dc):
@@ -30,8 +31,7 @@ def completed(steps, dc):
     return np.where(fill, matches[0], steps)
 
 
-split = json.load(open("/work/main/runs/darn8u-g2/split.json"))
-faces = [Path("/work/shared/data/faces/crops") / Path(n).with_suffix(".png").name for n in split["val"]]
+faces = validation_faces.faces()
 name = sys.argv[1]
 model = open_model(Path(f"/work/main/facerestore/models/{name}.onnx"), device="cpu", threads=1)
 u8 = lambda a: np.clip(np.rint(a * 255), 0, 255).astype(np.uint8)
@@ -43,13 +43,8 @@ for side in (256, 512):
         for q in (30, 50, 75, 85, 90, 95):
             res = []
             for p in faces:
-                im = Image.open(p).convert("L" if gray else "RGB")
-                s = side / max(im.size)
-                im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
-                hq = np.asarray(im)
-                hq = hq[..., None] if gray else hq
-                b = io.BytesIO(); im.save(b, "JPEG", quality=q); b.seek(0)
-                Image.open(b).save(tmp, "PNG")
+                im, hq = resized(p, side, gray)
+                png_copy(im, q, tmp)
                 loaded = read_image(tmp)
                 dmg = analyze(loaded)
                 dec = decide(dmg.level, model_curve(model, dmg.kind, loaded.pixels.shape[2] == 1))

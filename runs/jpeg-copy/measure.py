@@ -1,9 +1,8 @@
 """Rule measurement: PNG copies of JPEGs of the validation faces, with and without the copy's luma intervals."""
-import sys, io, json
+import sys, json
 sys.path.insert(0, "/work/main")
 import numpy as np
 from pathlib import Path
-from PIL import Image
 from facerestore.imageio import read_image
 from facerestore.damage.analysis import analyze
 from facerestore.damage.strength import decide, model_curve
@@ -13,9 +12,10 @@ from facerestore.metrics import psnr
 from facerestore.constraints import read_constraint
 from facerestore.level_constraint import LevelConstraint
 from facerestore.jpeg_copy import JpegCopyConstraint
+import validation_faces
+from validation_faces import png_copy, resized
 
-split = json.load(open("/work/main/runs/darn8u-g2/split.json"))
-faces = [Path("/work/shared/data/faces/crops") / Path(n).with_suffix(".png").name for n in split["val"]]
+faces = validation_faces.faces()
 name = sys.argv[1]
 model = open_model(Path(f"/work/main/facerestore/models/{name}.onnx"), device="cpu", threads=1)
 u8 = lambda a: np.clip(np.rint(a * 255), 0, 255).astype(np.uint8)
@@ -26,13 +26,8 @@ for side in (256, 512):
         for q in (30, 50, 75, 85):
             res = []
             for p in faces:
-                im = Image.open(p).convert("L" if gray else "RGB")
-                s = side / max(im.size)
-                im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
-                hq = np.asarray(im)
-                hq = hq[..., None] if gray else hq
-                b = io.BytesIO(); im.save(b, "JPEG", quality=q); b.seek(0)
-                Image.open(b).save(tmp, "PNG")
+                im, hq = resized(p, side, gray)
+                png_copy(im, q, tmp)
                 loaded = read_image(tmp)
                 dmg = analyze(loaded)
                 dec = decide(dmg.level, model_curve(model, dmg.kind, loaded.pixels.shape[2] == 1))

@@ -17,6 +17,8 @@ from facerestore.session import open_model
 from facerestore.metrics import psnr
 from facerestore.constraints import read_constraint
 from facerestore.damage.jpeg_steps import MIN_FREQUENCIES, luma_steps
+import validation_faces
+from validation_faces import resized
 
 
 def step_quality(loaded, damage):
@@ -45,8 +47,7 @@ def with_quality(loaded, damage, q, grid):
                                grid_offset=grid, cost_quality=cost, level=level)
 
 
-split = json.load(open("/work/main/runs/darn8u-g2/split.json"))
-faces = [Path("/work/shared/data/faces/crops") / Path(n).with_suffix(".png").name for n in split["val"]]
+faces = validation_faces.faces()
 name = sys.argv[1]
 model = open_model(Path(f"/work/main/facerestore/models/{name}.onnx"), device="cpu", threads=1)
 u8 = lambda a: np.clip(np.rint(a * 255), 0, 255).astype(np.uint8)
@@ -68,11 +69,7 @@ for side in (256, 512):
         for q in (None, 30, 50, 75, 85, 90, 95):
             res = []
             for p in faces:
-                im = Image.open(p).convert("L" if gray else "RGB")
-                s = side / max(im.size)
-                im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
-                hq = np.asarray(im)
-                hq = hq[..., None] if gray else hq
+                im, hq = resized(p, side, gray)
                 if q is None:
                     im.save(tmp, "PNG")
                 else:
