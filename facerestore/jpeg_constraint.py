@@ -41,7 +41,7 @@ _TO_YCC = np.vstack([LUMA_WEIGHTS, [-0.168736, -0.331264, 0.5], [0.5, -0.418688,
 _FROM_YCC = np.linalg.inv(_TO_YCC).astype(np.float32)
 _TO_CHROMA_LEVELS = (_TO_YCC[1:] * 255).astype(np.float32)  # Cb, Cr from pixels in [0, 1]
 # Chroma sampling -> (rows, columns) of full-resolution pixels per stored chroma sample.
-_FACTORS = {"4:4:4": (1, 1), "4:2:2": (1, 2), "4:2:0": (2, 2), "4:4:0": (2, 1)}
+SAMPLINGS = {"4:4:4": (1, 1), "4:2:2": (1, 2), "4:2:0": (2, 2), "4:4:0": (2, 1)}
 # The inverse of [1/8, 3/4, 1/8]: taps sqrt(2) r^|n| with r = 2 sqrt(2) - 3, cut where they fall below 1e-4
 # (what is cut moves a chroma sample by under 0.01 of a level).
 _R = 2 * np.sqrt(2) - 3
@@ -158,7 +158,7 @@ class JpegConstraint:
         colour = loaded.pixels.shape[2] == 3
         if colour and not info.ycbcr:
             return None  # RGB or CMYK components: the decoded pixels are not its YCbCr planes
-        factors = _FACTORS.get(info.subsampling or "") if colour and info.chroma_table is not None else None
+        factors = SAMPLINGS.get(info.subsampling or "") if colour and info.chroma_table is not None else None
         stored = undo_orientation(loaded.pixels, loaded.orientation)
         return cls.of_pixels(stored, info.luma_table, info.chroma_table if factors else None, factors,
                              loaded.orientation)

@@ -19,10 +19,8 @@ from facerestore.damage.block_dct import block_coefficients
 from facerestore.damage.jpeg_steps import (MIN_FREQUENCIES, SAMPLE_BLOCKS, completed_steps, ijg_chroma_steps,
                                            lattice_share, luma_blocks, read_steps)
 from facerestore.imageio import LoadedImage
-from facerestore.jpeg_constraint import JpegConstraint, stored_chroma
+from facerestore.jpeg_constraint import SAMPLINGS, JpegConstraint, stored_chroma
 
-# Chroma samplings a copy is tried at: (rows, columns) of pixels per chroma sample.
-SAMPLINGS = ((1, 1), (2, 2), (1, 2), (2, 1))
 # The sampling and grid whose chroma lies best on the lattice is the copy's where its share is at least CHROMA_SHARE
 # and every grid with another origin reads CHROMA_MARGIN less. Samplings on the same origin share blocks where the
 # chroma is smooth (at JPEG 95 a 4:2:0 copy read 0.79 as itself, 0.74 as 4:4:0 and 0.67 as 4:2:2), so they only
@@ -92,7 +90,7 @@ def _chroma_grid(pixels: np.ndarray, steps: np.ndarray) -> tuple[tuple[int, int]
     left = max(0, (width - CHROMA_SAMPLE) // 2) // 16 * 16
     crop = pixels[top:top + CHROMA_SAMPLE, left:left + CHROMA_SAMPLE]
     shares = {}
-    for factors in SAMPLINGS:
+    for factors in SAMPLINGS.values():  # every chroma sampling a JPEG file is held at
         rows, cols = crop.shape[0] // factors[0] * factors[0], crop.shape[1] // factors[1] * factors[1]
         planes = stored_chroma(crop[:rows, :cols], factors)
         # A grid 8 px further along a halved axis is the same stored samples 4 further: its blocks, not new planes.
