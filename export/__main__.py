@@ -70,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--webp", action="store_true",
                    help="fit each model's curve for lossy WebP files into its curves in OUTPUT")
     f.add_argument("--sides", default="256", metavar="PX[,PX...]",
-                   help="fit on the validation faces at each of these sizes (at most PX a side; colour curves)")
+                   help="fit on the validation faces at each of these sizes (at most PX a side; colour or gray curves)")
+    f.add_argument("--upscale", action="store_true",
+                   help="bring faces smaller than a size of --sides up to it (LANCZOS): soft photos, as zoomed and "
+                        "upscaled photos are")
     _face_args(f, tables=False)
     a = sub.add_parser("archive-eval", help="the model card's archive table: gain per JPEG quality, clean photos")
     a.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to score")
@@ -186,8 +189,8 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError(f"--sides takes sizes in px separated by commas, not {args.sides!r}") from None
         if not sides or min(sides) < 32:
             raise UsageError(f"--sides takes sizes of 32 px or more, not {args.sides!r}")
-        if args.sides != "256" and (args.gray or args.webp):
-            raise UsageError("--sides applies to the colour curves only")
+        if (args.sides != "256" or args.upscale) and args.webp:
+            raise UsageError("--sides and --upscale apply to the colour and gray curves, not to --webp")
         if args.webp and args.gray:
             raise UsageError("--webp fits colour curves: a WebP file decodes to colour, so --gray does not apply")
         models = {n: Path(p) for n, p in named.items()}
@@ -200,10 +203,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.webp:
             result = fit_strength.fit_webp(Path(args.data), models, base, n_eval=args.eval_count, threads=args.threads)
         elif args.gray:
-            result = fit_strength.fit_gray(Path(args.data), models, n_eval=args.eval_count, threads=args.threads)
+            result = fit_strength.fit_gray(Path(args.data), models, n_eval=args.eval_count, threads=args.threads,
+                                           sides=sides, upscale=args.upscale)
         else:
             result = fit_strength.fit(Path(args.data), models, n_eval=args.eval_count, threads=args.threads,
-                                      sides=sides)
+                                      sides=sides, upscale=args.upscale)
         with _writing(output):
             fit_strength.write(result, output)
         return 0

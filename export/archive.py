@@ -86,13 +86,13 @@ def as_gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def make_cases(paths: tuple[Path, ...], degradations: tuple[str, ...], max_side: int = EVAL_SIDE,
-               gray: bool = False) -> list[Case]:
+               gray: bool = False, upscale: bool = False) -> list[Case]:
     """Every face damaged every way, as files read back and analysed by the runtime (``gray``: the faces in
-    grayscale, as grayscale files)."""
+    grayscale, as grayscale files; ``upscale``: smaller faces brought up to ``max_side``, see ``load_rgb``)."""
     cases = []
     with tempfile.TemporaryDirectory(prefix="facerestore-archive-") as tmp:
         for path in paths:
-            hq = load_rgb(path, max_side)
+            hq = load_rgb(path, max_side, upscale)
             if gray:
                 hq = as_gray(hq)
             for degradation in degradations:

@@ -125,11 +125,13 @@ def load_pair(hq_path: Path) -> tuple[np.ndarray, np.ndarray]:
     return lq, hq
 
 
-def load_rgb(path: Path, max_side: int | None = None) -> np.ndarray:
+def load_rgb(path: Path, max_side: int | None = None, upscale: bool = False) -> np.ndarray:
+    """An image as 8-bit RGB, its longest side brought down to ``max_side`` (LANCZOS), or with ``upscale`` up to it
+    too: a soft photo, as zoomed and upscaled photos are."""
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
-            if max_side and max(im.size) > max_side:
+            if max_side and (max(im.size) > max_side or upscale and max(im.size) < max_side):
                 scale = max_side / max(im.size)
                 size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
                 im = im.resize(size, Image.Resampling.LANCZOS)

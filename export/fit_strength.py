@@ -338,23 +338,31 @@ def fit_webp(data: Path, models: dict[str, Path], base: dict, n_eval: int = EVAL
         f"{', '.join(d[4:] for d in WEBP_DEGRADATIONS)}; kept where it beats leaving them unchanged held out")}
 
 
-def fit_cases(data: Path, n_eval: int = EVAL_COUNT, sides: tuple[int, ...] = (EVAL_SIDE,)) -> list[Case]:
+def fit_cases(data: Path, n_eval: int = EVAL_COUNT, sides: tuple[int, ...] = (EVAL_SIDE,),
+              gray: bool = False, upscale: bool = False) -> list[Case]:
     """The validation faces damaged every way of FIT_DEGRADATIONS, at each of ``sides`` (at most that many px a
-    side): a face keeps its name at every size, so the folds of ``cross_validate`` hold all its sizes."""
+    side, or with ``upscale`` exactly: smaller faces upscaled, as soft photos; ``gray``: in grayscale, as grayscale
+    files): a face keeps its name at every size, so the folds of ``cross_validate`` hold all its sizes."""
     split = split_faces(data, n_val=n_eval, n_test=n_eval)
-    cases = [case for side in sides for case in make_cases(split.val, FIT_DEGRADATIONS, max_side=side)]
-    log.info("%d validation cases (%d faces x %d damages x %d sizes)", len(cases), len(split.val),
-             len(FIT_DEGRADATIONS), len(sides))
+    cases = [case for side in sides
+             for case in make_cases(split.val, FIT_DEGRADATIONS, max_side=side, gray=gray, upscale=upscale)]
+    log.info("%d %svalidation cases (%d faces x %d damages x %d sizes)", len(cases), "grayscale " if gray else "",
+             len(split.val), len(FIT_DEGRADATIONS), len(sides))
     return cases
 
 
+def _sizes(sides: tuple[int, ...], upscale: bool) -> str:
+    """How fitted_on names the sizes the faces were brought to."""
+    return f"{'exactly' if upscale else 'at most'} {' and '.join(map(str, sides))} px" + \
+        (", smaller faces upscaled (LANCZOS)" if upscale else "")
+
+
 def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: int | None = None,
-        sides: tuple[int, ...] = (EVAL_SIDE,)) -> dict:
-    cases = fit_cases(data, n_eval, sides)
+        sides: tuple[int, ...] = (EVAL_SIDE,), upscale: bool = False) -> dict:
+    cases = fit_cases(data, n_eval, sides, upscale=upscale)
     faces = len({c.face for c in cases})
     return {"curves": {name: fit_model(name, score_grid(path, cases, threads)) for name, path in models.items()},
-            "fitted_on": (f"{faces} validation faces (export.data.split_faces, at most "
-                          f"{' and '.join(map(str, sides))} px) damaged "
+            "fitted_on": (f"{faces} validation faces (export.data.split_faces, {_sizes(sides, upscale)}) damaged "
                           f"{len(FIT_DEGRADATIONS)} ways: {', '.join(FIT_DEGRADATIONS)}; read, analysed and restored "
                           "as enhance does (JPEG files within their quantisation intervals); PSNR capped at 60 dB; "
                           "no degradation may lose PSNR on average or on more than "
@@ -362,18 +370,17 @@ def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: 
             "grid": list(GRID), "min_strength": MIN_STRENGTH}
 
 
-def fit_gray(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: int | None = None) -> dict:
+def fit_gray(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: int | None = None,
+             sides: tuple[int, ...] = (EVAL_SIDE,), upscale: bool = False) -> dict:
     """Curves for grayscale photos, fitted as :func:`fit` fits the colour ones, on the validation faces in
     grayscale kept as grayscale files: the colour curves over-smooth them at light damage (a gray file has no
     chroma to clean up, and a gray PNG no quantisation intervals to hold the restoration in)."""
-    split = split_faces(data, n_val=n_eval, n_test=n_eval)
-    cases = make_cases(split.val, FIT_DEGRADATIONS, gray=True)
-    log.info("%d grayscale validation cases (%d faces x %d damages)", len(cases), len(split.val),
-             len(FIT_DEGRADATIONS))
+    cases = fit_cases(data, n_eval, sides, gray=True, upscale=upscale)
+    faces = len({c.face for c in cases})
     return {"gray_curves": {name: fit_model(name, score_grid(path, cases, threads), gray=True)
                             for name, path in models.items()},
-            "gray_fitted_on": (f"the {len(split.val)} validation faces in grayscale (ITU-R 601 luma), kept as "
-                               f"grayscale files, damaged the {len(FIT_DEGRADATIONS)} ways of fitted_on")}
+            "gray_fitted_on": (f"the {faces} validation faces in grayscale (ITU-R 601 luma, {_sizes(sides, upscale)}), "
+                               f"kept as grayscale files, damaged the {len(FIT_DEGRADATIONS)} ways of fitted_on")}
 
 
 def merge_base(output: Path) -> dict:

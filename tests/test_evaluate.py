@@ -206,7 +206,8 @@ def test_cli_fit_strength_checks_sides_webp_and_gray_before_fitting(faces_dir, t
     out = tmp_path / "strength.json"
     base = ["fit-strength", f"m={tiny_rgb_model}", "-o", str(out), "--data", str(faces_dir)]
     for extra, message in ((["--sides", "256,big"], "--sides"), (["--sides", "8"], "32 px"),
-                           (["--sides", "512", "--gray"], "colour curves only"), (["--webp", "--gray"], "--gray"),
+                           (["--sides", "512", "--webp"], "not to --webp"), (["--upscale", "--webp"], "not to --webp"),
+                           (["--webp", "--gray"], "--gray"),
                            (["--webp"], "fit them first")):
         assert main([*base, *extra]) == 2, extra
         err = capsys.readouterr().err

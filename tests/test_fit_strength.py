@@ -88,6 +88,24 @@ def test_cases_carry_the_runtimes_analysis(hopper_path, tmp_path):
     assert by["jpeg10"].damage.level > by["jpeg90"].damage.level > by["clean"].damage.level
 
 
+def test_upscaled_cases_bring_a_smaller_face_up_to_the_side_as_a_soft_photo(hopper_path):
+    """--upscale: a face smaller than the side is brought up to it (a soft photo), a larger one down as always."""
+    from PIL import Image
+
+    with Image.open(hopper_path) as im:
+        native = max(im.size)
+    side = native * 3 // 2
+    kept, = archive.make_cases((hopper_path,), ("clean",), max_side=side)
+    soft, = archive.make_cases((hopper_path,), ("clean",), max_side=side, upscale=True)
+    down, = archive.make_cases((hopper_path,), ("clean",), max_side=native // 2, upscale=True)
+    assert max(kept.hq.shape[:2]) == native and max(soft.hq.shape[:2]) == side
+    assert max(down.hq.shape[:2]) == native // 2
+    # Softer per pixel: the mean step between neighbours shrinks about as the scale grows.
+    steps = [np.abs(np.diff(c.hq.astype(float), axis=1)).mean() for c in (kept, soft)]
+    assert steps[1] < 0.8 * steps[0]
+    assert np.array_equal(archive.to_uint8(soft.loaded.pixels), soft.hq)
+
+
 def test_gray_cases_are_grayscale_files_of_grayscale_faces(hopper_path):
     cases = archive.make_cases((hopper_path,), ("jpeg20", "jpeg10>95", "paper", "clean"), max_side=128, gray=True)
     by = {c.degradation: c for c in cases}
@@ -109,7 +127,8 @@ def test_the_gray_fit_scores_gray_cases_against_what_gray_photos_follow_now(monk
     table = Table(cases, 30 + rng.random((len(cases), len(GRID))), np.full(len(cases), 30.5), conditioned=True)
     asked = []
     monkeypatch.setattr(fit_strength, "split_faces", lambda *a, **k: type("S", (), {"val": (), "test": ()})())
-    monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs, gray=False: asked.append(gray) or cases)
+    monkeypatch.setattr(fit_strength, "make_cases",
+                        lambda paths, degs, max_side, gray=False, upscale=False: asked.append(gray) or cases)
     monkeypatch.setattr(fit_strength, "score_grid", lambda *a, **k: table)
     result = fit_strength.fit_gray(tmp_path, {"darn": tmp_path / "darn.onnx"})
     row = result["gray_curves"]["darn"]
@@ -230,11 +249,14 @@ def test_the_fit_can_score_every_validation_face_at_several_sizes(monkeypatch, s
     from export.data import split_faces
 
     split = split_faces(shared_faces)
-    asked: list[tuple[tuple[Path, ...], int]] = []
-    monkeypatch.setattr(fit_strength, "make_cases",
-                        lambda paths, degs, max_side: asked.append((tuple(paths), max_side)) or [])
+    asked: list[tuple[tuple[Path, ...], int, bool, bool]] = []
+    monkeypatch.setattr(fit_strength, "make_cases", lambda paths, degs, max_side, gray, upscale:
+                        asked.append((tuple(paths), max_side, gray, upscale)) or [])
     fit_strength.fit_cases(shared_faces, sides=(256, 512))
-    assert asked == [(tuple(split.val), 256), (tuple(split.val), 512)]
+    assert asked == [(tuple(split.val), 256, False, False), (tuple(split.val), 512, False, False)]
+    asked.clear()
+    fit_strength.fit_cases(shared_faces, sides=(256, 512), gray=True, upscale=True)
+    assert asked == [(tuple(split.val), 256, True, True), (tuple(split.val), 512, True, True)]
 
 
 def _webp_cases(n_faces: int = 20) -> list[_Case]:
