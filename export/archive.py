@@ -50,6 +50,7 @@ class Case:
     loaded: LoadedImage  # the file read back by the runtime
     damage: Damage  # the runtime's analysis of that file
     hq: np.ndarray  # the original, uint8 H x W x 3
+    side: int = EVAL_SIDE  # the size it was made at (make_cases' max_side): the fit keeps its promise per size
 
 
 def encode(hq: np.ndarray, degradation: str, seed: int, gray: bool = False) -> tuple[bytes, str]:
@@ -101,7 +102,7 @@ def make_cases(paths: tuple[Path, ...], degradations: tuple[str, ...], max_side:
                 file = Path(tmp) / f"case{suffix}"
                 file.write_bytes(data)
                 loaded = read_image(file)
-                cases.append(Case(path.name, degradation, loaded, analyze(loaded), hq))
+                cases.append(Case(path.name, degradation, loaded, analyze(loaded), hq, max_side))
     return cases
 
 

@@ -7,8 +7,8 @@ re-saved ones, banding, pixelation, the report's preset, clean photos), the runt
 and the model restores it at each strength of ``GRID`` as ``enhance`` would (``restore.restore_image``, the
 file's constraint included: a JPEG's intervals, a banded image's level bins). A curve is piecewise linear over
 ``KNOTS`` of the analysed damage level; its values are chosen by coordinate descent to maximise the mean PSNR over
-all cases, under the promise the runtime makes: for no degradation may the mean PSNR fall below the input's, nor
-more than ``MAX_WORSE_SHARE`` of its faces come out worse. One curve is fitted for every kind of damage, then one
+all cases, under the promise the runtime makes: for no degradation (at any size the faces were made at) may the
+mean PSNR fall below the input's, nor more than ``MAX_WORSE_SHARE`` of its faces come out worse. One curve is fitted for every kind of damage, then one
 per kind (``Damage.kind``: JPEG, banding, pixelation) from it; the curves per kind are kept only where they also
 win when fitted on half of the faces and scored on the other half, both ways (``cross_validate``), since three
 curves from 20 faces could fit the faces rather than the damage. Only validation faces are read: the test faces
@@ -126,9 +126,12 @@ def _psnr_at(table: Table, knot_values: np.ndarray) -> np.ndarray:
 
 
 def _broken(table: Table, got: np.ndarray) -> list[str]:
+    """The damages (each at each size the faces were made at, where there are several) ``got`` makes worse."""
+    sides = {case.side for case in table.cases}
     groups: dict[str, list[int]] = defaultdict(list)
     for i, case in enumerate(table.cases):
-        groups[case.degradation].append(i)
+        # A curve that holds the promise on average over sizes can still break it on the photos of one size.
+        groups[case.degradation if len(sides) == 1 else f"{case.degradation} at {case.side} px"].append(i)
     broken = []
     for degradation, rows in groups.items():
         gain = got[rows] - table.input_psnr[rows]
@@ -366,7 +369,7 @@ def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: 
                           f"{len(FIT_DEGRADATIONS)} ways: {', '.join(FIT_DEGRADATIONS)}; read, analysed and restored "
                           "as enhance does (JPEG files within their quantisation intervals); PSNR capped at 60 dB; "
                           "no degradation may lose PSNR on average or on more than "
-                          f"{MAX_WORSE_SHARE:.0%} of faces"),
+                          f"{MAX_WORSE_SHARE:.0%} of faces{', at each size' if len(sides) > 1 else ''}"),
             "grid": list(GRID), "min_strength": MIN_STRENGTH}
 
 
