@@ -8,11 +8,11 @@ and the model restores it at each strength of ``GRID`` as ``enhance`` would (``r
 file's constraint included: a JPEG's intervals, a banded image's level bins). A curve is piecewise linear over
 ``KNOTS`` of the analysed damage level; its values are chosen by coordinate descent to maximise the mean PSNR over
 all cases, under the promise the runtime makes: for no degradation (at any size the faces were made at) may the
-mean PSNR fall below the input's, nor more than ``MAX_WORSE_SHARE`` of its faces come out worse. One curve is fitted for every kind of damage, then one
-per kind (``Damage.kind``: JPEG, banding, pixelation) from it; the curves per kind are kept only where they also
-win when fitted on half of the faces and scored on the other half, both ways (``cross_validate``), since three
-curves from 20 faces could fit the faces rather than the damage. Only validation faces are read: the test faces
-stay for the model card.
+mean PSNR fall below the input's, nor more than ``MAX_WORSE_SHARE`` of its faces come out worse. One curve is
+fitted for every kind of damage, then one per kind (``Damage.kind``: JPEG, banding, pixelation) from it; the
+curves per kind are kept only where they also win when fitted on half of the faces and scored on the other half,
+both ways (``cross_validate``), since three curves from 20 faces could fit the faces rather than the damage. Only
+validation faces are read: the test faces stay for the model card.
 
 ``--webp`` fits one more curve per model, for lossy WebP files (``WEBP_DEGRADATIONS``), alone and under the same
 promise, into the model's curves already in the output file: the models were trained on JPEG only, so the curve is
@@ -354,22 +354,24 @@ def fit_cases(data: Path, n_eval: int = EVAL_COUNT, sides: tuple[int, ...] = (EV
     return cases
 
 
-def _sizes(sides: tuple[int, ...], upscale: bool) -> str:
-    """How fitted_on names the sizes the faces were brought to."""
-    return f"{'exactly' if upscale else 'at most'} {' and '.join(map(str, sides))} px" + \
+def _sized(rows: dict[str, dict], sides: tuple[int, ...], upscale: bool) -> dict[str, dict]:
+    """Each model's curves with the sizes its faces were brought to: models refitted at other times keep theirs."""
+    sizes = f"{'exactly' if upscale else 'at most'} {' and '.join(map(str, sides))} px" + \
         (", smaller faces upscaled (LANCZOS)" if upscale else "")
+    return {name: {**row, "sizes": sizes} for name, row in rows.items()}
 
 
 def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: int | None = None,
         sides: tuple[int, ...] = (EVAL_SIDE,), upscale: bool = False) -> dict:
     cases = fit_cases(data, n_eval, sides, upscale=upscale)
     faces = len({c.face for c in cases})
-    return {"curves": {name: fit_model(name, score_grid(path, cases, threads)) for name, path in models.items()},
-            "fitted_on": (f"{faces} validation faces (export.data.split_faces, {_sizes(sides, upscale)}) damaged "
+    curves = {name: fit_model(name, score_grid(path, cases, threads)) for name, path in models.items()}
+    return {"curves": _sized(curves, sides, upscale),
+            "fitted_on": (f"{faces} validation faces (export.data.split_faces, at each model's sizes) damaged "
                           f"{len(FIT_DEGRADATIONS)} ways: {', '.join(FIT_DEGRADATIONS)}; read, analysed and restored "
                           "as enhance does (JPEG files within their quantisation intervals); PSNR capped at 60 dB; "
                           "no degradation may lose PSNR on average or on more than "
-                          f"{MAX_WORSE_SHARE:.0%} of faces{', at each size' if len(sides) > 1 else ''}"),
+                          f"{MAX_WORSE_SHARE:.0%} of faces (at each size)"),
             "grid": list(GRID), "min_strength": MIN_STRENGTH}
 
 
@@ -380,9 +382,9 @@ def fit_gray(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, thre
     chroma to clean up, and a gray PNG no quantisation intervals to hold the restoration in)."""
     cases = fit_cases(data, n_eval, sides, gray=True, upscale=upscale)
     faces = len({c.face for c in cases})
-    return {"gray_curves": {name: fit_model(name, score_grid(path, cases, threads), gray=True)
-                            for name, path in models.items()},
-            "gray_fitted_on": (f"the {faces} validation faces in grayscale (ITU-R 601 luma, {_sizes(sides, upscale)}), "
+    curves = {name: fit_model(name, score_grid(path, cases, threads), gray=True) for name, path in models.items()}
+    return {"gray_curves": _sized(curves, sides, upscale),
+            "gray_fitted_on": (f"the {faces} validation faces in grayscale (ITU-R 601 luma), at each model's sizes, "
                                f"kept as grayscale files, damaged the {len(FIT_DEGRADATIONS)} ways of fitted_on")}
 
 

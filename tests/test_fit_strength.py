@@ -132,7 +132,7 @@ def test_the_gray_fit_scores_gray_cases_against_what_gray_photos_follow_now(monk
     monkeypatch.setattr(fit_strength, "score_grid", lambda *a, **k: table)
     result = fit_strength.fit_gray(tmp_path, {"darn": tmp_path / "darn.onnx"})
     row = result["gray_curves"]["darn"]
-    assert asked == [True] and row["levels"] == list(KNOTS)
+    assert asked == [True] and row["levels"] == list(KNOTS) and row["sizes"] == "at most 256 px"
     # One curve, or one per kind where those win held out, as for colour photos.
     per_kind = row["strengths"] if isinstance(row["strengths"], dict) else dict.fromkeys(KINDS, row["strengths"])
     assert set(per_kind) == set(KINDS) and all(len(values) == len(KNOTS) for values in per_kind.values())
