@@ -25,7 +25,9 @@ from facerestore.jpeg_constraint import SAMPLINGS, JpegConstraint, stored_chroma
 # and every grid with another origin reads CHROMA_MARGIN less. Samplings on the same origin share blocks where the
 # chroma is smooth (at JPEG 95 a 4:2:0 copy read 0.79 as itself, 0.74 as 4:4:0 and 0.67 as 4:2:2), so they only
 # compete on their share. On validation faces at 256 and 512 px, JPEG 75-95 at 4:4:4 and 4:2:0, the file's own read
-# 0.79-0.99 and every other origin less than 0.1.
+# 0.79-0.99 and every other origin less than 0.1. Two grids are on the same origin where their blocks' edges nest on
+# each axis (_nested): a 4:2:0 copy cropped off its 16 px chroma grid, whose chroma blocks start 8 px into the luma
+# grid, read 0.55 as 4:2:2 a block row above, and that grid, taken for another origin, refused its own (0.83).
 CHROMA_SHARE = 0.7
 CHROMA_MARGIN = 0.3
 CHROMA_SAMPLE = 512  # px: the chroma lattice is judged on a crop at most this high and wide
@@ -106,7 +108,13 @@ def _chroma_grid(pixels: np.ndarray, steps: np.ndarray) -> tuple[tuple[int, int]
     if not shares:
         return None
     best = max(shares, key=shares.get)
-    elsewhere = [share for (_, origin), share in shares.items() if origin != best[1]]
+    elsewhere = [share for grid, share in shares.items() if not _nested(grid, best)]
     if shares[best] < CHROMA_SHARE or shares[best] - max(elsewhere, default=-1.0) < CHROMA_MARGIN:
         return None
     return best
+
+
+def _nested(a: tuple[tuple[int, int], tuple[int, int]], b: tuple[tuple[int, int], tuple[int, int]]) -> bool:
+    """Whether two (sampling, origin) chroma grids are on the same origin: on each axis the edges of the one with the
+    larger blocks are edges of the other's (origins equal modulo the smaller blocks, 8 px times the lesser factor)."""
+    return all((oa - ob) % (8 * min(fa, fb)) == 0 for fa, fb, oa, ob in zip(a[0], b[0], a[1], b[1]))
