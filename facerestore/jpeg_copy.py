@@ -35,12 +35,14 @@ CHROMA_SAMPLE = 512  # px: the chroma lattice is judged on a crop at most this h
 
 @dataclass(frozen=True)
 class JpegCopyConstraint:
-    """A copy's intervals (luma, and Cb and Cr where its chroma grid was found), on blocks ``offset`` (rows,
-    columns) from its top-left corner: the luma grid's, moved on to the chroma blocks' origin where those start a
-    luma block further (a cropped 4:2:0 or 4:2:2 copy)."""
+    """A copy's intervals: luma on blocks ``offset`` (rows, columns) from its top-left corner (its luma grid), with Cb
+    and Cr where its chroma grid was found: in ``intervals`` where the chroma blocks start on that origin, else alone
+    in ``chroma``, on blocks from ``chroma_offset`` (a cropped 4:2:0 or 4:2:2 copy's start a luma block further)."""
 
     intervals: JpegConstraint
     offset: tuple[int, int]
+    chroma: JpegConstraint | None = None
+    chroma_offset: tuple[int, int] = (0, 0)
 
     @classmethod
     def of(cls, loaded: LoadedImage, damage: Damage) -> JpegCopyConstraint | None:
@@ -67,20 +69,31 @@ class JpegCopyConstraint:
             found = _chroma_grid(pixels, table) if table is not None else None
             if found is not None:
                 chroma, (factors, (cy, cx)) = table, found
-        intervals = JpegConstraint.of_pixels(pixels[cy:, cx:], steps, chroma, factors)
-        return cls(intervals, (oy + cy, ox + cx)) if intervals is not None else None
+        if not cy and not cx:
+            intervals, apart = JpegConstraint.of_pixels(pixels, steps, chroma, factors), None
+        else:  # luma on its own grid, its blocks before the chroma's included; chroma alone (luma steps of 0: free)
+            intervals = JpegConstraint.of_pixels(pixels, steps)
+            apart = JpegConstraint.of_pixels(pixels[cy:, cx:], np.zeros_like(steps), chroma, factors)
+        return cls(intervals, (oy, ox), apart, (oy + cy, ox + cx)) if intervals is not None else None
 
     def enforce(self, restored: np.ndarray) -> np.ndarray:
-        """``restored`` (H x W x C floats in [0, 1]) with every whole block on the copy's grid (luma, and chroma
-        where held) clipped into its intervals; the rows and columns before the grid's first block only clamped to
-        [0, 1]."""
-        oy, ox = self.offset
-        inside = self.intervals.enforce(restored[oy:, ox:])  # a new array, clamped
-        if not oy and not ox:
-            return inside  # the usual copy, uncropped: no second image-sized array
-        out = np.clip(restored, 0.0, 1.0).astype(np.float32, copy=False)  # clip made the copy
-        out[oy:, ox:] = inside
-        return out
+        """``restored`` (H x W x C floats in [0, 1]) with every whole block on the copy's grids clipped into its
+        intervals (luma, then chroma where it is held apart); the rows and columns before a grid's first block only
+        clamped to [0, 1]. A change of luma leaves Cb and Cr as they were (but where the clamp moves them)."""
+        out = _held(self.intervals, restored, self.offset)
+        return out if self.chroma is None else _held(self.chroma, out, self.chroma_offset)
+
+
+def _held(intervals: JpegConstraint, restored: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
+    """``restored`` with the blocks from ``offset`` on clipped into ``intervals``; what lies before them only
+    clamped to [0, 1]."""
+    oy, ox = offset
+    inside = intervals.enforce(restored[oy:, ox:])  # a new array, clamped
+    if not oy and not ox:
+        return inside  # the usual copy, uncropped: no second image-sized array
+    out = np.clip(restored, 0.0, 1.0).astype(np.float32, copy=False)  # clip made the copy
+    out[oy:, ox:] = inside
+    return out
 
 
 def _chroma_grid(pixels: np.ndarray, steps: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]] | None:

@@ -147,7 +147,8 @@ def test_a_copy_cropped_by_a_block_finds_its_chroma_blocks(original, tmp_path, s
     decoded = np.asarray(Image.open(buf))[8:, 8:]
     copy = read_image(_copy(decoded, tmp_path / "copy.png"))
     constraint = read_constraint(copy, analyze(copy))
-    assert isinstance(constraint, JpegCopyConstraint) and constraint.offset == chroma_offset
+    assert isinstance(constraint, JpegCopyConstraint) and constraint.offset == (0, 0)
+    assert (constraint.chroma_offset if constraint.chroma is not None else constraint.offset) == chroma_offset
     truth = original[8:, 8:].astype(np.float32) / 255
     # A restoration that overshoots: noise of 24 grey levels (SD), much of it past the chroma intervals.
     restored = np.clip(truth + np.random.default_rng(5).normal(0, 24 / 255, truth.shape).astype(np.float32), 0, 1)
@@ -228,7 +229,47 @@ def test_a_smooth_copy_cropped_off_its_chroma_grid_is_held_on_it(shared_faces, t
     damage = analyze(copy)
     assert damage.jpeg_quality == 95 and tuple(damage.grid_offset) == (-crop[0] % 8, -crop[1] % 8)
     constraint = read_constraint(copy, damage)
-    assert isinstance(constraint, JpegCopyConstraint) and constraint.offset == (-crop[0] % 16, -crop[1] % 16)
+    assert isinstance(constraint, JpegCopyConstraint) and constraint.offset == (-crop[0] % 8, -crop[1] % 8)
+    assert constraint.chroma is not None and constraint.chroma_offset == (-crop[0] % 16, -crop[1] % 16)
+
+
+@pytest.mark.parametrize("crop", [(3, 5), (1, 0)])
+def test_a_copy_cropped_off_its_chroma_grid_holds_luma_before_its_chroma_blocks(original, tmp_path, crop):
+    """A 4:2:0 copy cropped off its 16 px chroma grid has its chroma blocks a luma block into its luma grid: the
+    luma blocks before them (a strip of 8 px at the top, and at the left where cropped there) are held too, on the
+    luma grid, and the chroma on its own blocks (they were restored unheld)."""
+    buf = io.BytesIO()
+    Image.fromarray(original).save(buf, format="JPEG", quality=90)
+    with Image.open(buf) as im:
+        table = np.array(im.quantization[0])
+        decoded = np.asarray(im)[crop[0]:, crop[1]:]
+    copy = read_image(_copy(decoded, tmp_path / "copy.png"))
+    constraint = read_constraint(copy, analyze(copy))
+    gy, gx = -crop[0] % 8, -crop[1] % 8
+    assert isinstance(constraint, JpegCopyConstraint) and constraint.offset == (gy, gx)
+    cy, cx = constraint.chroma_offset
+    assert constraint.chroma is not None and (cy, cx) == (-crop[0] % 16, -crop[1] % 16)
+    truth = original[crop[0]:, crop[1]:].astype(np.float32) / 255
+    restored = np.clip(truth + np.random.default_rng(11).normal(0, 12 / 255, truth.shape).astype(np.float32), 0, 1)
+    kept = constraint.enforce(restored)
+    # The first row of luma blocks, before the chroma blocks: every coefficient within half a step of the copy's own
+    # (but in blocks the final clamp to [0, 1] moved).
+    cols = (truth.shape[1] - gx) // 8
+    strip = kept[gy:gy + 8, gx:gx + cols * 8]
+    clamped = ((strip <= 0) | (strip >= 1)).any(axis=2).reshape(8, cols, 8).any(axis=(0, 2))
+    assert np.mean(~clamped) > 0.5
+    before = block_coefficients(luma255(copy.pixels[gy:gy + 8, gx:gx + cols * 8]), 1, cols)[~clamped]
+    after = block_coefficients(luma255(strip), 1, cols)[~clamped]
+    centres = np.rint(before / table) * table
+    assert np.all(np.abs(after - centres) <= table / 2 + 0.05)
+    # Chroma is still held on its own blocks: a restoration's stored chroma, off by noise of 24 grey levels (SD), much
+    # of it past the chroma intervals, moves nearer the original's.
+    restored = np.clip(truth + np.random.default_rng(5).normal(0, 24 / 255, truth.shape).astype(np.float32), 0, 1)
+
+    def chroma_error(image):
+        return np.abs(stored_chroma(image[cy:, cx:], (2, 2)) - stored_chroma(truth[cy:, cx:], (2, 2))).mean()
+
+    assert chroma_error(constraint.enforce(restored)) < 0.85 * chroma_error(restored)
 
 
 def test_a_jpeg_file_keeps_its_own_intervals(original, tmp_path):
