@@ -257,15 +257,23 @@ def fit_model(name: str, table: Table, gray: bool = False) -> dict:
     log.info("%s%s: strengths %s at levels %s; mean PSNR %.4f (one curve for every kind: %.4f; its curves now: "
              "%.4f; full strength everywhere: %.4f); held out: %s", name, " (gray)" if gray else "",
              per_kind if by_kind else one, list(KNOTS), score, one_score, current, unfitted, held_out)
-    return {"levels": list(KNOTS), "strengths": per_kind if by_kind else one,
-            "validation_mean_psnr": round(score, 4),
-            "validation_mean_psnr_one_curve": round(one_score, 4),
-            "validation_mean_psnr_held_out": held_out,
-            "validation_mean_psnr_current_curve": round(current, 4),
-            "validation_mean_psnr_full_strength": round(unfitted, 4),
-            "made_worse": broken_promises(table, chosen),
-            "made_worse_by_current_curve": _broken(table, now),
-            "made_worse_at_full_strength": broken_promises(table, full)}
+    row = {"levels": list(KNOTS), "strengths": per_kind if by_kind else one,
+           "validation_mean_psnr": round(score, 4),
+           "validation_mean_psnr_one_curve": round(one_score, 4),
+           "validation_mean_psnr_held_out": held_out,
+           "validation_mean_psnr_current_curve": round(current, 4),
+           "validation_mean_psnr_full_strength": round(unfitted, 4),
+           "made_worse": broken_promises(table, chosen),
+           "made_worse_by_current_curve": _broken(table, now),
+           "made_worse_at_full_strength": broken_promises(table, full)}
+    sides = sorted({case.side for case in table.cases})
+    if len(sides) > 1:  # what the curves cost or gain the photos of each size (made_worse names the size already)
+        got = _psnr_at(table, chosen)
+        of_side = np.array([case.side for case in table.cases])
+        row["by_size"] = {str(side): {"validation_mean_psnr": round(float(got[of_side == side].mean()), 4),
+                                      "validation_mean_psnr_current_curve":
+                                          round(float(now[of_side == side].mean()), 4)} for side in sides}
+    return row
 
 
 def _rows(per_kind: dict[str, list[float]], one: list[float]) -> np.ndarray:

@@ -215,6 +215,19 @@ def test_the_promise_is_kept_at_each_size_the_faces_were_made_at():
     assert broken_promises(at_256, np.ones(len(KNOTS))) == []
     one_size = table.subset(np.arange(20, 40))
     assert broken_promises(one_size, np.ones(len(KNOTS))) == ["mild"]
+    # The fit's record says what its curves give the photos of each size, beside the shipped curves.
+    row = fit_strength.fit_model("big", table)
+    strengths = fit_strength.strengths_of(table, np.array(row["strengths"]) if isinstance(row["strengths"], list)
+                                          else fit_strength._rows(row["strengths"], row["strengths"]["jpeg"]))
+    got = fit_strength._at(table, strengths)
+    assert set(row["by_size"]) == {"256", "512"}
+    assert row["by_size"]["256"]["validation_mean_psnr"] == pytest.approx(float(got[:20].mean()), abs=1e-4)
+    assert row["by_size"]["512"]["validation_mean_psnr"] == pytest.approx(float(got[20:].mean()), abs=1e-4)
+    # big's shipped curves restore "mild" (level 0.5), which the two faces at 512 px lose by.
+    now = row["by_size"]["512"]["validation_mean_psnr_current_curve"], \
+        row["by_size"]["256"]["validation_mean_psnr_current_curve"]
+    assert now[0] < now[1] and row["by_size"]["512"]["validation_mean_psnr"] == pytest.approx(30.0)
+    assert "by_size" not in fit_strength.fit_model("big", at_256)
 
 
 def _two_kinds(faces: int = 10) -> Table:
