@@ -169,14 +169,15 @@ class JpegConstraint:
         """The intervals of decoded pixels as the file stored them (``orientation`` turns them upright), quantised
         with ``luma_table`` and, where given, Cb and Cr with ``chroma_table`` at the chroma sampling ``factors``
         (64 steps each, row by row), in blocks from the top-left corner; None where no whole block fits. A step
-        of 0 is not known: that frequency is left free."""
+        of 0 is not known: that frequency is left free, and a table of no known step holds nothing, so its plane
+        is not transformed at all (a copy's chroma held apart from its luma)."""
         height, width = stored.shape[:2]
         tables = [luma_table] + ([chroma_table] * 2 if factors else [])
         planes = []
         for channel, table in enumerate(tables):
             sampling = factors if channel else (1, 1)
             rows, cols = height // (BLOCK * sampling[0]), width // (BLOCK * sampling[1])
-            if rows and cols:
+            if rows and cols and np.count_nonzero(table):
                 planes.append(_Plane(channel, sampling, (rows, cols), _half_steps(table),
                                      np.empty((rows * cols, BLOCK * BLOCK), dtype=np.float32)))
         if not planes:
@@ -184,8 +185,9 @@ class JpegConstraint:
         constraint = cls(planes, orientation)
         # Chroma is unsmoothed across band edges, so it is read whole (a quarter of the pixels under 4:2:0).
         chroma = stored_chroma(stored, factors) if factors else None
+        held_luma = planes[0].channel == 0
         for y0 in range(0, height, BAND):
-            luma = luma255(stored[y0:y0 + BAND])
+            luma = luma255(stored[y0:y0 + BAND]) if held_luma else None
             for plane in constraint._planes:
                 r0, r1 = _band_rows(plane, y0, y0 + BAND)
                 if r1 <= r0:
