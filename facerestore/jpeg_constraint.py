@@ -168,9 +168,9 @@ class JpegConstraint:
                   factors: tuple[int, int] | None = None, orientation: int = 1) -> JpegConstraint | None:
         """The intervals of decoded pixels as the file stored them (``orientation`` turns them upright), quantised
         with ``luma_table`` and, where given, Cb and Cr with ``chroma_table`` at the chroma sampling ``factors``
-        (64 steps each, row by row), in blocks from the top-left corner; None where no whole block fits. A step
-        of 0 is not known: that frequency is left free, and a table of no known step holds nothing, so its plane
-        is not transformed at all (a copy's chroma held apart from its luma)."""
+        (64 steps each, row by row), in blocks from the top-left corner; None where no plane has both a whole
+        block and a known step. A step of 0 is not known: that frequency is left free, and a table of no known
+        step holds nothing, so its plane is not transformed at all (a copy's chroma held apart from its luma)."""
         height, width = stored.shape[:2]
         tables = [luma_table] + ([chroma_table] * 2 if factors else [])
         planes = []

@@ -37,7 +37,8 @@ CHROMA_SAMPLE = 512  # px: the chroma lattice is judged on a crop at most this h
 class JpegCopyConstraint:
     """A copy's intervals: luma on blocks ``offset`` (rows, columns) from its top-left corner (its luma grid), with Cb
     and Cr where its chroma grid was found: in ``intervals`` where the chroma blocks start on that origin, else alone
-    in ``chroma``, on blocks from ``chroma_offset`` (a cropped 4:2:0 or 4:2:2 copy's start a luma block further)."""
+    in ``chroma``, on blocks from ``chroma_offset`` (a cropped copy's, where its sampling halves an axis, can start a
+    luma block further along it)."""
 
     intervals: JpegConstraint
     offset: tuple[int, int]
@@ -50,8 +51,8 @@ class JpegCopyConstraint:
         save in (``damage``), or None where its steps do not show."""
         if loaded.jpeg is not None or damage.jpeg_quality_source != "pixels":
             return None
-        # Not refused at 16 bits: a PNG or TIFF widened from the JPEG's 8-bit pixels keeps their steps, and the
-        # analysis reads its quality from them, so it is held as its 8-bit copy is (else restored unheld).
+        # Any bit depth: a PNG or TIFF widened from the JPEG's 8-bit pixels (x257) keeps their steps, and the
+        # analysis reads its quality from them, so it is held as its 8-bit copy is.
         if damage.grid_offset is None:
             return None
         oy, ox = damage.grid_offset

@@ -94,7 +94,7 @@ def lattice_share(coefficients: np.ndarray, steps: np.ndarray) -> float | None:
         values = values[values > steps[f] / 2]
         if len(values) < MIN_COEFFICIENTS:
             continue
-        values = values[np.linspace(0, len(values) - 1, min(len(values), MAX_COEFFICIENTS)).astype(np.int64)]
+        values = _spread(values, MAX_COEFFICIENTS)
         chance = 2 * TOLERANCE / steps[f]
         on = np.mean(np.abs(values - steps[f] * np.rint(values / steps[f])) <= TOLERANCE)
         shares.append((on - chance) / (1 - chance))
