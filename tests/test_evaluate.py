@@ -215,6 +215,33 @@ def test_cli_fit_strength_checks_sides_webp_and_gray_before_fitting(faces_dir, t
     assert not out.exists()
 
 
+@pytest.mark.parametrize("extra, called, sides, upscale", [
+    ([], "fit", (256,), False),
+    (["--sides", "256,512", "--upscale"], "fit", (256, 512), True),
+    (["--gray", "--sides", "512"], "fit_gray", (512,), False),
+    (["--gray", "--sides", "256,512", "--upscale"], "fit_gray", (256, 512), True),
+])
+def test_cli_fit_strength_passes_sides_and_upscale_to_the_colour_and_gray_fits(
+        faces_dir, tiny_rgb_model, tmp_path, monkeypatch, extra, called, sides, upscale):
+    pytest.importorskip("torch")
+    from export import fit_strength
+    from export.__main__ import main
+
+    asked = []
+
+    def fake(name):
+        def record(data, models, **kwargs):
+            asked.append((name, kwargs["sides"], kwargs["upscale"]))
+            return {"gray_curves" if name == "fit_gray" else "curves": {}}
+        return record
+
+    for name in ("fit", "fit_gray"):
+        monkeypatch.setattr(fit_strength, name, fake(name))
+    out = tmp_path / "strength.json"
+    assert main(["fit-strength", f"m={tiny_rgb_model}", "-o", str(out), "--data", str(faces_dir), *extra]) == 0
+    assert asked == [(called, sides, upscale)]
+
+
 def test_cli_fit_strength_webp_reports_a_failure_during_the_fit_as_one_not_as_a_usage_error(
         faces_dir, tiny_rgb_model, tmp_path, monkeypatch):
     """Only the checks before the fit are usage errors (exit 2); a ValueError from inside the fit is a bug to

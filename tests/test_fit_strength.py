@@ -347,3 +347,19 @@ def test_a_refit_keeps_the_webp_curve_fitted_on_its_own(tmp_path):
         assert written["m"]["strengths"]["webp"] == [0, 0.4, 0.9] and written["m"]["webp"]["validation_mean_psnr"] == 35.8
         assert written["m"]["strengths"]["jpeg"] == [0, 0.6, 1] and written["other"] == old["curves"]["other"]
         path.write_text(json.dumps(old), encoding="utf-8")
+
+
+def test_each_models_curves_say_the_sizes_their_faces_were_brought_to(tmp_path):
+    """A refit says the sizes of its own faces on its own rows ("sizes"), so another model's, fitted at other sizes
+    at another time, keeps saying its own in the merged file."""
+    levels = [0.0, 0.5, 1.0]
+    rows = {"big": {"levels": levels, "strengths": [0, 0.5, 1]}}
+    assert fit_strength._sized(rows, (256,), upscale=False)["big"]["sizes"] == "at most 256 px"
+    soft = fit_strength._sized(rows, (256, 512), upscale=True)
+    assert soft["big"]["sizes"] == "exactly 256 and 512 px, smaller faces upscaled (LANCZOS)"
+    path = tmp_path / "strength.json"
+    path.write_text(json.dumps({"curves": {"darn": {"levels": levels, "strengths": [0, 1, 1],
+                                                    "sizes": "at most 256 px"}}}), encoding="utf-8")
+    fit_strength.write({"curves": soft}, path)
+    written = json.loads(path.read_text(encoding="utf-8"))["curves"]
+    assert written["darn"]["sizes"] == "at most 256 px" and written["big"]["sizes"] == soft["big"]["sizes"]

@@ -138,9 +138,11 @@ def test_a_colour_copy_of_a_jpeg_is_restored_exactly_as_the_jpeg(original, tmp_p
     assert np.abs(from_copy - from_jpeg).max() < 1e-5
 
 
-@pytest.mark.parametrize("subsampling, chroma_offset, factors", [(2, (8, 8), (2, 2)), (0, (0, 0), (1, 1))])
+@pytest.mark.parametrize("subsampling, chroma_offset, factors",
+                         [(2, (8, 8), (2, 2)), (1, (0, 8), (1, 2)), (0, (0, 0), (1, 1))])
 def test_a_copy_cropped_by_a_block_finds_its_chroma_blocks(original, tmp_path, subsampling, chroma_offset, factors):
-    """Cropped by 8 px, a 4:2:0 copy's chroma blocks (16 px) start 8 px in; a 4:4:4 copy's where its luma's do.
+    """Cropped by 8 px, a 4:2:0 copy's chroma blocks (16 px) start 8 px in, a 4:2:2 copy's (16 px wide, 8 high) 8 px
+    in from the left only; a 4:4:4 copy's where its luma's do.
     Held there, a restoration's stored chroma moves nearer to the original's."""
     buf = io.BytesIO()
     Image.fromarray(original).save(buf, format="JPEG", quality=90, subsampling=subsampling)
