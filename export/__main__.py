@@ -184,7 +184,8 @@ def _run(args: argparse.Namespace) -> int:
 
         output = _check_output(args.output)
         try:
-            sides = tuple(int(side) for side in args.sides.split(","))
+            # A size named twice would only score every one of its cases twice.
+            sides = tuple(dict.fromkeys(int(side) for side in args.sides.split(",")))
         except ValueError:
             raise UsageError(f"--sides takes sizes in px separated by commas, not {args.sides!r}") from None
         if not sides or min(sides) < 32:

@@ -220,6 +220,7 @@ def test_cli_fit_strength_checks_sides_webp_and_gray_before_fitting(faces_dir, t
     (["--sides", "256,512", "--upscale"], "fit", (256, 512), True),
     (["--gray", "--sides", "512"], "fit_gray", (512,), False),
     (["--gray", "--sides", "256,512", "--upscale"], "fit_gray", (256, 512), True),
+    (["--sides", "512,256,512"], "fit", (512, 256), False),
 ])
 def test_cli_fit_strength_passes_sides_and_upscale_to_the_colour_and_gray_fits(
         faces_dir, tiny_rgb_model, tmp_path, monkeypatch, extra, called, sides, upscale):
