@@ -345,7 +345,7 @@ def fit_webp(data: Path, models: dict[str, Path], base: dict, n_eval: int = EVAL
         row["strengths"], row["webp"] = strengths, scores
         curves[name] = row
     return {"curves": curves, "webp_fitted_on": (
-        f"the {len(split.val)} validation faces saved as lossy WebP at libwebp qualities "
+        f"the {len(split.val)} validation faces (at most {EVAL_SIDE} px) saved as lossy WebP at libwebp qualities "
         f"{', '.join(d[4:] for d in WEBP_DEGRADATIONS)}; kept where it beats leaving them unchanged held out")}
 
 
