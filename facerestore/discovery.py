@@ -668,6 +668,10 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
         root_key = (item.root, item.explicit or item.listed)
         if root_key not in out_roots:
             out_roots[root_key] = _output_root(item, output, per_root)
+            if output is None and (item.explicit or item.listed):
+                # A named file's output folder is its own folder's sibling, which may lie in an input folder
+                # (`enhance photos/2019/a.jpg photos`: photos/2019-restored/), as a named folder's may.
+                _check_output_roots(folder_inputs, [out_roots[root_key]])
         dst = out_roots[root_key] / rel
         key = os.path.normcase(os.path.normpath(os.path.join(cwd, dst)))
         if key in by_dst:

@@ -250,6 +250,26 @@ def test_input_folders_inside_the_output_folder_are_refused(photos, tiny_rgb_mod
     assert _digests(photos) == before and not (photos / "_facerestore_report").exists()
 
 
+@pytest.mark.parametrize("extra", [[], ["--no-report"], ["--dry-run"]])
+def test_a_named_file_whose_output_folder_lies_in_an_input_folder_is_refused(photos, tiny_rgb_model, extra):
+    """`enhance photos/2019/face.jpg photos` sent the named file to photos/2019-restored/: a folder created inside
+    the input folder photos, beside the originals (which a later walk of photos, with --no-report, restored
+    again as originals)."""
+    before = _digests(photos)
+    result = _run(["enhance", str(photos / "2019" / "face.jpg"), str(photos), "--model", str(tiny_rgb_model),
+                   "--strength", "1", *extra])
+    assert result.exit_code == 2, result.stderr
+    assert f"the output folder {photos / '2019-restored'} is inside the input folder {photos}" in result.stderr
+    assert result.stdout == ""
+    assert _digests(photos) == before and not (photos / "2019-restored").exists()
+    assert not (photos.parent / "photos-restored").exists()
+    # Beside the folder it lies in, the named file's output folder is that folder's own: nothing refused.
+    result = _run(["enhance", str(photos / "gray.jpg"), str(photos), "--model", str(tiny_rgb_model),
+                   "--strength", "1", "--no-report"])
+    assert result.exit_code == 1, result.stderr  # corrupt.jpg, as ever
+    assert (photos.parent / "photos-restored" / "gray.jpg").is_file() and _digests(photos) == before
+
+
 @pytest.mark.parametrize("name, value, expected", [
     ("FACERESTORE_ENHANCE_JSON", "1", '{"input": '),        # stored as json_lines
     ("FACERESTORE_ENHANCE_FORMAT", "png", "gray.png\trun"),  # stored as fmt

@@ -294,9 +294,27 @@ def test_files_from_newlines_mirrors_relative_paths(tree):
 def test_files_from_inside_a_folder_input_is_not_refused_for_the_current_folders_outputs(tree, monkeypatch):
     """Run from inside photos/a with photos as an input and a list: photos/a-restored would lie inside photos, but
     no listed file need go there, so the run is planned (it was refused as an output inside an input)."""
+    _touch(tree.parent, "other/o.jpg")
     monkeypatch.chdir(tree / "a")
-    plan = plan_jobs([tree], files_from=io.StringIO(str(tree / "b" / "face.jpg") + "\n"))
+    plan = plan_jobs([tree], files_from=io.StringIO(str(tree.parent / "other" / "o.jpg") + "\n"))
     assert "b/face.jpg" in _rels(plan) and not plan.rejected
+    assert tree.parent / "other-restored" / "o.jpg" in [job.dst for job in plan.jobs]
+
+
+@pytest.mark.parametrize("named", ["photos/b/face.jpg", "listed", "listed-here"])
+def test_a_named_files_output_folder_inside_an_input_folder_is_a_usage_error(tree, monkeypatch, named):
+    """A named or listed file goes to its folder's sibling (photos/b/face.jpg -> photos/b-restored/face.jpg):
+    with photos an input too, that folder lay inside it, among the originals, and was made there."""
+    if named == "photos/b/face.jpg":
+        inputs, files_from = [Path("photos"), Path(named)], None
+    elif named == "listed":  # listed by a path outside the current folder: beside its own folder
+        monkeypatch.chdir(tree / "a")
+        inputs, files_from = [tree], io.StringIO(str(tree / "b" / "face.jpg") + "\n")
+    else:  # listed from the current folder, photos/b: to photos/b-restored
+        monkeypatch.chdir(tree / "b")
+        inputs, files_from = [tree], io.StringIO("face.jpg\n")
+    with pytest.raises(UsageError, match=r"the output folder \S*b-restored is inside the input folder"):
+        plan_jobs(inputs, files_from=files_from)
 
 
 def test_files_from_nul_separated_with_non_utf8_names(tmp_path, monkeypatch):
