@@ -467,6 +467,8 @@ def read_files_from(stream: TextIO | BinaryIO, null_separated: bool = False) -> 
     """Paths listed one per line (or NUL-separated), bytes that are not UTF-8 kept via ``os.fsdecode``."""
     raw = getattr(stream, "buffer", stream).read()
     data = raw if isinstance(raw, bytes) else os.fsencode(raw)
+    if not null_separated and b"\0" in data:  # no path holds a NUL: a `find -print0` list read by lines
+        raise UsageError("the --files-from list holds NUL bytes: a NUL-separated list (find -print0) needs -0")
     if null_separated:
         items = data.split(b"\0")
     else:
@@ -519,6 +521,8 @@ def _iter_inputs(inputs: Sequence[Path], recursive: bool, include: Sequence[str]
                  avoid: _Avoid) -> Iterator[Found | Rejected]:
     filters = _Filters(include, exclude)
     others = _OtherRuns(avoid)
+    # Read before any input is walked: a list that cannot be read is a usage error before anything is done.
+    listing = read_files_from(files_from, null_separated) if files_from is not None else None
     for given in inputs:
         given = Path(given)
         st, problem = _classify(given)
@@ -530,14 +534,14 @@ def _iter_inputs(inputs: Sequence[Path], recursive: bool, include: Sequence[str]
             yield Found(given, given.parent, Path(given.name), explicit=True, inode=(st.st_dev, st.st_ino))
         else:
             yield Rejected(given, f"not a regular file ({_special_kind(st.st_mode)})")
-    if files_from is None:
+    if listing is None:
         return
     cwd = Path(os.getcwd())
     # Listed entries are left out of other runs' output folders as walked ones are (a broad `find` lists them),
     # unless the current folder, which the list is relative to, lies in one.
     real_cwd = os.path.realpath(cwd)
     left_out: dict[str, int] = {}  # another run's output folder: the listed files in it
-    for listed in read_files_from(files_from, null_separated):
+    for listed in listing:
         root, rel = _clean_listed(listed, cwd)
         if any(is_junk(part) for part in rel.parts):
             continue

@@ -137,6 +137,30 @@ def test_files_from_a_closed_stdin_is_a_usage_error(photos, tiny_rgb_model, tmp_
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("command", ["enhance", "analyze"])
+def test_a_nul_separated_list_without_null_is_a_usage_error(photos, tiny_rgb_model, tmp_path, command):
+    """``find photos -print0 | facerestore enhance --files-from -`` (-0 forgotten) ended in a traceback, "ValueError:
+    embedded null byte" (exit 1), after analyze had printed the rows of the inputs named beside the list."""
+    listing = b"".join(os.fsencode(p) + b"\0" for p in sorted(photos.glob("*.jpg"))[:2])
+    named = str(sorted(photos.glob("*.jpg"))[2])
+    args = [command, named, "--files-from", "-"] + (["-o", str(tmp_path / "out"), "--model", str(tiny_rgb_model)]
+                                                    if command == "enhance" else [])
+    proc = subprocess.run(_facerestore(*args), input=listing, capture_output=True, timeout=120, env=ENV)
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 2 and proc.stdout == b"", stderr
+    assert "Traceback" not in stderr and "-0" in stderr and len(stderr.splitlines()) == 1, stderr
+    assert not (tmp_path / "out").exists()
+    # With -0 the same list is read, and the files restored.
+    threads = ["--threads", "1"] if command == "enhance" else []
+    proc = subprocess.run(_facerestore(*args, "-0", *threads), input=listing, capture_output=True, timeout=300,
+                          env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    if command == "enhance":
+        assert _outputs(tmp_path / "out") == ["img00.jpg", "img01.jpg", "img02.jpg"]
+    else:
+        assert len(proc.stdout.decode().splitlines()) == 4  # the header and one row per file
+
+
 def test_an_unwritable_home_adds_nothing_to_stderr(photos, tiny_rgb_model, tmp_path):
     """onnxruntime 1.2x keeps a telemetry device ID under ~/.cache (XDG_CACHE_HOME); where that cannot be
     written (a read-only home in a container, a cron job's HOME=/) its import printed a yellow
