@@ -174,6 +174,19 @@ def test_output_inside_input_is_not_read_back(hq_dir):
     assert len(json.loads((out / "manifest.json").read_text())["pairs"]) == 3
 
 
+def test_an_output_folder_holding_the_input_folder_reads_its_photos(hq_dir, monkeypatch):
+    """`degrade hq_in -o .`: the pairs go to ./hq and ./lq, beside hq_in, yet every photo was left out as lying in
+    the output folder, and the run ended "no images found in hq_in" (exit 2)."""
+    monkeypatch.chdir(hq_dir.parent)
+    for _ in range(2):  # the pairs of the first run are not read back by the second
+        result = _run("hq_in", "-o", ".", "--preset", "jpeg20")
+        assert result.exit_code == 0, result.stderr
+        manifest = json.loads((hq_dir.parent / "manifest.json").read_text())
+        assert {p["source"] for p in manifest["pairs"]} == {"hopper.jpg", "sub/astro.png", "sub/gray.png"}
+    assert _png(hq_dir.parent / "hq" / "sub" / "astro.png").shape == (128, 96, 3)
+    assert (hq_dir.parent / "lq" / "hopper.png").is_file()
+
+
 def test_command_module_imports_nothing_heavy():
     """--help must stay instant: numpy/Pillow load when the command runs; torch/onnxruntime never."""
     code = ("import sys, facerestore.commands.degrade; "

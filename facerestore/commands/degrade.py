@@ -172,8 +172,11 @@ def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str |
         raise click.UsageError(f"the output folder {pairs_dir} would overwrite the input {hq_dir}")
     console = make_console()
     with exit_on_error(console):  # Ctrl-C while a large tree is walked: exit 130, as later
-        # Pairs written inside HQ_DIR by an earlier run are never read back as clean photos.
-        items = [item for item in iter_inputs([hq_dir]) if not _inside(os.path.realpath(item.path), str(out))]
+        # Pairs written inside HQ_DIR by an earlier run are never read back as clean photos (those folders alone:
+        # with HQ_DIR inside the output folder, -o ., every photo lies in it).
+        pair_dirs = [os.path.realpath(out / "hq"), os.path.realpath(out / "lq")]
+        items = [item for item in iter_inputs([hq_dir])
+                 if not any(_inside(os.path.realpath(item.path), folder) for folder in pair_dirs)]
     sources = [item for item in items if isinstance(item, Found)]
     if not sources:
         raise click.UsageError(f"no images found in {hq_dir} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
