@@ -205,8 +205,9 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
             summary.terminated = isinstance(exc, Terminated)
     summary.seconds = time.time() - started
     if ctx.halt.is_set():
-        console.print(f"error: stopped early: {printable(ctx.halt_reason[0])}. Make room (or choose another -o) "
-                      "and run the same command again to resume.", markup=False, highlight=False)
+        console.print(f"error: stopped early: {printable(ctx.halt_reason[0])}. Free space on the output's disk or "
+                      "make it writable (or choose another -o) and run the same command again to resume.",
+                      markup=False, highlight=False)
 
     report_written = False
     # What this run wrote, as its journal has it: the records of every image written, whatever reached on_record
