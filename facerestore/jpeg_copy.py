@@ -4,8 +4,9 @@ the steps are read back from its pixels (:mod:`facerestore.damage.jpeg_steps`), 
 belong to where they all belong to one; frequencies without a step are left free. Such a copy's chroma is held too
 where its Cb and Cr lie on the lattice of the same quality's IJG chroma table at one sampling and grid (4:4:4,
 4:2:0, 4:2:2 or 4:4:0; a halved axis puts the chroma blocks on every other luma block, either one); elsewhere chroma
-is left free. A copy of a JPEG that was itself saved again on another grid cannot be told from a single save: its
-intervals are the last save's.
+is left free. A copy of a JPEG turned by 90 or 270 degrees (the analysis reads its blocks as transposed,
+``Damage.jpeg_transposed``) is held on its pixels transposed, as its JPEG stored them. A copy of a JPEG that was
+itself saved again on another grid cannot be told from a single save: its intervals are the last save's.
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ class JpegCopyConstraint:
     """A copy's intervals: luma on blocks ``offset`` (rows, columns) from its top-left corner (its luma grid), with Cb
     and Cr where its chroma grid was found: in ``intervals`` where the chroma blocks start on that origin, else alone
     in ``chroma``, on blocks from ``chroma_offset`` (a cropped copy's, where its sampling halves an axis, can start a
-    luma block further along it)."""
+    luma block further along it). Where ``transposed`` (a copy of a JPEG turned by a quarter), all of it holds the
+    pixels transposed, and both offsets are in their rows and columns."""
 
     intervals: JpegConstraint
     offset: tuple[int, int]
     chroma: JpegConstraint | None = None
     chroma_offset: tuple[int, int] = (0, 0)
+    transposed: bool = False
 
     @classmethod
     def of(cls, loaded: LoadedImage, damage: Damage) -> JpegCopyConstraint | None:
@@ -55,8 +58,9 @@ class JpegCopyConstraint:
         # analysis reads its quality from them, so it is held as its 8-bit copy is.
         if damage.grid_offset is None:
             return None
-        oy, ox = damage.grid_offset
-        pixels = loaded.pixels[oy:, ox:]
+        transposed = damage.jpeg_transposed
+        oy, ox = damage.grid_offset[::-1] if transposed else damage.grid_offset
+        pixels = _as_stored(loaded.pixels, transposed)[oy:, ox:]
         blocks = luma_blocks(pixels, SAMPLE_BLOCKS)
         if blocks is None:
             return None
@@ -75,14 +79,21 @@ class JpegCopyConstraint:
         else:  # luma on its own grid, its blocks before the chroma's included; chroma alone (luma steps of 0: free)
             intervals = JpegConstraint.of_pixels(pixels, steps)
             apart = JpegConstraint.of_pixels(pixels[cy:, cx:], np.zeros_like(steps), chroma, factors)
-        return cls(intervals, (oy, ox), apart, (oy + cy, ox + cx)) if intervals is not None else None
+        return cls(intervals, (oy, ox), apart, (oy + cy, ox + cx), transposed) if intervals is not None else None
 
     def enforce(self, restored: np.ndarray) -> np.ndarray:
         """``restored`` (H x W x C floats in [0, 1]) with every whole block on the copy's grids clipped into its
         intervals (luma, then chroma where it is held apart); the rows and columns before a grid's first block only
         clamped to [0, 1]. A change of luma leaves Cb and Cr as they were (but where the clamp moves them)."""
-        out = _held(self.intervals, restored, self.offset)
-        return out if self.chroma is None else _held(self.chroma, out, self.chroma_offset)
+        out = _held(self.intervals, _as_stored(restored, self.transposed), self.offset)
+        out = out if self.chroma is None else _held(self.chroma, out, self.chroma_offset)
+        return np.ascontiguousarray(_as_stored(out, self.transposed))  # a transpose undoes itself
+
+
+def _as_stored(pixels: np.ndarray, transposed: bool) -> np.ndarray:
+    """``pixels`` with their blocks as the copy's JPEG stored them: transposed for a copy turned by a quarter (the
+    turn's flip only changes the signs of coefficients, which the intervals, read from these pixels, follow)."""
+    return pixels.swapaxes(0, 1) if transposed else pixels
 
 
 def _held(intervals: JpegConstraint, restored: np.ndarray, offset: tuple[int, int]) -> np.ndarray:

@@ -160,6 +160,45 @@ def test_png_that_was_a_jpeg(tmp_path, faces, quality, crop):
         assert damage.double_compression is None and damage.table_quality is None
 
 
+# Pillow's turns of an image: its rows and columns swapped (a quarter turn is a transpose and a flip) or not.
+TURNS = {"rot90": (Image.ROTATE_90, True), "rot270": (Image.ROTATE_270, True), "transpose": (Image.TRANSPOSE, True),
+         "rot180": (Image.ROTATE_180, False)}
+
+
+@pytest.mark.parametrize("quality", [30, 50, 75, 90])
+@pytest.mark.parametrize("turn", TURNS)
+def test_a_copy_of_a_jpeg_turned_by_a_quarter_is_read_at_its_quality(tmp_path, faces, quality, turn):
+    """A PNG of a JPEG turned by 90 or 270 degrees has its blocks transposed: read in the IJG tables' orientation only,
+    it showed no JPEG at 75 and 90 and a coarser one at 50. Read transposed, it shows the quality its unturned copy
+    shows, on that copy's grid turned (in the turned image's own rows and columns); a copy turned by 180 degrees
+    is read as it lies. Sides off the 8 px grid move the grid with the turn."""
+    rgb = faces[0][:397, :389]
+    path = _save(rgb, tmp_path / "photo.jpg", quality=quality)
+    transpose, swapped = TURNS[turn]
+    with Image.open(path) as im:
+        unturned = _analyze(_save(np.asarray(im), tmp_path / "copy.png"))
+        turned = _analyze(_save(np.asarray(im.transpose(transpose)), tmp_path / "turned.png"))
+    assert unturned.jpeg_quality_source == "pixels" and abs(unturned.jpeg_quality - quality) <= 1
+    assert unturned.grid_offset == (0, 0) and unturned.jpeg_transposed is False
+    assert turned.jpeg_quality == unturned.jpeg_quality and turned.jpeg_transposed is swapped
+    # Where the first stored block lands: the turned image's corner that was the stored one's.
+    corner = {"rot90": (389 % 8, 0), "rot270": (0, 397 % 8), "transpose": (0, 0), "rot180": (397 % 8, 389 % 8)}
+    assert turned.grid_offset == corner[turn]
+    # The content cost is taken on the blocks as they lie: the same cost as the unturned copy's, give or take the
+    # rows its sample takes.
+    assert abs(turned.cost_quality - unturned.cost_quality) <= 2
+    assert turned.to_json()["jpeg_transposed"] is swapped
+
+
+@pytest.mark.parametrize("turn", ["rot90", "transpose"])
+@pytest.mark.parametrize("gray", [False, True])
+def test_a_photo_that_never_was_a_jpeg_turned_shows_no_jpeg(tmp_path, turn, gray):
+    with Image.open(ASTRONAUT) as im:
+        turned = np.asarray(im.convert("L" if gray else "RGB").transpose(TURNS[turn][0]))
+    damage = _analyze(_save(turned, tmp_path / "turned.png"))
+    assert damage.jpeg_quality is None and damage.grid_offset is None and damage.jpeg_transposed is False
+
+
 def test_clean_png_has_no_jpeg_history(tmp_path):
     damage = _analyze(ASTRONAUT)
     assert damage.jpeg_quality is None and damage.jpeg_quality_source is None

@@ -274,6 +274,58 @@ def test_a_copy_cropped_off_its_chroma_grid_holds_luma_before_its_chroma_blocks(
     assert chroma_error(constraint.enforce(restored)) < 0.85 * chroma_error(restored)
 
 
+# A quarter turn and how to undo it on an array (Pillow's ROTATE_90 turns counter-clockwise, as np.rot90 does).
+QUARTER_TURNS = {"rot90": (Image.ROTATE_90, lambda a: np.rot90(a, -1)),
+                 "rot270": (Image.ROTATE_270, lambda a: np.rot90(a, 1)),
+                 "transpose": (Image.TRANSPOSE, lambda a: a.swapaxes(0, 1))}
+
+
+@pytest.mark.parametrize("turn", QUARTER_TURNS)
+@pytest.mark.parametrize("quality, gray, width",
+                         [(90, False, 384), (75, False, 376), (50, False, 384), (85, True, 384)])
+def test_a_copy_of_a_jpeg_turned_by_a_quarter_is_held_as_its_jpeg(original, tmp_path, tiny_rgb_model, turn, quality,
+                                                                   gray, width):
+    """A copy of a JPEG turned by 90 or 270 degrees has its blocks transposed: it is held on its pixels transposed, so
+    a restoration held by it and turned back has its luma blocks within its JPEG file's intervals (but where a clamp
+    to [0, 1] moved them). Where the turn leaves the chroma blocks on the luma grid (sides of whole 16 px blocks),
+    clipping any restoration into the turned copy's intervals is clipping it into the unturned copy's, turned: luma
+    and chroma (4:2:0). Width 376 puts the chroma blocks a luma block in after a turn that flips the JPEG's columns:
+    chroma is held apart there, as a cropped copy's (its clamps between the passes move a few luma blocks)."""
+    pixels = np.asarray(Image.fromarray(original).convert("L")) if gray else original[:, :width]
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(pixels).save(path, quality=quality)
+    jpeg = read_image(path)
+    transpose, back = QUARTER_TURNS[turn]
+    with Image.open(path) as im:
+        table = np.array(im.quantization[0])
+        unturned = read_image(_copy(np.asarray(im), tmp_path / "unturned.png"))
+        copy = read_image(_copy(np.asarray(im.transpose(transpose)), tmp_path / "copy.png"))
+    damage = analyze(copy)
+    assert damage.jpeg_quality == analyze(unturned).jpeg_quality and damage.jpeg_transposed
+    constraint = read_constraint(copy, damage)
+    assert isinstance(constraint, JpegCopyConstraint) and constraint.transposed
+    model = open_model(tiny_rgb_model, device="cpu", threads=1)
+
+    def off_the_intervals(restored: np.ndarray) -> float:
+        """The share of the file's luma blocks with a coefficient beyond its interval (by more than 0.05 levels),
+        of those the final clamp to [0, 1] left alone."""
+        rows, cols = pixels.shape[0] // 8, pixels.shape[1] // 8
+        blocks = restored[:rows * 8, :cols * 8]
+        clamped = ((blocks <= 0) | (blocks >= 1)).any(axis=2).reshape(rows, 8, cols, 8).any(axis=(1, 3)).ravel()
+        before = block_coefficients(luma255(jpeg.pixels[:rows * 8, :cols * 8]), rows, cols)[~clamped]
+        after = block_coefficients(luma255(blocks), rows, cols)[~clamped]
+        return float(((np.abs(after - np.rint(before / table) * table) - table / 2).max(axis=1) > 0.05).mean())
+
+    held = off_the_intervals(back(restore_image(model, copy, damage, strength=0.5)))
+    assert held == 0 if width % 16 == 0 else held < 0.05
+    assert off_the_intervals(back(restore_image(model, copy, damage, strength=0.5, constraint=None))) > 0.2
+    if width % 16 == 0:
+        truth = copy.pixels  # a restoration that overshoots: noise of 12 grey levels (SD)
+        noisy = np.clip(truth + np.random.default_rng(3).normal(0, 12 / 255, truth.shape).astype(np.float32), 0, 1)
+        unturned_constraint = read_constraint(unturned, analyze(unturned))
+        assert np.abs(back(constraint.enforce(noisy)) - unturned_constraint.enforce(back(noisy))).max() < 1e-4
+
+
 def test_a_jpeg_file_keeps_its_own_intervals(original, tmp_path):
     path = tmp_path / "photo.jpg"
     Image.fromarray(original).save(path, quality=50)

@@ -62,6 +62,9 @@ GRAPHIC_MIN_SIDE = 200
 LINE_STRIDE = 4
 # The damages the level adds up, each on the level scale: the kinds a model's strength curve can tell apart.
 KINDS = ("jpeg", "banding", "pixelation", "webp")
+# The orientations of the IJG tables a copy's pixels are read in: as they are, and transposed (a lossless copy of a
+# JPEG turned by 90 or 270 degrees, a phone's portrait stored sideways and saved upright, has its blocks transposed).
+EITHER_ORIENTATION = (False, True)
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ class Damage:
     subsampling: str | None             # chroma subsampling of a JPEG file: "4:2:0", "4:2:2", "4:4:4"...
     double_compression: bool | None     # the pixels were compressed harder before the file's last save
     pixel_quality: int | None           # the quality read from the pixels, None where they show no JPEG
-    grid_offset: tuple[int, int] | None  # (rows, columns) of the 8 px grid that quality was read on
+    grid_offset: tuple[int, int] | None  # (rows, columns) of the 8 px grid that quality was read on, in the
+    #                                      image's own rows and columns (a turned copy's too)
     blockiness: float                   # excess of steps across the strongest 8 px grid over steps inside
     effective_levels: float             # intensities in use per channel, of 256 (a posterized image: its N)
     banding: float                      # levels.banding_level(effective_levels): 0 clean .. 1 at 4 levels
@@ -87,6 +91,8 @@ class Damage:
     cost_quality: int | None = None     # the quality whose damage jpeg_quality did to this content, on the
     #                                     training faces' scale (levels.cost_quality; >= jpeg_quality): the
     #                                     quality the level follows
+    jpeg_transposed: bool = False       # the pixels' blocks hold the IJG table transposed: a copy of a JPEG
+    #                                     turned by 90 or 270 degrees (never a JPEG file: its tables are its own)
 
     @property
     def graphic(self) -> bool:
@@ -116,24 +122,26 @@ class Damage:
         return out
 
 
-def _pixel_quality(y: np.ndarray, blocking: jpeg_pixels.Blocking,
-                   grids: list[tuple[int, int]]) -> tuple[int | None, tuple[int, int] | None, str | None]:
-    """(quality, grid, how) of the harshest JPEG compression the luma shows on any of ``grids``, from its
-    lattice where one fits ("lattice"), else from the strength of its blocking ("blockiness")."""
-    found = []
-    for offset in dict.fromkeys(grids):
-        fit = jpeg_pixels.lattice_fit(y, offset)
-        if fit is not None and fit.found:
-            found.append(fit)
+def _pixel_quality(y: np.ndarray, blocking: jpeg_pixels.Blocking, grids: list[tuple[int, int]],
+                   orientations: tuple[bool, ...] = (False,)
+                   ) -> tuple[int | None, tuple[int, int] | None, str | None, bool]:
+    """(quality, grid, how, transposed) of the harshest JPEG compression the luma shows on any of ``grids``, from
+    its lattice where one fits ("lattice"), in whichever of ``orientations`` of the IJG tables a lattice fits with
+    the most evidence (as they are on a tie), else from the strength of its blocking ("blockiness": the same in
+    either orientation, so as they are)."""
+    found = [fit for offset in dict.fromkeys(grids) for fit in jpeg_pixels.lattice_fits(y, offset, orientations) or ()
+             if fit.found]
     if found:
-        harshest = min(found, key=lambda f: f.quality)
-        return harshest.quality, harshest.offset, "lattice"
+        # The orientation first: a turned copy's blocks fit the table as it lies too, at a coarser quality.
+        transposed = max(found, key=lambda f: (f.evidence, not f.transposed)).transposed
+        harshest = min((f for f in found if f.transposed == transposed), key=lambda f: f.quality)
+        return harshest.quality, harshest.offset, "lattice", transposed
     # Blockiness is a ratio of the steps across the grid to those inside blocks, so smooth content (a plain
     # backdrop, a sky) inflates it: a studio portrait saved at 80 reads like 20. The steps themselves tell.
     if blocking.step < MIN_BLOCK_STEP or blocking.spread < MIN_BLOCK_SPREAD:
-        return None, None, None
+        return None, None, None, False
     quality = jpeg_pixels.blockiness_quality(blocking.strength)
-    return (quality, blocking.offset, "blockiness") if quality is not None else (None, None, None)
+    return (quality, blocking.offset, "blockiness", False) if quality is not None else (None, None, None, False)
 
 
 def analyze(loaded: LoadedImage) -> Damage:
@@ -145,6 +153,7 @@ def analyze(loaded: LoadedImage) -> Damage:
 
     table_q = chroma_q = None
     standard = double = None
+    transposed = False
     if info is not None and info.luma_table is not None:
         luma = table_quality(info.luma_table, "luma")
         table_q, standard = luma.quality, luma.standard
@@ -153,7 +162,7 @@ def analyze(loaded: LoadedImage) -> Damage:
             chroma = table_quality(chroma_table, "chroma")
             chroma_q, standard = chroma.quality, standard and chroma.standard
         # The file's own grid first, then wherever blocking is strongest (an earlier save before a crop).
-        pixel_q, grid, how = _pixel_quality(y, blocking, [info.grid, blocking.offset])
+        pixel_q, grid, how, _ = _pixel_quality(y, blocking, [info.grid, blocking.offset])
         margin = LATTICE_MARGIN if how == "lattice" else BLOCKINESS_MARGIN
         # Blocking on the file's own grid is the file's own: its strength is a ratio to the steps inside blocks,
         # so a smooth photo saved once at 90 reads like quality 30. There, only a lattice shows an earlier save.
@@ -171,13 +180,13 @@ def analyze(loaded: LoadedImage) -> Damage:
         grids = [blocking.offset]
         if blocking.strength <= jpeg_pixels.BLOCKINESS_CLEAN_MAX:
             grids.append((0, 0))
-        pixel_q, grid, how = _pixel_quality(y, blocking, grids)
+        pixel_q, grid, how, transposed = _pixel_quality(y, blocking, grids, EITHER_ORIENTATION)
         if pixel_q is None:
             # Smooth content and the finest steps give the lattice fit too little to judge; the steps of a copy
             # of a JPEG, where they are an IJG table's, name its quality.
-            read = jpeg_steps.copy_quality(pixels, grids)
+            read = jpeg_steps.copy_quality(pixels, grids, EITHER_ORIENTATION)
             if read is not None:
-                pixel_q, grid = read
+                pixel_q, grid, transposed = read
         quality, source = pixel_q, ("pixels" if pixel_q is not None else None)
 
     rows = _levels8(pixels[::LINE_STRIDE])
@@ -192,6 +201,7 @@ def analyze(loaded: LoadedImage) -> Damage:
         banding, factor = 0.0, 1.0
         if info is None:
             quality = source = pixel_q = grid = None
+            transposed = False
     sharp_edges = sharp_edge_share(y) if min(y.shape) >= GRAPHIC_MIN_SIDE else 0.0
     if banding > 0.0 and is_graphic(sharp_edges, factor):
         # Text and line art use few levels by nature, saved lossily or not (a form of grey rules and black text on
@@ -204,6 +214,8 @@ def analyze(loaded: LoadedImage) -> Damage:
         # is the compression that counts, else with IJG's at the quality read from the pixels.
         own = source == "tables" and info is not None
         table = info.luma_table if own else ijg_table(LUMA_BASE, quality)
+        if transposed:  # a turned copy's blocks: the table as they hold it
+            table = jpeg_steps.transposed(table)
         cost_q = levels.cost_quality(quality, recompression_psnr(y, table, info.grid if own else grid or (0, 0)))
     level = levels.combine(_parts(cost_q or quality, banding, factor, webp_index).values())
     return Damage(jpeg_quality=quality, jpeg_quality_source=source, table_quality=table_q,
@@ -211,7 +223,7 @@ def analyze(loaded: LoadedImage) -> Damage:
                   subsampling=info.subsampling if info is not None else None, double_compression=double,
                   pixel_quality=pixel_q, grid_offset=grid, blockiness=blocking.strength,
                   effective_levels=n_levels, banding=banding, pixelation=factor, webp_index=webp_index,
-                  level=level, sharp_edges=sharp_edges, cost_quality=cost_q)
+                  level=level, sharp_edges=sharp_edges, cost_quality=cost_q, jpeg_transposed=transposed)
 
 
 def is_graphic(sharp_edges: float, pixelation: float) -> bool:

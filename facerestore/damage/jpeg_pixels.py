@@ -193,6 +193,7 @@ class LatticeFit:
     evidence: float     # mean log-likelihood ratio per coefficient for that lattice: > 0 favours it
     found: bool         # enough evidence to say the pixels were JPEG-compressed at that quality
     offset: tuple[int, int]
+    transposed: bool = False  # fitted to the IJG tables transposed: the blocks of a JPEG turned by a quarter
 
 
 # OpenBLAS spreads a product of more than 65536 x 4 multiply-adds over all its threads; where the other cores
@@ -224,21 +225,44 @@ def lattice_fit(y: np.ndarray, offset: tuple[int, int] = (0, 0)) -> LatticeFit |
     None when the image has too few usable blocks (blocks touching black or white are left out: clipping
     moves their coefficients off the lattice).
     """
-    per_quality = lattice_evidence(y, offset)
-    if per_quality is None:
+    fits = lattice_fits(y, offset)
+    return fits[0] if fits is not None else None
+
+
+def lattice_fits(y: np.ndarray, offset: tuple[int, int] = (0, 0),
+                 orientations: tuple[bool, ...] = (False,)) -> list[LatticeFit] | None:
+    """:func:`lattice_fit` to the IJG tables in each of ``orientations``: as they are (False) or transposed (True:
+    a copy of a JPEG turned by 90 or 270 degrees has its blocks transposed, and a turn's flip changes signs
+    only). One DCT serves every orientation: transposing a block permutes its first coefficients."""
+    per_step = _step_evidence(y, offset)
+    if per_step is None:
         return None
-    return _decide(per_quality, offset)
+    return [_decide(_evidence(per_step, transposed), offset, transposed) for transposed in orientations]
 
 
-def _decide(per_quality: np.ndarray, offset: tuple[int, int]) -> LatticeFit:
+def _decide(per_quality: np.ndarray, offset: tuple[int, int], transposed: bool) -> LatticeFit:
     passing = per_quality >= evidence_needed()
     pool = np.where(passing, per_quality, -np.inf) if passing.any() else per_quality
     best = 99 - int(np.argmax(pool[::-1]))  # equal fits (q 49 and 50 share these steps): the higher quality
-    return LatticeFit(best + 1, float(per_quality[best]), bool(passing.any()), offset)
+    return LatticeFit(best + 1, float(per_quality[best]), bool(passing.any()), offset, transposed)
 
 
 def lattice_evidence(y: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray | None:
     """The lattice evidence for every IJG quality (100 values, index q - 1); None without usable blocks."""
+    per_step = _step_evidence(y, offset)
+    return _evidence(per_step, transposed=False) if per_step is not None else None
+
+
+# The first LATTICE_COEFFICIENTS zigzag frequencies are whole anti-diagonals, so a transposed block's are the same
+# ones reordered: coefficient k of a transposed block is coefficient _TRANSPOSED[k] of the block as it lies.
+_NATURAL = [int(n) for n in ZIGZAG[:LATTICE_COEFFICIENTS]]
+_TRANSPOSED = np.array([_NATURAL.index(n % 8 * 8 + n // 8) for n in _NATURAL])
+
+
+def _step_evidence(y: np.ndarray, offset: tuple[int, int]) -> np.ndarray | None:
+    """Each of the first coefficients' evidence for the lattice of every distinct step (LATTICE_COEFFICIENTS x
+    distinct steps of ``_lattice_model``; per coefficient read), from the most textured usable blocks at ``offset``;
+    None without usable blocks."""
     blocks = _blocks(y, offset)
     if blocks.shape[0] == 0:
         return None
@@ -254,12 +278,17 @@ def lattice_evidence(y: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndar
     coeffs = _product(blocks[chosen], _dct_basis())
     coeffs[:, 0] -= np.float32(1024.0)  # JPEG codes Y - 128: the level shift lands on DC alone (8 x 128)
     halves = np.minimum(np.rint(np.abs(coeffs) * 2.0), _HALF_UNITS - 1).astype(np.int64)
-    score, index = _lattice_model()
     k = LATTICE_COEFFICIENTS
     cells = (halves + np.arange(k, dtype=np.int64) * _HALF_UNITS).ravel()
-    hist = np.bincount(cells, minlength=k * _HALF_UNITS)
-    used = np.flatnonzero(hist)                                     # (coefficient, magnitude) cells that occur
-    coefficient, magnitude = np.divmod(used, _HALF_UNITS)
-    # evidence[q] = sum over cells of count * score of that magnitude on quality q's step for that coefficient
-    per_cell = score[index[:, coefficient], magnitude[None, :]]      # 100 x cells
-    return (per_cell * hist[used].astype(np.float32)).sum(axis=1) / coeffs.size
+    hist = np.bincount(cells, minlength=k * _HALF_UNITS).reshape(k, _HALF_UNITS).astype(np.float32)
+    # evidence[c, s] = sum over magnitudes of their count at coefficient c times their score on step s: one product
+    # for every quality and orientation (looking up each quality's steps cell by cell cost 15 times as much)
+    return _product(hist, _lattice_model()[0].T) / np.float32(coeffs.size)
+
+
+def _evidence(per_step: np.ndarray, transposed: bool) -> np.ndarray:
+    """The lattice evidence for every IJG quality (100 values, index q - 1): each coefficient's evidence for its step
+    in that quality's table, as it is or transposed, summed."""
+    index = _lattice_model()[1]
+    rows = _TRANSPOSED if transposed else np.arange(LATTICE_COEFFICIENTS)
+    return per_step[rows, index].sum(axis=1)

@@ -166,15 +166,25 @@ def ijg_quality(steps: np.ndarray) -> int | None:
     return int(hits[hits.size // 2]) + 1 if hits.size else None
 
 
-def copy_quality(pixels: np.ndarray, grids: list[tuple[int, int]]) -> tuple[int, tuple[int, int]] | None:
-    """(quality, grid) of the first of ``grids`` (row, column offsets of an 8 px grid) on which decoded ``pixels``
-    (H x W x C in [0, 1]) show the steps of an IJG table, read on about ``SAMPLE_BLOCKS`` blocks; None where none
+def transposed(steps: np.ndarray) -> np.ndarray:
+    """64 steps (row by row) of 8x8 blocks as the same blocks transposed hold them: a JPEG turned by 90 or 270
+    degrees has its blocks transposed (the turn's flip changes signs only)."""
+    return steps.reshape(BLOCK, BLOCK).T.ravel()
+
+
+def copy_quality(pixels: np.ndarray, grids: list[tuple[int, int]],
+                 orientations: tuple[bool, ...] = (False,)) -> tuple[int, tuple[int, int], bool] | None:
+    """(quality, grid, transposed) of the first of ``grids`` (row, column offsets of an 8 px grid) on which decoded
+    ``pixels`` (H x W x C in [0, 1]) show the steps of an IJG table, read on about ``SAMPLE_BLOCKS`` blocks, in the
+    first of ``orientations`` that holds them (True: the table transposed, :func:`transposed`); None where none
     does."""
     for grid in dict.fromkeys(grids):
         blocks = luma_blocks(pixels[grid[0]:, grid[1]:], SAMPLE_BLOCKS)
         if blocks is None:
             continue
-        quality = ijg_quality(read_steps(blocks[0][~blocks[1]]))
-        if quality is not None:
-            return quality, grid
+        steps = read_steps(blocks[0][~blocks[1]])
+        for turned in orientations:
+            quality = ijg_quality(transposed(steps) if turned else steps)
+            if quality is not None:
+                return quality, grid, turned
     return None
