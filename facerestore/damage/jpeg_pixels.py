@@ -219,21 +219,16 @@ def _blocks(y: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
     return grid[::step].swapaxes(1, 2).reshape(-1, 64)
 
 
-def lattice_fit(y: np.ndarray, offset: tuple[int, int] = (0, 0)) -> LatticeFit | None:
-    """The IJG quality whose luma lattice the DCT coefficients of the blocks at ``offset`` fit best.
+def lattice_fits(y: np.ndarray, offset: tuple[int, int] = (0, 0),
+                 orientations: tuple[bool, ...] = (False,)) -> list[LatticeFit] | None:
+    """For each of ``orientations`` of the IJG tables, as they are (False) or transposed (True: a copy of a JPEG
+    turned by 90 or 270 degrees has its blocks transposed, and a turn's flip changes signs only), the quality whose
+    luma lattice the DCT coefficients of the blocks at ``offset`` fit best. One DCT serves every orientation:
+    transposing a block permutes its first coefficients.
 
     None when the image has too few usable blocks (blocks touching black or white are left out: clipping
     moves their coefficients off the lattice).
     """
-    fits = lattice_fits(y, offset)
-    return fits[0] if fits is not None else None
-
-
-def lattice_fits(y: np.ndarray, offset: tuple[int, int] = (0, 0),
-                 orientations: tuple[bool, ...] = (False,)) -> list[LatticeFit] | None:
-    """:func:`lattice_fit` to the IJG tables in each of ``orientations``: as they are (False) or transposed (True:
-    a copy of a JPEG turned by 90 or 270 degrees has its blocks transposed, and a turn's flip changes signs
-    only). One DCT serves every orientation: transposing a block permutes its first coefficients."""
     per_step = _step_evidence(y, offset)
     if per_step is None:
         return None
