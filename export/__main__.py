@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--upscale", action="store_true",
                    help="bring faces smaller than a size of --sides up to it (LANCZOS): soft photos, as zoomed and "
                         "upscaled photos are")
+    f.add_argument("--scores", metavar="DIR",
+                   help="keep each model's scores here as they are made; a rerun with the same DIR resumes")
     _face_args(f, tables=False)
     a = sub.add_parser("archive-eval", help="the model card's archive table: gain per JPEG quality, clean photos")
     a.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx", help="the registry name and the file to score")
@@ -201,14 +203,16 @@ def _run(args: argparse.Namespace) -> int:
                 fit_strength.check_webp_base(models, base)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        saved = Path(args.scores) if args.scores else None
         if args.webp:
-            result = fit_strength.fit_webp(Path(args.data), models, base, n_eval=args.eval_count, threads=args.threads)
+            result = fit_strength.fit_webp(Path(args.data), models, base, n_eval=args.eval_count, threads=args.threads,
+                                           saved=saved)
         elif args.gray:
             result = fit_strength.fit_gray(Path(args.data), models, n_eval=args.eval_count, threads=args.threads,
-                                           sides=sides, upscale=args.upscale)
+                                           sides=sides, upscale=args.upscale, saved=saved)
         else:
             result = fit_strength.fit(Path(args.data), models, n_eval=args.eval_count, threads=args.threads,
-                                      sides=sides, upscale=args.upscale)
+                                      sides=sides, upscale=args.upscale, saved=saved)
         with _writing(output):
             fit_strength.write(result, output)
         return 0

@@ -37,10 +37,11 @@ from facerestore.damage.analysis import KINDS
 from facerestore.damage.strength import FITTED_ONLY, MIN_STRENGTH, curve_for
 from facerestore.metrics import psnr
 from facerestore.restore import restore_pixels
-from facerestore.session import open_model
+from facerestore.session import OnnxModel, open_model
 
 from .archive import FIT_DEGRADATIONS, Case, make_cases, to_uint8
 from .data import EVAL_COUNT, EVAL_SIDE, split_faces
+from .saved_scores import SavedScores, case_key
 
 log = logging.getLogger(__name__)
 
@@ -81,23 +82,38 @@ def _psnr(out: np.ndarray, hq: np.ndarray) -> float:
     return min(psnr(out, hq), PSNR_CAP)
 
 
-def score_grid(model_path: Path, cases: list[Case], threads: int | None = None) -> Table:
+def score_grid(model_path: Path, cases: list[Case], threads: int | None = None,
+               saved: Path | None = None) -> Table:
+    """Every case's PSNR at every strength of GRID; with ``saved`` (a file), each case's row is kept there as it is
+    made and rows already there are reused (``saved_scores``), so a stopped fit resumes."""
     model = open_model(model_path, device="cpu", threads=threads)
+    store = SavedScores(saved, model_path, GRID) if saved is not None else None
     rows, inputs = [], []
     for case in cases:
-        pixels = case.loaded.pixels
-        inputs.append(_psnr(to_uint8(pixels), case.hq))
-        # What restore_image returns at each strength, the file's constraint found once per case.
-        constraint = read_constraint(case.loaded, case.damage)
-        finish = constraint.enforce if constraint is not None else (lambda out: out)
-        if model.condition is None:
-            # Blends of one full run: the same arithmetic restore_pixels applies for a strength below 1.
-            full = restore_pixels(model, pixels)
-            outs = (np.clip(pixels + s * (full - pixels), 0, 1) for s in GRID)
-        else:
-            outs = (restore_pixels(model, pixels, strength=s) for s in GRID)
-        rows.append([_psnr(to_uint8(finish(out)), case.hq) for out in outs])
+        key = case_key(case.face, case.degradation, case.side, case.hq, case.loaded.pixels) if store else ""
+        row = store.get(key) if store else None
+        if row is None:
+            row = _score_case(model, case)
+            if store:
+                store.add(key, *row)
+        inputs.append(row[0])
+        rows.append(row[1])
     return Table(cases, np.array(rows), np.array(inputs), conditioned=model.condition is not None)
+
+
+def _score_case(model: OnnxModel, case: Case) -> tuple[float, list[float]]:
+    """The input's PSNR, and what restore_image returns at each strength of GRID (the file's constraint found
+    once)."""
+    pixels = case.loaded.pixels
+    constraint = read_constraint(case.loaded, case.damage)
+    finish = constraint.enforce if constraint is not None else (lambda out: out)
+    if model.condition is None:
+        # Blends of one full run: the same arithmetic restore_pixels applies for a strength below 1.
+        full = restore_pixels(model, pixels)
+        outs = (np.clip(pixels + s * (full - pixels), 0, 1) for s in GRID)
+    else:
+        outs = (restore_pixels(model, pixels, strength=s) for s in GRID)
+    return _psnr(to_uint8(pixels), case.hq), [_psnr(to_uint8(finish(out)), case.hq) for out in outs]
 
 
 def _at(table: Table, strengths: np.ndarray) -> np.ndarray:
@@ -323,7 +339,7 @@ def check_webp_base(models: dict[str, Path], base: dict) -> None:
 
 
 def fit_webp(data: Path, models: dict[str, Path], base: dict, n_eval: int = EVAL_COUNT,
-             threads: int | None = None) -> dict:
+             threads: int | None = None, saved: Path | None = None) -> dict:
     """Each model's curves in ``base`` (a strength file's contents) with its WebP curve fitted on the validation
     faces saved as lossy WebP, or without one where it does not pay; ValueError, before fitting, where
     :func:`check_webp_base` refuses ``base``."""
@@ -334,7 +350,7 @@ def fit_webp(data: Path, models: dict[str, Path], base: dict, n_eval: int = EVAL
              len(WEBP_DEGRADATIONS))
     curves = {}
     for name, path in models.items():
-        webp_row, scores = fit_webp_model(name, score_grid(path, cases, threads))
+        webp_row, scores = fit_webp_model(name, score_grid(path, cases, threads, _saved(saved, name, "webp")))
         row = dict(base["curves"][name])
         strengths = row["strengths"]
         strengths = dict(strengths) if isinstance(strengths, dict) else \
@@ -347,6 +363,11 @@ def fit_webp(data: Path, models: dict[str, Path], base: dict, n_eval: int = EVAL
     return {"curves": curves, "webp_fitted_on": (
         f"the {len(split.val)} validation faces (at most {EVAL_SIDE} px) saved as lossy WebP at libwebp qualities "
         f"{', '.join(d[4:] for d in WEBP_DEGRADATIONS)}; kept where it beats leaving them unchanged held out")}
+
+
+def _saved(folder: Path | None, name: str, curves: str) -> Path | None:
+    """Where a model's scores for one set of curves are kept in ``--scores`` ``folder``."""
+    return folder / f"{name}-{curves}.jsonl" if folder is not None else None
 
 
 def fit_cases(data: Path, n_eval: int = EVAL_COUNT, sides: tuple[int, ...] = (EVAL_SIDE,),
@@ -370,10 +391,11 @@ def _sized(rows: dict[str, dict], sides: tuple[int, ...], upscale: bool) -> dict
 
 
 def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: int | None = None,
-        sides: tuple[int, ...] = (EVAL_SIDE,), upscale: bool = False) -> dict:
+        sides: tuple[int, ...] = (EVAL_SIDE,), upscale: bool = False, saved: Path | None = None) -> dict:
     cases = fit_cases(data, n_eval, sides, upscale=upscale)
     faces = len({c.face for c in cases})
-    curves = {name: fit_model(name, score_grid(path, cases, threads)) for name, path in models.items()}
+    curves = {name: fit_model(name, score_grid(path, cases, threads, _saved(saved, name, "colour")))
+              for name, path in models.items()}
     return {"curves": _sized(curves, sides, upscale),
             "fitted_on": (f"{faces} validation faces (export.data.split_faces, at each model's sizes) damaged "
                           f"{len(FIT_DEGRADATIONS)} ways: {', '.join(FIT_DEGRADATIONS)}; read, analysed and restored "
@@ -384,13 +406,14 @@ def fit(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: 
 
 
 def fit_gray(data: Path, models: dict[str, Path], n_eval: int = EVAL_COUNT, threads: int | None = None,
-             sides: tuple[int, ...] = (EVAL_SIDE,), upscale: bool = False) -> dict:
+             sides: tuple[int, ...] = (EVAL_SIDE,), upscale: bool = False, saved: Path | None = None) -> dict:
     """Curves for grayscale photos, fitted as :func:`fit` fits the colour ones, on the validation faces in
     grayscale kept as grayscale files: the colour curves over-smooth them at light damage (a gray file has no
     chroma to clean up, and a gray PNG no quantisation intervals to hold the restoration in)."""
     cases = fit_cases(data, n_eval, sides, gray=True, upscale=upscale)
     faces = len({c.face for c in cases})
-    curves = {name: fit_model(name, score_grid(path, cases, threads), gray=True) for name, path in models.items()}
+    curves = {name: fit_model(name, score_grid(path, cases, threads, _saved(saved, name, "gray")), gray=True)
+              for name, path in models.items()}
     return {"gray_curves": _sized(curves, sides, upscale),
             "gray_fitted_on": (f"the {faces} validation faces in grayscale (ITU-R 601 luma), at each model's sizes, "
                                f"kept as grayscale files, damaged the {len(FIT_DEGRADATIONS)} ways of fitted_on")}

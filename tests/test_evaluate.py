@@ -215,15 +215,15 @@ def test_cli_fit_strength_checks_sides_webp_and_gray_before_fitting(faces_dir, t
     assert not out.exists()
 
 
-@pytest.mark.parametrize("extra, called, sides, upscale", [
-    ([], "fit", (256,), False),
-    (["--sides", "256,512", "--upscale"], "fit", (256, 512), True),
-    (["--gray", "--sides", "512"], "fit_gray", (512,), False),
-    (["--gray", "--sides", "256,512", "--upscale"], "fit_gray", (256, 512), True),
-    (["--sides", "512,256,512"], "fit", (512, 256), False),
+@pytest.mark.parametrize("extra, called, sides, upscale, saved", [
+    ([], "fit", (256,), False, None),
+    (["--sides", "256,512", "--upscale"], "fit", (256, 512), True, None),
+    (["--gray", "--sides", "512"], "fit_gray", (512,), False, None),
+    (["--gray", "--sides", "256,512", "--upscale", "--scores", "kept"], "fit_gray", (256, 512), True, "kept"),
+    (["--sides", "512,256,512", "--scores", "kept"], "fit", (512, 256), False, "kept"),
 ])
-def test_cli_fit_strength_passes_sides_and_upscale_to_the_colour_and_gray_fits(
-        faces_dir, tiny_rgb_model, tmp_path, monkeypatch, extra, called, sides, upscale):
+def test_cli_fit_strength_passes_sides_upscale_and_scores_to_the_colour_and_gray_fits(
+        faces_dir, tiny_rgb_model, tmp_path, monkeypatch, extra, called, sides, upscale, saved):
     pytest.importorskip("torch")
     from export import fit_strength
     from export.__main__ import main
@@ -232,7 +232,7 @@ def test_cli_fit_strength_passes_sides_and_upscale_to_the_colour_and_gray_fits(
 
     def fake(name):
         def record(data, models, **kwargs):
-            asked.append((name, kwargs["sides"], kwargs["upscale"]))
+            asked.append((name, kwargs["sides"], kwargs["upscale"], kwargs["saved"]))
             return {"gray_curves" if name == "fit_gray" else "curves": {}}
         return record
 
@@ -240,7 +240,7 @@ def test_cli_fit_strength_passes_sides_and_upscale_to_the_colour_and_gray_fits(
         monkeypatch.setattr(fit_strength, name, fake(name))
     out = tmp_path / "strength.json"
     assert main(["fit-strength", f"m={tiny_rgb_model}", "-o", str(out), "--data", str(faces_dir), *extra]) == 0
-    assert asked == [(called, sides, upscale)]
+    assert asked == [(called, sides, upscale, saved and Path(saved))]
 
 
 def test_cli_fit_strength_webp_reports_a_failure_during_the_fit_as_one_not_as_a_usage_error(

@@ -1,0 +1,104 @@
+"""A fit's score table saved row by row as it is made, so a fit that is stopped resumes where it was.
+
+A strength fit scores every case at every strength; for a model told the damage that is hours of CPU, more than
+one sitting leaves. Each scored case is appended to a JSON-lines file as soon as it is made; a later run with the
+same file scores only the cases it lacks. A row is reused only for the same case, model and grid, scored by the
+same runtime:
+
+- the case is named by its face, damage and size and by digests of its original and of the pixels its file reads
+  back as (the same face in gray or upscaled is another case);
+- the file's first line records the model file's SHA-256, the strengths and a digest of the runtime's source that
+  reads, analyses and restores a file (every module of ``facerestore`` but those that only talk to the user, and
+  ``export.archive``, which makes the files). Where any differs, the saved rows are set aside and the file starts
+  afresh: a change to the runtime may change every score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from facerestore.atomic import write_atomic
+
+log = logging.getLogger(__name__)
+
+# The modules that only talk to the user: a change there changes no score.
+_USER_FACING = ("cli.py", "console.py", "charts.py", "summary.py", "commands", "report", "engines")
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def runtime_digest() -> str:
+    """A digest of the source that makes and scores a case: a row saved by other source is not reused."""
+    import facerestore
+
+    from . import archive
+
+    root = Path(facerestore.__file__).parent
+    files = sorted(p for p in root.rglob("*.py")
+                   if p.relative_to(root).parts[0] not in _USER_FACING)
+    files.append(Path(archive.__file__))
+    return _digest(*(part for p in files for part in (p.name.encode(), p.read_bytes())))
+
+
+def case_key(face: str, degradation: str, side: int, hq: np.ndarray, pixels: np.ndarray) -> str:
+    """A case's name in the file: what it is called and what it holds."""
+    return _digest(face.encode(), degradation.encode(), str(side).encode(),
+                   np.ascontiguousarray(hq).tobytes(), np.ascontiguousarray(pixels, dtype=np.float32).tobytes())
+
+
+class SavedScores:
+    """The rows saved in ``path`` for ``model`` scored at ``grid``; :meth:`add` appends one at once."""
+
+    def __init__(self, path: Path, model: Path, grid: tuple[float, ...]):
+        self.path = path
+        self.header = {"model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(), "grid": list(grid),
+                       "runtime": runtime_digest()}
+        self.rows: dict[str, tuple[float, list[float]]] = {}
+        if path.is_file():
+            self._read()
+        if not self.rows:
+            write_atomic(path, json.dumps(self.header) + "\n")
+
+    def _read(self) -> None:
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        try:
+            header = json.loads(lines[0]) if lines else None
+        except ValueError:
+            header = None
+        if header != self.header:
+            aside = self.path.with_name(self.path.name + ".old")
+            self.path.replace(aside)
+            log.warning("%s was scored with another model, grid or runtime: kept as %s, scoring afresh",
+                        self.path, aside)
+            return
+        for line in lines[1:]:
+            try:
+                row = json.loads(line)
+                self.rows[row["key"]] = (float(row["input"]), [float(v) for v in row["psnr"]])
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short when the fit was stopped: that case is scored again
+        if len(lines) > 1:
+            log.info("%s: %d scored cases reused", self.path, len(self.rows))
+        # Rewritten whole, so that a line cut short does not run into the next one appended.
+        write_atomic(self.path, "".join(json.dumps(line) + "\n" for line in [self.header] + [
+            {"key": k, "input": i, "psnr": p} for k, (i, p) in self.rows.items()]))
+
+    def get(self, key: str) -> tuple[float, list[float]] | None:
+        return self.rows.get(key)
+
+    def add(self, key: str, input_psnr: float, psnr: list[float]) -> None:
+        self.rows[key] = (input_psnr, psnr)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"key": key, "input": input_psnr, "psnr": psnr}) + "\n")
+            f.flush()

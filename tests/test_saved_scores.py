@@ -1,0 +1,91 @@
+"""A fit's score table kept as it is made: a stopped fit resumes with the same scores and does not score a case
+twice; rows from another model, another runtime or another case are never reused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from export import archive, fit_strength, saved_scores
+from export.fit_strength import GRID, score_grid
+
+
+@pytest.fixture(scope="module")
+def cases(hopper_path):
+    return archive.make_cases((hopper_path,), ("jpeg10", "jpeg50", "clean"), max_side=96)
+
+
+def _counting(monkeypatch) -> list[str]:
+    scored: list[str] = []
+    real = fit_strength._score_case
+    monkeypatch.setattr(fit_strength, "_score_case",
+                        lambda model, case: scored.append(case.degradation) or real(model, case))
+    return scored
+
+
+def test_a_stopped_fit_resumes_with_the_same_scores_scoring_only_what_it_lacks(cases, tiny_rgb_model, tmp_path,
+                                                                               monkeypatch):
+    whole = score_grid(tiny_rgb_model, cases)
+    saved = tmp_path / "scores" / "tiny-colour.jsonl"
+    scored = _counting(monkeypatch)
+    score_grid(tiny_rgb_model, cases[:2], saved=saved)  # stopped after two cases
+    # ... and killed while writing the third row.
+    with saved.open("a", encoding="utf-8") as f:
+        f.write('{"key": "' + "0" * 20)
+    assert scored == ["jpeg10", "jpeg50"]
+    resumed = score_grid(tiny_rgb_model, cases, saved=saved)
+    assert scored == ["jpeg10", "jpeg50", "clean"]  # only the missing case was scored
+    np.testing.assert_array_equal(resumed.psnr, whole.psnr)
+    np.testing.assert_array_equal(resumed.input_psnr, whole.input_psnr)
+    assert resumed.psnr.shape == (3, len(GRID))
+    again = score_grid(tiny_rgb_model, cases, saved=saved)
+    assert scored == ["jpeg10", "jpeg50", "clean"]  # nothing scored twice
+    np.testing.assert_array_equal(again.psnr, whole.psnr)
+    lines = saved.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 4 and all(json.loads(line) for line in lines)  # the cut line is gone
+
+
+def test_the_same_face_in_gray_or_at_another_size_is_another_case(cases, hopper_path, tiny_rgb_model, tmp_path,
+                                                                    monkeypatch):
+    saved = tmp_path / "scores.jsonl"
+    score_grid(tiny_rgb_model, cases, saved=saved)
+    scored = _counting(monkeypatch)
+    gray = archive.make_cases((hopper_path,), ("jpeg10",), max_side=96, gray=True)
+    larger = archive.make_cases((hopper_path,), ("jpeg10",), max_side=112)
+    score_grid(tiny_rgb_model, gray + larger, saved=saved)
+    assert scored == ["jpeg10", "jpeg10"]
+
+
+@pytest.mark.parametrize("change", ["model", "runtime"])
+def test_scores_of_another_model_or_runtime_are_set_aside_not_reused(cases, tiny_rgb_model, tiny_conditioned_model,
+                                                                     tmp_path, monkeypatch, change):
+    saved = tmp_path / "scores.jsonl"
+    score_grid(tiny_rgb_model, cases, saved=saved)
+    model = tiny_rgb_model
+    if change == "model":
+        model = tiny_conditioned_model
+    else:
+        monkeypatch.setattr(saved_scores, "runtime_digest", lambda: "another runtime's source")
+    scored = _counting(monkeypatch)
+    table = score_grid(model, cases, saved=saved)
+    assert scored == ["jpeg10", "jpeg50", "clean"]
+    np.testing.assert_array_equal(table.psnr, score_grid(model, cases).psnr)
+    assert len(saved.with_name(saved.name + ".old").read_text(encoding="utf-8").splitlines()) == 4  # kept aside
+
+
+def test_the_runtime_digest_follows_the_source_that_scores_but_not_the_user_interface(monkeypatch, tmp_path):
+    import facerestore
+
+    root = tmp_path / "facerestore"
+    for rel in ("restore.py", "cli.py", "commands/enhance.py", "damage/analysis.py"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(f"# {rel}\n", encoding="utf-8")
+    monkeypatch.setattr(facerestore, "__file__", str(root / "__init__.py"))
+    before = saved_scores.runtime_digest()
+    (root / "cli.py").write_text("# a new option\n", encoding="utf-8")
+    (root / "commands/enhance.py").write_text("# a new message\n", encoding="utf-8")
+    assert saved_scores.runtime_digest() == before
+    (root / "damage/analysis.py").write_text("# another analysis\n", encoding="utf-8")
+    assert saved_scores.runtime_digest() != before
