@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import os
 import signal
 import sys
 from typing import Any
@@ -47,6 +48,9 @@ class LazyGroup(click.Group):
         # SIGPIPE ended, not click's exit 1, which reads as "some files failed". (enhance stops a run itself.)
         try:
             return super().invoke(ctx)
+        except click.BadParameter as exc:
+            _name_the_variable(exc)
+            raise
         except BrokenPipeError:
             from facerestore.console import discard_stdout
             from facerestore.summary import EXIT_STDOUT_CLOSED
@@ -104,6 +108,38 @@ def name_envvars(command: click.Command, prefix: str) -> None:
         long_names = [opt for opt in param.opts if opt.startswith("--")]
         if long_names:
             param.envvar = f"{prefix}_{long_names[0][2:].upper().replace('-', '_')}"
+        _noting_the_variable(param)
+
+
+def _name_the_variable(exc: click.BadParameter) -> None:
+    """A bad value read from an environment variable names that variable beside the option: the user who set it in
+    a profile never typed the option the message names."""
+    variable = exc.ctx.meta.get(_FROM_VARIABLE, {}).get(exc.param.name) if exc.ctx and exc.param else None
+    if variable is not None and exc.param_hint is None:
+        exc.param_hint = f"{exc.param.get_error_hint(exc.ctx)} (from {variable})"
+
+
+_FROM_VARIABLE = "facerestore.from_variable"  # ctx.meta: option name -> the variable its value came from
+
+
+def _noting_the_variable(option: click.Option) -> None:
+    """Make ``option`` note in its context the variable a value came from: click sets a value's source only once
+    the value has been converted, after a bad one has raised."""
+    consume = option.consume_value
+
+    def consume_value(ctx: click.Context, opts: Any) -> Any:
+        value, source = consume(ctx, opts)
+        if source is click.core.ParameterSource.ENVIRONMENT:
+            # Where click looked, in its order: the option's own variable(s), then the automatic name.
+            names = [option.envvar] if isinstance(option.envvar, str) else list(option.envvar or ())
+            if ctx.auto_envvar_prefix is not None and option.name is not None:
+                names.append(f"{ctx.auto_envvar_prefix}_{option.name.upper()}")
+            variable = next((name for name in names if os.environ.get(name)), None)
+            if variable is not None:
+                ctx.meta.setdefault(_FROM_VARIABLE, {})[option.name] = variable
+        return value, source
+
+    option.consume_value = consume_value  # type: ignore[method-assign]
 
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "FACERESTORE",

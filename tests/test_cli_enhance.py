@@ -282,6 +282,27 @@ def test_environment_variables_follow_the_long_option_names(photos, tiny_rgb_mod
     assert expected in result.stdout
 
 
+@pytest.mark.parametrize("name, option, value", [
+    ("FACERESTORE_ENHANCE_STRENGTH", "--strength", "abc"),
+    ("FACERESTORE_ENHANCE_JSON", "--json", "maybe"),
+    ("FACERESTORE_ENHANCE_JSON_LINES", "--json", "maybe"),  # the name click derived before
+])
+def test_a_bad_value_from_the_environment_names_its_variable(photos, tiny_rgb_model, name, option, value):
+    before = _digests(photos)
+    result = _run(["enhance", str(photos), "--model", str(tiny_rgb_model)], env={name: value})
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"Invalid value for '{option}' (from {name}): " in result.stderr.splitlines()[-1]
+    assert _digests(photos) == before and not (photos.parent / "photos-restored").exists()
+
+
+def test_a_bad_value_on_the_command_line_is_named_as_the_options_though_a_variable_is_set(photos, tiny_rgb_model):
+    result = _run(["enhance", str(photos), "--model", str(tiny_rgb_model), "--strength", "2"],
+                  env={"FACERESTORE_ENHANCE_STRENGTH": "abc"})
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1].startswith("Error: Invalid value for '--strength': ")
+    assert "not '2'" in result.stderr
+
+
 def test_every_option_of_every_command_reads_its_long_name_from_the_environment(monkeypatch):
     group_ctx = cli.make_context("facerestore", ["models"])
     checked = 0
