@@ -7,10 +7,10 @@ same runtime:
 
 - the case is named by its face, damage and size and by digests of its original and of the pixels its file reads
   back as (the same face in gray or upscaled is another case);
-- the file's first line records the model file's SHA-256, the strengths and a digest of the runtime's source that
-  reads, analyses and restores a file (every module of ``facerestore`` but those that only talk to the user, and
-  ``export.archive``, which makes the files). Where any differs, the saved rows are set aside and the file starts
-  afresh: a change to the runtime may change every score.
+- the file's first line records the model file's SHA-256, the strengths and a digest of the source that makes,
+  reads, analyses, restores and scores a file (:func:`runtime_digest`). Where any differs, the saved rows are set
+  aside and the file starts afresh: a change to that source may change every score, while one to the commands or
+  the report does not.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,6 @@ import numpy as np
 from facerestore.atomic import write_atomic
 
 log = logging.getLogger(__name__)
-
-# The modules that only talk to the user: a change there changes no score.
-_USER_FACING = ("cli.py", "console.py", "charts.py", "summary.py", "commands", "report", "engines")
 
 
 def _digest(*parts: bytes) -> str:
@@ -39,16 +37,16 @@ def _digest(*parts: bytes) -> str:
 
 
 def runtime_digest() -> str:
-    """A digest of the source that makes and scores a case: a row saved by other source is not reused."""
-    import facerestore
+    """A digest of the source that makes and scores a case: every module of ``facerestore`` this process has
+    loaded (``fit_strength`` imports the whole path that reads, analyses and restores a file before it scores),
+    ``export.archive``, which makes the files, and ``export.fit_strength``, which scores them."""
+    from . import archive, fit_strength
 
-    from . import archive
-
-    root = Path(facerestore.__file__).parent
-    files = sorted(p for p in root.rglob("*.py")
-                   if p.relative_to(root).parts[0] not in _USER_FACING)
-    files.append(Path(archive.__file__))
-    return _digest(*(part for p in files for part in (p.name.encode(), p.read_bytes())))
+    modules = {name: module for name, module in list(sys.modules.items())
+               if (name == "facerestore" or name.startswith("facerestore.")) and getattr(module, "__file__", None)}
+    modules.update({"export.archive": archive, "export.fit_strength": fit_strength})
+    return _digest(*(part for name in sorted(modules)
+                     for part in (name.encode(), Path(modules[name].__file__).read_bytes())))
 
 
 def case_key(face: str, degradation: str, side: int, hq: np.ndarray, pixels: np.ndarray) -> str:

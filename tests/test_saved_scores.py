@@ -75,17 +75,25 @@ def test_scores_of_another_model_or_runtime_are_set_aside_not_reused(cases, tiny
     assert len(saved.with_name(saved.name + ".old").read_text(encoding="utf-8").splitlines()) == 4  # kept aside
 
 
-def test_the_runtime_digest_follows_the_source_that_scores_but_not_the_user_interface(monkeypatch, tmp_path):
-    import facerestore
+def test_the_runtime_digest_follows_the_source_loaded_to_score_and_nothing_else(monkeypatch, tmp_path):
+    import sys
+    import types
 
-    root = tmp_path / "facerestore"
-    for rel in ("restore.py", "cli.py", "commands/enhance.py", "damage/analysis.py"):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(f"# {rel}\n", encoding="utf-8")
-    monkeypatch.setattr(facerestore, "__file__", str(root / "__init__.py"))
+    def module(name: str, text: str) -> types.ModuleType:
+        path = tmp_path / f"{name}.py"
+        path.write_text(text, encoding="utf-8")
+        loaded = types.ModuleType(name)
+        loaded.__file__ = str(path)
+        return loaded
+
+    loaded = module("facerestore.scoring_part", "# how a case is restored\n")
+    monkeypatch.setitem(sys.modules, "facerestore.scoring_part", loaded)
     before = saved_scores.runtime_digest()
-    (root / "cli.py").write_text("# a new option\n", encoding="utf-8")
-    (root / "commands/enhance.py").write_text("# a new message\n", encoding="utf-8")
+    (tmp_path / "facerestore.scoring_part.py").write_text("# restored another way\n", encoding="utf-8")
+    assert saved_scores.runtime_digest() != before  # a loaded module's source changed
+    (tmp_path / "facerestore.scoring_part.py").write_text("# how a case is restored\n", encoding="utf-8")
     assert saved_scores.runtime_digest() == before
-    (root / "damage/analysis.py").write_text("# another analysis\n", encoding="utf-8")
-    assert saved_scores.runtime_digest() != before
+    module("facerestore.never_loaded", "# a command's messages\n")  # a file no scoring imports
+    assert saved_scores.runtime_digest() == before
+    monkeypatch.setitem(sys.modules, "facerestore.newly_loaded", module("facerestore.newly_loaded", "# more\n"))
+    assert saved_scores.runtime_digest() != before  # the path that scores now imports more source
