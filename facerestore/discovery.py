@@ -3,9 +3,10 @@
 Inputs are any mix of files and folders, plus an optional ``--files-from`` list. Folders are walked in sorted
 order, skipping hidden entries and OS junk, following symbolic links while never walking the same real folder
 twice nor the output folder of another facerestore run (unless named as the input); a walk picks files by
-suffix (``IMAGE_SUFFIXES``), and decoding later decides by content. Nothing here decodes a file, and special
-files (FIFOs, sockets, devices) are only ``stat``-ed and come back as :class:`Rejected` entries, so the run can
-name them with a reason.
+suffix (``IMAGE_SUFFIXES``), and decoding later decides by content. Photo files in formats facerestore does not
+read (``UNREAD_PHOTO_FORMATS``: HEIC, camera raw, JPEG XL...) are counted per suffix (``Plan.unread``), for one
+note per run. Nothing here decodes a file, and special files (FIFOs, sockets, devices) are only ``stat``-ed and
+come back as :class:`Rejected` entries, so the run can name them with a reason.
 
 Output mapping (``plan_jobs``):
 
@@ -13,7 +14,9 @@ Output mapping (``plan_jobs``):
   When ``-o DIR`` is shared by several inputs, each folder gets its own ``DIR/<folder name>/``.
 * A file input ``dir/a.jpg`` goes to ``dir-restored/a.jpg``, exactly where ``enhance dir`` would put it, or to
   ``DIR/a.jpg`` with ``-o DIR``. Files named on the command line are taken as they are: no suffix, hidden or
-  include/exclude filtering (the content decides whether they are images).
+  include/exclude filtering (the content decides whether they are images). One whose suffix names a photo
+  format facerestore does not read (``UNREAD_PHOTO_FORMATS``) and whose first bytes are no image it reads is
+  rejected as such.
 * ``--files-from`` entries are relative to the current folder, which then plays the part of the input folder:
   ``find . -name '*.jpg' -print0 | facerestore enhance --files-from - -0`` gives the same outputs as
   ``facerestore enhance .``. Entries outside the current folder map like file inputs. Listed entries are
@@ -34,7 +37,8 @@ import errno
 import filecmp
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -46,6 +50,18 @@ from facerestore.formats import output_format
 # What a folder walk picks (the content decides later): JPEG's and TIFF's other usual suffixes included.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".jfi", ".jif", ".png", ".webp", ".bmp", ".tif",
                             ".tiff", ".gif"})
+_RAW = "camera raw"
+# Photo formats facerestore does not read, by suffix: a walk or list leaves them alone, but says how many it left
+# (one note per run: an archive may hold thousands), so no part of an archive goes unread without a word. Other
+# files a walk passes over (sidecars, videos, text) are not photos and are not counted. ``.raw`` is left out: it
+# names too many things that are no photos.
+UNREAD_PHOTO_FORMATS = {
+    ".heic": "HEIC/HEIF", ".heif": "HEIC/HEIF", ".hif": "HEIC/HEIF", ".jxl": "JPEG XL",
+    ".jp2": "JPEG 2000", ".j2k": "JPEG 2000",
+    **dict.fromkeys((".3fr", ".arw", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".fff", ".gpr", ".iiq", ".kdc",
+                     ".mef", ".mos", ".mrw", ".nef", ".nrw", ".orf", ".pef", ".ptx", ".raf", ".rw2", ".rwl", ".sr2",
+                     ".srf", ".srw", ".x3f"), _RAW),
+}
 REPORT_DIR_NAME = "_facerestore_report"
 # What a run's report leaves (report.run and report.journal write them; a walk tells another run's output folder
 # by them): the summary, whose first key is SUMMARY_KEY, and in the report folder the summary's lock and the
@@ -94,13 +110,23 @@ class Skipped(Rejected):
     """An entry left out on purpose, not a failure (a folder reached again through a symbolic link)."""
 
 
+@dataclass(frozen=True)
+class Unread:
+    """A walked or listed photo file in a format facerestore does not read (``UNREAD_PHOTO_FORMATS``): counted for
+    the run's one note, neither restored nor failed."""
+
+    path: Path
+
+
 @dataclass
 class Plan:
-    """What a run will do: jobs in order, inputs rejected up front, folders skipped on purpose (loops)."""
+    """What a run will do: jobs in order, inputs rejected up front, folders skipped on purpose (loops), and how
+    many photo files of each suffix were left alone for their format (``unread_note`` says them)."""
 
     jobs: list[Job] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    unread: dict[str, int] = field(default_factory=dict)
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -135,6 +161,21 @@ def is_junk(name: str) -> bool:
 
 def has_image_suffix(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def unread_photo_format(name: str) -> str | None:
+    """The photo format a file name's suffix stands for where facerestore does not read it ("camera raw"), or None."""
+    return UNREAD_PHOTO_FORMATS.get(os.path.splitext(name)[1].lower())
+
+
+def unread_note(counts: Mapping[str, int]) -> str | None:
+    """The one line that says which photo files a run left alone for their format (``Plan.unread``), or None."""
+    if not counts:
+        return None
+    total = sum(counts.values())
+    each = ", ".join(f"{count} {suffix}" for suffix, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return (f"{total} file{'s' if total != 1 else ''} in formats facerestore does not read "
+            f"{'were' if total != 1 else 'was'} left alone: {each}")
 
 
 def output_suffix(src_suffix: str, fmt: str | None) -> str:
@@ -220,9 +261,17 @@ class _Filters:
         return self._matches(self.exclude, rel)
 
     def wanted_file(self, rel: Path) -> bool:
-        if not has_image_suffix(rel.name) or self.excluded(rel):
+        return has_image_suffix(rel.name) and self.wanted_name(rel)
+
+    def wanted_name(self, rel: Path) -> bool:
+        """Wanted whatever its suffix: a file left alone for its format is counted only where it would be."""
+        if self.excluded(rel):
             return False
         return not self.include or self._matches(self.include, rel)
+
+    def unread(self, rel: Path) -> bool:
+        """A photo in a format facerestore does not read, which the filters would otherwise have picked."""
+        return unread_photo_format(rel.name) is not None and self.wanted_name(rel)
 
 
 class _Avoid:
@@ -350,6 +399,14 @@ def _is_link(entry: os.DirEntry[str]) -> bool:
         return False
 
 
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """``entry.is_file()`` (following links: a stat only for a link), False where it cannot tell."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
 def _is_real_dir(entry: os.DirEntry[str]) -> bool:
     """A folder itself (not a link to one), from the cached d_type: no stat, which may be what failed."""
     try:
@@ -360,7 +417,7 @@ def _is_real_dir(entry: os.DirEntry[str]) -> bool:
 
 def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: bool,
           seen: set[tuple[int, int]], avoid: _Avoid = _NO_AVOID,
-          others: _OtherRuns | None = None) -> Iterator[Found | Rejected]:
+          others: _OtherRuns | None = None) -> Iterator[Found | Rejected | Unread]:
     """Depth-first walk of ``start`` in sorted name order; ``rel`` paths are taken relative to ``root``.
 
     Folders are entered once each: not again through a link (to a folder of the tree, or to one that holds
@@ -390,7 +447,11 @@ def _walk(start: Path, root: Path, filters: _Filters, recursive: bool, listed: b
         if is_junk(entry.name):
             continue
         if not has_image_suffix(entry.name) and not _is_dir(entry):
-            continue  # sidecars, raw files...: no stat needed (is_dir() uses the cached d_type)
+            # Sidecars, videos...: no stat needed (is_dir() uses the cached d_type). A photo in a format we do not
+            # read is counted where the filters would have picked it, if it is a file.
+            if filters.unread(rel_dir / entry.name) and _is_file(entry):
+                yield Unread(Path(entry.path))
+            continue
         path = Path(entry.path)
         rel = rel_dir / entry.name
         st, problem = _classify(path)
@@ -494,7 +555,7 @@ def path_key(path: str | os.PathLike[str]) -> str:
 def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequence[str] = (),
                 exclude: Sequence[str] = (), files_from: TextIO | BinaryIO | None = None,
                 null_separated: bool = False, avoid: Sequence[Path] = (),
-                unique: bool = False) -> Iterator[Found | Rejected]:
+                unique: bool = False, unread: Counter[str] | None = None) -> Iterator[Found | Rejected]:
     """Every candidate file, in order: command-line inputs first (as given), then the ``--files-from`` list.
 
     Yields :class:`Found` for regular files to restore and :class:`Rejected` for inputs that cannot be
@@ -505,9 +566,19 @@ def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequ
     or skipped is said once, however often it is reached (``enhance photos/pipe.jpg photos``); a file found
     twice is yielded each time (its outputs may differ), or once with ``unique`` (``analyze``: one row per
     file).
+
+    Photo files walked or listed in a format facerestore does not read (``UNREAD_PHOTO_FORMATS``) are not
+    yielded: each is counted once in ``unread``, by its lower-case suffix, for the run's one note.
     """
     said: set[str] = set()
+    counted: set[str] = set()
     for item in _iter_inputs(inputs, recursive, include, exclude, files_from, null_separated, _Avoid(avoid)):
+        if isinstance(item, Unread):
+            key = path_key(item.path)
+            if unread is not None and key not in counted:  # `enhance photos photos/2019` counts each once
+                counted.add(key)
+                unread[os.path.splitext(item.path.name)[1].lower()] += 1
+            continue
         if unique or not isinstance(item, Found):
             key = path_key(item.path)
             if key in said:
@@ -518,7 +589,7 @@ def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequ
 
 def _iter_inputs(inputs: Sequence[Path], recursive: bool, include: Sequence[str], exclude: Sequence[str],
                  files_from: TextIO | BinaryIO | None, null_separated: bool,
-                 avoid: _Avoid) -> Iterator[Found | Rejected]:
+                 avoid: _Avoid) -> Iterator[Found | Rejected | Unread]:
     filters = _Filters(include, exclude)
     others = _OtherRuns(avoid)
     # Read before any input is walked: a list that cannot be read is a usage error before anything is done.
@@ -531,7 +602,9 @@ def _iter_inputs(inputs: Sequence[Path], recursive: bool, include: Sequence[str]
         elif stat.S_ISDIR(st.st_mode):  # named: walked even where another run's output folder holds it
             yield from _walk(given, given, filters, recursive, False, set(), avoid, others)
         elif stat.S_ISREG(st.st_mode):
-            yield Found(given, given.parent, Path(given.name), explicit=True, inode=(st.st_dev, st.st_ino))
+            reason = _unread_named(given)
+            yield Found(given, given.parent, Path(given.name), explicit=True, inode=(st.st_dev, st.st_ino)) \
+                if reason is None else Rejected(given, reason)
         else:
             yield Rejected(given, f"not a regular file ({_special_kind(st.st_mode)})")
     if listing is None:
@@ -559,6 +632,8 @@ def _iter_inputs(inputs: Sequence[Path], recursive: bool, include: Sequence[str]
                 continue
             yield from _walk(listed, root, filters, recursive, True, set(), avoid, others)
         elif not filters.wanted_file(rel):
+            if stat.S_ISREG(st.st_mode) and filters.unread(rel):
+                yield Unread(listed)
             continue
         elif stat.S_ISREG(st.st_mode):
             other = others.holding_file(listed, real_cwd)
@@ -571,6 +646,23 @@ def _iter_inputs(inputs: Sequence[Path], recursive: bool, include: Sequence[str]
     for folder, count in left_out.items():  # said once per folder: a broad `find` lists every output in it
         yield Skipped(Path(folder), f"the output folder of another facerestore run: {count} listed file(s) in it "
                                     "not restored again (name it as an input to restore them)")
+
+
+def _unread_named(path: Path) -> str | None:
+    """Why a file named on the command line is not read: its suffix names a photo format facerestore does not read
+    and its first bytes are no image it reads (a JPEG called ``x.heic`` is still restored). None otherwise, also
+    where the file cannot be opened or is empty: decoding names that."""
+    family = unread_photo_format(path.name)
+    if family is None:
+        return None
+    from facerestore.imageio import NOT_AN_IMAGE, sniff_format  # Pillow and numpy: only for such a file
+
+    try:
+        sniff_format(path)
+    except ImageError as exc:
+        if str(exc) == NOT_AN_IMAGE:
+            return f"{family} photo: a format facerestore does not read (convert it to JPEG, PNG or TIFF first)"
+    return None
 
 
 def _output_root(found: Found, output: Path | None, per_root: bool) -> Path:
@@ -659,8 +751,9 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
     out_roots: dict[tuple[Path, bool], Path] = {}  # restored_sibling() per root is not free: once each
     out_real = os.path.realpath(output) if output is not None else None
     listed_outputs = 0
+    unread: Counter[str] = Counter()
     for item in iter_inputs(inputs, recursive=recursive, include=include, exclude=exclude,
-                            files_from=files_from, null_separated=null_separated, avoid=avoid):
+                            files_from=files_from, null_separated=null_separated, avoid=avoid, unread=unread):
         if isinstance(item, Rejected):
             (plan.skipped if isinstance(item, Skipped) else plan.rejected).append(item)
             continue
@@ -727,6 +820,7 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None = None, fmt: str | Non
     if listed_outputs:  # said once: `-o .` would otherwise leave every listed file out without a word
         plan.skipped.append(Skipped(output, f"{listed_outputs} listed file(s) inside this output folder left out "
                                             "(outputs are never restored again)"))
+    plan.unread = dict(unread)
     return plan
 
 

@@ -67,8 +67,10 @@ def shard_of(key: str | PurePath, count: int) -> int:
 def shard_plan(plan: Plan, shard: Shard) -> Plan:
     """The part of ``plan`` this shard runs: its jobs and rejected inputs, in the plan's order.
 
-    Notices about folders skipped on purpose (symbolic link loops) stay with shard 1 only.
+    Notices about folders skipped on purpose (symbolic link loops) and the count of photos left alone for their
+    format (the whole tree's) stay with shard 1 only.
     """
     return replace(plan, jobs=[job for job in plan.jobs if shard.owns(job.rel)],
                    rejected=[r for r in plan.rejected if shard.owns(PurePath(r.path))],
-                   skipped=list(plan.skipped) if shard.index == 1 else [])
+                   skipped=list(plan.skipped) if shard.index == 1 else [],
+                   unread=dict(plan.unread) if shard.index == 1 else {})

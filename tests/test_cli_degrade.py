@@ -166,6 +166,16 @@ def test_empty_folder_is_a_usage_error(tmp_path):
     assert result.exit_code == 2 and "no images found" in result.stderr
 
 
+def test_photos_in_formats_not_read_are_noted_unless_quiet(hq_dir, tmp_path):
+    (hq_dir / "sub" / "DSC_1.NEF").write_bytes(b"not decoded")
+    (hq_dir / "DSC_1.xmp").write_bytes(b"not decoded")
+    result = CliRunner().invoke(degrade, [str(hq_dir), "-o", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.stderr
+    assert "note: 1 file in formats facerestore does not read was left alone: 1 .nef" in result.stderr.splitlines()
+    quiet = CliRunner().invoke(degrade, [str(hq_dir), "-o", str(tmp_path / "q"), "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
 def test_output_inside_input_is_not_read_back(hq_dir):
     out = hq_dir / "pairs"
     assert _run(str(hq_dir), "-o", str(out), "--preset", "jpeg20").exit_code == 0

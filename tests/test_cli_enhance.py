@@ -212,6 +212,40 @@ def test_a_text_file_does_not_cost_an_image_its_output(photos, tiny_rgb_model):
         f"error: {photos / 'cutout.gif'}: not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)"]
 
 
+def test_photos_in_formats_not_read_are_noted_once(photos, tiny_rgb_model):
+    (photos / "IMG_1.HEIC").write_bytes(b"not decoded")
+    (photos / "2019" / "IMG_2.heic").write_bytes(b"not decoded")
+    (photos / "2019" / "DSC_1.NEF").write_bytes(b"not decoded")
+    args = ["enhance", str(photos), "--model", str(tiny_rgb_model), "--exclude", "corrupt.jpg", "--strength", "1"]
+    note = "note: 3 files in formats facerestore does not read were left alone: 2 .heic, 1 .nef"
+    for extra in (["--dry-run"], ["--json", "--no-report"]):
+        result = _run(args + extra)
+        assert result.exit_code == 0, result.stderr  # not a failure
+        assert [line for line in result.stderr.splitlines() if "left alone" in line] == [note]
+        assert "IMG_" not in result.stdout and "DSC_" not in result.stdout  # nothing of them on stdout
+    records = _records(result.stdout)
+    assert len(records) == 5 and {r["status"] for r in records} == {"restored"}  # none failed, none added
+    quiet = _run(args + ["--quiet", "--overwrite", "--no-report"])
+    assert quiet.exit_code == 0 and "left alone" not in quiet.stderr
+
+
+def test_no_note_for_files_that_are_no_photos(photos, tiny_rgb_model):
+    for name in ("IMG_1.xmp", "clip.mov", "notes.txt", "dump.raw", "._IMG_1.heic"):
+        (photos / name).write_bytes(b"not decoded")
+    result = _run(["enhance", str(photos), "--model", str(tiny_rgb_model), "--dry-run"])
+    assert "note:" not in result.stderr and "left alone" not in result.stderr
+
+
+def test_a_named_heic_is_one_error_line(photos, tiny_rgb_model):
+    heic = photos / "IMG_1.HEIC"
+    heic.write_bytes(b"x\n")
+    result = _run(["enhance", str(heic), "--model", str(tiny_rgb_model), "--no-report"])
+    assert result.exit_code == 1  # as for any input that is no image
+    assert [line for line in result.stderr.splitlines() if line.startswith(("error", "note"))] == [
+        f"error: {heic}: HEIC/HEIF photo: a format facerestore does not read (convert it to JPEG, PNG or TIFF first)"]
+    assert heic.read_bytes() == b"x\n"
+
+
 def test_a_folder_at_an_output_path_fails_that_image(photos, tiny_rgb_model, tmp_path):
     out = tmp_path / "out"
     (out / "gray.jpg").mkdir(parents=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from facerestore.discovery import Found, Job, Rejected, Skipped, iter_inputs, plan_jobs, read_files_from
+from facerestore.discovery import Found, Job, Rejected, Skipped, iter_inputs, plan_jobs, read_files_from, unread_note
 from facerestore.errors import UsageError
 
 
@@ -138,6 +138,42 @@ def test_the_other_jpeg_suffixes_are_walked(tmp_path):
     plan = plan_jobs([tmp_path / "in"])
     assert _rels(plan) == ["a.jfif", "b.JPE", "c.jif", "d.jfi"]
     assert plan.jobs[0].dst == tmp_path / "in-restored" / "a.jfif"  # the suffix is kept, as for .jpeg
+
+
+def test_photos_in_formats_not_read_are_counted_not_planned(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _touch(tmp_path, "in/a.jpg", "in/IMG_1.HEIC", "in/IMG_2.heic", "in/2019/DSC_1.NEF", "in/2019/DSC_2.nef",
+           "in/2019/x.cr3", "in/2019/y.dng", "in/z.jxl",
+           # not photos, or not walked: no count
+           "in/IMG_1.xmp", "in/clip.mov", "in/notes.txt", "in/dump.raw", "in/._IMG_3.heic", "in/.hidden/IMG_4.heic")
+    (tmp_path / "in" / "folder.heic").mkdir()  # a folder, walked like any: not a photo
+    os.symlink("missing.heic", tmp_path / "in" / "dangling.heic")
+    plan = plan_jobs([Path("in")])
+    assert _rels(plan) == ["a.jpg"] and plan.rejected == [] and plan.skipped == []
+    assert plan.unread == {".heic": 2, ".nef": 2, ".cr3": 1, ".dng": 1, ".jxl": 1}
+    assert unread_note(plan.unread) == ("7 files in formats facerestore does not read were left alone: "
+                                        "2 .heic, 2 .nef, 1 .cr3, 1 .dng, 1 .jxl")
+    assert unread_note({".nef": 1}) == "1 file in formats facerestore does not read was left alone: 1 .nef"
+    assert unread_note({}) is None
+
+    # Counted only where the filters would have picked the file; each file once, however often it is reached.
+    excluded = plan_jobs([Path("in")], exclude=["*.nef", "z.*"]).unread  # globs are case-sensitive: DSC_1.NEF stays
+    assert excluded == {".heic": 2, ".nef": 1, ".cr3": 1, ".dng": 1}
+    assert plan_jobs([Path("in")], include=["*.jpg"]).unread == {}
+    assert plan_jobs([Path("in"), Path("in/2019")], tmp_path / "out").unread == plan.unread
+    assert plan_jobs([Path("in")], recursive=False).unread == {".heic": 2, ".jxl": 1}
+    listed = plan_jobs([], files_from=io.StringIO("in/a.jpg\nin/IMG_1.HEIC\nin/IMG_1.xmp\nin/2019\n"))
+    assert _rels(listed) == ["in/a.jpg"] and listed.unread == {".heic": 1, ".nef": 2, ".cr3": 1, ".dng": 1}
+
+
+def test_a_named_photo_in_a_format_not_read_is_rejected_as_such(tmp_path):
+    _touch(tmp_path, "IMG_1.HEIC", "DSC_1.nef")
+    Image.new("RGB", (4, 4)).save(tmp_path / "png.heic", format="PNG")  # the content decides: a PNG misnamed
+    plan = plan_jobs([tmp_path / "IMG_1.HEIC", tmp_path / "DSC_1.nef", tmp_path / "png.heic"])
+    assert [job.src.name for job in plan.jobs] == ["png.heic"] and plan.unread == {}
+    assert [(r.path.name, r.reason) for r in plan.rejected] == [
+        ("IMG_1.HEIC", "HEIC/HEIF photo: a format facerestore does not read (convert it to JPEG, PNG or TIFF first)"),
+        ("DSC_1.nef", "camera raw photo: a format facerestore does not read (convert it to JPEG, PNG or TIFF first)")]
 
 
 def test_a_folder_at_an_output_path_is_rejected_not_skipped(tmp_path):

@@ -25,7 +25,7 @@ _names = st.lists(st.text(st.characters(blacklist_categories=("Cs",), blacklist_
 def _plan(rels: list[str]) -> Plan:
     jobs = [Job(Path("in") / rel, Path(rel), Path("out") / rel) for rel in rels]
     return Plan(jobs=jobs, rejected=[Rejected(Path(f"gone{i}.jpg"), "no such file or folder") for i in range(20)],
-                skipped=[Skipped(Path("in/loop"), "symbolic link loop")])
+                skipped=[Skipped(Path("in/loop"), "symbolic link loop")], unread={".heic": 3, ".nef": 1})
 
 
 @settings(max_examples=60, deadline=None)
@@ -40,6 +40,7 @@ def test_shards_are_disjoint_cover_everything_and_ignore_order(rels, count, seed
     rejected = [r for part in parts for r in part.rejected]
     assert sorted(map(str, rejected)) == sorted(map(str, plan.rejected))
     assert [p.skipped for p in parts] == [plan.skipped] + [[]] * (count - 1)
+    assert [p.unread for p in parts] == [plan.unread] + [{}] * (count - 1)  # the one note: said by shard 1
     for part in parts:  # each shard keeps the plan's order
         assert part.jobs == [job for job in plan.jobs if job in part.jobs]
 

@@ -4,7 +4,7 @@ time; the heavy work is imported inside the command function so ``--help`` stays
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -76,6 +76,16 @@ def table_cell(name: str) -> str:
     from facerestore.discovery import printable
 
     return printable(name.replace("\\", "\\\\"))
+
+
+def note_unread(console: Console, counts: Mapping[str, int]) -> None:
+    """The run's one note on the photo files its walk left alone for their format (``discovery.unread_note``):
+    said on stderr, never a failure; nothing where there were none."""
+    from facerestore.discovery import unread_note
+
+    note = unread_note(counts)
+    if note is not None:
+        console.print(f"note: {note}", markup=False, highlight=False)
 
 
 def require_current_folder() -> None:

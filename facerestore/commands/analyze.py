@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from facerestore.commands import EXIT_FAILED, EXIT_USAGE, emit, exit_on_error, table_cell
+from facerestore.commands import EXIT_FAILED, EXIT_USAGE, emit, exit_on_error, note_unread, table_cell
 from facerestore.discovery import printable
 from facerestore.options import FileList
 
@@ -73,6 +73,8 @@ def analyze(ctx: click.Context, inputs: tuple[Path, ...], recursive: bool, files
 def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | None, null_separated: bool,
                 json_lines: bool, max_pixels: int | None, console: Console) -> int:
     """Analyse every image found; return the exit code."""
+    from collections import Counter
+
     from facerestore.damage.analysis import analyze as analyze_image
     from facerestore.discovery import Found, Skipped, iter_inputs
     from facerestore.errors import FaceRestoreError
@@ -85,9 +87,10 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
                       markup=False, highlight=False)
         return EXIT_USAGE
     failed = analysed = 0
+    unread: Counter[str] = Counter()
     # Each file once, however often it is named (`a.jpg a.jpg`, `photos photos/sub`).
     for item in iter_inputs(inputs, recursive=recursive, files_from=files_from, null_separated=null_separated,
-                            unique=True):
+                            unique=True, unread=unread):
         if isinstance(item, Skipped):  # a loop, another run's output folder: said, as enhance says them
             console.print(f"note: {printable(str(item.path))}: {printable(item.reason)}", markup=False,
                           highlight=False)
@@ -106,6 +109,7 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
             emit("\t".join(("input",) + COLUMNS))  # the header heads rows: none without them
         analysed += 1
         emit(_json_line(item.path, damage) if json_lines else _row(item.path, damage))
+    note_unread(console, unread)  # once the walk is done: rows stream as files are found
     if not analysed and not failed:
         # As enhance: an empty folder is nothing to do, not a mistake (exit 2 is for inputs that do not exist).
         console.print("no images found in the given inputs", markup=False, highlight=False)

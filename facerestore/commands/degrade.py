@@ -158,9 +158,11 @@ class _PresetChoice(click.Choice):
 def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str | None, seed: int,
             quiet: bool) -> None:
     """Write degraded/clean image pairs from the clean photos in HQ_DIR."""
+    from collections import Counter
+
     from rich.text import Text
 
-    from facerestore.commands import exit_on_error, interrupted
+    from facerestore.commands import exit_on_error, interrupted, note_unread
     from facerestore.console import make_console, progress
     from facerestore.discovery import IMAGE_SUFFIXES, Found, Skipped, iter_inputs, printable
     from facerestore.errors import FaceRestoreError, OutputError
@@ -175,8 +177,11 @@ def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str |
         # Pairs written inside HQ_DIR by an earlier run are never read back as clean photos (those folders alone:
         # with HQ_DIR inside the output folder, -o ., every photo lies in it).
         pair_dirs = [os.path.realpath(out / "hq"), os.path.realpath(out / "lq")]
-        items = [item for item in iter_inputs([hq_dir])
+        unread: Counter[str] = Counter()
+        items = [item for item in iter_inputs([hq_dir], unread=unread)
                  if not any(_inside(os.path.realpath(item.path), folder) for folder in pair_dirs)]
+    if not quiet:  # before a refusal for want of images: it may be why there are none
+        note_unread(console, unread)
     sources = [item for item in items if isinstance(item, Found)]
     if not sources:
         raise click.UsageError(f"no images found in {hq_dir} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from facerestore.commands import emit, exit_on_error, require_current_folder, table_cell
+from facerestore.commands import emit, exit_on_error, note_unread, require_current_folder, table_cell
 from facerestore.discovery import printable
 from facerestore.model_choice import ModelRequest
 from facerestore.options import EngineOptions, FileList, StreamOptions, WriteOptions, engine_options, model_options, \
@@ -152,6 +152,8 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     for notice in plan.skipped:
         console.print(f"note: {printable(str(notice.path))}: {printable(notice.reason)}", markup=False,
                       highlight=False)
+    if not opts.stream.quiet:  # a count, not a failure: --quiet leaves it out
+        note_unread(console, plan.unread)
     if opts.dry_run:
         opts.model.file()  # a plan the real run would refuse is no plan: check the model exists and is intact
         return _print_plan(plan, opts, console)
