@@ -22,10 +22,10 @@ Output mapping (``plan_jobs``):
   ``facerestore enhance .``. Entries outside the current folder map like file inputs. Listed entries are
   filtered like walked ones, since such lists usually come from a broad ``find``.
 * ``fmt`` changes the suffix (``.png .jpg .webp .tif``); GIF inputs become PNG (restored photos do not survive
-  a 256-colour palette). Two inputs that would share an output are never both written: the first in order
-  wins, the others are rejected with a reason. Only then are files read, their first bytes (the magic number
-  of a regular file): one that is not an image claims no output, so ``b.gif`` holding text cannot keep the
-  real ``b.png`` from ``b.png``'s output.
+  a 256-colour palette), and so do AVIF inputs (no output format of their own). Two inputs that would share an
+  output are never both written: the first in order wins, the others are rejected with a reason. Only then are
+  files read, their first bytes (the magic number of a regular file): one that is not an image claims no
+  output, so ``b.gif`` holding text cannot keep the real ``b.png`` from ``b.png``'s output.
 * An output path taken by a folder (or a special file) is no finished output to skip: that input is rejected.
   So is one holding another input's output, where an earlier run's record says so (``written_from``: a run
   that switched ``--format`` maps ``a.png`` to the ``a.png`` an earlier run wrote from ``a.jpg``).
@@ -49,7 +49,10 @@ from facerestore.formats import output_format
 
 # What a folder walk picks (the content decides later): JPEG's and TIFF's other usual suffixes included.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".jfi", ".jif", ".png", ".webp", ".bmp", ".tif",
-                            ".tiff", ".gif"})
+                            ".tiff", ".gif", ".avif"})
+# Read, but with no output format of their own: their outputs are PNGs (a GIF's palette would not hold a restored
+# photo; AVIF is not offered as an output).
+_OUTPUT_AS_PNG = frozenset({".gif", ".avif"})
 _RAW = "camera raw"
 # Photo formats facerestore does not read, by suffix: a walk or list leaves them alone, but says how many it left
 # (one note per run: an archive may hold thousands), so no part of an archive goes unread without a word. Other
@@ -182,7 +185,7 @@ def output_suffix(src_suffix: str, fmt: str | None) -> str:
     """The output file's suffix for an input suffix and an optional ``--format``."""
     if fmt is not None:
         return output_format(fmt).suffix
-    if src_suffix.lower() == ".gif":
+    if src_suffix.lower() in _OUTPUT_AS_PNG:
         return ".png"
     return src_suffix
 

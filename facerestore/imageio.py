@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
+from PIL import AvifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from facerestore import photoshop, xmp, xmp_merge, xmp_split
 from facerestore.atomic import write_atomic
@@ -34,7 +34,7 @@ from facerestore.jpeg_segments import APP1, APP13, COM, insert_segments
 
 # Enough for 100-megapixel camera files (GFX100: 11648 x 8736); a colour float32 copy of such an image is 1.2 GB.
 DEFAULT_MAX_PIXELS = 120_000_000
-SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")      # what we decode (by content)
+SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "AVIF")  # what we decode (by content)
 DEFAULT_QUALITY = {"JPEG": 95, "WEBP": 95}
 _FORMAT_NAMES = {"WEBP": "WebP"}  # Pillow's names as notes spell them
 ORIENTATION_TAG = 0x0112
@@ -55,7 +55,7 @@ warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 @dataclass
 class LoadedImage:
     src: Path
-    format: str                 # Pillow format of the source: "JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF"
+    format: str                 # Pillow format of the source: "JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "AVIF"
     pixels: np.ndarray          # float32, H x W x C in [0, 1], C = 3 (colour) or 1 (gray); EXIF orientation applied
     alpha: np.ndarray | None    # H x W alpha plane exactly as decoded (uint8 or uint16), passed through untouched
     bit_depth: int              # 8 or 16 (per channel)
@@ -327,7 +327,7 @@ def _decoded_arrays(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.n
 
 
 def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, digest: bool = False) -> LoadedImage:
-    """Decode ``path`` by content (JPEG, PNG, WebP, TIFF, BMP, GIF) into a :class:`LoadedImage`.
+    """Decode ``path`` by content (JPEG, PNG, WebP, TIFF, BMP, GIF, AVIF) into a :class:`LoadedImage`.
 
     ``digest``: also hash the bytes decoded (``LoadedImage.digest``), for :func:`copy_image` to copy only those.
 
@@ -436,7 +436,7 @@ def _digest(fp: Any, source: tuple[int, int, int, int]) -> bytes | None:
     return hashed.digest() if file_identity(os.fstat(fp.fileno())) == source else None
 
 
-NOT_AN_IMAGE = "not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)"
+NOT_AN_IMAGE = "not a supported image (JPEG, PNG, WebP, AVIF, TIFF, BMP or GIF)"
 _SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
                (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"), (b"II+\0", "TIFF"), (b"MM\0+", "TIFF"))
 
@@ -476,10 +476,24 @@ def _signature(fp: Any) -> str | None:
             return kind
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
+    if head[4:8] == b"ftyp" and _avif_brand(head):
+        return "AVIF"
     if head[:2] == b"BM" and len(head) >= 18 and int.from_bytes(head[14:18], "little") in (12, 40, 52, 56, 64,
                                                                                            108, 124):
         return "BMP"  # "BM" alone starts too many text files; the DIB header size makes it a real guess
     return None
+
+
+_AVIF_BRANDS = (b"avif", b"avis")
+
+
+def _avif_brand(head: bytes) -> bool:
+    """An ISO media file's ``ftyp`` box (in ``head``, the file's first bytes) names AVIF: as its major brand, or
+    among the compatible brands of a plain HEIF one (a HEIC photo names ``heic`` there instead)."""
+    if head[8:12] in _AVIF_BRANDS:
+        return True
+    box = head[:min(int.from_bytes(head[:4], "big"), len(head))]
+    return head[8:12] in (b"mif1", b"msf1") and any(box[i:i + 4] in _AVIF_BRANDS for i in range(16, len(box) - 3, 4))
 
 
 _SAMPLE_FORMATS = {1: "integer", 2: "signed integer", 3: "float"}
@@ -504,6 +518,8 @@ def _unopened(fp: Any, kind: str) -> str:
         return f"{bits[1]}-bit JPEG: not supported (only 8-bit JPEGs can be decoded)"
     if kind == "TIFF" and reason == "unknown pixel mode":
         return f"TIFF of {_tiff_samples(fp)}: a pixel layout that cannot be decoded"
+    if kind == "AVIF" and not AvifImagePlugin.SUPPORTED:  # Pillow built without libavif (its wheels have it)
+        return "AVIF image: this installation's Pillow cannot decode AVIF (Pillow 11.3 or later from PyPI can)"
     return f"damaged {kind} file: its header cannot be read"
 
 

@@ -209,7 +209,61 @@ def test_a_text_file_does_not_cost_an_image_its_output(photos, tiny_rgb_model):
     assert statuses == {"cutout.gif": "failed", "cutout.png": "restored"}
     assert (photos.parent / "photos-restored" / "cutout.png").is_file()
     assert [line for line in result.stderr.splitlines() if line.startswith("error")] == [
-        f"error: {photos / 'cutout.gif'}: not a supported image (JPEG, PNG, WebP, TIFF, BMP or GIF)"]
+        f"error: {photos / 'cutout.gif'}: not a supported image (JPEG, PNG, WebP, AVIF, TIFF, BMP or GIF)"]
+
+
+@pytest.fixture
+def avif_photo(tmp_path, hopper_path) -> Path:
+    """A real photo saved as a lossy AVIF."""
+    from PIL import features
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec")
+    path = tmp_path / "phone" / "face.avif"
+    path.parent.mkdir()
+    with Image.open(hopper_path) as im:
+        im.convert("RGB").resize((96, 112)).save(path, quality=40)
+    return path
+
+
+def test_an_avif_photo_is_restored_into_a_png_and_left_as_it_was(avif_photo, tiny_rgb_model, tmp_path):
+    before = avif_photo.read_bytes()
+    with Image.open(avif_photo) as im:
+        decoded = im.convert("RGB")
+    folder = avif_photo.parent
+    args = [str(folder), "--model", str(tiny_rgb_model)]
+    plan = _run(["enhance", *args, "--dry-run"])
+    assert plan.exit_code == 0, plan.stderr
+    assert plan.stdout.splitlines() == [f"{avif_photo}\t{folder}-restored/face.png\trun"]
+
+    result = _run(["enhance", *args, "--json", "--strength", "1"])
+    assert result.exit_code == 0, result.stderr
+    (record,) = _records(result.stdout)
+    out = folder.parent / "phone-restored" / "face.png"
+    assert record["status"] == "restored" and record["output"] == str(out)
+    # Restored as its decoded pixels are: the same pixels in a PNG give the same output.
+    (tmp_path / "as_png").mkdir()
+    decoded.save(tmp_path / "as_png" / "face.png")
+    same = _run(["enhance", str(tmp_path / "as_png"), "--model", str(tiny_rgb_model), "--strength", "1"])
+    assert same.exit_code == 0, same.stderr
+    with Image.open(out) as im, Image.open(tmp_path / "as_png-restored" / "face.png") as expected:
+        assert im.format == "PNG" and im.size == (96, 112)
+        restored = np.asarray(im.convert("RGB"))
+        np.testing.assert_array_equal(restored, np.asarray(expected.convert("RGB")))
+    assert np.corrcoef(restored.ravel(), np.asarray(decoded).ravel())[0, 1] > 0.95  # the photo, near identity
+    assert avif_photo.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["face.avif"]
+
+
+@pytest.mark.filterwarnings("ignore:image file could not be identified")  # Pillow's; a run's filter drops it
+def test_an_avif_that_pillow_cannot_decode_is_one_error_line(avif_photo, tiny_rgb_model, monkeypatch):
+    from PIL import AvifImagePlugin
+
+    monkeypatch.setattr(AvifImagePlugin, "SUPPORTED", False)  # as in a Pillow built without libavif
+    result = _run(["enhance", str(avif_photo.parent), "--model", str(tiny_rgb_model), "--no-report"])
+    assert result.exit_code == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("error")] == [
+        f"error: {avif_photo}: AVIF image: this installation's Pillow cannot decode AVIF (Pillow 11.3 or later "
+        "from PyPI can)"]
 
 
 def test_photos_in_formats_not_read_are_noted_once(photos, tiny_rgb_model):

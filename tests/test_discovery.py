@@ -140,6 +140,13 @@ def test_the_other_jpeg_suffixes_are_walked(tmp_path):
     assert plan.jobs[0].dst == tmp_path / "in-restored" / "a.jfif"  # the suffix is kept, as for .jpeg
 
 
+def test_avif_is_walked_and_its_output_is_a_png(tmp_path):
+    _touch(tmp_path, "in/a.avif", "in/b.AVIF", "in/c.avifs")
+    plan = plan_jobs([tmp_path / "in"])
+    assert [(job.rel.as_posix(), job.dst.name) for job in plan.jobs] == [("a.avif", "a.png"), ("b.AVIF", "b.png")]
+    assert [job.dst.name for job in plan_jobs([tmp_path / "in"], None, "jpeg").jobs] == ["a.jpg", "b.jpg"]
+
+
 def test_photos_in_formats_not_read_are_counted_not_planned(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _touch(tmp_path, "in/a.jpg", "in/IMG_1.HEIC", "in/IMG_2.heic", "in/2019/DSC_1.NEF", "in/2019/DSC_2.nef",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, features
 
 from facerestore.errors import ImageError
 from facerestore.imageio import LoadedImage, read_image
@@ -52,7 +52,9 @@ def _seeds() -> dict[str, bytes]:
     rgba = rgb.copy()
     rgba.putalpha(128)
     gray16 = Image.fromarray((np.asarray(rgb.convert("L"), np.uint16) * 257).astype(np.uint16))
+    avif = {"avif": encode(rgb, "AVIF", quality=50)} if features.check("avif") else {}
     return {
+        **avif,
         "png": encode(rgb, "PNG"), "png-rgba": encode(rgba, "PNG"), "png-16": encode(gray16, "PNG"),
         "png-palette": encode(rgb.quantize(16), "PNG", transparency=0),
         "jpeg": encode(rgb, "JPEG", quality=80, exif=exif), "jpeg-progressive": encode(rgb, "JPEG", progressive=True),
@@ -140,7 +142,7 @@ def _assert_well_formed(loaded: LoadedImage) -> None:
     assert np.isfinite(pixels).all() and pixels.min() >= 0.0 and pixels.max() <= 1.0
     if loaded.alpha is not None:
         assert loaded.alpha.shape == pixels.shape[:2]
-    assert loaded.bit_depth in (8, 16) and loaded.format in ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
+    assert loaded.bit_depth in (8, 16) and loaded.format in ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "AVIF")
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE, database=None,
