@@ -41,14 +41,45 @@ def test_the_quantiser_index_rises_as_quality_falls(face):
     assert all(a < b for a, b in zip(indices, indices[1:])), indices
 
 
-def test_lossless_animated_and_foreign_files_state_no_quantiser(face):
+def test_lossless_and_foreign_files_state_no_quantiser(face):
     assert read_webp_info(io.BytesIO(_webp(face, lossless=True))) is None
     frames = [Image.fromarray(face), Image.fromarray(face[::-1].copy())]
     buf = io.BytesIO()
-    frames[0].save(buf, format="WEBP", save_all=True, append_images=frames[1:], quality=50)
+    frames[0].save(buf, format="WEBP", save_all=True, append_images=frames[1:], lossless=True)
     assert read_webp_info(buf) is None
     for data in (b"", b"RIFF", b"RIFF\0\0\0\0WEBP", b"\x89PNG\r\n\x1a\n" + bytes(40)):
         assert read_webp_info(io.BytesIO(data)) is None
+    nested = b""  # frames inside frames, deeper than Python's recursion limit: no frame holds an image
+    for _ in range(5000):
+        nested = b"ANMF" + struct.pack("<I", len(nested) + 16) + bytes(16) + nested
+    assert read_webp_info(io.BytesIO(b"RIFF" + struct.pack("<I", len(nested) + 4) + b"WEBP" + nested)) is None
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_an_animated_file_states_its_first_frames_quantiser(face, alpha):
+    """The first frame is the one read and restored; an animation's frames sit in ANMF chunks (with their own ALPH
+    chunk where the frames are transparent), which the header reader looked into no further."""
+    pixels = np.dstack([face, np.full(face.shape[:2], 200, np.uint8)]) if alpha else face
+    indices = []
+    for quality in (90, 50, 20):
+        buf = io.BytesIO()
+        first = Image.fromarray(pixels)
+        first.save(buf, format="WEBP", save_all=True, append_images=[first.rotate(10)], quality=quality)
+        assert b"ANMF" in buf.getvalue()
+        info = read_webp_info(buf)
+        assert info is not None, quality
+        still = read_webp_info(io.BytesIO(_webp(pixels, quality=quality)))
+        assert abs(info.luma_index - still.luma_index) <= 8, (quality, info, still)
+        indices.append(info.luma_index)
+    assert indices == sorted(indices) and indices[0] < indices[-1]
+
+
+def test_an_animated_webp_is_analysed_as_the_damage_its_first_frame_holds(tmp_path, face):
+    path = tmp_path / "animated.webp"
+    first = Image.fromarray(face)
+    first.save(path, format="WEBP", save_all=True, append_images=[first.rotate(10)], quality=15)
+    damage = analyze(read_image(path))
+    assert damage.kind == "webp" and damage.webp_index is not None and damage.level > 0.5  # it read level 0
 
 
 def test_extended_files_are_read_past_their_metadata(face):

@@ -3,8 +3,9 @@
 A lossy WebP holds one VP8 key frame (RFC 6386). Its frame header states the quantiser indices (0 finest .. 127
 coarsest) the encoder used: one base index and, where the frame is split into segments (libwebp uses four), a
 value per segment, absolute or added to the base. The luma AC index is what the visible damage follows, as a
-JPEG's follows its luma table; the index of a frame with segments is their mean. A lossless (VP8L) or animated
-file has none, nor a file whose header cannot be read: those give None, and their pixels alone are judged.
+JPEG's follows its luma table; the index of a frame with segments is their mean. An animated file's is its first
+frame's (the one read). A lossless (VP8L) file has none, nor a file whose header cannot be read: those give None,
+and their pixels alone are judged.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import BinaryIO
 MAX_INDEX = 127
 _HEADER_BYTES = 256  # of the VP8 data: the frame tag, the key-frame start and the first partition's header
 _SEGMENTS = 4
+_ANMF_HEADER = 16  # an animation frame's X, Y, width, height, duration (3 bytes each) and flags
 
 
 @dataclass(frozen=True)
@@ -69,22 +71,33 @@ class _BoolDecoder:
 
 
 def read_webp_info(fp: BinaryIO) -> WebpInfo | None:
-    """The lossy WebP file's quantiser facts from its header (``fp`` at any position), None for a lossless,
-    animated or unreadable one."""
+    """The lossy WebP file's quantiser facts from its header (``fp`` at any position), None for a lossless or
+    unreadable one. An animated file's are its first frame's: the frame that is read and restored."""
     fp.seek(0)
     head = fp.read(12)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
         return None
-    while True:
+    return _image_info(fp, None)
+
+
+def _image_info(fp: BinaryIO, end: int | None) -> WebpInfo | None:
+    """The first image's quantiser facts among the chunks from ``fp``'s position (up to ``end``, an offset)."""
+    while end is None or fp.tell() + 8 <= end:
         chunk = fp.read(8)
         if len(chunk) < 8:
             return None
         fourcc, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
         if fourcc == b"VP8 ":
             return _frame_info(fp.read(min(size, _HEADER_BYTES)))
-        if fourcc in (b"VP8L", b"ANIM", b"ANMF"):
+        if fourcc == b"VP8L":
             return None
+        if fourcc == b"ANMF" and end is None:  # frames hold no frames
+            # The frame's position, size, duration and flags (16 bytes), then its own ALPH and VP8/VP8L chunks.
+            start = fp.tell()
+            fp.seek(_ANMF_HEADER, 1)
+            return _image_info(fp, start + size)
         fp.seek(size + (size & 1), 1)  # chunks are padded to an even size
+    return None
 
 
 def _frame_info(data: bytes) -> WebpInfo | None:
