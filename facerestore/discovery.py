@@ -15,8 +15,8 @@ Output mapping (``plan_jobs``):
 * A file input ``dir/a.jpg`` goes to ``dir-restored/a.jpg``, exactly where ``enhance dir`` would put it, or to
   ``DIR/a.jpg`` with ``-o DIR``. Files named on the command line are taken as they are: no suffix, hidden or
   include/exclude filtering (the content decides whether they are images). One whose suffix names a photo
-  format facerestore does not read (``UNREAD_PHOTO_FORMATS``) and whose first bytes are no image it reads is
-  rejected as such.
+  format facerestore does not read (``UNREAD_PHOTO_FORMATS``) and whose first bytes are no image it reads (or,
+  for camera raw, a TIFF's: the raw's container, whose first image is a preview) is rejected as such.
 * ``--files-from`` entries are relative to the current folder, which then plays the part of the input folder:
   ``find . -name '*.jpg' -print0 | facerestore enhance --files-from - -0`` gives the same outputs as
   ``facerestore enhance .``. Entries outside the current folder map like file inputs. Listed entries are
@@ -653,19 +653,21 @@ def _iter_inputs(inputs: Sequence[Path], recursive: bool, include: Sequence[str]
 
 def _unread_named(path: Path) -> str | None:
     """Why a file named on the command line is not read: its suffix names a photo format facerestore does not read
-    and its first bytes are no image it reads (a JPEG called ``x.heic`` is still restored). None otherwise, also
-    where the file cannot be opened or is empty: decoding names that."""
+    and its first bytes are no image it reads (a JPEG called ``x.heic`` is still restored), or, for camera raw,
+    are a TIFF's: most raw formats (NEF, CR2, ARW, DNG, PEF...) are TIFF containers whose first image is a small
+    preview, not the photo. None otherwise, also where the file cannot be opened or is empty: decoding names
+    that."""
     family = unread_photo_format(path.name)
     if family is None:
         return None
     from facerestore.imageio import NOT_AN_IMAGE, sniff_format  # Pillow and numpy: only for such a file
 
+    reason = f"{family} photo: a format facerestore does not read (convert it to JPEG, PNG or TIFF first)"
     try:
-        sniff_format(path)
+        kind = sniff_format(path)
     except ImageError as exc:
-        if str(exc) == NOT_AN_IMAGE:
-            return f"{family} photo: a format facerestore does not read (convert it to JPEG, PNG or TIFF first)"
-    return None
+        return reason if str(exc) == NOT_AN_IMAGE else None
+    return reason if family == _RAW and kind == "TIFF" else None
 
 
 def _output_root(found: Found, output: Path | None, per_root: bool) -> Path:

@@ -183,6 +183,21 @@ def test_a_named_photo_in_a_format_not_read_is_rejected_as_such(tmp_path):
         ("DSC_1.nef", "camera raw photo: a format facerestore does not read (convert it to JPEG, PNG or TIFF first)")]
 
 
+def test_a_named_camera_raw_in_a_tiff_container_is_rejected_not_its_preview_restored(tmp_path):
+    """NEF, DNG, CR2, ARW, PEF... start as TIFF files do; their first image is a small preview, which Pillow
+    decodes: restored, it was written as a TIFF thumbnail under the raw's name."""
+    thumbnail = Image.new("RGB", (160, 120), "gray")
+    for name in ("DSC_1.NEF", "IMG_2.dng"):
+        thumbnail.save(tmp_path / name, format="TIFF", tiffinfo={271: "NIKON CORPORATION"})
+    thumbnail.save(tmp_path / "scan.tif", format="TIFF")
+    thumbnail.save(tmp_path / "jpeg.nef", format="JPEG")  # the content decides: a JPEG misnamed
+    plan = plan_jobs([tmp_path / name for name in ("DSC_1.NEF", "IMG_2.dng", "scan.tif", "jpeg.nef")])
+    assert [job.src.name for job in plan.jobs] == ["scan.tif", "jpeg.nef"]
+    assert [(r.path.name, r.reason) for r in plan.rejected] == [
+        (name, "camera raw photo: a format facerestore does not read (convert it to JPEG, PNG or TIFF first)")
+        for name in ("DSC_1.NEF", "IMG_2.dng")]
+
+
 def test_a_folder_at_an_output_path_is_rejected_not_skipped(tmp_path):
     _touch(tmp_path, "in/a.jpg", "in/b.jpg")
     (tmp_path / "out" / "a.jpg").mkdir(parents=True)
