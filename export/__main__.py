@@ -124,6 +124,18 @@ def _check_output(path: str | None) -> Path | None:
     return out
 
 
+def _check_folder(path: str | None, option: str) -> Path | None:
+    """Refuse, before the work, a folder path (``option``'s) that cannot hold files: it, or a folder above it that
+    exists, is no folder."""
+    if not path:
+        return None
+    folder = Path(path)
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{option} {folder}: {existing} is not a folder")
+    return folder
+
+
 @contextlib.contextmanager
 def _writing(path: Path | None):
     try:
@@ -185,6 +197,7 @@ def _run(args: argparse.Namespace) -> int:
         from . import fit_strength
 
         output = _check_output(args.output)
+        saved = _check_folder(args.scores, "--scores")
         try:
             # A size named twice would only score every one of its cases twice.
             sides = tuple(dict.fromkeys(int(side) for side in args.sides.split(",")))
@@ -203,7 +216,6 @@ def _run(args: argparse.Namespace) -> int:
                 fit_strength.check_webp_base(models, base)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        saved = Path(args.scores) if args.scores else None
         if args.webp:
             result = fit_strength.fit_webp(Path(args.data), models, base, n_eval=args.eval_count, threads=args.threads,
                                            saved=saved)

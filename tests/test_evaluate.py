@@ -215,6 +215,25 @@ def test_cli_fit_strength_checks_sides_webp_and_gray_before_fitting(faces_dir, t
     assert not out.exists()
 
 
+def test_cli_fit_strength_checks_the_scores_folder_before_fitting(faces_dir, tiny_rgb_model, tmp_path, capsys,
+                                                                 monkeypatch):
+    """Was a traceback once the cases were made (minutes into a fit at several sizes)."""
+    pytest.importorskip("torch")
+    from export import fit_strength
+    from export.__main__ import main
+
+    for name in ("fit", "fit_gray", "fit_webp", "split_faces"):
+        monkeypatch.setattr(fit_strength, name, lambda *a, **k: pytest.fail("fitted before checking --scores"))
+    (tmp_path / "a file").write_text("x", encoding="utf-8")
+    out = tmp_path / "strength.json"
+    for scores in (tmp_path / "a file", tmp_path / "a file" / "scores"):
+        assert main(["fit-strength", f"m={tiny_rgb_model}", "-o", str(out), "--data", str(faces_dir),
+                     "--scores", str(scores)]) == 2
+        err = capsys.readouterr().err
+        assert "--scores" in err and "not a folder" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists() and (tmp_path / "a file").read_text(encoding="utf-8") == "x"
+
+
 @pytest.mark.parametrize("extra, called, sides, upscale, saved", [
     ([], "fit", (256,), False, None),
     (["--sides", "256,512", "--upscale"], "fit", (256, 512), True, None),
