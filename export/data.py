@@ -145,6 +145,10 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).convert("L"))
 
 
+def _three_channels(gray: np.ndarray) -> np.ndarray:
+    return np.repeat(gray[..., None], 3, axis=2)
+
+
 class PatchSampler:
     """Random degraded/clean patch pairs, degraded on the fly.
 
@@ -154,9 +158,12 @@ class PatchSampler:
 
     def __init__(self, images: list[np.ndarray], patch: int, chain: Chain | None = None, gray: bool = False,
                  min_scale: float = 0.25, conditioned: bool = False, banding_only: float = 0.0,
-                 webp_share: float = 0.0):
+                 webp_share: float = 0.0, gray_share: float = 0.0):
         if not images:
             raise DataError("no training images")
+        if not 0.0 <= gray_share <= 1.0 or gray_share and gray:
+            raise ValueError(f"gray_share is a share in [0, 1] of a colour model's patches, got {gray_share:g}"
+                             + (" for a gray model" if gray else ""))
         self.images = images
         self.patch = patch
         self.chain = chain
@@ -167,6 +174,8 @@ class PatchSampler:
         self.conditioned = conditioned
         self.banding_only = banding_only  # a further share of banding-only patches (random_damage)
         self.webp_share = webp_share  # a further share of patches served as lossy WebP (random_damage)
+        # A share of the patches made grayscale before their damage, as black-and-white scans reach the runtime.
+        self.gray_share = gray_share
 
     def _clean_patch(self, rng: np.random.Generator) -> np.ndarray:
         img = self.images[int(rng.integers(len(self.images)))]
@@ -193,11 +202,20 @@ class PatchSampler:
     def sample_with_level(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
         """(degraded, clean, damage level of the degradation applied)."""
         clean = self._clean_patch(rng)
-        if self.gray:
+        # Drawn only where a share is asked for, so a run without one draws exactly the patches it always did.
+        gray_photo = self.gray_share > 0 and rng.random() < self.gray_share
+        if self.gray or gray_photo:
             clean = to_gray(clean)
         chain = self.chain or (random_damage(rng, self.banding_only, self.webp_share) if self.conditioned
                                else random_chain(rng))
-        return chain.apply(clean, rng), clean, chain.level
+        # A gray photo's file is damaged as gray: on an HxW array the chain saves 1-channel JPEGs (no chroma, no
+        # subsampling), as Pillow saves a grayscale photo. Its level is a colour patch's: the runtime reads a gray
+        # JPEG's quality from its luma table, as a colour one's (facerestore.damage.analysis).
+        lq = chain.apply(clean, rng)
+        if gray_photo:
+            # What facerestore.restore feeds a colour model for a gray photo: its gray in three equal channels.
+            lq, clean = _three_channels(lq), _three_channels(clean)
+        return lq, clean, chain.level
 
     def batch(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         """(degraded, clean) float32 NCHW in [0, 1]; conditioned: also the levels, float32 (N, 1)."""

@@ -272,8 +272,10 @@ def build_metadata(model: torch.nn.Module, meta: dict[str, Any],
     }
     if conditioned:
         banding, webp = float(cfg.get("banding_only", 0.0)), float(cfg.get("webp_share", 0.0))
+        gray = float(cfg.get("gray_share", 0.0))
         more = ([f"{banding:.0%} more patches banded only"] if banding else []) + (
-            [f"{webp:.0%} more served as lossy WebP 5-95"] if webp else [])
+            [f"{webp:.0%} more served as lossy WebP 5-95"] if webp else []) + (
+            [f"{gray:.0%} of patches grayscale, damaged as gray files"] if gray else [])
         props[contract.META_DEGRADATION] = DAMAGE_MIXTURE + (f"; last trained with {' and '.join(more)}" if more else "")
         props[contract.META_CONDITION_INPUT] = spec.condition
         props[contract.META_CONDITION_RANGE] = "0 1"

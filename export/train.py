@@ -69,6 +69,9 @@ class TrainConfig:
     # Damage-conditioned models: a further share of patches served as lossy WebP (degrade.random_damage), which the
     # mixture has none of.
     webp_share: float = 0.0
+    # Damage-conditioned models: a share of patches made grayscale before their damage (1-channel JPEGs) and served in
+    # three equal channels, as the runtime feeds a colour model a black-and-white scan; the others stay colour.
+    gray_share: float = 0.0
     # Damage-conditioned models: train with the int8 build's rounding in the forward pass (export.qat), so that
     # build keeps the accuracy; validation then scores the rounded model too.
     qat: bool = False
@@ -121,11 +124,13 @@ def _check(cfg: TrainConfig) -> None:
     if archs.is_conditioned(cfg.arch) and (cfg.chain != "random" or is_pairs_folder(Path(cfg.data))):
         raise ConfigError(f"--arch {cfg.arch} is told each patch's damage level, so it trains on clean photos "
                           "degraded on the fly by the random mixture (--chain random, no pairs folder)")
-    for flag, share in (("--banding-only", cfg.banding_only), ("--webp-share", cfg.webp_share)):
-        if not 0.0 <= share < 1.0:
+    for flag, share in (("--banding-only", cfg.banding_only), ("--webp-share", cfg.webp_share),
+                        ("--gray-share", cfg.gray_share)):
+        if not 0.0 <= share < 1.0:  # --gray-share 1 would leave a colour model no colour patches
             raise ConfigError(f"{flag} must be a share in [0, 1), got {share:g}")
         if share and not archs.is_conditioned(cfg.arch):
             raise ConfigError(f"{flag} changes the damage mixture, which --arch {cfg.arch} does not train on")
+    # --gray-share is not in this sum: gray patches are damaged by the same mixture, banded-only and WebP included.
     if cfg.banding_only + cfg.webp_share >= 1.0:
         raise ConfigError(f"--banding-only and --webp-share take {cfg.banding_only + cfg.webp_share:g} of the "
                           "patches together, leaving the mixture none")
@@ -368,7 +373,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         chain = None if cfg.chain == "random" else parse_chain(cfg.chain)
         conditioned = archs.is_conditioned(cfg.arch)
         sampler = PatchSampler(images, cfg.patch, chain=chain, gray=gray, conditioned=conditioned,
-                               banding_only=cfg.banding_only, webp_share=cfg.webp_share)
+                               banding_only=cfg.banding_only, webp_share=cfg.webp_share, gray_share=cfg.gray_share)
         val = eval_pairs(split.val, CONDITIONED_EVAL_DEGRADATIONS if conditioned else EVAL_DEGRADATIONS)
     out.mkdir(parents=True, exist_ok=True)  # only now: bad data leaves no empty run folder behind
     (out / "split.json").write_text(

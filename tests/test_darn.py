@@ -17,7 +17,7 @@ from PIL import Image  # noqa: E402
 from benchmarks.flops import conv_cost  # noqa: E402
 from conftest import crop_folder, interrupt_after_first_epoch  # noqa: E402
 from export import archs, checkpoint  # noqa: E402
-from export.onnx_export import export_checkpoint  # noqa: E402
+from export.onnx_export import build_metadata, export_checkpoint  # noqa: E402
 from export.train import TrainConfig, train  # noqa: E402
 from facerestore import contract  # noqa: E402
 from facerestore.restore import restore_pixels  # noqa: E402
@@ -456,6 +456,103 @@ def test_webp_share_is_a_share_for_the_conditioned_models_only(faces_dir, tmp_pa
         train(_config(faces_dir, tmp_path / "x", banding_only=0.5, webp_share=0.5), progress=False)
 
 
+def _gray_share_sampler(photo: np.ndarray, gray_share: float, patch: int = 32, **kwargs):
+    from export.data import PatchSampler
+
+    return PatchSampler([photo], patch, conditioned=True, gray_share=gray_share, **kwargs)
+
+
+def _jpeg_file_pixels(pixels: np.ndarray, quality: int, **save) -> np.ndarray:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality, **save)
+    with Image.open(buf) as im:
+        return np.asarray(im)
+
+
+def test_gray_share_damages_a_patch_as_a_grayscale_file_and_serves_it_in_three_equal_channels(hopper_rgb):
+    from facerestore.damage.levels import jpeg_level
+    from facerestore.degrade import Chain, Step
+
+    # One JPEG, with the chroma subsampling the mixture draws: a gray file has no chroma to subsample.
+    chain = Chain((Step("jpeg", ("20", "420")),))
+    sampler = _gray_share_sampler(hopper_rgb, 1.0, chain=chain)
+    colour = _gray_share_sampler(hopper_rgb, 0.0, chain=chain)
+    gray_after_damage = []
+    for seed in range(4):
+        lq, hq, level = sampler.sample_with_level(np.random.default_rng(seed))
+        assert lq.shape == hq.shape == (32, 32, 3)
+        assert (hq == hq[..., :1]).all() and (lq == lq[..., :1]).all()
+        # The clean patch is the colour crop's ITU-R 601 luma, as Pillow converts (export.data.to_gray) ...
+        crop = sampler._clean_patch(np.random.default_rng(seed))
+        assert np.array_equal(hq[..., 0], np.asarray(Image.fromarray(crop).convert("L")))
+        # ... and the damaged one that gray saved by Pillow as an L-mode JPEG at the chain's quality: made gray
+        # before its damage, not the luma of the colour crop's JPEG (a gray copy of a colour file).
+        assert np.array_equal(lq[..., 0], _jpeg_file_pixels(hq[..., 0], 20))
+        gray_after = Image.fromarray(_jpeg_file_pixels(crop, 20, subsampling=2)).convert("L")
+        gray_after_damage.append(np.array_equal(np.asarray(gray_after), lq[..., 0]))
+        # A gray JPEG's level is a colour JPEG's of the same quality, as the runtime reads it from the luma table.
+        assert level == colour.sample_with_level(np.random.default_rng(seed))[2] == jpeg_level(20)
+    assert gray_after_damage.count(False) >= 2  # the two differ by a level or more wherever a patch has detail
+
+
+def test_gray_share_makes_that_share_of_the_mixtures_patches_gray(hopper_rgb):
+    # Every kind of damage the mixture draws (WebP and banding included) on gray patches keeps them gray.
+    sampler = _gray_share_sampler(hopper_rgb, 1.0, banding_only=0.2, webp_share=0.3)
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        lq, hq, level = sampler.sample_with_level(rng)
+        assert lq.shape == hq.shape == (32, 32, 3) and lq.dtype == np.uint8
+        assert (hq == hq[..., :1]).all() and (lq == lq[..., :1]).all()
+        assert 0.0 <= level <= 1.0
+    sampler = _gray_share_sampler(hopper_rgb[::4, ::4], 0.3, patch=8)  # small patches of a smaller photo: quick
+    rng = np.random.default_rng(8)
+    gray = [bool((hq == hq[..., :1]).all()) for _, hq, _ in (sampler.sample_with_level(rng) for _ in range(2000))]
+    assert sum(gray) / len(gray) == pytest.approx(0.3, abs=0.04)
+    assert not any((hq == hq[..., :1]).all() for _, hq, _ in
+                   (_gray_share_sampler(hopper_rgb, 0.0).sample_with_level(rng) for _ in range(50)))
+
+
+def test_gray_share_is_a_share_for_the_conditioned_models_only(faces_dir, tmp_path):
+    from export.train import ConfigError
+
+    for share in (1.0, -0.1, float("nan")):
+        with pytest.raises(ConfigError, match="--gray-share must be a share in \\[0, 1\\), got"):
+            train(_config(faces_dir, tmp_path / "x", gray_share=share), progress=False)
+    with pytest.raises(ConfigError, match="--gray-share changes the damage mixture, which --arch big"):
+        train(_config(faces_dir, tmp_path / "x", arch="big", gray_share=0.2), progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_short_run_with_a_gray_share_trains_records_it_and_an_older_run_resumes_without_one(faces_dir, tmp_path,
+                                                                                             capsys):
+    from export.__main__ import main
+
+    run = tmp_path / "run"
+    tiny = ["train", "--arch", "darn", "--data", str(faces_dir), "--out", str(run), "--epochs", "1",
+            "--steps-per-epoch", "2", "--batch", "2", "--patch", "16", "--threads", "1", "--max-val", "2",
+            "--no-progress"]
+    # Gray patches take the banded-only and WebP shares too: those two alone may not fill the patches.
+    assert main([*tiny, "--gray-share", "0.5", "--banding-only", "0.6", "--webp-share", "0.3"]) == 0
+    meta = checkpoint.load_meta(run / "last")
+    assert meta["step"] == 2 and meta["config"]["gray_share"] == 0.5
+    assert (run / "last.safetensors").exists() and (run / "best.safetensors").exists()
+
+    # A run recorded before the option existed trained with no gray patches: it resumes as --gray-share 0.
+    model = archs.build("darn")
+    opt = torch.optim.Adam(model.parameters())
+    meta = checkpoint.load(run / "last", {"model": model}, {"model": opt})
+    del meta["config"]["gray_share"], meta["optimizers"]
+    checkpoint.save(run / "last", {"model": model}, {"model": opt}, meta)
+    capsys.readouterr()
+    assert main([*tiny, "--banding-only", "0.6", "--webp-share", "0.3", "--gray-share", "0.5", "--resume"]) == 2
+    assert "was trained with --gray-share 0, not --gray-share 0.5" in capsys.readouterr().err
+    assert main([*tiny, "--banding-only", "0.6", "--webp-share", "0.3", "--epochs", "2", "--resume"]) == 0
+    meta = checkpoint.load_meta(run / "last")
+    assert meta["step"] == 4 and meta["config"]["gray_share"] == 0.0
+
+
 def test_the_metadata_says_when_the_mixture_had_more_banding(tmp_path):
     model = _trained_like("darn")
     checkpoint.save(tmp_path / "best", {"model": model}, {}, _checkpoint_meta("darn", tmp_path, banding_only=0.25))
@@ -466,3 +563,6 @@ def test_the_metadata_says_when_the_mixture_had_more_banding(tmp_path):
     runtime = open_model(export_checkpoint(tmp_path / "webp", tmp_path / "webp.onnx"), device="cpu")
     assert runtime.metadata[contract.META_DEGRADATION].endswith(
         "; last trained with 15% more patches banded only and 20% more served as lossy WebP 5-95")
+    gray = build_metadata(model, _checkpoint_meta("darn", tmp_path, webp_share=0.2, gray_share=0.3))
+    assert gray[contract.META_DEGRADATION].endswith(
+        "; last trained with 20% more served as lossy WebP 5-95 and 30% of patches grayscale, damaged as gray files")
