@@ -41,7 +41,7 @@ from facerestore.session import OnnxModel, open_model
 
 from .archive import FIT_DEGRADATIONS, Case, make_cases, to_uint8
 from .data import EVAL_COUNT, EVAL_SIDE, split_faces
-from .saved_scores import SavedScores, case_key
+from .saved_scores import SavedScores, case_key, runtime_digest
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def score_grid(model_path: Path, cases: list[Case], threads: int | None = None,
     """Every case's PSNR at every strength of GRID; with ``saved`` (a file), each case's row is kept there as it is
     made and rows already there are reused (``saved_scores``), so a stopped fit resumes."""
     model = open_model(model_path, device="cpu", threads=threads)
-    store = SavedScores(saved, model_path, GRID) if saved is not None else None
+    store = SavedScores(saved, model_path, GRID, RUNTIME) if saved is not None else None
     rows, inputs = [], []
     for case in cases:
         key = case_key(case.face, case.degradation, case.side, case.hq, case.loaded.pixels) if store else ""
@@ -463,3 +463,8 @@ def _keep_fitted_only(row: dict, old: dict | None) -> dict:
         if kind in old:
             kept[kind] = old[kind]  # its fit's scores
     return kept
+
+
+# The source this process scores with, read as its modules are imported (every one the scoring path uses is by
+# now): a commit during a fit changes the files, not the code already loaded.
+RUNTIME = runtime_digest()

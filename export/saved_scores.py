@@ -7,15 +7,17 @@ same runtime:
 
 - the case is named by its face, damage and size and by digests of its original and of the pixels its file reads
   back as (the same face in gray or upscaled is another case);
-- the file's first line records the model file's SHA-256, the strengths and a digest of the source that makes,
-  reads, analyses, restores and scores a file (:func:`runtime_digest`). Where any differs, the saved rows are set
-  aside and the file starts afresh: a change to that source may change every score, while one to the commands or
-  the report does not.
+- the file's first line records the model file's SHA-256, the strengths, a digest of the source that makes,
+  reads, analyses, restores and scores a file (:func:`runtime_digest`, taken as the fit's modules are imported) and
+  the versions of the libraries that decode and run it. Where any differs, the saved rows are set aside (as
+  ``NAME.jsonl.old``, ``NAME.jsonl.1.old``, ...) and the file starts afresh: a change to that source may change
+  every score, while one to the commands or the report does not.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import sys
@@ -49,20 +51,38 @@ def runtime_digest() -> str:
                      for part in (name.encode(), Path(modules[name].__file__).read_bytes())))
 
 
+def libraries() -> dict[str, str]:
+    """The versions of the libraries that decode, run and score a case: an upgrade may move a score a little."""
+    import onnxruntime
+    import PIL
+
+    return {"onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "pillow": PIL.__version__}
+
+
 def case_key(face: str, degradation: str, side: int, hq: np.ndarray, pixels: np.ndarray) -> str:
     """A case's name in the file: what it is called and what it holds."""
-    return _digest(face.encode(), degradation.encode(), str(side).encode(),
-                   np.ascontiguousarray(hq).tobytes(), np.ascontiguousarray(pixels, dtype=np.float32).tobytes())
+    return _digest(face.encode(), degradation.encode(), str(side).encode(), str(hq.shape).encode(),
+                   np.ascontiguousarray(hq).tobytes(), str(pixels.shape).encode(),
+                   np.ascontiguousarray(pixels, dtype=np.float32).tobytes())
 
 
 class SavedScores:
-    """The rows saved in ``path`` for ``model`` scored at ``grid``; :meth:`add` appends one at once."""
+    """The rows saved in ``path`` for ``model`` scored at ``grid`` by the source whose :func:`runtime_digest` was
+    ``runtime`` when it was imported; :meth:`add` appends one at once.
 
-    def __init__(self, path: Path, model: Path, grid: tuple[float, ...]):
+    Where that source has changed on disk since (a commit while a fit runs), this process scores with the code it
+    loaded but a digest read now would name the new one: its rows are then neither reused nor saved."""
+
+    def __init__(self, path: Path, model: Path, grid: tuple[float, ...], runtime: str):
         self.path = path
         self.header = {"model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(), "grid": list(grid),
-                       "runtime": runtime_digest()}
+                       "runtime": runtime, "libraries": libraries()}
         self.rows: dict[str, tuple[float, list[float]]] = {}
+        self.saving = runtime_digest() == runtime
+        if not self.saving:
+            log.warning("the source that scores has changed on disk since this fit started: its scores are not "
+                        "saved to %s, nor are saved ones reused", path)
+            return
         if path.is_file():
             self._read()
         if not self.rows:
@@ -75,7 +95,8 @@ class SavedScores:
         except ValueError:
             header = None
         if header != self.header:
-            aside = self.path.with_name(self.path.name + ".old")
+            aside = next(p for n in itertools.count()
+                         if not (p := self.path.with_name(f"{self.path.name}{f'.{n}' if n else ''}.old")).exists())
             self.path.replace(aside)
             log.warning("%s was scored with another model, grid or runtime: kept as %s, scoring afresh",
                         self.path, aside)
@@ -96,6 +117,8 @@ class SavedScores:
         return self.rows.get(key)
 
     def add(self, key: str, input_psnr: float, psnr: list[float]) -> None:
+        if not self.saving:
+            return
         self.rows[key] = (input_psnr, psnr)
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps({"key": key, "input": input_psnr, "psnr": psnr}) + "\n")

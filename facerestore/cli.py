@@ -123,8 +123,8 @@ _FROM_VARIABLE = "facerestore.from_variable"  # ctx.meta: option name -> the var
 
 
 def _noting_the_variable(option: click.Option) -> None:
-    """Make ``option`` note in its context the variable a value came from: click sets a value's source only once
-    the value has been converted, after a bad one has raised."""
+    """Make ``option`` note in its context the variable a value came from: click 8.4 sets a value's source only
+    once the value has been converted, after a bad one has raised."""
     consume = option.consume_value
 
     def consume_value(ctx: click.Context, opts: Any) -> Any:

@@ -58,21 +58,43 @@ def test_the_same_face_in_gray_or_at_another_size_is_another_case(cases, hopper_
     assert scored == ["jpeg10", "jpeg10"]
 
 
-@pytest.mark.parametrize("change", ["model", "runtime"])
-def test_scores_of_another_model_or_runtime_are_set_aside_not_reused(cases, tiny_rgb_model, tiny_conditioned_model,
-                                                                     tmp_path, monkeypatch, change):
+@pytest.mark.parametrize("change", ["model", "runtime", "libraries"])
+def test_scores_of_another_model_runtime_or_library_are_set_aside_not_reused(
+        cases, tiny_rgb_model, tiny_conditioned_model, tmp_path, monkeypatch, change):
     saved = tmp_path / "scores.jsonl"
     score_grid(tiny_rgb_model, cases, saved=saved)
     model = tiny_rgb_model
     if change == "model":
         model = tiny_conditioned_model
-    else:
+    elif change == "runtime":  # another checkout's source, imported by a later fit
         monkeypatch.setattr(saved_scores, "runtime_digest", lambda: "another runtime's source")
+        monkeypatch.setattr(fit_strength, "RUNTIME", "another runtime's source")
+    else:
+        monkeypatch.setattr(saved_scores, "libraries", lambda: {"onnxruntime": "another version"})
     scored = _counting(monkeypatch)
     table = score_grid(model, cases, saved=saved)
     assert scored == ["jpeg10", "jpeg50", "clean"]
     np.testing.assert_array_equal(table.psnr, score_grid(model, cases).psnr)
     assert len(saved.with_name(saved.name + ".old").read_text(encoding="utf-8").splitlines()) == 4  # kept aside
+    # Set aside a second time, the first rows set aside are kept too.
+    monkeypatch.setattr(saved_scores, "libraries", lambda: {"onnxruntime": "yet another version"})
+    score_grid(model, cases, saved=saved)
+    assert saved.with_name(saved.name + ".old").is_file() and saved.with_name(saved.name + ".1.old").is_file()
+
+
+def test_source_changed_on_disk_during_a_fit_is_neither_reused_nor_saved(cases, tiny_rgb_model, tmp_path,
+                                                                          monkeypatch):
+    """A commit while a fit runs: the process scores with the code it loaded, which a digest read now would not
+    name, so its rows would be saved under the new source's name."""
+    saved = tmp_path / "scores.jsonl"
+    score_grid(tiny_rgb_model, cases[:1], saved=saved)
+    before = saved.read_text(encoding="utf-8")
+    monkeypatch.setattr(saved_scores, "runtime_digest", lambda: "the source committed since")
+    scored = _counting(monkeypatch)
+    table = score_grid(tiny_rgb_model, cases, saved=saved)
+    assert scored == ["jpeg10", "jpeg50", "clean"]  # the saved row not reused either
+    np.testing.assert_array_equal(table.psnr, score_grid(tiny_rgb_model, cases).psnr)
+    assert saved.read_text(encoding="utf-8") == before
 
 
 def test_the_runtime_digest_follows_the_source_loaded_to_score_and_nothing_else(monkeypatch, tmp_path):
@@ -92,8 +114,6 @@ def test_the_runtime_digest_follows_the_source_loaded_to_score_and_nothing_else(
     (tmp_path / "facerestore.scoring_part.py").write_text("# restored another way\n", encoding="utf-8")
     assert saved_scores.runtime_digest() != before  # a loaded module's source changed
     (tmp_path / "facerestore.scoring_part.py").write_text("# how a case is restored\n", encoding="utf-8")
-    assert saved_scores.runtime_digest() == before
-    module("facerestore.never_loaded", "# a command's messages\n")  # a file no scoring imports
     assert saved_scores.runtime_digest() == before
     monkeypatch.setitem(sys.modules, "facerestore.newly_loaded", module("facerestore.newly_loaded", "# more\n"))
     assert saved_scores.runtime_digest() != before  # the path that scores now imports more source
