@@ -576,3 +576,18 @@ def test_listed_files_inside_another_runs_output_folder_are_left_out(tmp_path, m
     monkeypatch.chdir(tmp_path / "photos-restored")  # listed from inside it: named as the input
     plan = plan_jobs([], tmp_path / "out2", files_from=io.StringIO("a.jpg\nb.jpg\n"))
     assert _rels(plan) == ["a.jpg", "b.jpg"] and plan.skipped == []
+
+
+def test_readme_lists_the_suffixes_a_walk_picks_and_those_it_notes():
+    """README's lists of suffixes are read by users deciding what to convert: they must be the walk's own."""
+    import re
+
+    from facerestore.discovery import IMAGE_SUFFIXES, UNREAD_PHOTO_FORMATS
+
+    text = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").split())
+    picked = re.search(r"A walk picks files by their suffix \(`([^`]+)`", text)
+    assert picked and set(picked.group(1).split()) == set(IMAGE_SUFFIXES)
+    noted = re.search(r"Photos in formats facerestore does not read are left alone, but not in silence: (.+?) that a "
+                      r"walk or list would otherwise have picked", text)
+    assert noted and set(re.findall(r"\.[0-9a-z]+", " ".join(re.findall(r"`([^`]+)`", noted.group(1))))) \
+        == set(UNREAD_PHOTO_FORMATS)
