@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -38,17 +39,27 @@ def _digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def runtime_digest() -> str:
-    """A digest of the source that makes and scores a case: every module of ``facerestore`` this process has
-    loaded (``fit_strength`` imports the whole path that reads, analyses and restores a file before it scores),
-    ``export.archive``, which makes the files, and ``export.fit_strength``, which scores them."""
+# Each digest runtime_digest gave, with the modules it covered: a check of the files later reads the same ones,
+# though the process may have imported more modules since (a test run imports every command).
+_COVERED: dict[str, tuple[str, ...]] = {}
+
+
+def runtime_digest(modules: Iterable[str] | None = None) -> str:
+    """A digest of the source that makes and scores a case: by default every module of ``facerestore`` this
+    process has loaded (``fit_strength`` imports the whole path that reads, analyses and restores a file before it
+    scores), ``export.archive``, which makes the files, and ``export.fit_strength``, which scores them; or the
+    named ``modules``, all loaded."""
     from . import archive, fit_strength
 
-    modules = {name: module for name, module in list(sys.modules.items())
-               if (name == "facerestore" or name.startswith("facerestore.")) and getattr(module, "__file__", None)}
-    modules.update({"export.archive": archive, "export.fit_strength": fit_strength})
-    return _digest(*(part for name in sorted(modules)
-                     for part in (name.encode(), Path(modules[name].__file__).read_bytes())))
+    if modules is None:
+        modules = [name for name, module in list(sys.modules.items())
+                   if (name == "facerestore" or name.startswith("facerestore."))
+                   and getattr(module, "__file__", None)] + [archive.__name__, fit_strength.__name__]
+    names = tuple(sorted(set(modules)))
+    digest = _digest(*(part for name in names
+                       for part in (name.encode(), Path(sys.modules[name].__file__).read_bytes())))
+    _COVERED.setdefault(digest, names)
+    return digest
 
 
 def libraries() -> dict[str, str]:
@@ -78,7 +89,7 @@ class SavedScores:
         self.header = {"model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(), "grid": list(grid),
                        "runtime": runtime, "libraries": libraries()}
         self.rows: dict[str, tuple[float, list[float]]] = {}
-        self.saving = runtime_digest() == runtime
+        self.saving = runtime_digest(_COVERED.get(runtime)) == runtime
         if not self.saving:
             log.warning("the source that scores has changed on disk since this fit started: its scores are not "
                         "saved to %s, nor are saved ones reused", path)

@@ -67,7 +67,7 @@ def test_scores_of_another_model_runtime_or_library_are_set_aside_not_reused(
     if change == "model":
         model = tiny_conditioned_model
     elif change == "runtime":  # another checkout's source, imported by a later fit
-        monkeypatch.setattr(saved_scores, "runtime_digest", lambda: "another runtime's source")
+        monkeypatch.setattr(saved_scores, "runtime_digest", lambda modules=None: "another runtime's source")
         monkeypatch.setattr(fit_strength, "RUNTIME", "another runtime's source")
     else:
         monkeypatch.setattr(saved_scores, "libraries", lambda: {"onnxruntime": "another version"})
@@ -89,12 +89,29 @@ def test_source_changed_on_disk_during_a_fit_is_neither_reused_nor_saved(cases, 
     saved = tmp_path / "scores.jsonl"
     score_grid(tiny_rgb_model, cases[:1], saved=saved)
     before = saved.read_text(encoding="utf-8")
-    monkeypatch.setattr(saved_scores, "runtime_digest", lambda: "the source committed since")
+    monkeypatch.setattr(saved_scores, "runtime_digest", lambda modules=None: "the source committed since")
     scored = _counting(monkeypatch)
     table = score_grid(tiny_rgb_model, cases, saved=saved)
     assert scored == ["jpeg10", "jpeg50", "clean"]  # the saved row not reused either
     np.testing.assert_array_equal(table.psnr, score_grid(tiny_rgb_model, cases).psnr)
     assert saved.read_text(encoding="utf-8") == before
+
+
+def test_modules_imported_after_the_fit_started_do_not_stop_its_scores_being_saved(cases, tiny_rgb_model, tmp_path,
+                                                                                   monkeypatch):
+    """A process imports more of facerestore as it goes (a test run, every command): the check that the source
+    is unchanged reads the modules the fit's digest covered, not those loaded since."""
+    import sys
+    import types
+
+    later = tmp_path / "later.py"
+    later.write_text("# a command imported after the fit's modules\n", encoding="utf-8")
+    module = types.ModuleType("facerestore.imported_later")
+    module.__file__ = str(later)
+    monkeypatch.setitem(sys.modules, "facerestore.imported_later", module)
+    saved = tmp_path / "scores.jsonl"
+    score_grid(tiny_rgb_model, cases, saved=saved)
+    assert len(saved.read_text(encoding="utf-8").splitlines()) == 1 + len(cases)
 
 
 def test_the_runtime_digest_follows_the_source_loaded_to_score_and_nothing_else(monkeypatch, tmp_path):
