@@ -283,6 +283,34 @@ def test_photos_in_formats_not_read_are_noted_once(photos, tiny_rgb_model):
     assert quiet.exit_code == 0 and "left alone" not in quiet.stderr
 
 
+def test_a_folder_skipped_on_purpose_is_noted_unless_quiet(photos, tiny_rgb_model):
+    os.symlink("..", photos / "2019" / "up")  # a loop: said once, not walked, not a failure
+    args = ["enhance", str(photos), "--model", str(tiny_rgb_model), "--exclude", "corrupt.jpg", "--no-report"]
+    loud = _run(args)
+    assert loud.exit_code == 0, loud.stderr
+    assert [line for line in loud.stderr.splitlines() if line.startswith("note")] == [
+        f"note: {photos / '2019' / 'up'}: symbolic link to a folder inside the same tree: walked at its real place"]
+    quiet = _run(args + ["--quiet", "--overwrite"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_an_empty_folder_is_nothing_to_do_and_opens_no_model(tmp_path, tiny_rgb_model, monkeypatch):
+    from facerestore.model_choice import ModelRequest
+
+    def refuse(self):
+        raise AssertionError("a model was opened for no images")
+
+    monkeypatch.setattr(ModelRequest, "open", refuse)
+    (tmp_path / "empty").mkdir()
+    result = _run(["enhance", str(tmp_path / "empty"), "--model", str(tiny_rgb_model), "-o", str(tmp_path / "o")])
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr.splitlines() == ["no images found in the given inputs"]
+    assert not (tmp_path / "o").exists()  # nothing written, not even a report
+    assert _run(["enhance", str(tmp_path / "empty"), "--model", str(tiny_rgb_model), "-q"]).stderr == ""
+    unknown = _run(["enhance", str(tmp_path / "empty"), "--model", "nosuch"])
+    assert unknown.exit_code == 2 and "unknown model 'nosuch'" in unknown.stderr  # still checked
+
+
 def test_no_note_for_files_that_are_no_photos(photos, tiny_rgb_model):
     for name in ("IMG_1.xmp", "clip.mov", "notes.txt", "dump.raw", "._IMG_1.heic"):
         (photos / name).write_bytes(b"not decoded")

@@ -222,3 +222,12 @@ def test_a_full_disk_while_writing_compare_json_is_one_line_and_exit_1(tmp_path,
     assert "Model comparison" in result.stderr  # the means were shown before the write failed
     assert result.stdout == ""  # no path printed for a file that was not written
     assert (out / "hopper.jpg.grid.png").is_file()
+
+
+def test_a_folder_skipped_on_purpose_is_noted_as_enhance_notes_it(tmp_path, pairs, tiny_rgb_model):
+    inputs, _ = pairs
+    (inputs / "up").symlink_to("..")
+    result = CliRunner().invoke(compare, [str(inputs), "--models", str(tiny_rgb_model), "-o", str(tmp_path / "cmp"),
+                                          "--device", "cpu"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert f"note: {inputs / 'up'}: symbolic link loop" in result.stderr

@@ -4,7 +4,7 @@ time; the heavy work is imported inside the command function so ``--help`` stays
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,8 @@ from facerestore.summary import EXIT_DEVICE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from facerestore.discovery import Skipped
 
 
 @contextmanager
@@ -76,6 +78,15 @@ def table_cell(name: str) -> str:
     from facerestore.discovery import printable
 
     return printable(name.replace("\\", "\\\\"))
+
+
+def note_skipped(console: Console, skipped: Iterable[Skipped]) -> None:
+    """One note per entry a walk left out on purpose (a loop, an output folder): said on stderr, never a failure."""
+    from facerestore.discovery import printable
+
+    for notice in skipped:
+        console.print(f"note: {printable(str(notice.path))}: {printable(notice.reason)}", markup=False,
+                      highlight=False)
 
 
 def note_unread(console: Console, counts: Mapping[str, int]) -> None:

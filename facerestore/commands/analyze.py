@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from facerestore.commands import EXIT_FAILED, EXIT_USAGE, emit, exit_on_error, note_unread, table_cell
+from facerestore.commands import EXIT_FAILED, EXIT_USAGE, emit, exit_on_error, note_skipped, note_unread, table_cell
 from facerestore.discovery import printable
 from facerestore.options import FileList
 
@@ -92,8 +92,7 @@ def run_analyze(inputs: list[Path], recursive: bool, files_from: IO[bytes] | Non
     for item in iter_inputs(inputs, recursive=recursive, files_from=files_from, null_separated=null_separated,
                             unique=True, unread=unread):
         if isinstance(item, Skipped):  # a loop, another run's output folder: said, as enhance says them
-            console.print(f"note: {printable(str(item.path))}: {printable(item.reason)}", markup=False,
-                          highlight=False)
+            note_skipped(console, [item])
             continue
         if not isinstance(item, Found):
             failed += 1

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from facerestore.commands import emit, exit_on_error, note_unread, require_current_folder
+from facerestore.commands import emit, exit_on_error, note_skipped, note_unread, require_current_folder
 
 INPUT_ROW = "input (no model)"
 GRID_SIDE = 512  # each grid panel: the image's own pixels, its centre when larger
@@ -89,6 +89,7 @@ def run_compare(images: list[Path], specs: list[str], reference: Path | None, ou
     # enhance's walk and output mapping: the output folder outside every input folder, and one name per input
     # (a.jpg and a.png stay apart; same-named input folders are refused), each image's files named after it.
     plan = plan_jobs(images, output)
+    note_skipped(console, plan.skipped)
     note_unread(console, plan.unread)
     if not plan.jobs and not plan.rejected:
         raise UsageError("no images found in the given inputs")

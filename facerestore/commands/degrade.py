@@ -162,7 +162,7 @@ def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str |
 
     from rich.text import Text
 
-    from facerestore.commands import exit_on_error, interrupted, note_unread
+    from facerestore.commands import exit_on_error, interrupted, note_skipped, note_unread
     from facerestore.console import make_console, progress
     from facerestore.discovery import IMAGE_SUFFIXES, Found, Skipped, iter_inputs, printable
     from facerestore.errors import FaceRestoreError, OutputError
@@ -198,7 +198,7 @@ def degrade(hq_dir: Path, pairs_dir: Path, preset: str | None, chain_spec: str |
     for item in items:
         if isinstance(item, Skipped):
             if not quiet:
-                console.print(f"note: {printable(str(item.path))}: {printable(item.reason)}", markup=False)
+                note_skipped(console, [item])
         elif not isinstance(item, Found):
             fail(item.path, Path(os.path.relpath(item.path, hq_dir)).as_posix(), item.reason)
     claimed: dict[Path, str] = {}  # output name -> source, so a.jpg and a.png cannot overwrite each other

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from facerestore.commands import emit, exit_on_error, note_unread, require_current_folder, table_cell
+from facerestore.commands import emit, exit_on_error, note_skipped, note_unread, require_current_folder, table_cell
 from facerestore.discovery import printable
 from facerestore.model_choice import ModelRequest
 from facerestore.options import EngineOptions, FileList, StreamOptions, WriteOptions, engine_options, model_options, \
@@ -132,7 +132,7 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
     from facerestore.report.journal import remove as remove_journals
     from facerestore.report.run import EarlierOutputs
     from facerestore.sharding import parse_shard, shard_plan
-    from facerestore.summary import EXIT_USAGE, FAILED, Record, RunSummary
+    from facerestore.summary import EXIT_OK, EXIT_USAGE, FAILED, Record, RunSummary
 
     check_engine(opts.engine)
     if opts.inputs and opts.files_from is None and not any(os.path.exists(p) for p in opts.inputs):
@@ -149,14 +149,18 @@ def run_enhance(opts: EnhanceOptions, console: Console) -> int:
                      null_separated=opts.null_separated, written_from=written_from)
     if shard is not None:
         plan = shard_plan(plan, shard)
-    for notice in plan.skipped:
-        console.print(f"note: {printable(str(notice.path))}: {printable(notice.reason)}", markup=False,
-                      highlight=False)
-    if not opts.stream.quiet:  # a count, not a failure: --quiet leaves it out
+    if not opts.stream.quiet:  # left out on purpose, not failures: --quiet leaves them out
+        note_skipped(console, plan.skipped)
         note_unread(console, plan.unread)
     if opts.dry_run:
         opts.model.file()  # a plan the real run would refuse is no plan: check the model exists and is intact
         return _print_plan(plan, opts, console)
+    if not plan.jobs and not plan.rejected:
+        # An empty folder is nothing to do, not a mistake (as analyze says it); the model is checked, not loaded.
+        opts.model.file()
+        if not opts.stream.quiet:
+            console.print("no images found in the given inputs", markup=False, highlight=False)
+        return EXIT_OK
 
     started = time.time()
     model, tile = for_device(opts.model.open(), opts.tile)  # IO binding and card-sized tiles on CUDA
