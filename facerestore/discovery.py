@@ -4,7 +4,7 @@ Inputs are any mix of files and folders, plus an optional ``--files-from`` list.
 order, skipping hidden entries and OS junk, following symbolic links while never walking the same real folder
 twice nor the output folder of another facerestore run (unless named as the input); a walk picks files by
 suffix (``IMAGE_SUFFIXES``), and decoding later decides by content. Photo files in formats facerestore does not
-read (``UNREAD_PHOTO_FORMATS``: HEIC, camera raw, JPEG XL...) are counted per suffix (``Plan.unread``), for one
+read (``unread_formats.UNREAD_PHOTO_FORMATS``: HEIC, camera raw, JPEG XL...) are counted per suffix (``Plan.unread``), for one
 note per run. Nothing here decodes a file, and special files (FIFOs, sockets, devices) are only ``stat``-ed and
 come back as :class:`Rejected` entries, so the run can name them with a reason.
 
@@ -15,7 +15,7 @@ Output mapping (``plan_jobs``):
 * A file input ``dir/a.jpg`` goes to ``dir-restored/a.jpg``, exactly where ``enhance dir`` would put it, or to
   ``DIR/a.jpg`` with ``-o DIR``. Files named on the command line are taken as they are: no suffix, hidden or
   include/exclude filtering (the content decides whether they are images). One whose suffix names a photo
-  format facerestore does not read (``UNREAD_PHOTO_FORMATS``) and whose first bytes are no image it reads (or,
+  format facerestore does not read (``unread_formats.UNREAD_PHOTO_FORMATS``) and whose first bytes are no image it reads (or,
   for camera raw, a TIFF's: the raw's container, whose first image is a preview) is rejected as such.
 * ``--files-from`` entries are relative to the current folder, which then plays the part of the input folder:
   ``find . -name '*.jpg' -print0 | facerestore enhance --files-from - -0`` gives the same outputs as
@@ -44,7 +44,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from facerestore.errors import ImageError, UsageError
+from facerestore.errors import ImageError, UnreadFormatError, UsageError
+from facerestore import unread_formats
 from facerestore.formats import output_format
 
 # What a folder walk picks (the content decides later): JPEG's and TIFF's other usual suffixes included.
@@ -53,18 +54,6 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".jfi", ".jif", ".
 # Read, but with no output format of their own: their outputs are PNGs (a GIF's palette would not hold a restored
 # photo; AVIF is not offered as an output).
 _OUTPUT_AS_PNG = frozenset({".gif", ".avif"})
-_RAW = "camera raw"
-# Photo formats facerestore does not read, by suffix: a walk or list leaves them alone, but says how many it left
-# (one note per run: an archive may hold thousands), so no part of an archive goes unread without a word. Other
-# files a walk passes over (sidecars, videos, text) are not photos and are not counted. ``.raw`` is left out: it
-# names too many things that are no photos.
-UNREAD_PHOTO_FORMATS = {
-    ".heic": "HEIC/HEIF", ".heif": "HEIC/HEIF", ".hif": "HEIC/HEIF", ".jxl": "JPEG XL",
-    ".jp2": "JPEG 2000", ".j2k": "JPEG 2000",
-    **dict.fromkeys((".3fr", ".arw", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".fff", ".gpr", ".iiq", ".kdc",
-                     ".mef", ".mos", ".mrw", ".nef", ".nrw", ".orf", ".pef", ".ptx", ".raf", ".rw2", ".rwl", ".sr2",
-                     ".srf", ".srw", ".x3f"), _RAW),
-}
 REPORT_DIR_NAME = "_facerestore_report"
 # What a run's report leaves (report.run and report.journal write them; a walk tells another run's output folder
 # by them): the summary, whose first key is SUMMARY_KEY, and in the report folder the summary's lock and the
@@ -115,7 +104,7 @@ class Skipped(Rejected):
 
 @dataclass(frozen=True)
 class Unread:
-    """A walked or listed photo file in a format facerestore does not read (``UNREAD_PHOTO_FORMATS``): counted for
+    """A walked or listed photo file in a format facerestore does not read (``unread_formats.UNREAD_PHOTO_FORMATS``): counted for
     the run's one note, neither restored nor failed."""
 
     path: Path
@@ -164,11 +153,6 @@ def is_junk(name: str) -> bool:
 
 def has_image_suffix(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
-
-
-def unread_photo_format(name: str) -> str | None:
-    """The photo format a file name's suffix stands for where facerestore does not read it ("camera raw"), or None."""
-    return UNREAD_PHOTO_FORMATS.get(os.path.splitext(name)[1].lower())
 
 
 def unread_note(counts: Mapping[str, int]) -> str | None:
@@ -274,7 +258,7 @@ class _Filters:
 
     def unread(self, rel: Path) -> bool:
         """A photo in a format facerestore does not read, which the filters would otherwise have picked."""
-        return unread_photo_format(rel.name) is not None and self.wanted_name(rel)
+        return unread_formats.by_suffix(rel.name) is not None and self.wanted_name(rel)
 
 
 class _Avoid:
@@ -570,7 +554,7 @@ def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequ
     twice is yielded each time (its outputs may differ), or once with ``unique`` (``analyze``: one row per
     file).
 
-    Photo files walked or listed in a format facerestore does not read (``UNREAD_PHOTO_FORMATS``) are not
+    Photo files walked or listed in a format facerestore does not read (``unread_formats.UNREAD_PHOTO_FORMATS``) are not
     yielded: each is counted once in ``unread``, by its lower-case suffix, for the run's one note.
     """
     said: set[str] = set()
@@ -657,17 +641,19 @@ def _unread_named(path: Path) -> str | None:
     are a TIFF's: most raw formats (NEF, CR2, ARW, DNG, PEF...) are TIFF containers whose first image is a small
     preview, not the photo. None otherwise, also where the file cannot be opened or is empty: decoding names
     that."""
-    family = unread_photo_format(path.name)
+    family = unread_formats.by_suffix(path.name)
     if family is None:
         return None
     from facerestore.imageio import NOT_AN_IMAGE, sniff_format  # Pillow and numpy: only for such a file
 
-    reason = f"{family} photo: a format facerestore does not read (convert it to JPEG, PNG or TIFF first)"
+    reason = unread_formats.not_read(family)
     try:
         kind = sniff_format(path)
+    except UnreadFormatError as exc:  # its first bytes name the format (a JPEG XL called .heic): they say it best
+        return str(exc)
     except ImageError as exc:
         return reason if str(exc) == NOT_AN_IMAGE else None
-    return reason if family == _RAW and kind == "TIFF" else None
+    return reason if family == unread_formats.RAW and kind == "TIFF" else None
 
 
 def _output_root(found: Found, output: Path | None, per_root: bool) -> Path:

@@ -9,6 +9,10 @@ class ImageError(FaceRestoreError):
     """An input image could not be read or decoded (per-file: the run goes on)."""
 
 
+class UnreadFormatError(ImageError):
+    """An input is a photo in a format facerestore does not read (``unread_formats``), whatever its name."""
+
+
 class OutputError(FaceRestoreError):
     """An output could not be written (disk full, read-only folder...).
 

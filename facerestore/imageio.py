@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 from PIL import AvifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
-from facerestore import photoshop, xmp, xmp_merge, xmp_split
+from facerestore import photoshop, unread_formats, xmp, xmp_merge, xmp_split
 from facerestore.atomic import write_atomic
 from facerestore.damage.jpeg_tables import JpegInfo, read_jpeg_info
 from facerestore.damage.webp_header import WebpInfo, read_webp_info
-from facerestore.errors import ImageError, OutputError
+from facerestore.errors import ImageError, OutputError, UnreadFormatError
 from facerestore.formats import WRITABLE_FORMATS, format_for_suffix, output_format
 from facerestore.jpeg_eoi import closed_copy
 from facerestore.jpeg_segments import APP1, APP13, COM, insert_segments
@@ -348,7 +348,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, digest: bool = 
             kind = _signature(fp)
             if kind is not None:  # Pillow says "cannot identify" also for a known format with a broken header
                 raise ImageError(_unopened(fp, kind)) from None
-            raise ImageError(NOT_AN_IMAGE) from None
+            raise _no_image(fp) from None
         except Exception as exc:  # noqa: BLE001 - hostile headers raise all sorts; each becomes one line
             raise ImageError(f"cannot decode: {_reason(exc)}") from None
         with im:
@@ -459,9 +459,20 @@ def sniff_format(path: Path) -> str:
     """
     with _open_regular(Path(path)) as fp:
         kind = _signature(fp)
-    if kind is None:
-        raise ImageError(NOT_AN_IMAGE)
+        if kind is None:
+            raise _no_image(fp)
     return kind
+
+
+def _no_image(fp: Any) -> ImageError:
+    """The refusal of a file that starts as no format read: said as the photo format it is where its first bytes
+    name one facerestore does not read (a HEIC saved as .jpg), else ``NOT_AN_IMAGE``."""
+    try:
+        fp.seek(0)
+        family = unread_formats.by_content(fp.read(32))
+    except OSError:
+        family = None
+    return UnreadFormatError(unread_formats.not_read(family)) if family else ImageError(NOT_AN_IMAGE)
 
 
 def _signature(fp: Any) -> str | None:

@@ -223,6 +223,8 @@ def build_corpus(root: Path, bomb_side: int = 100_000) -> list[Case]:
        note="pixels and the Orientation tag (6) are fine: restored upright; Pillow's warnings about the rest of "
             "the EXIF block must not reach the terminal")
     bad("broken/targa-named.png", _encode(small, "TGA"), "not a supported image")
+    bad("broken/phone-heic.jpg", b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(64),
+        "HEIC/HEIF photo: a format facerestore does not read", note="a phone's HEIC copied out under a .jpg name")
     bad("broken/ztxt-bomb.png", png_ztxt_bomb(), "too large")
 
     # --- bombs: refused from the header, before any pixel is decoded

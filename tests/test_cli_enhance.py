@@ -318,6 +318,26 @@ def test_no_note_for_files_that_are_no_photos(photos, tiny_rgb_model):
     assert "note:" not in result.stderr and "left alone" not in result.stderr
 
 
+def test_a_heic_saved_as_jpg_fails_as_heic_and_the_run_goes_on(photos, tiny_rgb_model):
+    phone = photos / "IMG_0001.jpg"
+    phone.write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(64))  # a HEIC's first box
+    result = _run(["enhance", str(photos), "--model", str(tiny_rgb_model), "--exclude", "corrupt.jpg",
+                   "--strength", "1", "--no-report", "--json"])
+    assert result.exit_code == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("error")] == [
+        f"error: {phone}: HEIC/HEIF photo: a format facerestore does not read (convert it to JPEG, PNG or TIFF first)"]
+    assert sorted(r["status"] for r in _records(result.stdout)) == ["failed"] + ["restored"] * 5
+
+
+def test_a_named_file_is_said_as_the_format_its_bytes_hold(photos, tiny_rgb_model):
+    jxl = photos / "IMG_1.heic"
+    jxl.write_bytes(b"\0\0\0\x0cJXL \r\n\x87\n" + bytes(64))  # a JPEG XL container
+    result = _run(["enhance", str(jxl), "--model", str(tiny_rgb_model), "--dry-run"])
+    assert result.exit_code == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith(("error", "note"))] == [
+        f"error: {jxl}: JPEG XL photo: a format facerestore does not read (convert it to JPEG, PNG or TIFF first)"]
+
+
 def test_a_named_heic_is_one_error_line(photos, tiny_rgb_model):
     heic = photos / "IMG_1.HEIC"
     heic.write_bytes(b"x\n")

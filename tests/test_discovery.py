@@ -582,7 +582,8 @@ def test_readme_lists_the_suffixes_a_walk_picks_and_those_it_notes():
     """README's lists of suffixes are read by users deciding what to convert: they must be the walk's own."""
     import re
 
-    from facerestore.discovery import IMAGE_SUFFIXES, UNREAD_PHOTO_FORMATS
+    from facerestore.discovery import IMAGE_SUFFIXES
+    from facerestore.unread_formats import UNREAD_PHOTO_FORMATS
 
     text = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").split())
     picked = re.search(r"A walk picks files by their suffix \(`([^`]+)`", text)

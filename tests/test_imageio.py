@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms, ImageOps, PngImagePlugin
 
-from facerestore.errors import ImageError, OutputError
+from facerestore.errors import ImageError, OutputError, UnreadFormatError
 from facerestore.formats import output_format
-from facerestore.imageio import LoadedImage, read_image, write_image
+from facerestore.imageio import LoadedImage, read_image, sniff_format, write_image
 
 ORIENTATION = 0x0112
 
@@ -462,6 +462,37 @@ def test_disallowed_format_is_refused(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "x.jpg", format="PPM")
     with pytest.raises(ImageError, match="not a supported image"):
         read_image(tmp_path / "x.jpg")
+
+
+def _jpeg2000(**params) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 120, 90)).save(out, "JPEG2000", **params)
+    return out.getvalue()
+
+
+# An iPhone photo's first box (major brand heic; compatible mif1, heic), a Canon CR3's (crx).
+HEIC_START = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic\0\0\x01\x0cmeta" + bytes(40)
+CR3_START = b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom\0\0\x6b\x68moov" + bytes(40)
+
+
+@pytest.mark.parametrize("name, data, family", [
+    ("IMG_0001.jpg", HEIC_START, "HEIC/HEIF"),
+    ("scan.jpg", _jpeg2000(), "JPEG 2000"),
+    ("scan.png", _jpeg2000(no_jp2=True), "JPEG 2000"),
+    ("render.jpg", b"\xff\x0a\xfa\x1f" + bytes(40), "JPEG XL"),
+    ("render.webp", b"\0\0\0\x0cJXL \r\n\x87\n" + bytes(40), "JPEG XL"),
+    ("IMG_0002.jpg", CR3_START, "camera raw"),
+])
+def test_a_photo_in_a_format_not_read_is_said_as_what_it_is_whatever_its_name(tmp_path, name, data, family):
+    # A phone's HEIC copied out as .jpg was "not a supported image (JPEG, PNG...)", as if it were no photo.
+    path = tmp_path / name
+    path.write_bytes(data)
+    for read in (read_image, sniff_format):
+        with pytest.raises(UnreadFormatError) as refused:
+            read(path)
+        assert str(refused.value) == (f"{family} photo: a format facerestore does not read (convert it to JPEG, PNG "
+                                      "or TIFF first)")
+    assert path.read_bytes() == data
 
 
 def test_decompression_bomb_refused_from_the_header(tmp_path):
