@@ -28,7 +28,7 @@ from facerestore.damage.analysis import Damage, analyze
 from facerestore.degrade import parse_chain
 from facerestore.imageio import LoadedImage, read_image
 
-from .data import EVAL_SIDE, _stable_key, load_rgb
+from .data import EVAL_SIDE, _stable_key, _three_channels, load_rgb, to_gray
 
 _JPEG_FILE = re.compile(r"jpeg(\d+)(?:>(\d+))?$")
 _WEBP_FILE = re.compile(r"webp(\d+)$")
@@ -82,8 +82,8 @@ def encode(hq: np.ndarray, degradation: str, seed: int, gray: bool = False) -> t
 
 
 def as_gray(rgb: np.ndarray) -> np.ndarray:
-    """An 8-bit RGB photo as grayscale (ITU-R 601 luma, as Pillow converts), kept in three equal channels."""
-    return np.repeat(np.asarray(Image.fromarray(rgb).convert("L"))[..., None], 3, axis=2)
+    """An 8-bit RGB photo as grayscale (``data.to_gray``), kept in three equal channels."""
+    return _three_channels(to_gray(rgb))
 
 
 def make_cases(paths: tuple[Path, ...], degradations: tuple[str, ...], max_side: int = EVAL_SIDE,
