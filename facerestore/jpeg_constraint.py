@@ -98,9 +98,10 @@ def _chroma(pixels: np.ndarray, factors: tuple[int, int]) -> list[np.ndarray]:
     return [small @ _TO_CHROMA_LEVELS[0] + np.float32(128), small @ _TO_CHROMA_LEVELS[1] + np.float32(128)]
 
 
-def _planes(pixels: np.ndarray, chroma: tuple[int, int] | None) -> list[np.ndarray]:
-    """Y (or gray) at full resolution, then Cb and Cr at the file's chroma sampling when it is kept."""
-    return [luma255(pixels)] + (_chroma(pixels, chroma) if chroma is not None else [])
+def _planes(pixels: np.ndarray, luma: bool, chroma: tuple[int, int] | None) -> list[np.ndarray | None]:
+    """Y (or gray) at full resolution where ``luma`` is held (else None in its place), then Cb and Cr at the file's
+    chroma sampling when it is kept."""
+    return [luma255(pixels) if luma else None] + (_chroma(pixels, chroma) if chroma is not None else [])
 
 
 def _band_rows(plane: _Plane, y0: int, y1: int) -> tuple[int, int]:
@@ -144,6 +145,7 @@ class JpegConstraint:
         self._planes = planes
         self._orientation = orientation
         self._chroma = next((p.factors for p in planes if p.channel), None)
+        self._luma = planes[0].channel == 0  # a copy's chroma held apart from its luma holds no luma plane
 
     @classmethod
     def of(cls, loaded: LoadedImage, damage: Damage) -> JpegConstraint | None:
@@ -209,7 +211,7 @@ class JpegConstraint:
 
     def _enforce_band(self, band: np.ndarray, y0: int) -> None:
         """Clip the blocks of image rows [y0, y0 + len(band)), changing ``band`` (a view of the output) in place."""
-        planes = _planes(band, self._chroma)
+        planes = _planes(band, self._luma, self._chroma)
         changes: dict[int, np.ndarray] = {}
         for plane in self._planes:
             r0, r1 = _band_rows(plane, y0, y0 + band.shape[0])
