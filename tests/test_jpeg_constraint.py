@@ -12,7 +12,7 @@ from PIL import Image, ImageFilter
 
 from facerestore.damage.analysis import analyze
 from facerestore.imageio import apply_orientation, read_image
-from facerestore.jpeg_constraint import JpegConstraint
+from facerestore.jpeg_constraint import JpegConstraint, stored_chroma
 from facerestore.jpeg_copy import JpegCopyConstraint
 from facerestore.metrics import psnr
 
@@ -206,3 +206,22 @@ def test_a_resaved_jpeg_is_not_held_to_its_last_saves_intervals(original, tmp_pa
     near_input = psnr(held.enforce(network), loaded.pixels, data_range=1.0)
     assert near_input > 38 > psnr(network, loaded.pixels, data_range=1.0)
     assert np.array_equal(restore_image(model, loaded, damage), network)
+
+
+def test_a_constraint_of_chroma_alone_moves_no_luma(original, tmp_path):
+    """A copy's chroma held apart from its luma (a luma table of no known step): a guess tinted beyond the file's
+    chroma intervals gets its Cb and Cr taken back towards the file's, its Y stays as the guess has it."""
+    loaded = read_image(_jpeg(original, tmp_path / "a.jpg", 30))
+    info = loaded.jpeg
+    constraint = JpegConstraint.of_pixels(loaded.pixels, np.zeros_like(info.luma_table), info.chroma_table, (2, 2))
+    tint = np.array([0.2, 0.0, -0.2], np.float32)  # Cr +30, Cb -34 levels: beyond half of each DC step at 30
+    guess = np.clip(loaded.pixels + tint, 0, 1).astype(np.float32)
+    kept = constraint.enforce(guess)
+    ycc = lambda a: np.asarray(Image.fromarray(np.rint(a * 255).astype(np.uint8)).convert("YCbCr"), np.float32)
+    whole = (slice(0, 192), slice(0, 176))  # the whole 4:2:0 blocks
+    inside = ((kept > 0) & (kept < 1)).all(axis=2)[whole]  # where the final clamp to [0, 1] moved no channel
+    assert np.abs(ycc(kept)[whole][..., 0] - ycc(guess)[whole][..., 0])[inside].max() <= 1.0  # rounding alone
+    # Its stored (subsampled) Cb and Cr, which the intervals hold: a quarter as far from the file's as the guess's.
+    chroma = lambda a: stored_chroma(a[:192, :176], (2, 2))
+    moved = [np.mean((chroma(a) - chroma(loaded.pixels)) ** 2) for a in (guess, kept)]
+    assert moved[1] < 0.25 * moved[0], moved
