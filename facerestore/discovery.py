@@ -4,8 +4,8 @@ Inputs are any mix of files and folders, plus an optional ``--files-from`` list.
 order, skipping hidden entries and OS junk, following symbolic links while never walking the same real folder
 twice nor the output folder of another facerestore run (unless named as the input); a walk picks files by
 suffix (``IMAGE_SUFFIXES``), and decoding later decides by content. Photo files in formats facerestore does not
-read (``unread_formats.UNREAD_PHOTO_FORMATS``: HEIC, camera raw, JPEG XL...) are counted per suffix (``Plan.unread``), for one
-note per run. Nothing here decodes a file, and special files (FIFOs, sockets, devices) are only ``stat``-ed and
+read (``unread_formats``: HEIC, camera raw, JPEG XL...) are counted per suffix (``Plan.unread``), for one note per
+run. Nothing here decodes a file, and special files (FIFOs, sockets, devices) are only ``stat``-ed and
 come back as :class:`Rejected` entries, so the run can name them with a reason.
 
 Output mapping (``plan_jobs``):
@@ -15,8 +15,9 @@ Output mapping (``plan_jobs``):
 * A file input ``dir/a.jpg`` goes to ``dir-restored/a.jpg``, exactly where ``enhance dir`` would put it, or to
   ``DIR/a.jpg`` with ``-o DIR``. Files named on the command line are taken as they are: no suffix, hidden or
   include/exclude filtering (the content decides whether they are images). One whose suffix names a photo
-  format facerestore does not read (``unread_formats.UNREAD_PHOTO_FORMATS``) and whose first bytes are no image it reads (or,
-  for camera raw, a TIFF's: the raw's container, whose first image is a preview) is rejected as such.
+  format facerestore does not read (``unread_formats``) and whose first bytes are no image it reads (or, for
+  camera raw, a TIFF's: the raw's container, whose first image is a preview) is rejected as such (one whose name
+  hides such a format fails as that format when it is decoded: ``imageio``).
 * ``--files-from`` entries are relative to the current folder, which then plays the part of the input folder:
   ``find . -name '*.jpg' -print0 | facerestore enhance --files-from - -0`` gives the same outputs as
   ``facerestore enhance .``. Entries outside the current folder map like file inputs. Listed entries are
@@ -44,8 +45,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from facerestore.errors import ImageError, UnreadFormatError, UsageError
 from facerestore import unread_formats
+from facerestore.errors import ImageError, UnreadFormatError, UsageError
 from facerestore.formats import output_format
 
 # What a folder walk picks (the content decides later): JPEG's and TIFF's other usual suffixes included.
@@ -104,8 +105,8 @@ class Skipped(Rejected):
 
 @dataclass(frozen=True)
 class Unread:
-    """A walked or listed photo file in a format facerestore does not read (``unread_formats.UNREAD_PHOTO_FORMATS``): counted for
-    the run's one note, neither restored nor failed."""
+    """A walked or listed photo file in a format facerestore does not read (``unread_formats``): counted for the
+    run's one note, neither restored nor failed."""
 
     path: Path
 
@@ -554,8 +555,8 @@ def iter_inputs(inputs: Sequence[Path], *, recursive: bool = True, include: Sequ
     twice is yielded each time (its outputs may differ), or once with ``unique`` (``analyze``: one row per
     file).
 
-    Photo files walked or listed in a format facerestore does not read (``unread_formats.UNREAD_PHOTO_FORMATS``) are not
-    yielded: each is counted once in ``unread``, by its lower-case suffix, for the run's one note.
+    Photo files walked or listed in a format facerestore does not read (``unread_formats``) are not yielded: each
+    is counted once in ``unread``, by its lower-case suffix, for the run's one note.
     """
     said: set[str] = set()
     counted: set[str] = set()

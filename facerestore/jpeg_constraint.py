@@ -187,9 +187,8 @@ class JpegConstraint:
         constraint = cls(planes, orientation)
         # Chroma is unsmoothed across band edges, so it is read whole (a quarter of the pixels under 4:2:0).
         chroma = stored_chroma(stored, factors) if factors else None
-        held_luma = planes[0].channel == 0
         for y0 in range(0, height, BAND):
-            luma = luma255(stored[y0:y0 + BAND]) if held_luma else None
+            luma = luma255(stored[y0:y0 + BAND]) if constraint._luma else None
             for plane in constraint._planes:
                 r0, r1 = _band_rows(plane, y0, y0 + BAND)
                 if r1 <= r0:
