@@ -8,19 +8,20 @@ same runtime:
 - the case is named by its face, damage and size and by digests of its original and of the pixels its file reads
   back as (the same face in gray or upscaled is another case);
 - the file's first line records the model file's SHA-256, the strengths, a digest of the source that makes,
-  reads, analyses, restores and scores a file (:func:`runtime_digest`, taken as the fit's modules are imported) and
-  the versions of the libraries that decode and run it. Where any differs, the saved rows are set aside (as
+  reads, analyses, restores and scores a file (:func:`runtime_digest`: the modules the fit's source imports,
+  read from the files, taken as ``fit_strength`` is imported) and the versions of the libraries that decode and run it. Where any differs, the saved rows are set aside (as
   ``NAME.jsonl.old``, ``NAME.jsonl.1.old``, ...) and the file starts afresh: a change to that source may change
   every score, while one to the commands or the report does not.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.util
 import itertools
 import json
 import logging
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -39,27 +40,59 @@ def _digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-# Each digest runtime_digest gave, with the modules it covered: a check of the files later reads the same ones,
-# though the process may have imported more modules since (a test run imports every command).
-_COVERED: dict[str, tuple[str, ...]] = {}
+# The modules whose source makes and scores a case: the files are made by export.archive and scored by
+# export.fit_strength, through the facerestore modules they import.
+SCORING_ROOTS = ("export.archive", "export.fit_strength")
+RUNTIME_PACKAGE = "facerestore"
 
 
 def runtime_digest(modules: Iterable[str] | None = None) -> str:
-    """A digest of the source that makes and scores a case: by default every module of ``facerestore`` this
-    process has loaded (``fit_strength`` imports the whole path that reads, analyses and restores a file before it
-    scores), ``export.archive``, which makes the files, and ``export.fit_strength``, which scores them; or the
-    named ``modules``, all loaded."""
-    from . import archive, fit_strength
+    """A digest of the source that makes and scores a case: the named ``modules``, by default
+    :func:`scoring_modules` (read from the files, so the digest does not depend on what the process imported
+    before: a script that imports ``export.fit_strength`` itself digests what ``python -m export`` does)."""
+    names = tuple(sorted(set(modules if modules is not None else scoring_modules())))
+    return _digest(*(part for name in names for part in (name.encode(), _module_file(name).read_bytes())))
 
-    if modules is None:
-        modules = [name for name, module in list(sys.modules.items())
-                   if (name == "facerestore" or name.startswith("facerestore."))
-                   and getattr(module, "__file__", None)] + [archive.__name__, fit_strength.__name__]
-    names = tuple(sorted(set(modules)))
-    digest = _digest(*(part for name in names
-                       for part in (name.encode(), Path(sys.modules[name].__file__).read_bytes())))
-    _COVERED.setdefault(digest, names)
-    return digest
+
+def scoring_modules(roots: Iterable[str] = SCORING_ROOTS, package: str = RUNTIME_PACKAGE) -> tuple[str, ...]:
+    """``roots`` and every module of ``package`` they import, directly or through one another, at the top of a
+    module or inside a function: read from their source, not from what is loaded."""
+    seen = set(roots)
+    todo = list(seen)
+    while todo:
+        for name in _imported(todo.pop()):
+            if (name == package or name.startswith(package + ".")) and name not in seen and _module_file(name):
+                seen.add(name)
+                todo.append(name)
+    return tuple(sorted(seen))
+
+
+def _imported(name: str) -> set[str]:
+    """The modules ``name``'s source imports, each with its parent packages, and for ``from a import b`` both ``a``
+    and ``a.b`` (``b`` may be a module or a name in ``a``: only files that exist are followed)."""
+    path = _module_file(name)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package[:len(package) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found | {".".join(n.split(".")[:i]) for n in found for i in range(1, n.count(".") + 1)}
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of module ``name`` beside its top package's, without importing it; None where there is none."""
+    spec = importlib.util.find_spec(name.split(".")[0])
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    base = Path(next(iter(spec.submodule_search_locations))).joinpath(*name.split(".")[1:])
+    return next((p for p in (base / "__init__.py", base.with_suffix(".py")) if p.is_file()), None)
 
 
 def libraries() -> dict[str, str]:
@@ -89,7 +122,7 @@ class SavedScores:
         self.header = {"model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(), "grid": list(grid),
                        "runtime": runtime, "libraries": libraries()}
         self.rows: dict[str, tuple[float, list[float]]] = {}
-        self.saving = runtime_digest(_COVERED.get(runtime)) == runtime
+        self.saving = runtime_digest() == runtime
         if not self.saving:
             log.warning("the source that scores has changed on disk since this fit started: its scores are not "
                         "saved to %s, nor are saved ones reused", path)

@@ -114,23 +114,30 @@ def test_modules_imported_after_the_fit_started_do_not_stop_its_scores_being_sav
     assert len(saved.read_text(encoding="utf-8").splitlines()) == 1 + len(cases)
 
 
-def test_the_runtime_digest_follows_the_source_loaded_to_score_and_nothing_else(monkeypatch, tmp_path):
-    import sys
-    import types
+def test_the_runtime_digest_follows_the_source_that_scores_and_nothing_else(monkeypatch, tmp_path):
+    """The modules the scoring source imports, read from their files: not what the process happens to have loaded
+    (a script importing fit_strength itself took another digest than the CLI's and set its tables aside)."""
+    package = tmp_path / "scorepkg"
+    package.mkdir()
+    files = {"__init__.py": "", "fit.py": "from . import reads\n\ndef later():\n    from scorepkg.sub import kept\n",
+             "reads.py": "# how a file is read\n", "unrelated.py": "# a command\n", "sub/__init__.py": "",
+             "sub/kept.py": "# imported inside a function\n"}
+    for name, text in files.items():
+        (package / name).parent.mkdir(exist_ok=True)
+        (package / name).write_text(text, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert saved_scores.scoring_modules(("scorepkg.fit",), "scorepkg") == (
+        "scorepkg", "scorepkg.fit", "scorepkg.reads", "scorepkg.sub", "scorepkg.sub.kept")
 
-    def module(name: str, text: str) -> types.ModuleType:
-        path = tmp_path / f"{name}.py"
-        path.write_text(text, encoding="utf-8")
-        loaded = types.ModuleType(name)
-        loaded.__file__ = str(path)
-        return loaded
+    def digest() -> str:
+        return saved_scores.runtime_digest(saved_scores.scoring_modules(("scorepkg.fit",), "scorepkg"))
 
-    loaded = module("facerestore.scoring_part", "# how a case is restored\n")
-    monkeypatch.setitem(sys.modules, "facerestore.scoring_part", loaded)
-    before = saved_scores.runtime_digest()
-    (tmp_path / "facerestore.scoring_part.py").write_text("# restored another way\n", encoding="utf-8")
-    assert saved_scores.runtime_digest() != before  # a loaded module's source changed
-    (tmp_path / "facerestore.scoring_part.py").write_text("# how a case is restored\n", encoding="utf-8")
-    assert saved_scores.runtime_digest() == before
-    monkeypatch.setitem(sys.modules, "facerestore.newly_loaded", module("facerestore.newly_loaded", "# more\n"))
-    assert saved_scores.runtime_digest() != before  # the path that scores now imports more source
+    before = digest()
+    (package / "unrelated.py").write_text("# another command\n", encoding="utf-8")
+    assert digest() == before  # not on the path that scores
+    (package / "sub" / "kept.py").write_text("# read another way\n", encoding="utf-8")
+    assert digest() != before  # a module imported inside a function changed
+    (package / "sub" / "kept.py").write_text("# imported inside a function\n", encoding="utf-8")
+    assert digest() == before
+    (package / "reads.py").write_text("from scorepkg import unrelated\n", encoding="utf-8")
+    assert digest() != before  # the path that scores now imports more source
