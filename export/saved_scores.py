@@ -9,9 +9,10 @@ same runtime:
   back as (the same face in gray or upscaled is another case);
 - the file's first line records the model file's SHA-256, the strengths, a digest of the source that makes,
   reads, analyses, restores and scores a file (:func:`runtime_digest`: the modules the fit's source imports,
-  read from the files, taken as ``fit_strength`` is imported) and the versions of the libraries that decode and run it. Where any differs, the saved rows are set aside (as
-  ``NAME.jsonl.old``, ``NAME.jsonl.1.old``, ...) and the file starts afresh: a change to that source may change
-  every score, while one to the commands or the report does not.
+  read from the files, taken as ``fit_strength`` is imported) and the versions of the libraries that decode and
+  run it. Where any differs, the saved rows are set aside (as ``NAME.jsonl.old``, ``NAME.jsonl.1.old``, ...) and
+  the file starts afresh: a change to that source may change every score, while one to the commands or the
+  report does not.
 """
 
 from __future__ import annotations
