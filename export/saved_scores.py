@@ -47,12 +47,12 @@ SCORING_ROOTS = ("export.archive", "export.fit_strength")
 RUNTIME_PACKAGE = "facerestore"
 
 
-def runtime_digest(modules: Iterable[str] | None = None) -> str:
-    """A digest of the source that makes and scores a case: the named ``modules``, by default
-    :func:`scoring_modules` (read from the files, so the digest does not depend on what the process imported
-    before: a script that imports ``export.fit_strength`` itself digests what ``python -m export`` does)."""
-    names = tuple(sorted(set(modules if modules is not None else scoring_modules())))
-    return _digest(*(part for name in names for part in (name.encode(), _module_file(name).read_bytes())))
+def runtime_digest(roots: Iterable[str] = SCORING_ROOTS, package: str = RUNTIME_PACKAGE) -> str:
+    """A digest of the source that makes and scores a case: the files of :func:`scoring_modules`, read from disk,
+    so it does not depend on what the process imported before (a script that imports ``export.fit_strength``
+    itself digests what ``python -m export`` does)."""
+    return _digest(*(part for name in scoring_modules(roots, package)
+                     for part in (name.encode(), _module_file(name).read_bytes())))
 
 
 def scoring_modules(roots: Iterable[str] = SCORING_ROOTS, package: str = RUNTIME_PACKAGE) -> tuple[str, ...]:

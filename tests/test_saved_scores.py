@@ -67,7 +67,7 @@ def test_scores_of_another_model_runtime_or_library_are_set_aside_not_reused(
     if change == "model":
         model = tiny_conditioned_model
     elif change == "runtime":  # another checkout's source, imported by a later fit
-        monkeypatch.setattr(saved_scores, "runtime_digest", lambda modules=None: "another runtime's source")
+        monkeypatch.setattr(saved_scores, "runtime_digest", lambda: "another runtime's source")
         monkeypatch.setattr(fit_strength, "RUNTIME", "another runtime's source")
     else:
         monkeypatch.setattr(saved_scores, "libraries", lambda: {"onnxruntime": "another version"})
@@ -89,7 +89,7 @@ def test_source_changed_on_disk_during_a_fit_is_neither_reused_nor_saved(cases, 
     saved = tmp_path / "scores.jsonl"
     score_grid(tiny_rgb_model, cases[:1], saved=saved)
     before = saved.read_text(encoding="utf-8")
-    monkeypatch.setattr(saved_scores, "runtime_digest", lambda modules=None: "the source committed since")
+    monkeypatch.setattr(saved_scores, "runtime_digest", lambda: "the source committed since")
     scored = _counting(monkeypatch)
     table = score_grid(tiny_rgb_model, cases, saved=saved)
     assert scored == ["jpeg10", "jpeg50", "clean"]  # the saved row not reused either
@@ -130,7 +130,7 @@ def test_the_runtime_digest_follows_the_source_that_scores_and_nothing_else(monk
         "scorepkg", "scorepkg.fit", "scorepkg.reads", "scorepkg.sub", "scorepkg.sub.kept")
 
     def digest() -> str:
-        return saved_scores.runtime_digest(saved_scores.scoring_modules(("scorepkg.fit",), "scorepkg"))
+        return saved_scores.runtime_digest(("scorepkg.fit",), "scorepkg")
 
     before = digest()
     (package / "unrelated.py").write_text("# another command\n", encoding="utf-8")
