@@ -434,6 +434,41 @@ def test_pixelated_image(tmp_path, faces):
     assert damage.kind == "pixelation"
 
 
+def _text_page(size: int, ground, ink) -> np.ndarray:
+    """Anti-aliased text at ``size`` px, lines of words on a plain ground, as a slide or a caption is."""
+    rng = np.random.default_rng(size)
+    words = "the quick brown fox jumps over a lazy dog 0123456789 lorem ipsum dolor sit amet".split()
+    page = Image.new("RGB", (640, 480), ground)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=size)
+    for y in range(5, 470, size + 4):
+        draw.text((5, y), " ".join(rng.choice(words, 12)), fill=ink, font=font)
+    return np.asarray(page)
+
+
+@pytest.mark.parametrize("size", [18, 24, 32, 48])
+def test_large_clean_text_is_a_graphic_not_pixelation(tmp_path, size):
+    # Solid strokes between sharp steps hold as many equal neighbours as blocks of 1.6-2.6 px, but no whole line
+    # repeats: read as pixelation, such a page was restored and its letters softened.
+    for i, (ground, ink) in enumerate((("white", (0, 0, 0)), ((30, 30, 60), (250, 250, 200)))):
+        damage = _analyze(_save(_text_page(size, ground, ink), tmp_path / f"text{i}.png"))
+        assert damage.pixelation == 1.0 and damage.graphic and damage.level == 0.0, (size, i, damage)
+
+
+def test_a_clean_page_of_large_text_comes_back_unchanged(tmp_path):
+    """Read as blocks of 1.9 px it was restored as pixelation, 29 dB from itself."""
+    page = _save(_text_page(24, "white", (0, 0, 0)), tmp_path / "page.png")
+    result = CliRunner().invoke(cli, ["enhance", str(page), "-o", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["status"] == "unchanged", result.output
+    assert (tmp_path / "out" / "page.png").read_bytes() == page.read_bytes()
+
+
+def test_pixelated_faces_still_read_their_blocks(tmp_path, faces):
+    for factor in (2, 3, 4):
+        damage = _analyze(_save(degrade.pixelate(faces[1], factor), tmp_path / "pix.png"))
+        assert damage.pixelation == pytest.approx(factor, rel=0.2) and damage.kind == "pixelation", factor
+
+
 @pytest.mark.parametrize("quality", [None, 85, 95])
 def test_a_smooth_or_upscaled_photo_is_not_read_as_pixelated(tmp_path, faces, quality):
     # Where a photo is smooth, 8-bit rounding alone makes equal neighbours (more so once a good JPEG flattens its

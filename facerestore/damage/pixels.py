@@ -24,6 +24,14 @@ FLAT_WINDOW = 8
 # the clean ones and of their JPEGs at 85-95 as pixelated (1.5-2 px), and this step none; blocks of 2, 3 and 4 px
 # read 2.1, 2.9 and 4.6 (median; 2.1, 3.1 and 4.1 before), and blocks of 1.5 px are found in 65 % of them (all).
 PIXELATION_MIN_STEP = 4
+# Solid strokes between sharp steps hold equal neighbours too: clean renders of text at 18-48 px read 1.6-2.6 from
+# that share, as smooth copies of JPEGs can. A nearest upscale by f also repeats whole lines, a share 1 - 1/f of its
+# rows and of its columns: a position along the sampled lines counts as repeated where every one of at least
+# DUP_MIN_LINES lines textured there holds equal neighbours. That share's factor read 1.49-4.0 on faces pixelated
+# by 1.5-4 and 1.000-1.009 on the text renders and crops (runs/pixelation-text), so a reading stands only where it
+# is at least DUP_MIN_FACTOR.
+DUP_MIN_LINES = 8
+DUP_MIN_FACTOR = 1.15
 
 
 # Steps between neighbouring pixels (luma, 0-255) of at least SHARP_STEP are edges of ink on paper or of text on a
@@ -121,9 +129,10 @@ def pixelation_factor(rows: np.ndarray, columns: np.ndarray) -> float:
 
     From the share of equal neighbours along the lines (1 - 1/f inside blocks of f px), counted only where the
     line steps by ``PIXELATION_MIN_STEP`` levels within ``FLAT_WINDOW`` px: flat backgrounds and smooth gradients
-    have equal neighbours at any resolution.
+    have equal neighbours at any resolution. Only where whole lines repeat (``DUP_MIN_FACTOR``): text's strokes
+    hold equal neighbours too, but not on the same positions of every line.
     """
-    shares = []
+    shares, repeated = [], []
     for lines in (rows, columns):
         if lines.shape[1] <= FLAT_WINDOW:
             return 1.0
@@ -142,5 +151,10 @@ def pixelation_factor(rows: np.ndarray, columns: np.ndarray) -> float:
         if not textured.any():
             return 1.0
         shares.append(float(centre[textured].mean()))
+        lines_textured = textured.sum(axis=0)
+        counted = lines_textured >= DUP_MIN_LINES
+        whole = counted & ((centre & textured).sum(axis=0) == lines_textured)
+        repeated.append(float(whole.sum() / max(int(counted.sum()), 1)))
     factor = 1.0 / max(1.0 - min(shares), 1e-3)
-    return float(min(factor, 8.0)) if factor >= PIXELATION_MIN_FACTOR else 1.0
+    lines_factor = 1.0 / max(1.0 - min(repeated), 1e-3)
+    return float(min(factor, 8.0)) if factor >= PIXELATION_MIN_FACTOR and lines_factor >= DUP_MIN_FACTOR else 1.0
