@@ -39,8 +39,8 @@ ARCHIVE_DEGRADATIONS = ("jpeg5", "jpeg10", "jpeg20", "jpeg30", "jpeg50", "jpeg75
                         "paper", "posterize:24", "pixelate", "clean")
 FIT_DEGRADATIONS = ("jpeg5", "jpeg10", "jpeg15", "jpeg20", "jpeg30", "jpeg40", "jpeg50", "jpeg60", "jpeg70",
                     "jpeg75", "jpeg80", "jpeg85", "jpeg90", "jpeg95", "jpeg10>95", "jpeg30>90", "paper",
-                    "posterize:16", "posterize:32", "posterize:64", "pixelate", "pixelate:3", "pixelate:4",
-                    "jpeg:30,posterize:40", "clean")
+                    "posterize:16", "posterize:32", "posterize:64", "pixelate:1.2", "pixelate:1.25", "pixelate:1.33",
+                    "pixelate:1.5", "pixelate", "pixelate:3", "pixelate:4", "jpeg:30,posterize:40", "clean")
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,16 @@ FLAT_WINDOW = 8
 # the clean ones and of their JPEGs at 85-95 as pixelated (1.5-2 px), and this step none; blocks of 2, 3 and 4 px
 # read 2.1, 2.9 and 4.6 (median; 2.1, 3.1 and 4.1 before), and blocks of 1.5 px are found in 65 % of them (all).
 PIXELATION_MIN_STEP = 4
-# Solid strokes between sharp steps hold equal neighbours too: clean renders of text at 18-48 px read 1.6-2.6 from
-# that share, as smooth copies of JPEGs can. A nearest upscale by f also repeats whole lines, a share 1 - 1/f of its
-# rows and of its columns: a position along the sampled lines counts as repeated where every one of at least
-# DUP_MIN_LINES lines textured there holds equal neighbours. That share's factor read 1.49-4.0 on faces pixelated
-# by 1.5-4 and 1.000-1.009 on the text renders and crops (runs/pixelation-text), so a reading stands only where it
-# is at least DUP_MIN_FACTOR.
+# A nearest upscale by f repeats whole lines, a share 1 - 1/f of its rows and of its columns: a position along the
+# sampled lines counts as repeated where every one of at least DUP_MIN_LINES lines textured there holds equal
+# neighbours. Solid strokes between sharp steps hold equal neighbours too, but not on the same positions of every
+# line: clean renders of text at 18-48 px read 1.6-2.6 from the share above and 1.000-1.009 from this one, faces
+# pixelated by 1.5-4 read 1.49-4.0 (runs/pixelation-text), so a reading from the share stands only where this one
+# is at least DUP_MIN_FACTOR. Below PIXELATION_MIN_FACTOR this share reads the factor itself: on the 103 training
+# faces (256 and 512 px) and 29 natural photos (512 and 1024 px), clean and as JPEG 40-95 and WebP 50-90, the
+# smaller share of the two axes was at most 0.016 (factor 1.016); nearest upscales by 1.2, 1.25, 1.33 and 1.5 read
+# 0.159-0.167, 0.192-0.200, 0.246-0.251 and 0.289-0.335 (runs/pixelation-small). Readings start at 1.15: 1.2 is the
+# smallest factor the strength curves are fitted on.
 DUP_MIN_LINES = 8
 DUP_MIN_FACTOR = 1.15
 
@@ -130,7 +134,8 @@ def pixelation_factor(rows: np.ndarray, columns: np.ndarray) -> float:
     From the share of equal neighbours along the lines (1 - 1/f inside blocks of f px), counted only where the
     line steps by ``PIXELATION_MIN_STEP`` levels within ``FLAT_WINDOW`` px: flat backgrounds and smooth gradients
     have equal neighbours at any resolution. Only where whole lines repeat (``DUP_MIN_FACTOR``): text's strokes
-    hold equal neighbours too, but not on the same positions of every line.
+    hold equal neighbours too, but not on the same positions of every line. Below ``PIXELATION_MIN_FACTOR``, from
+    the share of those positions alone: an upscale by less than 1.5 repeats whole lines.
     """
     shares, repeated = [], []
     for lines in (rows, columns):
@@ -157,4 +162,7 @@ def pixelation_factor(rows: np.ndarray, columns: np.ndarray) -> float:
         repeated.append(float(whole.sum() / max(int(counted.sum()), 1)))
     factor = 1.0 / max(1.0 - min(shares), 1e-3)
     lines_factor = 1.0 / max(1.0 - min(repeated), 1e-3)
-    return float(min(factor, 8.0)) if factor >= PIXELATION_MIN_FACTOR and lines_factor >= DUP_MIN_FACTOR else 1.0
+    if lines_factor < DUP_MIN_FACTOR:
+        return 1.0
+    # The repeated lines speak for the factors the share misses (a 1.5x upscale can read just under 1.5 there).
+    return float(min(factor, 8.0)) if factor >= PIXELATION_MIN_FACTOR else min(lines_factor, PIXELATION_MIN_FACTOR)
