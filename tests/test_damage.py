@@ -15,6 +15,7 @@ from facerestore import degrade
 from facerestore.cli import cli
 from facerestore.damage import levels
 from facerestore.damage.analysis import analyze
+from facerestore.damage.pixels import PIXELATION_MIN_FACTOR
 from facerestore.damage.jpeg_tables import (CHROMA_BASE, LUMA_BASE, ZIGZAG, ijg_table, read_jpeg_info,
                                             table_quality)
 from facerestore.imageio import read_image
@@ -467,6 +468,39 @@ def test_pixelated_faces_still_read_their_blocks(tmp_path, faces):
     for factor in (2, 3, 4):
         damage = _analyze(_save(degrade.pixelate(faces[1], factor), tmp_path / "pix.png"))
         assert damage.pixelation == pytest.approx(factor, rel=0.2) and damage.kind == "pixelation", factor
+
+
+@pytest.mark.parametrize("factor", [1.2, 1.25, 4 / 3, 1.5])
+def test_a_nearest_upscale_by_less_than_one_and_a_half_is_read_by_its_repeated_lines(tmp_path, faces, factor):
+    # Blocks of 1-2 px hold too few equal neighbours inside textured stretches to read; whole repeated rows and
+    # columns (a share 1 - 1/f of each) show the factor.
+    for i, face in enumerate(faces):
+        damage = _analyze(_save(degrade.pixelate(face, factor), tmp_path / f"up{i}.png"))
+        assert damage.pixelation == pytest.approx(factor, abs=0.1) and damage.kind == "pixelation", (i, damage)
+        assert damage.level == pytest.approx(levels.pixelation_level(damage.pixelation))
+
+
+def test_clean_compressed_and_one_axis_stretched_photos_read_no_small_upscale(tmp_path, faces):
+    for i, face in enumerate(faces):
+        paths = [_save(face, tmp_path / f"clean{i}.png"), _save(face, tmp_path / f"w{i}.webp", quality=80)]
+        paths += [_save(face, tmp_path / f"q{q}_{i}.jpg", quality=q) for q in (50, 75, 95)]
+        # A photo stretched along one axis repeats columns but no rows: no nearest upscale of the whole photo.
+        height, width = face.shape[:2]
+        narrow = Image.fromarray(face).resize((width * 3 // 4, height), Image.Resampling.BOX)
+        paths.append(_save(np.asarray(narrow.resize((width, height), Image.Resampling.NEAREST)),
+                           tmp_path / f"stretched{i}.png"))
+        for path in paths:
+            assert _analyze(path).pixelation == 1.0, path.name
+
+
+def test_natural_photos_read_no_small_upscale(tmp_path, shared_natural):
+    # Fine texture (grass, fabric, hair) is where a photo's own neighbours are most often equal by chance. Only
+    # the repeated-lines reading is asked about here: it reads factors below PIXELATION_MIN_FACTOR.
+    for path in sorted(p for p in shared_natural.iterdir() if p.suffix.lower() in (".jpg", ".png")):
+        with Image.open(path) as im:
+            photo = np.asarray(im.convert("RGB"))[:512, :512].copy()
+        for saved in (_save(photo, tmp_path / "n.png"), _save(photo, tmp_path / "n.jpg", quality=90)):
+            assert not 1.0 < _analyze(saved).pixelation < PIXELATION_MIN_FACTOR, path.name
 
 
 @pytest.mark.parametrize("quality", [None, 85, 95])
