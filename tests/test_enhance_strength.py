@@ -134,6 +134,26 @@ def test_a_strip_too_thin_to_restore_safely_is_copied_and_a_tiny_clean_png_is_no
     assert _records(forced.stdout)["strip.jpg"]["status"] == RESTORED
 
 
+@pytest.mark.parametrize("model", ["big", "darn"])
+def test_a_photo_brought_up_by_four_thirds_with_nearest_neighbours_is_restored(astronaut_path, tmp_path, model):
+    """A nearest upscale by less than 1.5 (an old small photo zoomed) repeats whole rows and columns: read as
+    pixelation and restored by the shipped model's fitted curve, closer to the photo it was made from."""
+    with Image.open(astronaut_path) as im:
+        face = np.asarray(im.convert("RGB"))
+    src = tmp_path / "in"
+    src.mkdir()
+    upscaled = degrade.pixelate(face, 4 / 3)
+    Image.fromarray(upscaled).save(src / "zoomed.png")
+    out = tmp_path / "out"
+    result = _run(["enhance", str(src), "-o", str(out), "--model", model, "--json", "--no-report"])
+    assert result.exit_code == 0, result.stderr
+    record = _records(result.stdout)["zoomed.png"]
+    assert record["status"] == RESTORED and record["damage"]["kind"] == "pixelation", record["damage"]
+    assert record["damage"]["pixelation"] == pytest.approx(4 / 3, abs=0.05) and record["damage"]["strength"] > 0
+    with Image.open(out / "zoomed.png") as got:
+        assert psnr(np.asarray(got), face) > psnr(upscaled, face) + 0.1
+
+
 def test_an_explicit_strength_forces_the_model_on_a_clean_photo(photos, tiny_rgb_model, tmp_path):
     out = tmp_path / "out"
     result = _run(["enhance", str(photos / "clean.png"), "-o", str(out), "--model", str(tiny_rgb_model),
