@@ -24,7 +24,9 @@ for arg in sys.argv[1:]:
 doc["fitted_on"] = doc["fitted_on"].replace(doc["fitted_on"].split(" ways: ")[1].split(";")[0],
                                             ", ".join(FIT_DEGRADATIONS)).replace("damaged 25 ways",
                                                                                  f"damaged {len(FIT_DEGRADATIONS)} ways")
-doc["fitted_on"] += ("; the nearest upscales by 1.2-1.5 (read as pixelation) joined on 2026-12-06, when the "
-                     "pixelation curves were refitted: a model's other curves were fitted on the other 25")
+JOINED = ("; the nearest upscales by 1.2-1.5 (read as pixelation) joined on 2026-12-06, when the "
+          "pixelation curves were refitted: a model's other curves were fitted on the other 25")
+if JOINED not in doc["fitted_on"]:  # a later merge of another model's curve must not repeat it
+    doc["fitted_on"] += JOINED
 doc["gray_fitted_on"] = doc["gray_fitted_on"].replace("the 25 ways", f"the {len(FIT_DEGRADATIONS)} ways")
 path.write_text(json.dumps(doc, indent=1) + "\n")
