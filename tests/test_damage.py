@@ -15,7 +15,8 @@ from facerestore import degrade
 from facerestore.cli import cli
 from facerestore.damage import levels
 from facerestore.damage.analysis import analyze
-from facerestore.damage.pixels import PIXELATION_MIN_FACTOR
+from facerestore.damage.analysis import LINE_STRIDE, _levels8
+from facerestore.damage.pixels import DUP_MIN_FACTOR, PIXELATION_MIN_FACTOR, pixelation_readings
 from facerestore.damage.jpeg_tables import (CHROMA_BASE, LUMA_BASE, ZIGZAG, ijg_table, read_jpeg_info,
                                             table_quality)
 from facerestore.imageio import read_image
@@ -454,6 +455,20 @@ def test_large_clean_text_is_a_graphic_not_pixelation(tmp_path, size):
     for i, (ground, ink) in enumerate((("white", (0, 0, 0)), ((30, 30, 60), (250, 250, 200)))):
         damage = _analyze(_save(_text_page(size, ground, ink), tmp_path / f"text{i}.png"))
         assert damage.pixelation == 1.0 and damage.graphic and damage.level == 0.0, (size, i, damage)
+
+
+def test_it_is_the_repeated_lines_that_tell_text_from_blocks(faces):
+    # The premise of the test above: the equal-neighbour share alone reads a page of text as blocks; only the
+    # positions repeated on every line tell it from a nearest upscale, which repeats them.
+    def readings(pixels):
+        return pixelation_readings(_levels8(pixels[::LINE_STRIDE]), _levels8(pixels[:, ::LINE_STRIDE].swapaxes(0, 1)))
+
+    share, lines = readings(_text_page(24, "white", (0, 0, 0)).astype(np.float32) / 255)
+    assert share >= PIXELATION_MIN_FACTOR and lines < DUP_MIN_FACTOR, (share, lines)
+    face = Image.fromarray(faces[0])
+    upscaled = face.resize((face.width // 2, face.height // 2), Image.LANCZOS).resize(face.size, Image.NEAREST)
+    share, lines = readings(np.asarray(upscaled).astype(np.float32) / 255)
+    assert share >= PIXELATION_MIN_FACTOR and lines >= DUP_MIN_FACTOR, (share, lines)
 
 
 def test_a_clean_page_of_large_text_comes_back_unchanged(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from facerestore.metrics import channel_histograms
@@ -126,42 +128,69 @@ def on_posterized_scale(lines: np.ndarray, share: float) -> bool:
     return False
 
 
+class EqualNeighbours(NamedTuple):
+    """Equal neighbours along 8-bit lines, counted where the line is textured (steps by ``PIXELATION_MIN_STEP``
+    levels within ``FLAT_WINDOW`` px): their ``share`` of those pairs, and per position along the lines how many
+    lines are textured there (``textured``) and how many of those hold equal neighbours there (``equal``)."""
+    share: float
+    textured: np.ndarray
+    equal: np.ndarray
+
+
+def equal_neighbours(lines: np.ndarray) -> EqualNeighbours | None:
+    """:class:`EqualNeighbours` of 8-bit ``lines`` (lines x length (x C)); None where too short or not textured
+    anywhere: flat backgrounds and smooth gradients have equal neighbours at any resolution."""
+    if lines.shape[1] <= FLAT_WINDOW:
+        return None
+    code = _packed(lines)
+    same = code[:, 1:] == code[:, :-1]
+    steps = np.abs(np.diff(lines.astype(np.int16), axis=1))
+    if steps.ndim == 3:
+        # channel by channel: numpy's max over a short last axis is ten times slower on a 12 MP photo
+        steps = np.maximum.reduce([steps[..., c] for c in range(steps.shape[2])])
+    pairs = FLAT_WINDOW - 1
+    # large steps in each window of FLAT_WINDOW px, from a running count along the line
+    count = np.zeros((same.shape[0], same.shape[1] + 1), dtype=np.int32)
+    np.cumsum(steps >= PIXELATION_MIN_STEP, axis=1, out=count[:, 1:])
+    textured = count[:, pairs:] - count[:, :-pairs] > 0                # the window is not flat
+    centre = same[:, pairs // 2:pairs // 2 + textured.shape[1]]
+    if not textured.any():
+        return None
+    return EqualNeighbours(float(centre[textured].mean()), textured.sum(axis=0), (centre & textured).sum(axis=0))
+
+
+def pixelation_readings(rows: np.ndarray, columns: np.ndarray) -> tuple[float, float] | None:
+    """The two readings :func:`pixelation_factor` weighs, from some rows and some columns laid out as rows: the
+    factor from the share of equal neighbours (1 - 1/f inside blocks of f px), and the factor from the share of
+    positions whose neighbours are equal on every one of at least ``DUP_MIN_LINES`` lines textured there (1 - 1/f
+    of a nearest upscale's rows and columns repeat whole), each from the axis reading less. None where either axis
+    shows nothing."""
+    shares, repeated = [], []
+    for lines in (rows, columns):
+        found = equal_neighbours(lines)
+        if found is None:
+            return None
+        shares.append(found.share)
+        counted = found.textured >= DUP_MIN_LINES
+        whole = counted & (found.equal == found.textured)
+        repeated.append(float(whole.sum() / max(int(counted.sum()), 1)))
+    return 1.0 / max(1.0 - min(shares), 1e-3), 1.0 / max(1.0 - min(repeated), 1e-3)
+
+
 def pixelation_factor(rows: np.ndarray, columns: np.ndarray) -> float:
     """The size in px of the uniform blocks an image is made of: 1 for a photo, f after a nearest-neighbour
     upscale by f. ``rows`` holds some of its rows and ``columns`` some of its columns laid out as rows (8-bit,
     lines x length (x C)): every 4th line of each is plenty.
 
-    From the share of equal neighbours along the lines (1 - 1/f inside blocks of f px), counted only where the
-    line steps by ``PIXELATION_MIN_STEP`` levels within ``FLAT_WINDOW`` px: flat backgrounds and smooth gradients
-    have equal neighbours at any resolution. Only where whole lines repeat (``DUP_MIN_FACTOR``): text's strokes
-    hold equal neighbours too, but not on the same positions of every line. Below ``PIXELATION_MIN_FACTOR``, from
-    the share of those positions alone: an upscale by less than 1.5 repeats whole lines.
+    From the share of equal neighbours inside textured stretches (:func:`pixelation_readings`), only where whole
+    lines repeat (``DUP_MIN_FACTOR``): text's strokes hold equal neighbours too, but not on the same positions of
+    every line. Below ``PIXELATION_MIN_FACTOR``, from the share of those positions alone: an upscale by less than
+    1.5 repeats whole lines.
     """
-    shares, repeated = [], []
-    for lines in (rows, columns):
-        if lines.shape[1] <= FLAT_WINDOW:
-            return 1.0
-        code = _packed(lines)
-        same = code[:, 1:] == code[:, :-1]
-        steps = np.abs(np.diff(lines.astype(np.int16), axis=1))
-        if steps.ndim == 3:
-            # channel by channel: numpy's max over a short last axis is ten times slower on a 12 MP photo
-            steps = np.maximum.reduce([steps[..., c] for c in range(steps.shape[2])])
-        pairs = FLAT_WINDOW - 1
-        # large steps in each window of FLAT_WINDOW px, from a running count along the line
-        count = np.zeros((same.shape[0], same.shape[1] + 1), dtype=np.int32)
-        np.cumsum(steps >= PIXELATION_MIN_STEP, axis=1, out=count[:, 1:])
-        textured = count[:, pairs:] - count[:, :-pairs] > 0                # the window is not flat
-        centre = same[:, pairs // 2:pairs // 2 + textured.shape[1]]
-        if not textured.any():
-            return 1.0
-        shares.append(float(centre[textured].mean()))
-        lines_textured = textured.sum(axis=0)
-        counted = lines_textured >= DUP_MIN_LINES
-        whole = counted & ((centre & textured).sum(axis=0) == lines_textured)
-        repeated.append(float(whole.sum() / max(int(counted.sum()), 1)))
-    factor = 1.0 / max(1.0 - min(shares), 1e-3)
-    lines_factor = 1.0 / max(1.0 - min(repeated), 1e-3)
+    readings = pixelation_readings(rows, columns)
+    if readings is None:
+        return 1.0
+    factor, lines_factor = readings
     if lines_factor < DUP_MIN_FACTOR:
         return 1.0
     # The repeated lines speak for the factors the share misses (a 1.5x upscale can read just under 1.5 there).

@@ -24,19 +24,11 @@ tmp.mkdir(exist_ok=True)
 
 
 def position_rates(lines):
-    code = px._packed(lines)
-    same = code[:, 1:] == code[:, :-1]
-    steps = np.abs(np.diff(lines.astype(np.int16), axis=1))
-    if steps.ndim == 3:
-        steps = steps.max(axis=2)
-    pairs = px.FLAT_WINDOW - 1
-    count = np.zeros((same.shape[0], same.shape[1] + 1), dtype=np.int32)
-    np.cumsum(steps >= px.PIXELATION_MIN_STEP, axis=1, out=count[:, 1:])
-    textured = count[:, pairs:] - count[:, :-pairs] > 0
-    centre = same[:, pairs // 2:pairs // 2 + textured.shape[1]]
-    n = textured.sum(axis=0)
-    equal = (centre & textured).sum(axis=0)
-    return n, equal
+    """Per position along the lines: how many lines are textured there, and how many of those repeat."""
+    found = px.equal_neighbours(lines)
+    if found is None:
+        return np.zeros(0, int), np.zeros(0, int)
+    return found.textured, found.equal
 
 
 def measure(path):
