@@ -1,0 +1,119 @@
+"""The pixelation constraint on real photos: a nearest upscale's blocks are found from its identical lines, an
+averaged original has the file's block means, projecting onto them brings a restoration nearer to it (the shipped
+models' included), and files whose blocks are not whole identical lines get no constraint."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facerestore.constraints import read_constraint
+from facerestore.damage.analysis import analyze
+from facerestore.degrade import pixelate
+from facerestore.imageio import read_image
+from facerestore.metrics import psnr
+from facerestore.pixelation_constraint import PixelationConstraint, block_starts
+
+
+@pytest.fixture(scope="module")
+def original(astronaut_path) -> np.ndarray:
+    with Image.open(astronaut_path) as im:
+        return np.asarray(im.convert("RGB"))[24:24 + 240, 96:96 + 240].copy()
+
+
+def _png(pixels: np.ndarray, path: Path) -> Path:
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def _float(pixels: np.ndarray) -> np.ndarray:
+    return pixels.astype(np.float32) / 255
+
+
+def _constraint(path: Path):
+    loaded = read_image(path)
+    return loaded, read_constraint(loaded, analyze(loaded))
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4])
+def test_blocks_are_the_runs_of_identical_lines_and_hold_the_averaged_originals_means(original, factor):
+    blocky = pixelate(original, factor)  # a box downscale: each block's value is its original's mean (Pillow: +-1)
+    starts = np.arange(0, original.shape[0], factor)
+    assert np.array_equal(block_starts(blocky, 0), starts) and np.array_equal(block_starts(blocky, 1), starts)
+    means = original.reshape(240 // factor, factor, 240 // factor, factor, 3).mean(axis=(1, 3))
+    assert np.abs(means - blocky[::factor, ::factor]).max() <= 1.0 + 1e-9
+
+
+@pytest.mark.parametrize("factor", [1.25, 1.5, 2, 3])
+def test_projecting_brings_a_drifted_restoration_nearer_and_keeps_the_files_block_means(original, tmp_path, factor):
+    loaded, constraint = _constraint(_png(pixelate(original, factor), tmp_path / "blocky.png"))
+    assert isinstance(constraint, PixelationConstraint)
+    # A restoration that drifts in colour over the whole photo, as `big` did on a saturated portrait, plus noise.
+    rng = np.random.default_rng(7)
+    drift = np.array([0.04, -0.03, 0.05], dtype=np.float32)
+    restored = np.clip(_float(original) + drift + rng.normal(0, 3 / 255, original.shape).astype(np.float32), 0, 1)
+    kept = constraint.enforce(restored)
+    assert kept.dtype == np.float32 and kept.shape == restored.shape
+    assert psnr(kept, _float(original), data_range=1.0) > psnr(restored, _float(original), data_range=1.0) + 2
+    rows, columns = block_starts(loaded.pixels, 0), block_starts(loaded.pixels, 1)
+    sums = np.add.reduceat(np.add.reduceat(kept - loaded.pixels, rows, axis=0), columns, axis=1)
+    unclipped = np.add.reduceat(np.add.reduceat(((kept > 0) & (kept < 1)).astype(np.float32), rows, axis=0),
+                                columns, axis=1)
+    sizes = np.diff(np.append(rows, 240))[:, None, None] * np.diff(np.append(columns, 240))[None, :, None]
+    assert np.abs(sums[unclipped == sizes] / sizes.repeat(3, axis=2)[unclipped == sizes]).max() < 1e-5
+
+
+@pytest.mark.parametrize("factor", [1.25, 2])
+def test_enhance_restores_pixelation_within_the_blocks_nearer_the_original(original, tmp_path, factor):
+    """What `enhance` writes for a pixelated PNG: the network's output projected, nearer to the original."""
+    from facerestore.registry import MODELS_DIR
+    from facerestore.restore import restore_image, restore_pixels
+    from facerestore.session import open_model
+
+    loaded, constraint = _constraint(_png(pixelate(original, factor), tmp_path / "blocky.png"))
+    damage = analyze(loaded)
+    for name in ("big", "darn"):
+        model = open_model(MODELS_DIR / f"{name}.onnx", device="cpu")
+        network = restore_pixels(model, loaded.pixels, strength=0.75)
+        kept = restore_image(model, loaded, damage, strength=0.75)
+        assert np.array_equal(kept, constraint.enforce(network))
+        assert psnr(kept, _float(original), data_range=1.0) > psnr(network, _float(original), data_range=1.0), name
+
+
+def test_a_gray_pixelated_image_is_constrained_on_its_one_plane(original, tmp_path):
+    gray = np.asarray(Image.fromarray(original).convert("L"))
+    loaded, constraint = _constraint(_png(pixelate(gray, 2), tmp_path / "gray.png"))
+    assert loaded.pixels.shape[2] == 1 and isinstance(constraint, PixelationConstraint)
+    restored = np.clip(_float(gray)[..., None] + 0.05, 0, 1)
+    kept = constraint.enforce(restored)
+    assert kept.shape == restored.shape
+    assert psnr(kept, _float(gray)[..., None], data_range=1.0) > psnr(restored, _float(gray)[..., None],
+                                                                        data_range=1.0) + 3
+
+
+def test_files_whose_blocks_are_not_whole_identical_lines_get_none(original, tmp_path):
+    blocky = pixelate(original, 2)
+    assert analyze(read_image(_png(blocky, tmp_path / "blocky.png"))).pixelation > 1.0
+    cases = {
+        "clean": _png(original, tmp_path / "clean.png"),
+        "jpeg": tmp_path / "blocky.jpg",         # the JPEG constraint's file, whatever it shows
+        "jpeg-copy": tmp_path / "copy.png",      # compressed since: no line repeats exactly
+        "in-part": tmp_path / "part.png",         # a mosaic over part of the photo only
+    }
+    Image.fromarray(blocky).save(cases["jpeg"], quality=95)
+    with Image.open(cases["jpeg"]) as im:
+        im.convert("RGB").save(cases["jpeg-copy"])
+    part = original.copy()
+    part[60:180, 60:180] = blocky[60:180, 60:180]
+    _png(part, cases["in-part"])
+    for label, path in cases.items():
+        loaded = read_image(path)
+        assert PixelationConstraint.of(loaded, analyze(loaded)) is None, label
+    # Read as pixelated by the analysis, yet blocks too small for that reading: none either.
+    loaded = read_image(cases["in-part"])
+    damage = analyze(loaded)
+    assert PixelationConstraint.of(loaded, replace(damage, pixelation=2.0)) is None
