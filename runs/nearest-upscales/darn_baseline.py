@@ -1,9 +1,9 @@
 """darn's colour pixelation curves on the nearest-upscales table, read as saved: shipped, refitted, and the third rule's
 knots (0.2 at levels 0.3-0.6; runs/README.txt on main, "Whole duplicated lines")."""
-import json, sys
+import json
 from pathlib import Path
 import numpy as np
-from export.fit_strength import KINDS, Table, _psnr_at, broken_promises, fit_cases, _broken
+from export.fit_strength import KINDS, Table, _psnr_at, fit_cases, _broken
 from export.saved_scores import case_key
 cases = fit_cases(Path("../shared/data/faces"), sides=(256, 512), upscale=True)
 lines = Path("runs/nearest-upscales/scores/darn-colour.jsonl").read_text().splitlines()[1:]
