@@ -48,6 +48,12 @@ def test_blocks_are_the_runs_of_identical_lines_and_hold_the_averaged_originals_
     assert np.abs(means - blocky[::factor, ::factor]).max() <= 1.0 + 1e-9
 
 
+def test_block_starts_of_a_single_line_or_column():
+    line = np.arange(15, dtype=np.float32).reshape(1, 5, 3)
+    assert block_starts(line, 0).tolist() == [0] and block_starts(line, 1).tolist() == [0, 1, 2, 3, 4]
+    assert block_starts(line.swapaxes(0, 1), 1).tolist() == [0]
+
+
 @pytest.mark.parametrize("factor", [1.25, 1.5, 2, 3])
 def test_projecting_brings_a_drifted_restoration_nearer_and_keeps_the_files_block_means(original, tmp_path, factor):
     loaded, constraint = _constraint(_png(pixelate(original, factor), tmp_path / "blocky.png"))
