@@ -8,8 +8,10 @@ model is used when present, else a stand-in with the same architecture (same FLO
 5 % of the image time, and about 40 ms. Also timed: the JPEG file's quantisation constraint
 (``facerestore.jpeg_constraint``: its intervals read, a restoration clipped into them), against the default
 model's image time and against ``darn``'s, the fastest shipped colour model, and the level constraint of a PNG
-banded to 24 levels (``facerestore.level_constraint``: its grid found, a restoration clipped into the bins), and the
-once-JPEG PNG's (``facerestore.jpeg_copy``: its steps and chroma grid read, a restoration clipped).
+banded to 24 levels (``facerestore.level_constraint``: its grid found, a restoration clipped into the bins), the
+once-JPEG PNG's (``facerestore.jpeg_copy``: its steps and chroma grid read, a restoration clipped), and the
+pixelation constraint of a PNG pixelated by 2 (``facerestore.pixelation_constraint``: its blocks found, a
+restoration projected onto their means).
 
 Prints a table and writes ``benchmarks/results/damage.json``.
 """
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
     from facerestore.jpeg_constraint import JpegConstraint
     from facerestore.jpeg_copy import JpegCopyConstraint
     from facerestore.level_constraint import LevelConstraint
+    from facerestore.pixelation_constraint import PixelationConstraint
     from facerestore.registry import DEFAULT_MODEL
     from facerestore.restore import restore_pixels
     from facerestore.session import open_model
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> dict:
     Image.fromarray(original).save(clean_path)
     banded_path = scratch / "banded.png"
     Image.fromarray(degrade.posterize(original, 24)).save(banded_path)
+    blocky_path = scratch / "pixelated.png"
+    Image.fromarray(degrade.pixelate(original, 2)).save(blocky_path)
 
     loaded = read_image(jpeg_path)
     png = read_image(png_path)
@@ -82,6 +87,10 @@ def main(argv: list[str] | None = None) -> dict:
     banded_damage = analyze(banded)
     t_levels = sample(lambda: LevelConstraint.of(banded, banded_damage).enforce(restored), args.repeats * 10,
                       warmup=1).median
+    blocky = read_image(blocky_path)
+    blocky_damage = analyze(blocky)
+    t_blocks = sample(lambda: PixelationConstraint.of(blocky, blocky_damage).enforce(restored), args.repeats * 10,
+                      warmup=1).median
     restore_pixels(darn, loaded.pixels)  # warm-up
     t_darn = sample(lambda: restore_pixels(darn, loaded.pixels), args.repeats, warmup=0).median
 
@@ -94,12 +103,14 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds": {"decode": t_decode, "inference": t_infer, "encode": t_encode, "per_image": per_image,
                     "analyze_jpeg": t_jpeg, "analyze_png": t_png, "analyze_clean_png": t_clean,
                     "jpeg_constraint": t_constraint, "copy_constraint": t_copy, "level_constraint": t_levels,
+                    "pixelation_constraint": t_blocks,
                     "inference_darn": t_darn, "per_image_darn": per_image_darn},
         "overhead": {"analyze_jpeg": t_jpeg / per_image, "analyze_png": t_png / per_image,
                      "analyze_clean_png": t_clean / per_image,
                      "jpeg_constraint": t_constraint / per_image, "copy_constraint": t_copy / per_image,
                      "jpeg_constraint_darn": t_constraint / per_image_darn,
-                     "level_constraint_darn": t_levels / per_image_darn},
+                     "level_constraint_darn": t_levels / per_image_darn,
+                     "pixelation_constraint_darn": t_blocks / per_image_darn},
         "target": TARGET,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +130,8 @@ def main(argv: list[str] | None = None) -> dict:
           f" ({o['jpeg_constraint_darn'] * 100:.2f} % of darn's {per_image_darn:.3f} s)")
     print(f"  level constraint, 24 levels (read + clip): {s['level_constraint'] * 1000:6.1f} ms"
           f" = {o['level_constraint_darn'] * 100:.2f} % of darn's {per_image_darn:.3f} s")
+    print(f"  pixelation constraint, 2 px blocks (read + project): {s['pixelation_constraint'] * 1000:6.1f} ms"
+          f" = {o['pixelation_constraint_darn'] * 100:.2f} % of darn's {per_image_darn:.3f} s")
     print(f"written: {args.out}")
     return result
 
