@@ -15,7 +15,7 @@ from facerestore import degrade
 from facerestore.cli import cli
 from facerestore.damage import levels
 from facerestore.damage.analysis import analyze
-from facerestore.damage.analysis import LINE_STRIDE, _levels8
+from facerestore.damage.analysis import sampled_lines
 from facerestore.damage.pixels import DUP_MIN_FACTOR, PIXELATION_MIN_FACTOR, pixelation_readings
 from facerestore.damage.jpeg_tables import (CHROMA_BASE, LUMA_BASE, ZIGZAG, ijg_table, read_jpeg_info,
                                             table_quality)
@@ -461,7 +461,7 @@ def test_it_is_the_repeated_lines_that_tell_text_from_blocks(faces):
     # The premise of the test above: the equal-neighbour share alone reads a page of text as blocks; only the
     # positions repeated on every line tell it from a nearest upscale, which repeats them.
     def readings(pixels):
-        return pixelation_readings(_levels8(pixels[::LINE_STRIDE]), _levels8(pixels[:, ::LINE_STRIDE].swapaxes(0, 1)))
+        return pixelation_readings(*sampled_lines(pixels))
 
     share, lines = readings(_text_page(24, "white", (0, 0, 0)).astype(np.float32) / 255)
     assert share >= PIXELATION_MIN_FACTOR and lines < DUP_MIN_FACTOR, (share, lines)

@@ -189,8 +189,7 @@ def analyze(loaded: LoadedImage) -> Damage:
                 pixel_q, grid, transposed = read
         quality, source = pixel_q, ("pixels" if pixel_q is not None else None)
 
-    rows = _levels8(pixels[::LINE_STRIDE])
-    columns = _levels8(pixels[:, ::LINE_STRIDE].swapaxes(0, 1))
+    rows, columns = sampled_lines(pixels)
     n_levels = effective_levels(rows)
     banding = levels.banding_level(n_levels)
     factor = pixelation_factor(rows, columns)
@@ -246,6 +245,12 @@ def _parts(jpeg_quality: int | None, banding: float, pixelation: float,
     return {"jpeg": levels.jpeg_level(jpeg_quality) if jpeg_quality is not None else 0.0, "banding": banding,
             "pixelation": levels.pixelation_level(pixelation),
             "webp": levels.webp_level(webp_index) if webp_index is not None else 0.0}
+
+
+def sampled_lines(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lines the pixel-level readings use: every ``LINE_STRIDE``-th row, and every ``LINE_STRIDE``-th column
+    laid out as a row, as 8-bit levels of float ``pixels`` (H x W x C in [0, 1])."""
+    return _levels8(pixels[::LINE_STRIDE]), _levels8(pixels[:, ::LINE_STRIDE].swapaxes(0, 1))
 
 
 def _levels8(pixels: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from facerestore.damage import pixels as px
-from facerestore.damage.analysis import LINE_STRIDE, _levels8
+from facerestore.damage.analysis import sampled_lines
 from facerestore.imageio import read_image
 
 SPLIT = Path("/work/main/runs/darn8u-g2/split.json")
@@ -34,7 +34,7 @@ def position_rates(lines):
 def measure(path):
     p = read_image(path).pixels
     out = {}
-    for axis, lines in (("rows", _levels8(p[::LINE_STRIDE])), ("cols", _levels8(p[:, ::LINE_STRIDE].swapaxes(0, 1)))):
+    for axis, lines in zip(("rows", "cols"), sampled_lines(p)):
         n, equal = position_rates(lines)
         for need in (4, 8):
             ok = n >= need

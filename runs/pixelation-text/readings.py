@@ -4,10 +4,9 @@ whose neighbours are equal on every line."""
 import numpy as np
 
 from facerestore.damage import pixels as px
-from facerestore.damage.analysis import LINE_STRIDE, _levels8
+from facerestore.damage.analysis import sampled_lines
 
 
 def readings(pixels: np.ndarray) -> tuple[float, float]:
-    found = px.pixelation_readings(_levels8(pixels[::LINE_STRIDE]),
-                                   _levels8(pixels[:, ::LINE_STRIDE].swapaxes(0, 1)))
+    found = px.pixelation_readings(*sampled_lines(pixels))
     return found if found is not None else (1.0, 1.0)
