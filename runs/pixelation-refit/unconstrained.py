@@ -1,0 +1,79 @@
+"""Pixelated photos the pixelation constraint does not hold, restored with the refitted pixelation curves and with
+the curves before the refit: nearest upscales saved as JPEG or WebP, resized after, or pixelated in part. The
+refit was fitted on files the constraint holds; these files follow the same curve without it.
+  PYTHONPATH=. python runs/pixelation-refit/unconstrained.py {val,test} OLD_STRENGTH.json OUT.json"""
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import facerestore
+from export.archive import to_uint8
+from export.data import load_rgb, split_faces
+from facerestore.constraints import read_constraint
+from facerestore.damage.analysis import analyze
+from facerestore.damage.strength import Curve, decide_damage, model_curve
+from facerestore.imageio import read_image
+from facerestore.metrics import psnr
+from facerestore.pixelation_constraint import PixelationConstraint
+from facerestore.restore import restore_image
+from facerestore.session import open_model
+
+which, old_path, out_path = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+split = split_faces(Path("/work/shared/data/faces"))
+faces = split.val if which == "val" else split.test
+MODELS = ("basic", "big", "gan", "darn")
+models = {name: open_model(Path(facerestore.__file__).parent / "models" / f"{name}.onnx", device="cpu", threads=2)
+          for name in MODELS}
+old_rows = json.loads(old_path.read_text())["curves"]
+old = {name: Curve(tuple(old_rows[name]["levels"]), tuple(old_rows[name]["strengths"]["pixelation"]), "fitted")
+       for name in MODELS}
+FACTORS = (1.25, 1.5, 2, 3)
+
+
+def variants(im: Image.Image, f: float):
+    small = im.resize((round(im.width / f), round(im.height / f)), Image.LANCZOS)
+    up = small.resize(im.size, Image.NEAREST)
+    for q in (75, 90, 95):
+        yield f"jpeg{q}", up, "JPEG", {"quality": q}
+    yield "webp90", up, "WEBP", {"quality": 90}
+    # Resized after: blocks no longer whole lines; scored against the original resized alike.
+    yield "resized0.93", up.resize((round(im.width * 0.93), round(im.height * 0.93)), Image.LANCZOS), "PNG", {}
+    half = np.asarray(im).copy()
+    half[:, : im.width // 2] = np.asarray(up)[:, : im.width // 2]
+    yield "left half", Image.fromarray(half), "PNG", {}
+
+
+rows = []
+with tempfile.TemporaryDirectory() as tmp:
+    for face in faces:
+        for side in (256, 512):
+            im = Image.fromarray(load_rgb(face, side, True))
+            for f in FACTORS:
+                for label, damaged, fmt, params in variants(im, f):
+                    ref = np.asarray(im.resize(damaged.size, Image.LANCZOS) if damaged.size != im.size else im)
+                    path = Path(tmp) / f"x.{fmt.lower()}"
+                    damaged.save(path, fmt, **params)
+                    loaded = read_image(path)
+                    damage = analyze(loaded)
+                    constraint = read_constraint(loaded, damage)
+                    row = {"face": face.name, "side": side, "f": f, "variant": label, "kind": damage.kind,
+                           "level": damage.level, "pixelation": damage.pixelation,
+                           "constraint": type(constraint).__name__ if constraint is not None else None,
+                           "input": psnr(to_uint8(loaded.pixels), ref)}
+                    if damage.kind == "pixelation" and not isinstance(constraint, PixelationConstraint):
+                        shape = loaded.pixels.shape
+                        for name, model in models.items():
+                            got = {}
+                            for label2, curve in (("old", old[name]), ("new", model_curve(model, "pixelation"))):
+                                d = decide_damage(curve, damage, shape)
+                                got[label2] = (0.0, row["input"]) if d.unchanged else (d.strength, psnr(to_uint8(
+                                    restore_image(model, loaded, damage, strength=d.strength,
+                                                  constraint=constraint)), ref))
+                            row[name] = got
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+out_path.write_text(json.dumps(rows, indent=1))
