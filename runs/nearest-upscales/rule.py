@@ -46,6 +46,9 @@ for name in args[2:]:
     table = Table(cases, np.array([r["psnr"] for r in rows]), np.array([r["input"] for r in rows]),
                   conditioned=name == "darn")
     # Gray curves have no WebP curve: a WebP file decodes to colour, so no gray case is of that kind.
+    if name not in shipped:  # a model without gray curves follows its colour ones in gray
+        print(f"{name}: no gray curves shipped; against its colour curves, which it follows in gray")
+        shipped[name] = json.loads(Path(args[1]).read_text())["curves"][name]
     curves = shipped[name]["strengths"]
     old = np.array([curves.get(k, [0.0] * len(shipped[name]["levels"])) for k in KINDS])
     merged = old.copy()
