@@ -1,6 +1,7 @@
 """Pixelated photos the pixelation constraint does not hold, restored with the refitted pixelation curves and with
-the curves before the refit: nearest upscales saved as JPEG or WebP, resized after, or pixelated in part. The
-refit was fitted on files the constraint holds; these files follow the same curve without it.
+the curves before the refit: nearest upscales saved as JPEG or WebP, resized after, pixelated in part, or marked
+after (a watermark, a caption strip). The refit
+was fitted on files the constraint holds; these files follow the same curve without it.
   PYTHONPATH=. python runs/pixelation-refit/unconstrained.py {val,test} OLD_STRENGTH.json OUT.json"""
 import json
 import sys
@@ -8,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import facerestore
 from export.archive import to_uint8
@@ -38,13 +39,25 @@ def variants(im: Image.Image, f: float):
     small = im.resize((round(im.width / f), round(im.height / f)), Image.LANCZOS)
     up = small.resize(im.size, Image.NEAREST)
     for q in (75, 90, 95):
-        yield f"jpeg{q}", up, "JPEG", {"quality": q}
-    yield "webp90", up, "WEBP", {"quality": 90}
+        yield f"jpeg{q}", up, "JPEG", {"quality": q}, im
+    yield "webp90", up, "WEBP", {"quality": 90}, im
     # Resized after: blocks no longer whole lines; scored against the original resized alike.
-    yield "resized0.93", up.resize((round(im.width * 0.93), round(im.height * 0.93)), Image.LANCZOS), "PNG", {}
+    size = (round(im.width * 0.93), round(im.height * 0.93))
+    yield "resized0.93", up.resize(size, Image.LANCZOS), "PNG", {}, im.resize(size, Image.LANCZOS)
     half = np.asarray(im).copy()
     half[:, : im.width // 2] = np.asarray(up)[:, : im.width // 2]
-    yield "left half", Image.fromarray(half), "PNG", {}
+    yield "left half", Image.fromarray(half), "PNG", {}, im
+    # Marks added after the zoom break the identical lines they cross: a small watermark, a caption strip (scored
+    # against the original marked alike).
+    for label, box in (("watermark", (0.70, 0.90, 0.97, 0.96)), ("caption", (0.0, 0.88, 1.0, 1.0))):
+        x0, y0, x1, y1 = (round(v * n) for v, n in zip(box, (im.width, im.height) * 2))
+        pair = []
+        for base in (up, im):
+            marked = base.copy()
+            ImageDraw.Draw(marked).rectangle((x0, y0, x1, y1), fill=(250, 250, 250))
+            ImageDraw.Draw(marked).text((x0 + 2, y0 + 1), "(c) 2009 family", fill=(20, 20, 20))
+            pair.append(marked)
+        yield label, pair[0], "PNG", {}, pair[1]
 
 
 rows = []
@@ -53,8 +66,8 @@ with tempfile.TemporaryDirectory() as tmp:
         for side in (256, 512):
             im = Image.fromarray(load_rgb(face, side, True))
             for f in FACTORS:
-                for label, damaged, fmt, params in variants(im, f):
-                    ref = np.asarray(im.resize(damaged.size, Image.LANCZOS) if damaged.size != im.size else im)
+                for label, damaged, fmt, params, reference in variants(im, f):
+                    ref = np.asarray(reference)
                     path = Path(tmp) / f"x.{fmt.lower()}"
                     damaged.save(path, fmt, **params)
                     loaded = read_image(path)
