@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from export.archive import FIT_DEGRADATIONS
 from export.fit_strength import KINDS, Table, _psnr_at, broken_promises, fit_cases
 from export.saved_scores import case_key
 
@@ -28,7 +29,7 @@ while args[0] in ("--scores", "--gain"):
     else:
         gain = float(args[1])
     args = args[2:]
-PIXELATION = ("pixelate:1.2", "pixelate:1.25", "pixelate:1.33", "pixelate:1.5", "pixelate", "pixelate:3", "pixelate:4")
+PIXELATION = tuple(d for d in FIT_DEGRADATIONS if d.startswith("pixelate"))  # 1.2 px up to 4 px blocks
 fit = json.loads(Path(args[0]).read_text())["gray_curves" if gray else "curves"]
 shipped = json.loads(Path(args[1]).read_text())["gray_curves" if gray else "curves"]
 cases = fit_cases(Path("../shared/data/faces"), sides=(256, 512), gray=gray, upscale=True)
@@ -70,7 +71,8 @@ for name in args[2:]:
         for side in (256, 512):
             idx = [i for i, c in enumerate(table.cases) if c.degradation in PIXELATION and c.side == side]
             a, b = got_old[idx].mean(), got_new[idx].mean()
-            print(f"  7 pixelation damages at {side}: shipped {a:.3f} merged {b:.3f} ({b - a:+.3f}, needs {gain:+.2f})")
+            print(f"  {len(PIXELATION)} pixelation damages at {side}: shipped {a:.3f} merged {b:.3f} ({b - a:+.3f}, "
+                  f"needs {gain:+.2f})")
             ok2 = ok2 and b >= a + gain
     ok1 = not fit[name]["made_worse"] and not broken_promises(table, merged)
     print(f"  (1) {'passed' if ok1 else 'FAILED'}  (2) {'passed' if ok2 else 'FAILED'}")
