@@ -13,6 +13,11 @@ faces worse (`big` +1.0 to +1.9 dB more on upscales by 1.2-1.5; runs/README.txt,
 The blocks are taken from the file itself, and only where they explain the pixelation the analysis read (their
 mean size on each axis at least ``MIN_SIZE_SHARE`` of it): a photo pixelated in part, or resized or compressed
 since, has no whole identical lines and keeps its restoration as it is. JPEG files are left to their own constraint.
+A mark drawn after the zoom (a watermark, a caption strip) breaks the identical lines it crosses; where it leaves
+too few of them, lines that differ in at most ``MARK_SHARE`` of their positions join a run up to the length of the
+blocks, and in each block the pixels that differ from the value most of its corners share are the mark: kept as
+the file has them (there the file is the original), while the rest keep their mean at the block's value
+(runs/README.txt, "Tolerant block reading"). The strict reading wins wherever it holds.
 """
 
 from __future__ import annotations
@@ -26,45 +31,97 @@ from facerestore.imageio import LoadedImage
 # both axes, read as f within 0.1 up to 3 px and as about 4.6 for 4 px blocks (damage/pixels.py); at 0.9 most 4 px
 # blocks at 512 px went without (runs/README.txt, "Pixelation constraint").
 MIN_SIZE_SHARE = 0.8
+# The most of a line a mark drawn after the zoom may cover: the validation watermark spans 27% of a row, the caption
+# strip 12% of a column. A photo pixelated over half its width only still differs in every other position.
+MARK_SHARE = 1 / 3
 
 
-def block_starts(pixels: np.ndarray, axis: int) -> np.ndarray:
-    """Where each run of identical lines along ``axis`` (0: rows, 1: columns) of ``pixels`` starts."""
+def block_starts(pixels: np.ndarray, axis: int, tolerance: float = 0.0) -> np.ndarray:
+    """Where each run of identical lines along ``axis`` (0: rows, 1: columns) of ``pixels`` (H x W x C) starts.
+    With a ``tolerance``, a line that differs from the one before in at most that share of its positions joins
+    its run while the run stays as long as the blocks of identical lines (merged from the top or left), so that a
+    mark drawn over blocks joins their lines again but two blocks of a flat photo do not become one."""
     lines = np.moveaxis(pixels, axis, 0)
-    same = (lines[1:] == lines[:-1]).all(axis=tuple(range(1, lines.ndim)))
-    return np.flatnonzero(np.concatenate(([True], ~same)))
+    differ = (lines[1:] != lines[:-1]).any(axis=-1)
+    starts = np.flatnonzero(np.concatenate(([True], differ.any(axis=1))))
+    if tolerance == 0:
+        return starts
+    share = differ.mean(axis=1)
+    lengths = np.diff(np.append(starts, lines.shape[0]))
+    counts = np.bincount(lengths)
+    longest = np.flatnonzero(counts >= 0.1 * lengths.size).max()  # the blocks' size, not a flat band's
+    kept = [0]
+    for start, following in zip(starts[1:].tolist(), np.append(starts[2:], lines.shape[0]).tolist()):
+        if share[start - 1] > tolerance or following - kept[-1] > longest:
+            kept.append(start)
+    return np.array(kept)
+
+
+def _spread(values: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """One value per block (rows x columns x ...) repeated over the blocks' pixels."""
+    return np.repeat(np.repeat(values, heights, axis=0), widths, axis=1)
+
+
+def unmarked_pixels(pixels: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """H x W booleans: True where a pixel has its block's value, the one the most of the block's four corners
+    share (ties to the earlier corner in top-left, top-right, bottom-left, bottom-right); False on a mark."""
+    heights = np.diff(np.append(rows, pixels.shape[0]))
+    widths = np.diff(np.append(columns, pixels.shape[1]))
+    best_count, best = None, None
+    for r in (rows, rows + heights - 1):
+        for c in (columns, columns + widths - 1):
+            equal = (pixels == _spread(pixels[r][:, c], heights, widths)).all(axis=-1)
+            count = np.add.reduceat(np.add.reduceat(equal.astype(np.int32), rows, axis=0), columns, axis=1)
+            if best is None:
+                best_count, best = count, equal
+            else:
+                wins = count > best_count
+                best_count = np.where(wins, count, best_count)
+                best = np.where(_spread(wins, heights, widths), equal, best)
+    return best
 
 
 class PixelationConstraint:
     """The blocks of one decoded pixelated image, to keep each block's mean of a restoration at the file's."""
 
-    def __init__(self, pixels: np.ndarray, rows: np.ndarray, columns: np.ndarray):
-        self._pixels = pixels    # H x W x C floats, the decoded image
-        self._rows = rows        # where each run of identical rows starts
-        self._columns = columns  # where each run of identical columns starts
+    def __init__(self, pixels: np.ndarray, rows: np.ndarray, columns: np.ndarray,
+                 unmarked: np.ndarray | None = None):
+        self._pixels = pixels      # H x W x C floats, the decoded image
+        self._rows = rows          # where each run of rows starts
+        self._columns = columns    # where each run of columns starts
+        self._unmarked = unmarked  # H x W booleans, False on a mark drawn after the zoom; None: no mark
         self._heights = np.diff(np.append(rows, pixels.shape[0]))
         self._widths = np.diff(np.append(columns, pixels.shape[1]))
 
     @classmethod
     def of(cls, loaded: LoadedImage, damage: Damage) -> PixelationConstraint | None:
         """The constraint of a decoded file (``damage``: its analysis), or None where no pixelation is read or its
-        blocks are not whole runs of identical rows and columns."""
+        blocks are not runs of rows and columns identical but for a mark."""
         if loaded.jpeg is not None or damage.pixelation <= 1.0:
             return None
         pixels = loaded.pixels
-        rows, columns = block_starts(pixels, 0), block_starts(pixels, 1)
         least = MIN_SIZE_SHARE * damage.pixelation
-        if pixels.shape[0] / rows.size < least or pixels.shape[1] / columns.size < least:
-            return None
-        return cls(pixels, rows, columns)
+        for tolerance in (0.0, MARK_SHARE):
+            rows, columns = block_starts(pixels, 0, tolerance), block_starts(pixels, 1, tolerance)
+            if pixels.shape[0] / rows.size >= least and pixels.shape[1] / columns.size >= least:
+                unmarked = unmarked_pixels(pixels, rows, columns) if tolerance else None
+                return cls(pixels, rows, columns, None if unmarked is None or unmarked.all() else unmarked)
+        return None
 
     def enforce(self, restored: np.ndarray) -> np.ndarray:
         """``restored`` (H x W x C floats in [0, 1], the decoded image's shape) less, in each block, the mean of its
-        difference from the decoded image there; kept in [0, 1]."""
+        difference from the decoded image there, and the decoded image's own pixels on a mark; kept in [0, 1]."""
         out = np.array(restored, dtype=np.float32)  # a copy, then worked in place: a 12 MP photo is 144 MB a copy
         change = out - self._pixels
+        if self._unmarked is None:
+            counts = (self._heights[:, None, None] * self._widths[None, :, None]).astype(np.float32)
+        else:
+            change *= self._unmarked[..., None]
+            counts = np.add.reduceat(np.add.reduceat(self._unmarked.astype(np.float32), self._rows, axis=0),
+                                     self._columns, axis=1)[..., None]
         sums = np.add.reduceat(np.add.reduceat(change, self._rows, axis=0), self._columns, axis=1)
         del change
-        means = sums / (self._heights[:, None, None] * self._widths[None, :, None]).astype(np.float32)
-        out -= np.repeat(np.repeat(means, self._heights, axis=0), self._widths, axis=1)
+        out -= _spread(sums / counts, self._heights, self._widths)
+        if self._unmarked is not None:
+            np.copyto(out, self._pixels, where=~self._unmarked[..., None])
         return np.clip(out, 0.0, 1.0, out=out)

@@ -1,6 +1,7 @@
 """The pixelation constraint on real photos: a nearest upscale's blocks are found from its identical lines, an
 averaged original has the file's block means, projecting onto them brings a restoration nearer to it (the shipped
-models' included), and files whose blocks are not whole identical lines get no constraint."""
+models' included), a mark drawn after the zoom is kept as the file has it while the blocks around it are still
+held, and files whose blocks are not (nearly) whole identical lines get no constraint."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from facerestore.constraints import read_constraint
 from facerestore.damage.analysis import analyze
 from facerestore.degrade import pixelate
 from facerestore.imageio import read_image
 from facerestore.metrics import psnr
-from facerestore.pixelation_constraint import PixelationConstraint, block_starts
+from facerestore.pixelation_constraint import MARK_SHARE, PixelationConstraint, block_starts, unmarked_pixels
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,87 @@ def test_block_starts_of_a_single_line_or_column():
     line = np.arange(15, dtype=np.float32).reshape(1, 5, 3)
     assert block_starts(line, 0).tolist() == [0] and block_starts(line, 1).tolist() == [0, 1, 2, 3, 4]
     assert block_starts(line.swapaxes(0, 1), 1).tolist() == [0]
+
+
+def test_lines_broken_by_a_mark_run_on_up_to_the_blocks_length():
+    lines = np.repeat(np.arange(4, dtype=np.float32), 3)[:, None, None].repeat(9, axis=1)  # 4 blocks of 3 rows
+    lines[9:, 2:] = lines[6, 2:]  # the last block differs from the one before in 2 of 9 positions only (a flat photo)
+    marked = lines.copy()
+    marked[4, :3] = 9.0  # a mark over a third of one row of the second block
+    assert block_starts(marked, 0).tolist() == [0, 3, 4, 5, 6, 9]
+    assert block_starts(marked, 0, MARK_SHARE).tolist() == [0, 3, 6, 9]  # the flat blocks stay two
+    marked[4, :4] = 9.0  # more than a third: no longer a mark
+    assert block_starts(marked, 0, MARK_SHARE).tolist() == [0, 3, 4, 5, 6, 9]
+
+
+def _marked(pixels: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """``pixels`` with an opaque label drawn over ``box`` (shares of width and height), as a photo captioned or
+    watermarked after it was zoomed."""
+    im = Image.fromarray(pixels)
+    h, w = pixels.shape[:2]
+    x0, y0, x1, y1 = round(box[0] * w), round(box[1] * h), round(box[2] * w) - 1, round(box[3] * h) - 1
+    ImageDraw.Draw(im).rectangle((x0, y0, x1, y1), fill=(250, 250, 250))
+    ImageDraw.Draw(im).text((x0 + 2, y0 + 1), "(c) 2009 family", fill=(20, 20, 20))
+    return np.asarray(im)
+
+
+@pytest.mark.parametrize("box", [(0.0, 0.88, 1.0, 1.0), (0.70, 0.90, 0.97, 0.96)], ids=["caption", "watermark"])
+@pytest.mark.parametrize("factor", [2, 3])
+def test_a_mark_drawn_after_the_zoom_is_kept_and_the_blocks_around_it_held(original, tmp_path, factor, box):
+    blocky = pixelate(original, factor)
+    marked = _marked(blocky, box)
+    loaded = read_image(_png(marked, tmp_path / "marked.png"))
+    damage = analyze(loaded)
+    assert damage.pixelation > 1.0
+    strict = (block_starts(loaded.pixels, 0), block_starts(loaded.pixels, 1))
+    assert min(240 / strict[0].size, 240 / strict[1].size) < 0.8 * damage.pixelation  # too few whole lines
+    constraint = read_constraint(loaded, damage)
+    assert isinstance(constraint, PixelationConstraint)
+    rows, columns = constraint._rows, constraint._columns
+    unmarked = unmarked_pixels(loaded.pixels, rows, columns)
+    # Each block's unmarked pixels share one value (a block wholly inside the label has the label's), and
+    # hardly any of the photo around the label is taken for a mark.
+    high = np.maximum.reduceat(np.maximum.reduceat(np.where(unmarked[..., None], marked, 0), rows, 0), columns, 1)
+    low = np.minimum.reduceat(np.minimum.reduceat(np.where(unmarked[..., None], marked, 255), rows, 0), columns, 1)
+    assert np.array_equal(high, low)
+    assert unmarked[np.all(marked == blocky, axis=-1)].mean() > 0.99
+
+    truth = _float(_marked(original, box))  # the original, labelled alike
+    rng = np.random.default_rng(3)
+    drift = np.array([0.04, -0.03, 0.05], dtype=np.float32)
+    restored = np.clip(truth + drift + rng.normal(0, 3 / 255, truth.shape).astype(np.float32), 0, 1)
+    kept = constraint.enforce(restored)
+    assert np.array_equal(kept[~unmarked], loaded.pixels[~unmarked])  # the file's own pixels on the mark
+    assert psnr(kept, truth, data_range=1.0) > psnr(restored, truth, data_range=1.0) + 2
+
+
+def test_enhance_restores_a_captioned_upscale_nearer_the_original_and_keeps_its_caption(original, tmp_path):
+    """A photo zoomed by 3 and captioned after: the caption breaks the identical columns it crosses, so the strict
+    reading found too few blocks and `enhance` restored it unheld; read tolerantly, its blocks are held and the
+    caption's letters come back as the file has them."""
+    from click.testing import CliRunner
+
+    from facerestore.cli import cli
+
+    box = (0.0, 0.88, 1.0, 1.0)
+    marked = _marked(pixelate(original, 3), box)
+    src = _png(marked, tmp_path / "captioned.png")
+    result = CliRunner().invoke(cli, ["enhance", str(src), "-o", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    with Image.open(json.loads(result.stdout)["output"]) as im:
+        restored = np.asarray(im.convert("RGB"))
+    truth = _marked(original, box)
+    assert psnr(restored, truth) > psnr(marked, truth) + 1.0
+    letters = (marked < 100).all(axis=-1) & (np.arange(240) >= 0.88 * 240)[:, None]
+    assert letters.sum() > 50 and np.array_equal(restored[letters], marked[letters])
+
+
+def test_the_strict_reading_wins_where_it_holds(original, tmp_path):
+    """An unmarked upscale is read exactly as before the tolerant reading: whole identical lines, no mark."""
+    loaded, constraint = _constraint(_png(pixelate(original, 2), tmp_path / "blocky.png"))
+    assert constraint._unmarked is None
+    assert np.array_equal(constraint._rows, block_starts(loaded.pixels, 0))
+    assert np.array_equal(constraint._columns, block_starts(loaded.pixels, 1))
 
 
 @pytest.mark.parametrize("factor", [1.25, 1.5, 2, 3])

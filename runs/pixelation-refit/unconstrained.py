@@ -23,15 +23,6 @@ from facerestore.pixelation_constraint import PixelationConstraint
 from facerestore.restore import restore_image
 from facerestore.session import open_model
 
-which, old_path, out_path = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-split = split_faces(Path("/work/shared/data/faces"))
-faces = split.val if which == "val" else split.test
-MODELS = ("basic", "big", "gan", "darn")
-models = {name: open_model(Path(facerestore.__file__).parent / "models" / f"{name}.onnx", device="cpu", threads=2)
-          for name in MODELS}
-old_rows = json.loads(old_path.read_text())["curves"]
-old = {name: Curve(tuple(old_rows[name]["levels"]), tuple(old_rows[name]["strengths"]["pixelation"]), "fitted")
-       for name in MODELS}
 FACTORS = (1.25, 1.5, 2, 3)
 
 
@@ -60,33 +51,48 @@ def variants(im: Image.Image, f: float):
         yield label, pair[0], "PNG", {}, pair[1]
 
 
-rows = []
-with tempfile.TemporaryDirectory() as tmp:
-    for face in faces:
-        for side in (256, 512):
-            im = Image.fromarray(load_rgb(face, side, True))
-            for f in FACTORS:
-                for label, damaged, fmt, params, reference in variants(im, f):
-                    ref = np.asarray(reference)
-                    path = Path(tmp) / f"x.{fmt.lower()}"
-                    damaged.save(path, fmt, **params)
-                    loaded = read_image(path)
-                    damage = analyze(loaded)
-                    constraint = read_constraint(loaded, damage)
-                    row = {"face": face.name, "side": side, "f": f, "variant": label, "kind": damage.kind,
-                           "level": damage.level, "pixelation": damage.pixelation,
-                           "constraint": type(constraint).__name__ if constraint is not None else None,
-                           "input": psnr(to_uint8(loaded.pixels), ref)}
-                    if damage.kind == "pixelation" and not isinstance(constraint, PixelationConstraint):
-                        shape = loaded.pixels.shape
-                        for name, model in models.items():
-                            got = {}
-                            for label2, curve in (("old", old[name]), ("new", model_curve(model, "pixelation"))):
-                                d = decide_damage(curve, damage, shape)
-                                got[label2] = (0.0, row["input"]) if d.unchanged else (d.strength, psnr(to_uint8(
-                                    restore_image(model, loaded, damage, strength=d.strength,
-                                                  constraint=constraint)), ref))
-                            row[name] = got
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
-out_path.write_text(json.dumps(rows, indent=1))
+def main():
+    which, old_path, out_path = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    split = split_faces(Path("/work/shared/data/faces"))
+    faces = split.val if which == "val" else split.test
+    MODELS = ("basic", "big", "gan", "darn")
+    models = {name: open_model(Path(facerestore.__file__).parent / "models" / f"{name}.onnx", device="cpu",
+                             threads=2)
+              for name in MODELS}
+    old_rows = json.loads(old_path.read_text())["curves"]
+    old = {name: Curve(tuple(old_rows[name]["levels"]), tuple(old_rows[name]["strengths"]["pixelation"]), "fitted")
+           for name in MODELS}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for face in faces:
+            for side in (256, 512):
+                im = Image.fromarray(load_rgb(face, side, True))
+                for f in FACTORS:
+                    for label, damaged, fmt, params, reference in variants(im, f):
+                        ref = np.asarray(reference)
+                        path = Path(tmp) / f"x.{fmt.lower()}"
+                        damaged.save(path, fmt, **params)
+                        loaded = read_image(path)
+                        damage = analyze(loaded)
+                        constraint = read_constraint(loaded, damage)
+                        row = {"face": face.name, "side": side, "f": f, "variant": label, "kind": damage.kind,
+                               "level": damage.level, "pixelation": damage.pixelation,
+                               "constraint": type(constraint).__name__ if constraint is not None else None,
+                               "input": psnr(to_uint8(loaded.pixels), ref)}
+                        if damage.kind == "pixelation" and not isinstance(constraint, PixelationConstraint):
+                            shape = loaded.pixels.shape
+                            for name, model in models.items():
+                                got = {}
+                                for label2, curve in (("old", old[name]), ("new", model_curve(model, "pixelation"))):
+                                    d = decide_damage(curve, damage, shape)
+                                    got[label2] = (0.0, row["input"]) if d.unchanged else (d.strength, psnr(to_uint8(
+                                        restore_image(model, loaded, damage, strength=d.strength,
+                                                      constraint=constraint)), ref))
+                                row[name] = got
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
+    out_path.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The tolerant block reading's rule (runs/README.txt, "Tolerant block reading") applied to tolerant.py's rows.
+  python runs/pixelation-refit/judge_tolerant.py ROWS.json
+  python runs/pixelation-refit/judge_tolerant.py --held ROWS.json   (criterion (3) alone, on the marked files the
+                                                                    strict reading holds: tolerant.py --held)"""
+import collections
+import json
+import sys
+
+MODELS = ("basic", "big", "gan", "darn")
+MARKED = ("watermark", "caption", "logo", "stamp", "translucent")
+held = sys.argv[1] == "--held"
+rows = json.load(open(sys.argv[-1]))
+ok = True
+if held:
+    judged = [r for r in rows if "darn" in r]
+else:
+    newly = [r for r in rows if r["old_constraint"] != r["new_constraint"]]
+    other = [r for r in newly if r["variant"] not in MARKED]
+    print(f"(1) other variants given a constraint they did not have: {len(other)}")
+    ok &= not other
+    judged = [r for r in rows if r["variant"] in MARKED and r["kind"] == "pixelation" and r["old_constraint"] is None]
+    unheld = [r for r in judged if r["new_constraint"] != "PixelationConstraint"]
+    print(f"(2) marked files the strict reading left without a constraint: {len(judged)}; still without: "
+          f"{len(unheld)}")
+    ok &= not unheld
+groups = collections.defaultdict(list)
+for r in judged:
+    groups[(r["variant"], r["side"], r["f"])].append(r)
+failed = set()
+for key, group in sorted(groups.items()):
+    parts = []
+    for name in MODELS:
+        old = [r[name]["old"][1] - r["input"] for r in group]
+        new = [r[name]["new"][1] - r["input"] for r in group]
+        lower = [n - o for n, o in zip(new, old) if n - o < -0.05]
+        worse = sum(n < 0 for n in new)
+        parts.append(f"{name} {sum(old) / len(old):+.2f} -> {sum(new) / len(new):+.2f} "
+                     f"({len(lower)} lower, {worse} worse than input, min {min(new):+.2f})")
+        if sum(new) < sum(old) or lower:
+            failed.add(name)
+    print(f"(3) {key[0]:11s} {key[1]} f={key[2]}: {len(group)} | " + " | ".join(parts))
+print("(3) failed by: " + (", ".join(sorted(failed)) or "none"))
+print("passed" if ok and not failed else "failed")
