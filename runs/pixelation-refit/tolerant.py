@@ -2,8 +2,8 @@
 read with the strict reading alone ("old": the shipped curves) and with the strict-then-tolerant one ("new": the
 uncapped refit); restorations where the two readings differ.
 --held: the marked files the strict reading holds instead, with the shipped and the refitted curves under that
-same constraint.
-  PYTHONPATH=. python runs/pixelation-refit/tolerant.py {val,test} OUT.json [--held]"""
+same constraint. --shipped: "new" follows the shipped curves too (the reading alone).
+  PYTHONPATH=. python runs/pixelation-refit/tolerant.py {val,test} OUT.json [--held | --shipped]"""
 import json
 import sys
 import tempfile
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from unconstrained import FACTORS, variants  # noqa: E402  (the same files as unconstrained.py)
 
 which, out_path = sys.argv[1], Path(sys.argv[2])
-held = sys.argv[3:] == ["--held"]
+held, shipped = sys.argv[3:] == ["--held"], sys.argv[3:] == ["--shipped"]
 MARKED = ("watermark", "caption", "logo", "stamp", "translucent")
 split = split_faces(Path("/work/shared/data/faces"))
 faces = split.val if which == "val" else split.test
@@ -113,7 +113,8 @@ with tempfile.TemporaryDirectory() as tmp:
                         for name, model in models.items():
                             got = {}
                             for which_, curve, constraint in (("old", model_curve(model, "pixelation"), strict),
-                                                              ("new", refit[name], tolerant)):
+                                                              ("new", model_curve(model, "pixelation")
+                                                               if shipped else refit[name], tolerant)):
                                 d = decide_damage(curve, damage, loaded.pixels.shape)
                                 got[which_] = (0.0, row["input"]) if d.unchanged else (d.strength, psnr(to_uint8(
                                     restore_image(model, loaded, damage, strength=d.strength,
