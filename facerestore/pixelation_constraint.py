@@ -62,36 +62,58 @@ def _spread(values: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> np.n
     return np.repeat(np.repeat(values, heights, axis=0), widths, axis=1)
 
 
-def unmarked_pixels(pixels: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """H x W booleans: True where a pixel has its block's value, the one the most of the block's four corners
-    share (ties to the earlier corner in top-left, top-right, bottom-left, bottom-right); False on a mark."""
+def marked_pixels(pixels: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where (row and column indices) a pixel differs from its block's value, the one the most of the block's four
+    corners share (ties to the earlier corner in top-left, top-right, bottom-left, bottom-right): a mark. Only the
+    blocks whose pixels are not all one value are looked into, so the work follows the marks' size."""
     heights = np.diff(np.append(rows, pixels.shape[0]))
     widths = np.diff(np.append(columns, pixels.shape[1]))
+    starts_row = np.zeros(pixels.shape[0], dtype=bool)
+    starts_row[rows] = True
+    starts_column = np.zeros(pixels.shape[1], dtype=bool)
+    starts_column[columns] = True
+    # A pixel unlike the one above or to its left within its block: a block without one is a single value.
+    breaks = np.zeros(pixels.shape[:2], dtype=bool)
+    breaks[1:] = (pixels[1:] != pixels[:-1]).any(axis=-1) & ~starts_row[1:, None]
+    breaks[:, 1:] |= (pixels[:, 1:] != pixels[:, :-1]).any(axis=-1) & ~starts_column[None, 1:]
+    mixed = np.logical_or.reduceat(np.logical_or.reduceat(breaks, rows, axis=0), columns, axis=1)
+    del breaks
+    ys, xs = np.nonzero(_spread(mixed, heights, widths))
+    row_block = np.repeat(np.arange(rows.size), heights)[ys]
+    column_block = np.repeat(np.arange(columns.size), widths)[xs]
+    block = row_block * columns.size + column_block
+    values = pixels[ys, xs]
     best_count, best = None, None
     for r in (rows, rows + heights - 1):
         for c in (columns, columns + widths - 1):
-            equal = (pixels == _spread(pixels[r][:, c], heights, widths)).all(axis=-1)
-            count = np.add.reduceat(np.add.reduceat(equal.astype(np.int32), rows, axis=0), columns, axis=1)
+            equal = (values == pixels[r[row_block], c[column_block]]).all(axis=-1)
+            count = np.bincount(block, weights=equal, minlength=rows.size * columns.size)[block]
             if best is None:
                 best_count, best = count, equal
             else:
                 wins = count > best_count
                 best_count = np.where(wins, count, best_count)
-                best = np.where(_spread(wins, heights, widths), equal, best)
-    return best
+                best = np.where(wins, equal, best)
+    return ys[~best], xs[~best]
 
 
 class PixelationConstraint:
     """The blocks of one decoded pixelated image, to keep each block's mean of a restoration at the file's."""
 
     def __init__(self, pixels: np.ndarray, rows: np.ndarray, columns: np.ndarray,
-                 unmarked: np.ndarray | None = None):
-        self._pixels = pixels      # H x W x C floats, the decoded image
-        self._rows = rows          # where each run of rows starts
-        self._columns = columns    # where each run of columns starts
-        self._unmarked = unmarked  # H x W booleans, False on a mark drawn after the zoom; None: no mark
+                 marks: tuple[np.ndarray, np.ndarray] | None = None):
+        self._pixels = pixels    # H x W x C floats, the decoded image
+        self._rows = rows        # where each run of rows starts
+        self._columns = columns  # where each run of columns starts
+        self._marks = marks      # row and column indices of the pixels of marks drawn after the zoom; None: none
         self._heights = np.diff(np.append(rows, pixels.shape[0]))
         self._widths = np.diff(np.append(columns, pixels.shape[1]))
+        sizes = self._heights[:, None] * self._widths[None, :]
+        if marks is not None:  # a mark's pixels do not count in its block's mean
+            blocks = (np.searchsorted(rows, marks[0], side="right") - 1) * columns.size \
+                + np.searchsorted(columns, marks[1], side="right") - 1
+            sizes = sizes - np.bincount(blocks, minlength=sizes.size).reshape(sizes.shape)
+        self._sizes = sizes[..., None].astype(np.float32)  # the pixels each block's mean is taken over
 
     @classmethod
     def of(cls, loaded: LoadedImage, damage: Damage) -> PixelationConstraint | None:
@@ -104,8 +126,8 @@ class PixelationConstraint:
         for tolerance in (0.0, MARK_SHARE):
             rows, columns = block_starts(pixels, 0, tolerance), block_starts(pixels, 1, tolerance)
             if pixels.shape[0] / rows.size >= least and pixels.shape[1] / columns.size >= least:
-                unmarked = unmarked_pixels(pixels, rows, columns) if tolerance else None
-                return cls(pixels, rows, columns, None if unmarked is None or unmarked.all() else unmarked)
+                marks = marked_pixels(pixels, rows, columns) if tolerance else None
+                return cls(pixels, rows, columns, marks if marks is not None and marks[0].size else None)
         return None
 
     def enforce(self, restored: np.ndarray) -> np.ndarray:
@@ -113,15 +135,11 @@ class PixelationConstraint:
         difference from the decoded image there, and the decoded image's own pixels on a mark; kept in [0, 1]."""
         out = np.array(restored, dtype=np.float32)  # a copy, then worked in place: a 12 MP photo is 144 MB a copy
         change = out - self._pixels
-        if self._unmarked is None:
-            counts = (self._heights[:, None, None] * self._widths[None, :, None]).astype(np.float32)
-        else:
-            change *= self._unmarked[..., None]
-            counts = np.add.reduceat(np.add.reduceat(self._unmarked.astype(np.float32), self._rows, axis=0),
-                                     self._columns, axis=1)[..., None]
+        if self._marks is not None:
+            change[self._marks] = 0.0
         sums = np.add.reduceat(np.add.reduceat(change, self._rows, axis=0), self._columns, axis=1)
         del change
-        out -= _spread(sums / counts, self._heights, self._widths)
-        if self._unmarked is not None:
-            np.copyto(out, self._pixels, where=~self._unmarked[..., None])
+        out -= _spread(sums / self._sizes, self._heights, self._widths)
+        if self._marks is not None:
+            out[self._marks] = self._pixels[self._marks]
         return np.clip(out, 0.0, 1.0, out=out)

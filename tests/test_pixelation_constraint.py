@@ -18,7 +18,7 @@ from facerestore.damage.analysis import analyze
 from facerestore.degrade import pixelate
 from facerestore.imageio import read_image
 from facerestore.metrics import psnr
-from facerestore.pixelation_constraint import MARK_SHARE, PixelationConstraint, block_starts, unmarked_pixels
+from facerestore.pixelation_constraint import MARK_SHARE, PixelationConstraint, block_starts, marked_pixels
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,8 @@ def test_a_mark_drawn_after_the_zoom_is_kept_and_the_blocks_around_it_held(origi
     constraint = read_constraint(loaded, damage)
     assert isinstance(constraint, PixelationConstraint)
     rows, columns = constraint._rows, constraint._columns
-    unmarked = unmarked_pixels(loaded.pixels, rows, columns)
+    unmarked = np.ones(marked.shape[:2], dtype=bool)
+    unmarked[marked_pixels(loaded.pixels, rows, columns)] = False
     # Each block's unmarked pixels share one value (a block wholly inside the label has the label's), and
     # hardly any of the photo around the label is taken for a mark.
     high = np.maximum.reduceat(np.maximum.reduceat(np.where(unmarked[..., None], marked, 0), rows, 0), columns, 1)
@@ -132,7 +133,7 @@ def test_enhance_restores_a_captioned_upscale_nearer_the_original_and_keeps_its_
 def test_the_strict_reading_wins_where_it_holds(original, tmp_path):
     """An unmarked upscale is read exactly as before the tolerant reading: whole identical lines, no mark."""
     loaded, constraint = _constraint(_png(pixelate(original, 2), tmp_path / "blocky.png"))
-    assert constraint._unmarked is None
+    assert constraint._marks is None
     assert np.array_equal(constraint._rows, block_starts(loaded.pixels, 0))
     assert np.array_equal(constraint._columns, block_starts(loaded.pixels, 1))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from export.fit_strength import fit_cases
-from facerestore.pixelation_constraint import MARK_SHARE, MIN_SIZE_SHARE, block_starts, unmarked_pixels
+from facerestore.pixelation_constraint import MARK_SHARE, MIN_SIZE_SHARE, block_starts, marked_pixels
 
 
 def blocks(pixels, least, tolerance):
@@ -33,7 +33,7 @@ for case in fit_cases(Path("../shared/data/faces"), sides=(256, 512), gray="--gr
         counts[key, "same"] += 1
     else:
         counts[key, "differ"] += 1
-        marked = (~unmarked_pixels(loaded.pixels, *tolerant)).sum()
+        marked = marked_pixels(loaded.pixels, *tolerant)[0].size
         print(key, case.face, "rows", strict[0].size, tolerant[0].size, "cols", strict[1].size, tolerant[1].size,
               "marked", marked, flush=True)
 for key, n in sorted(counts.items()):

@@ -27,19 +27,8 @@ from facerestore.session import open_model
 sys.path.insert(0, str(Path(__file__).parent))
 from unconstrained import FACTORS, variants  # noqa: E402  (the same files as unconstrained.py)
 
-which, out_path = sys.argv[1], Path(sys.argv[2])
-held, shipped = sys.argv[3:] == ["--held"], sys.argv[3:] == ["--shipped"]
 MARKED = ("watermark", "caption", "logo", "stamp", "translucent")
-split = split_faces(Path("/work/shared/data/faces"))
-faces = split.val if which == "val" else split.test
 MODELS = ("basic", "big", "gan", "darn")
-models = {name: open_model(Path(facerestore.__file__).parent / "models" / f"{name}.onnx", device="cpu", threads=2)
-          for name in MODELS}
-here = Path(__file__).parent
-refit = {}
-for fit in ("strength_fit_darn.json", "strength_fit_plain.json"):
-    for name, row in json.loads((here / fit).read_text())["curves"].items():
-        refit[name] = Curve(tuple(row["levels"]), tuple(row["strengths"]["pixelation"]), "fitted")
 TOLERANCE = pixelation_constraint.MARK_SHARE
 
 
@@ -86,40 +75,57 @@ def name_of(constraint):
     return type(constraint).__name__ if constraint is not None else None
 
 
-rows = []
-with tempfile.TemporaryDirectory() as tmp:
-    for face in faces:
-        for side in (256, 512):
-            im = Image.fromarray(load_rgb(face, side, True))
-            for f in FACTORS:
-                for label, damaged, fmt, params, reference in [*variants(im, f), *fresh_marks(im, f)]:
-                    ref = np.asarray(reference)
-                    path = Path(tmp) / f"x.{fmt.lower()}"
-                    damaged.save(path, fmt, **params)
-                    loaded = read_image(path)
-                    damage = analyze(loaded)
-                    strict, tolerant = constraint_with(loaded, damage, 0.0), constraint_with(loaded, damage, TOLERANCE)
-                    row = {"face": face.name, "side": side, "f": f, "variant": label, "kind": damage.kind,
-                           "level": damage.level, "pixelation": damage.pixelation,
-                           "old_constraint": name_of(strict), "new_constraint": name_of(tolerant),
-                           "input": psnr(to_uint8(loaded.pixels), ref)}
-                    if held:
-                        restore = (label in MARKED and damage.kind == "pixelation"
-                                   and name_of(strict) == "PixelationConstraint")
-                        tolerant = strict
-                    else:
-                        restore = damage.kind == "pixelation" and name_of(strict) != name_of(tolerant)
-                    if restore:
-                        for name, model in models.items():
-                            got = {}
-                            for which_, curve, constraint in (("old", model_curve(model, "pixelation"), strict),
-                                                              ("new", model_curve(model, "pixelation")
-                                                               if shipped else refit[name], tolerant)):
-                                d = decide_damage(curve, damage, loaded.pixels.shape)
-                                got[which_] = (0.0, row["input"]) if d.unchanged else (d.strength, psnr(to_uint8(
-                                    restore_image(model, loaded, damage, strength=d.strength,
-                                                  constraint=constraint)), ref))
-                            row[name] = got
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
-out_path.write_text(json.dumps(rows, indent=1))
+def main():
+    which, out_path = sys.argv[1], Path(sys.argv[2])
+    held, shipped = sys.argv[3:] == ["--held"], sys.argv[3:] == ["--shipped"]
+    split = split_faces(Path("/work/shared/data/faces"))
+    faces = split.val if which == "val" else split.test
+    models = {name: open_model(Path(facerestore.__file__).parent / "models" / f"{name}.onnx", device="cpu",
+                               threads=2) for name in MODELS}
+    here = Path(__file__).parent
+    refit = {}
+    for fit in ("strength_fit_darn.json", "strength_fit_plain.json"):
+        for name, row in json.loads((here / fit).read_text())["curves"].items():
+            refit[name] = Curve(tuple(row["levels"]), tuple(row["strengths"]["pixelation"]), "fitted")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for face in faces:
+            for side in (256, 512):
+                im = Image.fromarray(load_rgb(face, side, True))
+                for f in FACTORS:
+                    for label, damaged, fmt, params, reference in [*variants(im, f), *fresh_marks(im, f)]:
+                        ref = np.asarray(reference)
+                        path = Path(tmp) / f"x.{fmt.lower()}"
+                        damaged.save(path, fmt, **params)
+                        loaded = read_image(path)
+                        damage = analyze(loaded)
+                        strict = constraint_with(loaded, damage, 0.0)
+                        tolerant = constraint_with(loaded, damage, TOLERANCE)
+                        row = {"face": face.name, "side": side, "f": f, "variant": label, "kind": damage.kind,
+                               "level": damage.level, "pixelation": damage.pixelation,
+                               "old_constraint": name_of(strict), "new_constraint": name_of(tolerant),
+                               "input": psnr(to_uint8(loaded.pixels), ref)}
+                        if held:
+                            restore = (label in MARKED and damage.kind == "pixelation"
+                                       and name_of(strict) == "PixelationConstraint")
+                            tolerant = strict
+                        else:
+                            restore = damage.kind == "pixelation" and name_of(strict) != name_of(tolerant)
+                        if restore:
+                            for name, model in models.items():
+                                got = {}
+                                for which_, curve, constraint in (("old", model_curve(model, "pixelation"), strict),
+                                                                  ("new", model_curve(model, "pixelation")
+                                                                   if shipped else refit[name], tolerant)):
+                                    d = decide_damage(curve, damage, loaded.pixels.shape)
+                                    got[which_] = (0.0, row["input"]) if d.unchanged else (d.strength, psnr(to_uint8(
+                                        restore_image(model, loaded, damage, strength=d.strength,
+                                                      constraint=constraint)), ref))
+                                row[name] = got
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
+    out_path.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
