@@ -42,10 +42,11 @@ def block_starts(pixels: np.ndarray, axis: int, tolerance: float = 0.0) -> np.nd
     its run while the run stays as long as the blocks of identical lines (merged from the top or left), so that a
     mark drawn over blocks joins their lines again but two blocks of a flat photo do not become one."""
     lines = np.moveaxis(pixels, axis, 0)
-    differ = (lines[1:] != lines[:-1]).any(axis=-1)
-    starts = np.flatnonzero(np.concatenate(([True], differ.any(axis=1))))
     if tolerance == 0:
-        return starts
+        same = (lines[1:] == lines[:-1]).all(axis=tuple(range(1, lines.ndim)))
+        return np.flatnonzero(np.concatenate(([True], ~same)))
+    differ = _differ(lines[1:], lines[:-1])
+    starts = np.flatnonzero(np.concatenate(([True], differ.any(axis=1))))
     share = differ.mean(axis=1)
     lengths = np.diff(np.append(starts, lines.shape[0]))
     counts = np.bincount(lengths)
@@ -55,6 +56,15 @@ def block_starts(pixels: np.ndarray, axis: int, tolerance: float = 0.0) -> np.nd
         if share[start - 1] > tolerance or following - kept[-1] > longest:
             kept.append(start)
     return np.array(kept)
+
+
+def _differ(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where two ... x C arrays differ in any channel: channel by channel, as numpy reduces a 3-long last axis
+    slowly."""
+    out = a[..., 0] != b[..., 0]
+    for channel in range(1, a.shape[-1]):
+        out |= a[..., channel] != b[..., channel]
+    return out
 
 
 def _spread(values: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
@@ -74,8 +84,8 @@ def marked_pixels(pixels: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> 
     starts_column[columns] = True
     # A pixel unlike the one above or to its left within its block: a block without one is a single value.
     breaks = np.zeros(pixels.shape[:2], dtype=bool)
-    breaks[1:] = (pixels[1:] != pixels[:-1]).any(axis=-1) & ~starts_row[1:, None]
-    breaks[:, 1:] |= (pixels[:, 1:] != pixels[:, :-1]).any(axis=-1) & ~starts_column[None, 1:]
+    breaks[1:] = _differ(pixels[1:], pixels[:-1]) & ~starts_row[1:, None]
+    breaks[:, 1:] |= _differ(pixels[:, 1:], pixels[:, :-1]) & ~starts_column[None, 1:]
     mixed = np.logical_or.reduceat(np.logical_or.reduceat(breaks, rows, axis=0), columns, axis=1)
     del breaks
     ys, xs = np.nonzero(_spread(mixed, heights, widths))
