@@ -1,0 +1,95 @@
+"""A lead for holding marked upscales whole (runs/README.txt, "A regular grid"): fit a nearest upscale's grid (source
+size h, phase phi: PIL's NEAREST takes source line floor((y + phi) * h / H), phi 0.5) to each axis's strict run
+starts S; extra = starts the grid does not explain (lines broken by a mark), missing = grid starts S lacks
+(identical lines). Reading only.
+  PYTHONPATH=. python runs/pixelation-refit/grid_reading.py             (the fit's unmarked validation upscales)
+  PYTHONPATH=. python runs/pixelation-refit/grid_reading.py --marked    (the marked validation files)"""
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from facerestore.pixelation_constraint import block_starts
+
+PHASES = (0.5, 0.0, 0.25, 0.75)
+
+
+def grid(H, h, phi):
+    src = np.floor((np.arange(H) + phi) * h / H).astype(np.int64)
+    return np.flatnonzero(np.concatenate(([True], src[1:] != src[:-1])))
+
+
+def fit(S, H, f):
+    best = None
+    for h in range(max(1, int(H / (f * 1.15))), int(H / (f * 0.85)) + 2):
+        for phi in PHASES:
+            P = grid(H, h, phi)
+            extra = np.setdiff1d(S, P).size
+            missing = np.setdiff1d(P, S).size
+            key = (extra, missing)
+            if best is None or key < best[0]:
+                best = (key, h, phi)
+    return best
+
+
+if __name__ == "__main__" and not sys.argv[1:]:
+    from export.fit_strength import fit_cases
+    c = Counter()
+    for case in fit_cases(Path("../shared/data/faces"), sides=(256, 512), gray=False, upscale=True):
+        lo, d = case.loaded, case.damage
+        if lo.jpeg is not None or d.pixelation <= 1.0:
+            continue
+        px = lo.pixels
+        res = []
+        for axis in (0, 1):
+            S = block_starts(px, axis)
+            (extra, missing), h, phi = fit(S, px.shape[axis], d.pixelation)
+            res.append((extra, missing, h, phi))
+        c[case.degradation, case.side, "extra0" if all(r[0] == 0 for r in res) else "extra>0"] += 1
+        if any(r[0] for r in res):
+            print(case.degradation, case.side, case.face, res, flush=True)
+    for k, v in sorted(c.items(), key=str):
+        print(k, v)
+
+
+def marked_check():
+    import tempfile
+    from PIL import Image
+    sys.path.insert(0, "runs/pixelation-refit")
+    from export.data import load_rgb, split_faces
+    from facerestore.damage.analysis import analyze
+    from facerestore.imageio import read_image
+    from tolerant import MARKED, fresh_marks
+    from unconstrained import FACTORS, variants
+    tmp = Path(tempfile.mkdtemp())
+    c = Counter()
+    for face in split_faces(Path("/work/shared/data/faces")).val:
+        for side in (256, 512):
+            im = Image.fromarray(load_rgb(face, side, True))
+            for f in FACTORS:
+                for label, damaged, fmt, params, ref in [*variants(im, f), *fresh_marks(im, f)]:
+                    if label not in MARKED:
+                        continue
+                    damaged.save(tmp / "x.png")
+                    lo = read_image(tmp / "x.png")
+                    d = analyze(lo)
+                    if d.pixelation <= 1.0:
+                        c[label, f, side, "not read"] += 1
+                        continue
+                    ok = True
+                    extras = []
+                    for axis in (0, 1):
+                        S = block_starts(lo.pixels, axis)
+                        (extra, missing), h, phi = fit(S, lo.pixels.shape[axis], d.pixelation)
+                        ok &= h == round(side / f) and phi == 0.5
+                        extras.append(extra)
+                    c[label, f, side, "true grid" if ok else "other grid"] += 1
+                    if not ok:
+                        print(label, f, side, face.name, extras, flush=True)
+    for k, v in sorted(c.items(), key=str):
+        print(k, v)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--marked"]:
+    marked_check()
