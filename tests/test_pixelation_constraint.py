@@ -90,9 +90,10 @@ def test_a_mark_drawn_after_the_zoom_is_kept_and_the_blocks_around_it_held(origi
     assert min(240 / strict[0].size, 240 / strict[1].size) < 0.8 * damage.pixelation  # too few whole lines
     constraint = read_constraint(loaded, damage)
     assert isinstance(constraint, PixelationConstraint)
-    rows, columns = constraint._rows, constraint._columns
+    rows, columns = block_starts(loaded.pixels, 0, MARK_SHARE), block_starts(loaded.pixels, 1, MARK_SHARE)
+    marks = marked_pixels(loaded.pixels, rows, columns)
     unmarked = np.ones(marked.shape[:2], dtype=bool)
-    unmarked[marked_pixels(loaded.pixels, rows, columns)] = False
+    unmarked[marks] = False
     # Each block's unmarked pixels share one value (a block wholly inside the label has the label's), and
     # hardly any of the photo around the label is taken for a mark.
     high = np.maximum.reduceat(np.maximum.reduceat(np.where(unmarked[..., None], marked, 0), rows, 0), columns, 1)
@@ -105,6 +106,7 @@ def test_a_mark_drawn_after_the_zoom_is_kept_and_the_blocks_around_it_held(origi
     drift = np.array([0.04, -0.03, 0.05], dtype=np.float32)
     restored = np.clip(truth + drift + rng.normal(0, 3 / 255, truth.shape).astype(np.float32), 0, 1)
     kept = constraint.enforce(restored)
+    assert np.array_equal(kept, PixelationConstraint(loaded.pixels, rows, columns, marks).enforce(restored))
     assert np.array_equal(kept[~unmarked], loaded.pixels[~unmarked])  # the file's own pixels on the mark
     assert psnr(kept, truth, data_range=1.0) > psnr(restored, truth, data_range=1.0) + 2
 
@@ -131,11 +133,17 @@ def test_enhance_restores_a_captioned_upscale_nearer_the_original_and_keeps_its_
 
 
 def test_the_strict_reading_wins_where_it_holds(original, tmp_path):
-    """An unmarked upscale is read exactly as before the tolerant reading: whole identical lines, no mark."""
-    loaded, constraint = _constraint(_png(pixelate(original, 2), tmp_path / "blocky.png"))
-    assert constraint._marks is None
-    assert np.array_equal(constraint._rows, block_starts(loaded.pixels, 0))
-    assert np.array_equal(constraint._columns, block_starts(loaded.pixels, 1))
+    """An unmarked upscale is read exactly as before the tolerant reading, whole identical lines and no mark, even
+    where a flat backdrop over two thirds of each row would let the tolerant reading join two blocks' rows."""
+    backdrop = original.copy()
+    backdrop[:, :170] = (90, 110, 140)
+    blocky = pixelate(backdrop, 1.25)
+    strict_rows, tolerant_rows = block_starts(blocky, 0), block_starts(blocky, 0, MARK_SHARE)
+    assert tolerant_rows.size < strict_rows.size
+    loaded, constraint = _constraint(_png(blocky, tmp_path / "blocky.png"))
+    restored = np.clip(loaded.pixels + np.random.default_rng(5).normal(0, 0.05, loaded.pixels.shape), 0, 1)
+    strict = PixelationConstraint(loaded.pixels, strict_rows, block_starts(blocky, 1))
+    assert np.array_equal(constraint.enforce(restored), strict.enforce(restored))
 
 
 @pytest.mark.parametrize("factor", [1.25, 1.5, 2, 3])
