@@ -111,6 +111,19 @@ def test_a_mark_drawn_after_the_zoom_is_kept_and_the_blocks_around_it_held(origi
     assert psnr(kept, truth, data_range=1.0) > psnr(restored, truth, data_range=1.0) + 2
 
 
+def test_a_gray_marked_upscale_keeps_the_strict_reading(original, tmp_path):
+    """Gray photos are read strictly only (the tolerant reading failed its rule in gray): a captioned gray upscale
+    whose caption leaves too few whole lines gets no pixelation constraint."""
+    box = (0.0, 0.88, 1.0, 1.0)
+    gray = np.asarray(Image.fromarray(_marked(pixelate(original, 3), box)).convert("L"))
+    loaded = read_image(_png(gray, tmp_path / "captioned_gray.png"))
+    damage = analyze(loaded)
+    assert loaded.pixels.shape[2] == 1 and damage.pixelation > 1.0
+    rows, columns = block_starts(loaded.pixels, 0, MARK_SHARE), block_starts(loaded.pixels, 1, MARK_SHARE)
+    assert min(240 / rows.size, 240 / columns.size) >= 0.8 * damage.pixelation  # the tolerant reading would hold
+    assert PixelationConstraint.of(loaded, damage) is None
+
+
 def test_enhance_restores_a_captioned_upscale_nearer_the_original_and_keeps_its_caption(original, tmp_path):
     """A photo zoomed by 3 and captioned after: the caption breaks the identical columns it crosses, so the strict
     reading found too few blocks and `enhance` restored it unheld; read tolerantly, its blocks are held and the

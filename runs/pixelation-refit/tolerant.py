@@ -2,8 +2,9 @@
 read with the strict reading alone ("old": the shipped curves) and with the strict-then-tolerant one ("new": the
 uncapped refit); restorations where the two readings differ.
 --held: the marked files the strict reading holds instead, with the shipped and the refitted curves under that
-same constraint. --shipped: "new" follows the shipped curves too (the reading alone).
-  PYTHONPATH=. python runs/pixelation-refit/tolerant.py {val,test} OUT.json [--held | --shipped]"""
+same constraint. --shipped: "new" follows the shipped curves too (the reading alone). --gray: every file and
+reference made grayscale (ITU-R 601 luma, a 1-channel file), restored as the runtime restores gray photos.
+  PYTHONPATH=. python runs/pixelation-refit/tolerant.py {val,test} OUT.json [--held | --shipped] [--gray]"""
 import json
 import sys
 import tempfile
@@ -77,7 +78,8 @@ def name_of(constraint):
 
 def main():
     which, out_path = sys.argv[1], Path(sys.argv[2])
-    held, shipped = sys.argv[3:] == ["--held"], sys.argv[3:] == ["--shipped"]
+    options = sys.argv[3:]
+    held, shipped, gray = "--held" in options, "--shipped" in options, "--gray" in options
     split = split_faces(Path("/work/shared/data/faces"))
     faces = split.val if which == "val" else split.test
     models = {name: open_model(Path(facerestore.__file__).parent / "models" / f"{name}.onnx", device="cpu",
@@ -94,10 +96,14 @@ def main():
                 im = Image.fromarray(load_rgb(face, side, True))
                 for f in FACTORS:
                     for label, damaged, fmt, params, reference in [*variants(im, f), *fresh_marks(im, f)]:
+                        if gray:
+                            damaged, reference = damaged.convert("L"), reference.convert("L")
                         ref = np.asarray(reference)
                         path = Path(tmp) / f"x.{fmt.lower()}"
                         damaged.save(path, fmt, **params)
                         loaded = read_image(path)
+                        if gray:  # compared as to_uint8 gives every restoration: three equal planes
+                            ref = np.repeat(ref[..., None], 3, axis=2)
                         damage = analyze(loaded)
                         strict = constraint_with(loaded, damage, 0.0)
                         tolerant = constraint_with(loaded, damage, TOLERANCE)
@@ -114,9 +120,10 @@ def main():
                         if restore:
                             for name, model in models.items():
                                 got = {}
-                                for which_, curve, constraint in (("old", model_curve(model, "pixelation"), strict),
-                                                                  ("new", model_curve(model, "pixelation")
-                                                                   if shipped else refit[name], tolerant)):
+                                shipped_curve = model_curve(model, "pixelation", gray)
+                                for which_, curve, constraint in (("old", shipped_curve, strict),
+                                                                  ("new", shipped_curve if shipped else refit[name],
+                                                                   tolerant)):
                                     d = decide_damage(curve, damage, loaded.pixels.shape)
                                     got[which_] = (0.0, row["input"]) if d.unchanged else (d.strength, psnr(to_uint8(
                                         restore_image(model, loaded, damage, strength=d.strength,
