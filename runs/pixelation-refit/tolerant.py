@@ -19,14 +19,13 @@ from export.archive import to_uint8
 from export.data import load_rgb, split_faces
 from facerestore.constraints import read_constraint
 from facerestore.damage.analysis import analyze
-from facerestore.damage.strength import Curve, decide_damage, model_curve
+from facerestore.damage.strength import Curve, model_curve
 from facerestore.imageio import read_image
 from facerestore.metrics import psnr
-from facerestore.restore import restore_image
 from facerestore.session import open_model
 
 sys.path.insert(0, str(Path(__file__).parent))
-from unconstrained import FACTORS, variants  # noqa: E402  (the same files as unconstrained.py)
+from unconstrained import FACTORS, scored, variants  # noqa: E402  (the same files as unconstrained.py)
 
 MARKED = ("watermark", "caption", "logo", "stamp", "translucent")
 MODELS = ("basic", "big", "gan", "darn")
@@ -119,16 +118,11 @@ def main():
                             restore = damage.kind == "pixelation" and name_of(strict) != name_of(tolerant)
                         if restore:
                             for name, model in models.items():
-                                got = {}
                                 shipped_curve = model_curve(model, "pixelation", gray)
-                                for which_, curve, constraint in (("old", shipped_curve, strict),
-                                                                  ("new", shipped_curve if shipped else refit[name],
-                                                                   tolerant)):
-                                    d = decide_damage(curve, damage, loaded.pixels.shape)
-                                    got[which_] = (0.0, row["input"]) if d.unchanged else (d.strength, psnr(to_uint8(
-                                        restore_image(model, loaded, damage, strength=d.strength,
-                                                      constraint=constraint)), ref))
-                                row[name] = got
+                                new_curve = shipped_curve if shipped else refit[name]
+                                row[name] = {
+                                    "old": scored(model, loaded, damage, shipped_curve, strict, ref, row["input"]),
+                                    "new": scored(model, loaded, damage, new_curve, tolerant, ref, row["input"])}
                         rows.append(row)
                         print(json.dumps(row), flush=True)
     out_path.write_text(json.dumps(rows, indent=1))

@@ -51,6 +51,16 @@ def variants(im: Image.Image, f: float):
         yield label, pair[0], "PNG", {}, pair[1]
 
 
+def scored(model, loaded, damage, curve, constraint, ref: np.ndarray, input_psnr: float) -> tuple[float, float]:
+    """(strength, PSNR against ``ref``) of what ``auto`` makes of a file following ``curve`` with ``constraint``;
+    (0, the input's PSNR) where it leaves the file unchanged."""
+    d = decide_damage(curve, damage, loaded.pixels.shape)
+    if d.unchanged:
+        return 0.0, input_psnr
+    return d.strength, psnr(to_uint8(restore_image(model, loaded, damage, strength=d.strength,
+                                                   constraint=constraint)), ref)
+
+
 def main():
     which, old_path, out_path = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     split = split_faces(Path("/work/shared/data/faces"))
@@ -80,15 +90,10 @@ def main():
                                "constraint": type(constraint).__name__ if constraint is not None else None,
                                "input": psnr(to_uint8(loaded.pixels), ref)}
                         if damage.kind == "pixelation" and not isinstance(constraint, PixelationConstraint):
-                            shape = loaded.pixels.shape
                             for name, model in models.items():
-                                got = {}
-                                for label2, curve in (("old", old[name]), ("new", model_curve(model, "pixelation"))):
-                                    d = decide_damage(curve, damage, shape)
-                                    got[label2] = (0.0, row["input"]) if d.unchanged else (d.strength, psnr(to_uint8(
-                                        restore_image(model, loaded, damage, strength=d.strength,
-                                                      constraint=constraint)), ref))
-                                row[name] = got
+                                row[name] = {label2: scored(model, loaded, damage, curve, constraint, ref, row["input"])
+                                             for label2, curve in (("old", old[name]),
+                                                                   ("new", model_curve(model, "pixelation")))}
                         rows.append(row)
                         print(json.dumps(row), flush=True)
     out_path.write_text(json.dumps(rows, indent=1))
