@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from export.fit_strength import fit_cases
 from facerestore.pixelation_constraint import MARK_SHARE, MIN_SIZE_SHARE, block_starts, marked_pixels
+
+sys.path.insert(0, str(Path(__file__).parent))
+from pixelated_cases import pixelated_fit_cases  # noqa: E402
 
 
 def blocks(pixels, least, tolerance):
@@ -19,10 +21,8 @@ def blocks(pixels, least, tolerance):
 
 
 counts = Counter()
-for case in fit_cases(Path("../shared/data/faces"), sides=(256, 512), gray="--gray" in sys.argv, upscale=True):
+for case in pixelated_fit_cases(gray="--gray" in sys.argv):
     loaded, damage = case.loaded, case.damage
-    if loaded.jpeg is not None or damage.pixelation <= 1.0:
-        continue
     least = MIN_SIZE_SHARE * damage.pixelation
     strict, tolerant = blocks(loaded.pixels, least, 0.0), blocks(loaded.pixels, least, MARK_SHARE)
     key = f"{case.degradation}@{case.side}"

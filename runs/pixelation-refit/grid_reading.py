@@ -37,14 +37,13 @@ def fit(S, H, f):
                 best = (key, h, phi, extra, missing)
     return best
 
+
 if __name__ == "__main__" and not sys.argv[1:]:
-    from export.fit_strength import fit_cases
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pixelated_cases import pixelated_fit_cases
     c = Counter()
-    for case in fit_cases(Path("../shared/data/faces"), sides=(256, 512), gray=False, upscale=True):
-        lo, d = case.loaded, case.damage
-        if lo.jpeg is not None or d.pixelation <= 1.0:
-            continue
-        px = lo.pixels
+    for case in pixelated_fit_cases():
+        px, d = case.loaded.pixels, case.damage
         res = []
         for axis in (0, 1):
             S = block_starts(px, axis)
@@ -59,38 +58,30 @@ if __name__ == "__main__" and not sys.argv[1:]:
 
 def marked_check():
     import tempfile
-    from PIL import Image
-    sys.path.insert(0, "runs/pixelation-refit")
-    from export.data import load_rgb, split_faces
+    sys.path.insert(0, str(Path(__file__).parent))
+    from export.data import split_faces
     from facerestore.damage.analysis import analyze
-    from facerestore.imageio import read_image
     from tolerant import MARKED, fresh_marks
-    from unconstrained import FACTORS, variants
-    tmp = Path(tempfile.mkdtemp())
+    from unconstrained import saved_variants
     c = Counter()
-    for face in split_faces(Path("/work/shared/data/faces")).val:
-        for side in (256, 512):
-            im = Image.fromarray(load_rgb(face, side, True))
-            for f in FACTORS:
-                for label, damaged, fmt, params, ref in [*variants(im, f), *fresh_marks(im, f)]:
-                    if label not in MARKED:
-                        continue
-                    damaged.save(tmp / "x.png")
-                    lo = read_image(tmp / "x.png")
-                    d = analyze(lo)
-                    if d.pixelation <= 1.0:
-                        c[label, f, side, "not read"] += 1
-                        continue
-                    ok = True
-                    extras = []
-                    for axis in (0, 1):
-                        S = block_starts(lo.pixels, axis)
-                        _, h, phi, extra, missing = fit(S, lo.pixels.shape[axis], d.pixelation)
-                        ok &= h == round(side / f) and phi == 0.5
-                        extras.append((extra, missing))
-                    c[label, f, side, "true grid" if ok else "other grid"] += 1
-                    if not ok:
-                        print(label, f, side, face.name, extras, flush=True)
+    faces = split_faces(Path("/work/shared/data/faces")).val
+    for face, side, f, label, lo, _ in saved_variants(faces, Path(tempfile.mkdtemp()), fresh_marks):
+        if label not in MARKED:
+            continue
+        d = analyze(lo)
+        if d.pixelation <= 1.0:
+            c[label, f, side, "not read"] += 1
+            continue
+        ok = True
+        extras = []
+        for axis in (0, 1):
+            S = block_starts(lo.pixels, axis)
+            _, h, phi, extra, missing = fit(S, lo.pixels.shape[axis], d.pixelation)
+            ok &= h == round(side / f) and phi == 0.5
+            extras.append((extra, missing))
+        c[label, f, side, "true grid" if ok else "other grid"] += 1
+        if not ok:
+            print(label, f, side, face.name, extras, flush=True)
     for k, v in sorted(c.items(), key=str):
         print(k, v)
 

@@ -10,22 +10,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageDraw
 
 import facerestore
 import facerestore.pixelation_constraint as pixelation_constraint
 from export.archive import to_uint8
-from export.data import load_rgb, split_faces
+from export.data import split_faces
 from facerestore.constraints import read_constraint
 from facerestore.damage.analysis import analyze
 from facerestore.damage.strength import Curve, model_curve
-from facerestore.imageio import read_image
 from facerestore.metrics import psnr
 from facerestore.session import open_model
 
 sys.path.insert(0, str(Path(__file__).parent))
-from unconstrained import FACTORS, scored, variants  # noqa: E402  (the same files as unconstrained.py)
+from unconstrained import saved_variants, scored  # noqa: E402  (the same files as unconstrained.py)
 
 MARKED = ("watermark", "caption", "logo", "stamp", "translucent")
 MODELS = ("basic", "big", "gan", "darn")
@@ -90,41 +88,29 @@ def main():
             refit[name] = Curve(tuple(row["levels"]), tuple(row["strengths"]["pixelation"]), "fitted")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for face in faces:
-            for side in (256, 512):
-                im = Image.fromarray(load_rgb(face, side, True))
-                for f in FACTORS:
-                    for label, damaged, fmt, params, reference in [*variants(im, f), *fresh_marks(im, f)]:
-                        if gray:
-                            damaged, reference = damaged.convert("L"), reference.convert("L")
-                        ref = np.asarray(reference)
-                        path = Path(tmp) / f"x.{fmt.lower()}"
-                        damaged.save(path, fmt, **params)
-                        loaded = read_image(path)
-                        if gray:  # compared as to_uint8 gives every restoration: three equal planes
-                            ref = np.repeat(ref[..., None], 3, axis=2)
-                        damage = analyze(loaded)
-                        strict = constraint_with(loaded, damage, 0.0)
-                        tolerant = constraint_with(loaded, damage, TOLERANCE)
-                        row = {"face": face.name, "side": side, "f": f, "variant": label, "kind": damage.kind,
-                               "level": damage.level, "pixelation": damage.pixelation,
-                               "old_constraint": name_of(strict), "new_constraint": name_of(tolerant),
-                               "input": psnr(to_uint8(loaded.pixels), ref)}
-                        if held:
-                            restore = (label in MARKED and damage.kind == "pixelation"
-                                       and name_of(strict) == "PixelationConstraint")
-                            tolerant = strict
-                        else:
-                            restore = damage.kind == "pixelation" and name_of(strict) != name_of(tolerant)
-                        if restore:
-                            for name, model in models.items():
-                                shipped_curve = model_curve(model, "pixelation", gray)
-                                new_curve = shipped_curve if shipped else refit[name]
-                                row[name] = {
-                                    "old": scored(model, loaded, damage, shipped_curve, strict, ref, row["input"]),
-                                    "new": scored(model, loaded, damage, new_curve, tolerant, ref, row["input"])}
-                        rows.append(row)
-                        print(json.dumps(row), flush=True)
+        for face, side, f, label, loaded, ref in saved_variants(faces, Path(tmp), fresh_marks, gray):
+            damage = analyze(loaded)
+            strict = constraint_with(loaded, damage, 0.0)
+            tolerant = constraint_with(loaded, damage, TOLERANCE)
+            row = {"face": face.name, "side": side, "f": f, "variant": label, "kind": damage.kind,
+                   "level": damage.level, "pixelation": damage.pixelation,
+                   "old_constraint": name_of(strict), "new_constraint": name_of(tolerant),
+                   "input": psnr(to_uint8(loaded.pixels), ref)}
+            if held:
+                restore = (label in MARKED and damage.kind == "pixelation"
+                           and name_of(strict) == "PixelationConstraint")
+                tolerant = strict
+            else:
+                restore = damage.kind == "pixelation" and name_of(strict) != name_of(tolerant)
+            if restore:
+                for name, model in models.items():
+                    shipped_curve = model_curve(model, "pixelation", gray)
+                    new_curve = shipped_curve if shipped else refit[name]
+                    row[name] = {
+                        "old": scored(model, loaded, damage, shipped_curve, strict, ref, row["input"]),
+                        "new": scored(model, loaded, damage, new_curve, tolerant, ref, row["input"])}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     out_path.write_text(json.dumps(rows, indent=1))
 
 

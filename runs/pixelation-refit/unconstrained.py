@@ -51,6 +51,25 @@ def variants(im: Image.Image, f: float):
         yield label, pair[0], "PNG", {}, pair[1]
 
 
+def saved_variants(faces, tmp: Path, more=None, gray: bool = False):
+    """Each face at 256 and 512 px, upscaled by each of FACTORS and saved as each of ``variants`` (and of
+    ``more(im, f)``), read back: (face, side, factor, label, loaded file, reference as to_uint8 gives a
+    restoration). ``gray``: the file and its reference made grayscale first (ITU-R 601 luma, a 1-channel file)."""
+    for face in faces:
+        for side in (256, 512):
+            im = Image.fromarray(load_rgb(face, side, True))
+            for f in FACTORS:
+                for label, damaged, fmt, params, reference in [*variants(im, f), *(more(im, f) if more else ())]:
+                    if gray:
+                        damaged, reference = damaged.convert("L"), reference.convert("L")
+                    path = tmp / f"x.{fmt.lower()}"
+                    damaged.save(path, fmt, **params)
+                    ref = np.asarray(reference)
+                    if gray:  # three equal planes, as to_uint8 gives every restoration
+                        ref = np.repeat(ref[..., None], 3, axis=2)
+                    yield face, side, f, label, read_image(path), ref
+
+
 def scored(model, loaded, damage, curve, constraint, ref: np.ndarray, input_psnr: float) -> tuple[float, float]:
     """(strength, PSNR against ``ref``) of what ``auto`` makes of a file following ``curve`` with ``constraint``;
     (0, the input's PSNR) where it leaves the file unchanged."""
@@ -74,28 +93,19 @@ def main():
            for name in MODELS}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for face in faces:
-            for side in (256, 512):
-                im = Image.fromarray(load_rgb(face, side, True))
-                for f in FACTORS:
-                    for label, damaged, fmt, params, reference in variants(im, f):
-                        ref = np.asarray(reference)
-                        path = Path(tmp) / f"x.{fmt.lower()}"
-                        damaged.save(path, fmt, **params)
-                        loaded = read_image(path)
-                        damage = analyze(loaded)
-                        constraint = read_constraint(loaded, damage)
-                        row = {"face": face.name, "side": side, "f": f, "variant": label, "kind": damage.kind,
-                               "level": damage.level, "pixelation": damage.pixelation,
-                               "constraint": type(constraint).__name__ if constraint is not None else None,
-                               "input": psnr(to_uint8(loaded.pixels), ref)}
-                        if damage.kind == "pixelation" and not isinstance(constraint, PixelationConstraint):
-                            for name, model in models.items():
-                                row[name] = {label2: scored(model, loaded, damage, curve, constraint, ref, row["input"])
-                                             for label2, curve in (("old", old[name]),
-                                                                   ("new", model_curve(model, "pixelation")))}
-                        rows.append(row)
-                        print(json.dumps(row), flush=True)
+        for face, side, f, label, loaded, ref in saved_variants(faces, Path(tmp)):
+            damage = analyze(loaded)
+            constraint = read_constraint(loaded, damage)
+            row = {"face": face.name, "side": side, "f": f, "variant": label, "kind": damage.kind,
+                   "level": damage.level, "pixelation": damage.pixelation,
+                   "constraint": type(constraint).__name__ if constraint is not None else None,
+                   "input": psnr(to_uint8(loaded.pixels), ref)}
+            if damage.kind == "pixelation" and not isinstance(constraint, PixelationConstraint):
+                for name, model in models.items():
+                    row[name] = {label2: scored(model, loaded, damage, curve, constraint, ref, row["input"])
+                                 for label2, curve in (("old", old[name]), ("new", model_curve(model, "pixelation")))}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     out_path.write_text(json.dumps(rows, indent=1))
 
 

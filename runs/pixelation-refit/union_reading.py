@@ -1,13 +1,16 @@
 """Would a tolerant reading that joins lines on an axis only where the union of the positions the joined lines
 differ in covers at most a third of a line (one mark) read the fit's unmarked validation upscales as the strict one
 does? Reading only.  PYTHONPATH=. python runs/pixelation-refit/union_reading.py"""
+import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from export.fit_strength import fit_cases
 from facerestore.pixelation_constraint import MARK_SHARE, _differ, block_starts
+
+sys.path.insert(0, str(Path(__file__).parent))
+from pixelated_cases import pixelated_fit_cases  # noqa: E402
 
 
 def union_starts(pixels, axis):
@@ -23,11 +26,8 @@ def union_starts(pixels, axis):
 
 
 c = Counter()
-for case in fit_cases(Path("../shared/data/faces"), sides=(256, 512), gray=False, upscale=True):
-    lo, d = case.loaded, case.damage
-    if lo.jpeg is not None or d.pixelation <= 1.0:
-        continue
-    px = lo.pixels
+for case in pixelated_fit_cases():
+    px = case.loaded.pixels
     s = (block_starts(px, 0), block_starts(px, 1))
     u = (union_starts(px, 0), union_starts(px, 1))
     same = all(np.array_equal(a, b) for a, b in zip(s, u))
