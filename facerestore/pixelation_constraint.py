@@ -17,8 +17,9 @@ A mark drawn after the zoom (a watermark, a caption strip) breaks the identical 
 too few of them, lines that differ in at most ``MARK_SHARE`` of their positions join a run up to the length of the
 blocks, and in each block the pixels that differ from the value most of its corners share are the mark: kept as
 the file has them (there the file is the original), while the rest keep their mean at the block's value
-(runs/README.txt, "Tolerant block reading"). The strict reading wins wherever it holds, and is the only one for
-gray photos.
+(runs/README.txt, "Tolerant block reading"). A stroke wider than half a block can cover most of its corners; its
+ink, a colour much of the marks have and no whole block has, is then the mark there too ("Ink blocks"). The strict
+reading wins wherever it holds, and is the only one for gray photos.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ MIN_SIZE_SHARE = 0.8
 # The most of a line a mark drawn after the zoom may cover: the validation watermark spans 27% of a row, the caption
 # strip 12% of a column. A photo pixelated over half its width only still differs in every other position.
 MARK_SHARE = 1 / 3
+# A colour that makes up this share of the pixels first read as marks is a mark's own (a stroke's ink, a caption's
+# letters or box): a block such a colour covers at most of its corners still has the photo's value
+# (runs/README.txt, "Ink blocks").
+INK_SHARE = 0.1
 
 
 def block_starts(pixels: np.ndarray, axis: int, tolerance: float = 0.0) -> np.ndarray:
@@ -65,6 +70,14 @@ def _differ(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = a[..., 0] != b[..., 0]
     for channel in range(1, a.shape[-1]):
         out |= a[..., channel] != b[..., channel]
+    return out
+
+
+def _equal(a: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Where the ... x C array ``a`` is ``value`` in every channel (C values, or C arrays of a's other shape)."""
+    out = a[..., 0] == value[0]
+    for channel in range(1, a.shape[-1]):
+        out &= a[..., channel] == value[channel]
     return out
 
 
@@ -105,7 +118,44 @@ def marked_pixels(pixels: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> 
                 wins = count > best_count
                 best_count = np.where(wins, count, best_count)
                 best = np.where(wins, equal, best)
+    if INK_SHARE and best.size:
+        best = _ink_blocks(values, block, best, rows.size * columns.size,
+                           lambda: pixels[np.ix_(rows, columns)][~mixed])
     return ys[~best], xs[~best]
+
+
+def _ink_blocks(values: np.ndarray, block: np.ndarray, kept: np.ndarray, blocks: int, whole_values) -> np.ndarray:
+    """``kept`` (which of the mixed blocks' pixels ``values`` in blocks ``block``, of ``blocks``, have their block's
+    value) read again where a mark covers most of a block's corners: the mark's colours are the values that each
+    make up at least ``INK_SHARE`` of the pixels read as marks and that no block of one value has (``whole_values()``:
+    their values, N x C); a block whose value is one of them, and whose other pixels all share one value, has that
+    value (a zoomed block is one value) and its ink is the mark."""
+    colours, counts = np.unique(values[~kept], axis=0, return_counts=True)
+    ink = np.zeros(kept.size, dtype=bool)
+    whole = None
+    for colour in colours[counts >= max(INK_SHARE * (~kept).sum(), 1)]:
+        inked = _equal(values, colour)
+        if not (inked & kept).any():  # no block has it for its value: nothing to read again
+            continue
+        # A value some block of one value has is the photo's (or a box's, as a half-transparent box's blend).
+        whole = whole_values() if whole is None else whole
+        if not _equal(whole, colour).any():
+            ink |= inked
+    inked_block = np.zeros(blocks, dtype=bool)
+    inked_block[block[kept & ink]] = True  # blocks whose value is ink
+    other = np.flatnonzero(~ink & inked_block[block])  # their pixels unlike the ink
+    if other.size == 0:
+        return kept
+    one = np.full(blocks, -1)
+    one[block[other]] = other  # one pixel unlike the ink of each such block (any: all must share its value)
+    alike = _equal(values[other], values[one[block[other]]].T)
+    unlike = np.zeros(blocks, dtype=bool)
+    unlike[block[other[~alike]]] = True
+    again = (one >= 0) & ~unlike  # one value besides the ink: the block's own
+    moved = np.flatnonzero(again[block])
+    out = kept.copy()
+    out[moved] = _equal(values[moved], values[one[block[moved]]].T)
+    return out
 
 
 class PixelationConstraint:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from facerestore import pixelation_constraint
 from facerestore.constraints import read_constraint
 from facerestore.damage.analysis import analyze
 from facerestore.degrade import pixelate
@@ -109,6 +110,44 @@ def test_a_mark_drawn_after_the_zoom_is_kept_and_the_blocks_around_it_held(origi
     assert np.array_equal(kept, PixelationConstraint(loaded.pixels, rows, columns, marks).enforce(restored))
     assert np.array_equal(kept[~unmarked], loaded.pixels[~unmarked])  # the file's own pixels on the mark
     assert psnr(kept, truth, data_range=1.0) > psnr(restored, truth, data_range=1.0) + 2
+
+
+def _signed(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` with a 2 px ink stroke drawn at the bottom right, as a signature added after the zoom."""
+    im = Image.fromarray(pixels)
+    points = [(0.66, 0.93), (0.70, 0.86), (0.73, 0.92), (0.77, 0.85), (0.80, 0.93), (0.85, 0.88), (0.92, 0.90)]
+    ImageDraw.Draw(im).line([(round(x * 240), round(y * 240)) for x, y in points], fill=(25, 20, 40), width=2)
+    return np.asarray(im)
+
+
+def test_a_stroke_over_most_of_a_blocks_corners_is_still_the_mark(original):
+    """A 2 px stroke over 3 px blocks covers most corners of some blocks; its ink, much of the marks and the value of
+    no whole block, is the mark there too, and those blocks keep the photo's value."""
+    blocky = pixelate(original, 3)
+    signed = _signed(blocky)
+    pixels = _float(signed)
+    rows, columns = block_starts(pixels, 0, MARK_SHARE), block_starts(pixels, 1, MARK_SHARE)
+    assert np.array_equal(rows, np.arange(0, 240, 3)) and np.array_equal(columns, np.arange(0, 240, 3))
+    stroke = (signed != blocky).any(axis=-1)
+    found = np.zeros(stroke.shape, dtype=bool)
+    found[marked_pixels(pixels, rows, columns)] = True
+    assert stroke.sum() > 150 and np.array_equal(found, stroke)
+
+
+def test_a_colour_whole_blocks_have_is_not_taken_for_ink(original, monkeypatch):
+    """Where the photo has whole blocks of the stroke's colour (dark hair, a box's fill), that colour is the photo's:
+    the blocks are read by their corners alone, as without the ink reading."""
+    blocky = pixelate(original, 3).copy()
+    blocky[:30, :30] = (25, 20, 40)  # whole blocks of the ink's colour
+    pixels = _float(_signed(blocky))
+    rows, columns = block_starts(pixels, 0, MARK_SHARE), block_starts(pixels, 1, MARK_SHARE)
+    with_ink = marked_pixels(pixels, rows, columns)
+    monkeypatch.setattr(pixelation_constraint, "INK_SHARE", 0.0)
+    corners_only = marked_pixels(pixels, rows, columns)
+    monkeypatch.undo()
+    signed_alone = marked_pixels(_float(_signed(pixelate(original, 3))), rows, columns)
+    assert all(np.array_equal(a, b) for a, b in zip(with_ink, corners_only))
+    assert with_ink[0].size != signed_alone[0].size  # the ink is read where no whole block has its colour
 
 
 def test_a_gray_marked_upscale_keeps_the_strict_reading(original, tmp_path):
