@@ -1,14 +1,20 @@
 """The tolerant block reading's rule (runs/README.txt, "Tolerant block reading") applied to tolerant.py's rows.
   python runs/pixelation-refit/judge_tolerant.py ROWS.json
   python runs/pixelation-refit/judge_tolerant.py --held ROWS.json   (criterion (3) alone, on the marked files the
-                                                                    strict reading holds: tolerant.py --held)"""
+                                                                    strict reading holds: tolerant.py --held)
+  python runs/pixelation-refit/judge_tolerant.py --limit 0.1 --no-new-harm ROWS.json   (the second gray rule's (3'):
+                                                                    gray_tolerant.py)
+  python runs/pixelation-refit/judge_tolerant.py --held --no-new-harm ROWS.json   (ink blocks in colour: every file
+                                                                    restored, where the readings differ)"""
 import collections
 import json
 import sys
 
 MODELS = ("basic", "big", "gan", "darn")
-MARKED = ("watermark", "caption", "logo", "stamp", "translucent")
-held = sys.argv[1] == "--held"
+MARKED = ("watermark", "caption", "logo", "stamp", "translucent", "banner", "signature")
+held = "--held" in sys.argv
+limit = float(sys.argv[sys.argv.index("--limit") + 1]) if "--limit" in sys.argv else 0.05
+no_new_harm = "--no-new-harm" in sys.argv  # a restoration worse than its input fails only where it was not before
 rows = json.load(open(sys.argv[-1]))
 ok = True
 if held:
@@ -32,11 +38,13 @@ for key, group in sorted(groups.items()):
     for name in MODELS:
         old = [r[name]["old"][1] - r["input"] for r in group]
         new = [r[name]["new"][1] - r["input"] for r in group]
-        lower = [n - o for n, o in zip(new, old) if n - o < -0.05]
+        lower = [n - o for n, o in zip(new, old) if n - o < -limit]
         worse = sum(n < 0 for n in new)
+        harmed = sum(n < 0 <= o for n, o in zip(new, old))
         parts.append(f"{name} {sum(old) / len(old):+.2f} -> {sum(new) / len(new):+.2f} "
-                     f"({len(lower)} lower, {worse} worse than input, min {min(new):+.2f})")
-        if sum(new) < sum(old) or lower:
+                     f"({len(lower)} lower, {worse} worse than input"
+                     + (f" ({harmed} not before)" if no_new_harm else "") + f", min {min(new):+.2f})")
+        if sum(new) < sum(old) or lower or (no_new_harm and harmed):
             failed.add(name)
     print(f"(3) {key[0]:11s} {key[1]} f={key[2]}: {len(group)} | " + " | ".join(parts))
 print("(3) failed by: " + (", ".join(sorted(failed)) or "none"))
