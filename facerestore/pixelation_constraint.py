@@ -19,7 +19,8 @@ blocks, and in each block the pixels that differ from the value most of its corn
 the file has them (there the file is the original), while the rest keep their mean at the block's value
 (runs/README.txt, "Tolerant block reading"). A stroke wider than half a block can cover most of its corners; its
 ink, a colour much of the marks have and no whole block has, is then the mark there too ("Ink blocks"). The strict
-reading wins wherever it holds, and is the only one for gray photos.
+reading wins wherever it holds, and is the only one for gray photos. Either way, a run of identical lines longer
+than twice the blocks is a flat stretch, kept as the file has it ("Flat stretches").
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ MIN_SIZE_SHARE = 0.8
 # The most of a line a mark drawn after the zoom may cover: the validation watermark spans 27% of a row, the caption
 # strip 12% of a column. A photo pixelated over half its width only still differs in every other position.
 MARK_SHARE = 1 / 3
-# A colour that makes up this share of the pixels first read as marks is a mark's own (a stroke's ink, a caption's
-# letters or box): a block such a colour covers at most of its corners still has the photo's value
-# (runs/README.txt, "Ink blocks").
+# A colour that makes up this share of the pixels first read as marks, and is no whole block's value, is a mark's
+# own (a stroke's ink, a caption's letters): a block such a colour covers at most of its corners still has the
+# photo's value (runs/README.txt, "Ink blocks").
 INK_SHARE = 0.1
 
 
@@ -54,14 +55,19 @@ def block_starts(pixels: np.ndarray, axis: int, tolerance: float = 0.0) -> np.nd
     differ = _differ(lines[1:], lines[:-1])
     starts = np.flatnonzero(np.concatenate(([True], differ.any(axis=1))))
     share = differ.mean(axis=1)
-    lengths = np.diff(np.append(starts, lines.shape[0]))
-    counts = np.bincount(lengths)
-    longest = np.flatnonzero(counts >= 0.1 * lengths.size).max()  # the blocks' size, not a flat band's
+    longest = block_length(np.diff(np.append(starts, lines.shape[0])))
     kept = [0]
     for start, following in zip(starts[1:].tolist(), np.append(starts[2:], lines.shape[0]).tolist()):
         if share[start - 1] > tolerance or following - kept[-1] > longest:
             kept.append(start)
     return np.array(kept)
+
+
+def block_length(lengths: np.ndarray) -> int:
+    """The blocks' size on an axis whose runs of identical lines have ``lengths``: the longest length that makes up
+    at least a tenth of the runs (a flat band's runs are longer, and few)."""
+    common = np.flatnonzero(np.bincount(lengths) >= 0.1 * lengths.size)
+    return int(common.max()) if common.size else int(lengths.max())  # no length that common: no flat band told
 
 
 def _differ(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -175,6 +181,12 @@ class PixelationConstraint:
                 + np.searchsorted(columns, marks[1], side="right") - 1
             sizes = sizes - np.bincount(blocks, minlength=sizes.size).reshape(sizes.shape)
         self._sizes = sizes[..., None].astype(np.float32)  # the pixels each block's mean is taken over
+        # Runs of identical lines longer than twice the blocks are no blocks of the zoom (an upscale by f makes runs
+        # of floor(f) and ceil(f) lines) but a flat stretch drawn over it (a caption strip's box, a print's border,
+        # a letterbox bar) or a flat part of the photo: kept as the file has them, as the ringing a model puts
+        # into a caption's box keeps its mean (runs/README.txt, "Flat stretches").
+        self._flat_rows = np.repeat(self._heights > 2 * block_length(self._heights), self._heights)
+        self._flat_columns = np.repeat(self._widths > 2 * block_length(self._widths), self._widths)
 
     @classmethod
     def of(cls, loaded: LoadedImage, damage: Damage) -> PixelationConstraint | None:
@@ -195,7 +207,8 @@ class PixelationConstraint:
 
     def enforce(self, restored: np.ndarray) -> np.ndarray:
         """``restored`` (H x W x C floats in [0, 1], the decoded image's shape) less, in each block, the mean of its
-        difference from the decoded image there, and the decoded image's own pixels on a mark; kept in [0, 1]."""
+        difference from the decoded image there, and the decoded image's own pixels on a mark and a flat stretch;
+        kept in [0, 1]."""
         out = np.array(restored, dtype=np.float32)  # a copy, then worked in place: a 12 MP photo is 144 MB a copy
         change = out - self._pixels
         if self._marks is not None:
@@ -205,4 +218,8 @@ class PixelationConstraint:
         out -= _spread(sums / self._sizes, self._heights, self._widths)
         if self._marks is not None:
             out[self._marks] = self._pixels[self._marks]
+        if self._flat_rows.any():
+            out[self._flat_rows] = self._pixels[self._flat_rows]
+        if self._flat_columns.any():
+            out[:, self._flat_columns] = self._pixels[:, self._flat_columns]
         return np.clip(out, 0.0, 1.0, out=out)

@@ -19,7 +19,8 @@ from facerestore.damage.analysis import analyze
 from facerestore.degrade import pixelate
 from facerestore.imageio import read_image
 from facerestore.metrics import psnr
-from facerestore.pixelation_constraint import MARK_SHARE, PixelationConstraint, block_starts, marked_pixels
+from facerestore.pixelation_constraint import (MARK_SHARE, PixelationConstraint, block_length, block_starts,
+                                               marked_pixels)
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +149,32 @@ def test_a_colour_whole_blocks_have_is_not_taken_for_ink(original, monkeypatch):
     signed_alone = marked_pixels(_float(_signed(pixelate(original, 3))), rows, columns)
     assert all(np.array_equal(a, b) for a, b in zip(with_ink, corners_only))
     assert with_ink[0].size != signed_alone[0].size  # the ink is read where no whole block has its colour
+
+
+@pytest.mark.parametrize("factor", [1.5, 2])
+def test_a_flat_strip_drawn_over_the_blocks_is_kept_as_the_file_has_it(original, tmp_path, factor):
+    """A caption strip's box across the photo and a print's white border make runs of identical lines longer than
+    the blocks: those lines come back exactly as the file has them, the blocks between them still held to their
+    means."""
+    framed = _marked(pixelate(original, factor), (0.0, 0.88, 1.0, 1.0)).copy()
+    framed[:9] = 255  # a white border along the top
+    loaded, constraint = _constraint(_png(framed, tmp_path / "framed.png"))
+    assert isinstance(constraint, PixelationConstraint)
+    restored = np.clip(loaded.pixels + np.random.default_rng(7).normal(0, 0.05, loaded.pixels.shape), 0, 1)
+    kept = constraint.enforce(restored)
+    below_letters = round(0.88 * 240) + 14  # the box's rows under its line of letters
+    assert (framed[below_letters:] == 250).all()
+    for flat in (slice(0, 9), slice(below_letters, 240)):
+        assert np.array_equal(kept[flat], loaded.pixels[flat])
+    photo = slice(9, round(0.88 * 240))
+    assert psnr(kept[photo], loaded.pixels[photo], data_range=1.0) > psnr(restored[photo], loaded.pixels[photo],
+                                                                          data_range=1.0) + 1
+
+
+def test_the_blocks_length_is_the_longest_common_run():
+    assert block_length(np.array([2] * 30 + [40])) == 2  # one long run: a flat band
+    assert block_length(np.array([1, 2] * 20 + [7, 9])) == 2
+    assert block_length(np.arange(1, 30)) == 29  # no length common enough to tell the blocks: none is a band
 
 
 def test_a_gray_marked_upscale_keeps_the_strict_reading(original, tmp_path):
