@@ -4,8 +4,9 @@
                                                                     strict reading holds: tolerant.py --held)
   python runs/pixelation-refit/judge_tolerant.py --limit 0.1 --no-new-harm ROWS.json   (the second gray rule's (3'):
                                                                     gray_tolerant.py)
-  python runs/pixelation-refit/judge_tolerant.py --held --no-new-harm ROWS.json   (ink blocks in colour: every file
-                                                                    restored, where the readings differ)"""
+  python runs/pixelation-refit/judge_tolerant.py --held --no-new-harm ROWS.json   (ink blocks in colour, flat
+                                                                    stretches: every file restored, where the
+                                                                    readings differ; gray rows apart)"""
 import collections
 import json
 import sys
@@ -31,7 +32,7 @@ else:
     ok &= not unheld
 groups = collections.defaultdict(list)
 for r in judged:
-    groups[(r["variant"], r["side"], r["f"])].append(r)
+    groups[(r["variant"] + (" gray" if r.get("gray") else ""), r["side"], r["f"])].append(r)
 failed = set()
 for key, group in sorted(groups.items()):
     parts = []
