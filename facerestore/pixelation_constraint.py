@@ -183,8 +183,8 @@ class PixelationConstraint:
         self._sizes = sizes[..., None].astype(np.float32)  # the pixels each block's mean is taken over
         # Runs of identical lines longer than twice the blocks are no blocks of the zoom (an upscale by f makes runs
         # of floor(f) and ceil(f) lines) but a flat stretch drawn over it (a caption strip's box, a print's border,
-        # a letterbox bar) or a flat part of the photo: kept as the file has them, as the ringing a model puts
-        # into a caption's box keeps its mean (runs/README.txt, "Flat stretches").
+        # a letterbox bar) or a flat part of the photo: kept as the file has them, since holding only their mean
+        # left a model's ringing in a caption's box (runs/README.txt, "Flat stretches").
         self._flat_rows = np.repeat(self._heights > 2 * block_length(self._heights), self._heights)
         self._flat_columns = np.repeat(self._widths > 2 * block_length(self._widths), self._widths)
 
