@@ -1,7 +1,8 @@
 """The pixelation constraint on real photos: a nearest upscale's blocks are found from its identical lines, an
 averaged original has the file's block means, projecting onto them brings a restoration nearer to it (the shipped
-models' included), a mark drawn after the zoom is kept as the file has it while the blocks around it are still
-held, and files whose blocks are not (nearly) whole identical lines get no constraint."""
+models' included), a mark drawn after the zoom (a signature's ink too) is kept as the file has it while the blocks
+around it are still held, flat stretches no zoom makes come back as the file has them, and files whose blocks are
+not (nearly) whole identical lines get no constraint."""
 
 from __future__ import annotations
 
