@@ -20,7 +20,8 @@ the file has them (there the file is the original), while the rest keep their me
 (runs/README.txt, "Tolerant block reading"). A stroke wider than half a block can cover most of its corners; its
 ink, a colour much of the marks have and no whole block has, is then the mark there too ("Ink blocks"). The strict
 reading wins wherever it holds, and is the only one for gray photos. Either way, a run of identical lines longer
-than twice the blocks is a flat stretch, kept as the file has it ("Flat stretches").
+than twice the blocks, or whose line is one value throughout, is a flat stretch, kept as the file has it ("Flat
+stretches", "Lines of one value").
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ def _equal(a: np.ndarray, value: np.ndarray) -> np.ndarray:
     for channel in range(1, a.shape[-1]):
         out &= a[..., channel] == value[channel]
     return out
+
+
+def _one_value(lines: np.ndarray) -> np.ndarray:
+    """Which of ``lines`` (N x L x C) are one value throughout."""
+    return (lines == lines[:, :1]).reshape(lines.shape[0], -1).all(axis=1)
 
 
 def _spread(values: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
@@ -184,9 +190,14 @@ class PixelationConstraint:
         # Runs of identical lines longer than twice the blocks are no blocks of the zoom (an upscale by f makes runs
         # of floor(f) and ceil(f) lines) but a flat stretch drawn over it (a caption strip's box, a print's border,
         # a letterbox bar) or a flat part of the photo: kept as the file has them, since holding only their mean
-        # left a model's ringing in a caption's box (runs/README.txt, "Flat stretches").
-        self._flat_rows = np.repeat(self._heights > 2 * block_length(self._heights), self._heights)
-        self._flat_columns = np.repeat(self._widths > 2 * block_length(self._widths), self._widths)
+        # left a model's ringing in a caption's box (runs/README.txt, "Flat stretches"). So are runs whose line is
+        # one value throughout, whatever their length: a box's rows at its edge, where a model blurs the photo in
+        # ("Lines of one value").
+        self._flat_rows = np.repeat((self._heights > 2 * block_length(self._heights)) | _one_value(pixels[rows]),
+                                    self._heights)
+        self._flat_columns = np.repeat(
+            (self._widths > 2 * block_length(self._widths)) | _one_value(pixels[:, columns].swapaxes(0, 1)),
+            self._widths)
 
     @classmethod
     def of(cls, loaded: LoadedImage, damage: Damage) -> PixelationConstraint | None:
