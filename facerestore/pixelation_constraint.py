@@ -89,8 +89,12 @@ def _equal(a: np.ndarray, value: np.ndarray) -> np.ndarray:
 
 
 def _one_value(lines: np.ndarray) -> np.ndarray:
-    """Which of ``lines`` (N x L x C) are one value throughout."""
-    return (lines == lines[:, :1]).reshape(lines.shape[0], -1).all(axis=1)
+    """Which of ``lines`` (N x L x C, a view) are one value throughout: channel by channel, so that the only copy is
+    one boolean per pixel."""
+    same = lines[:, :, 0] == lines[:, :1, 0]
+    for channel in range(1, lines.shape[-1]):
+        same &= lines[:, :, channel] == lines[:, :1, channel]
+    return same.all(axis=1)
 
 
 def _spread(values: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
@@ -193,11 +197,10 @@ class PixelationConstraint:
         # left a model's ringing in a caption's box (runs/README.txt, "Flat stretches"). So are runs whose line is
         # one value throughout, whatever their length: a box's rows at its edge, where a model blurs the photo in
         # ("Lines of one value").
-        self._flat_rows = np.repeat((self._heights > 2 * block_length(self._heights)) | _one_value(pixels[rows]),
-                                    self._heights)
+        self._flat_rows = np.repeat(
+            (self._heights > 2 * block_length(self._heights)) | _one_value(pixels)[rows], self._heights)
         self._flat_columns = np.repeat(
-            (self._widths > 2 * block_length(self._widths)) | _one_value(pixels[:, columns].swapaxes(0, 1)),
-            self._widths)
+            (self._widths > 2 * block_length(self._widths)) | _one_value(pixels.swapaxes(0, 1))[columns], self._widths)
 
     @classmethod
     def of(cls, loaded: LoadedImage, damage: Damage) -> PixelationConstraint | None:
