@@ -23,7 +23,7 @@ from facerestore.metrics import psnr
 from facerestore.session import open_model
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tolerant import MODELS, TOLERANCE, constraint_with, fresh_marks, name_of  # noqa: E402
+from tolerant import MODELS, TOLERANCE, constraint_with, fresh_marks, marked_pairs, name_of  # noqa: E402
 from unconstrained import saved_variants, scored  # noqa: E402
 
 INK_SHARE = pc.INK_SHARE
@@ -47,13 +47,7 @@ def newer_marks(im: Image.Image, f: float):
         points = [(0.66, 0.93), (0.70, 0.86), (0.73, 0.92), (0.77, 0.85), (0.80, 0.93), (0.85, 0.88), (0.92, 0.90)]
         ImageDraw.Draw(base).line([(round(x * w), round(y * h)) for x, y in points], fill=(25, 20, 40), width=2)
 
-    for label, draw in (("banner", banner), ("signature", signature)):
-        pair = []
-        for base in (up, im):
-            marked = base.copy()
-            draw(marked)
-            pair.append(marked)
-        yield label, pair[0], "PNG", {}, pair[1]
+    yield from marked_pairs(up, im, (("banner", banner), ("signature", signature)))
 
 
 def tolerant_constraint(loaded, damage, tolerance):

@@ -52,7 +52,13 @@ def fresh_marks(im: Image.Image, f: float):
         draw.text((round(0.55 * w) + 2, round(0.05 * h) + 1), "archive copy", fill=(0, 0, 0, 160))
         base.paste(Image.alpha_composite(base.convert("RGBA"), layer).convert("RGB"))
 
-    for label, draw in (("logo", logo), ("stamp", stamp), ("translucent", translucent)):
+    yield from marked_pairs(up, im, (("logo", logo), ("stamp", stamp), ("translucent", translucent)))
+
+
+def marked_pairs(up: Image.Image, im: Image.Image, marks):
+    """For each (label, draw) of ``marks``: the upscale ``up`` and its original ``im`` marked alike, as variants
+    (label, file's image, format, save options, reference)."""
+    for label, draw in marks:
         pair = []
         for base in (up, im):
             marked = base.copy()
