@@ -16,7 +16,6 @@ from export.archive import to_uint8
 from export.data import split_faces
 from facerestore.constraints import read_constraint
 from facerestore.damage.analysis import analyze
-from facerestore.damage.strength import model_curve
 from facerestore.metrics import psnr
 from facerestore.pixelation_constraint import PixelationConstraint, block_length
 from facerestore.session import open_model
@@ -24,7 +23,7 @@ from facerestore.session import open_model
 sys.path.insert(0, str(Path(__file__).parent))
 from gray_tolerant import newer_marks  # noqa: E402
 from tolerant import MODELS  # noqa: E402
-from unconstrained import saved_variants, scored  # noqa: E402
+from unconstrained import saved_variants, scored_old_new  # noqa: E402
 
 
 def without_flats(constraint: PixelationConstraint, one_value: bool = False) -> PixelationConstraint:
@@ -65,11 +64,8 @@ def main():
                        "flat_columns": int(constraint._flat_columns.sum()) if flats else 0,
                        "input": psnr(to_uint8(loaded.pixels), ref)}
                 if flats and damage.kind == "pixelation":
-                    old = without_flats(constraint, one_value)
-                    for name, model in models.items():
-                        curve = model_curve(model, "pixelation", gray)
-                        row[name] = {"old": scored(model, loaded, damage, curve, old, ref, row["input"]),
-                                     "new": scored(model, loaded, damage, curve, constraint, ref, row["input"])}
+                    row.update(scored_old_new(models, loaded, damage, gray, without_flats(constraint, one_value),
+                                              constraint, ref, row["input"]))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     out_path.write_text(json.dumps(rows, indent=1))

@@ -10,7 +10,6 @@ from pathlib import Path
 import facerestore
 from export.archive import to_uint8
 from facerestore.constraints import read_constraint
-from facerestore.damage.strength import model_curve
 from facerestore.metrics import psnr
 from facerestore.pixelation_constraint import PixelationConstraint
 from facerestore.session import open_model
@@ -19,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from flat_stretches import differ, without_flats  # noqa: E402
 from pixelated_cases import pixelated_fit_cases  # noqa: E402
 from tolerant import MODELS  # noqa: E402
-from unconstrained import scored  # noqa: E402
+from unconstrained import scored_old_new  # noqa: E402
 
 
 def main():
@@ -40,11 +39,8 @@ def main():
                    "flat_columns": int(constraint._flat_columns.sum()) if flats else 0,
                    "input": psnr(to_uint8(case.loaded.pixels), ref)}
             if flats and case.damage.kind == "pixelation":
-                old = without_flats(constraint, one_value)
-                for name, model in models.items():
-                    curve = model_curve(model, "pixelation", gray)
-                    row[name] = {"old": scored(model, case.loaded, case.damage, curve, old, ref, row["input"]),
-                                 "new": scored(model, case.loaded, case.damage, curve, constraint, ref, row["input"])}
+                row.update(scored_old_new(models, case.loaded, case.damage, gray,
+                                          without_flats(constraint, one_value), constraint, ref, row["input"]))
             rows.append(row)
             print(json.dumps(row), flush=True)
     out_path.write_text(json.dumps(rows, indent=1))

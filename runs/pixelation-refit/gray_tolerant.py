@@ -18,13 +18,12 @@ from export.archive import to_uint8
 from export.data import split_faces
 from facerestore.constraints import read_constraint
 from facerestore.damage.analysis import analyze
-from facerestore.damage.strength import model_curve
 from facerestore.metrics import psnr
 from facerestore.session import open_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tolerant import MODELS, TOLERANCE, constraint_with, fresh_marks, marked_pairs, name_of  # noqa: E402
-from unconstrained import saved_variants, scored  # noqa: E402
+from unconstrained import saved_variants, scored_old_new  # noqa: E402
 
 INK_SHARE = pc.INK_SHARE
 
@@ -102,10 +101,7 @@ def main():
                    "old_constraint": name_of(strict), "new_constraint": name_of(tolerant),
                    "input": psnr(to_uint8(loaded.pixels), ref), "differ": not same_reading(strict, tolerant)}
             if damage.kind == "pixelation" and row["differ"]:
-                for name, model in models.items():
-                    curve = model_curve(model, "pixelation", gray)
-                    row[name] = {"old": scored(model, loaded, damage, curve, strict, ref, row["input"]),
-                                 "new": scored(model, loaded, damage, curve, tolerant, ref, row["input"])}
+                row.update(scored_old_new(models, loaded, damage, gray, strict, tolerant, ref, row["input"]))
             rows.append(row)
             print(json.dumps(row), flush=True)
     out_path.write_text(json.dumps(rows, indent=1))

@@ -18,12 +18,12 @@ from export.archive import to_uint8
 from export.data import split_faces
 from facerestore.constraints import read_constraint
 from facerestore.damage.analysis import analyze
-from facerestore.damage.strength import Curve, model_curve
+from facerestore.damage.strength import Curve
 from facerestore.metrics import psnr
 from facerestore.session import open_model
 
 sys.path.insert(0, str(Path(__file__).parent))
-from unconstrained import saved_variants, scored  # noqa: E402  (the same files as unconstrained.py)
+from unconstrained import saved_variants, scored_old_new  # noqa: E402  (the same files as unconstrained.py)
 
 MARKED = ("watermark", "caption", "logo", "stamp", "translucent")
 MODELS = ("basic", "big", "gan", "darn")
@@ -109,12 +109,8 @@ def main():
             else:
                 restore = damage.kind == "pixelation" and name_of(strict) != name_of(tolerant)
             if restore:
-                for name, model in models.items():
-                    shipped_curve = model_curve(model, "pixelation", gray)
-                    new_curve = shipped_curve if shipped else refit[name]
-                    row[name] = {
-                        "old": scored(model, loaded, damage, shipped_curve, strict, ref, row["input"]),
-                        "new": scored(model, loaded, damage, new_curve, tolerant, ref, row["input"])}
+                row.update(scored_old_new(models, loaded, damage, gray, strict, tolerant, ref, row["input"],
+                                          None if shipped else refit))
             rows.append(row)
             print(json.dumps(row), flush=True)
     out_path.write_text(json.dumps(rows, indent=1))

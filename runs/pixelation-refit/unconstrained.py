@@ -80,6 +80,19 @@ def scored(model, loaded, damage, curve, constraint, ref: np.ndarray, input_psnr
                                                    constraint=constraint)), ref)
 
 
+def scored_old_new(models, loaded, damage, gray: bool, old, new, ref: np.ndarray, input_psnr: float,
+                   new_curves=None) -> dict:
+    """Each model's ``scored`` under constraint ``old`` and under ``new``, both following its shipped pixelation
+    curve (``gray``: its gray one), or ``new`` following ``new_curves[name]`` where given: {name: {"old", "new"}}."""
+    out = {}
+    for name, model in models.items():
+        curve = model_curve(model, "pixelation", gray)
+        out[name] = {"old": scored(model, loaded, damage, curve, old, ref, input_psnr),
+                     "new": scored(model, loaded, damage, new_curves[name] if new_curves else curve, new, ref,
+                                   input_psnr)}
+    return out
+
+
 def main():
     which, old_path, out_path = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     split = split_faces(Path("/work/shared/data/faces"))
