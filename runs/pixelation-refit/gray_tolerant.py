@@ -3,7 +3,7 @@ second rule"): gray files restored with the shipped curves under the strict read
 one where the strict one finds no blocks ("new"), on faces no reading was judged on. --colour: the same files in
 colour, the strict reading alone ("old") against the tolerant one ("new"). --ink: the tolerant reading with ink
 blocks (runs/README.txt, "Ink blocks"), in colour against the reading without them ("old").
-  PYTHONPATH=. python runs/pixelation-refit/gray_tolerant.py {train5,train1,val,test} OUT.json [--colour] [--ink]"""
+  PYTHONPATH=. python runs/pixelation-refit/gray_tolerant.py {train5,train1,train4,val,test} OUT.json [--colour] [--ink]"""
 import json
 import sys
 import tempfile
@@ -85,7 +85,8 @@ def main():
     which, out_path = sys.argv[1], Path(sys.argv[2])
     gray, ink = "--colour" not in sys.argv[3:], "--ink" in sys.argv[3:]
     split = split_faces(Path("/work/shared/data/faces"))
-    faces = {"train5": split.train[::5], "train1": split.train[1::5], "val": split.val, "test": split.test}[which]
+    faces = {"train5": split.train[::5], "train1": split.train[1::5], "train4": split.train[4::5], "val": split.val,
+             "test": split.test}[which]
     models = {name: open_model(Path(facerestore.__file__).parent / "models" / f"{name}.onnx", device="cpu",
                                threads=2) for name in MODELS}
     rows = []
