@@ -19,7 +19,8 @@ blocks, and in each block the pixels that differ from the value most of its corn
 the file has them (there the file is the original), while the rest keep their mean at the block's value
 (runs/README.txt, "Tolerant block reading"). A stroke wider than half a block can cover most of its corners; its
 ink, a colour much of the marks have and no whole block has, is then the mark there too ("Ink blocks"). The strict
-reading wins wherever it holds, and is the only one for gray photos. Either way, a run of identical lines longer
+reading wins wherever it holds, in colour and in gray ("The tolerant reading in gray, third rule"). Either way, a
+run of identical lines longer
 than twice the blocks, or whose line is one value throughout, is a flat stretch, kept as the file has it ("Flat
 stretches", "Lines of one value").
 """
@@ -210,9 +211,7 @@ class PixelationConstraint:
             return None
         pixels = loaded.pixels
         least = MIN_SIZE_SHARE * damage.pixelation
-        # Gray photos keep the strict reading: on the gray validation files the tolerant one cost `basic` up to
-        # 0.06 dB on a half-transparent box, which its rule did not allow (runs/README.txt).
-        for tolerance in (0.0, MARK_SHARE) if pixels.shape[2] == 3 else (0.0,):
+        for tolerance in (0.0, MARK_SHARE):
             rows, columns = block_starts(pixels, 0, tolerance), block_starts(pixels, 1, tolerance)
             if pixels.shape[0] / rows.size >= least and pixels.shape[1] / columns.size >= least:
                 marks = marked_pixels(pixels, rows, columns) if tolerance else None
