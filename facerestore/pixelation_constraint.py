@@ -20,9 +20,8 @@ the file has them (there the file is the original), while the rest keep their me
 (runs/README.txt, "Tolerant block reading"). A stroke wider than half a block can cover most of its corners; its
 ink, a colour much of the marks have and no whole block has, is then the mark there too ("Ink blocks"). The strict
 reading wins wherever it holds, in colour and in gray ("The tolerant reading in gray, third rule"). Either way, a
-run of identical lines longer
-than twice the blocks, or whose line is one value throughout, is a flat stretch, kept as the file has it ("Flat
-stretches", "Lines of one value").
+run of identical lines longer than twice the blocks, or whose line is one value throughout, is a flat stretch, kept
+as the file has it ("Flat stretches", "Lines of one value").
 """
 
 from __future__ import annotations
