@@ -4,7 +4,11 @@ uncapped refit); restorations where the two readings differ.
 --held: the marked files the strict reading holds instead, with the shipped and the refitted curves under that
 same constraint. --shipped: "new" follows the shipped curves too (the reading alone). --gray: every file and
 reference made grayscale (ITU-R 601 luma, a 1-channel file), restored as the runtime restores gray photos.
-  PYTHONPATH=. python runs/pixelation-refit/tolerant.py {val,test} OUT.json [--held | --shipped] [--gray]"""
+--curves FILE: "new" follows FILE's pixelation curves (its "gray_curves" with --gray) instead of the refit's;
+--newer: the second gray rule's two marks as well (gray_tolerant.newer_marks). --unheld: the marked files the
+strict reading leaves unheld and the tolerant one holds, both curves under the tolerant reading.
+  PYTHONPATH=. python runs/pixelation-refit/tolerant.py {val,test} OUT.json [--held | --shipped] [--gray]
+      [--curves FILE] [--newer] [--unheld]"""
 import json
 import sys
 import tempfile
@@ -25,7 +29,7 @@ from facerestore.session import open_model
 sys.path.insert(0, str(Path(__file__).parent))
 from unconstrained import saved_variants, scored_old_new  # noqa: E402  (the same files as unconstrained.py)
 
-MARKED = ("watermark", "caption", "logo", "stamp", "translucent")
+MARKED = ("watermark", "caption", "logo", "stamp", "translucent", "banner", "signature")
 MODELS = ("basic", "big", "gan", "darn")
 TOLERANCE = pixelation_constraint.MARK_SHARE
 
@@ -83,18 +87,29 @@ def main():
     which, out_path = sys.argv[1], Path(sys.argv[2])
     options = sys.argv[3:]
     held, shipped, gray = "--held" in options, "--shipped" in options, "--gray" in options
+    unheld = "--unheld" in options
     split = split_faces(Path("/work/shared/data/faces"))
     faces = split.val if which == "val" else split.test
     models = {name: open_model(Path(facerestore.__file__).parent / "models" / f"{name}.onnx", device="cpu",
                                threads=2) for name in MODELS}
     here = Path(__file__).parent
     refit = {}
-    for fit in ("strength_fit_darn.json", "strength_fit_plain.json"):
-        for name, row in json.loads((here / fit).read_text())["curves"].items():
+    if "--curves" in options:
+        given = json.loads(Path(options[options.index("--curves") + 1]).read_text())["gray_curves" if gray else "curves"]
+        fits = [given]
+    else:
+        fits = [json.loads((here / fit).read_text())["curves"]
+                for fit in ("strength_fit_darn.json", "strength_fit_plain.json")]
+    for rows_of in fits:
+        for name, row in rows_of.items():
             refit[name] = Curve(tuple(row["levels"]), tuple(row["strengths"]["pixelation"]), "fitted")
+    marks = fresh_marks
+    if "--newer" in options:
+        from gray_tolerant import newer_marks
+        marks = newer_marks
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for face, side, f, label, loaded, ref in saved_variants(faces, Path(tmp), fresh_marks, gray):
+        for face, side, f, label, loaded, ref in saved_variants(faces, Path(tmp), marks, gray):
             damage = analyze(loaded)
             strict = constraint_with(loaded, damage, 0.0)
             tolerant = constraint_with(loaded, damage, TOLERANCE)
@@ -106,6 +121,11 @@ def main():
                 restore = (label in MARKED and damage.kind == "pixelation"
                            and name_of(strict) == "PixelationConstraint")
                 tolerant = strict
+            elif unheld:
+                # From level 0.7 up the capped curves are the shipped ones: the same restoration either way.
+                restore = (label in MARKED and damage.kind == "pixelation" and strict is None
+                           and name_of(tolerant) == "PixelationConstraint" and damage.level < 0.7)
+                strict = tolerant
             else:
                 restore = damage.kind == "pixelation" and name_of(strict) != name_of(tolerant)
             if restore:
