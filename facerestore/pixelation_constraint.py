@@ -89,12 +89,9 @@ def _equal(a: np.ndarray, value: np.ndarray) -> np.ndarray:
 
 
 def _one_value(lines: np.ndarray) -> np.ndarray:
-    """Which of ``lines`` (N x L x C, a view) are one value throughout: channel by channel, so that the only copy is
-    one boolean per pixel."""
-    same = lines[:, :, 0] == lines[:, :1, 0]
-    for channel in range(1, lines.shape[-1]):
-        same &= lines[:, :, channel] == lines[:, :1, channel]
-    return same.all(axis=1)
+    """Which of ``lines`` (N x L x C, a view) are one value throughout: each line against its first pixel, channel
+    by channel, so that the only copy is one boolean per pixel."""
+    return _equal(lines, np.moveaxis(lines[:, :1], -1, 0)).all(axis=1)
 
 
 def _spread(values: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
